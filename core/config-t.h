@@ -1,0 +1,86 @@
+/*
+ * config-t.h - types of the mxgate configuration (the parsed INI file).
+ *
+ * Every key lives in one table in config.c with its type, bounds, default
+ * and documentation; etc/mxgate.conf documents each one for operators.
+ */
+#ifndef MX_CORE_CONFIG_T_H
+#define MX_CORE_CONFIG_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MX_CFG_STR  256
+#define MX_CFG_LIST 8
+
+enum mx_steering {
+	MX_STEER_AUTO = 0, /* RSS if the port can, else software */
+	MX_STEER_RSS,
+	MX_STEER_SOFTWARE,
+};
+
+struct mx_cfg_list {
+	unsigned n;
+	char v[MX_CFG_LIST][MX_CFG_STR];
+};
+
+struct mx_fault_dir {
+	double drop_pct;
+	double dup_pct;
+	double reorder_pct;
+	int64_t delay_us;
+};
+
+struct mx_config {
+	char path[MX_CFG_STR];
+
+	/* [eal] */
+	char eal_lcores[MX_CFG_STR];
+	int64_t eal_main_lcore;
+	bool eal_no_huge;
+	bool eal_no_pci;
+	int64_t eal_memory_mb;
+	char eal_file_prefix[MX_CFG_STR];
+	int64_t eal_log_level;
+	struct mx_cfg_list eal_pci_allow;
+	struct mx_cfg_list eal_vdev;
+
+	/* [port] */
+	char port_device[MX_CFG_STR];
+	int64_t port_rx_desc;
+	int64_t port_tx_desc;
+	int64_t port_mbufs;
+	int64_t port_mtu;
+	int64_t port_steering; /* enum mx_steering */
+	bool port_promiscuous;
+
+	/* [ipv4] */
+	uint32_t ip4_addr; /* host byte order */
+	uint8_t ip4_prefix;
+	uint32_t ip4_gateway; /* 0: none */
+	int64_t arp_timeout_s;
+	int64_t arp_entries;
+
+	/* [worker] */
+	int64_t worker_burst;
+	int64_t worker_idle_sleep_us;
+	int64_t worker_ring_size;
+
+	/* [fault] */
+	int64_t fault_seed;
+	int64_t fault_reorder_us;
+	struct mx_fault_dir fault_rx;
+	struct mx_fault_dir fault_tx;
+
+	/* [ctl] */
+	char ctl_socket[MX_CFG_STR];
+
+	/* [log] */
+	int64_t log_level; /* enum mx_log_level */
+
+	/* [daemon] */
+	char daemon_user[MX_CFG_STR];
+	char daemon_group[MX_CFG_STR];
+};
+
+#endif

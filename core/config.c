@@ -1,0 +1,440 @@
+/*
+ * config.c - the table of every configuration key and the INI loader.
+ *
+ * One row per key: section, name, type, where it lands in struct mx_config,
+ * bounds, whether it is required. Adding a key is adding a row here and a
+ * documented line in etc/mxgate.conf (tests/unit/test_config.c checks that
+ * the example config sets or mentions every key of this table).
+ */
+#include "core/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+
+enum key_type {
+	K_STR,	 /* char[MX_CFG_STR] */
+	K_INT,	 /* int64_t in [min, max] */
+	K_BOOL,	 /* bool */
+	K_PCT,	 /* double percentage in [0, 100] */
+	K_LIST,	 /* struct mx_cfg_list, key may repeat */
+	K_LEVEL, /* log level name -> int64_t */
+	K_STEER, /* auto|rss|software -> int64_t */
+	K_CIDR4, /* a.b.c.d/len -> ip4_addr + ip4_prefix */
+	K_IP4,	 /* a.b.c.d -> uint32_t */
+};
+
+struct key_def {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t off;
+	int64_t min, max;
+	bool required;
+};
+
+#define OFF(f) offsetof(struct mx_config, f)
+static const struct key_def keys[] = {
+	{"eal", "lcores", K_STR, OFF(eal_lcores), 0, 0, true},
+	{"eal", "main_lcore", K_INT, OFF(eal_main_lcore), 0, 1023, false},
+	{"eal", "no_huge", K_BOOL, OFF(eal_no_huge), 0, 0, false},
+	{"eal", "no_pci", K_BOOL, OFF(eal_no_pci), 0, 0, false},
+	{"eal", "memory_mb", K_INT, OFF(eal_memory_mb), 64, 1 << 20, false},
+	{"eal", "file_prefix", K_STR, OFF(eal_file_prefix), 0, 0, false},
+	{"eal", "log_level", K_INT, OFF(eal_log_level), 1, 8, false},
+	{"eal", "pci_allow", K_LIST, OFF(eal_pci_allow), 0, 0, false},
+	{"eal", "vdev", K_LIST, OFF(eal_vdev), 0, 0, false},
+
+	{"port", "device", K_STR, OFF(port_device), 0, 0, true},
+	{"port", "rx_desc", K_INT, OFF(port_rx_desc), 64, 16384, false},
+	{"port", "tx_desc", K_INT, OFF(port_tx_desc), 64, 16384, false},
+	{"port", "mbufs", K_INT, OFF(port_mbufs), 1023, 1 << 24, false},
+	{"port", "mtu", K_INT, OFF(port_mtu), 576, 9000, false},
+	{"port", "steering", K_STEER, OFF(port_steering), 0, 0, false},
+	{"port", "promiscuous", K_BOOL, OFF(port_promiscuous), 0, 0, false},
+
+	{"ipv4", "address", K_CIDR4, OFF(ip4_addr), 0, 0, true},
+	{"ipv4", "gateway", K_IP4, OFF(ip4_gateway), 0, 0, false},
+	{"ipv4", "arp_timeout_s", K_INT, OFF(arp_timeout_s), 1, 86400, false},
+	{"ipv4", "arp_entries", K_INT, OFF(arp_entries), 16, 1 << 20, false},
+
+	{"worker", "burst", K_INT, OFF(worker_burst), 1, 256, false},
+	{"worker", "idle_sleep_us", K_INT, OFF(worker_idle_sleep_us), 0, 100000, false},
+	{"worker", "ring_size", K_INT, OFF(worker_ring_size), 64, 1 << 20, false},
+
+	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false},
+	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false},
+	{"fault", "rx_drop", K_PCT, OFF(fault_rx.drop_pct), 0, 0, false},
+	{"fault", "rx_dup", K_PCT, OFF(fault_rx.dup_pct), 0, 0, false},
+	{"fault", "rx_reorder", K_PCT, OFF(fault_rx.reorder_pct), 0, 0, false},
+	{"fault", "rx_delay_us", K_INT, OFF(fault_rx.delay_us), 0, 1000000, false},
+	{"fault", "tx_drop", K_PCT, OFF(fault_tx.drop_pct), 0, 0, false},
+	{"fault", "tx_dup", K_PCT, OFF(fault_tx.dup_pct), 0, 0, false},
+	{"fault", "tx_reorder", K_PCT, OFF(fault_tx.reorder_pct), 0, 0, false},
+	{"fault", "tx_delay_us", K_INT, OFF(fault_tx.delay_us), 0, 1000000, false},
+
+	{"ctl", "socket", K_STR, OFF(ctl_socket), 0, 0, false},
+
+	{"log", "level", K_LEVEL, OFF(log_level), 0, 0, false},
+
+	{"daemon", "user", K_STR, OFF(daemon_user), 0, 0, false},
+	{"daemon", "group", K_STR, OFF(daemon_group), 0, 0, false},
+};
+#undef OFF
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+void config_defaults(struct mx_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->eal_main_lcore = 0;
+	c->eal_memory_mb = 512;
+	snprintf(c->eal_file_prefix, sizeof(c->eal_file_prefix), "mxgate");
+	c->eal_log_level = 5;
+	c->port_rx_desc = 1024;
+	c->port_tx_desc = 1024;
+	c->port_mbufs = 16383;
+	c->port_mtu = 1500;
+	c->port_steering = MX_STEER_AUTO;
+	c->arp_timeout_s = 300;
+	c->arp_entries = 1024;
+	c->worker_burst = 32;
+	c->worker_idle_sleep_us = 0;
+	c->worker_ring_size = 4096;
+	c->fault_seed = 1;
+	c->fault_reorder_us = 1000;
+	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");
+	c->log_level = MX_LOG_INFO;
+	snprintf(c->daemon_user, sizeof(c->daemon_user), "nobody");
+}
+
+struct load_ctx {
+	struct mx_config *c;
+	const char *name;
+	char *err;
+	size_t errlen, errpos;
+	int nerr;
+	int lineno; /* counted by our reader: Debian's inih passes no line */
+	FILE *file;
+	const char *text; /* in-memory source, consumed line by line */
+	unsigned seen[NKEYS];
+};
+
+static void add_err(struct load_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_err(struct load_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	x->nerr++;
+	if (!x->err || x->errpos + 1 >= x->errlen)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(x->err + x->errpos, x->errlen - x->errpos, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		x->errpos += (size_t)n;
+	if (x->errpos + 1 < x->errlen) {
+		x->err[x->errpos++] = '\n';
+		x->err[x->errpos] = '\0';
+	} else {
+		x->errpos = x->errlen - 1;
+	}
+}
+
+static bool parse_int(const char *v, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	if (*v == '\0')
+		return false;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || *end != '\0')
+		return false;
+	*out = n;
+	return true;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+
+	for (unsigned i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return (*out = true), true;
+		if (strcasecmp(v, no[i]) == 0)
+			return (*out = false), true;
+	}
+	return false;
+}
+
+static bool parse_ip4(const char *v, uint32_t *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, v, &a) != 1)
+		return false;
+	*out = ntohl(a.s_addr);
+	return true;
+}
+
+static bool parse_cidr4(const char *v, uint32_t *addr, uint8_t *prefix)
+{
+	char buf[64];
+	const char *slash = strchr(v, '/');
+	int64_t len;
+
+	if (!slash || (size_t)(slash - v) >= sizeof(buf))
+		return false;
+	memcpy(buf, v, (size_t)(slash - v));
+	buf[slash - v] = '\0';
+	if (!parse_ip4(buf, addr) || !parse_int(slash + 1, &len) || len < 1 || len > 32)
+		return false;
+	*prefix = (uint8_t)len;
+	return true;
+}
+
+static bool parse_value(struct load_ctx *x, const struct key_def *k, const char *v, int line)
+{
+	char *base = (char *)x->c + k->off;
+	const char *where = x->name;
+
+	switch (k->type) {
+	case K_STR:
+		if (strlen(v) >= MX_CFG_STR) {
+			add_err(x, "%s:%d: [%s] %s: expected a string shorter than %d bytes", where,
+				line, k->section, k->name, MX_CFG_STR);
+			return false;
+		}
+		snprintf(base, MX_CFG_STR, "%s", v);
+		return true;
+	case K_LIST: {
+		struct mx_cfg_list *l = (struct mx_cfg_list *)base;
+		if (l->n >= MX_CFG_LIST || strlen(v) >= MX_CFG_STR || *v == '\0') {
+			add_err(x,
+				"%s:%d: [%s] %s: expected at most %d non-empty values shorter than "
+				"%d bytes, got '%s'",
+				where, line, k->section, k->name, MX_CFG_LIST, MX_CFG_STR, v);
+			return false;
+		}
+		snprintf(l->v[l->n++], MX_CFG_STR, "%s", v);
+		return true;
+	}
+	case K_INT: {
+		int64_t n;
+		if (!parse_int(v, &n) || n < k->min || n > k->max) {
+			add_err(x, "%s:%d: [%s] %s: expected an integer in %lld..%lld, got '%s'",
+				where, line, k->section, k->name, (long long)k->min,
+				(long long)k->max, v);
+			return false;
+		}
+		*(int64_t *)base = n;
+		return true;
+	}
+	case K_BOOL:
+		if (!parse_bool(v, (bool *)base)) {
+			add_err(x, "%s:%d: [%s] %s: expected yes or no, got '%s'", where, line,
+				k->section, k->name, v);
+			return false;
+		}
+		return true;
+	case K_PCT: {
+		char *end;
+		double d;
+		errno = 0;
+		d = strtod(v, &end);
+		if (*v == '\0' || errno || (*end != '\0' && strcmp(end, "%") != 0) || !(d >= 0) ||
+		    d > 100) {
+			add_err(x, "%s:%d: [%s] %s: expected a percentage in 0..100, got '%s'",
+				where, line, k->section, k->name, v);
+			return false;
+		}
+		*(double *)base = d;
+		return true;
+	}
+	case K_LEVEL: {
+		int lv = mx_log_level_parse(v);
+		if (lv < 0) {
+			add_err(x,
+				"%s:%d: [%s] %s: expected err, warn, notice, info or debug, got "
+				"'%s'",
+				where, line, k->section, k->name, v);
+			return false;
+		}
+		*(int64_t *)base = lv;
+		return true;
+	}
+	case K_STEER: {
+		static const char *const names[] = {"auto", "rss", "software"};
+		for (unsigned i = 0; i < 3; i++)
+			if (strcmp(v, names[i]) == 0)
+				return (*(int64_t *)base = i), true;
+		add_err(x, "%s:%d: [%s] %s: expected auto, rss or software, got '%s'", where, line,
+			k->section, k->name, v);
+		return false;
+	}
+	case K_CIDR4:
+		if (!parse_cidr4(v, &x->c->ip4_addr, &x->c->ip4_prefix)) {
+			add_err(x,
+				"%s:%d: [%s] %s: expected an IPv4 address with prefix length "
+				"(a.b.c.d/n), got '%s'",
+				where, line, k->section, k->name, v);
+			return false;
+		}
+		return true;
+	case K_IP4:
+		if (!parse_ip4(v, (uint32_t *)base)) {
+			add_err(x, "%s:%d: [%s] %s: expected an IPv4 address (a.b.c.d), got '%s'",
+				where, line, k->section, k->name, v);
+			return false;
+		}
+		return true;
+	}
+	return false;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *x = user;
+	int line = x->lineno;
+
+	for (unsigned i = 0; i < NKEYS; i++) {
+		const struct key_def *k = &keys[i];
+		if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
+			continue;
+		if (x->seen[i] && k->type != K_LIST) {
+			add_err(x, "%s:%d: [%s] %s: key given twice (first on line %u)", x->name,
+				line, section, name, x->seen[i]);
+			return 1;
+		}
+		x->seen[i] = (unsigned)line;
+		parse_value(x, k, value, line);
+		return 1;
+	}
+	add_err(x, "%s:%d: [%s] %s: unknown key (see etc/mxgate.conf for the valid keys)", x->name,
+		line, section, name);
+	/* Keep going: report every error of the file at once. */
+	return 1;
+}
+
+static void check_whole(struct load_ctx *x)
+{
+	struct mx_config *c = x->c;
+
+	for (unsigned i = 0; i < NKEYS; i++)
+		if (keys[i].required && !x->seen[i])
+			add_err(x, "%s: [%s] %s: required key missing", x->name, keys[i].section,
+				keys[i].name);
+	if (c->eal_no_pci && c->eal_pci_allow.n > 0)
+		add_err(x, "%s: [eal] pci_allow: cannot be combined with no_pci = yes", x->name);
+	if (c->ip4_addr && c->ip4_prefix < 32 && c->ip4_gateway) {
+		uint32_t mask = c->ip4_prefix ? ~0u << (32 - c->ip4_prefix) : 0;
+		if ((c->ip4_gateway & mask) != (c->ip4_addr & mask))
+			add_err(x,
+				"%s: [ipv4] gateway: expected an address inside the [ipv4] address "
+				"network",
+				x->name);
+	}
+	if (c->daemon_user[0] == '\0')
+		add_err(x, "%s: [daemon] user: expected the name of an unprivileged user", x->name);
+}
+
+static int finish(struct load_ctx *x, int rc)
+{
+	if (rc > 0)
+		add_err(x, "%s:%d: syntax error (expected [section] or key = value)", x->name, rc);
+	else if (rc < 0)
+		add_err(x, "%s: out of memory while reading", x->name);
+	if (rc == 0)
+		check_whole(x);
+	return x->nerr ? -1 : 0;
+}
+
+/* ini_reader: one line per call (like fgets), counting lines for messages.
+ * The handler for a line always runs before the next line is read. */
+static char *read_line(char *buf, int size, void *stream)
+{
+	struct load_ctx *x = stream;
+	char *r;
+
+	if (x->file) {
+		r = fgets(buf, size, x->file);
+	} else {
+		const char *nl;
+		size_t n;
+		if (*x->text == '\0')
+			return NULL;
+		nl = strchr(x->text, '\n');
+		n = nl ? (size_t)(nl - x->text) + 1 : strlen(x->text);
+		if (n > (size_t)size - 1)
+			n = (size_t)size - 1;
+		memcpy(buf, x->text, n);
+		buf[n] = '\0';
+		x->text += n;
+		r = buf;
+	}
+	if (r)
+		x->lineno++;
+	return r;
+}
+
+static int load(struct load_ctx *x, struct mx_config *c)
+{
+	if (x->err && x->errlen)
+		x->err[0] = '\0';
+	config_defaults(c);
+	snprintf(c->path, sizeof(c->path), "%s", x->name);
+	return finish(x, ini_parse_stream(read_line, x, on_key, x));
+}
+
+int config_load(struct mx_config *c, const char *path, char *err, size_t errlen)
+{
+	struct load_ctx x = {.c = c, .name = path, .err = err, .errlen = errlen};
+	int rc;
+
+	x.file = fopen(path, "r");
+	if (!x.file) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot open: %s\n", path, strerror(errno));
+		return -1;
+	}
+	rc = load(&x, c);
+	fclose(x.file);
+	return rc;
+}
+
+int config_load_string(struct mx_config *c, const char *name, const char *text, char *err,
+		       size_t errlen)
+{
+	struct load_ctx x = {.c = c, .name = name, .err = err, .errlen = errlen, .text = text};
+
+	return load(&x, c);
+}
+
+int config_fault_enabled(const struct mx_config *c)
+{
+	const struct mx_fault_dir *d[2] = {&c->fault_rx, &c->fault_tx};
+
+	for (unsigned i = 0; i < 2; i++)
+		if (d[i]->drop_pct > 0 || d[i]->dup_pct > 0 || d[i]->reorder_pct > 0 ||
+		    d[i]->delay_us > 0)
+			return 1;
+	return 0;
+}
+
+const char *config_key_name(unsigned i, const char **section)
+{
+	if (i >= NKEYS)
+		return NULL;
+	*section = keys[i].section;
+	return keys[i].name;
+}
