@@ -20,8 +20,9 @@ static void list_add(struct timer_list *l, struct timer_entry *t)
 	t->pprev = &l->head;
 }
 
-static void unlink_entry(struct timer_entry *t)
+static void unlink_entry(struct timer_wheel *w, struct timer_entry *t)
 {
+	w->count[t->level]--;
 	*t->pprev = t->next;
 	if (t->next)
 		t->next->pprev = t->pprev;
@@ -33,6 +34,8 @@ void timer_wheel_init(struct timer_wheel *w, uint64_t now)
 {
 	w->now = now;
 	w->armed = 0;
+	for (unsigned k = 0; k < TIMER_LEVELS; k++)
+		w->count[k] = 0;
 	for (unsigned k = 0; k < TIMER_LEVELS; k++)
 		for (unsigned s = 0; s < TIMER_SLOTS; s++)
 			w->slots[k][s].head = NULL;
@@ -58,13 +61,15 @@ static void place(struct timer_wheel *w, struct timer_entry *t, uint64_t earlies
 		if (delta >= span)
 			e = w->now + span - 1;
 	}
+	t->level = k;
+	w->count[k]++;
 	list_add(&w->slots[k][(e >> (TIMER_SLOT_BITS * k)) & (TIMER_SLOTS - 1)], t);
 }
 
 void timer_arm(struct timer_wheel *w, struct timer_entry *t, uint64_t expires)
 {
 	if (t->pprev)
-		unlink_entry(t);
+		unlink_entry(w, t);
 	else
 		w->armed++;
 	t->expires = expires;
@@ -75,7 +80,7 @@ void timer_cancel(struct timer_wheel *w, struct timer_entry *t)
 {
 	if (!t->pprev)
 		return;
-	unlink_entry(t);
+	unlink_entry(w, t);
 	w->armed--;
 }
 
@@ -86,6 +91,7 @@ static void cascade(struct timer_wheel *w, unsigned k)
 
 	l->head = NULL;
 	while (t) {
+		w->count[k]--;
 		struct timer_entry *next = t->next;
 		t->next = NULL;
 		t->pprev = NULL;
@@ -106,6 +112,21 @@ unsigned timer_advance(struct timer_wheel *w, uint64_t now)
 			w->now = now;
 			break;
 		}
+		{
+			/* Levels below the lowest non-empty one have nothing to
+			 * run: jump to the tick before that level's next cascade. */
+			unsigned low = 0;
+			while (low < TIMER_LEVELS - 1 && w->count[low] == 0)
+				low++;
+			if (low > 0) {
+				uint64_t last = w->now | ((1ull << (TIMER_SLOT_BITS * low)) - 1);
+				if (last >= now) {
+					w->now = now;
+					break;
+				}
+				w->now = last;
+			}
+		}
 		w->now++;
 		for (unsigned k = 1; k < TIMER_LEVELS; k++) {
 			if (w->now & ((1ull << (TIMER_SLOT_BITS * k)) - 1))
@@ -115,7 +136,7 @@ unsigned timer_advance(struct timer_wheel *w, uint64_t now)
 		l = &w->slots[0][w->now & (TIMER_SLOTS - 1)];
 		while (l->head) {
 			struct timer_entry *t = l->head;
-			unlink_entry(t);
+			unlink_entry(w, t);
 			w->armed--;
 			if (t->expires > w->now) {
 				/* Parked beyond the wheel's span: place again. */

@@ -35,6 +35,7 @@ struct timer_entry {
 	struct timer_entry **pprev; /* NULL when not armed */
 	uint64_t expires;	    /* absolute tick */
 	timer_cb_fn cb;
+	unsigned level; /* wheel level it is linked on */
 };
 
 struct timer_list {
@@ -44,6 +45,7 @@ struct timer_list {
 struct timer_wheel {
 	uint64_t now; /* last tick processed */
 	uint64_t armed;
+	uint64_t count[TIMER_LEVELS]; /* entries per level: empty levels are skipped */
 	struct timer_list slots[TIMER_LEVELS][TIMER_SLOTS];
 };
 

@@ -1,0 +1,190 @@
+/*
+ * main.c - the mxgate daemon: load the config, bring up the EAL and the
+ * port, open the ctl socket, drop privileges, launch the workers, then run
+ * the control loop on the main lcore until SIGTERM/SIGINT.
+ *
+ * SIGHUP is reserved for configuration reload (a later issue); today it is
+ * logged and ignored.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "ctl/ctl.h"
+#include "ctl/daemon.h"
+#include "dataplane/dataplane.h"
+
+static struct mx_config config;
+static time_t started;
+static volatile sig_atomic_t got_stop, got_hup;
+
+const struct mx_config *daemon_config(void)
+{
+	return &config;
+}
+
+time_t daemon_started(void)
+{
+	return started;
+}
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = sig;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mxgate -c FILE [--check]\n"
+		   "  -c, --config FILE  configuration file (see etc/mxgate.conf)\n"
+		   "      --check        validate the configuration and exit 0 (valid) or 1\n"
+		   "  -V, --version      print the version\n"
+		   "  -h, --help         this text\n");
+}
+
+static int resolve_user(const struct mx_config *c, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam(c->daemon_user);
+
+	if (!pw) {
+		MX_ERR("%s: [daemon] user = %s: no such user", c->path, c->daemon_user);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (c->daemon_group[0]) {
+		struct group *gr = getgrnam(c->daemon_group);
+		if (!gr) {
+			MX_ERR("%s: [daemon] group = %s: no such group", c->path, c->daemon_group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	if (*uid == 0)
+		MX_WARN("%s: [daemon] user = %s is root: privileges will not be dropped", c->path,
+			c->daemon_user);
+	return 0;
+}
+
+/* After EAL, port and ctl socket are set up, nothing needs root any more. */
+static int drop_privileges(uid_t uid, gid_t gid)
+{
+	const char *rt = dp_runtime_dir();
+
+	/* With --no-shconf EAL keeps nothing in its runtime directory; remove
+	 * it now, while we may, so no run leaves files behind. */
+	if (rt && *rt && rmdir(rt) != 0 && errno != ENOENT)
+		MX_WARN("cannot remove the EAL runtime directory %s: %s", rt, strerror(errno));
+	if (getuid() != 0 || uid == 0)
+		return 0;
+	if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		MX_ERR("cannot drop privileges to uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
+		       strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		MX_ERR("privilege drop did not stick: setuid(0) succeeded");
+		return -1;
+	}
+	MX_NOTICE("dropped privileges to %s (uid %u gid %u)", config.daemon_user, (unsigned)uid,
+		  (unsigned)gid);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	bool check = false;
+	char err[8192];
+	uid_t uid;
+	gid_t gid;
+	struct sigaction sa = {.sa_handler = on_signal};
+	int opt, rc = 0;
+
+	while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'V':
+			printf("mxgate %s\n", MX_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (config_load(&config, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s", err);
+		fprintf(stderr, "%s: configuration is not valid\n", path);
+		return 1;
+	}
+	mx_log_level = (int)config.log_level;
+	if (resolve_user(&config, &uid, &gid) != 0)
+		return 1;
+	if (check) {
+		printf("%s: configuration is valid\n", path);
+		return 0;
+	}
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	started = time(NULL);
+
+	MX_NOTICE("mxgate %s starting with %s", MX_VERSION, path);
+	if (dp_eal_init(&config, argv[0]) != 0)
+		return 1;
+	if (dp_port_init(&config) != 0 || ctl_open(config.ctl_socket, uid, gid) != 0 ||
+	    drop_privileges(uid, gid) != 0 || dp_start() != 0) {
+		rc = 1;
+		goto out;
+	}
+	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config.ctl_socket);
+	while (!got_stop) {
+		ctl_poll(20);
+		dp_drain_logs();
+		if (got_hup) {
+			got_hup = 0;
+			MX_NOTICE("SIGHUP received: configuration reload is not implemented yet; "
+				  "ignored");
+		}
+	}
+	MX_NOTICE("signal %d received: stopping", (int)got_stop);
+out:
+	ctl_close();
+	dp_stop();
+	MX_NOTICE("mxgate stopped");
+	return rc;
+}

@@ -1,0 +1,51 @@
+/*
+ * dataplane.h - start, run and stop the DPDK dataplane.
+ *
+ * Boot order (control thread, i.e. the EAL main lcore, only):
+ *   dp_eal_init()     EAL from the [eal] config section (no hand-written
+ *                     command line)
+ *   dp_port_init()    the port named by [port] device, one RX/TX queue pair
+ *                     and one mbuf pool per worker lcore, steering mode
+ *   dp_start()        launch the worker loops
+ *   ... control loop: dp_drain_logs(), dp_stats_read() ...
+ *   dp_stop()         stop workers, wait for them, stop the port, EAL cleanup
+ */
+#ifndef MX_DATAPLANE_DATAPLANE_H
+#define MX_DATAPLANE_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/config-t.h"
+#include "dataplane/dataplane-t.h"
+
+/** Initialise the EAL from @c. Returns 0 or -1 (logged). */
+int dp_eal_init(const struct mx_config *c, const char *argv0);
+
+/** Configure and start the port and per-worker state. Returns 0 or -1
+ * (logged, with the reason: device not found, queues, mempool ...). */
+int dp_port_init(const struct mx_config *c);
+
+/** Launch a worker loop on every worker lcore. */
+int dp_start(void);
+
+/** Ask workers to stop, wait for them, close the port, clean up the EAL. */
+void dp_stop(void);
+
+/** Number of worker lcores. */
+unsigned dp_nworkers(void);
+
+/** Copy worker @i's counters (relaxed loads; control thread). */
+void dp_stats_read(unsigned i, struct dp_stats *out);
+
+/** Describe the port into @buf: name, MAC, queues, steering mode, offloads. */
+void dp_describe(char *buf, size_t len);
+
+/** Move queued worker log lines to stderr. Control thread only. Returns the
+ * number of lines written. */
+unsigned dp_drain_logs(void);
+
+/** The EAL runtime directory (for privilege drop: chown before setuid). */
+const char *dp_runtime_dir(void);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# install-deps.sh - install what mxgate needs to build, run and test, from
+# Debian 12 packages. Idempotent: when everything is installed it only
+# checks (about a second) and touches nothing. Used by `make demo`,
+# `make test` and CI.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential meson ninja-build pkg-config clang clang-format
+	libdpdk-dev dpdk libssl-dev liburcu-dev libjemalloc-dev libinih-dev
+	libcmocka-dev libc-ares-dev libclang-rt-14-dev
+	# run and test: namespaces, veth, ping/arping, capture
+	iproute2 iputils-ping iputils-arping ethtool netcat-openbsd tcpdump procps
+	python3 python3-scapy
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
