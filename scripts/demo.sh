@@ -47,7 +47,7 @@ step "network namespace $NS: veth0 198.18.0.1/24 (kernel) <-> veth1 (mxgate, 198
 mx_ns_create "$NS" 198.18.0.1/24
 
 step "starting mxgate (log: $LOG)"
-ip netns exec "$NS" "$MX" -c "$CONF" >"$LOG" 2>&1 &
+(mx_ns_exec "$NS" "$MX" -c "$CONF") >"$LOG" 2>&1 &
 pid=$!
 for _ in $(seq 100); do
 	$CTL show info >/dev/null 2>&1 && break

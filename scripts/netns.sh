@@ -23,6 +23,15 @@ mx_ns_create() {
 	ip -n "$ns" link set veth0 up
 }
 
+# mx_ns_exec NS CMD...: run CMD in NS *as this process* (exec, no fork), so
+# $! is the daemon itself and signals reach it. (`ip netns exec` forks and
+# would leave an orphan behind when killed.)
+mx_ns_exec() {
+	local ns=$1
+	shift
+	exec nsenter --net="/run/netns/$ns" -- "$@"
+}
+
 mx_ns_delete() {
 	ip netns del "$1" 2>/dev/null || true
 }
