@@ -1,0 +1,741 @@
+/*
+ * mxbench.c - SMTP load generator: options, worker threads, progress line,
+ * final JSON report. The transport is in kworker.c (kernel sockets).
+ *
+ * Output: one progress line a second on stderr, the report on stdout.
+ * Exit status: 0 report written, 1 report written but no transaction
+ * completed, 2 usage or set-up error.
+ */
+#include "bench/mxbench.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MXBENCH_VERSION "0.1.0"
+
+static struct bench_run run;
+static unsigned workers_done;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mxbench -t HOST:PORT [options]\n"
+		"SMTP load generator (kernel sockets). Progress on stderr, JSON report on stdout.\n"
+		"\n"
+		"Target\n"
+		"  -t, --target HOST:PORT     server to load, e.g. 127.0.0.1:2525 or [::1]:25\n"
+		"  -b, --bind ADDR            source address of the connections (e.g. inside a\n"
+		"                             netns); the port is chosen by the kernel\n"
+		"\n"
+		"Load shape (the run always stops by itself: by count, duration or hard timeout)\n"
+		"  -c, --connections N        closed loop: concurrent connections; open loop: the\n"
+		"                             most connections open at once (default 10)\n"
+		"  -m, --msgs-per-conn M      transactions per connection, then QUIT; 0 = no\n"
+		"                             limit (default 100)\n"
+		"  -n, --count N              transactions to start in all (default in closed "
+		"loop\n"
+		"                             without --duration: connections x msgs-per-conn)\n"
+		"  -d, --duration SECS        start transactions for this long, then drain\n"
+		"  -r, --rate R               open loop: R new transactions per second, latency\n"
+		"                             from each one's intended start (needs -n or -d)\n"
+		"      --arrivals KIND        open loop spacing: uniform (default) or poisson\n"
+		"      --max-backlog N        open loop: arrivals that may wait for a free\n"
+		"                             connection; beyond, they are counted as dropped\n"
+		"                             (default 1000000)\n"
+		"  -T, --threads N            worker threads, each with its own epoll loop and a\n"
+		"                             share of connections and rate (default 1)\n"
+		"\n"
+		"Messages\n"
+		"  -s, --size SPEC            message size (header + body): N[k|m|g] fixed,\n"
+		"                             file:PATH (lines \"SIZE [WEIGHT]\"), or\n"
+		"                             lognormal:MEDIAN:P99 (default 1k; sizes below the\n"
+		"                             generated header, ~130 octets, are raised to it)\n"
+		"      --size-max N           clamp sampled sizes (default 64m)\n"
+		"      --rcpts N              recipients per message (default 1)\n"
+		"  -P, --pipelining           pipeline MAIL/RCPT/DATA (RFC 2920) when the server\n"
+		"                             advertises PIPELINING (default: off)\n"
+		"  -B, --bdat                 send the message with BDAT (RFC 3030) when the\n"
+		"                             server advertises CHUNKING, else DATA (default: "
+		"off)\n"
+		"      --chunk-size N         BDAT chunk size (default 64k)\n"
+		"      --starttls             STARTTLS (not yet supported)\n"
+		"  -e, --ehlo NAME            EHLO name (default mxbench.example.test)\n"
+		"      --domain D             domain for %%d in the templates (default "
+		"example.test)\n"
+		"      --sender TMPL          MAIL FROM address (default bench%%c@%%d)\n"
+		"      --rcpt TMPL            RCPT TO address (default user%%r@%%d)\n"
+		"                             templates: %%d domain, %%c connection id, %%m "
+		"message\n"
+		"                             number on the connection, %%r recipient index,\n"
+		"                             %%t thread, %%%% a percent sign\n"
+		"\n"
+		"Time limits and output\n"
+		"      --timeout SECS         connect and per-reply timeout (default 30)\n"
+		"      --hard-timeout SECS    end of the whole run; what is in flight then is\n"
+		"                             counted as aborted (default: duration + 2 x "
+		"timeout,\n"
+		"                             or 600 when bounded by count only)\n"
+		"      --seed N               seed of size sampling and Poisson arrivals (default "
+		"1)\n"
+		"  -q, --quiet                no progress line\n"
+		"  -h, --help                 this text\n"
+		"\n"
+		"A transaction is done only on a 250 after end of data. Every reply is parsed\n"
+		"and counted by code; refusals, unexpected replies, connection errors and\n"
+		"timeouts are counted in the report, never retried silently.\n"
+		"Latency: txn = MAIL sent (closed loop) or intended start (open loop) to 250;\n"
+		"conn_to_250 = connect() to the first 250 after end of data on it.\n"
+		"Exit: 0 report written, 1 no transaction completed, 2 usage/set-up error.\n");
+}
+
+enum {
+	OPT_ARRIVALS = 256,
+	OPT_MAX_BACKLOG,
+	OPT_SIZE_MAX,
+	OPT_RCPTS,
+	OPT_CHUNK,
+	OPT_STARTTLS,
+	OPT_DOMAIN,
+	OPT_SENDER,
+	OPT_RCPT,
+	OPT_TIMEOUT,
+	OPT_HARD_TIMEOUT,
+	OPT_SEED,
+};
+
+static const struct option long_opts[] = {
+	{"target", required_argument, NULL, 't'},
+	{"bind", required_argument, NULL, 'b'},
+	{"connections", required_argument, NULL, 'c'},
+	{"msgs-per-conn", required_argument, NULL, 'm'},
+	{"count", required_argument, NULL, 'n'},
+	{"duration", required_argument, NULL, 'd'},
+	{"rate", required_argument, NULL, 'r'},
+	{"arrivals", required_argument, NULL, OPT_ARRIVALS},
+	{"max-backlog", required_argument, NULL, OPT_MAX_BACKLOG},
+	{"threads", required_argument, NULL, 'T'},
+	{"size", required_argument, NULL, 's'},
+	{"size-max", required_argument, NULL, OPT_SIZE_MAX},
+	{"rcpts", required_argument, NULL, OPT_RCPTS},
+	{"pipelining", no_argument, NULL, 'P'},
+	{"bdat", no_argument, NULL, 'B'},
+	{"chunk-size", required_argument, NULL, OPT_CHUNK},
+	{"starttls", no_argument, NULL, OPT_STARTTLS},
+	{"ehlo", required_argument, NULL, 'e'},
+	{"domain", required_argument, NULL, OPT_DOMAIN},
+	{"sender", required_argument, NULL, OPT_SENDER},
+	{"rcpt", required_argument, NULL, OPT_RCPT},
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"hard-timeout", required_argument, NULL, OPT_HARD_TIMEOUT},
+	{"seed", required_argument, NULL, OPT_SEED},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mxbench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n", stderr);
+	exit(2);
+}
+
+static uint64_t parse_u64(const char *opt, const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-')
+		die("%s: not a number: '%s'", opt, s);
+	return v;
+}
+
+static double parse_dbl(const char *opt, const char *s)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0.0) || isinf(v))
+		die("%s: not a non-negative number: '%s'", opt, s);
+	return v;
+}
+
+static void parse_target(struct bench_cfg *cfg, const char *s)
+{
+	char host[256];
+	const char *port;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
+	int rc;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			die("--target: expected [V6ADDR]:PORT, got '%s'", s);
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		port = rb + 2;
+	} else {
+		const char *colon = strrchr(s, ':');
+
+		if (!colon || (size_t)(colon - s) >= sizeof(host))
+			die("--target: expected HOST:PORT, got '%s'", s);
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		port = colon + 1;
+	}
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc)
+		die("--target %s: %s", s, gai_strerror(rc));
+	memcpy(&cfg->target, ai->ai_addr, ai->ai_addrlen);
+	cfg->target_len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	cfg->target_str = s;
+}
+
+static void parse_bind(struct bench_cfg *cfg, const char *s)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+				 .ai_family = cfg->target.ss_family},
+			*ai;
+	int rc = getaddrinfo(s, "0", &hints, &ai);
+
+	if (rc)
+		die("--bind %s: %s (must be a numeric address of the target's family)", s,
+		    gai_strerror(rc));
+	memcpy(&cfg->src, ai->ai_addr, ai->ai_addrlen);
+	cfg->src_len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	cfg->src_str = s;
+}
+
+static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
+{
+	const char *target = NULL, *bind_addr = NULL;
+	const char *why = NULL;
+	bool count_given = false;
+	int o;
+
+	*cfg = (struct bench_cfg){
+		.conns = 10,
+		.threads = 1,
+		.msgs_per_conn = 100,
+		.arrivals = BENCH_ARRIVAL_UNIFORM,
+		.max_backlog = 1000000,
+		.size_spec = "1k",
+		.size_max = 64u << 20,
+		.cli = {.ehlo = "mxbench.example.test",
+			.sender_tmpl = "bench%c@%d",
+			.rcpt_tmpl = "user%r@%d",
+			.domain = "example.test",
+			.rcpts = 1,
+			.chunk = 64u << 10},
+		.timeout = 30.0,
+		.seed = 1,
+	};
+	while ((o = getopt_long(argc, argv, "t:b:c:m:n:d:r:T:s:PBe:qh", long_opts, NULL)) != -1) {
+		switch (o) {
+		case 't':
+			target = optarg;
+			break;
+		case 'b':
+			bind_addr = optarg;
+			break;
+		case 'c':
+			cfg->conns = (unsigned)parse_u64("--connections", optarg);
+			break;
+		case 'm':
+			cfg->msgs_per_conn = parse_u64("--msgs-per-conn", optarg);
+			break;
+		case 'n':
+			cfg->count = parse_u64("--count", optarg);
+			count_given = true;
+			if (cfg->count == 0 || cfg->count > INT64_MAX / 2)
+				die("--count: must be 1 .. 2^62");
+			break;
+		case 'd':
+			cfg->duration = parse_dbl("--duration", optarg);
+			break;
+		case 'r':
+			cfg->rate = parse_dbl("--rate", optarg);
+			if (cfg->rate <= 0.0)
+				die("--rate: must be > 0");
+			break;
+		case OPT_ARRIVALS:
+			if (strcmp(optarg, "uniform") == 0)
+				cfg->arrivals = BENCH_ARRIVAL_UNIFORM;
+			else if (strcmp(optarg, "poisson") == 0)
+				cfg->arrivals = BENCH_ARRIVAL_POISSON;
+			else
+				die("--arrivals: uniform or poisson");
+			break;
+		case OPT_MAX_BACKLOG:
+			cfg->max_backlog = parse_u64("--max-backlog", optarg);
+			break;
+		case 'T':
+			cfg->threads = (unsigned)parse_u64("--threads", optarg);
+			break;
+		case 's':
+			cfg->size_spec = optarg;
+			break;
+		case OPT_SIZE_MAX:
+			if (bench_parse_size(optarg, &cfg->size_max) < 0 || cfg->size_max == 0)
+				die("--size-max: expected N[k|m|g]");
+			break;
+		case OPT_RCPTS:
+			cfg->cli.rcpts = (unsigned)parse_u64("--rcpts", optarg);
+			if (cfg->cli.rcpts < 1 || cfg->cli.rcpts > 1000)
+				die("--rcpts: 1 .. 1000");
+			break;
+		case 'P':
+			cfg->cli.pipelining = true;
+			break;
+		case 'B':
+			cfg->cli.bdat = true;
+			break;
+		case OPT_CHUNK:
+			if (bench_parse_size(optarg, &cfg->cli.chunk) < 0 || cfg->cli.chunk == 0)
+				die("--chunk-size: expected N[k|m|g] > 0");
+			break;
+		case OPT_STARTTLS:
+			die("--starttls: not yet supported");
+		case 'e':
+			cfg->cli.ehlo = optarg;
+			break;
+		case OPT_DOMAIN:
+			cfg->cli.domain = optarg;
+			break;
+		case OPT_SENDER:
+			cfg->cli.sender_tmpl = optarg;
+			break;
+		case OPT_RCPT:
+			cfg->cli.rcpt_tmpl = optarg;
+			break;
+		case OPT_TIMEOUT:
+			cfg->timeout = parse_dbl("--timeout", optarg);
+			if (cfg->timeout <= 0.0)
+				die("--timeout: must be > 0");
+			break;
+		case OPT_HARD_TIMEOUT:
+			cfg->hard_timeout = parse_dbl("--hard-timeout", optarg);
+			if (cfg->hard_timeout <= 0.0)
+				die("--hard-timeout: must be > 0");
+			break;
+		case OPT_SEED:
+			cfg->seed = parse_u64("--seed", optarg);
+			break;
+		case 'q':
+			cfg->quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc)
+		die("unexpected argument '%s' (see --help)", argv[optind]);
+	if (!target)
+		die("--target HOST:PORT is required (see --help)");
+	parse_target(cfg, target);
+	if (bind_addr)
+		parse_bind(cfg, bind_addr);
+	if (cfg->conns < 1)
+		die("--connections: must be >= 1");
+	if (cfg->threads < 1 || cfg->threads > 256)
+		die("--threads: 1 .. 256");
+	if (cfg->threads > cfg->conns)
+		cfg->threads = cfg->conns;
+	if (strlen(cfg->cli.ehlo) >= BENCH_ADDR_MAX)
+		die("--ehlo: too long");
+	if (cfg->rate > 0.0) {
+		if (!cfg->count && cfg->duration <= 0.0)
+			die("open loop (--rate) needs --count or --duration to stop");
+	} else if (!cfg->count && cfg->duration <= 0.0) {
+		if (!cfg->msgs_per_conn)
+			die("closed loop needs --count, --duration or --msgs-per-conn > 0 to stop");
+		cfg->count = (uint64_t)cfg->conns * cfg->msgs_per_conn;
+	}
+	/* N connections x M messages each, unless a count or a duration asks
+	 * for more: then connections that reach M are replaced. */
+	cfg->refill = count_given || cfg->duration > 0.0;
+	{
+		char probe[BENCH_ADDR_MAX];
+
+		if (bench_cli_expand(probe, sizeof(probe), cfg->cli.sender_tmpl, cfg->cli.domain,
+				     UINT64_MAX, UINT64_MAX, 1000, 256) < 0)
+			die("--sender: unknown %% escape or too long");
+		if (bench_cli_expand(probe, sizeof(probe), cfg->cli.rcpt_tmpl, cfg->cli.domain,
+				     UINT64_MAX, UINT64_MAX, 1000, 256) < 0)
+			die("--rcpt: unknown %% escape or too long");
+	}
+	if (bench_sizes_parse(&cfg->sizes, cfg->size_spec, cfg->size_max, &why) < 0)
+		die("--size %s: %s", cfg->size_spec, why ? why : "invalid");
+	if (cfg->hard_timeout <= 0.0)
+		cfg->hard_timeout =
+			cfg->duration > 0.0 ? cfg->duration + 2.0 * cfg->timeout : 600.0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	__atomic_add_fetch(&run.stop, 1, __ATOMIC_RELAXED);
+}
+
+static void *worker_thread(void *arg)
+{
+	bench_kworker_main(arg);
+	__atomic_add_fetch(&workers_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Sum the counters of all workers into @t (histograms included). */
+static void collect(struct bench_worker *w, unsigned n, struct bench_wstats *t)
+{
+	memset(t, 0, sizeof(*t));
+	bench_hist_init(&t->h_txn);
+	bench_hist_init(&t->h_conn_250);
+	bench_hist_init(&t->h_connect);
+	bench_hist_init(&t->h_lag);
+	for (unsigned i = 0; i < n; i++) {
+		const struct bench_wstats *s = &w[i].st;
+
+#define SUM(f) t->f += BENCH_GET(s->f)
+		SUM(txn_started);
+		SUM(txn_done);
+		SUM(txn_failed);
+		SUM(txn_aborted);
+		SUM(msg_bytes);
+		SUM(arrivals);
+		SUM(arrivals_dropped);
+		SUM(inflight);
+		SUM(backlog);
+		SUM(conn_attempts);
+		SUM(conn_ok);
+		SUM(conn_refused);
+		SUM(conn_failed);
+		SUM(conn_quit);
+		SUM(conn_eof);
+		SUM(conn_io_err);
+		SUM(conn_broken);
+		SUM(conns_open);
+		SUM(timeout_connect);
+		SUM(timeout_reply);
+		SUM(malformed);
+		SUM(replies);
+		SUM(bytes_out);
+		SUM(bytes_in);
+		SUM(cli.unexpected);
+		SUM(cli.rcpt_rejected);
+		SUM(cli.no_pipelining);
+		SUM(cli.no_chunking);
+		SUM(cli.rset);
+		for (unsigned c = 0; c < BENCH_CODES; c++)
+			SUM(by_code[c]);
+#undef SUM
+		bench_hist_merge(&t->h_txn, &s->h_txn);
+		bench_hist_merge(&t->h_conn_250, &s->h_conn_250);
+		bench_hist_merge(&t->h_connect, &s->h_connect);
+		bench_hist_merge(&t->h_lag, &s->h_lag);
+		t->hard_stop |= s->hard_stop;
+		if (s->end_ns > t->end_ns)
+			t->end_ns = s->end_ns;
+		if (s->last_err[0])
+			memcpy(t->last_err, s->last_err, sizeof(t->last_err));
+	}
+}
+
+static uint64_t errors_of(const struct bench_wstats *t)
+{
+	return t->conn_refused + t->conn_failed + t->conn_eof + t->conn_io_err + t->conn_broken +
+	       t->timeout_connect + t->timeout_reply + t->malformed;
+}
+
+static void progress(struct bench_worker *w, unsigned n, double secs, uint64_t *last_done,
+		     double *last_secs)
+{
+	struct bench_wstats *t = malloc(sizeof(*t));
+	double rate;
+
+	if (!t)
+		return;
+	collect(w, n, t);
+	rate = secs > *last_secs ? (double)(t->txn_done - *last_done) / (secs - *last_secs) : 0;
+	fprintf(stderr,
+		"mxbench: %5.0fs %9.0f txn/s  done %llu  failed %llu  inflight %llu  backlog "
+		"%llu  conns %llu  errors %llu  p99 %.3f ms\n",
+		secs, rate, (unsigned long long)t->txn_done, (unsigned long long)t->txn_failed,
+		(unsigned long long)t->inflight, (unsigned long long)t->backlog,
+		(unsigned long long)t->conns_open, (unsigned long long)errors_of(t),
+		(double)bench_hist_percentile(&t->h_txn, 99.0) / 1e6);
+	*last_done = t->txn_done;
+	*last_secs = secs;
+	free(t);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_hist(FILE *f, const char *name, const struct bench_hist *h, const char *end)
+{
+	fprintf(f,
+		"    \"%s\": {\"count\": %llu, \"min\": %.3f, \"mean\": %.3f, \"p50\": %.3f, "
+		"\"p90\": %.3f, \"p99\": %.3f, \"p99_9\": %.3f, \"max\": %.3f}%s\n",
+		name, (unsigned long long)h->count, h->count ? (double)h->min / 1e3 : 0.0,
+		bench_hist_mean(h) / 1e3, (double)bench_hist_percentile(h, 50.0) / 1e3,
+		(double)bench_hist_percentile(h, 90.0) / 1e3,
+		(double)bench_hist_percentile(h, 99.0) / 1e3,
+		(double)bench_hist_percentile(h, 99.9) / 1e3, (double)h->max / 1e3, end);
+}
+
+static const char *size_kind(const struct bench_sizes *s)
+{
+	switch (s->kind) {
+	case BENCH_SIZE_FIXED:
+		return "fixed";
+	case BENCH_SIZE_TABLE:
+		return "file";
+	case BENCH_SIZE_LOGNORMAL:
+		return "lognormal";
+	}
+	return "?";
+}
+
+static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wstats *t,
+		   double elapsed, const struct rusage *ru)
+{
+	double user = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6;
+	double sys = (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+	bool first = true;
+
+	fprintf(f, "{\n  \"tool\": \"mxbench\",\n  \"version\": \"%s\",\n", MXBENCH_VERSION);
+	fprintf(f, "  \"transport\": \"kernel\",\n  \"config\": {\n    \"target\": ");
+	json_str(f, cfg->target_str);
+	fprintf(f, ",\n    \"bind\": ");
+	if (cfg->src_str)
+		json_str(f, cfg->src_str);
+	else
+		fprintf(f, "null");
+	fprintf(f,
+		",\n    \"mode\": \"%s\",\n    \"connections\": %u,\n    \"threads\": %u,\n"
+		"    \"msgs_per_conn\": %llu,\n    \"count\": %llu,\n    \"duration_s\": %.3f,\n"
+		"    \"rate\": %.3f,\n    \"arrivals\": \"%s\",\n",
+		cfg->rate > 0 ? "open" : "closed", cfg->conns, cfg->threads,
+		(unsigned long long)cfg->msgs_per_conn, (unsigned long long)cfg->count,
+		cfg->duration, cfg->rate,
+		cfg->arrivals == BENCH_ARRIVAL_POISSON ? "poisson" : "uniform");
+	fprintf(f, "    \"size\": ");
+	json_str(f, cfg->size_spec);
+	fprintf(f,
+		",\n    \"size_kind\": \"%s\",\n    \"size_max\": %zu,\n    \"rcpts\": %u,\n"
+		"    \"pipelining\": %s,\n    \"bdat\": %s,\n    \"chunk_size\": %zu,\n"
+		"    \"starttls\": false,\n    \"ehlo\": ",
+		size_kind(&cfg->sizes), cfg->size_max, cfg->cli.rcpts,
+		cfg->cli.pipelining ? "true" : "false", cfg->cli.bdat ? "true" : "false",
+		cfg->cli.chunk);
+	json_str(f, cfg->cli.ehlo);
+	fprintf(f, ",\n    \"sender\": ");
+	json_str(f, cfg->cli.sender_tmpl);
+	fprintf(f, ",\n    \"rcpt\": ");
+	json_str(f, cfg->cli.rcpt_tmpl);
+	fprintf(f, ",\n    \"domain\": ");
+	json_str(f, cfg->cli.domain);
+	fprintf(f,
+		",\n    \"timeout_s\": %.3f,\n    \"hard_timeout_s\": %.3f,\n    \"seed\": %llu\n"
+		"  },\n",
+		cfg->timeout, cfg->hard_timeout, (unsigned long long)cfg->seed);
+	fprintf(f, "  \"elapsed_s\": %.6f,\n", elapsed);
+	/* Why issuing ended; "hard_timeout"/"abort" mean work was cut off. */
+	fprintf(f, "  \"stop_reason\": \"%s\",\n",
+		t->hard_stop ? (__atomic_load_n(&run.stop, __ATOMIC_RELAXED) >= 2 ? "abort"
+										  : "hard_timeout")
+		: __atomic_load_n(&run.stop, __ATOMIC_RELAXED)			   ? "signal"
+		: cfg->count && t->txn_started + t->arrivals_dropped >= cfg->count ? "count"
+										   : "duration");
+	fprintf(f, "  \"clean\": %s,\n",
+		errors_of(t) || t->txn_failed || t->txn_aborted || t->cli.unexpected ||
+				t->arrivals_dropped || t->hard_stop
+			? "false"
+			: "true");
+	fprintf(f,
+		"  \"counts\": {\n    \"txn_started\": %llu,\n    \"txn_done\": %llu,\n"
+		"    \"txn_failed\": %llu,\n    \"txn_aborted\": %llu,\n"
+		"    \"arrivals\": %llu,\n    \"arrivals_dropped\": %llu,\n"
+		"    \"conn_attempts\": %llu,\n    \"conn_ok\": %llu,\n"
+		"    \"conn_refused\": %llu,\n    \"conn_failed\": %llu,\n"
+		"    \"conn_quit\": %llu,\n    \"conn_closed_by_server\": %llu,\n"
+		"    \"conn_io_errors\": %llu,\n    \"conn_protocol_errors\": %llu,\n"
+		"    \"timeout_connect\": %llu,\n    \"timeout_reply\": %llu,\n"
+		"    \"malformed_replies\": %llu,\n    \"unexpected_replies\": %llu,\n"
+		"    \"rcpt_rejected\": %llu,\n    \"rset_sent\": %llu,\n"
+		"    \"sessions_without_pipelining\": %llu,\n"
+		"    \"sessions_without_chunking\": %llu,\n"
+		"    \"replies\": %llu,\n    \"replies_by_code\": {",
+		(unsigned long long)t->txn_started, (unsigned long long)t->txn_done,
+		(unsigned long long)t->txn_failed, (unsigned long long)t->txn_aborted,
+		(unsigned long long)t->arrivals, (unsigned long long)t->arrivals_dropped,
+		(unsigned long long)t->conn_attempts, (unsigned long long)t->conn_ok,
+		(unsigned long long)t->conn_refused, (unsigned long long)t->conn_failed,
+		(unsigned long long)t->conn_quit, (unsigned long long)t->conn_eof,
+		(unsigned long long)t->conn_io_err, (unsigned long long)t->conn_broken,
+		(unsigned long long)t->timeout_connect, (unsigned long long)t->timeout_reply,
+		(unsigned long long)t->malformed, (unsigned long long)t->cli.unexpected,
+		(unsigned long long)t->cli.rcpt_rejected, (unsigned long long)t->cli.rset,
+		(unsigned long long)t->cli.no_pipelining, (unsigned long long)t->cli.no_chunking,
+		(unsigned long long)t->replies);
+	for (unsigned c = 0; c < BENCH_CODES; c++) {
+		if (!t->by_code[c])
+			continue;
+		fprintf(f, "%s\"%u\": %llu", first ? "" : ", ", c,
+			(unsigned long long)t->by_code[c]);
+		first = false;
+	}
+	fprintf(f,
+		"},\n    \"bytes_sent\": %llu,\n    \"bytes_received\": %llu,\n"
+		"    \"message_bytes_done\": %llu\n  },\n",
+		(unsigned long long)t->bytes_out, (unsigned long long)t->bytes_in,
+		(unsigned long long)t->msg_bytes);
+	fprintf(f,
+		"  \"rates\": {\n    \"txn_per_s\": %.3f,\n    \"conn_per_s\": %.3f,\n"
+		"    \"message_bytes_per_s\": %.1f,\n    \"offered_txn_per_s\": %.3f\n  },\n",
+		elapsed > 0 ? (double)t->txn_done / elapsed : 0.0,
+		elapsed > 0 ? (double)t->conn_ok / elapsed : 0.0,
+		elapsed > 0 ? (double)t->msg_bytes / elapsed : 0.0, cfg->rate);
+	fprintf(f, "  \"latency_us\": {\n");
+	json_hist(f, "txn", &t->h_txn, ",");
+	json_hist(f, "conn_to_250", &t->h_conn_250, ",");
+	json_hist(f, "connect", &t->h_connect, ",");
+	json_hist(f, "schedule_lag", &t->h_lag, "");
+	fprintf(f, "  },\n  \"histogram_relative_error\": %.5f,\n", BENCH_HIST_REL_ERR);
+	fprintf(f,
+		"  \"cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"cpu_us_per_txn\": %.3f},\n"
+		"  \"last_error\": ",
+		user, sys, t->txn_done ? (user + sys) * 1e6 / (double)t->txn_done : 0.0);
+	if (t->last_err[0])
+		json_str(f, t->last_err);
+	else
+		fprintf(f, "null");
+	fprintf(f, "\n}\n");
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench_cfg cfg;
+	struct bench_worker *w;
+	struct bench_wstats *tot;
+	pthread_t *tid;
+	struct sigaction sa = {.sa_handler = on_signal};
+	struct rusage ru;
+	uint64_t last_done = 0, end;
+	double last_secs = 0.0, elapsed;
+	unsigned next_tick = 1;
+	int rc;
+
+	parse_args(&cfg, argc, argv);
+	bench_cli_global_init();
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	w = calloc(cfg.threads, sizeof(*w));
+	tid = calloc(cfg.threads, sizeof(*tid));
+	tot = malloc(sizeof(*tot));
+	if (!w || !tid || !tot)
+		die("out of memory");
+	run.cfg = &cfg;
+	run.t0_ns = bench_now_ns();
+	run.issue_end_ns =
+		cfg.duration > 0 ? run.t0_ns + (uint64_t)(cfg.duration * 1e9) : UINT64_MAX;
+	run.hard_end_ns = run.t0_ns + (uint64_t)(cfg.hard_timeout * 1e9);
+	run.budget = cfg.count ? (int64_t)cfg.count : INT64_MAX / 2;
+	for (unsigned i = 0; i < cfg.threads; i++) {
+		w[i].cfg = &cfg;
+		w[i].run = &run;
+		w[i].id = i;
+		w[i].conns = cfg.conns / cfg.threads + (i < cfg.conns % cfg.threads);
+		w[i].rate = cfg.rate / cfg.threads;
+		w[i].phase_ns = cfg.rate > 0 ? (uint64_t)(i * 1e9 / cfg.rate) : 0;
+		w[i].cli = cfg.cli;
+		w[i].cli.thread = i;
+		bench_hist_init(&w[i].st.h_txn);
+		bench_hist_init(&w[i].st.h_conn_250);
+		bench_hist_init(&w[i].st.h_connect);
+		bench_hist_init(&w[i].st.h_lag);
+		if (pthread_create(&tid[i], NULL, worker_thread, &w[i]))
+			die("pthread_create failed");
+	}
+	while (__atomic_load_n(&workers_done, __ATOMIC_ACQUIRE) < cfg.threads) {
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		double secs;
+
+		nanosleep(&ts, NULL);
+		secs = (double)(bench_now_ns() - run.t0_ns) / 1e9;
+		if (!cfg.quiet && secs >= next_tick) {
+			progress(w, cfg.threads, secs, &last_done, &last_secs);
+			next_tick = (unsigned)secs + 1;
+		}
+	}
+	for (unsigned i = 0; i < cfg.threads; i++)
+		pthread_join(tid[i], NULL);
+	end = bench_now_ns();
+	getrusage(RUSAGE_SELF, &ru);
+	collect(w, cfg.threads, tot);
+	elapsed = (double)((tot->end_ns ? tot->end_ns : end) - run.t0_ns) / 1e9;
+	for (unsigned i = 0; i < cfg.threads; i++)
+		if (w[i].rc)
+			fprintf(stderr, "mxbench: worker %u failed: %s\n", i, strerror(-w[i].rc));
+	if (!cfg.quiet)
+		fprintf(stderr,
+			"mxbench: done in %.2fs: %llu txn done (%.0f/s), %llu failed, %llu "
+			"aborted, %llu errors%s%s\n",
+			elapsed, (unsigned long long)tot->txn_done,
+			elapsed > 0 ? (double)tot->txn_done / elapsed : 0.0,
+			(unsigned long long)tot->txn_failed, (unsigned long long)tot->txn_aborted,
+			(unsigned long long)errors_of(tot), tot->last_err[0] ? "; last: " : "",
+			tot->last_err);
+	report(stdout, &cfg, tot, elapsed, &ru);
+	fflush(stdout);
+	bench_sizes_free(&cfg.sizes);
+	rc = tot->txn_done ? 0 : 1;
+	free(tot);
+	free(tid);
+	free(w);
+	return rc;
+}

@@ -1,0 +1,125 @@
+/*
+ * mxbench.h - configuration, run state and per-thread statistics shared by
+ * the mxbench front end (mxbench.c) and its transports (kworker.c: kernel
+ * sockets).
+ *
+ * Threads: the configuration is written before the workers start and only
+ * read afterwards. Each worker owns its struct bench_wstats and is its only
+ * writer; the progress thread reads the counters with relaxed atomic loads
+ * (BENCH_GET) and merges the histograms, which tolerate that (hist.h).
+ */
+#ifndef MX_BENCH_MXBENCH_H
+#define MX_BENCH_MXBENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "bench/client.h"
+#include "bench/hist.h"
+#include "bench/rate.h"
+#include "bench/sizes.h"
+
+#define BENCH_INC(x)	__atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
+#define BENCH_ADD(x, n) __atomic_store_n(&(x), (x) + (n), __ATOMIC_RELAXED)
+#define BENCH_DEC(x)	__atomic_store_n(&(x), (x)-1, __ATOMIC_RELAXED)
+#define BENCH_GET(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+#define BENCH_CODES 600
+
+struct bench_cfg {
+	struct sockaddr_storage target;
+	socklen_t target_len;
+	const char *target_str;
+	struct sockaddr_storage src;
+	socklen_t src_len; /* 0: no source binding */
+	const char *src_str;
+
+	unsigned conns; /* closed: connections; open: at most */
+	unsigned threads;
+	uint64_t msgs_per_conn; /* 0: unlimited */
+	uint64_t count;		/* transactions to start; 0: unbounded */
+	bool refill;		/* closed loop: replace connections that QUIT */
+	double duration;	/* seconds of issuing; 0: unbounded */
+	double rate;		/* open loop arrivals/s; 0: closed loop */
+	enum bench_arrival arrivals;
+	uint64_t max_backlog; /* open loop: arrivals waiting for a connection */
+
+	const char *size_spec;
+	size_t size_max;
+	struct bench_sizes sizes;
+
+	struct bench_cli_cfg cli; /* thread is set per worker */
+
+	double timeout;	     /* connect / reply timeout, seconds */
+	double hard_timeout; /* whole run, seconds */
+	uint64_t seed;
+	bool quiet;
+};
+
+struct bench_run {
+	const struct bench_cfg *cfg;
+	uint64_t t0_ns;
+	uint64_t issue_end_ns; /* no new transactions at or after this */
+	uint64_t hard_end_ns;
+	int64_t budget; /* transactions left to start (atomic) */
+	int stop;	/* 1: stop issuing (SIGINT), 2: abort (atomic) */
+};
+
+struct bench_wstats {
+	/* transactions */
+	uint64_t txn_started;
+	uint64_t txn_done;	   /* 250 after end of data */
+	uint64_t txn_failed;	   /* refused by the server */
+	uint64_t txn_aborted;	   /* connection lost, timed out, or run aborted */
+	uint64_t msg_bytes;	   /* message octets of done transactions */
+	uint64_t arrivals;	   /* open loop */
+	uint64_t arrivals_dropped; /* open loop: backlog full */
+	uint64_t inflight;	   /* gauge */
+	uint64_t backlog;	   /* gauge: arrivals waiting for a connection */
+	/* connections */
+	uint64_t conn_attempts;
+	uint64_t conn_ok;
+	uint64_t conn_refused;
+	uint64_t conn_failed; /* other connect errors */
+	uint64_t conn_quit;   /* ended with QUIT/221 */
+	uint64_t conn_eof;    /* closed by the server unexpectedly */
+	uint64_t conn_io_err; /* read/write errors (ECONNRESET ...) */
+	uint64_t conn_broken; /* protocol failure (bench_cli err) */
+	uint64_t conns_open;  /* gauge */
+	uint64_t timeout_connect;
+	uint64_t timeout_reply;
+	uint64_t malformed; /* unparsable replies */
+	uint64_t replies;
+	uint64_t by_code[BENCH_CODES];
+	uint64_t bytes_out, bytes_in;
+	struct bench_cli_stats cli;
+	/* latency, ns */
+	struct bench_hist h_txn;      /* intended (open) / MAIL (closed) -> 250 */
+	struct bench_hist h_conn_250; /* connect() -> first 250 after data */
+	struct bench_hist h_connect;  /* connect() -> established */
+	struct bench_hist h_lag;      /* open loop: arrival taken - intended */
+	uint64_t end_ns;
+	bool hard_stop; /* ended by the hard timeout or a second signal */
+	char last_err[160];
+};
+
+struct bench_worker {
+	const struct bench_cfg *cfg;
+	struct bench_run *run;
+	unsigned id;
+	unsigned conns;	   /* this thread's share */
+	double rate;	   /* this thread's share of arrivals/s */
+	uint64_t phase_ns; /* offset of its first arrival */
+	struct bench_cli_cfg cli;
+	struct bench_wstats st;
+	int rc;
+};
+
+/** Monotonic clock in ns. */
+uint64_t bench_now_ns(void);
+
+/** Kernel-socket transport: runs one worker until its share is done. */
+void *bench_kworker_main(void *arg);
+
+#endif
