@@ -1,0 +1,13 @@
+# A plain ESMTP session: banner, EHLO with every extension, QUIT.
+S: 220 mx.test ESMTP
+C: EHLO client.example.org
+S: 250-mx.test
+S: 250-PIPELINING
+S: 250-SIZE 10240000
+S: 250-8BITMIME
+S: 250-ENHANCEDSTATUSCODES
+S: 250-CHUNKING
+S: 250-SMTPUTF8
+S: 250 DSN
+C: QUIT
+S: 221 2.0.0 Bye

@@ -1,0 +1,27 @@
+# NOOP (argument ignored), HELP, VRFY (252, never verifies).
+S: 220 mx.test ESMTP
+C: NOOP
+S: 250 2.0.0 Ok
+C: EHLO c.example
+S: 250-mx.test
+S: 250-PIPELINING
+S: 250-SIZE 10240000
+S: 250-8BITMIME
+S: 250-ENHANCEDSTATUSCODES
+S: 250-CHUNKING
+S: 250-SMTPUTF8
+S: 250 DSN
+C: NOOP some text
+S: 250 2.0.0 Ok
+C: HELP
+S: 214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP
+C: HELP MAIL
+S: 214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP
+C: VRFY root
+S: 252 2.0.0 Cannot VRFY user; try RCPT to attempt delivery
+C: VRFY
+S: 501 5.5.4 Syntax: VRFY address
+C: EXPN staff
+S: 502 5.5.2 Error: command not recognized
+C: QUIT
+S: 221 2.0.0 Bye

@@ -1,0 +1,35 @@
+# An empty message and one of blank lines.
+@trace
+@host data-end reply 250 2.0.0 Ok: queued as E
+E: connect 192.0.2.1
+S: 220 mx.test ESMTP
+C: HELO c.example
+E: helo c.example esmtp=0
+S: 250 mx.test
+C: MAIL FROM:<a@example.org>
+C: RCPT TO:<b@example.org>
+C: DATA
+E: mail <a@example.org>
+S: 250 2.1.0 Ok
+E: rcpt <b@example.org>
+S: 250 2.1.5 Ok
+E: data-begin bdat=0
+S: 354 End data with <CR><LF>.<CR><LF>
+C: .
+E: data-end size=0 bdat=0 body=
+S: 250 2.0.0 Ok: queued as E
+C: MAIL FROM:<a@example.org>
+C: RCPT TO:<b@example.org>
+C: DATA
+E: mail <a@example.org>
+S: 250 2.1.0 Ok
+E: rcpt <b@example.org>
+S: 250 2.1.5 Ok
+E: data-begin bdat=0
+S: 354 End data with <CR><LF>.<CR><LF>
+C:
+C:
+C: .
+E: data-end size=4 bdat=0 body=\r\n\r\n
+S: 250 2.0.0 Ok: queued as E
+E: close
