@@ -66,6 +66,24 @@ struct mx_config {
 	int64_t worker_idle_sleep_us;
 	int64_t worker_ring_size;
 
+	/* [tcp] */
+	int64_t tcp_max_conns;
+	int64_t tcp_max_timewait;
+	int64_t tcp_backlog;
+	int64_t tcp_sndbuf_kb;
+	int64_t tcp_rcvbuf_kb;
+	int64_t tcp_snd_mem_mb;
+	int64_t tcp_rcv_mem_mb;
+	int64_t tcp_rto_min_ms;
+	int64_t tcp_delack_ms;
+	int64_t tcp_time_wait_s;
+	bool tcp_syncookies;
+	bool tcp_timestamps;
+	bool tcp_sack;
+	bool tcp_window_scaling;
+	bool tcp_keepalive;
+	int64_t tcp_echo_port; /* 0: echo test service off */
+
 	/* [fault] */
 	int64_t fault_seed;
 	int64_t fault_reorder_us;

@@ -69,6 +69,23 @@ static const struct key_def keys[] = {
 	{"worker", "idle_sleep_us", K_INT, OFF(worker_idle_sleep_us), 0, 100000, false},
 	{"worker", "ring_size", K_INT, OFF(worker_ring_size), 64, 1 << 20, false},
 
+	{"tcp", "max_conns", K_INT, OFF(tcp_max_conns), 16, 1 << 24, false},
+	{"tcp", "max_timewait", K_INT, OFF(tcp_max_timewait), 16, 1 << 24, false},
+	{"tcp", "backlog", K_INT, OFF(tcp_backlog), 1, 1 << 20, false},
+	{"tcp", "sndbuf_kb", K_INT, OFF(tcp_sndbuf_kb), 4, 16384, false},
+	{"tcp", "rcvbuf_kb", K_INT, OFF(tcp_rcvbuf_kb), 4, 16384, false},
+	{"tcp", "snd_mem_mb", K_INT, OFF(tcp_snd_mem_mb), 1, 65536, false},
+	{"tcp", "rcv_mem_mb", K_INT, OFF(tcp_rcv_mem_mb), 1, 65536, false},
+	{"tcp", "rto_min_ms", K_INT, OFF(tcp_rto_min_ms), 10, 1000, false},
+	{"tcp", "delack_ms", K_INT, OFF(tcp_delack_ms), 1, 500, false},
+	{"tcp", "time_wait_s", K_INT, OFF(tcp_time_wait_s), 1, 240, false},
+	{"tcp", "syncookies", K_BOOL, OFF(tcp_syncookies), 0, 0, false},
+	{"tcp", "timestamps", K_BOOL, OFF(tcp_timestamps), 0, 0, false},
+	{"tcp", "sack", K_BOOL, OFF(tcp_sack), 0, 0, false},
+	{"tcp", "window_scaling", K_BOOL, OFF(tcp_window_scaling), 0, 0, false},
+	{"tcp", "keepalive", K_BOOL, OFF(tcp_keepalive), 0, 0, false},
+	{"tcp", "echo_port", K_INT, OFF(tcp_echo_port), 0, 65535, false},
+
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false},
 	{"fault", "rx_drop", K_PCT, OFF(fault_rx.drop_pct), 0, 0, false},
@@ -107,6 +124,22 @@ void config_defaults(struct mx_config *c)
 	c->worker_burst = 32;
 	c->worker_idle_sleep_us = 0;
 	c->worker_ring_size = 4096;
+	c->tcp_max_conns = 4096;
+	c->tcp_max_timewait = 16384;
+	c->tcp_backlog = 1024;
+	c->tcp_sndbuf_kb = 64;
+	c->tcp_rcvbuf_kb = 64;
+	c->tcp_snd_mem_mb = 32;
+	c->tcp_rcv_mem_mb = 64;
+	c->tcp_rto_min_ms = 200;
+	c->tcp_delack_ms = 40;
+	c->tcp_time_wait_s = 60;
+	c->tcp_syncookies = true;
+	c->tcp_timestamps = true;
+	c->tcp_sack = true;
+	c->tcp_window_scaling = true;
+	c->tcp_keepalive = false;
+	c->tcp_echo_port = 0;
 	c->fault_seed = 1;
 	c->fault_reorder_us = 1000;
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");

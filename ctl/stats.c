@@ -11,6 +11,7 @@
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/tcp/tcp.h"
 
 static void sum_stats(struct dp_stats *total)
 {
@@ -22,6 +23,31 @@ static void sum_stats(struct dp_stats *total)
 		DP_STATS(X)
 #undef X
 	}
+}
+
+static void sum_tcp(struct tcp_stats *total)
+{
+	uint64_t *t = (uint64_t *)total;
+
+	memset(total, 0, sizeof(*total));
+	for (unsigned i = 0; i < dp_nworkers(); i++) {
+		struct tcp_stats s;
+		const uint64_t *v = (const uint64_t *)&s;
+		dp_tcp_stats(i, &s);
+		for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
+			t[k] += v[k];
+	}
+}
+
+static void print_tcp_json(struct ctl_out *o, const struct tcp_stats *s)
+{
+	const uint64_t *v = (const uint64_t *)s;
+
+	ctl_printf(o, "{");
+	for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
+		ctl_printf(o, "%s\"%s\":%llu", k ? "," : "", tcp_stats_name(k),
+			   (unsigned long long)v[k]);
+	ctl_printf(o, "}");
 }
 
 static void print_json(struct ctl_out *o, const struct dp_stats *s)
@@ -41,6 +67,8 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 {
 	bool json = false, workers = false;
 	struct dp_stats total;
+	struct tcp_stats tcp;
+	const uint64_t *tv = (const uint64_t *)&tcp;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "json") == 0)
@@ -53,9 +81,12 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 				argv[i]);
 	}
 	sum_stats(&total);
+	sum_tcp(&tcp);
 	if (json) {
 		ctl_printf(o, "{\"dataplane\":");
 		print_json(o, &total);
+		ctl_printf(o, ",\"tcp\":");
+		print_tcp_json(o, &tcp);
 		if (workers) {
 			ctl_printf(o, ",\"workers\":[");
 			for (unsigned i = 0; i < dp_nworkers(); i++) {
@@ -72,6 +103,8 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 #define X(name, help) ctl_printf(o, "dp.%-24s %llu\n", #name, (unsigned long long)total.name);
 	DP_STATS(X)
 #undef X
+	for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
+		ctl_printf(o, "tcp.%-23s %llu\n", tcp_stats_name(k), (unsigned long long)tv[k]);
 	if (workers) {
 		for (unsigned i = 0; i < dp_nworkers(); i++) {
 			struct dp_stats s;

@@ -21,6 +21,8 @@
 
 #include "core/log.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/tcp/tcp.h"
+#include "dataplane/tcp_wire.h"
 #include "dataplane/worker.h"
 
 #define LOG_RING_SIZE 1024
@@ -145,7 +147,7 @@ unsigned dp_drain_logs(void)
 /* ---- port ---------------------------------------------------------------------- */
 
 static struct dp_worker *worker_create(unsigned idx, unsigned lcore, unsigned nworkers,
-				       bool sw_steer, bool tx_cksum)
+				       bool sw_steer)
 {
 	int socket = (int)rte_lcore_to_socket_id(lcore);
 	struct dp_worker *w =
@@ -162,7 +164,6 @@ static struct dp_worker *worker_create(unsigned idx, unsigned lcore, unsigned nw
 	w->burst = (unsigned)cfg->worker_burst;
 	w->idle_sleep_us = (unsigned)cfg->worker_idle_sleep_us;
 	w->software_steering = sw_steer;
-	w->tx_ip_cksum_offload = tx_cksum;
 
 	snprintf(name, sizeof(name), "mx_pool_%u", idx);
 	w->pool = rte_pktmbuf_pool_create(name, mbufs < 1023 ? 1023 : mbufs, 256, 0,
@@ -186,6 +187,8 @@ static struct dp_worker *worker_create(unsigned idx, unsigned lcore, unsigned nw
 		return NULL;
 	}
 	timer_wheel_init(w->wheel, 0);
+	if (dp_tcp_init(w, cfg, mbufs < 1023 ? 1023 : mbufs) != 0)
+		return NULL;
 	fault_init(&w->fault_rx, &cfg->fault_rx, (uint64_t)cfg->fault_reorder_us, dp_g.tsc_hz);
 	fault_init(&w->fault_tx, &cfg->fault_tx, (uint64_t)cfg->fault_reorder_us, dp_g.tsc_hz);
 	return w;
@@ -196,7 +199,7 @@ int dp_port_init(const struct mx_config *c)
 	struct rte_eth_conf conf = {0};
 	struct rte_eth_dev_info info;
 	unsigned nworkers = rte_lcore_count() - 1;
-	bool rss = false, tx_cksum = false;
+	bool rss = false;
 	uint16_t port, nrx = (uint16_t)c->port_rx_desc, ntx = (uint16_t)c->port_tx_desc;
 	unsigned lcore, idx = 0;
 	int rc;
@@ -247,10 +250,12 @@ int dp_port_init(const struct mx_config *c)
 	}
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
-	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
-		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
-		tx_cksum = true;
-	}
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+	/* Transmit checksums are computed in software for now: the virtual
+	 * ports we run on offload none. */
+	if (dp_tcp_boot() != 0)
+		return -1;
 	rc = rte_eth_dev_configure(port, (uint16_t)nworkers, (uint16_t)nworkers, &conf);
 	if (rc != 0) {
 		MX_ERR("port %s: configure with %u queue pairs failed: %s", c->port_device,
@@ -264,8 +269,7 @@ int dp_port_init(const struct mx_config *c)
 
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
-		struct dp_worker *w =
-			worker_create(idx, lcore, nworkers, nworkers > 1 && !rss, tx_cksum);
+		struct dp_worker *w = worker_create(idx, lcore, nworkers, nworkers > 1 && !rss);
 		int socket = (int)rte_lcore_to_socket_id(lcore);
 		if (!w)
 			return -1;
@@ -294,13 +298,12 @@ int dp_port_init(const struct mx_config *c)
 		rte_ether_format_addr(mac, sizeof(mac), &dp_g.mac);
 		snprintf(port_desc, sizeof(port_desc),
 			 "port=%s id=%u driver=%s mac=%s queues=%u steering=%s "
-			 "rx_ip_cksum_offload=%s tx_ip_cksum_offload=%s",
+			 "rx_cksum_offload=%s",
 			 c->port_device, port, info.driver_name, mac, nworkers,
 			 nworkers == 1 ? "none"
 			 : rss	       ? "rss"
 				       : "software",
-			 (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) ? "yes" : "no",
-			 tx_cksum ? "yes" : "no");
+			 (conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) ? "yes" : "no");
 	}
 	MX_NOTICE("%s", port_desc);
 	return 0;
@@ -322,6 +325,11 @@ void dp_stats_read(unsigned i, struct dp_stats *out)
 #define X(name, help) out->name = __atomic_load_n(&s->name, __ATOMIC_RELAXED);
 	DP_STATS(X)
 #undef X
+}
+
+void dp_tcp_stats(unsigned i, struct tcp_stats *out)
+{
+	tcp_stats_read(dp_g.workers[i]->tcp, out);
 }
 
 /* ---- the worker loop ---------------------------------------------------------- */
@@ -422,6 +430,7 @@ void dp_stop(void)
 		struct rte_mbuf *m;
 		if (!w)
 			continue;
+		dp_tcp_fini(w);
 		fault_fini(&w->fault_rx);
 		fault_fini(&w->fault_tx);
 		arp_cache_fini(&w->arp, free_held, NULL);

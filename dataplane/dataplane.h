@@ -38,6 +38,10 @@ unsigned dp_nworkers(void);
 /** Copy worker @i's counters (relaxed loads; control thread). */
 void dp_stats_read(unsigned i, struct dp_stats *out);
 
+struct tcp_stats;
+/** Copy worker @i's TCP counters (relaxed loads; control thread). */
+void dp_tcp_stats(unsigned i, struct tcp_stats *out);
+
 /** Describe the port into @buf: name, MAC, queues, steering mode, offloads. */
 void dp_describe(char *buf, size_t len);
 

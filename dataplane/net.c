@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "dataplane/steer.h"
+#include "dataplane/tcp_wire.h"
 #include "dataplane/worker.h"
 
 struct dp_global dp_g;
@@ -200,9 +201,7 @@ static void arp_input(struct dp_worker *w, struct rte_mbuf *m)
 
 /* ---- IPv4 output ---------------------------------------------------------- */
 
-/* Send an IPv4 packet whose IP header is complete (checksum included) and
- * whose Ethernet header needs its addresses. Takes ownership of @m. */
-static void ip4_output(struct dp_worker *w, struct rte_mbuf *m, uint32_t dst)
+void dp_ip4_output(struct dp_worker *w, struct rte_mbuf *m, uint32_t dst)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	uint32_t nexthop = dst;
@@ -259,17 +258,51 @@ static void icmp_input(struct dp_worker *w, struct rte_mbuf *m, struct rte_ipv4_
 	rte_pktmbuf_trim(m, (uint16_t)(m->pkt_len - sizeof(struct rte_ether_hdr) -
 				       rte_be_to_cpu_16(ip->total_length)));
 	DP_STAT_INC(&w->stats, tx_icmp_echo);
-	ip4_output(w, m, src);
+	dp_ip4_output(w, m, src);
 }
 
 /* ---- IPv4 input ------------------------------------------------------------- */
 
 static bool steer_away(struct dp_worker *w, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
-		       uint16_t pa, uint16_t pb)
+		       uint8_t proto, uint16_t pa, uint16_t pb);
+
+/* ICMP destination unreachable, fragmentation needed (RFC 1191): quotes the
+ * IP header and first 8 bytes of a TCP segment we sent. It belongs to the
+ * worker that owns that TCP flow. */
+static void icmp_frag_needed(struct dp_worker *w, struct rte_mbuf *m, struct rte_ipv4_hdr *ip,
+			     unsigned l4len, bool steered)
 {
-	struct steer_key k = {.proto = ip->next_proto_id, .family = 4, .port_a = pa, .port_b = pb};
+	const uint8_t *icmp = (const uint8_t *)ip + rte_ipv4_hdr_len(ip);
+	const struct rte_ipv4_hdr *inner = (const struct rte_ipv4_hdr *)(icmp + 8);
+	unsigned inner_len = l4len - 8u;
+	const uint16_t *ports;
+	uint16_t mtu;
+
+	if (l4len < 8 + sizeof(*inner) + 8 || rte_raw_cksum(icmp, l4len) != 0xffff)
+		return DROP(w, m, drop_icmp_csum);
+	if (inner->next_proto_id != IPPROTO_TCP || rte_ipv4_hdr_len(inner) < sizeof(*inner) ||
+	    inner_len < rte_ipv4_hdr_len(inner) + 8u ||
+	    rte_be_to_cpu_32(inner->src_addr) != dp_g.ip4)
+		return DROP(w, m, drop_icmp_other);
+	ports = (const uint16_t *)((const uint8_t *)inner + rte_ipv4_hdr_len(inner));
+	if (!steered && steer_away(w, m, inner, IPPROTO_TCP, ports[0], ports[1]))
+		return;
+	memcpy(&mtu, icmp + 6, 2);
+	DP_STAT_INC(&w->stats, rx_icmp_frag_needed);
+	dp_tcp_icmp_mtu(w, inner, inner_len, rte_be_to_cpu_16(mtu));
+	rte_pktmbuf_free(m);
+}
+
+/* If the flow (@proto, the addresses of @ip, ports @pa/@pb in network
+ * order) belongs to another worker, hand @m over and return true. */
+static bool steer_away(struct dp_worker *w, struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
+		       uint8_t proto, uint16_t pa, uint16_t pb)
+{
+	struct steer_key k = {.proto = proto, .family = 4, .port_a = pa, .port_b = pb};
 	unsigned owner;
 
+	if (!w->software_steering)
+		return false;
 	memcpy(k.addr_a, &ip->src_addr, 4);
 	memcpy(k.addr_b, &ip->dst_addr, 4);
 	owner = steer_owner(steer_hash(&k), dp_g.nworkers);
@@ -325,9 +358,10 @@ static void ip4_input(struct dp_worker *w, struct rte_mbuf *m, bool steered)
 		if (l4len < sizeof(*icmp))
 			return DROP(w, m, drop_short);
 		/* An echo "flow" is (addresses, identifier): one owner, like TCP. */
-		if (!steered && w->software_steering &&
-		    icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST &&
-		    steer_away(w, m, ip, icmp->icmp_ident, 0))
+		if (icmp->icmp_type == 3 /* destination unreachable */ && icmp->icmp_code == 4)
+			return icmp_frag_needed(w, m, ip, l4len, steered);
+		if (!steered && icmp->icmp_type == RTE_IP_ICMP_ECHO_REQUEST &&
+		    steer_away(w, m, ip, IPPROTO_ICMP, icmp->icmp_ident, 0))
 			return;
 		return icmp_input(w, m, ip, l4len);
 	}
@@ -336,12 +370,13 @@ static void ip4_input(struct dp_worker *w, struct rte_mbuf *m, bool steered)
 		const uint16_t *ports = (const uint16_t *)l4;
 		if (l4len < 8)
 			return DROP(w, m, drop_short);
-		if (!steered && w->software_steering && steer_away(w, m, ip, ports[0], ports[1]))
+		if (!steered && steer_away(w, m, ip, ip->next_proto_id, ports[0], ports[1]))
 			return;
-		if (ip->next_proto_id == IPPROTO_TCP)
+		if (ip->next_proto_id == IPPROTO_TCP) {
 			DP_STAT_INC(&w->stats, rx_tcp);
-		else
-			DP_STAT_INC(&w->stats, rx_udp);
+			return dp_tcp_input(w, m, ip, l4len);
+		}
+		DP_STAT_INC(&w->stats, rx_udp);
 		return DROP(w, m, drop_no_listener);
 	}
 	default:

@@ -20,6 +20,10 @@
 #include "dataplane/fault.h"
 #include "dataplane/timer.h"
 
+struct tcp_stack;
+struct rte_hash;
+struct evp_mac_ctx_st;
+
 #define DP_MAX_BURST 256
 #define DP_TX_BUF    (2 * DP_MAX_BURST)
 
@@ -39,7 +43,6 @@ struct dp_worker {
 	unsigned burst;
 	unsigned idle_sleep_us;
 	bool software_steering;
-	bool tx_ip_cksum_offload;
 
 	struct rte_mempool *pool;
 	struct rte_ring *steer_ring; /* MP/SC: packets of flows we own */
@@ -53,6 +56,10 @@ struct dp_worker {
 	uint64_t next_arp_age_us;
 
 	struct fault_dir fault_rx, fault_tx;
+
+	struct tcp_stack *tcp;		/* dataplane/tcp core, see tcp_wire.c */
+	struct rte_hash *flows;		/* its flow table */
+	struct evp_mac_ctx_st *siphash; /* keyed hash for ISNs and cookies */
 
 	unsigned ntx;
 	struct rte_mbuf *tx[DP_TX_BUF];
@@ -79,6 +86,11 @@ void dp_input(struct dp_worker *w, struct rte_mbuf *m, bool steered);
 
 /** Apply an ARP learning message from another worker. */
 void dp_arp_learn(struct dp_worker *w, const struct dp_learn *l);
+
+/** Send an IPv4 packet whose IP header is complete; fills the Ethernet
+ * header through the ARP cache (the packet may wait for resolution).
+ * @dst: final destination, host order. Takes ownership of @m. */
+void dp_ip4_output(struct dp_worker *w, struct rte_mbuf *m, uint32_t dst);
 
 /** Queue @m for transmission (takes ownership). */
 void dp_tx(struct dp_worker *w, struct rte_mbuf *m);

@@ -63,6 +63,9 @@ ip -n "$NS" neigh show 198.18.0.2
 step "ICMP echo: ping 198.18.0.2"
 ip netns exec "$NS" ping -c 5 -i 0.2 -W 2 198.18.0.2
 
+step "TCP: the echo test service on port 7, through mxgate's own TCP stack"
+echo "hello from the kernel side, $(date -u +%H:%M:%S)" | ip netns exec "$NS" nc -N -w 5 198.18.0.2 7
+
 step "mxgatectl show stats (non-zero counters)"
 $CTL show stats | awk '$2 != 0'
 
@@ -70,6 +73,7 @@ cat <<EOT
 
 mxgate is running. Try, from another terminal:
   ip netns exec $NS ping 198.18.0.2
+  ip netns exec $NS nc 198.18.0.2 7          (type a line, get it back)
   $CTL show stats
   $CTL help
 EOT

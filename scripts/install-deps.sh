@@ -11,7 +11,7 @@ packages=(
 	libdpdk-dev dpdk libssl-dev liburcu-dev libjemalloc-dev libinih-dev
 	libcmocka-dev libc-ares-dev libclang-rt-14-dev
 	# run and test: namespaces, veth, ping/arping, capture
-	iproute2 iputils-ping iputils-arping ethtool netcat-openbsd tcpdump procps
+	iproute2 iputils-ping iputils-arping ethtool netcat-openbsd tcpdump tshark procps util-linux
 	python3 python3-scapy
 )
 

@@ -131,3 +131,9 @@ mx_mac() { mx_ctl show info | sed -n 's/.* mac=\([0-9A-Fa-f:]*\).*/\1/p' | tr 'A
 
 # ping_loss OUTPUT: the packet-loss percentage ping printed.
 ping_loss() { sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' <<<"$1"; }
+
+mx_tcp_stat() {
+	mx_ctl show stats | awk -v k="tcp.$1" '$1 == k { print $2; found = 1 } END { if (!found) print "missing" }'
+}
+
+TCP_TOOL="/usr/bin/python3 $MX_SRC/tests/integration/tcp_tool.py"

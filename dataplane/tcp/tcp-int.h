@@ -1,0 +1,409 @@
+/*
+ * tcp-int.h - internals of the TCP core, shared by its .c files and by its
+ * unit tests and fuzz target (which check invariants on TCB fields). Not
+ * for the dataplane or the SMTP engine: they use tcp.h.
+ *
+ * Memory: every object here lives in a pool allocated by
+ * tcp_stack_create(); free lists are singly linked through the objects.
+ */
+#ifndef MX_DATAPLANE_TCP_TCP_INT_H
+#define MX_DATAPLANE_TCP_TCP_INT_H
+
+#include "core/log.h"
+#include "dataplane/tcp/tcp.h"
+
+#define TCP_OPT_EOL	  0
+#define TCP_OPT_NOP	  1
+#define TCP_OPT_MSS	  2
+#define TCP_OPT_WS	  3
+#define TCP_OPT_SACK_PERM 4
+#define TCP_OPT_SACK	  5
+#define TCP_OPT_TS	  8
+
+#define TCP_WS_MAX	    14
+#define TCP_SACK_BLOCKS_IN  4 /* most blocks in one SACK option (40 bytes) */
+#define TCP_SACK_SCOREBOARD 8
+#define TCP_DEFAULT_MSS4    536	 /* RFC 9293 3.7.1: MSS when the option is absent */
+#define TCP_DEFAULT_MSS6    1220 /* RFC 8200 minimum MTU 1280 - 60 */
+#define TCP_PAWS_IDLE_US    (24ull * 86400 * 1000000) /* RFC 7323 5.5 */
+
+/* ---- options -------------------------------------------------------- */
+
+struct tcp_sack_block {
+	uint32_t start; /* first sequence number of the block */
+	uint32_t end;	/* one past the last */
+};
+
+/* Parsed options of one segment. */
+struct tcp_opts {
+	bool mss_ok, ws_ok, sack_perm, ts_ok;
+	uint16_t mss;
+	uint8_t ws;
+	uint8_t nsack;
+	uint32_t tsval, tsecr;
+	struct tcp_sack_block sack[TCP_SACK_BLOCKS_IN];
+};
+
+/**
+ * Parse @len bytes of options at @p into @o (zeroed first). An option with
+ * length 0/1 or running past the end stops the parse; an option whose
+ * length does not match its kind is skipped (RFC 9293 3.1: be robust).
+ * MSS/WS/SACK-permitted are only taken from SYN segments (@syn).
+ * Returns 0 if well-formed, -EINVAL if anything was malformed (what came
+ * before the error is kept).
+ */
+int tcp_opt_parse(const uint8_t *p, size_t len, bool syn, struct tcp_opts *o);
+
+/* ---- RTT / RTO (RFC 6298) ------------------------------------------- */
+
+struct tcp_rtt {
+	uint32_t srtt_us; /* 0 until the first sample */
+	uint32_t rttvar_us;
+	uint32_t rto_us; /* current RTO without backoff */
+	uint32_t min_us, max_us;
+	bool sampled;
+};
+
+void tcp_rtt_init(struct tcp_rtt *r, uint32_t initial_us, uint32_t min_us, uint32_t max_us);
+/** Feed one RTT measurement (RFC 6298 2.2/2.3, G = 1 ms). */
+void tcp_rtt_sample(struct tcp_rtt *r, uint32_t m_us);
+/** RTO after @backoff doublings, bounded by max (RFC 6298 5.5). */
+uint32_t tcp_rtt_rto(const struct tcp_rtt *r, unsigned backoff);
+
+/* ---- SACK scoreboard (sender side) ---------------------------------- */
+
+/* Blocks the peer reported, sorted, disjoint, all above snd_una. */
+struct tcp_sackboard {
+	uint8_t n;
+	struct tcp_sack_block b[TCP_SACK_SCOREBOARD];
+};
+
+/** Merge the @n blocks of one ACK into @sb. Blocks that are empty,
+ * inverted, above @snd_max or entirely below @snd_una are ignored; when
+ * the board is full the highest blocks are dropped (holes near snd_una
+ * matter most). */
+void tcp_sack_update(struct tcp_sackboard *sb, uint32_t snd_una, uint32_t snd_max,
+		     const struct tcp_sack_block *in, unsigned n);
+/** Forget everything at or below @snd_una. */
+void tcp_sack_prune(struct tcp_sackboard *sb, uint32_t snd_una);
+/** First hole [*start, *end) at or after @from and below the highest
+ * SACKed byte. Returns false if there is none. */
+bool tcp_sack_next_hole(const struct tcp_sackboard *sb, uint32_t from, uint32_t *start,
+			uint32_t *end);
+/** Bytes covered by the board. */
+uint32_t tcp_sack_bytes(const struct tcp_sackboard *sb);
+bool tcp_sack_has(const struct tcp_sackboard *sb, uint32_t seq);
+
+/* ---- buffers -------------------------------------------------------- */
+
+/* Send-buffer chunk; data[] is cfg.chunk_size bytes. */
+struct tcp_chunk {
+	struct tcp_chunk *next;
+	uint8_t data[];
+};
+
+/* A held piece of a received buffer (in-order queue or OOO queue). */
+struct tcp_rseg {
+	struct tcp_rseg *next;
+	void *buf;	     /* handle passed to buf_ref/buf_free */
+	const uint8_t *data; /* first byte not yet consumed/trimmed */
+	uint32_t seq;	     /* sequence number of data[0] */
+	uint32_t len;
+};
+
+/* ---- TIME_WAIT ------------------------------------------------------ */
+
+#define TCP_TW_TS   0x01 /* timestamps in use */
+#define TCP_TW_NONE UINT32_MAX
+
+/* Compact TIME_WAIT entry (72 bytes): what RFC 9293/1337/7323 need to
+ * answer a late segment, nothing more. Entries sit on a FIFO ordered by
+ * expiry (every entry lives time_wait_ms), so one stack timer reaps them. */
+struct tcp_tw {
+	uint8_t type;	     /* TCP_OBJ_TW */
+	uint8_t flags;	     /* TCP_TW_* */
+	uint16_t rcv_wnd;    /* window field to advertise (already scaled) */
+	uint32_t prev, next; /* FIFO links (pool indices) */
+	uint32_t snd_nxt;
+	uint32_t rcv_nxt;
+	uint32_t ts_recent;
+	uint32_t ts_offset;
+	uint32_t expires_ms; /* wheel tick, mod 2^32 */
+	struct tcp_key key;
+};
+
+/* ---- TCB ------------------------------------------------------------ */
+
+enum tcp_rtx_mode {
+	TCP_RTX_NONE = 0,
+	TCP_RTX_RTO,	 /* retransmission timer (SYN, SYN-ACK, data, FIN) */
+	TCP_RTX_PERSIST, /* zero-window probes */
+};
+
+/* Pending-event bits (dispatched after the TCB is consistent). */
+#define TCP_EVB(ev) (1u << (ev))
+
+struct tcp_tcb {
+	uint8_t type; /* TCP_OBJ_TCB; must stay first */
+	uint8_t state;
+	uint8_t close_reason;
+	uint8_t rtx_mode;
+	uint8_t snd_wscale, rcv_wscale;
+	uint8_t backoff; /* RTO doublings / persist probes since progress */
+	uint8_t probes;	 /* keepalive / persist probes unanswered */
+	uint8_t dupacks;
+	/* flags */
+	bool in_table; /* in the flow table */
+	bool detached; /* application released it (tcp_close/tcp_abort) */
+	bool passive;  /* created by a listener */
+	bool reaping;  /* on the stack's deferred-free list */
+	bool ts_ok, sack_ok, ws_ok;
+	bool nodelay, keepalive;
+	bool fin_queued; /* application shut down: FIN after the data */
+	bool fin_sent;	 /* FIN transmitted at least once */
+	bool fin_acked;
+	bool peer_fin;	      /* FIN received (rcv_nxt counts it) */
+	bool ooo_fin;	      /* FIN seen beyond a hole, at ooo_fin_seq */
+	bool in_recovery;     /* NewReno fast recovery */
+	bool rtt_timing;      /* rtt_seq/rtt_start valid (no timestamps) */
+	bool ack_now;	      /* send an ACK at the end of this event */
+	bool want_write;      /* tcp_send() was short: WRITABLE when space opens */
+	bool on_waitq;	      /* waiting for the global chunk pool */
+	uint8_t segs_unacked; /* full segments received since our last ACK */
+	uint16_t ev_pending;  /* TCP_EVB() bits */
+
+	struct tcp_key key;
+	struct tcp_stack *st;
+	tcp_event_fn cb;
+	void *user;
+	struct tcp_listener *listener; /* while SYN_RECEIVED (passive) */
+	struct tcp_tcb *lnext, *lprev; /* listener's embryo list */
+	struct tcp_tcb *reap_next;
+	struct tcp_tcb *wait_next; /* stack's chunk-pool wait queue */
+	struct tcp_tcb *free_next;
+
+	/* send sequence space (RFC 9293 3.3.1) */
+	uint32_t iss, snd_una, snd_nxt, snd_max;
+	uint32_t snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
+	uint32_t recover;  /* NewReno: snd_max when recovery started */
+	uint32_t rtx_next; /* SACK recovery: next hole candidate */
+	uint32_t cwnd, ssthresh, ca_acked;
+	uint16_t mss; /* send MSS: min(peer MSS, path MTU) without options */
+	uint16_t peer_mss;
+	uint16_t pmtu;
+	/* send buffer: bytes [snd_una, snd_una + sb_len) (FIN excluded) */
+	struct tcp_chunk *sb_head, *sb_tail;
+	uint32_t sb_off; /* offset of snd_una's byte in sb_head */
+	uint32_t sb_len;
+	uint32_t sb_chunks;
+
+	/* receive sequence space */
+	uint32_t irs, rcv_nxt, rcv_adv, last_ack_sent;
+	uint32_t ooo_fin_seq;
+	struct tcp_rseg *rq_head, *rq_tail; /* in order, unread */
+	struct tcp_rseg *ooo;		    /* sorted, beyond rcv_nxt */
+	uint32_t rq_bytes, ooo_bytes;
+	uint16_t rq_segs, ooo_segs;
+	uint32_t ooo_last_seq; /* start of the last OOO arrival (first SACK block) */
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent, ts_offset;
+	uint64_t ts_recent_us;
+
+	/* RTT (RFC 6298) */
+	struct tcp_rtt rtt;
+	uint32_t rtt_seq;
+	uint64_t rtt_start_us;
+	uint64_t last_rcv_us;
+
+	struct tcp_sackboard sb;
+
+	struct timer_entry rtx_timer;	 /* RTO / persist */
+	struct timer_entry delack_timer; /* delayed ACK */
+	struct timer_entry ka_timer;	 /* keepalive / orphan FIN_WAIT_2 */
+};
+
+struct tcp_listener {
+	bool used;
+	uint8_t family;
+	uint16_t port;
+	unsigned backlog;
+	unsigned synq_len;
+	struct tcp_tcb *embryos; /* SYN_RECEIVED TCBs */
+	tcp_event_fn cb;
+	void *user;
+	struct tcp_stack *st;
+	uint64_t cookie_sent_us; /* last SYN cookie sent (0: never) */
+};
+
+struct tcp_stack {
+	struct tcp_config cfg;
+	struct tcp_env env;
+	struct timer_wheel *wheel;
+	uint64_t now_us;
+	unsigned depth; /* nesting of entry points; frees deferred while > 0 */
+
+	struct tcp_tcb *tcbs;
+	struct tcp_tcb *tcb_free;
+	uint32_t tcbs_used;
+
+	struct tcp_tw *tws;
+	uint32_t tw_free; /* singly linked through .next */
+	uint32_t tw_head, tw_tail;
+	uint32_t tws_used;
+	struct timer_entry tw_timer;
+
+	uint8_t *chunk_mem;
+	struct tcp_chunk *chunk_free;
+	uint32_t chunks_used;
+
+	struct tcp_rseg *rsegs;
+	struct tcp_rseg *rseg_free;
+	uint32_t rsegs_used;
+	uint64_t rcv_held;  /* payload bytes held, all connections */
+	uint64_t bufs_held; /* buf_ref() minus buf_free() */
+
+	struct tcp_listener *listeners;
+
+	struct tcp_tcb *reap;  /* deferred frees */
+	struct tcp_tcb *waitq; /* TCBs whose tcp_send() hit the global chunk pool */
+
+	uint64_t chal_window_s;
+	uint32_t chal_count;
+	uint32_t eph_next;
+	uint16_t our_mss4, our_mss6;
+	uint8_t rcv_wscale;
+
+	struct tcp_stats stats;
+};
+
+/* Counters: single writer, relaxed atomic stores so ctl can read them. */
+#define TCP_INC(st, f)	  __atomic_store_n(&(st)->stats.f, (st)->stats.f + 1, __ATOMIC_RELAXED)
+#define TCP_DEC(st, f)	  __atomic_store_n(&(st)->stats.f, (st)->stats.f - 1, __ATOMIC_RELAXED)
+#define TCP_ADD(st, f, n) __atomic_store_n(&(st)->stats.f, (st)->stats.f + (n), __ATOMIC_RELAXED)
+
+/* Received segment after header parsing. */
+struct tcp_seg {
+	uint32_t seq, ack;
+	uint32_t wnd; /* raw window field */
+	uint8_t flags;
+	const uint8_t *data;
+	uint32_t len;
+	void *buf;
+	struct tcp_opts opt;
+};
+
+static inline uint32_t tcp_seg_seqlen(const struct tcp_seg *s)
+{
+	return s->len + !!(s->flags & TCP_SYN) + !!(s->flags & TCP_FIN);
+}
+
+static inline uint64_t tcp_now_ms(const struct tcp_stack *st)
+{
+	return st->now_us / 1000;
+}
+
+/* ---- cross-file internals ------------------------------------------- */
+
+/* tcp_isn.c */
+uint32_t tcp_isn(struct tcp_stack *st, const struct tcp_key *key);
+uint32_t tcp_ts_offset(struct tcp_stack *st, const struct tcp_key *key);
+/** SYN cookie ISN for a SYN with @peer_isn; @mss_idx in 0..7. */
+uint32_t tcp_cookie_make(struct tcp_stack *st, const struct tcp_key *key, uint32_t peer_isn,
+			 unsigned mss_idx);
+/** Validate cookie @ack-1 for an ACK with sequence @seq. Returns the MSS
+ * encoded, or 0 if forged or stale (older than 2 cookie periods). */
+uint16_t tcp_cookie_check(struct tcp_stack *st, const struct tcp_key *key, uint32_t seq,
+			  uint32_t ack);
+/** Index into the cookie MSS table of the largest entry <= @mss. */
+unsigned tcp_cookie_mss_idx(uint16_t mss);
+uint16_t tcp_cookie_mss(unsigned idx);
+/* Timestamp low bits carrying wscale/SACK in cookie SYN-ACKs. */
+#define TCP_COOKIE_TS_MASK 0x3fu
+uint32_t tcp_cookie_ts_encode(bool ws_ok, uint8_t ws, bool sack_ok);
+/** Decode: false if @tsecr does not carry cookie options. */
+bool tcp_cookie_ts_decode(uint32_t tsecr, bool *ws_ok, uint8_t *ws, bool *sack_ok);
+
+/* tcp_buf.c */
+struct tcp_chunk *tcp_chunk_alloc(struct tcp_stack *st);
+void tcp_chunk_put(struct tcp_stack *st, struct tcp_chunk *c);
+size_t tcp_sb_space(const struct tcp_tcb *t);
+size_t tcp_sb_append(struct tcp_tcb *t, const uint8_t *data, size_t len);
+void tcp_sb_drop(struct tcp_tcb *t, uint32_t n);
+void tcp_sb_clear(struct tcp_tcb *t);
+/** Pieces of send-buffer bytes [off, off + len) (off from snd_una). Returns
+ * the piece count; *len_out may be smaller than @len if pieces ran out. */
+unsigned tcp_sb_iov(const struct tcp_tcb *t, uint32_t off, uint32_t len, struct tcp_iov *iov,
+		    unsigned max, uint32_t *len_out);
+struct tcp_rseg *tcp_rseg_get(struct tcp_tcb *t, void *buf, const uint8_t *data, uint32_t seq,
+			      uint32_t len);
+void tcp_rseg_put(struct tcp_tcb *t, struct tcp_rseg *r);
+void tcp_rq_clear(struct tcp_tcb *t);
+void tcp_ooo_clear(struct tcp_tcb *t);
+/** Receive window we can offer now (bytes, before scaling/SWS). */
+uint32_t tcp_rcv_space(const struct tcp_tcb *t);
+/** Queue payload of @s (already trimmed to the window): in order or OOO. */
+void tcp_rcv_data(struct tcp_tcb *t, const struct tcp_seg *s);
+/** SACK blocks describing the OOO queue (first = most recent arrival). */
+unsigned tcp_rcv_sack_blocks(const struct tcp_tcb *t, struct tcp_sack_block *b, unsigned max);
+
+/* tcp_output.c */
+void tcp_output(struct tcp_tcb *t);
+void tcp_send_ack(struct tcp_tcb *t);
+void tcp_send_syn(struct tcp_tcb *t);
+void tcp_send_rst_tcb(struct tcp_tcb *t);
+void tcp_send_probe(struct tcp_tcb *t);
+/** Send data [seq, seq+len) (plus FIN if it ends there and FIN is queued);
+ * returns the sequence space sent. */
+uint32_t tcp_xmit_data(struct tcp_tcb *t, uint32_t seq, uint32_t len, bool force);
+void tcp_send_rst_key(struct tcp_stack *st, const struct tcp_key *key, uint32_t seq, uint32_t ack,
+		      uint8_t flags);
+void tcp_send_synack_cookie(struct tcp_stack *st, const struct tcp_key *key,
+			    const struct tcp_seg *s, uint32_t iss, uint16_t mss);
+void tcp_tw_send_ack(struct tcp_stack *st, struct tcp_tw *tw);
+uint16_t tcp_effective_mss(const struct tcp_tcb *t);
+void tcp_challenge_ack(struct tcp_tcb *t);
+
+/* tcp_timer.c */
+void tcp_timers_init(struct tcp_tcb *t);
+void tcp_timers_cancel(struct tcp_tcb *t);
+void tcp_rtx_arm(struct tcp_tcb *t);
+void tcp_rtx_restart(struct tcp_tcb *t);
+void tcp_persist_arm(struct tcp_tcb *t);
+void tcp_delack_arm(struct tcp_tcb *t);
+void tcp_ka_arm(struct tcp_tcb *t);
+void tcp_tw_timer_cb(struct timer_entry *e);
+uint64_t tcp_timer_now_us(struct tcp_stack *st);
+
+/* tcp_stack.c */
+struct tcp_tcb *tcp_tcb_alloc(struct tcp_stack *st);
+void tcp_enter_state(struct tcp_tcb *t, enum tcp_state s);
+void tcp_event(struct tcp_tcb *t, enum tcp_event ev);
+/** Move to CLOSED with @reason: timers off, out of the flow table, CLOSED
+ * event if attached, freed when detached. */
+void tcp_done(struct tcp_tcb *t, enum tcp_close_reason reason);
+void tcp_enter_timewait(struct tcp_tcb *t);
+void tcp_tcb_try_free(struct tcp_tcb *t);
+void tcp_enter(struct tcp_stack *st, uint64_t now_us);
+void tcp_leave(struct tcp_stack *st);
+void tcp_dispatch(struct tcp_tcb *t);
+void tcp_tw_remove(struct tcp_stack *st, struct tcp_tw *tw);
+void tcp_waitq_add(struct tcp_tcb *t);
+void tcp_tw_restart(struct tcp_stack *st, struct tcp_tw *tw);
+void tcp_tw_reopen(struct tcp_stack *st, const struct tcp_key *key, struct tcp_seg *s,
+		   uint32_t iss);
+void tcp_listener_unlink(struct tcp_tcb *t);
+bool tcp_challenge_allowed(struct tcp_stack *st);
+
+/* tcp_input.c */
+void tcp_tcb_input(struct tcp_tcb *t, struct tcp_seg *s);
+void tcp_listen_input(struct tcp_listener *l, const struct tcp_key *key, struct tcp_seg *s,
+		      bool have_iss, uint32_t iss);
+void tcp_tw_input(struct tcp_stack *st, struct tcp_tw *tw, const struct tcp_key *key,
+		  struct tcp_seg *s);
+/** Parse header + options of a raw segment. Returns 0 or -EINVAL. */
+int tcp_seg_parse(const uint8_t *p, size_t len, struct tcp_seg *s, bool *opt_err);
+void tcp_negotiate(struct tcp_tcb *t, const struct tcp_opts *o);
+void tcp_init_cc(struct tcp_tcb *t);
+
+#endif

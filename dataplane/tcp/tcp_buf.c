@@ -1,0 +1,398 @@
+/*
+ * tcp_buf.c - bounded buffers of a connection.
+ *
+ * Send side: the bytes [snd_una, snd_una + sb_len) live in a list of
+ * fixed-size chunks from the stack's chunk pool, every chunk full except
+ * the last, so byte i (counted from snd_una) is at chunk (sb_off + i) /
+ * chunk_size. Bounded by cfg.sndbuf per connection and by the pool.
+ *
+ * Receive side (zero copy): payload stays in the dataplane's buffers. A
+ * struct tcp_rseg holds one reference (buf_ref) and a (data, len) window
+ * into it; trimming moves the window. In-order data waits in rq until the
+ * application consumes it; data beyond a hole waits in the sorted,
+ * non-overlapping ooo list. Bounds: cfg.rcvbuf bytes and
+ * cfg.rcv_segs_per_conn descriptors per connection, cfg.rcv_segs
+ * descriptors and cfg.rcv_mem bytes for the whole stack.
+ */
+#include <string.h>
+
+#include "dataplane/tcp/tcp-int.h"
+
+/* ---- send chunks ----------------------------------------------------- */
+
+struct tcp_chunk *tcp_chunk_alloc(struct tcp_stack *st)
+{
+	struct tcp_chunk *c = st->chunk_free;
+
+	if (!c)
+		return NULL;
+	st->chunk_free = c->next;
+	c->next = NULL;
+	st->chunks_used++;
+	return c;
+}
+
+void tcp_chunk_put(struct tcp_stack *st, struct tcp_chunk *c)
+{
+	c->next = st->chunk_free;
+	st->chunk_free = c;
+	st->chunks_used--;
+}
+
+size_t tcp_sb_space(const struct tcp_tcb *t)
+{
+	const struct tcp_stack *st = t->st;
+	uint32_t cs = st->cfg.chunk_size;
+	size_t room, in_tail = 0;
+	uint32_t free_chunks = st->cfg.snd_chunks - st->chunks_used;
+
+	if (t->sb_len >= st->cfg.sndbuf)
+		return 0;
+	room = st->cfg.sndbuf - t->sb_len;
+	if (t->sb_tail) {
+		uint32_t used = (t->sb_off + t->sb_len) - (t->sb_chunks - 1) * cs;
+		in_tail = cs - used;
+	}
+	if (in_tail + (size_t)free_chunks * cs < room)
+		room = in_tail + (size_t)free_chunks * cs;
+	return room;
+}
+
+size_t tcp_sb_append(struct tcp_tcb *t, const uint8_t *data, size_t len)
+{
+	struct tcp_stack *st = t->st;
+	uint32_t cs = st->cfg.chunk_size;
+	size_t room = tcp_sb_space(t), done = 0;
+
+	if (len > room)
+		len = room;
+	while (done < len) {
+		uint32_t used, n;
+
+		used = t->sb_tail ? (t->sb_off + t->sb_len) - (t->sb_chunks - 1) * cs : cs;
+		if (used == cs) {
+			struct tcp_chunk *c = tcp_chunk_alloc(st);
+			if (!c)
+				break; /* cannot happen: room accounted for the pool */
+			if (t->sb_tail)
+				t->sb_tail->next = c;
+			else {
+				t->sb_head = c;
+				t->sb_off = 0;
+			}
+			t->sb_tail = c;
+			t->sb_chunks++;
+			used = 0;
+		}
+		n = cs - used;
+		if (n > len - done)
+			n = (uint32_t)(len - done);
+		memcpy(t->sb_tail->data + used, data + done, n);
+		t->sb_len += n;
+		done += n;
+	}
+	return done;
+}
+
+void tcp_sb_drop(struct tcp_tcb *t, uint32_t n)
+{
+	struct tcp_stack *st = t->st;
+	uint32_t cs = st->cfg.chunk_size;
+
+	if (n > t->sb_len)
+		mx_panic("tcp: sb_drop %u > %u", n, t->sb_len);
+	t->sb_len -= n;
+	t->sb_off += n;
+	if (t->sb_len == 0) {
+		tcp_sb_clear(t);
+		return;
+	}
+	while (t->sb_off >= cs) {
+		struct tcp_chunk *c = t->sb_head;
+		t->sb_head = c->next;
+		t->sb_off -= cs;
+		t->sb_chunks--;
+		tcp_chunk_put(st, c);
+	}
+}
+
+void tcp_sb_clear(struct tcp_tcb *t)
+{
+	while (t->sb_head) {
+		struct tcp_chunk *c = t->sb_head;
+		t->sb_head = c->next;
+		tcp_chunk_put(t->st, c);
+	}
+	t->sb_tail = NULL;
+	t->sb_off = 0;
+	t->sb_len = 0;
+	t->sb_chunks = 0;
+}
+
+unsigned tcp_sb_iov(const struct tcp_tcb *t, uint32_t off, uint32_t len, struct tcp_iov *iov,
+		    unsigned max, uint32_t *len_out)
+{
+	uint32_t cs = t->st->cfg.chunk_size;
+	uint32_t pos = t->sb_off + off;
+	const struct tcp_chunk *c = t->sb_head;
+	unsigned n = 0;
+	uint32_t done = 0;
+
+	if (off + len > t->sb_len)
+		len = off > t->sb_len ? 0 : t->sb_len - off;
+	while (c && pos >= cs) {
+		c = c->next;
+		pos -= cs;
+	}
+	while (done < len && c && n < max) {
+		uint32_t k = cs - pos;
+		if (k > len - done)
+			k = len - done;
+		iov[n].base = c->data + pos;
+		iov[n].len = k;
+		n++;
+		done += k;
+		pos = 0;
+		c = c->next;
+	}
+	*len_out = done;
+	return n;
+}
+
+/* ---- receive segments ------------------------------------------------ */
+
+struct tcp_rseg *tcp_rseg_get(struct tcp_tcb *t, void *buf, const uint8_t *data, uint32_t seq,
+			      uint32_t len)
+{
+	struct tcp_stack *st = t->st;
+	struct tcp_rseg *r;
+
+	if (!buf)
+		return NULL;
+	if (t->rq_segs + t->ooo_segs >= st->cfg.rcv_segs_per_conn)
+		return NULL;
+	if (st->rcv_held + len > st->cfg.rcv_mem)
+		return NULL;
+	r = st->rseg_free;
+	if (!r)
+		return NULL;
+	st->rseg_free = r->next;
+	st->rsegs_used++;
+	st->rcv_held += len;
+	st->bufs_held++;
+	st->env.buf_ref(st->env.ctx, buf);
+	r->next = NULL;
+	r->buf = buf;
+	r->data = data;
+	r->seq = seq;
+	r->len = len;
+	return r;
+}
+
+void tcp_rseg_put(struct tcp_tcb *t, struct tcp_rseg *r)
+{
+	struct tcp_stack *st = t->st;
+
+	st->rcv_held -= r->len;
+	st->bufs_held--;
+	st->env.buf_free(st->env.ctx, r->buf);
+	r->buf = NULL;
+	r->next = st->rseg_free;
+	st->rseg_free = r;
+	st->rsegs_used--;
+}
+
+void tcp_rq_clear(struct tcp_tcb *t)
+{
+	while (t->rq_head) {
+		struct tcp_rseg *r = t->rq_head;
+		t->rq_head = r->next;
+		tcp_rseg_put(t, r);
+	}
+	t->rq_tail = NULL;
+	t->rq_bytes = 0;
+	t->rq_segs = 0;
+	tcp_ooo_clear(t);
+}
+
+void tcp_ooo_clear(struct tcp_tcb *t)
+{
+	while (t->ooo) {
+		struct tcp_rseg *r = t->ooo;
+		t->ooo = r->next;
+		tcp_rseg_put(t, r);
+	}
+	t->ooo_bytes = 0;
+	t->ooo_segs = 0;
+	t->ooo_fin = false;
+}
+
+uint32_t tcp_rcv_space(const struct tcp_tcb *t)
+{
+	const struct tcp_stack *st = t->st;
+	uint32_t space = t->rq_bytes >= st->cfg.rcvbuf ? 0 : st->cfg.rcvbuf - t->rq_bytes;
+	uint64_t global = st->cfg.rcv_mem > st->rcv_held ? st->cfg.rcv_mem - st->rcv_held : 0;
+
+	/* Under global pressure offer no more than what is left stack-wide
+	 * (the no-shrink rule in the output path keeps the right edge). */
+	if (global < space)
+		space = (uint32_t)global;
+	return space;
+}
+
+static void rq_append(struct tcp_tcb *t, struct tcp_rseg *r)
+{
+	if (t->rq_tail)
+		t->rq_tail->next = r;
+	else
+		t->rq_head = r;
+	t->rq_tail = r;
+	t->rq_bytes += r->len;
+	t->rq_segs++;
+	t->rcv_nxt += r->len;
+}
+
+/* Move what the OOO queue now continues in order. */
+static void ooo_drain(struct tcp_tcb *t)
+{
+	while (t->ooo && tcp_seq_leq(t->ooo->seq, t->rcv_nxt)) {
+		struct tcp_rseg *r = t->ooo;
+		uint32_t skip = t->rcv_nxt - r->seq;
+
+		t->ooo = r->next;
+		t->ooo_segs--;
+		t->ooo_bytes -= r->len;
+		r->next = NULL;
+		if (skip >= r->len) {
+			tcp_rseg_put(t, r);
+			continue;
+		}
+		/* Keep the descriptor's byte accounting right while trimming. */
+		t->st->rcv_held -= skip;
+		r->data += skip;
+		r->seq += skip;
+		r->len -= skip;
+		rq_append(t, r);
+	}
+}
+
+/* Insert [seq, seq+len) into the OOO list, keeping what is already there
+ * (first copy wins) and trimming the new data to the gaps. Only whole gaps
+ * inside one new segment are queued: if the new segment straddles several
+ * existing blocks, the part before the first overlap is queued and the
+ * rest waits for a retransmission (bounded work, no splitting). */
+static void ooo_insert(struct tcp_tcb *t, const struct tcp_seg *s)
+{
+	struct tcp_stack *st = t->st;
+	uint32_t seq = s->seq, len = s->len;
+	const uint8_t *data = s->data;
+	struct tcp_rseg **pp = &t->ooo, *r;
+
+	/* Skip blocks entirely below; trim against the one overlapping our
+	 * start. */
+	while (*pp && tcp_seq_leq((*pp)->seq + (*pp)->len, seq))
+		pp = &(*pp)->next;
+	if (*pp && tcp_seq_leq((*pp)->seq, seq)) {
+		uint32_t cover = (*pp)->seq + (*pp)->len - seq;
+		if (cover >= len) {
+			t->ooo_last_seq = (*pp)->seq;
+			return; /* duplicate */
+		}
+		seq += cover;
+		data += cover;
+		len -= cover;
+		pp = &(*pp)->next;
+	}
+	/* Trim our tail against the next block. */
+	if (*pp && tcp_seq_lt((*pp)->seq, seq + len))
+		len = (*pp)->seq - seq;
+	if (len == 0)
+		return;
+	r = tcp_rseg_get(t, s->buf, data, seq, len);
+	if (!r) {
+		TCP_INC(st, ofo_drop);
+		return;
+	}
+	r->next = *pp;
+	*pp = r;
+	t->ooo_segs++;
+	t->ooo_bytes += len;
+	t->ooo_last_seq = seq;
+	TCP_INC(st, ofo_queue);
+}
+
+void tcp_rcv_data(struct tcp_tcb *t, const struct tcp_seg *s)
+{
+	struct tcp_stack *st = t->st;
+
+	if (s->len == 0)
+		return;
+	if (s->seq != t->rcv_nxt) {
+		ooo_insert(t, s);
+		t->ack_now = true; /* duplicate ACK with SACK info (RFC 5681 4.2) */
+		return;
+	}
+	{
+		uint32_t len = s->len;
+		struct tcp_rseg *r;
+
+		/* Do not take bytes the OOO queue already holds. */
+		if (t->ooo && tcp_seq_lt(t->ooo->seq, s->seq + len))
+			len = t->ooo->seq - s->seq;
+		r = len ? tcp_rseg_get(t, s->buf, s->data, s->seq, len) : NULL;
+		if (len && !r) {
+			if (st->rsegs_used >= st->cfg.rcv_segs ||
+			    st->rcv_held + len > st->cfg.rcv_mem)
+				TCP_INC(st, rcv_mem_drop);
+			else
+				TCP_INC(st, rcvq_drop);
+			t->ack_now = true;
+			return;
+		}
+		if (r)
+			rq_append(t, r);
+		if (t->ooo) {
+			ooo_drain(t);
+			t->ack_now = true; /* a hole was filled: ACK at once */
+		} else if (++t->segs_unacked >= 2) {
+			t->ack_now = true; /* every second segment (RFC 5681 4.2) */
+		} else {
+			tcp_delack_arm(t);
+		}
+		tcp_event(t, TCP_EV_READABLE);
+	}
+}
+
+unsigned tcp_rcv_sack_blocks(const struct tcp_tcb *t, struct tcp_sack_block *b, unsigned max)
+{
+	struct tcp_sack_block all[TCP_SACK_BLOCKS_IN + 1];
+	unsigned n = 0, first = max;
+	const struct tcp_rseg *r = t->ooo;
+
+	/* Coalesce adjacent OOO pieces into blocks; remember the one holding
+	 * the latest arrival, which RFC 2018 4 wants first. */
+	while (r && n < max + 1 && n < TCP_SACK_BLOCKS_IN + 1) {
+		uint32_t s = r->seq, e = r->seq + r->len;
+		while (r->next && r->next->seq == e) {
+			r = r->next;
+			e = r->seq + r->len;
+		}
+		if (first == max && tcp_seq_in(t->ooo_last_seq, s, e))
+			first = n;
+		all[n].start = s;
+		all[n].end = e;
+		n++;
+		r = r->next;
+	}
+	if (n == 0 || max == 0)
+		return 0;
+	{
+		unsigned out = 0;
+		if (first < n)
+			b[out++] = all[first];
+		for (unsigned i = 0; i < n && out < max; i++)
+			if (i != first)
+				b[out++] = all[i];
+		return out;
+	}
+}
