@@ -268,7 +268,7 @@ int dp_tcp_init(struct dp_worker *w, const struct mx_config *c, unsigned pool_mb
 		.mem_zalloc = env_zalloc,
 		.mem_free = env_free,
 	};
-	unsigned rx_reserve = (unsigned)c->port_rx_desc + 2 * DP_TX_BUF + 256;
+	unsigned rx_reserve = (unsigned)c->port_rx_desc + DP_TX_BUF + 64;
 
 	snprintf(name, sizeof(name), "mx_flows_%u", w->idx);
 	hp.name = name;
@@ -293,7 +293,7 @@ int dp_tcp_init(struct dp_worker *w, const struct mx_config *c, unsigned pool_mb
 	tc.rcv_mem = (uint64_t)c->tcp_rcv_mem_mb << 20;
 	/* Held receive buffers are mbufs of our pool: keep enough free for the
 	 * RX ring and our own output, or held data could stop reception. */
-	if (pool_mbufs <= rx_reserve + 256) {
+	if (pool_mbufs <= rx_reserve + 128) {
 		MX_ERR("worker %u: %u mbufs per worker leave nothing for TCP after the RX ring; "
 		       "raise [port] mbufs",
 		       w->idx, pool_mbufs);

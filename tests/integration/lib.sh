@@ -85,7 +85,7 @@ file_prefix = $MX_NS
 vdev = net_af_packet0,iface=veth1,qpairs=$MX_WORKERS
 [port]
 device = net_af_packet0
-mbufs = 4095
+mbufs = 8191
 [ipv4]
 address = 198.18.0.2/24
 gateway = 198.18.0.1
