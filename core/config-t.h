@@ -84,6 +84,20 @@ struct mx_config {
 	bool tcp_keepalive;
 	int64_t tcp_echo_port; /* 0: echo test service off */
 
+	/* [smtp] */
+	int64_t smtp_port; /* 0: no SMTP listener */
+	char smtp_hostname[MX_CFG_STR];
+	int64_t smtp_max_sessions;
+	int64_t smtp_max_msg_size;
+	int64_t smtp_max_rcpt;
+	int64_t smtp_max_errors;
+	int64_t smtp_max_commands;
+	int64_t smtp_line_ext;
+	int64_t smtp_greet_delay_ms;
+	int64_t smtp_pregreet; /* 0 drop, 1 log */
+	int64_t smtp_timeout_cmd_s;
+	int64_t smtp_timeout_data_s;
+
 	/* [fault] */
 	int64_t fault_seed;
 	int64_t fault_reorder_us;

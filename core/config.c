@@ -26,7 +26,7 @@ enum key_type {
 	K_PCT,	 /* double percentage in [0, 100] */
 	K_LIST,	 /* struct mx_cfg_list, key may repeat */
 	K_LEVEL, /* log level name -> int64_t */
-	K_STEER, /* auto|rss|software -> int64_t */
+	K_ENUM,	 /* one of names[] -> its index as int64_t */
 	K_CIDR4, /* a.b.c.d/len -> ip4_addr + ip4_prefix */
 	K_IP4,	 /* a.b.c.d -> uint32_t */
 };
@@ -38,7 +38,11 @@ struct key_def {
 	size_t off;
 	int64_t min, max;
 	bool required;
+	const char *const *names; /* K_ENUM: NULL-terminated */
 };
+
+static const char *const steer_names[] = {"auto", "rss", "software", NULL};
+static const char *const pregreet_names[] = {"drop", "log", NULL};
 
 #define OFF(f) offsetof(struct mx_config, f)
 static const struct key_def keys[] = {
@@ -57,7 +61,7 @@ static const struct key_def keys[] = {
 	{"port", "tx_desc", K_INT, OFF(port_tx_desc), 64, 16384, false},
 	{"port", "mbufs", K_INT, OFF(port_mbufs), 1023, 1 << 24, false},
 	{"port", "mtu", K_INT, OFF(port_mtu), 576, 9000, false},
-	{"port", "steering", K_STEER, OFF(port_steering), 0, 0, false},
+	{"port", "steering", K_ENUM, OFF(port_steering), 0, 0, false, steer_names},
 	{"port", "promiscuous", K_BOOL, OFF(port_promiscuous), 0, 0, false},
 
 	{"ipv4", "address", K_CIDR4, OFF(ip4_addr), 0, 0, true},
@@ -85,6 +89,19 @@ static const struct key_def keys[] = {
 	{"tcp", "window_scaling", K_BOOL, OFF(tcp_window_scaling), 0, 0, false},
 	{"tcp", "keepalive", K_BOOL, OFF(tcp_keepalive), 0, 0, false},
 	{"tcp", "echo_port", K_INT, OFF(tcp_echo_port), 0, 65535, false},
+
+	{"smtp", "port", K_INT, OFF(smtp_port), 0, 65535, false},
+	{"smtp", "hostname", K_STR, OFF(smtp_hostname), 0, 0, false},
+	{"smtp", "max_sessions", K_INT, OFF(smtp_max_sessions), 1, 1 << 22, false},
+	{"smtp", "max_msg_size", K_INT, OFF(smtp_max_msg_size), 1024, 1ll << 32, false},
+	{"smtp", "max_rcpt", K_INT, OFF(smtp_max_rcpt), 1, 10000, false},
+	{"smtp", "max_errors", K_INT, OFF(smtp_max_errors), 1, 1000, false},
+	{"smtp", "max_commands", K_INT, OFF(smtp_max_commands), 10, 1000000, false},
+	{"smtp", "line_ext", K_INT, OFF(smtp_line_ext), 0, 65536, false},
+	{"smtp", "greet_delay_ms", K_INT, OFF(smtp_greet_delay_ms), 0, 60000, false},
+	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, pregreet_names},
+	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false},
+	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false},
 
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false},
@@ -140,6 +157,17 @@ void config_defaults(struct mx_config *c)
 	c->tcp_window_scaling = true;
 	c->tcp_keepalive = false;
 	c->tcp_echo_port = 0;
+	c->smtp_port = 25;
+	c->smtp_max_sessions = 4096;
+	c->smtp_max_msg_size = 10240000;
+	c->smtp_max_rcpt = 100;
+	c->smtp_max_errors = 10;
+	c->smtp_max_commands = 1000;
+	c->smtp_line_ext = 256;
+	c->smtp_greet_delay_ms = 0;
+	c->smtp_pregreet = 0;
+	c->smtp_timeout_cmd_s = 300;
+	c->smtp_timeout_data_s = 180;
 	c->fault_seed = 1;
 	c->fault_reorder_us = 1000;
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");
@@ -306,13 +334,16 @@ static bool parse_value(struct load_ctx *x, const struct key_def *k, const char 
 		*(int64_t *)base = lv;
 		return true;
 	}
-	case K_STEER: {
-		static const char *const names[] = {"auto", "rss", "software"};
-		for (unsigned i = 0; i < 3; i++)
-			if (strcmp(v, names[i]) == 0)
+	case K_ENUM: {
+		char expect[128] = "";
+		for (unsigned i = 0; k->names[i]; i++) {
+			if (strcmp(v, k->names[i]) == 0)
 				return (*(int64_t *)base = i), true;
-		add_err(x, "%s:%d: [%s] %s: expected auto, rss or software, got '%s'", where, line,
-			k->section, k->name, v);
+			snprintf(expect + strlen(expect), sizeof(expect) - strlen(expect), "%s%s",
+				 i ? (k->names[i + 1] ? ", " : " or ") : "", k->names[i]);
+		}
+		add_err(x, "%s:%d: [%s] %s: expected %s, got '%s'", where, line, k->section,
+			k->name, expect, v);
 		return false;
 	}
 	case K_CIDR4:

@@ -22,6 +22,7 @@
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "dataplane/dataplane.h"
+#include "smtp/server.h"
 
 static struct mx_config config;
 static time_t started;
@@ -166,6 +167,7 @@ int main(int argc, char **argv)
 	MX_NOTICE("mxgate %s starting with %s", MX_VERSION, path);
 	if (dp_eal_init(&config, argv[0]) != 0)
 		return 1;
+	smtp_server_register();
 	if (dp_port_init(&config) != 0 || ctl_open(config.ctl_socket, uid, gid) != 0 ||
 	    drop_privileges(uid, gid) != 0 || dp_start() != 0) {
 		rc = 1;

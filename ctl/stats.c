@@ -12,6 +12,8 @@
 #include "ctl/daemon.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/tcp/tcp.h"
+#include "smtp/server.h"
+#include "smtp/smtp.h"
 
 static void sum_stats(struct dp_stats *total)
 {
@@ -50,6 +52,22 @@ static void print_tcp_json(struct ctl_out *o, const struct tcp_stats *s)
 	ctl_printf(o, "}");
 }
 
+static void sum_smtp(struct smtp_counters *total, unsigned *sessions)
+{
+	uint64_t *t = (uint64_t *)total;
+
+	memset(total, 0, sizeof(*total));
+	*sessions = 0;
+	for (unsigned i = 0; i < dp_nworkers(); i++) {
+		struct smtp_counters s;
+		const uint64_t *v = (const uint64_t *)&s;
+		smtp_server_counters(i, &s);
+		for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
+			t[k] += v[k];
+		*sessions += smtp_server_sessions(i);
+	}
+}
+
 static void print_json(struct ctl_out *o, const struct dp_stats *s)
 {
 	const char *sep = "";
@@ -69,6 +87,9 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 	struct dp_stats total;
 	struct tcp_stats tcp;
 	const uint64_t *tv = (const uint64_t *)&tcp;
+	struct smtp_counters smtp;
+	const uint64_t *sv = (const uint64_t *)&smtp;
+	unsigned sessions;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "json") == 0)
@@ -82,11 +103,17 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 	}
 	sum_stats(&total);
 	sum_tcp(&tcp);
+	sum_smtp(&smtp, &sessions);
 	if (json) {
 		ctl_printf(o, "{\"dataplane\":");
 		print_json(o, &total);
 		ctl_printf(o, ",\"tcp\":");
 		print_tcp_json(o, &tcp);
+		ctl_printf(o, ",\"smtp\":{\"sessions_open\":%u", sessions);
+		for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
+			ctl_printf(o, ",\"%s\":%llu", smtp_counter_names[k],
+				   (unsigned long long)sv[k]);
+		ctl_printf(o, "}");
 		if (workers) {
 			ctl_printf(o, ",\"workers\":[");
 			for (unsigned i = 0; i < dp_nworkers(); i++) {
@@ -105,6 +132,10 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 #undef X
 	for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
 		ctl_printf(o, "tcp.%-23s %llu\n", tcp_stats_name(k), (unsigned long long)tv[k]);
+	ctl_printf(o, "smtp.%-22s %u\n", "sessions_open", sessions);
+	for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
+		ctl_printf(o, "smtp.%-22s %llu\n", smtp_counter_names[k],
+			   (unsigned long long)sv[k]);
 	if (workers) {
 		for (unsigned i = 0; i < dp_nworkers(); i++) {
 			struct dp_stats s;

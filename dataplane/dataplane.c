@@ -35,6 +35,8 @@ struct log_elem {
 };
 
 static volatile bool stop_flag;
+static const struct dp_service *services[DP_MAX_SERVICES];
+static unsigned nservices;
 static bool port_started;
 static const struct mx_config *cfg;
 static char port_desc[512];
@@ -100,6 +102,14 @@ int dp_eal_init(const struct mx_config *c, const char *argv0)
 	}
 	rte_srand((uint64_t)c->fault_seed);
 	dp_g.tsc_hz = rte_get_tsc_hz();
+	return 0;
+}
+
+int dp_service_register(const struct dp_service *svc)
+{
+	if (nservices == DP_MAX_SERVICES)
+		return -1;
+	services[nservices++] = svc;
 	return 0;
 }
 
@@ -189,6 +199,18 @@ static struct dp_worker *worker_create(unsigned idx, unsigned lcore, unsigned nw
 	timer_wheel_init(w->wheel, 0);
 	if (dp_tcp_init(w, cfg, mbufs < 1023 ? 1023 : mbufs) != 0)
 		return NULL;
+	for (unsigned i = 0; i < nservices; i++) {
+		struct dp_service_ctx sc = {.worker = idx,
+					    .lcore = lcore,
+					    .tcp = w->tcp,
+					    .wheel = w->wheel,
+					    .now_us = &w->now_us};
+		w->svc_state[i] = services[i]->init(&sc, cfg);
+		if (!w->svc_state[i]) {
+			MX_ERR("worker %u: service %s failed to start", idx, services[i]->name);
+			return NULL;
+		}
+	}
 	fault_init(&w->fault_rx, &cfg->fault_rx, (uint64_t)cfg->fault_reorder_us, dp_g.tsc_hz);
 	fault_init(&w->fault_tx, &cfg->fault_tx, (uint64_t)cfg->fault_reorder_us, dp_g.tsc_hz);
 	return w;
@@ -377,6 +399,9 @@ static int worker_main(void *arg)
 		for (unsigned i = 0; i < n; i++)
 			dp_arp_learn(w, &learn[i]);
 
+		for (unsigned i = 0; i < nservices; i++)
+			if (services[i]->poll)
+				services[i]->poll(w->svc_state[i]);
 		timer_advance(w->wheel, w->now_us / 1000);
 		if (w->now_us >= w->next_arp_age_us) {
 			dp_arp_age(w);
@@ -430,7 +455,11 @@ void dp_stop(void)
 		struct rte_mbuf *m;
 		if (!w)
 			continue;
+		/* TCP first: closing its connections calls into the services. */
 		dp_tcp_fini(w);
+		for (unsigned k = 0; k < nservices; k++)
+			if (w->svc_state[k])
+				services[k]->fini(w->svc_state[k]);
 		fault_fini(&w->fault_rx);
 		fault_fini(&w->fault_tx);
 		arp_cache_fini(&w->arp, free_held, NULL);

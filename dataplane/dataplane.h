@@ -15,9 +15,38 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/config-t.h"
 #include "dataplane/dataplane-t.h"
+
+struct tcp_stack;
+struct timer_wheel;
+
+/* What a service (the SMTP server, later others) gets for each worker. */
+struct dp_service_ctx {
+	unsigned worker;       /* worker index, 0 .. dp_nworkers()-1 */
+	unsigned lcore;	       /* its EAL lcore (for NUMA placement) */
+	struct tcp_stack *tcp; /* the worker's TCP stack */
+	struct timer_wheel *wheel;
+	const uint64_t *now_us; /* the worker's clock, updated every loop */
+};
+
+/* An application running on every worker on top of its TCP stack. */
+struct dp_service {
+	const char *name;
+	/* Boot, main lcore, once per worker after its TCP stack exists: set
+	 * up (listen, pools). Returns the per-worker state or NULL (logged). */
+	void *(*init)(const struct dp_service_ctx *ctx, const struct mx_config *c);
+	/* Worker lcore, every loop iteration (optional): completions, rings. */
+	void (*poll)(void *state);
+	/* Shutdown, main lcore, workers stopped and the TCP stack destroyed. */
+	void (*fini)(void *state);
+};
+
+/** Register @svc (static storage) before dp_port_init(). Returns 0 or -1
+ * if too many services. Boot only. */
+int dp_service_register(const struct dp_service *svc);
 
 /** Initialise the EAL from @c. Returns 0 or -1 (logged). */
 int dp_eal_init(const struct mx_config *c, const char *argv0);

@@ -24,8 +24,9 @@ struct tcp_stack;
 struct rte_hash;
 struct evp_mac_ctx_st;
 
-#define DP_MAX_BURST 256
-#define DP_TX_BUF    (2 * DP_MAX_BURST)
+#define DP_MAX_BURST	256
+#define DP_MAX_SERVICES 4
+#define DP_TX_BUF	(2 * DP_MAX_BURST)
 
 /* One ARP learning message between workers (rte_ring element, 16 bytes). */
 struct dp_learn {
@@ -57,9 +58,10 @@ struct dp_worker {
 
 	struct fault_dir fault_rx, fault_tx;
 
-	struct tcp_stack *tcp;		/* dataplane/tcp core, see tcp_wire.c */
-	struct rte_hash *flows;		/* its flow table */
-	struct evp_mac_ctx_st *siphash; /* keyed hash for ISNs and cookies */
+	struct tcp_stack *tcp;		  /* dataplane/tcp core, see tcp_wire.c */
+	struct rte_hash *flows;		  /* its flow table */
+	struct evp_mac_ctx_st *siphash;	  /* keyed hash for ISNs and cookies */
+	void *svc_state[DP_MAX_SERVICES]; /* per registered dp_service */
 
 	unsigned ntx;
 	struct rte_mbuf *tx[DP_TX_BUF];

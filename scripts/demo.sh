@@ -66,6 +66,12 @@ ip netns exec "$NS" ping -c 5 -i 0.2 -W 2 198.18.0.2
 step "TCP: the echo test service on port 7, through mxgate's own TCP stack"
 echo "hello from the kernel side, $(date -u +%H:%M:%S)" | ip netns exec "$NS" nc -N -w 5 198.18.0.2 7
 
+step "SMTP: a conversation with mxgate on port 25 (swaks from the namespace)"
+echo "(no spool yet: mxgate answers end of data 451 4.3.0 - not stored, the sender keeps the message)"
+ip netns exec "$NS" swaks --server 198.18.0.2 --ehlo client.example.org \
+	--from sender@example.org --to postmaster@example.test --timeout 10 2>&1 |
+	grep -E '^ *(<-|->|<\*\*|\*\*\*) ' | grep -v -E '^ *-> (Date|Message-Id|X-Mailer):' || true
+
 step "mxgatectl show stats (non-zero counters)"
 $CTL show stats | awk '$2 != 0'
 
@@ -74,6 +80,7 @@ cat <<EOT
 mxgate is running. Try, from another terminal:
   ip netns exec $NS ping 198.18.0.2
   ip netns exec $NS nc 198.18.0.2 7          (type a line, get it back)
+  ip netns exec $NS nc -C 198.18.0.2 25      (speak SMTP)
   $CTL show stats
   $CTL help
 EOT

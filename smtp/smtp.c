@@ -1736,8 +1736,11 @@ static void proceed_data_end(struct smtp_session *s, enum smtp_verdict v,
 	txn_end(s);
 	enter_state(s, SMTP_ST_READY);
 	set_timeout(s, now);
+	/* A 4xx here is the server's own trouble (spool full, write error, no
+	 * spool yet): it must not count toward the client's error limit, or a
+	 * busy server would cut off well-behaved clients that keep sending. */
 	if (v == SMTP_V_REPLY)
-		reply_answer(s, a, 0);
+		reply_answer(s, a, code < 500 ? R_NOERR : 0);
 	else
 		reply(s, 0, 250, "2.0.0", "Ok");
 }

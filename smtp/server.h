@@ -1,0 +1,21 @@
+/*
+ * server.h - the SMTP server on every worker: the glue between the
+ * worker's TCP connections (dataplane/tcp) and the pure SMTP engine
+ * (smtp.c). Registered as a dataplane service (dp_service) by the daemon.
+ */
+#ifndef MX_SMTP_SERVER_H
+#define MX_SMTP_SERVER_H
+
+#include "smtp/smtp-t.h"
+
+/** Register the SMTP service with the dataplane (boot, before ports). */
+int smtp_server_register(void);
+
+/** Copy worker @i's SMTP counters (any thread, relaxed loads); zeros if the
+ * worker runs no SMTP server. */
+void smtp_server_counters(unsigned i, struct smtp_counters *out);
+
+/** Connections currently open on worker @i (any thread, relaxed). */
+unsigned smtp_server_sessions(unsigned i);
+
+#endif
