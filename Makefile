@@ -32,11 +32,14 @@ demo: build
 	scripts/demo.sh
 
 # All suites on the normal build (unit + integration, which needs root);
-# the unit suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# the unit suite again under AddressSanitizer + UndefinedBehaviorSanitizer;
+# a short run of every fuzz target (FUZZ_SECONDS each).
+FUZZ_SECONDS ?= 45
 test: build build-asan
 	meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(ASAN_BUILD) --suite unit --print-errorlogs $(MESON_TEST_ARGS)
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test-unit: build
 	meson test -C $(BUILD) --suite unit --print-errorlogs
@@ -45,4 +48,4 @@ format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
