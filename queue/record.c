@@ -19,6 +19,13 @@ uint32_t spool_crc32c(uint32_t crc, const void *p, size_t len)
 	uint32_t c = ~crc;
 	const uint8_t *b = p;
 
+	/* rte_hash_crc() loads 8 bytes at a time through a uint64_t pointer:
+	 * feed the unaligned head byte by byte so those loads are aligned
+	 * (a misaligned load is undefined behaviour, caught by UBSan). */
+	while (len > 0 && ((uintptr_t)b & 7) != 0) {
+		c = rte_hash_crc_1byte(*b++, c);
+		len--;
+	}
 	while (len > 0) {
 		uint32_t n = len > (1U << 30) ? (1U << 30) : (uint32_t)len;
 

@@ -29,6 +29,11 @@ MX_WORKERS=1
 
 fail() {
 	echo "FAIL: $*" >&2
+	if [ -n "${MX_PID:-}" ] && ! kill -0 "$MX_PID" 2>/dev/null; then
+		wait "$MX_PID" 2>/dev/null
+		echo "mxgate is not running: exit status $? (>128: killed by signal \$? - 128)" >&2
+		MX_PID=
+	fi
 	if [ -n "${MX_LOG:-}" ] && [ -f "$MX_LOG" ]; then
 		echo "--- mxgate log (last 30 lines)" >&2
 		tail -30 "$MX_LOG" >&2
