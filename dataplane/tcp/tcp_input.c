@@ -412,6 +412,12 @@ void tcp_tcb_input(struct tcp_tcb *t, struct tcp_seg *s)
 			tcp_send_syn(t); /* retransmitted SYN: resend SYN-ACK */
 			return;
 		}
+		if (t->sack_ok && s->len && tcp_seq_leq(s->seq + s->len, t->rcv_nxt)) {
+			/* RFC 2883: an old duplicate is reported in the ACK. */
+			t->dsack.start = s->seq;
+			t->dsack.end = s->seq + s->len;
+			t->dsack_pending = true;
+		}
 		t->ack_now = true;
 		tcp_output(t);
 		return;

@@ -802,6 +802,73 @@ static void test_ooo_sack_generation(void **state)
 	tcp_close(t, h->now);
 }
 
+/* One segment straddling several held blocks fills every gap; SACK
+ * blocks come newest first (RFC 2018 4); duplicates are D-SACKed. */
+static void test_ooo_multi_gap(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	const struct hseg *s;
+	struct tcp_iov iov[16];
+	char got[40];
+	size_t off = 0;
+	unsigned n;
+	uint32_t base;
+
+	p_init(&p, h, 25, 40043);
+	p.sack = true;
+	p.ts = true;
+	t = open_passive(h, &p);
+	base = p.seq;
+	/* held: [4,8) "bbbb", [12,16) "dddd", [20,24) "ffff" */
+	p_send_opt(&p, TCP_ACK, base + 4, NULL, 0, "bbbb", 4);
+	p_send_opt(&p, TCP_ACK, base + 12, NULL, 0, "dddd", 4);
+	p_send_opt(&p, TCP_ACK, base + 20, NULL, 0, "ffff", 4);
+	s = h_last(h);
+	assert_int_equal(s->opt.nsack, 3); /* timestamps leave room for 3 */
+	assert_int_equal(s->opt.sack[0].start, base + 20);
+	assert_int_equal(s->opt.sack[1].start, base + 12);
+	assert_int_equal(s->opt.sack[2].start, base + 4);
+	/* a fourth block: the oldest report drops out */
+	p_send_opt(&p, TCP_ACK, base + 28, NULL, 0, "hhhh", 4);
+	s = h_last(h);
+	assert_int_equal(s->opt.nsack, 3);
+	assert_int_equal(s->opt.sack[0].start, base + 28);
+	assert_int_equal(s->opt.sack[1].start, base + 20);
+	assert_int_equal(s->opt.sack[2].start, base + 12);
+	/* [2, 28) covers four gaps and three held blocks: every gap is
+	 * queued, the held bytes stay the first copies */
+	p_send_opt(&p, TCP_ACK, base + 2, NULL, 0, "xxXXXXccccXXXXeeeeXXXXgggg", 26);
+	assert_int_equal(t->ooo_segs, 4 + 4); /* 4 held + 4 new pieces */
+	s = h_last(h);
+	assert_int_equal(s->opt.nsack, 1);
+	assert_int_equal(s->opt.sack[0].start, base + 2);
+	assert_int_equal(s->opt.sack[0].end, base + 32);
+	/* the first two bytes: everything up to 32 is in order */
+	p_send_opt(&p, TCP_ACK, base, NULL, 0, "aa", 2);
+	s = h_last(h);
+	assert_int_equal(s->ack, base + 32);
+	assert_int_equal(s->opt.nsack, 0);
+	n = tcp_recv_peek(t, iov, 16);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(got + off, iov[i].base, iov[i].len);
+		off += iov[i].len;
+	}
+	assert_int_equal(off, 32);
+	assert_memory_equal(got, "aaxxbbbbccccddddeeeeffffgggghhhh", 32);
+	/* an old segment again: D-SACK (RFC 2883) below the ACK */
+	p_send_opt(&p, TCP_ACK, base + 4, NULL, 0, "bbbb", 4);
+	s = h_last(h);
+	assert_int_equal(s->ack, base + 32);
+	assert_int_equal(s->opt.nsack, 1);
+	assert_int_equal(s->opt.sack[0].start, base + 4);
+	assert_int_equal(s->opt.sack[0].end, base + 8);
+	assert_int_equal(h->st->stats.dsack_sent, 1);
+	tcp_recv_consume(t, 32, h->now);
+	tcp_close(t, h->now);
+}
+
 /* An OOO FIN waits for the hole. */
 static void test_ooo_fin(void **state)
 {
@@ -1366,6 +1433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_rto_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delayed_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ooo_sack_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ooo_multi_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ooo_fin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
