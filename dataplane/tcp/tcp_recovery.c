@@ -663,8 +663,9 @@ static enum nextseg nextseg(struct tcp_tcb *t, uint32_t mss, uint32_t *seq, uint
 		*len = rtx_len(t, r->seq, r->end, mss);
 		return NS_RTX;
 	}
-	/* (2) new data, within the peer's window */
-	if (tcp_seq_geq(t->snd_nxt, t->snd_max)) {
+	/* (2) new data, within the peer's window (from snd_nxt, which only
+	 * lags snd_max after tcp_icmp_mtu() rewound it) */
+	{
 		uint32_t avail = tcp_seq_lt(t->snd_nxt, data_end) ? data_end - t->snd_nxt : 0;
 		uint32_t lim = t->snd_una + t->snd_wnd;
 		uint32_t room = tcp_seq_gt(lim, t->snd_nxt) ? lim - t->snd_nxt : 0;
@@ -744,9 +745,15 @@ bool tcp_rec_output(struct tcp_tcb *t)
 
 /* ---- timers ----------------------------------------------------------- */
 
+/* RFC 8985 7.2 probes only outside recovery. We also probe during fast
+ * recovery: when PRR has let only a few segments out and all of them are
+ * lost, no ACK comes back to clock anything, and without a probe the
+ * RTO (200 ms minimum) is the only way out; with 5% loss and a small
+ * cwnd that was most of the remaining timeouts. One probe per silence:
+ * any ACK in recovery re-enables it, the RTO stays behind it. */
 static bool tlp_eligible(const struct tcp_tcb *t)
 {
-	if (!t->sack_ok || t->in_recovery || t->in_loss || t->tlp_out || !t->rtt.sampled)
+	if (!t->sack_ok || t->in_loss || t->tlp_out || !t->rtt.sampled)
 		return false;
 	switch (t->state) {
 	case TCP_ESTABLISHED:
@@ -831,15 +838,28 @@ void tcp_rec_tlp_fire(struct tcp_tcb *t)
 	TCP_INC(t->st, tlp_probes);
 	if (avail > 0 && room > 0 && tcp_seq_geq(t->snd_nxt, t->snd_max)) {
 		uint32_t n = avail < room ? avail : room;
-		t->snd_nxt += tcp_xmit_data(t, t->snd_nxt, n < mss ? n : mss, true);
+		n = tcp_xmit_data(t, t->snd_nxt, n < mss ? n : mss, true);
+		t->snd_nxt += n;
 		t->tlp_rtx = false;
+		if (t->in_recovery)
+			t->prr_out += n;
 	} else {
+		/* The highest unSACKed segment (the last one outside recovery). */
 		const struct tcp_txrec *r = &t->txr[t->ntxr - 1];
-		uint32_t s = r->seq, dend = tcp_seq_min(r->end, data_end);
+		uint32_t s, dend, n;
+		for (unsigned i = t->ntxr; i-- > 0;)
+			if (!(t->txr[i].flags & TCP_TXR_SACKED)) {
+				r = &t->txr[i];
+				break;
+			}
+		s = r->seq;
+		dend = tcp_seq_min(r->end, data_end);
 		if (tcp_seq_gt(dend, s) && dend - s > mss)
 			s = dend - mss;
-		tcp_xmit_data(t, s, rtx_len(t, s, r->end, mss), true);
+		n = tcp_xmit_data(t, s, rtx_len(t, s, r->end, mss), true);
 		t->tlp_rtx = true;
+		if (t->in_recovery)
+			t->prr_out += n;
 	}
 	t->tlp_out = true;
 	t->tlp_high_seq = t->snd_max;
