@@ -165,6 +165,7 @@ struct tcp_txrec {
 #define TCP_DUPTHRESH	  3  /* RFC 6675 DupThresh, raised on observed reordering */
 #define TCP_DUPTHRESH_MAX 32 /* bound of the adaptive DupThresh */
 #define TCP_RTX_HIST	  8  /* retransmitted ranges remembered below snd_una (D-SACK undo) */
+#define TCP_TLP_MAX	  3  /* loss probes (PTO, 2 PTO, 4 PTO) before the RTO */
 
 /* Pending-event bits (dispatched after the TCB is consistent). */
 #define TCP_EVB(ev) (1u << (ev))
@@ -223,6 +224,7 @@ struct tcp_tcb {
 	uint8_t dupthresh; /* DupThresh in segments (adaptive) */
 	uint8_t reo_mult;  /* RACK reo_wnd multiplier (D-SACK driven) */
 	uint8_t reo_persist;
+	uint8_t tlp_cnt;  /* probes sent since the last ACK with news */
 	bool rescue_done; /* RFC 6675 rule 4 used in this recovery */
 	bool rack_valid;  /* rack_* hold a delivered segment */
 	bool reord_seen;  /* RACK.reord */
@@ -426,7 +428,8 @@ void tcp_rec_ack(struct tcp_tcb *t, const struct tcp_seg *s, uint32_t prior_una,
 bool tcp_rec_output(struct tcp_tcb *t);
 /** Arm the one retransmission timer as RACK reordering, TLP or RTO.
  * @restart: an ACK advanced snd_una (RFC 6298 5.3: restart the RTO);
- * @new_data: new data left (RFC 8985 7.2: restart the PTO). */
+ * @new_data: new data left or an ACK brought news (RFC 8985 7.2: restart
+ * the PTO). */
 void tcp_rec_schedule(struct tcp_tcb *t, bool restart, bool new_data);
 /** Timer callbacks for TCP_RTX_REO, TCP_RTX_TLP and the RTO of a SACK
  * connection. */

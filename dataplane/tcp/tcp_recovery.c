@@ -592,6 +592,8 @@ void tcp_rec_ack(struct tcp_tcb *t, const struct tcp_seg *s, uint32_t prior_una,
 	 * on data or not: the peer's own stream must not hide the losses). */
 	if (!acked && newly && t->dupacks < 255)
 		t->dupacks++;
+	if (delivered)
+		t->tlp_cnt = 0;
 	tlp_ack(t, s->ack);
 
 	/* Loss detection: RACK, then IsLost, then the DupAcks rule. */
@@ -621,7 +623,7 @@ void tcp_rec_ack(struct tcp_tcb *t, const struct tcp_seg *s, uint32_t prior_una,
 		prr_update(t, delivered);
 	else if (acked && !exited)
 		tcp_cc_grow(t, acked);
-	tcp_rec_schedule(t, acked > 0, false);
+	tcp_rec_schedule(t, acked > 0, delivered > 0);
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -745,15 +747,18 @@ bool tcp_rec_output(struct tcp_tcb *t)
 
 /* ---- timers ----------------------------------------------------------- */
 
-/* RFC 8985 7.2 probes only outside recovery. We also probe during fast
- * recovery: when PRR has let only a few segments out and all of them are
- * lost, no ACK comes back to clock anything, and without a probe the
- * RTO (200 ms minimum) is the only way out; with 5% loss and a small
- * cwnd that was most of the remaining timeouts. One probe per silence:
- * any ACK in recovery re-enables it, the RTO stays behind it. */
+/* RFC 8985 7.2 sends one probe, outside recovery. We depart from it in
+ * two ways, both for the case where no ACK comes back to clock anything:
+ *  - we also probe during fast recovery: when PRR has let only a few
+ *    segments out and all of them are lost, only the RTO (200 ms minimum)
+ *    would get the connection going again;
+ *  - a probe or its ACK can be lost too (10% at 5% loss each way), so up
+ *    to TCP_TLP_MAX probes go out, at PTO, 2 PTO and 4 PTO of silence,
+ *    before the RTO. Any ACK that brings news re-enables them.
+ * A probe is one segment; a dead peer costs three segments more. */
 static bool tlp_eligible(const struct tcp_tcb *t)
 {
-	if (!t->sack_ok || t->in_loss || t->tlp_out || !t->rtt.sampled)
+	if (!t->sack_ok || t->in_loss || t->tlp_cnt >= TCP_TLP_MAX || !t->rtt.sampled)
 		return false;
 	switch (t->state) {
 	case TCP_ESTABLISHED:
@@ -800,6 +805,7 @@ void tcp_rec_schedule(struct tcp_tcb *t, bool restart, bool new_data)
 		uint64_t pto = 2ull * t->rtt.srtt_us;
 		uint32_t rto = tcp_rtt_rto(&t->rtt, t->backoff);
 		pto += t->snd_max - t->snd_una <= tcp_effective_mss(t) ? TLP_DELACK_US : 2000;
+		pto <<= t->tlp_cnt;
 		if (pto > rto)
 			pto = rto;
 		t->rtx_mode = TCP_RTX_TLP;
@@ -836,6 +842,7 @@ void tcp_rec_tlp_fire(struct tcp_tcb *t)
 		return;
 	}
 	TCP_INC(t->st, tlp_probes);
+	t->tlp_cnt++;
 	if (avail > 0 && room > 0 && tcp_seq_geq(t->snd_nxt, t->snd_max)) {
 		uint32_t n = avail < room ? avail : room;
 		n = tcp_xmit_data(t, t->snd_nxt, n < mss ? n : mss, true);
@@ -861,9 +868,9 @@ void tcp_rec_tlp_fire(struct tcp_tcb *t)
 		if (t->in_recovery)
 			t->prr_out += n;
 	}
-	t->tlp_out = true;
 	t->tlp_high_seq = t->snd_max;
-	tcp_rtx_arm(t);
+	t->tlp_out = true;
+	tcp_rec_schedule(t, false, false); /* the next probe, or the RTO */
 }
 
 void tcp_rec_rto(struct tcp_tcb *t)
@@ -881,6 +888,7 @@ void tcp_rec_rto(struct tcp_tcb *t)
 	t->dupacks = 0;
 	t->recover = t->snd_max;
 	t->tlp_out = false;
+	t->tlp_cnt = 0;
 	t->undo_valid = false;
 	t->reo_deadline_us = 0;
 	t->rtt_timing = false;

@@ -1229,11 +1229,11 @@ static void test_tlp(void **state)
 	p_send(&p, TCP_ACK, NULL, 0);
 	assert_int_equal(t->rtx_mode, TCP_RTX_TLP);
 	h_clear_log(h);
-	h_advance(h, 10);
+	h_advance(h, 4); /* PTO = 2 SRTT + 2 ms */
 	assert_int_equal(h->st->stats.tlp_probes, 1);
 	assert_int_equal(h->nlog, 1);
 	assert_int_equal(h_seg(h, 0)->seq, una + 9000); /* the last segment */
-	assert_int_equal(t->rtx_mode, TCP_RTX_RTO);
+	assert_int_equal(t->rtx_mode, TCP_RTX_TLP);	/* a second probe is due */
 	h_advance(h, 1);
 	h_clear_log(h);
 	p_sack(&p, una, b, 1);
@@ -1246,6 +1246,41 @@ static void test_tlp(void **state)
 	p_send(&p, TCP_ACK, NULL, 0);
 	assert_false(t->in_recovery);
 	assert_int_equal(h->st->stats.timeouts, 0);
+	tcp_abort(t, h->now);
+}
+
+/* Unanswered probes back off (PTO, 2 PTO, 4 PTO), then the RTO fires. */
+static void test_tlp_then_rto(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint32_t una;
+
+	p_init(&p, h, 25, 40070);
+	t = open_with_flight(h, &p, true, 10, &una);
+	h_advance(h, 1);
+	p.ack = una + 5000;
+	p_send(&p, TCP_ACK, NULL, 0);
+	h_clear_log(h);
+	h_advance(h, 3);
+	assert_int_equal(h->st->stats.tlp_probes, 1);
+	h_advance(h, 5);
+	assert_int_equal(h->st->stats.tlp_probes, 2);
+	h_advance(h, 9);
+	assert_int_equal(h->st->stats.tlp_probes, 3);
+	assert_int_equal(h->nlog, 3);
+	assert_int_equal(t->rtx_mode, TCP_RTX_RTO);
+	assert_int_equal(h->st->stats.timeouts, 0);
+	h_advance(h, 200);
+	assert_int_equal(h->st->stats.timeouts, 1);
+	assert_true(t->in_loss);
+	assert_int_equal(h_last(h)->seq, una + 5000); /* the head again */
+	/* the ACK of everything ends RTO recovery */
+	p.ack = una + 10000;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_false(t->in_loss);
+	assert_int_equal(t->ntxr, 0);
 	tcp_abort(t, h->now);
 }
 
@@ -1443,6 +1478,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_limited_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rack_lost_retransmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tlp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tlp_then_rto, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsack_undo_reorder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_receiver, setup, teardown),
