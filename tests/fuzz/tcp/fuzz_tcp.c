@@ -195,9 +195,11 @@ static void check(struct fz *f)
 	FZ_CHECK(rsegs == st->rsegs_used && rsegs <= st->cfg.rcv_segs);
 	FZ_CHECK(held == st->rcv_held && held <= st->cfg.rcv_mem);
 	FZ_CHECK(st->tws_used <= st->cfg.max_timewait);
-	/* every reference the core holds is a live buffer, and vice versa
-	 * (the caller's own reference is dropped after tcp_input) */
-	FZ_CHECK((long)st->bufs_held == h_bufs_live);
+	/* every reference the core holds is on a live buffer, and every live
+	 * buffer is referenced (the caller's own reference is dropped after
+	 * tcp_input; a segment filling several gaps is held once per piece) */
+	FZ_CHECK((long)st->bufs_held == h_refs_live);
+	FZ_CHECK(h_bufs_live <= h_refs_live);
 	FZ_CHECK(st->depth == 0 && st->reap == NULL);
 	for (uint32_t i = 0; i < st->cfg.max_listeners; i++)
 		if (st->listeners[i].used)
