@@ -138,7 +138,34 @@ enum tcp_rtx_mode {
 	TCP_RTX_NONE = 0,
 	TCP_RTX_RTO,	 /* retransmission timer (SYN, SYN-ACK, data, FIN) */
 	TCP_RTX_PERSIST, /* zero-window probes */
+	TCP_RTX_REO,	 /* RACK reordering window (RFC 8985 6.2 step 5) */
+	TCP_RTX_TLP,	 /* tail loss probe timeout (RFC 8985 7.2) */
 };
+
+/*
+ * Transmit record: one segment (or, when the table is full, several
+ * neighbouring ones merged) of [snd_una, snd_max), with its last send time.
+ * The per-connection table is the RFC 6675 scoreboard (flags) and the RFC
+ * 8985 RACK state (send times); it lives in a slice of a stack-wide array
+ * sized at creation (tcp_txr_cap()), so the segment path never allocates.
+ * Records are sorted, contiguous and cover exactly [snd_una, snd_max).
+ */
+#define TCP_TXR_SACKED 0x01 /* covered by the peer's SACK blocks */
+#define TCP_TXR_LOST   0x02 /* deemed lost (IsLost or RACK) */
+#define TCP_TXR_RTX    0x04 /* a retransmission is in flight (counts in pipe) */
+#define TCP_TXR_EVER   0x08 /* retransmitted at least once (RTT ambiguous) */
+
+struct tcp_txrec {
+	uint32_t seq, end; /* sequence space, FIN included */
+	uint32_t xmit_us;  /* low 32 bits of the last send time */
+	uint8_t flags;	   /* TCP_TXR_* */
+	uint8_t pad[3];
+};
+
+#define TCP_DUPTHRESH	  3  /* RFC 6675 DupThresh, raised on observed reordering */
+#define TCP_DUPTHRESH_MAX 32 /* bound of the adaptive DupThresh */
+#define TCP_RTX_HIST	  8  /* retransmitted ranges remembered below snd_una (D-SACK undo) */
+#define TCP_TLP_MAX	  3  /* loss probes (PTO, 2 PTO, 4 PTO) before the RTO */
 
 /* Pending-event bits (dispatched after the TCB is consistent). */
 #define TCP_EVB(ev) (1u << (ev))
@@ -164,7 +191,8 @@ struct tcp_tcb {
 	bool fin_acked;
 	bool peer_fin;	      /* FIN received (rcv_nxt counts it) */
 	bool ooo_fin;	      /* FIN seen beyond a hole, at ooo_fin_seq */
-	bool in_recovery;     /* NewReno fast recovery */
+	bool in_recovery;     /* fast recovery (NewReno or RFC 6675 + PRR) */
+	bool in_loss;	      /* SACK: RTO recovery until snd_una >= recover */
 	bool rtt_timing;      /* rtt_seq/rtt_start valid (no timestamps) */
 	bool ack_now;	      /* send an ACK at the end of this event */
 	bool want_write;      /* tcp_send() was short: WRITABLE when space opens */
@@ -185,9 +213,36 @@ struct tcp_tcb {
 	/* send sequence space (RFC 9293 3.3.1) */
 	uint32_t iss, snd_una, snd_nxt, snd_max;
 	uint32_t snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
-	uint32_t recover;  /* NewReno: snd_max when recovery started */
-	uint32_t rtx_next; /* SACK recovery: next hole candidate */
+	uint32_t recover;  /* RecoveryPoint: snd_max when recovery started */
+	uint32_t rtx_next; /* NewReno: end of the last retransmission */
 	uint32_t cwnd, ssthresh, ca_acked;
+
+	/* SACK loss recovery (tcp_recovery.c): RFC 6675, RFC 6937 PRR,
+	 * RFC 8985 RACK-TLP, D-SACK undo (RFC 2883, 3708). */
+	struct tcp_txrec *txr; /* slice of st->txrs, txr_cap entries */
+	uint16_t ntxr, txr_cap;
+	uint8_t dupthresh; /* DupThresh in segments (adaptive) */
+	uint8_t reo_mult;  /* RACK reo_wnd multiplier (D-SACK driven) */
+	uint8_t reo_persist;
+	uint8_t tlp_cnt;  /* probes sent since the last ACK with news */
+	bool rescue_done; /* RFC 6675 rule 4 used in this recovery */
+	bool rack_valid;  /* rack_* hold a delivered segment */
+	bool reord_seen;  /* RACK.reord */
+	bool dsack_round; /* reo_mult raised in this round trip */
+	bool tlp_out;	  /* a loss probe is outstanding */
+	bool tlp_rtx;	  /* ... and it was a retransmission */
+	bool undo_valid;  /* undo_* describe the last reduction */
+	uint32_t prr_delivered, prr_out, recover_fs;
+	uint32_t rack_xmit_us, rack_end, rack_rtt_us, rack_fack;
+	uint32_t min_rtt_us;
+	uint64_t min_rtt_stamp_us;
+	uint64_t reo_deadline_us; /* 0: no RACK reordering timer needed */
+	uint32_t dsack_round_end;
+	uint32_t tlp_high_seq;
+	uint32_t undo_marker, undo_retrans, undo_sent;
+	uint32_t prior_cwnd, prior_ssthresh;
+	uint8_t nrtx_hist;
+	struct tcp_sack_block rtx_hist[TCP_RTX_HIST];
 	uint16_t mss; /* send MSS: min(peer MSS, path MTU) without options */
 	uint16_t peer_mss;
 	uint16_t pmtu;
@@ -204,7 +259,11 @@ struct tcp_tcb {
 	struct tcp_rseg *ooo;		    /* sorted, beyond rcv_nxt */
 	uint32_t rq_bytes, ooo_bytes;
 	uint16_t rq_segs, ooo_segs;
-	uint32_t ooo_last_seq; /* start of the last OOO arrival (first SACK block) */
+	uint32_t ooo_last_seq;	 /* start of the last OOO arrival (first SACK block) */
+	uint32_t sack_recent[3]; /* latest OOO arrivals, newest first (RFC 2018 4) */
+	uint8_t nsack_recent;
+	bool dsack_pending; /* report dsack as first block (RFC 2883) */
+	struct tcp_sack_block dsack;
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent, ts_offset;
@@ -256,6 +315,9 @@ struct tcp_stack {
 	uint8_t *chunk_mem;
 	struct tcp_chunk *chunk_free;
 	uint32_t chunks_used;
+
+	struct tcp_txrec *txrs; /* max_tcbs * txr_cap transmit records */
+	uint16_t txr_cap;
 
 	struct tcp_rseg *rsegs;
 	struct tcp_rseg *rseg_free;
@@ -346,6 +408,36 @@ uint32_t tcp_rcv_space(const struct tcp_tcb *t);
 void tcp_rcv_data(struct tcp_tcb *t, const struct tcp_seg *s);
 /** SACK blocks describing the OOO queue (first = most recent arrival). */
 unsigned tcp_rcv_sack_blocks(const struct tcp_tcb *t, struct tcp_sack_block *b, unsigned max);
+
+/* tcp_recovery.c (SACK connections; records are kept for all) */
+/** Records per connection for a send buffer of @sndbuf bytes. */
+uint16_t tcp_txr_cap(uint32_t sndbuf);
+/** Note the transmission of [seq, seq + n) (FIN included); call before
+ * snd_max moves. Anything below snd_max is a retransmission. */
+void tcp_txr_sent(struct tcp_tcb *t, uint32_t seq, uint32_t n);
+/** Forget records at or below snd_una (no RACK bookkeeping). */
+void tcp_txr_drop_acked(struct tcp_tcb *t);
+/** RFC 6675 SetPipe: bytes presumed in the network. */
+uint32_t tcp_pipe(const struct tcp_tcb *t);
+/** Sender side of an acceptable ACK on a SACK connection, after snd_una
+ * moved from @prior_una by @acked: scoreboard, RACK, loss marking,
+ * recovery entry/exit, PRR or window growth, timer. */
+void tcp_rec_ack(struct tcp_tcb *t, const struct tcp_seg *s, uint32_t prior_una, uint32_t acked);
+/** Transmit what RFC 6675 NextSeg allows within cwnd - pipe (recovery or
+ * RTO recovery). Returns true if anything was sent. */
+bool tcp_rec_output(struct tcp_tcb *t);
+/** Arm the one retransmission timer as RACK reordering, TLP or RTO.
+ * @restart: an ACK advanced snd_una (RFC 6298 5.3: restart the RTO);
+ * @new_data: new data left or an ACK brought news (RFC 8985 7.2: restart
+ * the PTO). */
+void tcp_rec_schedule(struct tcp_tcb *t, bool restart, bool new_data);
+/** Timer callbacks for TCP_RTX_REO, TCP_RTX_TLP and the RTO of a SACK
+ * connection. */
+void tcp_rec_reo_fire(struct tcp_tcb *t);
+void tcp_rec_tlp_fire(struct tcp_tcb *t);
+void tcp_rec_rto(struct tcp_tcb *t);
+/** Slow start / congestion avoidance growth for @acked bytes. */
+void tcp_cc_grow(struct tcp_tcb *t, uint32_t acked);
 
 /* tcp_output.c */
 void tcp_output(struct tcp_tcb *t);

@@ -251,7 +251,17 @@ struct tcp_config {
 	X(TWRecycled, tw_recycled)                       \
 	X(TWKilled, tw_killed)                           \
 	X(TCPPMTUUpdates, pmtu_updates)                  \
-	X(TCPNoPort, no_port)
+	X(TCPNoPort, no_port)                            \
+	X(TCPLostRetransmit, lost_retrans)               \
+	X(TCPRACKLoss, rack_loss)                        \
+	X(TCPRACKReoTimeout, rack_reo_timeout)           \
+	X(TCPLossProbes, tlp_probes)                     \
+	X(TCPLossProbeRecovery, tlp_recovery)            \
+	X(TCPDSACKRecv, dsack_recv)                      \
+	X(TCPDSACKSent, dsack_sent)                      \
+	X(TCPDSACKUndo, dsack_undo)                      \
+	X(TCPSACKReorder, sack_reorder)                  \
+	X(TCPLimitedTransmit, limited_transmit)
 
 struct tcp_stats {
 #define TCP_STATS_FIELD(name, field) uint64_t field;

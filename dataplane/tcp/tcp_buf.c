@@ -225,6 +225,7 @@ void tcp_ooo_clear(struct tcp_tcb *t)
 	t->ooo_bytes = 0;
 	t->ooo_segs = 0;
 	t->ooo_fin = false;
+	t->nsack_recent = 0;
 }
 
 uint32_t tcp_rcv_space(const struct tcp_tcb *t)
@@ -276,70 +277,112 @@ static void ooo_drain(struct tcp_tcb *t)
 	}
 }
 
+static void dsack_note(struct tcp_tcb *t, uint32_t seq, uint32_t end)
+{
+	if (!t->sack_ok || !tcp_seq_lt(seq, end))
+		return;
+	t->dsack.start = seq;
+	t->dsack.end = end;
+	t->dsack_pending = true;
+}
+
+static void sack_recent_push(struct tcp_tcb *t, uint32_t seq)
+{
+	unsigned n = t->nsack_recent < 3 ? t->nsack_recent + 1u : 3u;
+
+	for (unsigned i = n - 1; i > 0; i--)
+		t->sack_recent[i] = t->sack_recent[i - 1];
+	t->sack_recent[0] = seq;
+	t->nsack_recent = (uint8_t)n;
+	t->ooo_last_seq = seq;
+}
+
 /* Insert [seq, seq+len) into the OOO list, keeping what is already there
- * (first copy wins) and trimming the new data to the gaps. Only whole gaps
- * inside one new segment are queued: if the new segment straddles several
- * existing blocks, the part before the first overlap is queued and the
- * rest waits for a retransmission (bounded work, no splitting). */
+ * (first copy wins) and queueing every gap the new segment covers: one
+ * descriptor (and buffer reference) per gap, so a segment straddling
+ * several held blocks fills all the holes in between. Bounded by the
+ * descriptor limits like any other piece. */
 static void ooo_insert(struct tcp_tcb *t, const struct tcp_seg *s)
 {
 	struct tcp_stack *st = t->st;
-	uint32_t seq = s->seq, len = s->len;
+	uint32_t seq = s->seq, len = s->len, dup_from = 0, dup_to = 0;
 	const uint8_t *data = s->data;
 	struct tcp_rseg **pp = &t->ooo, *r;
+	bool queued = false, dup = false;
 
-	/* Skip blocks entirely below; trim against the one overlapping our
-	 * start. */
-	while (*pp && tcp_seq_leq((*pp)->seq + (*pp)->len, seq))
-		pp = &(*pp)->next;
-	if (*pp && tcp_seq_leq((*pp)->seq, seq)) {
-		uint32_t cover = (*pp)->seq + (*pp)->len - seq;
-		if (cover >= len) {
-			t->ooo_last_seq = (*pp)->seq;
-			return; /* duplicate */
+	sack_recent_push(t, seq);
+	while (len > 0) {
+		/* Skip blocks entirely below; trim against one overlapping. */
+		while (*pp && tcp_seq_leq((*pp)->seq + (*pp)->len, seq))
+			pp = &(*pp)->next;
+		if (*pp && tcp_seq_leq((*pp)->seq, seq)) {
+			uint32_t cover = (*pp)->seq + (*pp)->len - seq;
+			if (cover > len)
+				cover = len;
+			if (!dup)
+				dup_from = seq;
+			dup = true;
+			dup_to = seq + cover;
+			seq += cover;
+			data += cover;
+			len -= cover;
+			pp = &(*pp)->next;
+			continue;
 		}
-		seq += cover;
-		data += cover;
-		len -= cover;
-		pp = &(*pp)->next;
+		/* A gap up to the next block (or the end of the segment). */
+		{
+			uint32_t piece = len;
+			if (*pp && tcp_seq_lt((*pp)->seq, seq + len))
+				piece = (*pp)->seq - seq;
+			r = tcp_rseg_get(t, s->buf, data, seq, piece);
+			if (!r) {
+				TCP_INC(st, ofo_drop);
+				break;
+			}
+			r->next = *pp;
+			*pp = r;
+			pp = &r->next;
+			t->ooo_segs++;
+			t->ooo_bytes += piece;
+			seq += piece;
+			data += piece;
+			len -= piece;
+			queued = true;
+		}
 	}
-	/* Trim our tail against the next block. */
-	if (*pp && tcp_seq_lt((*pp)->seq, seq + len))
-		len = (*pp)->seq - seq;
-	if (len == 0)
-		return;
-	r = tcp_rseg_get(t, s->buf, data, seq, len);
-	if (!r) {
-		TCP_INC(st, ofo_drop);
-		return;
-	}
-	r->next = *pp;
-	*pp = r;
-	t->ooo_segs++;
-	t->ooo_bytes += len;
-	t->ooo_last_seq = seq;
-	TCP_INC(st, ofo_queue);
+	if (queued)
+		TCP_INC(st, ofo_queue);
+	else if (dup)
+		dsack_note(t, dup_from, dup_to); /* all of it held already */
 }
 
 void tcp_rcv_data(struct tcp_tcb *t, const struct tcp_seg *s)
 {
 	struct tcp_stack *st = t->st;
+	struct tcp_seg d = *s;
+	bool filled = false, queued = false;
 
-	if (s->len == 0)
+	if (d.len == 0)
 		return;
-	if (s->seq != t->rcv_nxt) {
-		ooo_insert(t, s);
+	if (d.seq != t->rcv_nxt) {
+		ooo_insert(t, &d);
 		t->ack_now = true; /* duplicate ACK with SACK info (RFC 5681 4.2) */
 		return;
 	}
-	{
-		uint32_t len = s->len;
+	while (d.len > 0) {
+		uint32_t len = d.len;
 		struct tcp_rseg *r;
 
+		if (d.seq != t->rcv_nxt) {
+			/* What is left lies beyond the next hole. */
+			if (tcp_seq_gt(d.seq, t->rcv_nxt))
+				ooo_insert(t, &d);
+			break;
+		}
 		/* Do not take bytes the OOO queue already holds. */
-		if (t->ooo && tcp_seq_lt(t->ooo->seq, s->seq + len))
-			len = t->ooo->seq - s->seq;
-		r = len ? tcp_rseg_get(t, s->buf, s->data, s->seq, len) : NULL;
+		if (t->ooo && tcp_seq_lt(t->ooo->seq, d.seq + len))
+			len = t->ooo->seq - d.seq;
+		r = len ? tcp_rseg_get(t, d.buf, d.data, d.seq, len) : NULL;
 		if (len && !r) {
 			if (st->rsegs_used >= st->cfg.rcv_segs ||
 			    st->rcv_held + len > st->cfg.rcv_mem)
@@ -347,52 +390,90 @@ void tcp_rcv_data(struct tcp_tcb *t, const struct tcp_seg *s)
 			else
 				TCP_INC(st, rcvq_drop);
 			t->ack_now = true;
-			return;
+			break;
 		}
-		if (r)
+		if (r) {
 			rq_append(t, r);
+			queued = true;
+		}
 		if (t->ooo) {
 			ooo_drain(t);
-			t->ack_now = true; /* a hole was filled: ACK at once */
-		} else if (++t->segs_unacked >= 2) {
-			t->ack_now = true; /* every second segment (RFC 5681 4.2) */
-		} else {
-			tcp_delack_arm(t);
+			filled = true;
 		}
-		tcp_event(t, TCP_EV_READABLE);
+		/* Skip what the OOO queue held; continue past it. */
+		if (tcp_seq_leq(d.seq + d.len, t->rcv_nxt))
+			break;
+		{
+			uint32_t skip = t->rcv_nxt - d.seq;
+			if (skip == 0)
+				break; /* no progress (cannot happen) */
+			d.seq += skip;
+			d.data += skip;
+			d.len -= skip;
+		}
 	}
+	if (!queued && !filled)
+		return;
+	if (filled) {
+		t->ack_now = true; /* a hole was filled: ACK at once */
+	} else if (++t->segs_unacked >= 2) {
+		t->ack_now = true; /* every second segment (RFC 5681 4.2) */
+	} else {
+		tcp_delack_arm(t);
+	}
+	tcp_event(t, TCP_EV_READABLE);
+}
+
+/* Walk the OOO list as coalesced blocks. */
+static const struct tcp_rseg *next_block(const struct tcp_rseg *r, struct tcp_sack_block *b)
+{
+	b->start = r->seq;
+	b->end = r->seq + r->len;
+	while (r->next && r->next->seq == b->end) {
+		r = r->next;
+		b->end = r->seq + r->len;
+	}
+	return r->next;
+}
+
+static bool block_of(const struct tcp_tcb *t, uint32_t seq, struct tcp_sack_block *out)
+{
+	const struct tcp_rseg *r = t->ooo;
+
+	while (r) {
+		r = next_block(r, out);
+		if (tcp_seq_in(seq, out->start, out->end))
+			return true;
+	}
+	return false;
+}
+
+static bool listed(const struct tcp_sack_block *b, unsigned n, uint32_t start)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (b[i].start == start)
+			return true;
+	return false;
 }
 
 unsigned tcp_rcv_sack_blocks(const struct tcp_tcb *t, struct tcp_sack_block *b, unsigned max)
 {
-	struct tcp_sack_block all[TCP_SACK_BLOCKS_IN + 1];
-	unsigned n = 0, first = max;
-	const struct tcp_rseg *r = t->ooo;
+	unsigned n = 0;
+	const struct tcp_rseg *r;
 
-	/* Coalesce adjacent OOO pieces into blocks; remember the one holding
-	 * the latest arrival, which RFC 2018 4 wants first. */
-	while (r && n < max + 1 && n < TCP_SACK_BLOCKS_IN + 1) {
-		uint32_t s = r->seq, e = r->seq + r->len;
-		while (r->next && r->next->seq == e) {
-			r = r->next;
-			e = r->seq + r->len;
-		}
-		if (first == max && tcp_seq_in(t->ooo_last_seq, s, e))
-			first = n;
-		all[n].start = s;
-		all[n].end = e;
-		n++;
-		r = r->next;
+	/* RFC 2018 4: the block holding the latest arrival first, then the
+	 * blocks of the arrivals before it (most recently reported first),
+	 * then the others from the lowest. */
+	for (unsigned i = 0; i < t->nsack_recent && n < max; i++) {
+		struct tcp_sack_block blk;
+		if (block_of(t, t->sack_recent[i], &blk) && !listed(b, n, blk.start))
+			b[n++] = blk;
 	}
-	if (n == 0 || max == 0)
-		return 0;
-	{
-		unsigned out = 0;
-		if (first < n)
-			b[out++] = all[first];
-		for (unsigned i = 0; i < n && out < max; i++)
-			if (i != first)
-				b[out++] = all[i];
-		return out;
+	for (r = t->ooo; r && n < max;) {
+		struct tcp_sack_block blk;
+		r = next_block(r, &blk);
+		if (!listed(b, n, blk.start))
+			b[n++] = blk;
 	}
+	return n;
 }

@@ -93,6 +93,7 @@ void tcp_init_cc(struct tcp_tcb *t)
 	t->ca_acked = 0;
 	t->dupacks = 0;
 	t->in_recovery = false;
+	t->in_loss = false;
 	t->recover = t->snd_una;
 }
 
@@ -113,30 +114,6 @@ static void rtt_from_ack(struct tcp_tcb *t, const struct tcp_seg *s)
 
 /* ---- sender side of ACK processing ----------------------------------- */
 
-/* SACK-guided retransmission of the next hole (RFC 6675 spirit). */
-static bool sack_rtx(struct tcp_tcb *t)
-{
-	uint32_t hs, he, len, mss = tcp_effective_mss(t);
-
-	if (!t->sack_ok || t->sb.n == 0)
-		return false;
-	if (!tcp_sack_next_hole(&t->sb, tcp_seq_max(t->rtx_next, t->snd_una), &hs, &he))
-		return false;
-	if (tcp_seq_geq(hs, t->snd_max))
-		return false;
-	len = he - hs;
-	if (len > mss)
-		len = mss;
-	if (tcp_seq_gt(hs + len, t->snd_una + t->sb_len))
-		len = t->snd_una + t->sb_len - hs;
-	if (len == 0 && !(t->fin_sent && hs == t->snd_una + t->sb_len))
-		return false;
-	tcp_xmit_data(t, hs, len, false);
-	t->rtx_next = hs + (len ? len : 1);
-	TCP_INC(t->st, sack_retrans);
-	return true;
-}
-
 static void rtx_first(struct tcp_tcb *t)
 {
 	uint32_t mss = tcp_effective_mss(t);
@@ -152,10 +129,9 @@ static void on_dupack(struct tcp_tcb *t)
 	uint32_t mss = tcp_effective_mss(t);
 
 	if (t->in_recovery) {
-		/* RFC 6582 3.2 step 4: inflate; SACK: fill the next hole. */
+		/* RFC 6582 3.2 step 4: inflate. */
 		if (t->cwnd < TCP_CWND_MAX)
 			t->cwnd += mss;
-		sack_rtx(t);
 		return;
 	}
 	if (++t->dupacks != TCP_DUPTHRESH)
@@ -170,13 +146,8 @@ static void on_dupack(struct tcp_tcb *t)
 	t->recover = t->snd_max;
 	t->in_recovery = true;
 	TCP_INC(st, fast_retrans);
-	if (t->sack_ok)
-		TCP_INC(st, sack_recovery);
-	else
-		TCP_INC(st, reno_recovery);
-	t->rtx_next = t->snd_una;
-	if (!sack_rtx(t))
-		rtx_first(t);
+	TCP_INC(st, reno_recovery);
+	rtx_first(t);
 	t->cwnd = t->ssthresh + TCP_DUPTHRESH * mss;
 }
 
@@ -195,10 +166,7 @@ static void cc_new_ack(struct tcp_tcb *t, uint32_t acked)
 		} else {
 			/* Partial ACK: retransmit the next loss, deflate. */
 			TCP_INC(t->st, partial_acks);
-			if (!sack_rtx(t) && tcp_seq_geq(t->snd_una, t->rtx_next))
-				rtx_first(t);
-			else if (!t->sack_ok)
-				rtx_first(t);
+			rtx_first(t);
 			t->cwnd = t->cwnd > acked ? t->cwnd - acked : mss;
 			if (acked >= mss)
 				t->cwnd += mss;
@@ -208,17 +176,7 @@ static void cc_new_ack(struct tcp_tcb *t, uint32_t acked)
 		return;
 	}
 	t->dupacks = 0;
-	if (t->cwnd < t->ssthresh) {
-		t->cwnd += acked < mss ? acked : mss; /* slow start, L = 1 SMSS */
-	} else {
-		t->ca_acked += acked; /* congestion avoidance, byte counting */
-		if (t->ca_acked >= t->cwnd) {
-			t->ca_acked -= t->cwnd;
-			t->cwnd += mss;
-		}
-	}
-	if (t->cwnd > TCP_CWND_MAX)
-		t->cwnd = TCP_CWND_MAX;
+	tcp_cc_grow(t, acked);
 }
 
 /* ACK field of an acceptable segment in a synchronized state, already
@@ -227,11 +185,9 @@ static void cc_new_ack(struct tcp_tcb *t, uint32_t acked)
 static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 {
 	struct tcp_stack *st = t->st;
-	uint32_t ack = s->ack, acked, data_acked, old_wnd = t->snd_wnd;
+	uint32_t ack = s->ack, acked, data_acked, old_wnd = t->snd_wnd, prior_una = t->snd_una;
 	bool fin_now = false;
 
-	if (t->sack_ok && s->opt.nsack)
-		tcp_sack_update(&t->sb, t->snd_una, t->snd_max, s->opt.sack, s->opt.nsack);
 	/* RFC 9293 3.10.7.4: send window update (SND.WL1/WL2 rule). */
 	if (tcp_seq_leq(t->snd_una, ack) &&
 	    (tcp_seq_lt(t->snd_wl1, s->seq) ||
@@ -243,6 +199,12 @@ static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 			t->max_snd_wnd = t->snd_wnd;
 	}
 	if (!tcp_seq_gt(ack, t->snd_una)) {
+		if (t->sack_ok) {
+			/* RFC 6675: SACK information drives recovery. */
+			if (t->snd_una != t->snd_max || s->opt.nsack)
+				tcp_rec_ack(t, s, prior_una, 0);
+			return true;
+		}
 		/* RFC 5681 2: duplicate ACK definition. */
 		if (ack == t->snd_una && s->len == 0 && !(s->flags & (TCP_SYN | TCP_FIN)) &&
 		    t->snd_wnd == old_wnd && t->snd_una != t->snd_max)
@@ -264,9 +226,13 @@ static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 		t->snd_nxt = t->snd_una;
 	if (fin_now)
 		t->fin_acked = true;
-	tcp_sack_prune(&t->sb, t->snd_una);
-	cc_new_ack(t, acked);
-	tcp_rtx_restart(t);
+	if (t->sack_ok) {
+		tcp_rec_ack(t, s, prior_una, acked);
+	} else {
+		tcp_txr_drop_acked(t);
+		cc_new_ack(t, acked);
+		tcp_rtx_restart(t);
+	}
 	if (t->want_write && tcp_sb_space(t) > 0 && !t->fin_queued) {
 		t->want_write = false;
 		tcp_event(t, TCP_EV_WRITABLE);
@@ -413,9 +379,12 @@ void tcp_tcb_input(struct tcp_tcb *t, struct tcp_seg *s)
 		break;
 	}
 
-	/* PAWS (RFC 7323 5.3 R1), not applied to RSTs. */
+	/* PAWS (RFC 7323 5.3 R1), not applied to RSTs. One tick of slack
+	 * (as Linux's TCP_PAWS_WINDOW): a segment held back by reordering
+	 * while a retransmission with a newer TSval filled an earlier hole
+	 * is not old, and dropping it would turn reordering into loss. */
 	if (t->ts_ok && s->opt.ts_ok && !(s->flags & TCP_RST) &&
-	    tcp_seq_lt(s->opt.tsval, t->ts_recent) &&
+	    tcp_seq_lt(s->opt.tsval + 1, t->ts_recent) &&
 	    st->now_us - t->ts_recent_us < TCP_PAWS_IDLE_US) {
 		TCP_INC(st, paws_estab);
 		t->ack_now = true;
@@ -442,6 +411,12 @@ void tcp_tcb_input(struct tcp_tcb *t, struct tcp_seg *s)
 		    !(s->flags & TCP_ACK)) {
 			tcp_send_syn(t); /* retransmitted SYN: resend SYN-ACK */
 			return;
+		}
+		if (t->sack_ok && s->len && tcp_seq_leq(s->seq + s->len, t->rcv_nxt)) {
+			/* RFC 2883: an old duplicate is reported in the ACK. */
+			t->dsack.start = s->seq;
+			t->dsack.end = s->seq + s->len;
+			t->dsack_pending = true;
 		}
 		t->ack_now = true;
 		tcp_output(t);
@@ -525,6 +500,12 @@ void tcp_tcb_input(struct tcp_tcb *t, struct tcp_seg *s)
 		}
 		if (tcp_seq_lt(d.seq, t->rcv_nxt)) {
 			uint32_t skip = t->rcv_nxt - d.seq;
+			if (d.len && t->sack_ok) {
+				/* RFC 2883: report the duplicate first. */
+				t->dsack.start = d.seq;
+				t->dsack.end = d.seq + (skip < d.len ? skip : d.len);
+				t->dsack_pending = true;
+			}
 			if (skip >= d.len) {
 				/* All data old; a FIN at seq+len < rcv_nxt is old too. */
 				if (fin && tcp_seq_lt(d.seq + d.len, t->rcv_nxt))

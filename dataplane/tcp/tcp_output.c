@@ -164,10 +164,19 @@ static int xmit(struct tcp_tcb *t, uint32_t seq, uint32_t len, uint8_t flags)
 	} else {
 		if (t->ts_ok)
 			hlen += opt_ts(hdr + hlen, ts_now(t), t->ts_recent);
-		if (t->sack_ok && t->ooo && !(flags & TCP_RST)) {
+		if (t->sack_ok && (t->ooo || t->dsack_pending) && !(flags & TCP_RST)) {
 			struct tcp_sack_block b[TCP_SACK_BLOCKS_IN];
-			unsigned n = tcp_rcv_sack_blocks(t, b, t->ts_ok ? 3 : 4);
+			unsigned max = t->ts_ok ? 3 : 4, n = 0;
 			uint8_t *o = hdr + hlen;
+
+			/* RFC 2883: a duplicate is reported first, if the room
+			 * tcp_effective_mss() kept allows. */
+			if (t->dsack_pending && len <= tcp_effective_mss(t)) {
+				b[n++] = t->dsack;
+				t->dsack_pending = false;
+				TCP_INC(st, dsack_sent);
+			}
+			n += tcp_rcv_sack_blocks(t, b + n, max - n);
 			o[0] = TCP_OPT_NOP;
 			o[1] = TCP_OPT_NOP;
 			o[2] = TCP_OPT_SACK;
@@ -203,9 +212,12 @@ uint16_t tcp_effective_mss(const struct tcp_tcb *t)
 	unsigned m = t->mss;
 	unsigned opt = t->ts_ok ? 12 : 0;
 
-	/* Room for SACK blocks while we hold out-of-order data. */
+	/* Room for SACK blocks while we hold out-of-order data, or for one
+	 * D-SACK block (RFC 2883). */
 	if (t->sack_ok && t->ooo)
 		opt += t->ts_ok ? 28 : 36;
+	else if (t->sack_ok && t->dsack_pending)
+		opt += 12;
 	return (uint16_t)(m > opt + 64 ? m - opt : 64);
 }
 
@@ -225,6 +237,7 @@ uint32_t tcp_xmit_data(struct tcp_tcb *t, uint32_t seq, uint32_t len, bool force
 		flags |= TCP_FIN;
 	if (len == 0 && !fin)
 		return 0;
+	tcp_txr_sent(t, seq, len + fin);
 	if (tcp_seq_lt(seq, t->snd_max)) {
 		TCP_INC(st, retrans_segs);
 		t->rtt_timing = false; /* Karn: no sample across a retransmission */
@@ -259,10 +272,22 @@ void tcp_output(struct tcp_tcb *t)
 {
 	bool sent = false;
 
-	if (can_send_data(t)) {
+	if (can_send_data(t) && t->sack_ok && (t->in_recovery || t->in_loss)) {
+		/* RFC 6675 loss recovery, or RTO recovery skipping SACKed data. */
+		sent = tcp_rec_output(t);
+		if (sent)
+			tcp_rec_schedule(t, false, false);
+	} else if (can_send_data(t)) {
+		/* RFC 3042 limited transmit: one new segment per duplicate ACK
+		 * below DupThresh (which grows past 3 only after reordering was
+		 * seen, as RFC 4653 extends it). */
+		uint32_t lt = 0;
+		if (!t->in_recovery && t->dupacks > 0 && t->dupacks < t->dupthresh)
+			lt = t->dupacks * tcp_effective_mss(t);
 		for (;;) {
 			uint32_t data_end = t->snd_una + t->sb_len;
-			uint32_t wnd = t->snd_wnd < t->cwnd ? t->snd_wnd : t->cwnd;
+			uint32_t cw = t->cwnd + lt;
+			uint32_t wnd = t->snd_wnd < cw ? t->snd_wnd : cw;
 			uint32_t limit = t->snd_una + wnd;
 			uint32_t mss = tcp_effective_mss(t);
 			uint32_t avail = 0, usable, len;
@@ -289,11 +314,16 @@ void tcp_output(struct tcp_tcb *t)
 					break; /* Nagle: small segment while data in flight */
 				}
 			}
+			if (lt && tcp_seq_gt(t->snd_nxt + len, t->snd_una + t->cwnd))
+				TCP_INC(t->st, limited_transmit);
 			t->snd_nxt += tcp_xmit_data(t, t->snd_nxt, len, false);
 			sent = true;
-			if (t->rtx_mode != TCP_RTX_RTO || !timer_pending(&t->rtx_timer))
+			if (!t->sack_ok &&
+			    (t->rtx_mode != TCP_RTX_RTO || !timer_pending(&t->rtx_timer)))
 				tcp_rtx_arm(t);
 		}
+		if (sent && t->sack_ok)
+			tcp_rec_schedule(t, false, true);
 		/* Data waiting, nothing in flight, no timer: the peer's window
 		 * blocks us. Probe it (RFC 9293 3.8.6.1). */
 		if (t->snd_una == t->snd_max && !timer_pending(&t->rtx_timer) &&

@@ -159,8 +159,11 @@ struct tcp_stack *tcp_stack_create(const struct tcp_config *cfg, const struct tc
 	chunk_stride = sizeof(struct tcp_chunk) + cfg->chunk_size;
 	st->chunk_mem = zalloc(env, (size_t)cfg->snd_chunks * chunk_stride);
 	st->rsegs = zalloc(env, (size_t)cfg->rcv_segs * sizeof(*st->rsegs));
+	st->txr_cap = tcp_txr_cap(cfg->sndbuf);
+	st->txrs = zalloc(env, (size_t)cfg->max_tcbs * st->txr_cap * sizeof(*st->txrs));
 	st->listeners = zalloc(env, (size_t)cfg->max_listeners * sizeof(*st->listeners));
-	if (!st->tcbs || !st->tws || !st->chunk_mem || !st->rsegs || !st->listeners) {
+	if (!st->tcbs || !st->tws || !st->chunk_mem || !st->rsegs || !st->listeners || !st->txrs) {
+		mfree(env, st->txrs);
 		mfree(env, st->tcbs);
 		mfree(env, st->tws);
 		mfree(env, st->chunk_mem);
@@ -303,6 +306,10 @@ struct tcp_tcb *tcp_tcb_alloc(struct tcp_stack *st)
 	t->keepalive = st->cfg.keepalive;
 	t->mss = st->our_mss4;
 	t->pmtu = st->cfg.mtu;
+	t->txr = st->txrs + (size_t)(t - st->tcbs) * st->txr_cap;
+	t->txr_cap = st->txr_cap;
+	t->dupthresh = TCP_DUPTHRESH;
+	t->reo_mult = 1;
 	t->last_rcv_us = st->now_us;
 	tcp_rtt_init(&t->rtt, st->cfg.rto_initial_ms * 1000, st->cfg.rto_min_ms * 1000,
 		     st->cfg.rto_max_ms * 1000);
@@ -628,6 +635,7 @@ void tcp_stack_destroy(struct tcp_stack *st)
 	mfree(&env, st->tws);
 	mfree(&env, st->chunk_mem);
 	mfree(&env, st->rsegs);
+	mfree(&env, st->txrs);
 	mfree(&env, st->listeners);
 	mfree(&env, st);
 }

@@ -124,6 +124,11 @@ static void rto_fire(struct tcp_tcb *t)
 		return;
 	}
 	TCP_INC(st, timeouts);
+	if (t->sack_ok) {
+		tcp_rec_rto(t);
+		tcp_rtx_arm(t);
+		return;
+	}
 	mss = tcp_effective_mss(t);
 	flight = t->snd_max - t->snd_una;
 	t->ssthresh = flight / 2 > 2 * mss ? flight / 2 : 2 * mss;
@@ -182,10 +187,20 @@ static void rtx_cb(struct timer_entry *e)
 	struct tcp_stack *st = t->st;
 
 	tcp_enter(st, tcp_timer_now_us(st));
-	if (t->rtx_mode == TCP_RTX_PERSIST)
+	switch (t->rtx_mode) {
+	case TCP_RTX_PERSIST:
 		persist_fire(t);
-	else
+		break;
+	case TCP_RTX_REO:
+		tcp_rec_reo_fire(t);
+		break;
+	case TCP_RTX_TLP:
+		tcp_rec_tlp_fire(t);
+		break;
+	default:
 		rto_fire(t);
+		break;
+	}
 	tcp_output(t);
 	tcp_dispatch(t);
 	tcp_leave(st);

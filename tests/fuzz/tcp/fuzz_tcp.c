@@ -148,6 +148,23 @@ static void check_tcb(struct tcp_stack *st, struct tcp_tcb *t)
 	/* held bytes stay inside what we offered (rounding of the scaled
 	 * window may add less than one scale unit) */
 	FZ_CHECK(t->rq_bytes + t->ooo_bytes <= st->cfg.rcvbuf + (1u << t->rcv_wscale));
+	/* transmit records: sorted, contiguous, exactly [snd_una, snd_max) */
+	FZ_CHECK(t->ntxr <= t->txr_cap && t->txr_cap == st->txr_cap);
+	FZ_CHECK(t->dupthresh >= 3 && t->dupthresh <= TCP_DUPTHRESH_MAX);
+	if (t->state >= TCP_ESTABLISHED && t->state <= TCP_LAST_ACK) {
+		if (t->ntxr == 0) {
+			FZ_CHECK(t->snd_una == t->snd_max);
+		} else {
+			FZ_CHECK(t->txr[0].seq == t->snd_una);
+			FZ_CHECK(t->txr[t->ntxr - 1].end == t->snd_max);
+		}
+		for (unsigned i = 0; i < t->ntxr; i++) {
+			FZ_CHECK(tcp_seq_lt(t->txr[i].seq, t->txr[i].end));
+			if (i + 1 < t->ntxr)
+				FZ_CHECK(t->txr[i].end == t->txr[i + 1].seq);
+		}
+		FZ_CHECK(tcp_pipe(t) <= 2 * (t->snd_max - t->snd_una));
+	}
 	for (unsigned i = 0; i < t->sb.n; i++) {
 		FZ_CHECK(tcp_seq_lt(t->sb.b[i].start, t->sb.b[i].end));
 		if (i + 1 < t->sb.n)
@@ -178,9 +195,11 @@ static void check(struct fz *f)
 	FZ_CHECK(rsegs == st->rsegs_used && rsegs <= st->cfg.rcv_segs);
 	FZ_CHECK(held == st->rcv_held && held <= st->cfg.rcv_mem);
 	FZ_CHECK(st->tws_used <= st->cfg.max_timewait);
-	/* every reference the core holds is a live buffer, and vice versa
-	 * (the caller's own reference is dropped after tcp_input) */
-	FZ_CHECK((long)st->bufs_held == h_bufs_live);
+	/* every reference the core holds is on a live buffer, and every live
+	 * buffer is referenced (the caller's own reference is dropped after
+	 * tcp_input; a segment filling several gaps is held once per piece) */
+	FZ_CHECK((long)st->bufs_held == h_refs_live);
+	FZ_CHECK(h_bufs_live <= h_refs_live);
 	FZ_CHECK(st->depth == 0 && st->reap == NULL);
 	for (uint32_t i = 0; i < st->cfg.max_listeners; i++)
 		if (st->listeners[i].used)

@@ -13,6 +13,7 @@
 #define H_TOMB ((void *)1)
 
 long h_bufs_live;
+long h_refs_live;
 
 /* ---- keyed hash ---- */
 
@@ -124,6 +125,7 @@ static struct hbuf *hbuf_new(const void *data, size_t len)
 	if (len)
 		memcpy(b->data, data, len);
 	h_bufs_live++;
+	h_refs_live++;
 	return b;
 }
 
@@ -131,6 +133,7 @@ static void hbuf_put(struct hbuf *b)
 {
 	if (b->refs <= 0)
 		abort(); /* double free: the test fails loudly */
+	h_refs_live--;
 	if (--b->refs == 0) {
 		h_bufs_live--;
 		free(b);
@@ -141,6 +144,7 @@ static void b_ref(void *ctx, void *buf)
 {
 	(void)ctx;
 	((struct hbuf *)buf)->refs++;
+	h_refs_live++;
 }
 
 static void b_free(void *ctx, void *buf)

@@ -67,8 +67,11 @@ struct henv {
 	struct tcp_tcb *last_accepted;
 };
 
-/* Live hbufs across all environments (leak check). */
+/* Live hbufs across all environments (leak check), and the references
+ * they carry (one segment may be held as several pieces, one reference
+ * each). */
 extern long h_bufs_live;
+extern long h_refs_live;
 
 void h_init(struct henv *h, const struct tcp_config *cfg);
 void h_fini(struct henv *h);

@@ -802,6 +802,73 @@ static void test_ooo_sack_generation(void **state)
 	tcp_close(t, h->now);
 }
 
+/* One segment straddling several held blocks fills every gap; SACK
+ * blocks come newest first (RFC 2018 4); duplicates are D-SACKed. */
+static void test_ooo_multi_gap(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	const struct hseg *s;
+	struct tcp_iov iov[16];
+	char got[40];
+	size_t off = 0;
+	unsigned n;
+	uint32_t base;
+
+	p_init(&p, h, 25, 40043);
+	p.sack = true;
+	p.ts = true;
+	t = open_passive(h, &p);
+	base = p.seq;
+	/* held: [4,8) "bbbb", [12,16) "dddd", [20,24) "ffff" */
+	p_send_opt(&p, TCP_ACK, base + 4, NULL, 0, "bbbb", 4);
+	p_send_opt(&p, TCP_ACK, base + 12, NULL, 0, "dddd", 4);
+	p_send_opt(&p, TCP_ACK, base + 20, NULL, 0, "ffff", 4);
+	s = h_last(h);
+	assert_int_equal(s->opt.nsack, 3); /* timestamps leave room for 3 */
+	assert_int_equal(s->opt.sack[0].start, base + 20);
+	assert_int_equal(s->opt.sack[1].start, base + 12);
+	assert_int_equal(s->opt.sack[2].start, base + 4);
+	/* a fourth block: the oldest report drops out */
+	p_send_opt(&p, TCP_ACK, base + 28, NULL, 0, "hhhh", 4);
+	s = h_last(h);
+	assert_int_equal(s->opt.nsack, 3);
+	assert_int_equal(s->opt.sack[0].start, base + 28);
+	assert_int_equal(s->opt.sack[1].start, base + 20);
+	assert_int_equal(s->opt.sack[2].start, base + 12);
+	/* [2, 28) covers four gaps and three held blocks: every gap is
+	 * queued, the held bytes stay the first copies */
+	p_send_opt(&p, TCP_ACK, base + 2, NULL, 0, "xxXXXXccccXXXXeeeeXXXXgggg", 26);
+	assert_int_equal(t->ooo_segs, 4 + 4); /* 4 held + 4 new pieces */
+	s = h_last(h);
+	assert_int_equal(s->opt.nsack, 1);
+	assert_int_equal(s->opt.sack[0].start, base + 2);
+	assert_int_equal(s->opt.sack[0].end, base + 32);
+	/* the first two bytes: everything up to 32 is in order */
+	p_send_opt(&p, TCP_ACK, base, NULL, 0, "aa", 2);
+	s = h_last(h);
+	assert_int_equal(s->ack, base + 32);
+	assert_int_equal(s->opt.nsack, 0);
+	n = tcp_recv_peek(t, iov, 16);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(got + off, iov[i].base, iov[i].len);
+		off += iov[i].len;
+	}
+	assert_int_equal(off, 32);
+	assert_memory_equal(got, "aaxxbbbbccccddddeeeeffffgggghhhh", 32);
+	/* an old segment again: D-SACK (RFC 2883) below the ACK */
+	p_send_opt(&p, TCP_ACK, base + 4, NULL, 0, "bbbb", 4);
+	s = h_last(h);
+	assert_int_equal(s->ack, base + 32);
+	assert_int_equal(s->opt.nsack, 1);
+	assert_int_equal(s->opt.sack[0].start, base + 4);
+	assert_int_equal(s->opt.sack[0].end, base + 8);
+	assert_int_equal(h->st->stats.dsack_sent, 1);
+	tcp_recv_consume(t, 32, h->now);
+	tcp_close(t, h->now);
+}
+
 /* An OOO FIN waits for the hole. */
 static void test_ooo_fin(void **state)
 {
@@ -961,49 +1028,310 @@ static void test_newreno_partial_ack(void **state)
 	tcp_abort(t, h->now);
 }
 
+/* The peer acknowledges p->ack and SACKs @n blocks (offsets from @base). */
+static void p_sack(struct peer *p, uint32_t base, const uint32_t (*blk)[2], unsigned n)
+{
+	uint8_t o[40];
+	size_t len = 0;
+
+	o[len++] = 1;
+	o[len++] = 1;
+	o[len++] = 5;
+	o[len++] = (uint8_t)(2 + 8 * n);
+	for (unsigned k = 0; k < n; k++)
+		for (unsigned e = 0; e < 2; e++) {
+			uint32_t v = base + blk[k][e];
+			for (int b = 0; b < 4; b++)
+				o[len++] = (uint8_t)(v >> (24 - 8 * b));
+		}
+	p_send_opt(p, TCP_ACK, p->seq, o, len, NULL, 0);
+}
+
+static const struct tcp_txrec *rec_at(const struct tcp_tcb *t, uint32_t seq)
+{
+	for (unsigned i = 0; i < t->ntxr; i++)
+		if (t->txr[i].seq == seq)
+			return &t->txr[i];
+	return NULL;
+}
+
+/* RFC 6675: IsLost, SetPipe, NextSeg rules 1 and 3, PRR, exit. */
 static void test_sack_recovery(void **state)
 {
 	struct henv *h = *state;
 	struct peer p;
 	struct tcp_tcb *t;
 	uint32_t una;
-	uint8_t o[20];
+	static const uint32_t b1[2][2] = {{1000, 3000}, {4000, 5000}};
+	static const uint32_t b2[2][2] = {{1000, 3000}, {4000, 6000}};
 
 	p_init(&p, h, 25, 40061);
 	t = open_with_flight(h, &p, true, 10, &una);
-	/* segments 0 and 3 lost: SACK [1000,3000) then [4000, k) */
+	assert_int_equal(t->ntxr, 10);
+	assert_int_equal(tcp_pipe(t), 10000);
+	h_advance(h, 1);
 	h_clear_log(h);
-	for (int i = 0; i < 3; i++) {
-		uint32_t hi = una + 5000 + 1000 * (uint32_t)i;
-		o[0] = 1;
-		o[1] = 1;
-		o[2] = 5;
-		o[3] = 18;
-		for (int k = 0; k < 2; k++) {
-			uint32_t s = k ? una + 4000 : una + 1000, e = k ? hi : una + 3000;
-			for (int b = 0; b < 4; b++) {
-				o[4 + 8 * k + b] = (uint8_t)(s >> (24 - 8 * b));
-				o[8 + 8 * k + b] = (uint8_t)(e >> (24 - 8 * b));
-			}
-		}
-		p_send_opt(&p, TCP_ACK, p.seq, o, 20, NULL, 0);
-	}
+	/* segments 0 and 3 lost: three SACKed segments above 0, one above 3 */
+	p_sack(&p, una, b1, 2);
 	assert_true(t->in_recovery);
 	assert_int_equal(h->st->stats.sack_recovery, 1);
-	assert_int_equal(t->sb.n, 2);
+	assert_int_equal(t->ssthresh, 5000);
+	assert_int_equal(t->recover, una + 10000);
+	assert_true(rec_at(t, una)->flags & TCP_TXR_LOST);
+	assert_false(rec_at(t, una + 3000)->flags & TCP_TXR_LOST);
+	assert_true(rec_at(t, una + 1000)->flags & TCP_TXR_SACKED);
+	/* rule 1: the lost segment first, right away (PRR sends 1500) */
 	assert_int_equal(h->nlog, 1);
-	assert_int_equal(h_seg(h, 0)->seq, una); /* first hole */
-	/* next dupack: the second hole, not new data */
-	p_send_opt(&p, TCP_ACK, p.seq, o, 20, NULL, 0);
-	assert_true(h->nlog >= 2);
+	assert_int_equal(h_seg(h, 0)->seq, una);
+	assert_int_equal(h_seg(h, 0)->len, 1000);
+	/* pipe: 3, 5..9 unSACKed and not lost, plus the retransmission */
+	assert_int_equal(tcp_pipe(t), 7000);
+	/* next ACK: the hole at 3 is not lost yet (with reordering seen,
+	 * RACK gives it min_rtt / 4 more), but it is below the highest SACKed
+	 * byte: rule 3 resends it once PRR allows */
+	t->reord_seen = true;
+	p_sack(&p, una, b2, 2);
+	assert_int_equal(h->nlog, 2);
 	assert_int_equal(h_seg(h, 1)->seq, una + 3000);
 	assert_int_equal(h_seg(h, 1)->len, 1000);
 	assert_int_equal(h->st->stats.sack_retrans, 2);
-	/* everything acked */
+	assert_int_equal(h->st->stats.timeouts, 0);
+	/* everything acked: recovery ends with cwnd = ssthresh */
 	p.ack = una + 10000;
 	p_send(&p, TCP_ACK, NULL, 0);
 	assert_false(t->in_recovery);
+	assert_int_equal(t->cwnd, 5000);
 	assert_int_equal(t->sb.n, 0);
+	assert_int_equal(t->ntxr, 0);
+	assert_int_equal(tcp_pipe(t), 0);
+	tcp_abort(t, h->now);
+}
+
+/* RFC 6675 rule 4: one rescue retransmission of the highest segment. */
+static void test_sack_rescue(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint32_t una;
+	static const uint32_t b[1][2] = {{1000, 4000}};
+
+	p_init(&p, h, 25, 40065);
+	t = open_with_flight(h, &p, true, 6, &una);
+	h_advance(h, 1);
+	h_clear_log(h);
+	p_sack(&p, una, b, 1);
+	assert_true(t->in_recovery);
+	assert_int_equal(h->nlog, 1);
+	assert_int_equal(h_seg(h, 0)->seq, una);
+	assert_false(t->rescue_done);
+	/* the retransmission arrives: partial ACK; 4 and 5 are above every
+	 * SACKed byte, nothing is lost: rule 4 resends the highest once */
+	p.ack = una + 4000;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_true(t->in_recovery);
+	assert_int_equal(h->nlog, 2);
+	assert_int_equal(h_seg(h, 1)->seq, una + 5000);
+	assert_true(t->rescue_done);
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(h->nlog, 2); /* only one rescue per recovery */
+	tcp_abort(t, h->now);
+}
+
+/* RFC 3042: the first two duplicate ACKs each send one new segment. */
+static void test_limited_transmit(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint32_t una;
+	char more[3000];
+
+	memset(more, 'm', sizeof(more));
+	p_init(&p, h, 25, 40066);
+	t = open_with_flight(h, &p, false, 10, &una);
+	assert_int_equal(tcp_send(t, more, sizeof(more), h->now), sizeof(more));
+	h_clear_log(h);
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(h->nlog, 1);
+	assert_int_equal(h_seg(h, 0)->seq, una + 10000);
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(h->nlog, 2);
+	assert_int_equal(h_seg(h, 1)->seq, una + 11000);
+	assert_int_equal(h->st->stats.limited_transmit, 2);
+	assert_int_equal(t->cwnd, 10000); /* cwnd itself unchanged */
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_true(t->in_recovery);
+	assert_int_equal(h_last(h)->seq, una); /* fast retransmit */
+	tcp_abort(t, h->now);
+}
+
+/* RACK: a lost retransmission is found when data sent after it is
+ * SACKed, and resent without waiting for the RTO. */
+static void test_rack_lost_retransmit(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint32_t una;
+	char more[10000];
+	static const uint32_t b1[1][2] = {{1000, 4000}};
+	static const uint32_t b2[1][2] = {{1000, 6000}};
+	static const uint32_t b3[1][2] = {{1000, 8000}};
+	bool again = false;
+
+	memset(more, 'r', sizeof(more));
+	p_init(&p, h, 25, 40067);
+	t = open_with_flight(h, &p, true, 10, &una);
+	assert_int_equal(tcp_send(t, more, sizeof(more), h->now), sizeof(more));
+	h_advance(h, 1);
+	h_clear_log(h);
+	p_sack(&p, una, b1, 1);
+	assert_true(t->in_recovery);
+	assert_int_equal(h_seg(h, 0)->seq, una); /* this retransmission is lost */
+	h_advance(h, 1);
+	p_sack(&p, una, b2, 1);
+	h_advance(h, 1);
+	p_sack(&p, una, b3, 1);
+	/* new data went out after the retransmission */
+	assert_true(h_last(h)->seq == una + 10000 || h_last(h)->seq == una + 11000);
+	h_advance(h, 1);
+	h_clear_log(h);
+	{
+		/* the peer got the new segment 11, sent after the retransmission */
+		const uint32_t b4[2][2] = {{11000, 12000}, {1000, 10000}};
+		p_sack(&p, una, b4, 2);
+	}
+	for (unsigned i = 0; i < h->nlog; i++)
+		if (h_seg(h, i)->seq == una)
+			again = true;
+	assert_true(again);
+	assert_int_equal(h->st->stats.lost_retrans, 1);
+	assert_int_equal(h->st->stats.timeouts, 0);
+	tcp_abort(t, h->now);
+}
+
+/* RACK-TLP: a lost tail is probed after 2 SRTT, the probe is SACKed and
+ * RACK repairs the rest: no timeout. */
+static void test_tlp(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint32_t una;
+	static const uint32_t b[1][2] = {{9000, 10000}};
+	bool rtx8 = false;
+
+	p_init(&p, h, 25, 40068);
+	t = open_with_flight(h, &p, true, 10, &una);
+	h_advance(h, 1);
+	p.ack = una + 8000; /* segments 8 and 9 lost */
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(t->rtx_mode, TCP_RTX_TLP);
+	h_clear_log(h);
+	h_advance(h, 4); /* PTO = 2 SRTT + 2 ms */
+	assert_int_equal(h->st->stats.tlp_probes, 1);
+	assert_int_equal(h->nlog, 1);
+	assert_int_equal(h_seg(h, 0)->seq, una + 9000); /* the last segment */
+	assert_int_equal(t->rtx_mode, TCP_RTX_TLP);	/* a second probe is due */
+	h_advance(h, 1);
+	h_clear_log(h);
+	p_sack(&p, una, b, 1);
+	for (unsigned i = 0; i < h->nlog; i++)
+		if (h_seg(h, i)->seq == una + 8000)
+			rtx8 = true;
+	assert_true(rtx8);
+	assert_true(t->in_recovery);
+	p.ack = una + 10000;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_false(t->in_recovery);
+	assert_int_equal(h->st->stats.timeouts, 0);
+	tcp_abort(t, h->now);
+}
+
+/* Unanswered probes back off (PTO, 2 PTO, 4 PTO), then the RTO fires. */
+static void test_tlp_then_rto(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint32_t una;
+
+	p_init(&p, h, 25, 40070);
+	t = open_with_flight(h, &p, true, 10, &una);
+	h_advance(h, 1);
+	p.ack = una + 5000;
+	p_send(&p, TCP_ACK, NULL, 0);
+	h_clear_log(h);
+	h_advance(h, 3);
+	assert_int_equal(h->st->stats.tlp_probes, 1);
+	h_advance(h, 5);
+	assert_int_equal(h->st->stats.tlp_probes, 2);
+	h_advance(h, 9);
+	assert_int_equal(h->st->stats.tlp_probes, 3);
+	assert_int_equal(h->nlog, 3);
+	assert_int_equal(t->rtx_mode, TCP_RTX_RTO);
+	assert_int_equal(h->st->stats.timeouts, 0);
+	h_advance(h, 200);
+	assert_int_equal(h->st->stats.timeouts, 1);
+	assert_true(t->in_loss);
+	assert_int_equal(h_last(h)->seq, una + 5000); /* the head again */
+	/* the ACK of everything ends RTO recovery */
+	p.ack = una + 10000;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_false(t->in_loss);
+	assert_int_equal(t->ntxr, 0);
+	tcp_abort(t, h->now);
+}
+
+/* D-SACK: a retransmission that proves spurious undoes the reduction; a
+ * late original raises DupThresh (reordering). */
+static void test_dsack_undo_reorder(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint32_t una;
+	static const uint32_t b1[1][2] = {{1000, 4000}};
+	static const uint32_t d[1][2] = {{0, 1000}};
+	static const uint32_t r1[1][2] = {{2000, 4000}};
+
+	p_init(&p, h, 25, 40069);
+	t = open_with_flight(h, &p, true, 10, &una);
+	h_advance(h, 1);
+	h_clear_log(h);
+	p_sack(&p, una, b1, 1);
+	assert_true(t->in_recovery);
+	assert_int_equal(t->ssthresh, 5000);
+	/* segment 0 was only late: everything is acknowledged... */
+	p.ack = una + 10000;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_false(t->in_recovery);
+	assert_int_equal(t->cwnd, 5000);
+	/* ...and the retransmission comes back as a duplicate */
+	p_sack(&p, una, d, 1);
+	assert_int_equal(h->st->stats.dsack_recv, 1);
+	assert_int_equal(h->st->stats.dsack_undo, 1);
+	assert_int_equal(t->cwnd, 10000);
+	assert_int_equal(t->reo_mult, 2);
+
+	/* reordering without loss: 2 and 3 overtake 0 and 1 */
+	{
+		char buf[4000];
+		memset(buf, 'x', sizeof(buf));
+		una = t->snd_una;
+		h_clear_log(h);
+		assert_int_equal(tcp_send(t, buf, sizeof(buf), h->now), sizeof(buf));
+		h_advance(h, 1);
+		p_sack(&p, una, r1, 1);
+		assert_false(t->in_recovery);
+		p.ack = una + 4000;
+		p_send(&p, TCP_ACK, NULL, 0);
+		assert_true(t->reord_seen);
+		assert_int_equal(h->st->stats.sack_reorder, 1);
+		assert_int_equal(t->dupthresh, 4);
+		assert_int_equal(h->st->stats.retrans_segs, 1);
+	}
 	tcp_abort(t, h->now);
 }
 
@@ -1140,11 +1468,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_data_rto_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delayed_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ooo_sack_generation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ooo_multi_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ooo_fin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newreno_partial_ack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sack_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sack_rescue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limited_transmit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rack_lost_retransmit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tlp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tlp_then_rto, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsack_undo_reorder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_receiver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timewait_reuse, setup, teardown),
