@@ -1,0 +1,2014 @@
+/*
+ * relay.c - the relay: queue, relay threads, SMTP/LMTP client, control API.
+ * See relay.h for the model; this file is in three parts:
+ *
+ *   1. the queue (list + min-heap under r->lock) and its control operations;
+ *   2. the client side of one session (connect with fallback, EHLO/LHLO
+ *      capabilities, one transaction with or without PIPELINING, dot-stuffed
+ *      body, per-recipient replies);
+ *   3. the relay thread loop and the bookkeeping after an attempt.
+ *
+ * Locks: r->lock protects the queue, every struct relay_msg not owned by an
+ * active attempt, the next-hop failure state and the refuse flag. A relay
+ * thread owns its connection and, while it is active, its message's delivery
+ * state (it still writes view fields under r->lock since ctl reads them).
+ * Lock order: r->lock before the spool locks (spool_rcpt_mark() is called
+ * with r->lock held by control operations, without it by relay threads).
+ * The spool calls relay_on_commit() with none of its locks held.
+ *
+ * Memory: messages, replies and addresses are malloc'd on commit, relay and
+ * control threads; nothing here runs on a worker lcore except
+ * relay_nexthop_down_since() (one atomic load).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "queue/qid.h"
+#include "queue/relay.h"
+#include "queue/spool-int.h" /* on_commit installation; see relay_create() */
+#include "queue/spool.h"
+
+#define RELAY_REPLY_MAX 512   /* reply text kept per recipient */
+#define RELAY_LINE_MAX	4096  /* longest reply line accepted from a next hop */
+#define RELAY_WBUF	65536 /* output buffer of a connection */
+#define RELAY_RBUF	8192
+#define RELAY_WAIT_MAX	1000000000ULL /* relay threads wake at least every second */
+#define NOT_IN_HEAP	SIZE_MAX
+
+#define STAT_ADD(r, f, n) __atomic_fetch_add(&(r)->st.f, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* Capabilities from the EHLO/LHLO reply. */
+enum {
+	CAP_PIPELINING = 1 << 0,
+	CAP_DSN = 1 << 1,
+	CAP_SMTPUTF8 = 1 << 2,
+	CAP_8BITMIME = 1 << 3,
+	CAP_SIZE = 1 << 4,
+	CAP_STARTTLS = 1 << 5,
+};
+
+/* Internal message state: QUEUED is READY or DEFERRED depending on time. */
+enum {
+	MSG_QUEUED = 0,
+	MSG_ACTIVE,
+	MSG_HELD,
+};
+
+struct relay_msg {
+	struct relay_msg *prev, *next; /* r->all, arrival order */
+	size_t heap_idx;	       /* NOT_IN_HEAP unless QUEUED */
+	uint64_t seq;		       /* FIFO tie-break in the heap */
+	struct spool_qid qid;
+	uint64_t body_len;
+	uint64_t next_try_ns; /* CLOCK_MONOTONIC */
+	uint32_t attempts;
+	uint32_t nrcpt;
+	uint8_t state;
+	bool want_hold, want_delete;
+	char *from;
+	struct relay_rcpt_view *rcpt; /* addr/reply malloc'd (const cast away to free) */
+};
+
+struct relay_hopstate {
+	struct relay_nexthop h; /* host strdup'd */
+	uint64_t retry_at_ns;	/* skipped until then after a failure (0: up) */
+};
+
+/* One session with a next hop, owned by one relay thread. */
+struct relay_conn {
+	int fd; /* -1: none */
+	unsigned hop;
+	unsigned caps;
+	uint32_t nmsgs;
+	uint64_t idle_since_ns;
+	size_t rpos, rlen;
+	size_t wlen;
+	char peer[300];
+	char rbuf[RELAY_RBUF];
+	uint8_t wbuf[RELAY_WBUF];
+};
+
+struct relay_thread {
+	struct relay *r;
+	unsigned id;
+	pthread_t th;
+	bool started;
+	uint64_t rnd;
+	struct relay_conn c;
+};
+
+struct relay {
+	struct relay_conf conf;
+	struct spool *sp;
+	struct relay_hopstate hop[RELAY_MAX_NEXTHOPS];
+	struct relay_thread *t;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct relay_msg *head, *tail; /* every message, arrival order */
+	size_t nmsgs;
+	struct relay_msg **heap;
+	size_t nheap, capheap;
+	uint64_t seq;
+	bool stop, started, probing, refusing;
+	uint64_t down_since_ns; /* monotonic, under lock */
+
+	uint64_t down_since_us; /* unix us, atomic (workers read it) */
+	struct relay_stats st;	/* atomics */
+};
+
+/* Per-recipient outcome of one attempt. */
+struct relay_res {
+	int code; /* 0: not tried or no reply (temporary) */
+	bool tried;
+	bool accepted; /* RCPT 2xx, waiting for the data reply */
+	char text[RELAY_REPLY_MAX];
+};
+
+static const char *const stat_names[] = {
+#define RELAY_STAT_NAME(name) #name,
+	RELAY_STATS(RELAY_STAT_NAME)
+#undef RELAY_STAT_NAME
+};
+
+static const char *const state_names[RELAY_MSG_STATE_COUNT] = {
+	"ready",
+	"deferred",
+	"active",
+	"held",
+};
+
+/* ---------------- small helpers ---------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_unix_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint32_t rnd32(uint64_t *s)
+{
+	/* xorshift64*: jitter only, not security. */
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return (uint32_t)((x * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+static void set_text(char *dst, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_text(char *dst, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dst, n, fmt, ap);
+	va_end(ap);
+}
+
+static void replace_str(const char **slot, const char *s)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		return; /* keep the old text rather than none */
+	free((void *)*slot);
+	*slot = d;
+}
+
+/* Strings from the spool go into command lines: refuse line breaks. */
+static bool has_crlf(const char *s)
+{
+	return s && strpbrk(s, "\r\n") != NULL;
+}
+
+const char *relay_stat_name(size_t i)
+{
+	return i < RELAY_STAT_COUNT ? stat_names[i] : NULL;
+}
+
+const char *relay_msg_state_name(unsigned st)
+{
+	return st < RELAY_MSG_STATE_COUNT ? state_names[st] : "?";
+}
+
+void relay_stats_read(const struct relay *r, struct relay_stats *out)
+{
+	const uint64_t *in = (const uint64_t *)&r->st;
+	uint64_t *o = (uint64_t *)out;
+
+	for (size_t i = 0; i < RELAY_STAT_COUNT; i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}
+
+uint64_t relay_nexthop_down_since(const struct relay *r)
+{
+	return __atomic_load_n(&r->down_since_us, __ATOMIC_RELAXED);
+}
+
+uint64_t relay_backoff_ms(const struct relay_conf *c, uint32_t attempt, uint32_t rnd)
+{
+	uint64_t d = c->retry_min_ms;
+
+	for (uint32_t i = 1; i < attempt && d < c->retry_max_ms; i++)
+		d *= 2;
+	if (d > c->retry_max_ms)
+		d = c->retry_max_ms;
+	return d - (d * c->retry_jitter_pct / 100) * rnd / 0x100000000ULL;
+}
+
+/* ---------------- configuration ---------------- */
+
+void relay_conf_defaults(struct relay_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->threads = RELAY_DEF_THREADS;
+	c->helo_name = "localhost";
+	c->connect_timeout_ms = RELAY_DEF_CONNECT_TIMEOUT;
+	c->io_timeout_ms = RELAY_DEF_IO_TIMEOUT;
+	c->data_timeout_ms = RELAY_DEF_DATA_TIMEOUT;
+	c->idle_timeout_ms = RELAY_DEF_IDLE_TIMEOUT;
+	c->max_msgs_per_conn = RELAY_DEF_MAX_MSGS_CONN;
+	c->retry_min_ms = RELAY_DEF_RETRY_MIN;
+	c->retry_max_ms = RELAY_DEF_RETRY_MAX;
+	c->retry_jitter_pct = RELAY_DEF_RETRY_JITTER;
+	c->hop_retry_ms = RELAY_DEF_HOP_RETRY;
+	c->refuse_after_ms = RELAY_DEF_REFUSE_AFTER;
+}
+
+static int conf_check(const struct relay_conf *c)
+{
+	if (c->threads < 1 || c->threads > RELAY_MAX_THREADS) {
+		MX_ERR("relay: threads must be 1..%d", RELAY_MAX_THREADS);
+		return -EINVAL;
+	}
+	if (c->nnexthops < 1 || c->nnexthops > RELAY_MAX_NEXTHOPS) {
+		MX_ERR("relay: 1..%d next hops needed", RELAY_MAX_NEXTHOPS);
+		return -EINVAL;
+	}
+	if (!c->helo_name || !*c->helo_name || has_crlf(c->helo_name) ||
+	    strchr(c->helo_name, ' ')) {
+		MX_ERR("relay: bad helo name");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < c->nnexthops; i++) {
+		const struct relay_nexthop *h = &c->nexthop[i];
+
+		if (!h->host || !*h->host || !h->port || h->proto >= RELAY_PROTO_COUNT ||
+		    h->tls >= RELAY_TLS_COUNT) {
+			MX_ERR("relay: next hop %u: host, port and protocol needed", i);
+			return -EINVAL;
+		}
+		if (h->tls != RELAY_TLS_NONE) {
+			MX_ERR("relay: next hop %s:%u: STARTTLS to the next hop is not implemented "
+			       "yet (set tls = none)",
+			       h->host, h->port);
+			return -ENOTSUP;
+		}
+	}
+	if (!c->connect_timeout_ms || !c->io_timeout_ms || !c->data_timeout_ms) {
+		MX_ERR("relay: timeouts must be > 0");
+		return -EINVAL;
+	}
+	if (!c->retry_min_ms || c->retry_min_ms > c->retry_max_ms || c->retry_jitter_pct > 100) {
+		MX_ERR("relay: need 0 < retry_min <= retry_max and jitter <= 100%%");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---------------- queue (r->lock held) ---------------- */
+
+static bool heap_less(const struct relay_msg *a, const struct relay_msg *b)
+{
+	return a->next_try_ns < b->next_try_ns ||
+	       (a->next_try_ns == b->next_try_ns && a->seq < b->seq);
+}
+
+static void heap_set(struct relay *r, size_t i, struct relay_msg *m)
+{
+	r->heap[i] = m;
+	m->heap_idx = i;
+}
+
+static void heap_up(struct relay *r, size_t i)
+{
+	struct relay_msg *m = r->heap[i];
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (!heap_less(m, r->heap[p]))
+			break;
+		heap_set(r, i, r->heap[p]);
+		i = p;
+	}
+	heap_set(r, i, m);
+}
+
+static void heap_down(struct relay *r, size_t i)
+{
+	struct relay_msg *m = r->heap[i];
+
+	for (;;) {
+		size_t l = 2 * i + 1, k;
+
+		if (l >= r->nheap)
+			break;
+		k = l + 1 < r->nheap && heap_less(r->heap[l + 1], r->heap[l]) ? l + 1 : l;
+		if (!heap_less(r->heap[k], m))
+			break;
+		heap_set(r, i, r->heap[k]);
+		i = k;
+	}
+	heap_set(r, i, m);
+}
+
+static int heap_push(struct relay *r, struct relay_msg *m)
+{
+	if (r->nheap == r->capheap) {
+		size_t cap = r->capheap ? r->capheap * 2 : 256;
+		struct relay_msg **h = realloc(r->heap, cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		r->heap = h;
+		r->capheap = cap;
+	}
+	m->seq = r->seq++;
+	r->heap[r->nheap++] = m;
+	heap_up(r, r->nheap - 1);
+	return 0;
+}
+
+static void heap_remove(struct relay *r, struct relay_msg *m)
+{
+	size_t i = m->heap_idx;
+
+	if (i == NOT_IN_HEAP)
+		return;
+	m->heap_idx = NOT_IN_HEAP;
+	if (--r->nheap == i)
+		return;
+	heap_set(r, i, r->heap[r->nheap]);
+	heap_down(r, i);
+	heap_up(r, r->heap[i] == m ? i : r->heap[i]->heap_idx);
+}
+
+/*
+ * Put @m in the heap for @when. A failed push (no memory for the array)
+ * leaves the message QUEUED outside the heap: relay_flush() and relay
+ * threads do not see it until relay_release()/restart; logged.
+ */
+static void queue_at(struct relay *r, struct relay_msg *m, uint64_t when)
+{
+	char q[SPOOL_QID_STRLEN + 1];
+
+	m->state = MSG_QUEUED;
+	m->next_try_ns = when;
+	if (heap_push(r, m) < 0)
+		MX_ERR("relay: %s: out of memory, not queued until restart",
+		       spool_qid_format(&m->qid, q));
+	pthread_cond_signal(&r->cv);
+}
+
+static void msg_free(struct relay_msg *m)
+{
+	if (!m)
+		return;
+	if (m->rcpt) {
+		for (uint32_t i = 0; i < m->nrcpt; i++) {
+			free((void *)m->rcpt[i].addr);
+			free((void *)m->rcpt[i].reply);
+		}
+	}
+	free(m->rcpt);
+	free(m->from);
+	free(m);
+}
+
+static struct relay_msg *msg_new(const struct spool_msginfo *mi)
+{
+	struct relay_msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->rcpt = calloc(mi->nrcpt ? mi->nrcpt : 1, sizeof(*m->rcpt));
+	if (!m->rcpt) {
+		free(m);
+		return NULL;
+	}
+	m->qid = mi->qid;
+	m->body_len = mi->body_len;
+	m->nrcpt = mi->nrcpt;
+	m->heap_idx = NOT_IN_HEAP;
+	return m;
+}
+
+static void list_add(struct relay *r, struct relay_msg *m)
+{
+	m->prev = r->tail;
+	m->next = NULL;
+	if (r->tail)
+		r->tail->next = m;
+	else
+		r->head = m;
+	r->tail = m;
+	r->nmsgs++;
+}
+
+static void list_del(struct relay *r, struct relay_msg *m)
+{
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		r->head = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	else
+		r->tail = m->prev;
+	r->nmsgs--;
+}
+
+/* Linear: ctl operations are rare; see relay.h. */
+static struct relay_msg *msg_find(struct relay *r, const struct spool_qid *qid)
+{
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		if (spool_qid_eq(&m->qid, qid))
+			return m;
+	}
+	return NULL;
+}
+
+static void count_rcpts(const struct relay_msg *m, uint32_t *pending, uint32_t *held)
+{
+	*pending = *held = 0;
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state == SPOOL_RCPT_PENDING)
+			(*pending)++;
+		else if (m->rcpt[i].state == SPOOL_RCPT_HELD)
+			(*held)++;
+	}
+}
+
+/*
+ * Where @m goes after its recipients changed (not ACTIVE): freed when
+ * nothing is left, HELD when only held recipients are, else queued at @when.
+ */
+static void msg_settle(struct relay *r, struct relay_msg *m, uint64_t when)
+{
+	uint32_t pending, held;
+
+	count_rcpts(m, &pending, &held);
+	heap_remove(r, m);
+	if (!pending && !held) {
+		list_del(r, m);
+		msg_free(m);
+	} else if (!pending) {
+		m->state = MSG_HELD;
+	} else if (m->state != MSG_QUEUED || m->heap_idx == NOT_IN_HEAP) {
+		queue_at(r, m, when);
+	}
+}
+
+/* Mark recipient @i of @m in the spool and in memory. r->lock held (ctl). */
+static int rcpt_mark_locked(struct relay *r, struct relay_msg *m, uint32_t i,
+			    enum spool_rcpt_state st, const char *reply)
+{
+	char q[SPOOL_QID_STRLEN + 1];
+	int rc = spool_rcpt_mark(r->sp, &m->qid, i, st);
+
+	if (rc < 0 && rc != -ENOENT) {
+		STAT_ADD(r, done_log_errors, 1);
+		MX_ERR("relay: %s rcpt %u: done log: %s", spool_qid_format(&m->qid, q), i,
+		       strerror(-rc));
+		return rc;
+	}
+	m->rcpt[i].state = st == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : (uint8_t)st;
+	if (reply)
+		replace_str(&m->rcpt[i].reply, reply);
+	return 0;
+}
+
+static int hold_pending_locked(struct relay *r, struct relay_msg *m)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		int rc;
+
+		if (m->rcpt[i].state != SPOOL_RCPT_PENDING)
+			continue;
+		if ((rc = rcpt_mark_locked(r, m, i, SPOOL_RCPT_HELD, "held by operator")) < 0)
+			return rc;
+		STAT_ADD(r, rcpts_held, 1);
+		n++;
+	}
+	return n;
+}
+
+static int delete_locked(struct relay *r, struct relay_msg *m)
+{
+	char q[SPOOL_QID_STRLEN + 1];
+	int n = 0;
+
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		int rc;
+
+		if (m->rcpt[i].state != SPOOL_RCPT_PENDING && m->rcpt[i].state != SPOOL_RCPT_HELD)
+			continue;
+		if ((rc = rcpt_mark_locked(r, m, i, SPOOL_RCPT_DELETED, "deleted by operator")) < 0)
+			return rc;
+		STAT_ADD(r, rcpts_deleted, 1);
+		n++;
+	}
+	MX_NOTICE("relay: %s: %d recipient(s) deleted by operator", spool_qid_format(&m->qid, q),
+		  n);
+	return n;
+}
+
+/* Take in one committed (or recovered) message. r->lock held. */
+static int take_in(struct relay *r, const struct spool_msginfo *mi, uint64_t now)
+{
+	struct relay_msg *m;
+
+	if (mi->nrcpt == 0)
+		return 0;
+	if (!(m = msg_new(mi)))
+		return -ENOMEM;
+	if (mi->rcpt_state) {
+		for (uint32_t i = 0; i < mi->nrcpt; i++) {
+			uint8_t s = mi->rcpt_state[i];
+
+			m->rcpt[i].state = s == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : s;
+			if (s == SPOOL_RCPT_HELD)
+				m->rcpt[i].reply = strdup("held before restart (reply in the log)");
+		}
+	}
+	list_add(r, m);
+	STAT_ADD(r, msgs_queued, 1);
+	m->state = MSG_ACTIVE; /* not in the heap yet: msg_settle() places it */
+	msg_settle(r, m, now);
+	return 0;
+}
+
+void relay_on_commit(void *arg, const struct spool_msginfo *mi)
+{
+	struct relay *r = arg;
+	char q[SPOOL_QID_STRLEN + 1];
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	rc = take_in(r, mi, now_ns());
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		MX_ERR("relay: %s: out of memory, not queued until restart",
+		       spool_qid_format(&mi->qid, q));
+}
+
+/* ---------------- control API ---------------- */
+
+static unsigned view_state(const struct relay_msg *m, uint64_t now)
+{
+	if (m->state == MSG_ACTIVE)
+		return RELAY_MSG_ACTIVE;
+	if (m->state == MSG_HELD)
+		return RELAY_MSG_HELD;
+	return m->next_try_ns > now ? RELAY_MSG_DEFERRED : RELAY_MSG_READY;
+}
+
+size_t relay_queue_list(struct relay *r, int (*fn)(void *arg, const struct relay_msg_view *v),
+			void *arg)
+{
+	uint64_t now = now_ns(), unix_ms = now_unix_us() / 1000;
+	size_t n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		uint64_t born = spool_qid_ms(&m->qid);
+		struct relay_msg_view v = {
+			.qid = m->qid,
+			.state = (uint8_t)view_state(m, now),
+			.age_ms = unix_ms > born ? unix_ms - born : 0,
+			.bytes = m->body_len,
+			.attempts = m->attempts,
+			.mail_from = m->from,
+			.nrcpt = m->nrcpt,
+			.rcpt = m->rcpt,
+		};
+
+		if (v.state == RELAY_MSG_DEFERRED)
+			v.next_try_in_ms = (m->next_try_ns - now) / 1000000;
+		n++;
+		if (fn(arg, &v))
+			break;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+void relay_queue_summary(struct relay *r, struct relay_queue_summary *out)
+{
+	uint64_t now = now_ns(), unix_ms = now_unix_us() / 1000;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&r->lock);
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		uint64_t born = spool_qid_ms(&m->qid);
+		uint32_t pending, held;
+
+		count_rcpts(m, &pending, &held);
+		out->msgs[view_state(m, now)]++;
+		out->rcpts_pending += pending;
+		out->rcpts_held += held;
+		out->bytes += m->body_len;
+		if (unix_ms > born && unix_ms - born > out->oldest_age_ms)
+			out->oldest_age_ms = unix_ms - born;
+	}
+	if (r->down_since_ns)
+		out->nexthop_down_ms = (now - r->down_since_ns) / 1000000;
+	pthread_mutex_unlock(&r->lock);
+}
+
+int relay_hold(struct relay *r, const struct spool_qid *qid)
+{
+	struct relay_msg *m;
+	char q[SPOOL_QID_STRLEN + 1];
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	if (!(m = msg_find(r, qid))) {
+		rc = -ENOENT;
+	} else if (m->state == MSG_ACTIVE) {
+		m->want_hold = true;
+		rc = 0;
+	} else {
+		rc = hold_pending_locked(r, m);
+		msg_settle(r, m, m->next_try_ns);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (rc >= 0)
+		MX_NOTICE("relay: %s: hold by operator", spool_qid_format(qid, q));
+	return rc;
+}
+
+static int release_locked(struct relay *r, struct relay_msg *m, uint64_t now)
+{
+	int n = 0;
+
+	m->want_hold = false;
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		int rc;
+
+		if (m->rcpt[i].state != SPOOL_RCPT_HELD)
+			continue;
+		if ((rc = rcpt_mark_locked(r, m, i, SPOOL_RCPT_RELEASED, NULL)) < 0)
+			return rc;
+		STAT_ADD(r, rcpts_released, 1);
+		n++;
+	}
+	if (n && m->state != MSG_ACTIVE) {
+		m->attempts = 0;
+		m->state = MSG_HELD; /* force a fresh heap position */
+		msg_settle(r, m, now);
+	}
+	return n;
+}
+
+int relay_release(struct relay *r, const struct spool_qid *qid)
+{
+	struct relay_msg *m, *next;
+	char q[SPOOL_QID_STRLEN + 1];
+	uint64_t now = now_ns();
+	int rc = 0, total = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (qid) {
+		if (!(m = msg_find(r, qid)))
+			rc = -ENOENT;
+		else
+			rc = total = release_locked(r, m, now);
+	} else {
+		for (m = r->head; m && rc >= 0; m = next) {
+			next = m->next;
+			rc = release_locked(r, m, now);
+			if (rc > 0)
+				total += rc;
+		}
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		return rc;
+	MX_NOTICE("relay: %s: %d recipient(s) released by operator",
+		  qid ? spool_qid_format(qid, q) : "all", total);
+	return total;
+}
+
+int relay_flush(struct relay *r)
+{
+	uint64_t now = now_ns();
+	int n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < r->conf.nnexthops; i++)
+		r->hop[i].retry_at_ns = 0;
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		if (m->state != MSG_QUEUED || m->heap_idx == NOT_IN_HEAP || m->next_try_ns <= now)
+			continue;
+		heap_remove(r, m);
+		queue_at(r, m, now);
+		n++;
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	MX_NOTICE("relay: flush: %d message(s) ready", n);
+	return n;
+}
+
+int relay_delete(struct relay *r, const struct spool_qid *qid)
+{
+	struct relay_msg *m;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	if (!(m = msg_find(r, qid))) {
+		rc = -ENOENT;
+	} else if (m->state == MSG_ACTIVE) {
+		m->want_delete = true;
+		rc = 1;
+	} else {
+		rc = delete_locked(r, m);
+		if (rc >= 0)
+			rc = 0;
+		msg_settle(r, m, m->next_try_ns);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* ---------------- session I/O ---------------- */
+
+/* Wait for @ev on @fd until @deadline. 0, -ETIMEDOUT or -errno. */
+static int wait_fd(int fd, short ev, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = ev};
+		uint64_t now = now_ns();
+		int ms, n;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		ms = (int)((deadline - now + 999999) / 1000000);
+		n = poll(&p, 1, ms);
+		if (n > 0)
+			return 0; /* errors show up in the following read/write */
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static void conn_close(struct relay_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->rpos = c->rlen = c->wlen = 0;
+	c->nmsgs = 0;
+	c->caps = 0;
+}
+
+static int conn_flush(struct relay_conn *c, uint64_t deadline)
+{
+	size_t off = 0;
+
+	while (off < c->wlen) {
+		ssize_t n = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			int rc = wait_fd(c->fd, POLLOUT, deadline);
+
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		return n < 0 ? -errno : -EPIPE;
+	}
+	c->wlen = 0;
+	return 0;
+}
+
+static int conn_put(struct relay_conn *c, const void *p, size_t n, uint64_t deadline)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		size_t k = RELAY_WBUF - c->wlen;
+		int rc;
+
+		if (k == 0) {
+			if ((rc = conn_flush(c, deadline)) < 0)
+				return rc;
+			continue;
+		}
+		if (k > n)
+			k = n;
+		memcpy(c->wbuf + c->wlen, b, k);
+		c->wlen += k;
+		b += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Append a command line (CRLF added). Commands are bounded by the callers. */
+static int conn_cmd(struct relay_conn *c, uint64_t deadline, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int conn_cmd(struct relay_conn *c, uint64_t deadline, const char *fmt, ...)
+{
+	char line[RELAY_LINE_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return -E2BIG;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	return conn_put(c, line, (size_t)n, deadline);
+}
+
+/* One reply line into @line (NUL-terminated, CRLF stripped). */
+static int conn_getline(struct relay_conn *c, uint64_t deadline, char *line, size_t cap)
+{
+	for (;;) {
+		char *nl = c->rlen > c->rpos ? memchr(c->rbuf + c->rpos, '\n', c->rlen - c->rpos)
+					     : NULL;
+		ssize_t n;
+
+		if (nl) {
+			size_t len = (size_t)(nl - (c->rbuf + c->rpos));
+
+			if (len > 0 && c->rbuf[c->rpos + len - 1] == '\r')
+				len--;
+			if (len >= cap)
+				return -EPROTO;
+			memcpy(line, c->rbuf + c->rpos, len);
+			line[len] = 0;
+			c->rpos = (size_t)(nl - c->rbuf) + 1;
+			return 0;
+		}
+		if (c->rpos > 0) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		if (c->rlen == sizeof(c->rbuf))
+			return -EPROTO; /* line longer than the buffer */
+		n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
+		if (n > 0) {
+			c->rlen += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			int rc = wait_fd(c->fd, POLLIN, deadline);
+
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		return -errno;
+	}
+}
+
+static void parse_cap(const char *kw, unsigned *caps)
+{
+	static const struct {
+		const char *name;
+		unsigned cap;
+	} tab[] = {
+		{"PIPELINING", CAP_PIPELINING}, {"DSN", CAP_DSN},   {"SMTPUTF8", CAP_SMTPUTF8},
+		{"8BITMIME", CAP_8BITMIME},	{"SIZE", CAP_SIZE}, {"STARTTLS", CAP_STARTTLS},
+	};
+	size_t n = strcspn(kw, " ");
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		if (strlen(tab[i].name) == n && !strncasecmp(kw, tab[i].name, n))
+			*caps |= tab[i].cap;
+	}
+}
+
+/*
+ * Read one (possibly multi-line) reply: code in *@code, text ("550 5.1.1
+ * ..." with continuation lines joined by a space) in @text. With @caps,
+ * EHLO keywords are collected. 0, or -ETIMEDOUT/-ECONNRESET/-EPROTO/-errno.
+ */
+static int read_reply(struct relay_conn *c, uint64_t deadline, int *code, char *text, size_t cap,
+		      unsigned *caps)
+{
+	char line[RELAY_LINE_MAX];
+	size_t tl = 0;
+	int first = -1;
+
+	text[0] = 0;
+	for (;;) {
+		int rc = conn_getline(c, deadline, line, sizeof(line));
+		int k;
+
+		if (rc < 0)
+			return rc;
+		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+		    line[1] > '9' || line[2] < '0' || line[2] > '9' ||
+		    (line[3] != 0 && line[3] != ' ' && line[3] != '-'))
+			return -EPROTO;
+		k = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		if (first < 0)
+			first = k;
+		else if (k != first)
+			return -EPROTO;
+		if (caps && line[3])
+			parse_cap(line + 4, caps);
+		if (tl + 2 < cap) {
+			int w = snprintf(text + tl, cap - tl, "%s%s", tl ? " " : "",
+					 tl ? (line[3] ? line + 4 : "") : line);
+
+			if (w > 0)
+				tl = tl + (size_t)w < cap ? tl + (size_t)w : cap - 1;
+		}
+		if (line[3] != '-')
+			break;
+	}
+	*code = first;
+	return 0;
+}
+
+static const char *io_err(int rc)
+{
+	return rc == -ETIMEDOUT	   ? "timeout"
+	       : rc == -EPROTO	   ? "protocol error in reply"
+	       : rc == -ECONNRESET ? "connection closed by next hop"
+				   : strerror(-rc);
+}
+
+/* Connect to one address with the connect timeout. fd or -errno. */
+static int tcp_connect(const struct addrinfo *ai, uint64_t deadline)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			ai->ai_protocol);
+	int one = 1, err = 0, rc;
+	socklen_t el = sizeof(err);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		if (errno != EINPROGRESS) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		if ((rc = wait_fd(fd, POLLOUT, deadline)) < 0) {
+			close(fd);
+			return rc;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err) {
+			close(fd);
+			return err ? -err : -EIO;
+		}
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/*
+ * Open a session with hop @i: TCP, greeting, EHLO/LHLO (SMTP falls back to
+ * HELO on a 5xx to EHLO). 0, or -1 with the reason in @why.
+ */
+static int hop_open(struct relay_thread *t, unsigned i, char *why, size_t whylen)
+{
+	struct relay *r = t->r;
+	const struct relay_nexthop *h = &r->hop[i].h;
+	struct relay_conn *c = &t->c;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *ai;
+	char port[8], text[RELAY_REPLY_MAX];
+	uint64_t deadline;
+	int rc, code, fd = -ECONNREFUSED;
+	bool lmtp = h->proto == RELAY_PROTO_LMTP;
+
+	snprintf(port, sizeof(port), "%u", h->port);
+	snprintf(c->peer, sizeof(c->peer), "%s:%u", h->host, h->port);
+	if ((rc = getaddrinfo(h->host, port, &hints, &res)) != 0) {
+		set_text(why, whylen, "%s: %s", c->peer, gai_strerror(rc));
+		return -1;
+	}
+	deadline = now_ns() + (uint64_t)r->conf.connect_timeout_ms * 1000000;
+	for (ai = res; ai; ai = ai->ai_next) {
+		if ((fd = tcp_connect(ai, deadline)) >= 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		set_text(why, whylen, "connect to %s: %s", c->peer,
+			 fd == -ETIMEDOUT ? "timeout" : strerror(-fd));
+		return -1;
+	}
+	conn_close(c);
+	c->fd = fd;
+	c->hop = i;
+	deadline = now_ns() + (uint64_t)r->conf.io_timeout_ms * 1000000;
+	if ((rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0) {
+		set_text(why, whylen, "%s: greeting: %s", c->peer, io_err(rc));
+		goto fail;
+	}
+	if (code / 100 != 2) {
+		set_text(why, whylen, "%s: greeting: %s", c->peer, text);
+		goto fail;
+	}
+	if ((rc = conn_cmd(c, deadline, "%s %s", lmtp ? "LHLO" : "EHLO", r->conf.helo_name)) < 0 ||
+	    (rc = conn_flush(c, deadline)) < 0 ||
+	    (rc = read_reply(c, deadline, &code, text, sizeof(text), &c->caps)) < 0) {
+		set_text(why, whylen, "%s: %s: %s", c->peer, lmtp ? "LHLO" : "EHLO", io_err(rc));
+		goto fail;
+	}
+	if (code / 100 == 5 && !lmtp) {
+		c->caps = 0;
+		if ((rc = conn_cmd(c, deadline, "HELO %s", r->conf.helo_name)) < 0 ||
+		    (rc = conn_flush(c, deadline)) < 0 ||
+		    (rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0) {
+			set_text(why, whylen, "%s: HELO: %s", c->peer, io_err(rc));
+			goto fail;
+		}
+	}
+	if (code / 100 != 2) {
+		c->caps = 0;
+		set_text(why, whylen, "%s: %s: %s", c->peer, lmtp ? "LHLO" : "EHLO/HELO", text);
+		goto fail;
+	}
+	c->caps &= ~CAP_STARTTLS; /* not used: see enum relay_tls */
+	c->nmsgs = 0;
+	c->idle_since_ns = now_ns();
+	return 0;
+fail:
+	conn_close(c);
+	return -1;
+}
+
+static void conn_quit(struct relay_thread *t)
+{
+	struct relay_conn *c = &t->c;
+	uint64_t deadline = now_ns() + 1000000000ULL;
+	char text[64];
+	int code;
+
+	if (c->fd < 0)
+		return;
+	if (conn_cmd(c, deadline, "QUIT") == 0 && conn_flush(c, deadline) == 0)
+		read_reply(c, deadline, &code, text, sizeof(text), NULL);
+	conn_close(c);
+}
+
+/* An idle session is usable if the next hop has said nothing meanwhile
+ * (a 421 on idle timeout, or a close). */
+static bool conn_alive(struct relay_conn *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+	if (c->fd < 0)
+		return false;
+	if (c->rlen > c->rpos || poll(&p, 1, 0) != 0) {
+		conn_close(c);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Get a session: the thread's open one if it is alive and not used up, else
+ * the first next hop, by priority, that is not in its failure pause and
+ * takes a session. 0; -EAGAIN if every hop is paused (nothing tried);
+ * -1 with @why if every hop tried failed.
+ */
+static int conn_get(struct relay_thread *t, char *why, size_t whylen)
+{
+	struct relay *r = t->r;
+	struct relay_conn *c = &t->c;
+	bool tried = false;
+
+	if (conn_alive(c)) {
+		if (!r->conf.max_msgs_per_conn || c->nmsgs < r->conf.max_msgs_per_conn) {
+			STAT_ADD(r, conns_reused, 1);
+			return 0;
+		}
+		conn_quit(t);
+	}
+	for (unsigned i = 0; i < r->conf.nnexthops; i++) {
+		uint64_t now = now_ns();
+		bool paused;
+
+		pthread_mutex_lock(&r->lock);
+		paused = r->hop[i].retry_at_ns > now;
+		pthread_mutex_unlock(&r->lock);
+		if (paused)
+			continue;
+		tried = true;
+		if (hop_open(t, i, why, whylen) == 0) {
+			pthread_mutex_lock(&r->lock);
+			r->hop[i].retry_at_ns = 0;
+			r->down_since_ns = 0;
+			__atomic_store_n(&r->down_since_us, 0, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&r->lock);
+			STAT_ADD(r, conns_opened, 1);
+			MX_DEBUG("relay: session with %s", c->peer);
+			return 0;
+		}
+		STAT_ADD(r, nexthop_failures, 1);
+		MX_WARN("relay: next hop failed: %s", why);
+		pthread_mutex_lock(&r->lock);
+		r->hop[i].retry_at_ns = now_ns() + (uint64_t)r->conf.hop_retry_ms * 1000000;
+		pthread_mutex_unlock(&r->lock);
+	}
+	if (!tried)
+		return -EAGAIN;
+	pthread_mutex_lock(&r->lock);
+	if (!r->down_since_ns) {
+		r->down_since_ns = now_ns();
+		__atomic_store_n(&r->down_since_us, now_unix_us(), __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return -1;
+}
+
+/* ---------------- one transaction ---------------- */
+
+struct relay_txn {
+	struct relay_thread *t;
+	struct relay_msg *m;
+	struct spool_reader *rd;
+	struct spool_envelope env;
+	struct spool_rcpt *ercpt;
+	uint32_t *idx; /* recipients tried, by index */
+	uint32_t n;
+	struct relay_res *res; /* m->nrcpt entries */
+	bool lmtp;
+};
+
+/* Give every tried recipient without a final reply @code and @text. */
+static void res_rest(struct relay_txn *x, int code, const char *text, bool only_accepted)
+{
+	for (uint32_t k = 0; k < x->n; k++) {
+		struct relay_res *s = &x->res[x->idx[k]];
+
+		if (s->code / 100 == 2 && !s->accepted)
+			continue; /* final: delivered */
+		if (s->code / 100 == 4 || s->code / 100 == 5)
+			continue; /* final for this attempt */
+		if (only_accepted && !s->accepted)
+			continue;
+		s->code = code;
+		s->accepted = false;
+		snprintf(s->text, sizeof(s->text), "%s", text);
+	}
+}
+
+static void res_lost(struct relay_txn *x, const char *stage, int rc)
+{
+	char text[RELAY_REPLY_MAX];
+
+	set_text(text, sizeof(text), "lost session with %s during %s: %s", x->t->c.peer, stage,
+		 io_err(rc));
+	res_rest(x, 0, text, false);
+	STAT_ADD(x->t->r, nexthop_failures, 1);
+}
+
+/* MAIL FROM with the parameters the next hop can take. -E2BIG, 0, or 1
+ * when the message needs SMTPUTF8 and the hop lacks it. */
+static int mail_cmd(struct relay_txn *x, uint64_t deadline)
+{
+	struct relay_conn *c = &x->t->c;
+	char params[RELAY_LINE_MAX], tok[RELAY_LINE_MAX];
+	const char *p = x->env.mail_params ? x->env.mail_params : "";
+	size_t pl = 0;
+
+	params[0] = 0;
+	while (*p) {
+		size_t n = strcspn(p, " ");
+		bool keep = false;
+
+		if (n && n < sizeof(tok)) {
+			memcpy(tok, p, n);
+			tok[n] = 0;
+			if (!strcasecmp(tok, "SMTPUTF8")) {
+				if (!(c->caps & CAP_SMTPUTF8))
+					return 1;
+				keep = true;
+			} else if (!strncasecmp(tok, "BODY=", 5)) {
+				/* RFC 6152: without 8BITMIME the hop gets the
+				 * bytes as they are, like Postfix does. */
+				keep = c->caps & CAP_8BITMIME;
+			} else if (!strncasecmp(tok, "RET=", 4) || !strncasecmp(tok, "ENVID=", 6)) {
+				keep = c->caps & CAP_DSN;
+			}
+			/* SIZE= is recomputed below; other extensions are
+			 * ours to end (AUTH=, ...). */
+			if (keep && pl + n + 2 < sizeof(params)) {
+				params[pl++] = ' ';
+				memcpy(params + pl, tok, n + 1);
+				pl += n;
+			}
+		}
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	if (c->caps & CAP_SIZE) {
+		int w = snprintf(params + pl, sizeof(params) - pl, " SIZE=%llu",
+				 (unsigned long long)x->m->body_len);
+
+		if (w < 0 || (size_t)w >= sizeof(params) - pl)
+			return -E2BIG;
+	}
+	return conn_cmd(c, deadline, "MAIL FROM:<%s>%s", x->env.mail_from, params);
+}
+
+static int rcpt_cmd(struct relay_txn *x, uint32_t i, uint64_t deadline)
+{
+	struct relay_conn *c = &x->t->c;
+	const struct spool_rcpt *rc = &x->ercpt[i];
+	char notify[40] = "", orcpt[RELAY_LINE_MAX / 2] = "";
+
+	if (c->caps & CAP_DSN) {
+		uint8_t nb = rc->notify;
+
+		if (nb & SPOOL_NOTIFY_NEVER)
+			snprintf(notify, sizeof(notify), " NOTIFY=NEVER");
+		else if (nb)
+			snprintf(notify, sizeof(notify), " NOTIFY=%s%s%s%s%s",
+				 nb & SPOOL_NOTIFY_SUCCESS ? "SUCCESS" : "",
+				 (nb & SPOOL_NOTIFY_SUCCESS) && (nb & 0xc) ? "," : "",
+				 nb & SPOOL_NOTIFY_FAILURE ? "FAILURE" : "",
+				 (nb & SPOOL_NOTIFY_FAILURE) && (nb & SPOOL_NOTIFY_DELAY) ? ","
+											  : "",
+				 nb & SPOOL_NOTIFY_DELAY ? "DELAY" : "");
+		if (rc->orcpt && strlen(rc->orcpt) + 8 < sizeof(orcpt))
+			snprintf(orcpt, sizeof(orcpt), " ORCPT=%s", rc->orcpt);
+	}
+	return conn_cmd(c, deadline, "RCPT TO:<%s>%s%s", rc->addr, notify, orcpt);
+}
+
+/* Body, dot-stuffed (RFC 5321 4.5.2), then the end marker. 0, or -errno
+ * from the socket, or SPOOL_READ_ERR + -errno from the spool. */
+#define SPOOL_READ_ERR (-100000)
+static int send_body(struct relay_txn *x, uint64_t deadline)
+{
+	struct relay_conn *c = &x->t->c;
+	const uint8_t *p;
+	uint32_t len;
+	bool bol = true;
+	uint8_t last[2] = {0, 0};
+	uint64_t sent = 0;
+	int rc;
+
+	while ((rc = spool_reader_body(x->rd, &p, &len)) == 1) {
+		const uint8_t *end = p + len;
+
+		while (p < end) {
+			const uint8_t *nl;
+			size_t n;
+
+			if (bol && *p == '.') {
+				if ((rc = conn_put(c, ".", 1, deadline)) < 0)
+					return rc;
+				sent++;
+			}
+			nl = memchr(p, '\n', (size_t)(end - p));
+			n = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+			if ((rc = conn_put(c, p, n, deadline)) < 0)
+				return rc;
+			sent += n;
+			bol = nl != NULL;
+			p += n;
+		}
+		if (len >= 2) {
+			last[0] = p[-2];
+			last[1] = p[-1];
+		} else if (len == 1) {
+			last[0] = last[1];
+			last[1] = p[-1];
+		}
+	}
+	if (rc < 0)
+		return SPOOL_READ_ERR + rc;
+	if (!(last[0] == '\r' && last[1] == '\n')) {
+		/* Only a message without a final CRLF (e.g. BDAT) gets here;
+		 * the CRLF is part of the end marker then. */
+		if ((rc = conn_put(c, "\r\n", 2, deadline)) < 0)
+			return rc;
+		sent += 2;
+	}
+	if ((rc = conn_put(c, ".\r\n", 3, deadline)) < 0 || (rc = conn_flush(c, deadline)) < 0)
+		return rc;
+	STAT_ADD(x->t->r, bytes_sent, sent + 3);
+	return 0;
+}
+
+static void res_set(struct relay_res *s, int code, const char *text)
+{
+	s->code = code;
+	snprintf(s->text, sizeof(s->text), "%s", text);
+}
+
+/*
+ * One transaction on the thread's session. Fills x->res for every tried
+ * recipient. Returns 0 if the session can carry the next message, -1 if it
+ * must be closed.
+ */
+static int txn_run(struct relay_txn *x)
+{
+	struct relay *r = x->t->r;
+	struct relay_conn *c = &x->t->c;
+	const bool pipe = c->caps & CAP_PIPELINING;
+	uint64_t io_ns = (uint64_t)r->conf.io_timeout_ms * 1000000;
+	uint64_t deadline = now_ns() + io_ns;
+	char text[RELAY_REPLY_MAX];
+	int rc, code, mail_code = 0, data_code = 0;
+	uint32_t nacc = 0;
+	bool closing = false;
+
+	c->nmsgs++;
+	if ((rc = mail_cmd(x, deadline)) == 1) {
+		set_text(text, sizeof(text),
+			 "550 5.6.7 next hop %s does not offer SMTPUTF8 (RFC 6531 3.4)", c->peer);
+		res_rest(x, 550, text, false);
+		return 0;
+	}
+	if (rc < 0)
+		goto lost_mail;
+	if (!pipe) {
+		if ((rc = conn_flush(c, deadline)) < 0 ||
+		    (rc = read_reply(c, deadline, &mail_code, text, sizeof(text), NULL)) < 0)
+			goto lost_mail;
+		if (mail_code / 100 != 2) {
+			res_rest(x, mail_code, text, false);
+			closing = mail_code == 421;
+			goto rset;
+		}
+	}
+	for (uint32_t k = 0; k < x->n; k++) {
+		struct relay_res *s = &x->res[x->idx[k]];
+
+		deadline = now_ns() + io_ns;
+		if ((rc = rcpt_cmd(x, x->idx[k], deadline)) < 0)
+			goto lost_rcpt;
+		if (pipe)
+			continue;
+		if ((rc = conn_flush(c, deadline)) < 0 ||
+		    (rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0)
+			goto lost_rcpt;
+		res_set(s, code, text);
+		s->accepted = code / 100 == 2;
+		nacc += s->accepted;
+		closing |= code == 421;
+		if (closing)
+			break;
+	}
+	if (pipe) {
+		/* RFC 2920: MAIL, RCPTs and DATA in one write, then the replies
+		 * in order. */
+		if ((rc = conn_cmd(c, deadline, "DATA")) < 0 ||
+		    (rc = conn_flush(c, deadline)) < 0 ||
+		    (rc = read_reply(c, deadline, &mail_code, text, sizeof(text), NULL)) < 0)
+			goto lost_mail;
+		if (mail_code / 100 != 2)
+			res_rest(x, mail_code, text, false);
+		for (uint32_t k = 0; k < x->n; k++) {
+			struct relay_res *s = &x->res[x->idx[k]];
+
+			if ((rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0)
+				goto lost_rcpt;
+			closing |= code == 421;
+			if (mail_code / 100 != 2)
+				continue;
+			res_set(s, code, text);
+			s->accepted = code / 100 == 2;
+			nacc += s->accepted;
+		}
+		if ((rc = read_reply(c, deadline, &data_code, text, sizeof(text), NULL)) < 0)
+			goto lost_data;
+	} else if (nacc > 0 && !closing) {
+		if ((rc = conn_cmd(c, deadline, "DATA")) < 0 ||
+		    (rc = conn_flush(c, deadline)) < 0 ||
+		    (rc = read_reply(c, deadline, &data_code, text, sizeof(text), NULL)) < 0)
+			goto lost_data;
+	}
+	if (nacc == 0) {
+		if (data_code == 354) {
+			/* A hop that takes DATA without recipients: end it empty. */
+			if (conn_put(c, ".\r\n", 3, deadline) < 0 || conn_flush(c, deadline) < 0 ||
+			    read_reply(c, deadline, &code, text, sizeof(text), NULL) < 0)
+				return -1;
+		}
+		goto rset;
+	}
+	if (data_code != 354) {
+		res_rest(x, data_code ? data_code : 451, text, true);
+		closing |= data_code == 421;
+		goto rset;
+	}
+	deadline = now_ns() + (uint64_t)r->conf.data_timeout_ms * 1000000;
+	if ((rc = send_body(x, deadline)) < 0) {
+		if (rc <= SPOOL_READ_ERR) {
+			/* The end marker was not sent: the hop discards it. */
+			rc -= SPOOL_READ_ERR;
+			set_text(text, sizeof(text), "%s: spool: cannot read the message: %s",
+				 rc == -EBADMSG ? "554 5.3.0" : "451 4.3.0", strerror(-rc));
+			res_rest(x, rc == -EBADMSG ? 554 : 451, text, true);
+			STAT_ADD(r, spool_errors, 1);
+			return -1;
+		}
+		goto lost_data;
+	}
+	if (x->lmtp) {
+		/* RFC 2033 4.2: one reply per accepted RCPT, in order. */
+		for (uint32_t k = 0; k < x->n; k++) {
+			struct relay_res *s = &x->res[x->idx[k]];
+
+			if (!s->accepted)
+				continue;
+			if ((rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0)
+				goto lost_data;
+			res_set(s, code, text);
+			s->accepted = false;
+			closing |= code == 421;
+		}
+	} else {
+		if ((rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0)
+			goto lost_data;
+		for (uint32_t k = 0; k < x->n; k++) {
+			struct relay_res *s = &x->res[x->idx[k]];
+
+			if (s->accepted) {
+				res_set(s, code, text);
+				s->accepted = false;
+			}
+		}
+		closing |= code == 421;
+	}
+	return closing ? -1 : 0;
+rset:
+	if (closing)
+		return -1;
+	deadline = now_ns() + io_ns;
+	if (conn_cmd(c, deadline, "RSET") < 0 || conn_flush(c, deadline) < 0 ||
+	    read_reply(c, deadline, &code, text, sizeof(text), NULL) < 0 || code / 100 != 2)
+		return -1;
+	return 0;
+lost_mail:
+	res_lost(x, "MAIL", rc);
+	return -1;
+lost_rcpt:
+	res_lost(x, "RCPT", rc);
+	return -1;
+lost_data:
+	res_lost(x, "DATA", rc);
+	return -1;
+}
+
+/* ---------------- relay threads ---------------- */
+
+enum {
+	OUT_DONE = 0, /* x.res holds the outcome */
+	OUT_REQUEUE,  /* nothing tried: every next hop paused */
+	OUT_GONE,     /* the spool no longer has the message */
+};
+
+/* Copy envelope strings for ctl views (first read only). */
+static void remember_envelope(struct relay *r, struct relay_msg *m, struct relay_txn *x)
+{
+	if (m->from)
+		return;
+	pthread_mutex_lock(&r->lock);
+	m->from = strdup(x->env.mail_from);
+	for (uint32_t i = 0; i < m->nrcpt && i < x->env.nrcpt; i++) {
+		if (!m->rcpt[i].addr)
+			m->rcpt[i].addr = strdup(x->ercpt[i].addr);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Local outcome for every pending recipient (no session involved). */
+static void res_local(struct relay_txn *x, int code, const char *text)
+{
+	for (uint32_t k = 0; k < x->n; k++) {
+		x->res[x->idx[k]].tried = true;
+		res_set(&x->res[x->idx[k]], code, text);
+	}
+}
+
+static bool env_bad(const struct spool_envelope *e, const struct spool_rcpt *rc)
+{
+	if (has_crlf(e->mail_from) || has_crlf(e->mail_params))
+		return true;
+	for (uint32_t i = 0; i < e->nrcpt; i++) {
+		if (has_crlf(rc[i].addr) || has_crlf(rc[i].orcpt))
+			return true;
+	}
+	return false;
+}
+
+static int deliver(struct relay_thread *t, struct relay_txn *x)
+{
+	struct relay *r = t->r;
+	struct relay_msg *m = x->m;
+	char why[RELAY_REPLY_MAX];
+	int rc;
+
+	x->rd = spool_reader_open(r->sp, &m->qid);
+	if (!x->rd) {
+		if (errno == ENOENT)
+			return OUT_GONE;
+		STAT_ADD(r, spool_errors, 1);
+		set_text(why, sizeof(why), "%s: spool: cannot read the message: %s",
+			 errno == EBADMSG ? "554 5.3.0" : "451 4.3.0", strerror(errno));
+		res_local(x, errno == EBADMSG ? 554 : 451, why);
+		return OUT_DONE;
+	}
+	rc = spool_reader_envelope(x->rd, &x->env, x->ercpt, m->nrcpt);
+	if (rc < 0 || x->env.nrcpt != m->nrcpt || env_bad(&x->env, x->ercpt)) {
+		STAT_ADD(r, spool_errors, 1);
+		res_local(x, 554, "554 5.3.0 spool: damaged envelope");
+		return OUT_DONE;
+	}
+	remember_envelope(r, m, x);
+	rc = conn_get(t, why, sizeof(why));
+	if (rc == -EAGAIN)
+		return OUT_REQUEUE;
+	if (rc < 0) {
+		res_local(x, 0, why);
+		return OUT_DONE;
+	}
+	for (uint32_t k = 0; k < x->n; k++)
+		x->res[x->idx[k]].tried = true;
+	x->lmtp = r->hop[t->c.hop].h.proto == RELAY_PROTO_LMTP;
+	if (txn_run(x) < 0)
+		conn_close(&t->c);
+	else
+		t->c.idle_since_ns = now_ns();
+	return OUT_DONE;
+}
+
+/*
+ * After an attempt: done log first (outside r->lock), then memory. Returns
+ * false if the test hook simulated a crash (nothing recorded).
+ */
+static bool record_results(struct relay_thread *t, struct relay_txn *x)
+{
+	struct relay *r = t->r;
+	struct relay_msg *m = x->m;
+	char q[SPOOL_QID_STRLEN + 1];
+	const struct relay_hooks *hk = r->conf.hooks;
+
+	spool_qid_format(&m->qid, q);
+	for (uint32_t k = 0; k < x->n; k++) {
+		uint32_t i = x->idx[k];
+		struct relay_res *s = &x->res[i];
+		enum spool_rcpt_state st;
+		int rc;
+
+		if (s->code / 100 == 2)
+			st = SPOOL_RCPT_DELIVERED;
+		else if (s->code / 100 == 5)
+			st = SPOOL_RCPT_HELD;
+		else
+			continue;
+		if (st == SPOOL_RCPT_DELIVERED && hk && hk->before_mark &&
+		    hk->before_mark(hk->arg, &m->qid, i))
+			return false;
+		rc = spool_rcpt_mark(r->sp, &m->qid, i, st);
+		if (rc < 0) {
+			/* Kept as final in memory: not sent again in this run. */
+			STAT_ADD(r, done_log_errors, 1);
+			MX_ERR("relay: %s rcpt %u: done log: %s", q, i, strerror(-rc));
+		}
+		if (st == SPOOL_RCPT_HELD)
+			MX_NOTICE("relay: %s rcpt %u <%s> held: %s", q, i, x->ercpt[i].addr,
+				  s->text);
+		else
+			MX_DEBUG("relay: %s rcpt %u <%s> delivered: %s", q, i, x->ercpt[i].addr,
+				 s->text);
+	}
+	return true;
+}
+
+static void settle_after(struct relay_thread *t, struct relay_txn *x)
+{
+	struct relay *r = t->r;
+	struct relay_msg *m = x->m;
+	char q[SPOOL_QID_STRLEN + 1];
+	uint32_t ndef = 0, pending, held;
+	uint64_t now = now_ns();
+	const char *why = NULL;
+
+	for (uint32_t k = 0; k < x->n; k++) {
+		uint32_t i = x->idx[k];
+		struct relay_res *s = &x->res[i];
+
+		if (!s->tried)
+			continue;
+		if (s->code / 100 == 2) {
+			m->rcpt[i].state = SPOOL_RCPT_DELIVERED;
+			STAT_ADD(r, rcpts_delivered, 1);
+		} else if (s->code / 100 == 5) {
+			m->rcpt[i].state = SPOOL_RCPT_HELD;
+			STAT_ADD(r, rcpts_held, 1);
+		} else {
+			ndef++;
+		}
+		replace_str(&m->rcpt[i].reply, s->text);
+	}
+	STAT_ADD(r, rcpts_deferred, ndef);
+	for (uint32_t k = 0; k < x->n && !why; k++) {
+		const struct relay_res *s = &x->res[x->idx[k]];
+
+		if (s->tried && s->code / 100 != 2 && s->code / 100 != 5)
+			why = s->text;
+	}
+	if (m->want_delete) {
+		delete_locked(r, m);
+	} else if (m->want_hold) {
+		hold_pending_locked(r, m);
+	}
+	m->want_delete = m->want_hold = false;
+	count_rcpts(m, &pending, &held);
+	if (!pending && !held) {
+		bool any = false;
+
+		for (uint32_t i = 0; i < m->nrcpt; i++)
+			any |= m->rcpt[i].state == SPOOL_RCPT_DELIVERED;
+		if (any)
+			STAT_ADD(r, msgs_delivered, 1);
+		list_del(r, m);
+		msg_free(m);
+		return;
+	}
+	if (!pending) {
+		m->state = MSG_HELD;
+		return;
+	}
+	m->attempts++;
+	{
+		uint64_t d = relay_backoff_ms(&r->conf, m->attempts, rnd32(&t->rnd));
+
+		MX_INFO("relay: %s: %u recipient(s) deferred, retry in %llu ms: %s",
+			spool_qid_format(&m->qid, q), ndef, (unsigned long long)d,
+			why ? why : "released or re-queued recipients");
+		queue_at(r, m, now + d * 1000000);
+	}
+}
+
+static void attempt(struct relay_thread *t, struct relay_msg *m)
+{
+	struct relay *r = t->r;
+	struct relay_txn x = {.t = t, .m = m};
+	bool nomem = false;
+	int out;
+
+	x.idx = calloc(m->nrcpt, sizeof(*x.idx));
+	x.res = calloc(m->nrcpt, sizeof(*x.res));
+	x.ercpt = calloc(m->nrcpt, sizeof(*x.ercpt));
+	if (!x.idx || !x.res || !x.ercpt) {
+		nomem = true;
+		out = OUT_REQUEUE;
+		goto done;
+	}
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state == SPOOL_RCPT_PENDING)
+			x.idx[x.n++] = i;
+	}
+	pthread_mutex_unlock(&r->lock);
+	out = x.n ? deliver(t, &x) : OUT_DONE;
+	spool_reader_close(x.rd); /* before any mark may delete segments */
+	x.rd = NULL;
+	if (out == OUT_DONE && !record_results(t, &x)) {
+		/* Simulated crash: leave the message active and untouched. */
+		goto out;
+	}
+done:
+	pthread_mutex_lock(&r->lock);
+	if (out == OUT_GONE) {
+		list_del(r, m);
+		msg_free(m);
+	} else if (out == OUT_REQUEUE) {
+		/* Every hop paused: the dispatcher waits for them. No memory:
+		 * try again in a second. */
+		queue_at(r, m, now_ns() + (nomem ? 1000000000ULL : 0));
+	} else {
+		settle_after(t, &x);
+	}
+	pthread_mutex_unlock(&r->lock);
+out:
+	free(x.idx);
+	free(x.res);
+	free(x.ercpt);
+}
+
+/* r->lock held. The time at which some next hop may be tried again. */
+static uint64_t hops_ready_at(struct relay *r)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (unsigned i = 0; i < r->conf.nnexthops; i++) {
+		if (r->hop[i].retry_at_ns < t)
+			t = r->hop[i].retry_at_ns;
+	}
+	return t;
+}
+
+/* r->lock held: spool refusal when every hop has been down too long. */
+static uint64_t refuse_tick(struct relay *r, uint64_t now)
+{
+	uint64_t after = (uint64_t)r->conf.refuse_after_ms * 1000000;
+
+	if (!after)
+		return UINT64_MAX;
+	if (r->down_since_ns && !r->refusing) {
+		if (now - r->down_since_ns >= after) {
+			r->refusing = true;
+			spool_set_refuse(r->sp, 1);
+			MX_WARN("relay: every next hop down for %llu ms: refusing new mail",
+				(unsigned long long)((now - r->down_since_ns) / 1000000));
+			return UINT64_MAX;
+		}
+		return r->down_since_ns + after;
+	}
+	if (!r->down_since_ns && r->refusing) {
+		r->refusing = false;
+		spool_set_refuse(r->sp, 0);
+		MX_NOTICE("relay: a next hop is back: accepting new mail");
+	}
+	return UINT64_MAX;
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay_thread *t = arg;
+	struct relay *r = t->r;
+	char name[16];
+
+	snprintf(name, sizeof(name), "mx-relay-%u", t->id);
+	pthread_setname_np(pthread_self(), name);
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		uint64_t now = now_ns(), wake = now + RELAY_WAIT_MAX, ready_at, w;
+		struct relay_msg *m = r->nheap ? r->heap[0] : NULL;
+		struct timespec ts;
+
+		if ((w = refuse_tick(r, now)) < wake)
+			wake = w;
+		ready_at = hops_ready_at(r);
+		if (ready_at <= now) {
+			if (m && m->next_try_ns <= now) {
+				heap_remove(r, m);
+				m->state = MSG_ACTIVE;
+				if (m->attempts)
+					STAT_ADD(r, retries, 1);
+				pthread_mutex_unlock(&r->lock);
+				attempt(t, m);
+				pthread_mutex_lock(&r->lock);
+				continue;
+			}
+			if (r->down_since_ns && !r->probing && t->c.fd < 0) {
+				/* Nothing to send, but refusal must end when a
+				 * hop is back: probe it. */
+				char why[RELAY_REPLY_MAX];
+
+				r->probing = true;
+				pthread_mutex_unlock(&r->lock);
+				conn_get(t, why, sizeof(why));
+				pthread_mutex_lock(&r->lock);
+				r->probing = false;
+				continue;
+			}
+			if (m && m->next_try_ns < wake)
+				wake = m->next_try_ns;
+		} else if (ready_at < wake) {
+			wake = ready_at;
+		}
+		if (t->c.fd >= 0) {
+			uint64_t idle_end =
+				t->c.idle_since_ns + (uint64_t)r->conf.idle_timeout_ms * 1000000;
+
+			if (idle_end <= now) {
+				pthread_mutex_unlock(&r->lock);
+				conn_quit(t);
+				pthread_mutex_lock(&r->lock);
+				continue;
+			}
+			if (idle_end < wake)
+				wake = idle_end;
+		}
+		ts.tv_sec = (time_t)(wake / 1000000000ULL);
+		ts.tv_nsec = (long)(wake % 1000000000ULL);
+		pthread_cond_timedwait(&r->cv, &r->lock, &ts);
+	}
+	pthread_mutex_unlock(&r->lock);
+	conn_quit(t);
+	return NULL;
+}
+
+/* ---------------- lifecycle ---------------- */
+
+/* Read the envelope of a recovered message with held recipients, so ctl
+ * shows their addresses. Boot thread. */
+static void recovered_envelope(struct relay *r, struct relay_msg *m)
+{
+	struct spool_reader *rd = spool_reader_open(r->sp, &m->qid);
+	struct spool_envelope env;
+	struct spool_rcpt *rc = calloc(m->nrcpt, sizeof(*rc));
+
+	if (rd && rc && spool_reader_envelope(rd, &env, rc, m->nrcpt) == 0) {
+		m->from = strdup(env.mail_from);
+		for (uint32_t i = 0; i < m->nrcpt && i < env.nrcpt; i++)
+			m->rcpt[i].addr = strdup(rc[i].addr);
+	}
+	free(rc);
+	spool_reader_close(rd);
+}
+
+struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
+{
+	struct relay *r;
+	struct spool_msginfo mi;
+	pthread_condattr_t ca;
+	size_t cursor = 0, n = 0;
+	uint64_t now = now_ns();
+	int rc;
+
+	if ((rc = conf_check(conf)) < 0) {
+		errno = -rc;
+		return NULL;
+	}
+	if (sp->started || sp->conf.on_commit) {
+		MX_ERR("relay: the spool is started or its commit hook is taken");
+		errno = EBUSY;
+		return NULL;
+	}
+	if (!(r = calloc(1, sizeof(*r))))
+		return NULL;
+	r->conf = *conf;
+	r->sp = sp;
+	r->conf.helo_name = strdup(conf->helo_name);
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	r->t = calloc(conf->threads, sizeof(*r->t));
+	if (!r->conf.helo_name || !r->t)
+		goto nomem;
+	/* Sort by priority, stable (configuration order among equals). */
+	for (unsigned i = 0; i < conf->nnexthops; i++) {
+		unsigned k = i;
+
+		r->hop[i].h = conf->nexthop[i];
+		if (!(r->hop[i].h.host = strdup(conf->nexthop[i].host)))
+			goto nomem;
+		while (k > 0 && r->hop[k - 1].h.priority > r->hop[k].h.priority) {
+			struct relay_hopstate tmp = r->hop[k - 1];
+
+			r->hop[k - 1] = r->hop[k];
+			r->hop[k] = tmp;
+			k--;
+		}
+	}
+	for (unsigned i = 0; i < conf->threads; i++) {
+		uint64_t seed = 0;
+
+		r->t[i].r = r;
+		r->t[i].id = i;
+		r->t[i].c.fd = -1;
+		if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+			seed = now ^ ((uint64_t)i << 32);
+		r->t[i].rnd = seed | 1;
+	}
+	while (spool_recovered_next(sp, &cursor, &mi) == 1) {
+		bool held = false;
+
+		pthread_mutex_lock(&r->lock);
+		rc = take_in(r, &mi, now);
+		pthread_mutex_unlock(&r->lock);
+		if (rc < 0)
+			goto nomem;
+		for (uint32_t i = 0; i < mi.nrcpt; i++)
+			held |= mi.rcpt_state[i] == SPOOL_RCPT_HELD;
+		if (held && r->tail && spool_qid_eq(&r->tail->qid, &mi.qid))
+			recovered_envelope(r, r->tail);
+		n++;
+	}
+	/* relay.c is part of queue/: it may set the hook in the spool it was
+	 * given, before spool_start() creates the threads that read it. */
+	sp->conf.on_commit = relay_on_commit;
+	sp->conf.on_commit_arg = r;
+	MX_INFO("relay: %zu recovered message(s) queued, %u next hop(s), %u thread(s)", n,
+		conf->nnexthops, conf->threads);
+	return r;
+nomem:
+	relay_destroy(r);
+	errno = ENOMEM;
+	return NULL;
+}
+
+int relay_start(struct relay *r)
+{
+	if (r->started)
+		return -EALREADY;
+	r->started = true;
+	for (unsigned i = 0; i < r->conf.threads; i++) {
+		int rc = pthread_create(&r->t[i].th, NULL, relay_main, &r->t[i]);
+
+		if (rc != 0) {
+			relay_stop(r);
+			return -rc;
+		}
+		r->t[i].started = true;
+	}
+	return 0;
+}
+
+void relay_stop(struct relay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	for (unsigned i = 0; r->t && i < r->conf.threads; i++) {
+		if (r->t[i].started)
+			pthread_join(r->t[i].th, NULL);
+		r->t[i].started = false;
+	}
+}
+
+void relay_destroy(struct relay *r)
+{
+	struct relay_msg *m, *next;
+
+	if (!r)
+		return;
+	MX_ASSERT(!r->sp->started || r->sp->stopping || r->sp->conf.on_commit_arg != r);
+	relay_stop(r);
+	if (r->sp->conf.on_commit_arg == r) {
+		r->sp->conf.on_commit = NULL;
+		r->sp->conf.on_commit_arg = NULL;
+	}
+	for (m = r->head; m; m = next) {
+		next = m->next;
+		msg_free(m);
+	}
+	for (unsigned i = 0; i < r->conf.nnexthops; i++)
+		free((void *)r->hop[i].h.host);
+	free((void *)r->conf.helo_name);
+	free(r->heap);
+	free(r->t);
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}

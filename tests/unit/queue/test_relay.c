@@ -1,0 +1,795 @@
+/*
+ * test_relay.c - the relay against a scriptable fake next hop (fake_hop.h)
+ * on 127.0.0.1: byte-exact delivery with dot-stuffing, DSN/8BITMIME/SIZE
+ * parameters, connection reuse, PIPELINING on and off, mixed per-recipient
+ * results, LMTP per-recipient replies after DATA, fallback between next
+ * hops, backoff bounds and schedule, a session dropped in DATA, hold and
+ * release, delete, flush, back-pressure when every hop is down, recovery
+ * (exactly once), and the crash window between the hop's 250 and the done
+ * log (the only source of duplicates).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fake_hop.h"
+#include "queue/relay.h"
+#include "spool_test_util.h"
+
+static char tmp[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	tu_tmpdir(tmp, sizeof(tmp), "relay");
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_rm_rf(tmp);
+	return 0;
+}
+
+/* ---------------- harness ---------------- */
+
+struct rig {
+	struct spool *sp;
+	struct relay *r;
+	struct spool_worker *w;
+};
+
+static struct spool_conf sconf(void)
+{
+	struct spool_conf c;
+
+	spool_conf_defaults(&c);
+	c.dir = tmp;
+	c.workers = 1;
+	c.buf_size = 64 * 1024;
+	c.commit_interval_us = 100;
+	c.maint_interval_ms = 50;
+	return c;
+}
+
+static struct relay_conf rconf(uint16_t port, unsigned proto)
+{
+	struct relay_conf c;
+
+	relay_conf_defaults(&c);
+	c.threads = 1;
+	c.helo_name = "mxgate.test";
+	c.nnexthops = 1;
+	c.nexthop[0] =
+		(struct relay_nexthop){.host = "127.0.0.1", .port = port, .proto = (uint8_t)proto};
+	c.connect_timeout_ms = 1000;
+	c.io_timeout_ms = 2000;
+	c.data_timeout_ms = 2000;
+	c.idle_timeout_ms = 5000;
+	c.retry_min_ms = 50;
+	c.retry_max_ms = 400;
+	c.retry_jitter_pct = 0;
+	c.hop_retry_ms = 100;
+	return c;
+}
+
+/* spool_create -> relay_create -> spool_start -> relay_start. */
+static void rig_up(struct rig *g, const struct relay_conf *rc)
+{
+	struct spool_conf sc = sconf();
+
+	g->sp = spool_create(&sc);
+	assert_non_null(g->sp);
+	g->r = relay_create(rc, g->sp);
+	assert_non_null(g->r);
+	assert_int_equal(spool_start(g->sp), 0);
+	assert_int_equal(relay_start(g->r), 0);
+	g->w = spool_worker_get(g->sp, 0);
+}
+
+static void rig_down(struct rig *g)
+{
+	spool_worker_flush(g->w);
+	relay_stop(g->r);
+	spool_stop(g->sp);
+	relay_destroy(g->r);
+	spool_destroy(g->sp);
+	memset(g, 0, sizeof(*g));
+}
+
+/* Commit one message and wait for its completion. */
+static struct spool_qid put_msg(struct spool_worker *w, const char *from, const char *params,
+				const struct spool_rcpt *rc, uint32_t n, const void *body,
+				size_t len)
+{
+	struct spool_envelope env = tu_env(1);
+	struct spool_msg m;
+	struct spool_cpl cpl;
+	size_t done = 0;
+
+	env.mail_from = from;
+	env.mail_params = params;
+	env.rcpt = rc;
+	env.nrcpt = n;
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(spool_msg_begin(w, &m, &env), 0);
+	while (done < len) {
+		long k = spool_msg_body(w, &m, (const uint8_t *)body + done, len - done);
+
+		if (k <= 0) {
+			spool_worker_poll(w, &cpl, 0);
+			tu_sleep_us(100);
+			continue;
+		}
+		done += (size_t)k;
+	}
+	assert_int_equal(spool_msg_end(w, &m, 7), 0);
+	assert_int_equal(tu_wait(w, &cpl, 1), 1);
+	assert_int_equal(cpl.status, 0);
+	return m.qid;
+}
+
+static bool wait_for(bool (*cond)(void *), void *arg, unsigned ms)
+{
+	uint64_t end = tu_now_ns() + (uint64_t)ms * 1000000;
+
+	while (tu_now_ns() < end) {
+		if (cond(arg))
+			return true;
+		tu_sleep_us(2000);
+	}
+	return cond(arg);
+}
+
+struct want {
+	struct fh *h;
+	size_t n;
+	struct spool *sp;
+};
+
+static bool hop_has(void *arg)
+{
+	struct want *w = arg;
+
+	return fh_count(w->h) >= w->n;
+}
+
+static bool spool_empty(void *arg)
+{
+	struct want *w = arg;
+
+	return spool_msg_count(w->sp) == 0;
+}
+
+static void wait_hop(struct fh *h, size_t n)
+{
+	struct want w = {.h = h, .n = n};
+
+	assert_true(wait_for(hop_has, &w, 5000));
+}
+
+static void wait_spool_empty(struct spool *sp)
+{
+	struct want w = {.sp = sp};
+
+	assert_true(wait_for(spool_empty, &w, 5000));
+}
+
+/* Recipient @i of @qid reaches @st. */
+struct rstate {
+	struct spool *sp;
+	struct spool_qid q;
+	uint32_t i;
+	int st;
+};
+
+static bool rcpt_is(void *arg)
+{
+	struct rstate *s = arg;
+
+	return spool_rcpt_state(s->sp, &s->q, s->i) == s->st;
+}
+
+static void wait_rcpt(struct spool *sp, struct spool_qid q, uint32_t i, int st)
+{
+	struct rstate s = {sp, q, i, st};
+
+	if (!wait_for(rcpt_is, &s, 5000))
+		fail_msg("rcpt %u: state %d, want %d", i, spool_rcpt_state(sp, &q, i), st);
+}
+
+static struct relay_stats stats(struct relay *r)
+{
+	struct relay_stats s;
+
+	relay_stats_read(r, &s);
+	return s;
+}
+
+static const char body_dots[] =
+	"Received: from client.example.test ([192.0.2.7])\r\n"
+	"\tby mxgate.test with ESMTP id TEST; Tue, 1 Jan 2030 00:00:00 +0000\r\n"
+	"Subject: dots\r\n"
+	"\r\n"
+	".starts with a dot\r\n"
+	"..two dots\r\n"
+	".\r\n"
+	"middle . dot\r\n"
+	"last line\r\n";
+
+static const struct spool_rcpt rc_one[1] = {{"one@example.test", NULL, NULL, 0}};
+
+/* ---------------- tests ---------------- */
+
+static void test_deliver_bytes_and_params(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct rig g;
+	uint8_t big[200000];
+	char size_param[64];
+
+	(void)state;
+	rig_up(&g, &rc);
+	put_msg(g.w, "sender@example.test", "BODY=8BITMIME RET=HDRS ENVID=abc SIZE=10 AUTH=<>",
+		tu_rcpt, 3, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	assert_int_equal(h->msgs[0].len, sizeof(body_dots) - 1);
+	assert_memory_equal(h->msgs[0].body, body_dots, sizeof(body_dots) - 1);
+	snprintf(size_param, sizeof(size_param), "SIZE=%zu", sizeof(body_dots) - 1);
+	assert_non_null(strstr(h->msgs[0].mail, "MAIL FROM:<sender@example.test>"));
+	assert_non_null(strstr(h->msgs[0].mail, "BODY=8BITMIME"));
+	assert_non_null(strstr(h->msgs[0].mail, "RET=HDRS"));
+	assert_non_null(strstr(h->msgs[0].mail, "ENVID=abc"));
+	assert_non_null(strstr(h->msgs[0].mail, size_param));
+	assert_null(strstr(h->msgs[0].mail, "AUTH="));
+	assert_null(strstr(h->msgs[0].mail, "SIZE=10 "));
+	assert_int_equal(h->msgs[0].nrcpt, 3);
+	assert_string_equal(h->msgs[0].rcpt[0], "RCPT TO:<alice@example.test> "
+						"NOTIFY=SUCCESS,FAILURE "
+						"ORCPT=rfc822;alice@example.test");
+	assert_string_equal(h->msgs[0].rcpt[1], "RCPT TO:<bob@example.test>");
+	assert_string_equal(h->msgs[0].rcpt[2], "RCPT TO:<carol@example.test> NOTIFY=NEVER");
+
+	/* A large body whose chunk boundaries fall anywhere, with dots at
+	 * line starts, and no final CRLF (as BDAT may leave it). */
+	for (size_t k = 0; k < sizeof(big); k++)
+		big[k] = (k % 61 == 60) ? '\n' : (k % 61 == 59) ? '\r' : (k % 7 == 0) ? '.' : 'a';
+	put_msg(g.w, "big@example.test", NULL, rc_one, 1, big, sizeof(big));
+	wait_hop(h, 2);
+	/* The hop sees the body plus the CRLF that the end marker needed. */
+	assert_int_equal(h->msgs[1].len, sizeof(big) + 2);
+	assert_memory_equal(h->msgs[1].body, big, sizeof(big));
+	wait_spool_empty(g.sp);
+	assert_int_equal(stats(g.r).rcpts_delivered, 4);
+	assert_int_equal(stats(g.r).msgs_delivered, 2);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+static void test_connection_reuse(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct rig g;
+
+	(void)state;
+	rig_up(&g, &rc);
+	for (int i = 0; i < 10; i++) {
+		char from[64];
+
+		snprintf(from, sizeof(from), "s%d@example.test", i);
+		put_msg(g.w, from, NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	}
+	wait_hop(h, 10);
+	wait_spool_empty(g.sp);
+	assert_int_equal(h->conns, 1);
+	assert_int_equal(stats(g.r).conns_opened, 1);
+	assert_int_equal(stats(g.r).conns_reused, 9);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+static void test_pipelining_on_off(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct rig g;
+	char want[128];
+
+	(void)state;
+	rig_up(&g, &rc);
+	put_msg(g.w, "p@example.test", "RET=FULL", tu_rcpt, 3, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	assert_int_equal(h->pipelined, 1);
+	rig_down(&g);
+	fh_stop(h);
+
+	/* Neither PIPELINING nor DSN: lockstep, no DSN parameters. */
+	h = fh_start(0);
+	h->pipelining = false;
+	h->dsn = false;
+	h->eightbit = false;
+	rc = rconf(h->port, RELAY_PROTO_SMTP);
+	rig_up(&g, &rc);
+	put_msg(g.w, "p@example.test", "RET=FULL ENVID=x BODY=8BITMIME", tu_rcpt, 3, body_dots,
+		sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	assert_int_equal(h->pipelined, 0);
+	snprintf(want, sizeof(want), "MAIL FROM:<p@example.test> SIZE=%zu", sizeof(body_dots) - 1);
+	assert_string_equal(h->msgs[0].mail, want);
+	assert_string_equal(h->msgs[0].rcpt[0], "RCPT TO:<alice@example.test>");
+	assert_string_equal(h->msgs[0].rcpt[2], "RCPT TO:<carol@example.test>");
+	rig_down(&g);
+	fh_stop(h);
+}
+
+struct held_seen {
+	int held;
+	char reply[256];
+	char addr[128];
+};
+
+static int list_cb(void *arg, const struct relay_msg_view *v)
+{
+	struct held_seen *s = arg;
+
+	for (uint32_t i = 0; i < v->nrcpt; i++) {
+		if (v->rcpt[i].state == SPOOL_RCPT_HELD) {
+			s->held++;
+			snprintf(s->reply, sizeof(s->reply), "%s", v->rcpt[i].reply);
+			snprintf(s->addr, sizeof(s->addr), "%s", v->rcpt[i].addr);
+		}
+	}
+	return 0;
+}
+
+static const struct spool_rcpt rc_mixed[3] = {
+	{"ok@example.test", NULL, NULL, 0},
+	{"temp@example.test", NULL, NULL, 0},
+	{"perm@example.test", NULL, NULL, 0},
+};
+
+/* One 250, one 451 (retried later), one 550 (held); then the hop is fixed
+ * and the held recipient is released and delivered. */
+static void mixed_then_release(unsigned proto, bool late)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, proto);
+	struct relay_queue_summary sum;
+	struct held_seen seen = {0};
+	struct spool_qid q;
+	struct rig g;
+
+	h->lmtp = proto == RELAY_PROTO_LMTP;
+	h->late = late;
+	snprintf(h->temp_match, sizeof(h->temp_match), "temp");
+	snprintf(h->perm_match, sizeof(h->perm_match), "perm");
+	rc.retry_min_ms = 300; /* the first retry comes after the checks below */
+	rig_up(&g, &rc);
+	q = put_msg(g.w, "mixed@example.test", NULL, rc_mixed, 3, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_rcpt(g.sp, q, 0, SPOOL_RCPT_DELIVERED);
+	wait_rcpt(g.sp, q, 2, SPOOL_RCPT_HELD);
+	assert_int_equal(spool_rcpt_state(g.sp, &q, 1), SPOOL_RCPT_PENDING);
+	assert_int_equal(h->msgs[0].nrcpt, 1);
+	assert_non_null(strstr(h->msgs[0].rcpt[0], "ok@example.test"));
+	relay_queue_summary(g.r, &sum);
+	assert_int_equal(sum.rcpts_held, 1);
+	assert_int_equal(sum.rcpts_pending, 1);
+	assert_int_equal(sum.msgs[RELAY_MSG_DEFERRED], 1);
+	relay_queue_list(g.r, list_cb, &seen);
+	assert_int_equal(seen.held, 1);
+	assert_string_equal(seen.addr, "perm@example.test");
+	assert_non_null(strstr(seen.reply, "550 5."));
+	assert_non_null(strstr(seen.reply, "scripted"));
+
+	/* The 451 goes away: the retry delivers it, the 550 stays held. */
+	pthread_mutex_lock(&h->mu);
+	h->temp_match[0] = 0;
+	pthread_mutex_unlock(&h->mu);
+	wait_rcpt(g.sp, q, 1, SPOOL_RCPT_DELIVERED);
+	wait_hop(h, 2);
+	assert_int_equal(h->msgs[1].nrcpt, 1);
+	assert_non_null(strstr(h->msgs[1].rcpt[0], "temp@example.test"));
+	relay_queue_summary(g.r, &sum);
+	assert_int_equal(sum.msgs[RELAY_MSG_HELD], 1);
+	assert_true(stats(g.r).retries >= 1);
+
+	/* Fixed hop, operator release: delivered, message gone. */
+	pthread_mutex_lock(&h->mu);
+	h->perm_match[0] = 0;
+	pthread_mutex_unlock(&h->mu);
+	tu_sleep_us(100000);
+	assert_int_equal(fh_count(h), 2); /* held: not retried by itself */
+	assert_int_equal(relay_release(g.r, &q), 1);
+	wait_hop(h, 3);
+	assert_non_null(strstr(h->msgs[2].rcpt[0], "perm@example.test"));
+	wait_spool_empty(g.sp);
+	assert_int_equal(stats(g.r).rcpts_delivered, 3);
+	assert_int_equal(stats(g.r).rcpts_held, 1);
+	assert_int_equal(stats(g.r).rcpts_released, 1);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+static void test_mixed_results_smtp(void **state)
+{
+	(void)state;
+	mixed_then_release(RELAY_PROTO_SMTP, false);
+}
+
+/* LMTP: every RCPT 250, the verdicts come one per recipient after DATA. */
+static void test_lmtp_per_rcpt_after_data(void **state)
+{
+	(void)state;
+	mixed_then_release(RELAY_PROTO_LMTP, true);
+}
+
+static void test_fallback(void **state)
+{
+	struct fh *busy = fh_start(0), *h = fh_start(0);
+	struct relay_conf rc = rconf(0, RELAY_PROTO_SMTP);
+	struct rig g;
+
+	(void)state;
+	busy->greet_code = 421;
+	rc.nnexthops = 3;
+	/* Listed out of order: priority decides. */
+	rc.nexthop[0] =
+		(struct relay_nexthop){.host = "127.0.0.1", .port = h->port, .priority = 30};
+	rc.nexthop[1] =
+		(struct relay_nexthop){.host = "127.0.0.1", .port = fh_dead_port(), .priority = 10};
+	rc.nexthop[2] =
+		(struct relay_nexthop){.host = "127.0.0.1", .port = busy->port, .priority = 20};
+	rig_up(&g, &rc);
+	put_msg(g.w, "f@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_int_equal(busy->conns, 1);
+	assert_int_equal(stats(g.r).nexthop_failures, 2);
+	assert_int_equal(relay_nexthop_down_since(g.r), 0);
+	rig_down(&g);
+	fh_stop(h);
+	fh_stop(busy);
+}
+
+static void test_backoff_bounds(void **state)
+{
+	struct relay_conf c;
+	struct fh *h;
+	struct rig g;
+	uint64_t expect[] = {60, 120, 240, 240};
+
+	(void)state;
+	relay_conf_defaults(&c);
+	c.retry_min_ms = 1000;
+	c.retry_max_ms = 60000;
+	c.retry_jitter_pct = 25;
+	for (uint32_t a = 1; a < 40; a++) {
+		uint64_t d = a > 7 ? 60000 : 1000ULL << (a - 1);
+
+		if (d > 60000)
+			d = 60000;
+		assert_int_equal(relay_backoff_ms(&c, a, 0), d);
+		assert_true(relay_backoff_ms(&c, a, 0xffffffffU) >= d - d / 4);
+		assert_true(relay_backoff_ms(&c, a, 0xffffffffU) < d);
+		assert_true(relay_backoff_ms(&c, a, 0x80000000U) <= d - d / 8);
+	}
+	c.retry_jitter_pct = 0;
+	assert_int_equal(relay_backoff_ms(&c, 3, 0xffffffffU), 4000);
+
+	/* Live: a hop that always says 451; the attempts are spaced by the
+	 * schedule (60, 120, 240, 240 ms without jitter). */
+	h = fh_start(0);
+	snprintf(h->temp_match, sizeof(h->temp_match), "one");
+	c = rconf(h->port, RELAY_PROTO_SMTP);
+	c.retry_min_ms = 60;
+	c.retry_max_ms = 240;
+	rig_up(&g, &c);
+	put_msg(g.w, "b@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	for (int i = 0; i < 200 && h->rcpt_cmds < 5; i++)
+		tu_sleep_us(10000);
+	assert_true(h->rcpt_cmds >= 5);
+	for (int i = 0; i < 4; i++) {
+		uint64_t gap = (h->rcpt_ns[i + 1] - h->rcpt_ns[i]) / 1000000;
+
+		if (gap < expect[i] || gap > expect[i] + 60)
+			fail_msg("retry %d after %llu ms, want %llu", i + 1,
+				 (unsigned long long)gap, (unsigned long long)expect[i]);
+	}
+	assert_true(stats(g.r).rcpts_deferred >= 5);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+static void test_drop_mid_data(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct rig g;
+
+	(void)state;
+	h->drop_after = 60;
+	rig_up(&g, &rc);
+	put_msg(g.w, "d@example.test", NULL, tu_rcpt, 2, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_int_equal(fh_count(h), 1);
+	assert_memory_equal(h->msgs[0].body, body_dots, sizeof(body_dots) - 1);
+	assert_int_equal(h->conns, 2);
+	assert_int_equal(stats(g.r).rcpts_deferred, 2);
+	assert_int_equal(stats(g.r).nexthop_failures, 1);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+static void test_smtputf8_needed(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct held_seen seen = {0};
+	struct spool_qid q;
+	struct rig g;
+
+	(void)state;
+	h->smtputf8 = false;
+	rig_up(&g, &rc);
+	q = put_msg(g.w, "u@example.test", "SMTPUTF8", rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_rcpt(g.sp, q, 0, SPOOL_RCPT_HELD);
+	relay_queue_list(g.r, list_cb, &seen);
+	assert_non_null(strstr(seen.reply, "5.6.7"));
+	assert_int_equal(fh_count(h), 0);
+	/* The session stays usable: the next message goes through it. */
+	put_msg(g.w, "v@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	assert_int_equal(h->conns, 1);
+	/* Operator delete of the held message. */
+	assert_int_equal(relay_delete(g.r, &q), 0);
+	assert_int_equal(relay_delete(g.r, &q), -ENOENT);
+	wait_spool_empty(g.sp);
+	assert_int_equal(stats(g.r).rcpts_deleted, 1);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+/* Every hop down: down_since set, refusal after refuse_after_ms, hold and
+ * flush by ctl, then the hop comes back on the same port. */
+static void test_down_refuse_flush(void **state)
+{
+	uint16_t port = fh_dead_port();
+	struct relay_conf rc = rconf(port, RELAY_PROTO_SMTP);
+	struct spool_qid q1, q2;
+	struct fh *h;
+	struct rig g;
+
+	(void)state;
+	rc.retry_min_ms = 60000; /* only flush brings them back */
+	rc.retry_max_ms = 60000;
+	rc.hop_retry_ms = 50;
+	rc.refuse_after_ms = 100;
+	rig_up(&g, &rc);
+	assert_int_equal(spool_admit(g.w), 0);
+	q1 = put_msg(g.w, "x@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	q2 = put_msg(g.w, "y@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	for (int i = 0; i < 300 && spool_admit(g.w) == 0; i++)
+		tu_sleep_us(10000);
+	assert_true(relay_nexthop_down_since(g.r) != 0);
+	assert_int_equal(spool_admit(g.w), -EAGAIN);
+	assert_true(stats(g.r).nexthop_failures >= 1);
+	assert_int_equal(relay_hold(g.r, &q2), 1);
+	wait_rcpt(g.sp, q2, 0, SPOOL_RCPT_HELD);
+
+	h = fh_start(port);
+	assert_non_null(h);
+	/* The probe finds the hop back and lifts the refusal. */
+	for (int i = 0; i < 300 && spool_admit(g.w) != 0; i++)
+		tu_sleep_us(10000);
+	assert_int_equal(spool_admit(g.w), 0);
+	assert_int_equal(relay_nexthop_down_since(g.r), 0);
+	assert_int_equal(fh_count(h), 0); /* q1 waits for its retry (60 s) */
+	assert_int_equal(relay_flush(g.r), 1);
+	wait_hop(h, 1);
+	wait_rcpt(g.sp, q2, 0, SPOOL_RCPT_HELD);
+	assert_int_equal(spool_msg_count(g.sp), 1);
+	assert_int_equal(spool_rcpt_state(g.sp, &q1, 0), -ENOENT);
+	assert_int_equal(relay_release(g.r, NULL), 1);
+	wait_hop(h, 2);
+	wait_spool_empty(g.sp);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+/* Write messages without a relay, destroy the spool, re-create it with a
+ * relay: each undelivered recipient is delivered exactly once. A recipient
+ * delivered before the restart is not sent again. */
+static void test_recovery_exactly_once(void **state)
+{
+	struct spool_conf sc = sconf();
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool *sp;
+	struct rig g;
+	struct spool_qid part;
+	int seen[20] = {0};
+
+	(void)state;
+	sp = spool_create(&sc);
+	assert_non_null(sp);
+	assert_int_equal(spool_start(sp), 0);
+	for (int i = 0; i < 20; i++) {
+		char from[64];
+
+		snprintf(from, sizeof(from), "r%d@example.test", i);
+		put_msg(spool_worker_get(sp, 0), from, NULL, rc_one, 1, body_dots,
+			sizeof(body_dots) - 1);
+	}
+	spool_destroy(sp);
+
+	/* Second life: a message whose first recipient is delivered and
+	 * second one deferred when the "crash" (destroy) comes. */
+	snprintf(h->temp_match, sizeof(h->temp_match), "bob");
+	rc.retry_min_ms = 60000;
+	rc.retry_max_ms = 60000;
+	rig_up(&g, &rc);
+	part = put_msg(g.w, "part@example.test", NULL, tu_rcpt, 2, body_dots,
+		       sizeof(body_dots) - 1);
+	wait_rcpt(g.sp, part, 0, SPOOL_RCPT_DELIVERED);
+	wait_hop(h, 21);
+	rig_down(&g);
+	for (size_t k = 0; k < fh_count(h); k++) {
+		int i;
+
+		if (sscanf(h->msgs[k].mail, "MAIL FROM:<r%d@", &i) == 1)
+			seen[i]++;
+	}
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(seen[i], 1);
+
+	/* Third life: only bob is left. */
+	h->temp_match[0] = 0;
+	rig_up(&g, &rc);
+	wait_hop(h, 22);
+	wait_spool_empty(g.sp);
+	assert_string_equal(h->msgs[21].rcpt[0], "RCPT TO:<bob@example.test>");
+	assert_int_equal(h->msgs[21].nrcpt, 1);
+	rig_down(&g);
+
+	/* Fourth life: nothing left, nothing sent. */
+	rig_up(&g, &rc);
+	tu_sleep_us(200000);
+	assert_int_equal(fh_count(h), 22);
+	assert_int_equal(stats(g.r).msgs_queued, 0);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+/* The duplicate window: the hop said 250, the process dies before the done
+ * log records it. That message, and only it, is delivered again. */
+struct crash_at {
+	struct spool_qid q;
+	int fired;
+};
+
+static int crash_hook(void *arg, const struct spool_qid *qid, uint32_t rcpt)
+{
+	struct crash_at *c = arg;
+
+	(void)rcpt;
+	if (spool_qid_eq(qid, &c->q)) {
+		c->fired++;
+		return 1;
+	}
+	return 0;
+}
+
+static void test_crash_window_duplicates(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct crash_at ca = {{0, 0}, 0};
+	struct relay_hooks hooks = {crash_hook, &ca};
+	struct spool_qid q[6];
+	int seen[6] = {0};
+	struct rig g;
+
+	(void)state;
+	rc.hooks = &hooks;
+	rig_up(&g, &rc);
+	relay_stop(g.r); /* queue everything first, so the hook knows the id */
+	for (int i = 0; i < 6; i++) {
+		char from[64];
+
+		snprintf(from, sizeof(from), "c%d@example.test", i);
+		q[i] = put_msg(g.w, from, NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	}
+	ca.q = q[3];
+	rig_down(&g);
+
+	rig_up(&g, &rc);
+	wait_hop(h, 6);
+	for (int i = 0; i < 100 && spool_msg_count(g.sp) > 1; i++)
+		tu_sleep_us(10000);
+	assert_int_equal(spool_msg_count(g.sp), 1);
+	assert_int_equal(ca.fired, 1);
+	rig_down(&g); /* the "crash": q[3] never reached the done log */
+
+	rc.hooks = NULL;
+	rig_up(&g, &rc);
+	wait_hop(h, 7);
+	wait_spool_empty(g.sp);
+	rig_down(&g);
+	for (size_t k = 0; k < fh_count(h); k++) {
+		int i;
+
+		if (sscanf(h->msgs[k].mail, "MAIL FROM:<c%d@", &i) == 1)
+			seen[i]++;
+	}
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(seen[i], i == 3 ? 2 : 1);
+	fh_stop(h);
+}
+
+static void test_conf_rejects(void **state)
+{
+	struct spool_conf sc = sconf();
+	struct relay_conf rc = rconf(2525, RELAY_PROTO_SMTP);
+	struct spool *sp = spool_create(&sc);
+	struct relay *r;
+
+	(void)state;
+	assert_non_null(sp);
+	rc.nexthop[0].tls = RELAY_TLS_MAY;
+	assert_null(relay_create(&rc, sp));
+	assert_int_equal(errno, ENOTSUP);
+	rc = rconf(2525, RELAY_PROTO_SMTP);
+	rc.nnexthops = 0;
+	assert_null(relay_create(&rc, sp));
+	assert_int_equal(errno, EINVAL);
+	rc = rconf(2525, RELAY_PROTO_SMTP);
+	rc.retry_min_ms = 10;
+	rc.retry_max_ms = 5;
+	assert_null(relay_create(&rc, sp));
+	assert_int_equal(errno, EINVAL);
+	rc = rconf(2525, 7);
+	assert_null(relay_create(&rc, sp));
+	assert_int_equal(errno, EINVAL);
+	rc = rconf(2525, RELAY_PROTO_SMTP);
+	r = relay_create(&rc, sp);
+	assert_non_null(r);
+	assert_null(relay_create(&rc, sp)); /* hook taken */
+	assert_int_equal(errno, EBUSY);
+	relay_destroy(r);
+	assert_int_equal(spool_start(sp), 0);
+	assert_null(relay_create(&rc, sp)); /* too late */
+	assert_int_equal(errno, EBUSY);
+	for (size_t i = 0; i < RELAY_STAT_COUNT; i++)
+		assert_non_null(relay_stat_name(i));
+	assert_null(relay_stat_name(RELAY_STAT_COUNT));
+	spool_destroy(sp);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_deliver_bytes_and_params, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connection_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelining_on_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mixed_results_smtp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lmtp_per_rcpt_after_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backoff_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_mid_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_smtputf8_needed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_down_refuse_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_exactly_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_window_duplicates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("queue_relay", tests, NULL, NULL);
+}
