@@ -98,6 +98,22 @@ struct mx_config {
 	int64_t smtp_timeout_cmd_s;
 	int64_t smtp_timeout_data_s;
 
+	/* [spool] */
+	char spool_dir[MX_CFG_STR]; /* "": no spool, every message 451 */
+	int64_t spool_segment_mb;
+	int64_t spool_commit_interval_us;
+	int64_t spool_commit_batch;
+	int64_t spool_commit_threads;
+	int64_t spool_high_water_mb; /* 0: off */
+	int64_t spool_min_free_mb;   /* 0: off */
+
+	/* [relay] */
+	struct mx_cfg_list relay_nexthop; /* "smtp:HOST:PORT" / "lmtp:HOST:PORT", by priority */
+	int64_t relay_threads;
+	int64_t relay_retry_min_s;
+	int64_t relay_retry_max_s;
+	int64_t relay_refuse_after_s; /* 0: never */
+
 	/* [fault] */
 	int64_t fault_seed;
 	int64_t fault_reorder_us;

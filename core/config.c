@@ -103,6 +103,20 @@ static const struct key_def keys[] = {
 	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false},
 	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false},
 
+	{"spool", "dir", K_STR, OFF(spool_dir), 0, 0, false},
+	{"spool", "segment_mb", K_INT, OFF(spool_segment_mb), 1, 65536, false},
+	{"spool", "commit_interval_us", K_INT, OFF(spool_commit_interval_us), 0, 1000000, false},
+	{"spool", "commit_batch", K_INT, OFF(spool_commit_batch), 1, 65536, false},
+	{"spool", "commit_threads", K_INT, OFF(spool_commit_threads), 1, 64, false},
+	{"spool", "high_water_mb", K_INT, OFF(spool_high_water_mb), 0, 1 << 30, false},
+	{"spool", "min_free_mb", K_INT, OFF(spool_min_free_mb), 0, 1 << 30, false},
+
+	{"relay", "nexthop", K_LIST, OFF(relay_nexthop), 0, 0, false},
+	{"relay", "threads", K_INT, OFF(relay_threads), 1, 64, false},
+	{"relay", "retry_min_s", K_INT, OFF(relay_retry_min_s), 1, 86400, false},
+	{"relay", "retry_max_s", K_INT, OFF(relay_retry_max_s), 1, 604800, false},
+	{"relay", "refuse_after_s", K_INT, OFF(relay_refuse_after_s), 0, 604800, false},
+
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false},
 	{"fault", "rx_drop", K_PCT, OFF(fault_rx.drop_pct), 0, 0, false},
@@ -168,6 +182,17 @@ void config_defaults(struct mx_config *c)
 	c->smtp_pregreet = 0;
 	c->smtp_timeout_cmd_s = 300;
 	c->smtp_timeout_data_s = 180;
+	snprintf(c->spool_dir, sizeof(c->spool_dir), "/var/spool/mxgate");
+	c->spool_segment_mb = 64;
+	c->spool_commit_interval_us = 200;
+	c->spool_commit_batch = 256;
+	c->spool_commit_threads = 1;
+	c->spool_high_water_mb = 0;
+	c->spool_min_free_mb = 64;
+	c->relay_threads = 4;
+	c->relay_retry_min_s = 60;
+	c->relay_retry_max_s = 3600;
+	c->relay_refuse_after_s = 0;
 	c->fault_seed = 1;
 	c->fault_reorder_us = 1000;
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");
@@ -408,6 +433,19 @@ static void check_whole(struct load_ctx *x)
 				"network",
 				x->name);
 	}
+	for (unsigned i = 0; i < c->relay_nexthop.n; i++) {
+		const char *v = c->relay_nexthop.v[i];
+		const char *colon = strrchr(v, ':');
+		int64_t port;
+		if ((strncmp(v, "smtp:", 5) != 0 && strncmp(v, "lmtp:", 5) != 0) || !colon ||
+		    colon == v + 4 || colon[1] == '\0' || !parse_int(colon + 1, &port) || port < 1 ||
+		    port > 65535)
+			add_err(x, "%s: [relay] nexthop = %s: expected smtp:HOST:PORT or lmtp:HOST:PORT",
+				x->name, v);
+	}
+	if (c->relay_retry_min_s > c->relay_retry_max_s)
+		add_err(x, "%s: [relay] retry_min_s: expected at most retry_max_s (%lld)", x->name,
+			(long long)c->relay_retry_max_s);
 	if (c->daemon_user[0] == '\0')
 		add_err(x, "%s: [daemon] user: expected the name of an unprivileged user", x->name);
 }

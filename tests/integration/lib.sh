@@ -5,6 +5,7 @@
 #
 #   . lib.sh; mx_setup NAME          namespace + veth (kernel side 198.18.0.1/24)
 #   mx_conf [SECTION KEY VALUE]...   write $MX_CONF from the base config
+#                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none)
 #   mx_start                         start mxgate, wait until ctl answers
 #   mx_ctl ARGS...                   mxgatectl on this test's socket
 #   mx_stat NAME                     one counter from `show stats`
@@ -57,6 +58,7 @@ mx_setup() {
 	MX_NS=mxt-$1
 	MX_SOCK=/run/mxgate/$MX_NS.sock
 	MX_TMP=$(mktemp -d "/tmp/$MX_NS.XXXXXX")
+	chmod 755 "$MX_TMP" # the daemon's user reaches its spool inside
 	MX_CONF=$MX_TMP/mxgate.conf
 	MX_LOG=$MX_TMP/mxgate.log
 	trap mx_cleanup EXIT
@@ -96,6 +98,8 @@ address = 198.18.0.2/24
 gateway = 198.18.0.1
 [worker]
 idle_sleep_us = 50
+[spool]
+dir = ${MX_SPOOL_DIR-$MX_TMP/spool}
 [ctl]
 socket = $MX_SOCK
 [log]

@@ -1,0 +1,143 @@
+/*
+ * queue.c - see queue.h. Turns [spool] and [relay] into spool_conf and
+ * relay_conf and keeps the lifecycle order both libraries require:
+ * spool_create (recovery) -> relay_create (takes recovered messages, hooks
+ * on_commit) -> spool_start -> relay_start ... relay_stop -> spool_stop ->
+ * relay_destroy -> spool_destroy.
+ */
+#include "queue/queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "queue/relay.h"
+#include "queue/spool.h"
+
+static struct spool *sp;
+static struct relay *rl;
+static bool started;
+static char hosts[RELAY_MAX_NEXTHOPS][MX_CFG_STR];
+
+int queue_prepare(const struct mx_config *c, uid_t uid, gid_t gid)
+{
+	if (c->spool_dir[0] == '\0')
+		return 0;
+	if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
+		MX_ERR("[spool] dir = %s: cannot create: %s", c->spool_dir, strerror(errno));
+		return -1;
+	}
+	if (chown(c->spool_dir, uid, gid) != 0) {
+		MX_ERR("[spool] dir = %s: cannot give it to the daemon user: %s", c->spool_dir,
+		       strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int queue_boot(const struct mx_config *c, unsigned nworkers)
+{
+	struct spool_conf sc;
+	struct relay_conf rc;
+
+	if (c->spool_dir[0] == '\0') {
+		MX_WARN("[spool] dir is empty: no spool, every message is answered 451 4.3.0");
+		return 0;
+	}
+	spool_conf_defaults(&sc);
+	sc.dir = c->spool_dir;
+	sc.workers = nworkers;
+	sc.commit_threads = (unsigned)c->spool_commit_threads;
+	sc.segment_size = (uint64_t)c->spool_segment_mb << 20;
+	sc.commit_interval_us = (uint32_t)c->spool_commit_interval_us;
+	sc.commit_batch = (uint32_t)c->spool_commit_batch;
+	sc.high_water = (uint64_t)c->spool_high_water_mb << 20;
+	sc.min_free = (uint64_t)c->spool_min_free_mb << 20;
+	sp = spool_create(&sc);
+	if (!sp) {
+		MX_ERR("[spool] dir = %s: cannot open the spool: %s", c->spool_dir,
+		       strerror(errno));
+		return -1;
+	}
+
+	relay_conf_defaults(&rc);
+	rc.threads = (unsigned)c->relay_threads;
+	rc.helo_name = c->smtp_hostname[0] ? c->smtp_hostname : "localhost";
+	rc.retry_min_ms = (uint32_t)(c->relay_retry_min_s * 1000);
+	rc.retry_max_ms = (uint32_t)(c->relay_retry_max_s * 1000);
+	rc.refuse_after_ms = (uint32_t)(c->relay_refuse_after_s * 1000);
+	for (unsigned i = 0; i < c->relay_nexthop.n && i < RELAY_MAX_NEXTHOPS; i++) {
+		const char *v = c->relay_nexthop.v[i]; /* proto:host:port, checked by config */
+		const char *colon = strrchr(v, ':');
+		size_t hl = (size_t)(colon - (v + 5));
+		memcpy(hosts[i], v + 5, hl);
+		hosts[i][hl] = '\0';
+		rc.nexthop[i].host = hosts[i];
+		rc.nexthop[i].port = (uint16_t)atoi(colon + 1);
+		rc.nexthop[i].proto = strncmp(v, "lmtp:", 5) == 0 ? RELAY_PROTO_LMTP : RELAY_PROTO_SMTP;
+		rc.nexthop[i].priority = i;
+		rc.nnexthops = i + 1;
+	}
+	if (rc.nnexthops == 0) {
+		MX_WARN("[relay] no nexthop: accepted mail stays in the spool until one is configured");
+		return 0;
+	}
+	rl = relay_create(&rc, sp);
+	if (!rl) {
+		MX_ERR("[relay]: cannot create the relay: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int queue_start(void)
+{
+	if (!sp)
+		return 0;
+	if (spool_start(sp) != 0) {
+		MX_ERR("spool: cannot start its commit thread: %s", strerror(errno));
+		return -1;
+	}
+	started = true;
+	if (rl && relay_start(rl) != 0) {
+		MX_ERR("relay: cannot start its threads: %s", strerror(errno));
+		return -1;
+	}
+	MX_NOTICE("queue: spool %s, %s", "started",
+		  rl ? "relay started" : "no relay (no [relay] nexthop)");
+	return 0;
+}
+
+void queue_stop(void)
+{
+	if (rl && started)
+		relay_stop(rl);
+	if (sp && started)
+		spool_stop(sp);
+	if (rl)
+		relay_destroy(rl);
+	if (sp)
+		spool_destroy(sp);
+	rl = NULL;
+	sp = NULL;
+	started = false;
+}
+
+struct spool_worker *queue_worker(unsigned i)
+{
+	return sp ? spool_worker_get(sp, i) : NULL;
+}
+
+struct spool *queue_spool(void)
+{
+	return sp;
+}
+
+struct relay *queue_relay(void)
+{
+	return rl;
+}
