@@ -1606,6 +1606,8 @@ static bool record_results(struct relay_thread *t, struct relay_txn *x)
 	char q[SPOOL_QID_STRLEN + 1];
 	const struct relay_hooks *hk = r->conf.hooks;
 
+	/* x->ercpt pointed into the reader, closed by now: m->rcpt[].addr is
+	 * the copy. */
 	spool_qid_format(&m->qid, q);
 	for (uint32_t k = 0; k < x->n; k++) {
 		uint32_t i = x->idx[k];
@@ -1629,11 +1631,11 @@ static bool record_results(struct relay_thread *t, struct relay_txn *x)
 			MX_ERR("relay: %s rcpt %u: done log: %s", q, i, strerror(-rc));
 		}
 		if (st == SPOOL_RCPT_HELD)
-			MX_NOTICE("relay: %s rcpt %u <%s> held: %s", q, i, x->ercpt[i].addr,
-				  s->text);
+			MX_NOTICE("relay: %s rcpt %u <%s> held: %s", q, i,
+				  m->rcpt[i].addr ? m->rcpt[i].addr : "?", s->text);
 		else
-			MX_DEBUG("relay: %s rcpt %u <%s> delivered: %s", q, i, x->ercpt[i].addr,
-				 s->text);
+			MX_DEBUG("relay: %s rcpt %u <%s> delivered: %s", q, i,
+				 m->rcpt[i].addr ? m->rcpt[i].addr : "?", s->text);
 	}
 	return true;
 }
