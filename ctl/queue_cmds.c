@@ -1,0 +1,236 @@
+/*
+ * queue_cmds.c - ctl commands of the mail queue (spool + relay):
+ *
+ *   show queue [json]            counts by state, recipients pending/held,
+ *                                oldest age, bytes, next-hop state, counters
+ *   show queue detail [N]        the first N messages (default 50)
+ *   queue hold ID                stop delivering a message
+ *   queue release ID|all         held recipients back to the queue, now
+ *   queue flush                  retry every deferred message now
+ *   queue delete ID confirm      drop a message's undelivered recipients
+ *
+ * Control thread only; the relay takes its own lock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+#include "queue/queue.h"
+#include "queue/relay.h"
+#include "queue/spool.h"
+
+static struct relay *need_relay(struct ctl_out *o)
+{
+	struct relay *r = queue_relay();
+
+	if (!r)
+		ctl_error(o, "no relay: mxgate runs without [spool] dir or [relay] nexthop");
+	return r;
+}
+
+static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
+{
+	struct relay *r = need_relay(o);
+	struct relay_queue_summary q;
+	struct relay_stats st;
+	const uint64_t *sv = (const uint64_t *)&st;
+	bool json = argc == 1 && strcmp(argv[0], "json") == 0;
+
+	if (!r)
+		return;
+	if (argc > 1 || (argc == 1 && !json))
+		return ctl_error(o, "usage: show queue [json]");
+	relay_queue_summary(r, &q);
+	relay_stats_read(r, &st);
+	if (json) {
+		ctl_printf(o, "{\"messages\":{");
+		for (unsigned i = 0; i < RELAY_MSG_STATE_COUNT; i++)
+			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_msg_state_name(i),
+				   (unsigned long long)q.msgs[i]);
+		ctl_printf(o,
+			   "},\"rcpts_pending\":%llu,\"rcpts_held\":%llu,\"oldest_age_ms\":%llu,"
+			   "\"bytes\":%llu,\"nexthop_down_ms\":%llu,\"relay\":{",
+			   (unsigned long long)q.rcpts_pending, (unsigned long long)q.rcpts_held,
+			   (unsigned long long)q.oldest_age_ms, (unsigned long long)q.bytes,
+			   (unsigned long long)q.nexthop_down_ms);
+		for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
+			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_stat_name(i),
+				   (unsigned long long)sv[i]);
+		ctl_printf(o, "}}\n");
+		return;
+	}
+	for (unsigned i = 0; i < RELAY_MSG_STATE_COUNT; i++)
+		ctl_printf(o, "queue.%-22s %llu\n", relay_msg_state_name(i),
+			   (unsigned long long)q.msgs[i]);
+	ctl_printf(o, "queue.%-22s %llu\n", "rcpts_pending", (unsigned long long)q.rcpts_pending);
+	ctl_printf(o, "queue.%-22s %llu\n", "rcpts_held", (unsigned long long)q.rcpts_held);
+	ctl_printf(o, "queue.%-22s %llu\n", "oldest_age_ms", (unsigned long long)q.oldest_age_ms);
+	ctl_printf(o, "queue.%-22s %llu\n", "bytes", (unsigned long long)q.bytes);
+	ctl_printf(o, "queue.%-22s %llu\n", "nexthop_down_ms",
+		   (unsigned long long)q.nexthop_down_ms);
+	for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
+		ctl_printf(o, "relay.%-22s %llu\n", relay_stat_name(i), (unsigned long long)sv[i]);
+}
+
+struct detail_ctx {
+	struct ctl_out *o;
+	long left;
+};
+
+static int detail_one(void *arg, const struct relay_msg_view *v)
+{
+	struct detail_ctx *d = arg;
+	char qid[64];
+
+	if (d->left-- <= 0)
+		return 1; /* stop */
+	ctl_printf(d->o, "%s %-9s age_s=%llu bytes=%llu attempts=%u from=<%s> rcpts=%u",
+		   spool_qid_format(&v->qid, qid), relay_msg_state_name(v->state),
+		   (unsigned long long)(v->age_ms / 1000), (unsigned long long)v->bytes,
+		   v->attempts, v->mail_from ? v->mail_from : "?", v->nrcpt);
+	if (v->state == RELAY_MSG_DEFERRED)
+		ctl_printf(d->o, " next_try_s=%llu", (unsigned long long)(v->next_try_in_ms / 1000));
+	ctl_printf(d->o, "\n");
+	for (uint32_t i = 0; v->rcpt && i < v->nrcpt; i++)
+		ctl_printf(d->o, "    rcpt %u <%s> %s%s%s\n", i, v->rcpt[i].addr ? v->rcpt[i].addr : "?",
+			   spool_rcpt_state_name(v->rcpt[i].state),
+			   v->rcpt[i].reply ? " last reply: " : "",
+			   v->rcpt[i].reply ? v->rcpt[i].reply : "");
+	return 0;
+}
+
+static void cmd_show_queue_detail(struct ctl_out *o, int argc, char **argv)
+{
+	struct relay *r = need_relay(o);
+	struct detail_ctx d = {.o = o, .left = 50};
+	char *end;
+
+	if (!r)
+		return;
+	if (argc > 1)
+		return ctl_error(o, "usage: show queue detail [N]");
+	if (argc == 1) {
+		d.left = strtol(argv[0], &end, 10);
+		if (*end || d.left <= 0)
+			return ctl_error(o, "show queue detail: N must be a positive number, not '%s'",
+					 argv[0]);
+	}
+	relay_queue_list(r, detail_one, &d);
+}
+
+static bool parse_qid(struct ctl_out *o, const char *s, struct spool_qid *q)
+{
+	if (spool_qid_parse(s, strlen(s), q) != 0) {
+		ctl_error(o, "'%s' is not a queue id (26 characters, as in '250 ... queued as ID')", s);
+		return false;
+	}
+	return true;
+}
+
+static void result(struct ctl_out *o, int rc, const char *what, const char *id)
+{
+	if (rc < 0)
+		ctl_error(o, "%s %s: %s", what, id, rc == -2 ? "no such message" : strerror(-rc));
+	else
+		ctl_printf(o, "%s %s: done%s\n", what, id, rc == 1 ? " (after its delivery attempt ends)" : "");
+}
+
+static void released(struct ctl_out *o, int rc, const char *id)
+{
+	if (rc < 0)
+		ctl_error(o, "release %s: %s", id, rc == -2 ? "no such message" : strerror(-rc));
+	else
+		ctl_printf(o, "release %s: %d recipient(s) back in the queue\n", id, rc);
+}
+
+static void cmd_hold(struct ctl_out *o, int argc, char **argv)
+{
+	struct relay *r = need_relay(o);
+	struct spool_qid q;
+
+	if (!r)
+		return;
+	if (argc != 1)
+		return ctl_error(o, "usage: queue hold ID");
+	if (parse_qid(o, argv[0], &q))
+		result(o, relay_hold(r, &q), "hold", argv[0]);
+}
+
+static void cmd_release(struct ctl_out *o, int argc, char **argv)
+{
+	struct relay *r = need_relay(o);
+	struct spool_qid q;
+
+	if (!r)
+		return;
+	if (argc != 1)
+		return ctl_error(o, "usage: queue release ID|all");
+	if (strcmp(argv[0], "all") == 0)
+		return released(o, relay_release(r, NULL), "all");
+	if (parse_qid(o, argv[0], &q))
+		released(o, relay_release(r, &q), argv[0]);
+}
+
+static void cmd_flush(struct ctl_out *o, int argc, char **argv)
+{
+	struct relay *r = need_relay(o);
+
+	(void)argv;
+	if (!r)
+		return;
+	if (argc != 0)
+		return ctl_error(o, "usage: queue flush");
+	result(o, relay_flush(r), "flush", "all");
+}
+
+static void cmd_delete(struct ctl_out *o, int argc, char **argv)
+{
+	struct relay *r = need_relay(o);
+	struct spool_qid q;
+
+	if (!r)
+		return;
+	if (argc != 2 || strcmp(argv[1], "confirm") != 0)
+		return ctl_error(o, "usage: queue delete ID confirm (the word 'confirm' is required: "
+				    "deleted mail is gone)");
+	if (parse_qid(o, argv[0], &q))
+		result(o, relay_delete(r, &q), "delete", argv[0]);
+}
+
+static const struct ctl_cmd queue_cmds[] = {
+	{.words = {"show", "queue"},
+	 .usage = "[json]",
+	 .help = "mail queue: messages by state, recipients pending/held, oldest, bytes, relay counters",
+	 .fn = cmd_show_queue},
+	{.words = {"show", "queue", "detail"},
+	 .usage = "[N]",
+	 .help = "the first N queued messages (default 50) with their recipients",
+	 .fn = cmd_show_queue_detail},
+	{.words = {"queue", "hold"},
+	 .usage = "ID",
+	 .help = "stop delivering message ID",
+	 .flags = CTL_F_PRIV,
+	 .fn = cmd_hold},
+	{.words = {"queue", "release"},
+	 .usage = "ID|all",
+	 .help = "put held recipients back in the queue, ready now",
+	 .flags = CTL_F_PRIV,
+	 .fn = cmd_release},
+	{.words = {"queue", "flush"},
+	 .usage = "",
+	 .help = "retry every deferred message now",
+	 .flags = CTL_F_PRIV,
+	 .fn = cmd_flush},
+	{.words = {"queue", "delete"},
+	 .usage = "ID confirm",
+	 .help = "drop the undelivered recipients of message ID",
+	 .flags = CTL_F_PRIV,
+	 .fn = cmd_delete},
+};
+
+__attribute__((constructor)) static void register_queue_cmds(void)
+{
+	for (unsigned i = 0; i < sizeof(queue_cmds) / sizeof(queue_cmds[0]); i++)
+		ctl_register(&queue_cmds[i]);
+}
