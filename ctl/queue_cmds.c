@@ -90,10 +90,12 @@ static int detail_one(void *arg, const struct relay_msg_view *v)
 		   (unsigned long long)(v->age_ms / 1000), (unsigned long long)v->bytes,
 		   v->attempts, v->mail_from ? v->mail_from : "?", v->nrcpt);
 	if (v->state == RELAY_MSG_DEFERRED)
-		ctl_printf(d->o, " next_try_s=%llu", (unsigned long long)(v->next_try_in_ms / 1000));
+		ctl_printf(d->o, " next_try_s=%llu",
+			   (unsigned long long)(v->next_try_in_ms / 1000));
 	ctl_printf(d->o, "\n");
 	for (uint32_t i = 0; v->rcpt && i < v->nrcpt; i++)
-		ctl_printf(d->o, "    rcpt %u <%s> %s%s%s\n", i, v->rcpt[i].addr ? v->rcpt[i].addr : "?",
+		ctl_printf(d->o, "    rcpt %u <%s> %s%s%s\n", i,
+			   v->rcpt[i].addr ? v->rcpt[i].addr : "?",
 			   spool_rcpt_state_name(v->rcpt[i].state),
 			   v->rcpt[i].reply ? " last reply: " : "",
 			   v->rcpt[i].reply ? v->rcpt[i].reply : "");
@@ -113,7 +115,8 @@ static void cmd_show_queue_detail(struct ctl_out *o, int argc, char **argv)
 	if (argc == 1) {
 		d.left = strtol(argv[0], &end, 10);
 		if (*end || d.left <= 0)
-			return ctl_error(o, "show queue detail: N must be a positive number, not '%s'",
+			return ctl_error(o,
+					 "show queue detail: N must be a positive number, not '%s'",
 					 argv[0]);
 	}
 	relay_queue_list(r, detail_one, &d);
@@ -122,7 +125,8 @@ static void cmd_show_queue_detail(struct ctl_out *o, int argc, char **argv)
 static bool parse_qid(struct ctl_out *o, const char *s, struct spool_qid *q)
 {
 	if (spool_qid_parse(s, strlen(s), q) != 0) {
-		ctl_error(o, "'%s' is not a queue id (26 characters, as in '250 ... queued as ID')", s);
+		ctl_error(o, "'%s' is not a queue id (26 characters, as in '250 ... queued as ID')",
+			  s);
 		return false;
 	}
 	return true;
@@ -133,7 +137,8 @@ static void result(struct ctl_out *o, int rc, const char *what, const char *id)
 	if (rc < 0)
 		ctl_error(o, "%s %s: %s", what, id, rc == -2 ? "no such message" : strerror(-rc));
 	else
-		ctl_printf(o, "%s %s: done%s\n", what, id, rc == 1 ? " (after its delivery attempt ends)" : "");
+		ctl_printf(o, "%s %s: done%s\n", what, id,
+			   rc == 1 ? " (after its delivery attempt ends)" : "");
 }
 
 static void released(struct ctl_out *o, int rc, const char *id)
@@ -192,8 +197,9 @@ static void cmd_delete(struct ctl_out *o, int argc, char **argv)
 	if (!r)
 		return;
 	if (argc != 2 || strcmp(argv[1], "confirm") != 0)
-		return ctl_error(o, "usage: queue delete ID confirm (the word 'confirm' is required: "
-				    "deleted mail is gone)");
+		return ctl_error(o,
+				 "usage: queue delete ID confirm (the word 'confirm' is required: "
+				 "deleted mail is gone)");
 	if (parse_qid(o, argv[0], &q))
 		result(o, relay_delete(r, &q), "delete", argv[0]);
 }
@@ -201,7 +207,8 @@ static void cmd_delete(struct ctl_out *o, int argc, char **argv)
 static const struct ctl_cmd queue_cmds[] = {
 	{.words = {"show", "queue"},
 	 .usage = "[json]",
-	 .help = "mail queue: messages by state, recipients pending/held, oldest, bytes, relay counters",
+	 .help = "mail queue: messages by state, recipients pending/held, oldest, bytes, relay "
+		 "counters",
 	 .fn = cmd_show_queue},
 	{.words = {"show", "queue", "detail"},
 	 .usage = "[N]",

@@ -78,12 +78,14 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 		hosts[i][hl] = '\0';
 		rc.nexthop[i].host = hosts[i];
 		rc.nexthop[i].port = (uint16_t)atoi(colon + 1);
-		rc.nexthop[i].proto = strncmp(v, "lmtp:", 5) == 0 ? RELAY_PROTO_LMTP : RELAY_PROTO_SMTP;
+		rc.nexthop[i].proto =
+			strncmp(v, "lmtp:", 5) == 0 ? RELAY_PROTO_LMTP : RELAY_PROTO_SMTP;
 		rc.nexthop[i].priority = i;
 		rc.nnexthops = i + 1;
 	}
 	if (rc.nnexthops == 0) {
-		MX_WARN("[relay] no nexthop: accepted mail stays in the spool until one is configured");
+		MX_WARN("[relay] no nexthop: accepted mail stays in the spool until one is "
+			"configured");
 		return 0;
 	}
 	rl = relay_create(&rc, sp);

@@ -168,6 +168,9 @@ struct spool {
 
 	/* back-pressure, atomics */
 	uint64_t bytes;
+	uint64_t live_bytes; /* bodies of messages with recipients pending: what
+				the high-water mark limits (segment files keep
+				delivered data until they are deleted) */
 	uint64_t disk_free;
 	int disk_full;
 	int refuse;

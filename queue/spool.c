@@ -491,6 +491,12 @@ int spool_start(struct spool *sp)
 	if (sp->started)
 		return -EALREADY;
 	sp->started = true;
+	/* What recovery kept counts toward the high-water mark. */
+	sp->live_bytes = 0;
+	for (size_t b = 0; b < sp->live.nb; b++)
+		for (const struct spool_live *l = sp->live.b[b]; l; l = l->hnext)
+			if (l->mi.npending > 0)
+				sp->live_bytes += l->mi.body_len;
 	free(sp->recovered);
 	sp->recovered = NULL;
 	sp->nrecovered = 0;
@@ -591,7 +597,7 @@ int spool_admit(struct spool_worker *w)
 	else if (__atomic_load_n(&sp->disk_full, __ATOMIC_RELAXED))
 		rc = -ENOSPC;
 	else if (sp->conf.high_water &&
-		 __atomic_load_n(&sp->bytes, __ATOMIC_RELAXED) >= sp->conf.high_water)
+		 __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED) >= sp->conf.high_water)
 		rc = -ENOSPC;
 	else if (sp->conf.min_free &&
 		 __atomic_load_n(&sp->disk_free, __ATOMIC_RELAXED) < sp->conf.min_free)
@@ -1153,6 +1159,9 @@ static void group_sync(struct spool_committer *c)
 			if (!l || !l->state || spool_live_insert(&sp->live, l) < 0) {
 				spool_live_free(l);
 				l = NULL;
+			} else {
+				__atomic_fetch_add(&sp->live_bytes, l->mi.body_len,
+						   __ATOMIC_RELAXED);
 			}
 		}
 		if (!l) {
@@ -1336,6 +1345,8 @@ int spool_rcpt_mark(struct spool *sp, const struct spool_qid *qid, uint32_t rcpt
 			if (--l->mi.npending == 0) {
 				spool_segtab_ref_range(&sp->seg[l->mi.worker], l->mi.first_seq,
 						       l->mi.last_seq, -1);
+				__atomic_fetch_sub(&sp->live_bytes, l->mi.body_len,
+						   __ATOMIC_RELAXED);
 				spool_live_free(spool_live_remove(&sp->live, qid));
 			}
 		}

@@ -39,15 +39,15 @@
 
 #include "core/config-t.h"
 #include "core/log.h"
-#include "queue/queue.h"
-#include "queue/spool.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/tcp/tcp.h"
 #include "dataplane/timer.h"
+#include "queue/queue.h"
+#include "queue/spool.h"
 #include "smtp/smtp.h"
 
 #define SRV_MAX_WORKERS 128
-#define RTE_DIM64(a) (sizeof(a) / sizeof((a)[0]))
+#define RTE_DIM64(a)	(sizeof(a) / sizeof((a)[0]))
 
 struct conn {
 	struct timer_entry timer; /* first: container_of by cast */
@@ -55,12 +55,12 @@ struct conn {
 	struct tcp_tcb *tcb;
 	struct smtp_session *s;
 	struct conn *next_free;
-	uint32_t gen;	  /* bumped at every reuse: stale completions are ignored */
-	bool shut;	  /* FIN sent */
-	bool msg_open;	  /* spool message begun, not ended or aborted */
-	bool waiting;	  /* parked on the spool's completion */
-	int spool_err;	  /* first spool error of the current message (0: none) */
-	uint8_t family;	  /* client address, for the envelope */
+	uint32_t gen;	/* bumped at every reuse: stale completions are ignored */
+	bool shut;	/* FIN sent */
+	bool msg_open;	/* spool message begun, not ended or aborted */
+	bool waiting;	/* parked on the spool's completion */
+	int spool_err;	/* first spool error of the current message (0: none) */
+	uint8_t family; /* client address, for the envelope */
 	uint8_t addr[16];
 	uint16_t port;
 	struct spool_msg msg; /* the message being written (no allocation) */
@@ -256,7 +256,6 @@ static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reas
 	conn_pump(c);
 }
 
-
 /* ---- the spool behind the engine's events ------------------------------- */
 
 /* Split a spool reply ("452 4.3.1 text") into an engine answer. */
@@ -387,8 +386,8 @@ static enum smtp_verdict on_data_chunk(void *ctx, struct smtp_session *s,
 	return SMTP_V_CONTINUE;
 }
 
-static enum smtp_verdict on_data_end(void *ctx, struct smtp_session *s,
-				     const struct smtp_event *ev, struct smtp_answer *a)
+static enum smtp_verdict on_data_end(void *ctx, struct smtp_session *s, const struct smtp_event *ev,
+				     struct smtp_answer *a)
 {
 	struct srv *srv = ctx;
 	struct conn *c = smtp_session_user(s);

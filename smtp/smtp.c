@@ -548,6 +548,12 @@ static void reply_answer(struct smtp_session *s, const struct smtp_answer *a, un
 	}
 	if (a->code / 100 == 3)
 		enh = NULL;
+	/* A temporary refusal from the host (spool full, next hop down,
+	 * greylisting) is the server's state, not the client's mistake: it
+	 * must not count toward max_errors, or a busy server would cut off
+	 * well-behaved clients. Permanent refusals (policy) do count. */
+	if (a->code / 100 == 4)
+		flags |= R_NOERR;
 	if (a->code >= 400)
 		CNT(s, rej_host);
 	reply(s, flags, a->code, enh, "%s", a->text ? a->text : "");
@@ -1736,11 +1742,8 @@ static void proceed_data_end(struct smtp_session *s, enum smtp_verdict v,
 	txn_end(s);
 	enter_state(s, SMTP_ST_READY);
 	set_timeout(s, now);
-	/* A 4xx here is the server's own trouble (spool full, write error, no
-	 * spool yet): it must not count toward the client's error limit, or a
-	 * busy server would cut off well-behaved clients that keep sending. */
 	if (v == SMTP_V_REPLY)
-		reply_answer(s, a, code < 500 ? R_NOERR : 0);
+		reply_answer(s, a, 0); /* a 4xx does not count as an error: see there */
 	else
 		reply(s, 0, 250, "2.0.0", "Ok");
 }

@@ -11,8 +11,8 @@ mx_setup relay
 pf=$("$MX_SRC/scripts/get-postfix.sh" "$MX_BUILD/peers/postfix") || fail "cannot get Postfix"
 PFLIB=$MX_BUILD/peers/postfix/usr/lib/postfix
 mkdir -p "$MX_TMP/sink" && chmod 777 "$MX_TMP/sink"
-in_ns env LD_LIBRARY_PATH="$PFLIB" "$pf/smtp-sink" -u nobody -d "$MX_TMP/sink/%M." 127.0.0.1:2525 256 \
-	>"$MX_TMP/sink.log" 2>&1 &
+(mx_ns_exec "$MX_NS" env LD_LIBRARY_PATH="$PFLIB" "$pf/smtp-sink" -u nobody -d "$MX_TMP/sink/%M." \
+	127.0.0.1:2525 256) >"$MX_TMP/sink.log" 2>&1 &
 sink=$!
 trap 'kill $sink 2>/dev/null; mx_cleanup' EXIT
 mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 relay retry_min_s 1 relay retry_max_s 2
