@@ -6,6 +6,11 @@
 #                                       ip netns exec mxdemo ping 198.18.0.2
 #   mxgate       veth1  198.18.0.2/24   (DPDK net_af_packet, etc/mxgate.conf)
 #
+# Mail for example.test is accepted (250 only once it is on disk in the
+# spool, /var/spool/mxgate) and relayed to the next hop the demo starts in
+# the namespace: Postfix's smtp-sink on 127.0.0.1:2525, which writes every
+# message it receives to build/demo-mail/.
+#
 # Runs until Ctrl-C, or DEMO_SECONDS=N seconds. Removes the namespace, its
 # devices and the ctl socket on exit, also after Ctrl-C or a daemon crash.
 set -uo pipefail
@@ -20,6 +25,8 @@ LOG=$BUILD/demo.log
 MX=$BUILD/mxgate
 CTL="$BUILD/mxgatectl -s $SOCK"
 pid=
+sink=
+MAIL=$BUILD/demo-mail
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: needs root (network namespaces, raw sockets)" >&2
@@ -33,6 +40,7 @@ cleanup() {
 		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null
 	fi
+	[ -n "$sink" ] && kill "$sink" 2>/dev/null
 	mx_ns_delete "$NS"
 	rm -f "$SOCK"
 	rm -rf /var/run/dpdk/mxdemo
@@ -45,6 +53,13 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "network namespace $NS: veth0 198.18.0.1/24 (kernel) <-> veth1 (mxgate, 198.18.0.2)"
 mx_ns_create "$NS" 198.18.0.1/24
+
+step "next hop: Postfix smtp-sink on 127.0.0.1:2525 in the namespace (messages to $MAIL/)"
+pf=$(scripts/get-postfix.sh "$BUILD/peers/postfix") || { echo "demo: cannot get Postfix's smtp-sink"; exit 1; }
+rm -rf "$MAIL" && mkdir -p "$MAIL" && chmod 777 "$MAIL"
+(mx_ns_exec "$NS" env LD_LIBRARY_PATH="$BUILD/peers/postfix/usr/lib/postfix" "$pf/smtp-sink" -u nobody \
+	-d "$MAIL/%Y%m%d%H%M%S." 127.0.0.1:2525 64) >"$BUILD/demo-sink.log" 2>&1 &
+sink=$!
 
 step "starting mxgate (log: $LOG)"
 (mx_ns_exec "$NS" "$MX" -c "$CONF") >"$LOG" 2>&1 &
@@ -66,11 +81,25 @@ ip netns exec "$NS" ping -c 5 -i 0.2 -W 2 198.18.0.2
 step "TCP: the echo test service on port 7, through mxgate's own TCP stack"
 echo "hello from the kernel side, $(date -u +%H:%M:%S)" | ip netns exec "$NS" nc -N -w 5 198.18.0.2 7
 
-step "SMTP: a conversation with mxgate on port 25 (swaks from the namespace)"
-echo "(no spool yet: mxgate answers end of data 451 4.3.0 - not stored, the sender keeps the message)"
-ip netns exec "$NS" swaks --server 198.18.0.2 --ehlo client.example.org \
-	--from sender@example.org --to postmaster@example.test --timeout 10 2>&1 |
-	grep -E '^ *(<-|->|<\*\*|\*\*\*) ' | grep -v -E '^ *-> (Date|Message-Id|X-Mailer):' || true
+step "SMTP: a message to postmaster@example.test (swaks from the namespace)"
+out=$(ip netns exec "$NS" swaks --server 198.18.0.2 --ehlo client.example.org \
+	--from sender@example.org --to postmaster@example.test \
+	--header "Subject: hello from the mxgate demo" --timeout 10 2>&1)
+grep -E '^ *(<-|->|<\*\*|\*\*\*) ' <<<"$out" | grep -v -E '^ *-> (Date|Message-Id|X-Mailer):' || true
+qid=$(sed -n 's/.*queued as \([0-9A-Z]*\).*/\1/p' <<<"$out")
+
+step "relayed: the message as the next hop received it (queue id ${qid:-?})"
+for _ in $(seq 50); do
+	f=$(grep -l "${qid:-none}" "$MAIL"/* 2>/dev/null | head -1)
+	[ -n "$f" ] && break
+	sleep 0.2
+done
+if [ -n "$f" ]; then
+	echo "--- $f"
+	sed -n '/^Received: /,$p' "$f" | head -20
+else
+	echo "(not arrived yet: see build/mxgatectl -s $SOCK show queue detail)"
+fi
 
 step "mxgatectl show stats (non-zero counters)"
 $CTL show stats | awk '$2 != 0'
@@ -81,6 +110,9 @@ mxgate is running. Try, from another terminal:
   ip netns exec $NS ping 198.18.0.2
   ip netns exec $NS nc 198.18.0.2 7          (type a line, get it back)
   ip netns exec $NS nc -C 198.18.0.2 25      (speak SMTP)
+  ip netns exec $NS swaks --server 198.18.0.2 --to postmaster@example.test
+  ls $MAIL/                                   (what the next hop received)
+  $CTL show queue
   $CTL show stats
   $CTL help
 EOT
