@@ -176,7 +176,7 @@ void config_defaults(struct mx_config *c)
 	c->smtp_max_msg_size = 10240000;
 	c->smtp_max_rcpt = 100;
 	c->smtp_max_errors = 10;
-	c->smtp_max_commands = 1000;
+	c->smtp_max_commands = 100000;
 	c->smtp_line_ext = 256;
 	c->smtp_greet_delay_ms = 0;
 	c->smtp_pregreet = 0;
