@@ -10,7 +10,8 @@
  *     lines of a multi-line reply share their code;
  *   - at most one DATA_END per DATA_BEGIN, none outside a transaction
  *     (no second message out of one body: no smuggling), MAIL/RCPT
- *     events never inside a body;
+ *     events never inside a body, DATA_CHUNK only between a DATA_BEGIN
+ *     and its DATA_END/TXN_ABORT (the spool message is open there only);
  *   - the output never exceeds its bound, the envelope slots all come back;
  *   - all splits give byte-identical replies and identical event traces.
  * Any violation aborts (a crash for libFuzzer).
@@ -38,6 +39,8 @@ struct run {
 	uint64_t ev_hash, body_hash, body_len;
 	unsigned nev;
 	bool in_txn, in_body;
+	int parked_ev; /* event the host answered PENDING, -1 none */
+	unsigned parked_k;
 	unsigned data_begins, data_ends;
 	char out[OUT_MAX];
 	size_t outlen;
@@ -176,6 +179,8 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 	/* Host behaviour: bits of host_mode decide per event kind. */
 	if ((m & 1) && ev->type != SMTP_EV_CONNECT && k % 3 == 0) {
 		a->request_id = ++r->req;
+		r->parked_ev = (int)ev->type;
+		r->parked_k = k;
 		return SMTP_V_PENDING;
 	}
 	if (ev->type == SMTP_EV_DATA_END) {
@@ -198,6 +203,14 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 		a->text = "try later";
 		return SMTP_V_REPLY;
 	}
+	if ((m & 64) && ev->type == SMTP_EV_DATA_BEGIN && k % 2 == 0) {
+		/* refused (spool full): the engine aborts the transaction and
+		 * must drop the body octets that follow without DATA_CHUNK */
+		a->code = 452;
+		a->enh = "4.3.1";
+		a->text = "no room";
+		return SMTP_V_REPLY;
+	}
 	if ((m & 16) && ev->type == SMTP_EV_CONNECT) {
 		a->code = (m & 32) ? 554 : 421;
 		a->text = "go away";
@@ -206,15 +219,23 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 	return SMTP_V_CONTINUE;
 }
 
-/* The engine answered a parked event: mirror txn state for DATA_END. */
+/* Answer the parked event. A resumed DATA_END ends the transaction without
+ * a further event (the engine's side of it is proceed_data_end()), so the
+ * txn state is mirrored here. Nothing else ends a body on resume: the
+ * session's state is no guide, e.g. a parked DATA_BEGIN for a non-LAST
+ * "BDAT 0" leaves the accepted transaction in SMTP_ST_CHUNKING, between
+ * chunks but still inside the body; a refused one is a TXN_ABORT event. */
 static void resume(struct run *r)
 {
 	unsigned code = (r->host_mode & 2) ? 250 : 0;
+	int ev = r->parked_ev;
 
+	if (ev == SMTP_EV_DATA_BEGIN && (r->host_mode & 64) && r->parked_k % 2 == 0)
+		code = 452; /* as in host_cb, answered late */
+	r->parked_ev = -1;
 	if (smtp_resume(r->s, r->req, code, NULL, "resumed", r->now) < 0)
 		fail("smtp_resume refused its own request");
-	if (smtp_session_state(r->s) != SMTP_ST_DATA && smtp_session_state(r->s) != SMTP_ST_BDAT &&
-	    r->in_body)
+	if (ev == SMTP_EV_DATA_END && r->in_body)
 		r->in_txn = r->in_body = false;
 }
 
@@ -241,6 +262,7 @@ static void run_stream(struct run *r, const uint8_t *cfgb, const uint8_t *p, siz
 	r->llen = 0;
 	r->out_trunc = false;
 	r->ml_code = -1;
+	r->parked_ev = -1;
 	r->host_mode = cfgb[1];
 	r->ev_hash = 14695981039346656037ull;
 	smtp_config_defaults(&cfg);

@@ -86,6 +86,9 @@ struct runner {
 	struct rule rules[64];
 	unsigned nrules;
 	uint64_t next_req, last_req;
+	/* between DATA_BEGIN and DATA_END/TXN_ABORT: the only place where
+	 * DATA_CHUNK may come (the spool message is open there) */
+	bool in_body;
 	/* body accumulated from DATA_CHUNK */
 	char *body;
 	size_t body_len, body_cap;
@@ -220,10 +223,13 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 		break;
 	}
 	case SMTP_EV_DATA_BEGIN:
+		r->in_body = true;
 		r->body_len = 0;
 		snprintf(b, sizeof(b), "data-begin bdat=%d", ev->bdat);
 		break;
 	case SMTP_EV_DATA_CHUNK:
+		if (!r->in_body)
+			logf_(r, "!: data-chunk outside a body");
 		if (r->body_len + ev->data_len > r->body_cap) {
 			r->body_cap = (r->body_len + ev->data_len) * 2;
 			r->body = realloc(r->body, r->body_cap);
@@ -233,6 +239,7 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 		b[0] = 0;
 		break;
 	case SMTP_EV_DATA_END:
+		r->in_body = false;
 		escape(r->body, r->body_len < 600 ? r->body_len : 600, esc, sizeof(esc));
 		snprintf(b, sizeof(b), "data-end size=%" PRIu64 " bdat=%d body=%s", ev->size,
 			 ev->bdat, esc);
@@ -241,6 +248,7 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 			      r->body_len);
 		break;
 	case SMTP_EV_TXN_ABORT:
+		r->in_body = false;
 		snprintf(b, sizeof(b), "txn-abort reject=%d", ev->body_reject);
 		break;
 	case SMTP_EV_CLOSE:
