@@ -29,7 +29,8 @@ enum relay_proto {
  */
 enum relay_tls {
 	RELAY_TLS_NONE = 0, /* never STARTTLS */
-	RELAY_TLS_MAY,	    /* STARTTLS if offered, else plain; no certificate check */
+	RELAY_TLS_MAY,	    /* STARTTLS if offered, else (or if TLS fails: reconnect) plain;
+			       no certificate check */
 	RELAY_TLS_ENCRYPT,  /* STARTTLS required; no certificate check */
 	RELAY_TLS_VERIFY,   /* STARTTLS required; chain checked against ca_file and the
 			       name (or address) of the host */

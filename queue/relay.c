@@ -1209,9 +1209,11 @@ static int hop_starttls(struct relay *r, struct relay_conn *c, const struct rela
 /*
  * Open a session with hop @i: TCP, greeting, EHLO/LHLO, and STARTTLS then
  * EHLO/LHLO again as the hop's tls level asks (RFC 3207: what the server
- * said before TLS is forgotten). 0, or -1 with the reason in @why.
+ * said before TLS is forgotten), unless @plain. 0; 1 if tls = may and TLS
+ * failed after STARTTLS was offered (the caller retries in clear text); -1;
+ * the reason in @why when not 0.
  */
-static int hop_open(struct relay_thread *t, unsigned i, char *why, size_t whylen)
+static int hop_connect(struct relay_thread *t, unsigned i, bool plain, char *why, size_t whylen)
 {
 	struct relay *r = t->r;
 	const struct relay_nexthop *h = &r->hop[i].h;
@@ -1253,7 +1255,9 @@ static int hop_open(struct relay_thread *t, unsigned i, char *why, size_t whylen
 	}
 	if (say_hello(r, c, lmtp, why, whylen) < 0)
 		goto fail;
-	if (h->tls != RELAY_TLS_NONE && (c->caps & CAP_STARTTLS)) {
+	if (plain) {
+		/* tls = may after a failed TLS attempt on this hop */
+	} else if (h->tls != RELAY_TLS_NONE && (c->caps & CAP_STARTTLS)) {
 		if (hop_starttls(r, c, h, why, whylen) < 0 ||
 		    say_hello(r, c, lmtp, why, whylen) < 0)
 			goto fail_tls;
@@ -1272,9 +1276,23 @@ fail_tls:
 
 		snprintf(why + l, whylen - l, " (tls = %s)", tls_level_name(h->tls));
 	}
+	conn_close(c);
+	return h->tls == RELAY_TLS_MAY ? 1 : -1;
 fail:
 	conn_close(c);
 	return -1;
+}
+
+/* hop_connect(), and with tls = may once more in clear text if TLS failed
+ * (like Postfix's opportunistic TLS). 0, or -1 with the reason in @why. */
+static int hop_open(struct relay_thread *t, unsigned i, char *why, size_t whylen)
+{
+	int rc = hop_connect(t, i, false, why, whylen);
+
+	if (rc <= 0)
+		return rc;
+	MX_WARN("relay: %s; tls = may: trying again without TLS", why);
+	return hop_connect(t, i, true, why, whylen);
 }
 
 static void conn_quit(struct relay_thread *t)

@@ -874,7 +874,8 @@ static void test_tls_encrypt(void **state)
 	tls_id_free(&id);
 }
 
-/* tls = may: plain when STARTTLS is not offered, TLS when it is. */
+/* tls = may: plain when STARTTLS is not offered, TLS when it is, plain again
+ * when the handshake fails. */
 static void test_tls_may(void **state)
 {
 	struct fh *h = fh_start(0);
@@ -904,6 +905,25 @@ static void test_tls_may(void **state)
 	wait_hop(h, 1);
 	wait_spool_empty(g.sp);
 	assert_true(h->msgs[0].tls);
+	rig_down(&g);
+	fh_stop(h);
+
+	/* STARTTLS offered but the handshake fails (the hop allows nothing
+	 * above TLS 1.1, mxgate nothing below 1.2): sent in clear text on a
+	 * second connection, without counting as a hop failure. */
+	h = fh_start(0);
+	assert_int_equal(SSL_CTX_set_max_proto_version(id.srv, TLS1_1_VERSION), 1);
+	h->tls = id.srv;
+	rc = rconf(h->port, RELAY_PROTO_SMTP);
+	rc.nexthop[0].tls = RELAY_TLS_MAY;
+	rig_up(&g, &rc);
+	put_msg(g.w, "m@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_false(h->msgs[0].tls);
+	assert_int_equal(h->tls_failed, 1);
+	assert_int_equal(h->conns, 2);
+	assert_int_equal(stats(g.r).nexthop_failures, 0);
 	rig_down(&g);
 	fh_stop(h);
 	tls_id_free(&id);
