@@ -43,6 +43,8 @@ struct key_def {
 
 static const char *const steer_names[] = {"auto", "rss", "software", NULL};
 static const char *const pregreet_names[] = {"drop", "log", NULL};
+/* In the order of enum relay_tls (queue/relay-t.h). */
+static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify", NULL};
 
 #define OFF(f) offsetof(struct mx_config, f)
 static const struct key_def keys[] = {
@@ -116,6 +118,8 @@ static const struct key_def keys[] = {
 	{"relay", "retry_min_s", K_INT, OFF(relay_retry_min_s), 1, 86400, false},
 	{"relay", "retry_max_s", K_INT, OFF(relay_retry_max_s), 1, 604800, false},
 	{"relay", "refuse_after_s", K_INT, OFF(relay_refuse_after_s), 0, 604800, false},
+	{"relay", "tls", K_ENUM, OFF(relay_tls), 0, 0, false, relay_tls_names},
+	{"relay", "ca_file", K_STR, OFF(relay_ca_file), 0, 0, false},
 
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false},
@@ -438,11 +442,20 @@ static void check_whole(struct load_ctx *x)
 		const char *colon = strrchr(v, ':');
 		int64_t port;
 		if ((strncmp(v, "smtp:", 5) != 0 && strncmp(v, "lmtp:", 5) != 0) || !colon ||
-		    colon == v + 4 || colon[1] == '\0' || !parse_int(colon + 1, &port) || port < 1 ||
-		    port > 65535)
-			add_err(x, "%s: [relay] nexthop = %s: expected smtp:HOST:PORT or lmtp:HOST:PORT",
+		    colon == v + 4 || colon[1] == '\0' || !parse_int(colon + 1, &port) ||
+		    port < 1 || port > 65535)
+			add_err(x,
+				"%s: [relay] nexthop = %s: expected smtp:HOST:PORT or "
+				"lmtp:HOST:PORT",
 				x->name, v);
 	}
+	if (c->relay_tls == 3 && c->relay_ca_file[0] == '\0')
+		add_err(x,
+			"%s: [relay] tls = verify: expected [relay] ca_file (PEM CA certificates)",
+			x->name);
+	if (c->relay_ca_file[0] != '\0' && c->relay_ca_file[0] != '/')
+		add_err(x, "%s: [relay] ca_file = %s: expected an absolute path", x->name,
+			c->relay_ca_file);
 	if (c->relay_retry_min_s > c->relay_retry_max_s)
 		add_err(x, "%s: [relay] retry_min_s: expected at most retry_max_s (%lld)", x->name,
 			(long long)c->relay_retry_max_s);

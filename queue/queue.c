@@ -70,6 +70,7 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	rc.retry_min_ms = (uint32_t)(c->relay_retry_min_s * 1000);
 	rc.retry_max_ms = (uint32_t)(c->relay_retry_max_s * 1000);
 	rc.refuse_after_ms = (uint32_t)(c->relay_refuse_after_s * 1000);
+	rc.ca_file = c->relay_ca_file[0] ? c->relay_ca_file : NULL;
 	for (unsigned i = 0; i < c->relay_nexthop.n && i < RELAY_MAX_NEXTHOPS; i++) {
 		const char *v = c->relay_nexthop.v[i]; /* proto:host:port, checked by config */
 		const char *colon = strrchr(v, ':');
@@ -80,6 +81,7 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 		rc.nexthop[i].port = (uint16_t)atoi(colon + 1);
 		rc.nexthop[i].proto =
 			strncmp(v, "lmtp:", 5) == 0 ? RELAY_PROTO_LMTP : RELAY_PROTO_SMTP;
+		rc.nexthop[i].tls = (uint8_t)c->relay_tls; /* same order as enum relay_tls */
 		rc.nexthop[i].priority = i;
 		rc.nnexthops = i + 1;
 	}

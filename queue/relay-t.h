@@ -21,14 +21,19 @@ enum relay_proto {
 };
 
 /**
- * STARTTLS to a next hop. Only NONE is implemented: relay_create() refuses
- * the others with ENOTSUP and a log line saying so, rather than sending in
- * clear text what the configuration asked to protect.
+ * STARTTLS to a next hop (RFC 3207), in the style of Postfix's
+ * smtp_tls_security_level. TLS 1.2 at least; SNI is the hop's host name
+ * (not sent for an address literal). A hop that does not meet a required
+ * level fails like a hop that is down: the message is retried later or goes
+ * to the next hop (4xx semantics), never sent in clear text.
  */
 enum relay_tls {
-	RELAY_TLS_NONE = 0,
-	RELAY_TLS_MAY,	  /* not yet */
-	RELAY_TLS_VERIFY, /* not yet */
+	RELAY_TLS_NONE = 0, /* never STARTTLS */
+	RELAY_TLS_MAY,	    /* STARTTLS if offered, else (or if TLS fails: reconnect) plain;
+			       no certificate check */
+	RELAY_TLS_ENCRYPT,  /* STARTTLS required; no certificate check */
+	RELAY_TLS_VERIFY,   /* STARTTLS required; chain checked against ca_file and the
+			       name (or address) of the host */
 	RELAY_TLS_COUNT,
 };
 
@@ -59,6 +64,7 @@ struct relay_hooks {
 struct relay_conf {
 	unsigned threads;      /* relay threads = max parallel connections (1..64) */
 	const char *helo_name; /* EHLO/LHLO name */
+	const char *ca_file;   /* PEM CA certificates for RELAY_TLS_VERIFY (NULL: none) */
 	struct relay_nexthop nexthop[RELAY_MAX_NEXTHOPS];
 	unsigned nnexthops;
 	uint32_t connect_timeout_ms;	 /* TCP connect */

@@ -4,7 +4,8 @@
  *
  *   1. the queue (list + min-heap under r->lock) and its control operations;
  *   2. the client side of one session (connect with fallback, EHLO/LHLO
- *      capabilities, one transaction with or without PIPELINING, dot-stuffed
+ *      capabilities, STARTTLS with OpenSSL on the same non-blocking socket
+ *      and deadlines, one transaction with or without PIPELINING, dot-stuffed
  *      body, per-recipient replies);
  *   3. the relay thread loop and the bookkeeping after an attempt.
  *
@@ -20,6 +21,7 @@
  * control threads; nothing here runs on a worker lcore except
  * relay_nexthop_down_since() (one atomic load).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -27,6 +29,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "core/log.h"
 #include "queue/qid.h"
@@ -91,7 +98,8 @@ struct relay_hopstate {
 
 /* One session with a next hop, owned by one relay thread. */
 struct relay_conn {
-	int fd; /* -1: none */
+	int fd;	  /* -1: none */
+	SSL *ssl; /* after STARTTLS: every read and write goes through it */
 	unsigned hop;
 	unsigned caps;
 	uint32_t nmsgs;
@@ -115,6 +123,7 @@ struct relay_thread {
 struct relay {
 	struct relay_conf conf;
 	struct spool *sp;
+	SSL_CTX *tls_ctx; /* NULL unless a next hop has tls != none */
 	struct relay_hopstate hop[RELAY_MAX_NEXTHOPS];
 	struct relay_thread *t;
 
@@ -287,11 +296,10 @@ static int conf_check(const struct relay_conf *c)
 			MX_ERR("relay: next hop %u: host, port and protocol needed", i);
 			return -EINVAL;
 		}
-		if (h->tls != RELAY_TLS_NONE) {
-			MX_ERR("relay: next hop %s:%u: STARTTLS to the next hop is not implemented "
-			       "yet (set tls = none)",
-			       h->host, h->port);
-			return -ENOTSUP;
+		if (h->tls == RELAY_TLS_VERIFY && (!c->ca_file || !*c->ca_file)) {
+			MX_ERR("relay: next hop %s:%u: tls = verify needs a CA file", h->host,
+			       h->port);
+			return -EINVAL;
 		}
 	}
 	if (!c->connect_timeout_ms || !c->io_timeout_ms || !c->data_timeout_ms) {
@@ -798,6 +806,8 @@ static int wait_fd(int fd, short ev, uint64_t deadline)
 
 static void conn_close(struct relay_conn *c)
 {
+	SSL_free(c->ssl); /* no close_notify: the session is given up or QUIT was said */
+	c->ssl = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -806,12 +816,50 @@ static void conn_close(struct relay_conn *c)
 	c->caps = 0;
 }
 
+/*
+ * After SSL_read/SSL_write/SSL_connect returned @n <= 0 (with @err the errno
+ * right after the call): wait for what TLS needs and return 0 to retry, or
+ * -ETIMEDOUT, -ECONNRESET (closed), -ECONNABORTED (TLS error), -errno.
+ */
+static int tls_wait(struct relay_conn *c, int n, int err, uint64_t deadline)
+{
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		return wait_fd(c->fd, POLLIN, deadline);
+	case SSL_ERROR_WANT_WRITE:
+		return wait_fd(c->fd, POLLOUT, deadline);
+	case SSL_ERROR_ZERO_RETURN:
+		return -ECONNRESET;
+	case SSL_ERROR_SYSCALL:
+		if (err == EINTR)
+			return 0;
+		return n < 0 && err ? -err : -ECONNRESET;
+	default:
+		return -ECONNABORTED;
+	}
+}
+
 static int conn_flush(struct relay_conn *c, uint64_t deadline)
 {
 	size_t off = 0;
 
 	while (off < c->wlen) {
-		ssize_t n = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
+		ssize_t n;
+
+		if (c->ssl) {
+			int k, rc;
+
+			ERR_clear_error();
+			k = SSL_write(c->ssl, c->wbuf + off, (int)(c->wlen - off));
+			if (k > 0) {
+				off += (size_t)k;
+				continue;
+			}
+			if ((rc = tls_wait(c, k, errno, deadline)) < 0)
+				return rc;
+			continue;
+		}
+		n = send(c->fd, c->wbuf + off, c->wlen - off, MSG_NOSIGNAL);
 
 		if (n > 0) {
 			off += (size_t)n;
@@ -901,6 +949,19 @@ static int conn_getline(struct relay_conn *c, uint64_t deadline, char *line, siz
 		}
 		if (c->rlen == sizeof(c->rbuf))
 			return -EPROTO; /* line longer than the buffer */
+		if (c->ssl) {
+			int k, rc;
+
+			ERR_clear_error();
+			k = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(sizeof(c->rbuf) - c->rlen));
+			if (k > 0) {
+				c->rlen += (size_t)k;
+				continue;
+			}
+			if ((rc = tls_wait(c, k, errno, deadline)) < 0)
+				return rc;
+			continue;
+		}
 		n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
 		if (n > 0) {
 			c->rlen += (size_t)n;
@@ -984,10 +1045,11 @@ static int read_reply(struct relay_conn *c, uint64_t deadline, int *code, char *
 
 static const char *io_err(int rc)
 {
-	return rc == -ETIMEDOUT	   ? "timeout"
-	       : rc == -EPROTO	   ? "protocol error in reply"
-	       : rc == -ECONNRESET ? "connection closed by next hop"
-				   : strerror(-rc);
+	return rc == -ETIMEDOUT	     ? "timeout"
+	       : rc == -EPROTO	     ? "protocol error in reply"
+	       : rc == -ECONNRESET   ? "connection closed by next hop"
+	       : rc == -ECONNABORTED ? "TLS error"
+				     : strerror(-rc);
 }
 
 /* Connect to one address with the connect timeout. fd or -errno. */
@@ -1020,10 +1082,138 @@ static int tcp_connect(const struct addrinfo *ai, uint64_t deadline)
 }
 
 /*
- * Open a session with hop @i: TCP, greeting, EHLO/LHLO (SMTP falls back to
- * HELO on a 5xx to EHLO). 0, or -1 with the reason in @why.
+ * EHLO/LHLO (SMTP falls back to HELO on a 5xx to EHLO) with a fresh I/O
+ * deadline; capabilities into c->caps. 0, or -1 with the reason in @why.
  */
-static int hop_open(struct relay_thread *t, unsigned i, char *why, size_t whylen)
+static int say_hello(struct relay *r, struct relay_conn *c, bool lmtp, char *why, size_t whylen)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->conf.io_timeout_ms * 1000000;
+	char text[RELAY_REPLY_MAX];
+	int rc, code;
+
+	c->caps = 0;
+	if ((rc = conn_cmd(c, deadline, "%s %s", lmtp ? "LHLO" : "EHLO", r->conf.helo_name)) < 0 ||
+	    (rc = conn_flush(c, deadline)) < 0 ||
+	    (rc = read_reply(c, deadline, &code, text, sizeof(text), &c->caps)) < 0) {
+		set_text(why, whylen, "%s: %s: %s", c->peer, lmtp ? "LHLO" : "EHLO", io_err(rc));
+		return -1;
+	}
+	if (code / 100 == 5 && !lmtp) {
+		c->caps = 0;
+		if ((rc = conn_cmd(c, deadline, "HELO %s", r->conf.helo_name)) < 0 ||
+		    (rc = conn_flush(c, deadline)) < 0 ||
+		    (rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0) {
+			set_text(why, whylen, "%s: HELO: %s", c->peer, io_err(rc));
+			return -1;
+		}
+	}
+	if (code / 100 != 2) {
+		c->caps = 0;
+		set_text(why, whylen, "%s: %s: %s", c->peer, lmtp ? "LHLO" : "EHLO/HELO", text);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *tls_level_name(unsigned tls)
+{
+	return tls == RELAY_TLS_MAY	  ? "may"
+	       : tls == RELAY_TLS_ENCRYPT ? "encrypt"
+	       : tls == RELAY_TLS_VERIFY  ? "verify"
+					  : "none";
+}
+
+/*
+ * STARTTLS, 220, then the TLS handshake on the session's socket (non-blocking,
+ * with the I/O timeout), SNI and, for tls = verify, the chain and the host
+ * name (or address literal) checked. 0, or -1 with the reason in @why.
+ */
+static int hop_starttls(struct relay *r, struct relay_conn *c, const struct relay_nexthop *h,
+			char *why, size_t whylen)
+{
+	uint64_t deadline = now_ns() + (uint64_t)r->conf.io_timeout_ms * 1000000;
+	unsigned char addr[sizeof(struct in6_addr)];
+	bool literal =
+		inet_pton(AF_INET, h->host, addr) == 1 || inet_pton(AF_INET6, h->host, addr) == 1;
+	char text[RELAY_REPLY_MAX];
+	int rc, code;
+
+	if ((rc = conn_cmd(c, deadline, "STARTTLS")) < 0 || (rc = conn_flush(c, deadline)) < 0 ||
+	    (rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0) {
+		set_text(why, whylen, "%s: STARTTLS: %s", c->peer, io_err(rc));
+		return -1;
+	}
+	if (code != 220) {
+		set_text(why, whylen, "%s: STARTTLS: %s", c->peer, text);
+		return -1;
+	}
+	if (c->rlen > c->rpos) {
+		/* Plain text after the 220 would be taken as TLS-protected. */
+		set_text(why, whylen, "%s: STARTTLS: data after the 220 reply", c->peer);
+		return -1;
+	}
+	c->rpos = c->rlen = 0;
+	if (!(c->ssl = SSL_new(r->tls_ctx)) || SSL_set_fd(c->ssl, c->fd) != 1 ||
+	    (!literal && SSL_set_tlsext_host_name(c->ssl, h->host) != 1)) {
+		set_text(why, whylen, "%s: STARTTLS: cannot set up TLS (out of memory?)", c->peer);
+		return -1;
+	}
+	SSL_set_connect_state(c->ssl);
+	if (h->tls == RELAY_TLS_VERIFY) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+
+		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if ((literal ? X509_VERIFY_PARAM_set1_ip_asc(vp, h->host)
+			     : X509_VERIFY_PARAM_set1_host(vp, h->host, 0)) != 1) {
+			set_text(why, whylen, "%s: STARTTLS: cannot set the name to verify",
+				 c->peer);
+			return -1;
+		}
+		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
+	}
+	for (;;) {
+		int n, err;
+
+		ERR_clear_error();
+		n = SSL_connect(c->ssl);
+		err = errno;
+		if (n == 1)
+			break;
+		rc = tls_wait(c, n, err, deadline);
+		if (rc == 0 && (SSL_get_error(c->ssl, n) == SSL_ERROR_WANT_READ ||
+				SSL_get_error(c->ssl, n) == SSL_ERROR_WANT_WRITE || err == EINTR))
+			continue;
+		if (h->tls == RELAY_TLS_VERIFY && SSL_get_verify_result(c->ssl) != X509_V_OK) {
+			set_text(why, whylen,
+				 "%s: TLS handshake: certificate verification failed: %s", c->peer,
+				 X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+		} else if (ERR_peek_last_error()) {
+			char eb[256];
+
+			ERR_error_string_n(ERR_peek_last_error(), eb, sizeof(eb));
+			set_text(why, whylen, "%s: TLS handshake failed: %s", c->peer, eb);
+		} else {
+			set_text(why, whylen, "%s: TLS handshake: %s", c->peer,
+				 io_err(rc < 0 ? rc : -ECONNRESET));
+		}
+		ERR_clear_error();
+		return -1;
+	}
+	MX_DEBUG("relay: %s: %s, %s (tls = %s)", c->peer, SSL_get_version(c->ssl),
+		 SSL_get_cipher_name(c->ssl), tls_level_name(h->tls));
+	return 0;
+}
+
+/*
+ * Open a session with hop @i: TCP, greeting, EHLO/LHLO, and STARTTLS then
+ * EHLO/LHLO again as the hop's tls level asks (RFC 3207: what the server
+ * said before TLS is forgotten), unless @plain. 0; 1 if tls = may and TLS
+ * failed after STARTTLS was offered (the caller retries in clear text); -1;
+ * the reason in @why when not 0.
+ */
+static int hop_connect(struct relay_thread *t, unsigned i, bool plain, char *why, size_t whylen)
 {
 	struct relay *r = t->r;
 	const struct relay_nexthop *h = &r->hop[i].h;
@@ -1063,33 +1253,46 @@ static int hop_open(struct relay_thread *t, unsigned i, char *why, size_t whylen
 		set_text(why, whylen, "%s: greeting: %s", c->peer, text);
 		goto fail;
 	}
-	if ((rc = conn_cmd(c, deadline, "%s %s", lmtp ? "LHLO" : "EHLO", r->conf.helo_name)) < 0 ||
-	    (rc = conn_flush(c, deadline)) < 0 ||
-	    (rc = read_reply(c, deadline, &code, text, sizeof(text), &c->caps)) < 0) {
-		set_text(why, whylen, "%s: %s: %s", c->peer, lmtp ? "LHLO" : "EHLO", io_err(rc));
+	if (say_hello(r, c, lmtp, why, whylen) < 0)
+		goto fail;
+	if (plain) {
+		/* tls = may after a failed TLS attempt on this hop */
+	} else if (h->tls != RELAY_TLS_NONE && (c->caps & CAP_STARTTLS)) {
+		if (hop_starttls(r, c, h, why, whylen) < 0 ||
+		    say_hello(r, c, lmtp, why, whylen) < 0)
+			goto fail_tls;
+	} else if (h->tls == RELAY_TLS_ENCRYPT || h->tls == RELAY_TLS_VERIFY) {
+		set_text(why, whylen, "%s: STARTTLS not offered (tls = %s requires it)", c->peer,
+			 tls_level_name(h->tls));
 		goto fail;
 	}
-	if (code / 100 == 5 && !lmtp) {
-		c->caps = 0;
-		if ((rc = conn_cmd(c, deadline, "HELO %s", r->conf.helo_name)) < 0 ||
-		    (rc = conn_flush(c, deadline)) < 0 ||
-		    (rc = read_reply(c, deadline, &code, text, sizeof(text), NULL)) < 0) {
-			set_text(why, whylen, "%s: HELO: %s", c->peer, io_err(rc));
-			goto fail;
-		}
-	}
-	if (code / 100 != 2) {
-		c->caps = 0;
-		set_text(why, whylen, "%s: %s: %s", c->peer, lmtp ? "LHLO" : "EHLO/HELO", text);
-		goto fail;
-	}
-	c->caps &= ~CAP_STARTTLS; /* not used: see enum relay_tls */
+	c->caps &= ~CAP_STARTTLS;
 	c->nmsgs = 0;
 	c->idle_since_ns = now_ns();
 	return 0;
+fail_tls:
+	if (strlen(why) + 16 < whylen) {
+		size_t l = strlen(why);
+
+		snprintf(why + l, whylen - l, " (tls = %s)", tls_level_name(h->tls));
+	}
+	conn_close(c);
+	return h->tls == RELAY_TLS_MAY ? 1 : -1;
 fail:
 	conn_close(c);
 	return -1;
+}
+
+/* hop_connect(), and with tls = may once more in clear text if TLS failed
+ * (like Postfix's opportunistic TLS). 0, or -1 with the reason in @why. */
+static int hop_open(struct relay_thread *t, unsigned i, char *why, size_t whylen)
+{
+	int rc = hop_connect(t, i, false, why, whylen);
+
+	if (rc <= 0)
+		return rc;
+	MX_WARN("relay: %s; tls = may: trying again without TLS", why);
+	return hop_connect(t, i, true, why, whylen);
 }
 
 static void conn_quit(struct relay_thread *t)
@@ -1114,7 +1317,22 @@ static bool conn_alive(struct relay_conn *c)
 
 	if (c->fd < 0)
 		return false;
-	if (c->rlen > c->rpos || poll(&p, 1, 0) != 0) {
+	if (c->rlen > c->rpos || (c->ssl && SSL_pending(c->ssl) > 0)) {
+		conn_close(c);
+		return false;
+	}
+	if (poll(&p, 1, 0) != 0) {
+		char b;
+		int n;
+
+		/* With TLS, readable may be a record with no data in it (a
+		 * TLS 1.3 session ticket): alive if SSL_peek has nothing. */
+		if (c->ssl && (p.revents & ~POLLIN) == 0) {
+			ERR_clear_error();
+			n = SSL_peek(c->ssl, &b, 1);
+			if (n <= 0 && SSL_get_error(c->ssl, n) == SSL_ERROR_WANT_READ)
+				return true;
+		}
 		conn_close(c);
 		return false;
 	}
@@ -1795,7 +2013,13 @@ static void *relay_main(void *arg)
 	struct relay_thread *t = arg;
 	struct relay *r = t->r;
 	char name[16];
+	sigset_t pipe;
 
+	/* SSL_write writes to the socket without MSG_NOSIGNAL: a next hop that
+	 * closed must give EPIPE here, not kill the process. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
 	snprintf(name, sizeof(name), "mx-relay-%u", t->id);
 	pthread_setname_np(pthread_self(), name);
 	pthread_mutex_lock(&r->lock);
@@ -1876,8 +2100,43 @@ static void recovered_envelope(struct relay *r, struct relay_msg *m)
 	spool_reader_close(rd);
 }
 
+/* The TLS client context shared by the relay threads (SSL_CTX is
+ * thread-safe once set up). NULL with errno (EINVAL: bad CA file, logged). */
+static SSL_CTX *tls_ctx_new(const struct relay_conf *c)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx) {
+		MX_ERR("relay: cannot create the TLS context");
+		errno = ENOMEM;
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (c->ca_file && *c->ca_file && access(c->ca_file, R_OK) != 0) {
+		MX_ERR("relay: ca_file %s: %s", c->ca_file, strerror(errno));
+		SSL_CTX_free(ctx);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (c->ca_file && *c->ca_file &&
+	    SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
+		char eb[256];
+
+		ERR_error_string_n(ERR_peek_last_error(), eb, sizeof(eb));
+		ERR_clear_error();
+		MX_ERR("relay: ca_file %s: cannot load CA certificates: %s", c->ca_file, eb);
+		SSL_CTX_free(ctx);
+		errno = EINVAL;
+		return NULL;
+	}
+	return ctx;
+}
+
 struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 {
+	SSL_CTX *tls_ctx = NULL;
 	struct relay *r;
 	struct spool_msginfo mi;
 	pthread_condattr_t ca;
@@ -1894,18 +2153,27 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 		errno = EBUSY;
 		return NULL;
 	}
-	if (!(r = calloc(1, sizeof(*r))))
+	for (unsigned i = 0; i < conf->nnexthops; i++) {
+		if (conf->nexthop[i].tls != RELAY_TLS_NONE && !tls_ctx &&
+		    !(tls_ctx = tls_ctx_new(conf)))
+			return NULL;
+	}
+	if (!(r = calloc(1, sizeof(*r)))) {
+		SSL_CTX_free(tls_ctx);
 		return NULL;
+	}
 	r->conf = *conf;
 	r->sp = sp;
+	r->tls_ctx = tls_ctx;
 	r->conf.helo_name = strdup(conf->helo_name);
+	r->conf.ca_file = conf->ca_file ? strdup(conf->ca_file) : NULL;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	r->t = calloc(conf->threads, sizeof(*r->t));
-	if (!r->conf.helo_name || !r->t)
+	if (!r->conf.helo_name || !r->t || (conf->ca_file && !r->conf.ca_file))
 		goto nomem;
 	/* Sort by priority, stable (configuration order among equals). */
 	for (unsigned i = 0; i < conf->nnexthops; i++) {
@@ -2007,7 +2275,11 @@ void relay_destroy(struct relay *r)
 	}
 	for (unsigned i = 0; i < r->conf.nnexthops; i++)
 		free((void *)r->hop[i].h.host);
+	for (unsigned i = 0; r->t && i < r->conf.threads; i++)
+		SSL_free(r->t[i].c.ssl); /* normally closed by its thread already */
+	SSL_CTX_free(r->tls_ctx);
 	free((void *)r->conf.helo_name);
+	free((void *)r->conf.ca_file);
 	free(r->heap);
 	free(r->t);
 	pthread_cond_destroy(&r->cv);

@@ -64,9 +64,10 @@ void relay_conf_defaults(struct relay_conf *c);
  * takes every recovered message (spool_recovered_next(); pending recipients
  * become ready at once, held ones stay held) and installs itself as the
  * spool's on_commit hook. No thread is started. Returns the relay, or NULL
- * with errno: EINVAL (bad configuration, logged), ENOTSUP (STARTTLS to a next
- * hop asked for: not implemented yet), EBUSY (spool already started or its
- * on_commit hook taken), ENOMEM. Boot thread, after spool_create() and before
+ * with errno: EINVAL (bad configuration, logged: e.g. tls = verify without
+ * ca_file, or a CA file that cannot be loaded), EBUSY (spool already started
+ * or its on_commit hook taken), ENOMEM. Creates the TLS client context (one
+ * per relay) when a next hop uses STARTTLS. Boot thread, after spool_create() and before
  * spool_start(); may read the spool (envelopes of held messages).
  */
 struct relay *relay_create(const struct relay_conf *conf, struct spool *sp);

@@ -12,7 +12,7 @@ packages=(
 	libcmocka-dev libc-ares-dev libclang-rt-14-dev
 	# run and test: namespaces, veth, ping/arping, capture
 	iproute2 iputils-ping iputils-arping ethtool netcat-openbsd tcpdump tshark procps util-linux
-	python3 python3-scapy swaks
+	python3 python3-scapy swaks dovecot-lmtpd
 )
 
 missing=()

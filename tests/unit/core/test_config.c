@@ -55,6 +55,11 @@ static void test_values(void **state)
 	assert_true(c.fault_tx.dup_pct == 2.5);
 	assert_true(config_fault_enabled(&c));
 	assert_int_equal(c.log_level, 4);
+	assert_int_equal(c.relay_tls, 0);
+	t = MIN_OK "[relay]\ntls = verify\nca_file = /etc/ssl/certs/ca-certificates.crt\n";
+	assert_int_equal(config_load_string(&c, "t.conf", t, err, sizeof(err)), 0);
+	assert_int_equal(c.relay_tls, 3);
+	assert_string_equal(c.relay_ca_file, "/etc/ssl/certs/ca-certificates.crt");
 }
 
 /* Each bad input and the pieces its message must contain. */
@@ -80,6 +85,9 @@ static const struct {
 	{MIN_OK "[port]\ndevice = again\n", {"t.conf:8:", "given twice", "line 4"}},
 	{MIN_OK "[eal]\nno_pci = yes\npci_allow = 0000:00:04.0\n", {"pci_allow", "no_pci"}},
 	{MIN_OK "[daemon]\nuser =\n", {"[daemon] user", "unprivileged"}},
+	{MIN_OK "[relay]\ntls = yes\n", {"[relay] tls", "none, may, encrypt or verify"}},
+	{MIN_OK "[relay]\ntls = verify\n", {"[relay] tls = verify", "ca_file"}},
+	{MIN_OK "[relay]\ntls = may\nca_file = ca.pem\n", {"[relay] ca_file", "absolute"}},
 };
 
 static void test_errors(void **state)

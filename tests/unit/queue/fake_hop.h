@@ -3,8 +3,10 @@
  * thread accepting on 127.0.0.1:0, one thread per session, replies chosen by
  * the script (capabilities, greeting code, 451/550 by recipient substring,
  * LMTP per-recipient replies after DATA, a dropped session in the middle of
- * DATA), and a record of what was delivered (envelope lines and the
- * un-stuffed body per accepted transaction). Header-only; test code only.
+ * DATA), STARTTLS with the script's server context (TLS is then spoken
+ * with OpenSSL on the session's blocking socket), and a record of what was
+ * delivered (envelope lines, the un-stuffed body per accepted transaction,
+ * whether it came over TLS). Header-only; test code only.
  */
 #ifndef MX_TEST_FAKE_HOP_H
 #define MX_TEST_FAKE_HOP_H
@@ -25,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #define FH_MAX_RCPT  8
 #define FH_MAX_CONNS 64
 
@@ -35,6 +39,7 @@ struct fh_msg {
 	uint8_t *body; /* un-stuffed, without the end marker */
 	size_t len;
 	int conn;
+	bool tls; /* the transaction came after STARTTLS */
 };
 
 struct fh {
@@ -49,10 +54,14 @@ struct fh {
 	char temp_match[64], perm_match[64];
 	bool late;	 /* LMTP: RCPT always 250, per-rcpt verdicts after DATA */
 	long drop_after; /* one shot: close after this many body bytes (-1: never) */
+	SSL_CTX *tls;	 /* non-NULL: offer STARTTLS, handshake with it (caller owns it) */
 	/* records (under mu) */
 	struct fh_msg *msgs;
 	size_t nmsgs, cap;
 	int conns;
+	int tls_conns;	/* sessions that completed a TLS handshake */
+	int tls_failed; /* handshakes that failed */
+	int starttls_cmds;
 	int pipelined; /* MAIL lines that arrived with more commands behind them */
 	int rcpt_cmds;
 	uint64_t rcpt_ns[64]; /* CLOCK_MONOTONIC of each RCPT seen, first 64 */
@@ -64,6 +73,7 @@ struct fh {
 struct fh_sess {
 	struct fh *h;
 	int fd, id;
+	SSL *ssl;
 	char buf[16384];
 	size_t pos, len;
 };
@@ -102,7 +112,9 @@ static inline int fh_line(struct fh_sess *s, char *out, size_t cap, size_t *olen
 		}
 		if (s->len == sizeof(s->buf))
 			return -1;
-		ssize_t n = recv(s->fd, s->buf + s->len, sizeof(s->buf) - s->len, 0);
+		ssize_t n =
+			s->ssl ? SSL_read(s->ssl, s->buf + s->len, (int)(sizeof(s->buf) - s->len))
+			       : recv(s->fd, s->buf + s->len, sizeof(s->buf) - s->len, 0);
 
 		if (n <= 0)
 			return -1;
@@ -123,7 +135,10 @@ static inline void fh_say(struct fh_sess *s, const char *fmt, ...)
 	va_end(ap);
 	b[n++] = '\r';
 	b[n++] = '\n';
-	(void)!send(s->fd, b, (size_t)n, MSG_NOSIGNAL);
+	if (s->ssl)
+		(void)!SSL_write(s->ssl, b, n);
+	else
+		(void)!send(s->fd, b, (size_t)n, MSG_NOSIGNAL);
 }
 
 /* Verdict for @addr by the script: 250, 451 or 550. */
@@ -186,8 +201,36 @@ static inline void *fh_session(void *arg)
 				fh_say(s, "250-SMTPUTF8");
 			if (h->eightbit)
 				fh_say(s, "250-8BITMIME");
+			if (h->tls && !s->ssl)
+				fh_say(s, "250-STARTTLS");
 			pthread_mutex_unlock(&h->mu);
 			fh_say(s, "250 SIZE 100000000");
+		} else if (!strcasecmp(line, "STARTTLS")) {
+			SSL_CTX *ctx;
+
+			pthread_mutex_lock(&h->mu);
+			ctx = h->tls;
+			h->starttls_cmds++;
+			pthread_mutex_unlock(&h->mu);
+			if (!ctx || s->ssl) {
+				fh_say(s, "454 4.7.0 TLS not available");
+				continue;
+			}
+			fh_say(s, "220 2.0.0 Ready to start TLS");
+			s->pos = s->len = 0; /* RFC 3207: nothing pipelined survives */
+			s->ssl = SSL_new(ctx);
+			SSL_set_fd(s->ssl, s->fd);
+			if (SSL_accept(s->ssl) != 1) {
+				pthread_mutex_lock(&h->mu);
+				h->tls_failed++;
+				pthread_mutex_unlock(&h->mu);
+				goto out;
+			}
+			pthread_mutex_lock(&h->mu);
+			h->tls_conns++;
+			pthread_mutex_unlock(&h->mu);
+			mail = false;
+			nall = 0;
 		} else if (!strncasecmp(line, "HELO", 4)) {
 			fh_say(s, "250 fakehop");
 		} else if (!strncasecmp(line, "MAIL FROM:", 10)) {
@@ -259,6 +302,7 @@ static inline void *fh_session(void *arg)
 				}
 			}
 			m.conn = s->id;
+			m.tls = s->ssl != NULL;
 			if (lmtp) {
 				struct fh_msg rec = m;
 				int ok = 0;
@@ -303,6 +347,7 @@ static inline void *fh_session(void *arg)
 	}
 out:
 	free(m.body);
+	SSL_free(s->ssl);
 	shutdown(s->fd, SHUT_RDWR);
 	free(s);
 	return NULL;

@@ -5,15 +5,21 @@
  * results, LMTP per-recipient replies after DATA, fallback between next
  * hops, backoff bounds and schedule, a session dropped in DATA, hold and
  * release, delete, flush, back-pressure when every hop is down, recovery
- * (exactly once), and the crash window between the hop's 250 and the done
- * log (the only source of duplicates).
+ * (exactly once), the crash window between the hop's 250 and the done
+ * log (the only source of duplicates), and STARTTLS (encrypt, may, verify)
+ * against a fake hop with a certificate made in memory.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "fake_hop.h"
 #include "queue/relay.h"
@@ -736,6 +742,272 @@ static void test_crash_window_duplicates(void **state)
 	fh_stop(h);
 }
 
+/* ---------------- STARTTLS ---------------- */
+
+/* A self-signed certificate (also its own CA) for the address 127.0.0.1 only. */
+static X509 *make_cert(EVP_PKEY *k, const char *cn)
+{
+	X509 *x = X509_new();
+	X509_NAME *n;
+	X509V3_CTX v3;
+	X509_EXTENSION *e;
+
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, k);
+	n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1");
+	assert_non_null(e);
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	e = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
+	assert_non_null(e);
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	return x;
+}
+
+struct tls_id {
+	EVP_PKEY *key;
+	X509 *cert;
+	SSL_CTX *srv; /* server context of the fake hop */
+	char ca[300]; /* the certificate as a PEM file */
+};
+
+static void tls_id_make(struct tls_id *id, const char *cn, const char *file)
+{
+	FILE *f;
+
+	id->key = EVP_RSA_gen(2048);
+	assert_non_null(id->key);
+	id->cert = make_cert(id->key, cn);
+	id->srv = SSL_CTX_new(TLS_server_method());
+	assert_non_null(id->srv);
+	assert_int_equal(SSL_CTX_use_certificate(id->srv, id->cert), 1);
+	assert_int_equal(SSL_CTX_use_PrivateKey(id->srv, id->key), 1);
+	snprintf(id->ca, sizeof(id->ca), "%s.%s.pem", tmp, file);
+	f = fopen(id->ca, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, id->cert), 1);
+	fclose(f);
+}
+
+static void tls_id_free(struct tls_id *id)
+{
+	unlink(id->ca);
+	SSL_CTX_free(id->srv);
+	X509_free(id->cert);
+	EVP_PKEY_free(id->key);
+}
+
+struct statwait {
+	struct relay *r;
+	uint64_t failures;
+};
+
+static bool hop_failed(void *arg)
+{
+	struct statwait *w = arg;
+
+	return stats(w->r).nexthop_failures >= w->failures;
+}
+
+static void wait_failures(struct relay *r, uint64_t n)
+{
+	struct statwait w = {r, n};
+
+	assert_true(wait_for(hop_failed, &w, 5000));
+}
+
+/* tls = encrypt: every transaction over TLS, on one reused session. */
+static void test_tls_encrypt(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct tls_id id;
+	struct rig g;
+
+	(void)state;
+	tls_id_make(&id, "hop.test", "a");
+	h->tls = id.srv;
+	rc.nexthop[0].tls = RELAY_TLS_ENCRYPT;
+	rig_up(&g, &rc);
+	for (int i = 0; i < 3; i++)
+		put_msg(g.w, "t@example.test", NULL, tu_rcpt, 2, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 3);
+	wait_spool_empty(g.sp);
+	for (int i = 0; i < 3; i++) {
+		assert_true(h->msgs[i].tls);
+		assert_int_equal(h->msgs[i].len, sizeof(body_dots) - 1);
+		assert_memory_equal(h->msgs[i].body, body_dots, sizeof(body_dots) - 1);
+		assert_int_equal(h->msgs[i].nrcpt, 2);
+	}
+	assert_int_equal(h->tls_conns, 1);
+	assert_int_equal(h->conns, 1);
+	assert_int_equal(stats(g.r).conns_opened, 1);
+	assert_int_equal(stats(g.r).conns_reused, 2);
+	rig_down(&g);
+	fh_stop(h);
+
+	/* LMTP over TLS too (LHLO again after the handshake). */
+	h = fh_start(0);
+	h->lmtp = true;
+	h->tls = id.srv;
+	rc = rconf(h->port, RELAY_PROTO_LMTP);
+	rc.nexthop[0].tls = RELAY_TLS_ENCRYPT;
+	rig_up(&g, &rc);
+	put_msg(g.w, "t@example.test", NULL, tu_rcpt, 2, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_true(h->msgs[0].tls);
+	assert_int_equal(h->msgs[0].nrcpt, 2);
+	rig_down(&g);
+	fh_stop(h);
+	tls_id_free(&id);
+}
+
+/* tls = may: plain when STARTTLS is not offered, TLS when it is, plain again
+ * when the handshake fails. */
+static void test_tls_may(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct tls_id id;
+	struct rig g;
+
+	(void)state;
+	tls_id_make(&id, "hop.test", "a");
+	rc.nexthop[0].tls = RELAY_TLS_MAY;
+	rig_up(&g, &rc);
+	put_msg(g.w, "m@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_false(h->msgs[0].tls);
+	assert_int_equal(h->starttls_cmds, 0);
+	assert_int_equal(stats(g.r).nexthop_failures, 0);
+	rig_down(&g);
+	fh_stop(h);
+
+	h = fh_start(0);
+	h->tls = id.srv;
+	rc = rconf(h->port, RELAY_PROTO_SMTP);
+	rc.nexthop[0].tls = RELAY_TLS_MAY;
+	rig_up(&g, &rc);
+	put_msg(g.w, "m@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_true(h->msgs[0].tls);
+	rig_down(&g);
+	fh_stop(h);
+
+	/* STARTTLS offered but the handshake fails (the hop allows nothing
+	 * above TLS 1.1, mxgate nothing below 1.2): sent in clear text on a
+	 * second connection, without counting as a hop failure. */
+	h = fh_start(0);
+	assert_int_equal(SSL_CTX_set_max_proto_version(id.srv, TLS1_1_VERSION), 1);
+	h->tls = id.srv;
+	rc = rconf(h->port, RELAY_PROTO_SMTP);
+	rc.nexthop[0].tls = RELAY_TLS_MAY;
+	rig_up(&g, &rc);
+	put_msg(g.w, "m@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_false(h->msgs[0].tls);
+	assert_int_equal(h->tls_failed, 1);
+	assert_int_equal(h->conns, 2);
+	assert_int_equal(stats(g.r).nexthop_failures, 0);
+	rig_down(&g);
+	fh_stop(h);
+	tls_id_free(&id);
+}
+
+/* tls = encrypt and no STARTTLS offered: the hop counts as down and the
+ * message is retried (never sent in clear); delivered once TLS appears. */
+static void test_tls_encrypt_not_offered(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool_qid q;
+	struct tls_id id;
+	struct rig g;
+
+	(void)state;
+	tls_id_make(&id, "hop.test", "a");
+	rc.nexthop[0].tls = RELAY_TLS_ENCRYPT;
+	rig_up(&g, &rc);
+	q = put_msg(g.w, "e@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_failures(g.r, 2);
+	assert_int_equal(fh_count(h), 0);
+	assert_int_equal(h->rcpt_cmds, 0);
+	assert_int_equal(spool_rcpt_state(g.sp, &q, 0), SPOOL_RCPT_PENDING);
+	assert_true(stats(g.r).rcpts_deferred >= 1);
+	assert_int_equal(stats(g.r).rcpts_held, 0);
+	assert_true(relay_nexthop_down_since(g.r) != 0);
+	pthread_mutex_lock(&h->mu);
+	h->tls = id.srv;
+	pthread_mutex_unlock(&h->mu);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_true(h->msgs[0].tls);
+	assert_int_equal(fh_count(h), 1);
+	rig_down(&g);
+	fh_stop(h);
+	tls_id_free(&id);
+}
+
+/* tls = verify: a chain that does not lead to ca_file fails the hop (the
+ * message stays queued); with the right CA file it is delivered. */
+static void test_tls_verify(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct tls_id id, other;
+	struct spool_qid q;
+	struct rig g;
+
+	(void)state;
+	tls_id_make(&id, "hop.test", "right");
+	tls_id_make(&other, "other.test", "wrong");
+	h->tls = id.srv;
+	rc.nexthop[0].tls = RELAY_TLS_VERIFY;
+	rc.ca_file = other.ca;
+	rig_up(&g, &rc);
+	q = put_msg(g.w, "v@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_failures(g.r, 2);
+	assert_int_equal(fh_count(h), 0);
+	assert_int_equal(h->tls_conns, 0);
+	assert_int_equal(spool_rcpt_state(g.sp, &q, 0), SPOOL_RCPT_PENDING);
+	rig_down(&g);
+
+	/* Same spool: the message is recovered and goes out verified. */
+	rc.ca_file = id.ca;
+	rig_up(&g, &rc);
+	wait_hop(h, 1);
+	wait_spool_empty(g.sp);
+	assert_true(h->msgs[0].tls);
+	assert_int_equal(stats(g.r).nexthop_failures, 0);
+	rig_down(&g);
+
+	/* The right CA but a name the certificate does not carry. */
+	rc.nexthop[0].host = "localhost";
+	rig_up(&g, &rc);
+	put_msg(g.w, "v@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	wait_failures(g.r, 1);
+	assert_int_equal(fh_count(h), 1);
+	rig_down(&g);
+	fh_stop(h);
+	tls_id_free(&other);
+	tls_id_free(&id);
+}
+
 static void test_conf_rejects(void **state)
 {
 	struct spool_conf sc = sconf();
@@ -745,9 +1017,16 @@ static void test_conf_rejects(void **state)
 
 	(void)state;
 	assert_non_null(sp);
-	rc.nexthop[0].tls = RELAY_TLS_MAY;
+	rc.nexthop[0].tls = RELAY_TLS_VERIFY; /* without a CA file */
 	assert_null(relay_create(&rc, sp));
-	assert_int_equal(errno, ENOTSUP);
+	assert_int_equal(errno, EINVAL);
+	rc.ca_file = "/nonexistent/ca.pem";
+	assert_null(relay_create(&rc, sp));
+	assert_int_equal(errno, EINVAL);
+	rc.nexthop[0].tls = RELAY_TLS_COUNT;
+	assert_null(relay_create(&rc, sp));
+	assert_int_equal(errno, EINVAL);
+	rc = rconf(2525, RELAY_PROTO_SMTP);
 	rc = rconf(2525, RELAY_PROTO_SMTP);
 	rc.nnexthops = 0;
 	assert_null(relay_create(&rc, sp));
@@ -777,6 +1056,7 @@ static void test_conf_rejects(void **state)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* the fake hop writes with SSL_write */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_deliver_bytes_and_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_reuse, setup, teardown),
@@ -790,6 +1070,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_down_refuse_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recovery_exactly_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_window_duplicates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_encrypt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_may, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_encrypt_not_offered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
 	};
 
