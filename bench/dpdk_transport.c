@@ -19,11 +19,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_ethdev.h>
 
@@ -564,6 +566,19 @@ static void port_name(const struct bench_cfg *cfg, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
+/* dp_stop(), then remove the EAL runtime directory: with --no-shconf the EAL
+ * leaves it empty. */
+static void stop_clean(void)
+{
+	char rt[PATH_MAX];
+
+	snprintf(rt, sizeof(rt), "%s", dp_runtime_dir() ? dp_runtime_dir() : "");
+	dp_stop();
+	if (rt[0] && rmdir(rt) != 0 && errno != ENOENT)
+		fprintf(stderr, "mxbench: cannot remove the EAL runtime directory %s: %s\n", rt,
+			strerror(errno));
+}
+
 int bench_dpdk_boot(const struct bench_cfg *cfg, const char *argv0)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&cfg->target;
@@ -616,21 +631,21 @@ int bench_dpdk_boot(const struct bench_cfg *cfg, const char *argv0)
 	if (dp_eal_init(&g.mxc, argv0) != 0)
 		return -1;
 	if (dp_service_register(&bench_service) != 0 || dp_port_init(&g.mxc) != 0) {
-		dp_stop();
+		stop_clean();
 		return -1;
 	}
 	if (rte_eth_dev_get_port_by_name(dev, &g.port_id) != 0) {
-		dp_stop();
+		stop_clean();
 		return -1;
 	}
 	g.nworkers = dp_nworkers();
 	if (g.nworkers > MAX_WORKERS) {
 		fprintf(stderr, "mxbench: at most %d DPDK workers\n", MAX_WORKERS);
-		dp_stop();
+		stop_clean();
 		return -1;
 	}
 	if (dp_start() != 0) {
-		dp_stop();
+		stop_clean();
 		return -1;
 	}
 	/* memif: the link comes up once the peer (mxgate) has accepted us. */
@@ -642,7 +657,7 @@ int bench_dpdk_boot(const struct bench_cfg *cfg, const char *argv0)
 				"mxbench: port %s: link still down after %.0f s (is the peer, "
 				"e.g. mxgate's memif server, running?)\n",
 				dev, cfg->dp.link_wait);
-			dp_stop();
+			stop_clean();
 			return -1;
 		}
 		nanosleep(&ts, NULL);
@@ -683,5 +698,5 @@ void bench_dpdk_stop(void)
 		dp_drain_logs();
 		nanosleep(&ts, NULL);
 	}
-	dp_stop();
+	stop_clean();
 }

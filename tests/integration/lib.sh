@@ -5,7 +5,9 @@
 #
 #   . lib.sh; mx_setup NAME          namespace + veth (kernel side 198.18.0.1/24)
 #   mx_conf [SECTION KEY VALUE]...   write $MX_CONF from the base config
-#                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none)
+#                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none;
+#                                    another port: MX_VDEV=, MX_PORT=, MX_IP=, and
+#                                    MX_GW= (empty: no gateway))
 #   mx_start                         start mxgate, wait until ctl answers
 #   mx_ctl ARGS...                   mxgatectl on this test's socket
 #   mx_stat NAME                     one counter from `show stats`
@@ -69,7 +71,7 @@ in_ns() { ip netns exec "$MX_NS" "$@"; }
 
 # mx_conf [workers N] [section key value]...: the base config plus overrides.
 mx_conf() {
-	local lcores="0@0,1@1" extra=""
+	local lcores="0@0,1@1" extra="" gw="${MX_GW-198.18.0.1}"
 	if [ "${1:-}" = workers ]; then
 		MX_WORKERS=$2
 		shift 2
@@ -89,13 +91,13 @@ no_huge = yes
 no_pci = yes
 memory_mb = 256
 file_prefix = $MX_NS
-vdev = net_af_packet0,iface=veth1,qpairs=$MX_WORKERS
+vdev = ${MX_VDEV:-net_af_packet0,iface=veth1,qpairs=$MX_WORKERS}
 [port]
-device = net_af_packet0
+device = ${MX_PORT:-net_af_packet0}
 mbufs = 8191
 [ipv4]
-address = 198.18.0.2/24
-gateway = 198.18.0.1
+address = ${MX_IP:-198.18.0.2/24}
+${gw:+gateway = $gw}
 [worker]
 idle_sleep_us = 50
 [spool]
