@@ -12,6 +12,11 @@
  * counters go to the worker's struct bench_wstats (single writer), read by
  * the main thread as for the kernel threads.
  *
+ * Start: the dataplane holds only a few packets per next hop while ARP
+ * resolves it (ARP_PENDING_MAX) and drops the rest, so SYNs beyond those would
+ * wait for a 1 s retransmission: the first connection goes alone, the others
+ * follow once it is established (or after ARP_WAIT_NS).
+ *
  * Time: bench timestamps (latency, deadlines) use bench_now_ns(); TCP calls
  * take the worker's own clock (*ctx->now_us).
  */
@@ -39,6 +44,7 @@
 #define IOV_BATCH   16
 #define LINGER_NS   (300 * 1000 * 1000ULL)
 #define MAX_WORKERS 64
+#define ARP_WAIT_NS (1000 * 1000 * 1000ULL)
 
 enum dconn_st {
 	DC_FREE = 0,
@@ -79,6 +85,8 @@ struct dw {
 	unsigned nconns;
 	uint64_t next_conn_id;
 	uint64_t last_scan;
+	uint64_t t_start;
+	bool resolved; /* a connection got through: the next hop's MAC is known */
 	struct bench_rng rng;
 };
 
@@ -369,6 +377,10 @@ static void conn_event(struct tcp_tcb *t, void *user, enum tcp_event ev, int rea
 		if (c->st != DC_CONNECTING)
 			break;
 		c->st = DC_OPEN;
+		if (!k->resolved) {
+			k->resolved = true;
+			k->last_scan = 0; /* open the others at the next poll */
+		}
 		BENCH_INC(k->st->conn_ok);
 		bench_hist_record(&k->st->h_connect, now - c->t_connect);
 		c->deadline = deadline_of(k, now);
@@ -422,7 +434,8 @@ static void scan(struct dw *k, uint64_t now, bool issue)
 	for (unsigned i = 0; i < k->nconns; i++) {
 		struct dconn *c = &k->c[i];
 
-		if (c->st == DC_RETRY && now >= c->retry_at) {
+		if (c->st == DC_RETRY && now >= c->retry_at &&
+		    (k->resolved || now >= k->t_start + ARP_WAIT_NS)) {
 			c->st = DC_FREE;
 			if (issue && conn_open(k, c, now) < 0) {
 				c->st = DC_RETRY;
@@ -481,11 +494,14 @@ static bool start(struct dw *k)
 		finish(k);
 		return false;
 	}
-	for (unsigned i = 0; i < k->nconns; i++)
-		if (conn_open(k, &k->c[i], now) < 0) {
-			k->c[i].st = DC_RETRY;
-			k->c[i].retry_at = now + RETRY_NS;
-		}
+	k->t_start = now;
+	for (unsigned i = 0; i < k->nconns; i++) {
+		k->c[i].st = DC_RETRY; /* opened by scan() once resolved */
+		k->c[i].retry_at = now;
+	}
+	if (k->nconns && conn_open(k, &k->c[0], now) < 0)
+		k->c[0].retry_at = now + RETRY_NS;
+	k->last_scan = now;
 	k->started = true;
 	return true;
 }
