@@ -65,7 +65,8 @@ static void usage(FILE *f)
 		"                             poll (default 0; set it when sharing CPUs)\n"
 		"      --dpdk-mem MB          EAL memory without hugepages (default 256)\n"
 		"      --dpdk-link-wait SECS  wait this long for link up, e.g. the memif peer\n"
-		"                             (default 10)\n"
+		"                             (default 10); a link down for --timeout during\n"
+		"                             the run aborts it (in-flight counted aborted)\n"
 		"\n"
 		"Load shape (the run always stops by itself: by count, duration or hard timeout)\n"
 		"  -c, --connections N        closed loop: concurrent connections; open loop: the\n"
@@ -764,7 +765,7 @@ int main(int argc, char **argv)
 	uint64_t last_done = 0, end;
 	double last_secs = 0.0, elapsed;
 	unsigned next_tick = 1;
-	bool link_down = false;
+	uint64_t link_down = 0; /* when the DPDK link went down, 0: up */
 	int rc;
 
 	parse_args(&cfg, argc, argv);
@@ -817,10 +818,21 @@ int main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 		if (cfg.dpdk) {
 			bench_dpdk_drain_logs();
-			if (!link_down && !bench_dpdk_link_up()) {
-				/* The peer left: what is in flight will time out. */
+			if (bench_dpdk_link_up()) {
+				if (link_down)
+					fprintf(stderr, "mxbench: DPDK port link up again\n");
+				link_down = 0;
+			} else if (!link_down) {
+				/* The peer left (memif: mxgate stopped or crashed). */
 				fprintf(stderr, "mxbench: DPDK port link down\n");
-				link_down = true;
+				link_down = bench_now_ns();
+			} else if (bench_now_ns() - link_down >= (uint64_t)(cfg.timeout * 1e9) &&
+				   __atomic_load_n(&run.stop, __ATOMIC_RELAXED) < 2) {
+				/* Down for a whole timeout: end the run, what is in
+				 * flight is counted as aborted. */
+				fprintf(stderr, "mxbench: DPDK port link down for %.0f s: abort\n",
+					cfg.timeout);
+				__atomic_store_n(&run.stop, 2, __ATOMIC_RELAXED);
 			}
 		}
 		secs = (double)(bench_now_ns() - run.t0_ns) / 1e9;
