@@ -372,6 +372,15 @@ static void conn_event(struct tcp_tcb *t, void *user, enum tcp_event ev, int rea
 	if (!c || c->t != t)
 		return;
 	k = c->k;
+	if (k->done) {
+		/* Stack teardown (dp_stop) of a connection we still held: only
+		 * release it, open nothing. */
+		if (ev == TCP_EV_CLOSED) {
+			c->t = NULL;
+			tcp_close(t, *k->now_us);
+		}
+		return;
+	}
 	switch (ev) {
 	case TCP_EV_ESTABLISHED:
 		if (c->st != DC_CONNECTING)
