@@ -1,12 +1,14 @@
 /*
  * mxbench.c - SMTP load generator: options, worker threads, progress line,
- * final JSON report. The transport is in kworker.c (kernel sockets).
+ * final JSON report. The transports are in kworker.c (kernel sockets) and
+ * dpdk_transport.c (mxgate's TCP stack on a DPDK port).
  *
  * Output: one progress line a second on stderr, the report on stdout.
  * Exit status: 0 report written, 1 report written but no transaction
  * completed, 2 usage or set-up error.
  */
 #include "bench/mxbench.h"
+#include "bench/dpdk_transport.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,12 +34,39 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: mxbench -t HOST:PORT [options]\n"
-		"SMTP load generator (kernel sockets). Progress on stderr, JSON report on stdout.\n"
+		"SMTP load generator (kernel sockets or DPDK). Progress on stderr, JSON report on\n"
+		"stdout.\n"
 		"\n"
 		"Target\n"
 		"  -t, --target HOST:PORT     server to load, e.g. 127.0.0.1:2525 or [::1]:25\n"
 		"  -b, --bind ADDR            source address of the connections (e.g. inside a\n"
 		"                             netns); the port is chosen by the kernel\n"
+		"\n"
+		"Transport\n"
+		"      --transport KIND       kernel (default): kernel TCP sockets, epoll "
+		"threads;\n"
+		"                             dpdk: mxgate's own TCP stack on a DPDK port, one\n"
+		"                             worker lcore per thread (closed loop only; -T and\n"
+		"                             -b do not apply; the target must be IPv4)\n"
+		"      --dpdk-vdev ARGS       EAL --vdev of the port, e.g.\n"
+		"                             "
+		"'net_memif0,role=client,socket=/run/mxgate/memif.sock,"
+		"\n"
+		"                             socket-abstract=no' (required with dpdk)\n"
+		"      --dpdk-port NAME       DPDK port to use (default: the vdev's name)\n"
+		"      --dpdk-addr IP/LEN     our IPv4 address on the port, e.g. 198.18.1.1/24\n"
+		"                             (required with dpdk)\n"
+		"      --dpdk-gateway IP      IPv4 gateway when the target is not on-link\n"
+		"      --dpdk-lcores LIST     EAL lcores: the main lcore first, then one worker\n"
+		"                             lcore per bench thread (default 0@0,1@1)\n"
+		"      --dpdk-prefix NAME     EAL --file-prefix (default mxbench); every DPDK\n"
+		"                             process on the machine needs its own\n"
+		"      --dpdk-idle-us N       worker sleep when a loop found no work; 0 = busy\n"
+		"                             poll (default 0; set it when sharing CPUs)\n"
+		"      --dpdk-mem MB          EAL memory without hugepages (default 256)\n"
+		"      --dpdk-link-wait SECS  wait this long for link up, e.g. the memif peer\n"
+		"                             (default 10); a link down for --timeout during\n"
+		"                             the run aborts it (in-flight counted aborted)\n"
 		"\n"
 		"Load shape (the run always stops by itself: by count, duration or hard timeout)\n"
 		"  -c, --connections N        closed loop: concurrent connections; open loop: the\n"
@@ -113,6 +142,16 @@ enum {
 	OPT_TIMEOUT,
 	OPT_HARD_TIMEOUT,
 	OPT_SEED,
+	OPT_TRANSPORT,
+	OPT_DPDK_VDEV,
+	OPT_DPDK_PORT,
+	OPT_DPDK_ADDR,
+	OPT_DPDK_GW,
+	OPT_DPDK_LCORES,
+	OPT_DPDK_PREFIX,
+	OPT_DPDK_IDLE,
+	OPT_DPDK_MEM,
+	OPT_DPDK_LINK_WAIT,
 };
 
 static const struct option long_opts[] = {
@@ -140,6 +179,16 @@ static const struct option long_opts[] = {
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"hard-timeout", required_argument, NULL, OPT_HARD_TIMEOUT},
 	{"seed", required_argument, NULL, OPT_SEED},
+	{"transport", required_argument, NULL, OPT_TRANSPORT},
+	{"dpdk-vdev", required_argument, NULL, OPT_DPDK_VDEV},
+	{"dpdk-port", required_argument, NULL, OPT_DPDK_PORT},
+	{"dpdk-addr", required_argument, NULL, OPT_DPDK_ADDR},
+	{"dpdk-gateway", required_argument, NULL, OPT_DPDK_GW},
+	{"dpdk-lcores", required_argument, NULL, OPT_DPDK_LCORES},
+	{"dpdk-prefix", required_argument, NULL, OPT_DPDK_PREFIX},
+	{"dpdk-idle-us", required_argument, NULL, OPT_DPDK_IDLE},
+	{"dpdk-mem", required_argument, NULL, OPT_DPDK_MEM},
+	{"dpdk-link-wait", required_argument, NULL, OPT_DPDK_LINK_WAIT},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -254,6 +303,7 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 			.chunk = 64u << 10},
 		.timeout = 30.0,
 		.seed = 1,
+		.dp = {.lcores = "0@0,1@1", .prefix = "mxbench", .mem_mb = 256, .link_wait = 10.0},
 	};
 	while ((o = getopt_long(argc, argv, "t:b:c:m:n:d:r:T:s:PBe:qh", long_opts, NULL)) != -1) {
 		switch (o) {
@@ -346,6 +396,45 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		case OPT_SEED:
 			cfg->seed = parse_u64("--seed", optarg);
 			break;
+		case OPT_TRANSPORT:
+			if (strcmp(optarg, "kernel") == 0)
+				cfg->dpdk = false;
+			else if (strcmp(optarg, "dpdk") == 0)
+				cfg->dpdk = true;
+			else
+				die("--transport: kernel or dpdk");
+			break;
+		case OPT_DPDK_VDEV:
+			cfg->dp.vdev = optarg;
+			break;
+		case OPT_DPDK_PORT:
+			cfg->dp.port = optarg;
+			break;
+		case OPT_DPDK_ADDR:
+			cfg->dp.addr = optarg;
+			break;
+		case OPT_DPDK_GW:
+			cfg->dp.gw = optarg;
+			break;
+		case OPT_DPDK_LCORES:
+			cfg->dp.lcores = optarg;
+			break;
+		case OPT_DPDK_PREFIX:
+			cfg->dp.prefix = optarg;
+			break;
+		case OPT_DPDK_IDLE:
+			cfg->dp.idle_us = (unsigned)parse_u64("--dpdk-idle-us", optarg);
+			if (cfg->dp.idle_us > 100000)
+				die("--dpdk-idle-us: 0 .. 100000");
+			break;
+		case OPT_DPDK_MEM:
+			cfg->dp.mem_mb = (unsigned)parse_u64("--dpdk-mem", optarg);
+			if (cfg->dp.mem_mb < 64 || cfg->dp.mem_mb > 65536)
+				die("--dpdk-mem: 64 .. 65536");
+			break;
+		case OPT_DPDK_LINK_WAIT:
+			cfg->dp.link_wait = parse_dbl("--dpdk-link-wait", optarg);
+			break;
 		case 'q':
 			cfg->quiet = true;
 			break;
@@ -364,6 +453,15 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 	parse_target(cfg, target);
 	if (bind_addr)
 		parse_bind(cfg, bind_addr);
+	if (cfg->dpdk) {
+		if (!cfg->dp.vdev || !cfg->dp.addr)
+			die("--transport dpdk needs --dpdk-vdev and --dpdk-addr (see --help)");
+		if (bind_addr)
+			die("--bind does not apply to --transport dpdk (use --dpdk-addr)");
+		if (cfg->rate > 0.0)
+			die("--rate: the dpdk transport runs the closed loop only (not yet "
+			    "supported)");
+	}
 	if (cfg->conns < 1)
 		die("--connections: must be >= 1");
 	if (cfg->threads < 1 || cfg->threads > 256)
@@ -546,7 +644,8 @@ static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wsta
 	bool first = true;
 
 	fprintf(f, "{\n  \"tool\": \"mxbench\",\n  \"version\": \"%s\",\n", MXBENCH_VERSION);
-	fprintf(f, "  \"transport\": \"kernel\",\n  \"config\": {\n    \"target\": ");
+	fprintf(f, "  \"transport\": \"%s\",\n  \"config\": {\n    \"target\": ",
+		cfg->dpdk ? "dpdk" : "kernel");
 	json_str(f, cfg->target_str);
 	fprintf(f, ",\n    \"bind\": ");
 	if (cfg->src_str)
@@ -666,10 +765,19 @@ int main(int argc, char **argv)
 	uint64_t last_done = 0, end;
 	double last_secs = 0.0, elapsed;
 	unsigned next_tick = 1;
+	uint64_t link_down = 0; /* when the DPDK link went down, 0: up */
 	int rc;
 
 	parse_args(&cfg, argc, argv);
 	bench_cli_global_init();
+	if (cfg.dpdk) {
+		/* Before the signal handlers: the EAL installs none of its own. */
+		int nw = bench_dpdk_boot(&cfg, argv[0]);
+
+		if (nw < 1)
+			die("--transport dpdk: the dataplane did not start (see above)");
+		cfg.threads = (unsigned)nw;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -698,22 +806,46 @@ int main(int argc, char **argv)
 		bench_hist_init(&w[i].st.h_conn_250);
 		bench_hist_init(&w[i].st.h_connect);
 		bench_hist_init(&w[i].st.h_lag);
-		if (pthread_create(&tid[i], NULL, worker_thread, &w[i]))
+		if (!cfg.dpdk && pthread_create(&tid[i], NULL, worker_thread, &w[i]))
 			die("pthread_create failed");
 	}
+	if (cfg.dpdk)
+		bench_dpdk_go(w, &workers_done);
 	while (__atomic_load_n(&workers_done, __ATOMIC_ACQUIRE) < cfg.threads) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 		double secs;
 
 		nanosleep(&ts, NULL);
+		if (cfg.dpdk) {
+			bench_dpdk_drain_logs();
+			if (bench_dpdk_link_up()) {
+				if (link_down)
+					fprintf(stderr, "mxbench: DPDK port link up again\n");
+				link_down = 0;
+			} else if (!link_down) {
+				/* The peer left (memif: mxgate stopped or crashed). */
+				fprintf(stderr, "mxbench: DPDK port link down\n");
+				link_down = bench_now_ns();
+			} else if (bench_now_ns() - link_down >= (uint64_t)(cfg.timeout * 1e9) &&
+				   __atomic_load_n(&run.stop, __ATOMIC_RELAXED) < 2) {
+				/* Down for a whole timeout: end the run, what is in
+				 * flight is counted as aborted. */
+				fprintf(stderr, "mxbench: DPDK port link down for %.0f s: abort\n",
+					cfg.timeout);
+				__atomic_store_n(&run.stop, 2, __ATOMIC_RELAXED);
+			}
+		}
 		secs = (double)(bench_now_ns() - run.t0_ns) / 1e9;
 		if (!cfg.quiet && secs >= next_tick) {
 			progress(w, cfg.threads, secs, &last_done, &last_secs);
 			next_tick = (unsigned)secs + 1;
 		}
 	}
-	for (unsigned i = 0; i < cfg.threads; i++)
-		pthread_join(tid[i], NULL);
+	if (cfg.dpdk)
+		bench_dpdk_stop();
+	else
+		for (unsigned i = 0; i < cfg.threads; i++)
+			pthread_join(tid[i], NULL);
 	end = bench_now_ns();
 	getrusage(RUSAGE_SELF, &ru);
 	collect(w, cfg.threads, tot);

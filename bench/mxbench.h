@@ -1,7 +1,7 @@
 /*
  * mxbench.h - configuration, run state and per-thread statistics shared by
  * the mxbench front end (mxbench.c) and its transports (kworker.c: kernel
- * sockets).
+ * sockets; dpdk_transport.c: mxgate's TCP stack on DPDK).
  *
  * Threads: the configuration is written before the workers start and only
  * read afterwards. Each worker owns its struct bench_wstats and is its only
@@ -55,6 +55,20 @@ struct bench_cfg {
 	double hard_timeout; /* whole run, seconds */
 	uint64_t seed;
 	bool quiet;
+
+	/* --transport dpdk: mxgate's TCP stack on a DPDK port. */
+	bool dpdk;
+	struct {
+		const char *vdev;   /* EAL --vdev, e.g. net_memif0,role=client,... */
+		const char *port;   /* DPDK port name; default: the vdev's name */
+		const char *addr;   /* our IPv4 address/prefix on that port */
+		const char *gw;	    /* IPv4 gateway, optional */
+		const char *lcores; /* EAL lcores: main + one per worker */
+		const char *prefix; /* EAL --file-prefix */
+		unsigned idle_us;   /* worker idle sleep, 0 = busy poll */
+		unsigned mem_mb;
+		double link_wait; /* seconds to wait for link up */
+	} dp;
 };
 
 struct bench_run {

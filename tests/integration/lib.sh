@@ -5,7 +5,9 @@
 #
 #   . lib.sh; mx_setup NAME          namespace + veth (kernel side 198.18.0.1/24)
 #   mx_conf [SECTION KEY VALUE]...   write $MX_CONF from the base config
-#                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none)
+#                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none;
+#                                    another port: MX_VDEV=, MX_PORT=, MX_IP=, and
+#                                    MX_GW= (empty: no gateway))
 #   mx_start                         start mxgate, wait until ctl answers
 #   mx_ctl ARGS...                   mxgatectl on this test's socket
 #   mx_stat NAME                     one counter from `show stats`
@@ -69,12 +71,13 @@ in_ns() { ip netns exec "$MX_NS" "$@"; }
 
 # mx_conf [workers N] [section key value]...: the base config plus overrides.
 mx_conf() {
-	local lcores="0@0,1@1" extra=""
+	local lcores="0@0,1@1" extra="" gw="${MX_GW-198.18.0.1}"
 	if [ "${1:-}" = workers ]; then
 		MX_WORKERS=$2
 		shift 2
 	fi
 	# Extra worker lcores share CPU 1: poll-mode threads on a 2-core box.
+	local i
 	for ((i = 2; i <= MX_WORKERS; i++)); do lcores="$lcores,$i@1"; done
 	while [ $# -ge 3 ]; do
 		extra="$extra
@@ -89,13 +92,13 @@ no_huge = yes
 no_pci = yes
 memory_mb = 256
 file_prefix = $MX_NS
-vdev = net_af_packet0,iface=veth1,qpairs=$MX_WORKERS
+vdev = ${MX_VDEV:-net_af_packet0,iface=veth1,qpairs=$MX_WORKERS}
 [port]
-device = net_af_packet0
+device = ${MX_PORT:-net_af_packet0}
 mbufs = 8191
 [ipv4]
-address = 198.18.0.2/24
-gateway = 198.18.0.1
+address = ${MX_IP:-198.18.0.2/24}
+${gw:+gateway = $gw}
 [worker]
 idle_sleep_us = 50
 [spool]
@@ -113,8 +116,13 @@ mx_ctl() { "$MX_CTL_BIN" -s "$MX_SOCK" "$@"; }
 mx_start() {
 	(mx_ns_exec "$MX_NS" "$MX_BIN" -c "$MX_CONF") >"$MX_LOG" 2>&1 &
 	MX_PID=$!
+	# Ready = the ctl answers and every worker has started polling (the ctl
+	# socket opens before the workers are launched).
 	for _ in $(seq 150); do
-		mx_ctl show info >/dev/null 2>&1 && return 0
+		if mx_ctl show info >/dev/null 2>&1; then
+			loops=$(mx_ctl show stats json workers | python3 -c 'import json,sys; print(min(w["loops"] for w in json.load(sys.stdin)["workers"]))' 2>/dev/null)
+			[ "${loops:-0}" -gt 0 ] && return 0
+		fi
 		kill -0 "$MX_PID" 2>/dev/null || fail "mxgate exited during start-up"
 		sleep 0.1
 	done
