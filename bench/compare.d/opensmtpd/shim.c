@@ -61,7 +61,7 @@ int rename(const char *from, const char *to)
 		if (fd >= 0) {
 			if (fsync(fd) != 0) {
 				close(fd);
-				return -1;	/* errno from fsync: OpenSMTPD tempfails */
+				return -1; /* errno from fsync: OpenSMTPD tempfails */
 			}
 			close(fd);
 		}
