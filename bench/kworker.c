@@ -334,20 +334,9 @@ static void on_event(struct kw *k, struct conn *c, enum bench_cli_ev ev, uint64_
 		next_action(k, c, now);
 		break;
 	case BENCH_CLI_EV_TXN_DONE:
-		bench_hist_record(&k->st->h_txn, now - c->t_txn);
-		if (!c->had_250)
-			bench_hist_record(&k->st->h_conn_250, now - c->t_connect);
-		c->had_250 = true;
-		BENCH_INC(k->st->txn_done);
-		BENCH_ADD(k->st->msg_bytes, c->cli.msg_size);
-		c->in_txn = false;
-		BENCH_DEC(k->st->inflight);
-		next_action(k, c, now);
-		break;
 	case BENCH_CLI_EV_TXN_FAILED:
-		BENCH_INC(k->st->txn_failed);
-		c->in_txn = false;
-		BENCH_DEC(k->st->inflight);
+		bench_txn_end(k->st, ev == BENCH_CLI_EV_TXN_DONE, now, c->t_txn, c->t_connect,
+			      c->cli.msg_size, &c->had_250, &c->in_txn);
 		next_action(k, c, now);
 		break;
 	case BENCH_CLI_EV_CLOSED:

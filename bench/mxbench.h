@@ -133,6 +133,29 @@ struct bench_worker {
 /** Monotonic clock in ns. */
 uint64_t bench_now_ns(void);
 
+/**
+ * Account for the end of a transaction on one connection, whatever the
+ * transport: @ok is a 250 after end of data (latency from @t_txn; the
+ * connection's first one also from @t_connect, tracked by *@had_250), else
+ * a failure. Clears *@in_txn. Writer thread of @st only.
+ */
+static inline void bench_txn_end(struct bench_wstats *st, bool ok, uint64_t now, uint64_t t_txn,
+				 uint64_t t_connect, uint64_t msg_size, bool *had_250, bool *in_txn)
+{
+	if (ok) {
+		bench_hist_record(&st->h_txn, now - t_txn);
+		if (!*had_250)
+			bench_hist_record(&st->h_conn_250, now - t_connect);
+		*had_250 = true;
+		BENCH_INC(st->txn_done);
+		BENCH_ADD(st->msg_bytes, msg_size);
+	} else {
+		BENCH_INC(st->txn_failed);
+	}
+	*in_txn = false;
+	BENCH_DEC(st->inflight);
+}
+
 /** Kernel-socket transport: runs one worker until its share is done. */
 void *bench_kworker_main(void *arg);
 
