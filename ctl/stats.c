@@ -52,12 +52,13 @@ static void print_tcp_json(struct ctl_out *o, const struct tcp_stats *s)
 	ctl_printf(o, "}");
 }
 
-static void sum_smtp(struct smtp_counters *total, unsigned *sessions)
+static void sum_smtp(struct smtp_counters *total, unsigned *sessions, uint64_t *refused)
 {
 	uint64_t *t = (uint64_t *)total;
 
 	memset(total, 0, sizeof(*total));
 	*sessions = 0;
+	*refused = 0;
 	for (unsigned i = 0; i < dp_nworkers(); i++) {
 		struct smtp_counters s;
 		const uint64_t *v = (const uint64_t *)&s;
@@ -65,6 +66,7 @@ static void sum_smtp(struct smtp_counters *total, unsigned *sessions)
 		for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
 			t[k] += v[k];
 		*sessions += smtp_server_sessions(i);
+		*refused += smtp_server_refused(i);
 	}
 }
 
@@ -90,6 +92,7 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 	struct smtp_counters smtp;
 	const uint64_t *sv = (const uint64_t *)&smtp;
 	unsigned sessions;
+	uint64_t refused;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "json") == 0)
@@ -103,13 +106,14 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 	}
 	sum_stats(&total);
 	sum_tcp(&tcp);
-	sum_smtp(&smtp, &sessions);
+	sum_smtp(&smtp, &sessions, &refused);
 	if (json) {
 		ctl_printf(o, "{\"dataplane\":");
 		print_json(o, &total);
 		ctl_printf(o, ",\"tcp\":");
 		print_tcp_json(o, &tcp);
-		ctl_printf(o, ",\"smtp\":{\"sessions_open\":%u", sessions);
+		ctl_printf(o, ",\"smtp\":{\"sessions_open\":%u,\"slots_full_refused\":%llu",
+			   sessions, (unsigned long long)refused);
 		for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
 			ctl_printf(o, ",\"%s\":%llu", smtp_counter_names[k],
 				   (unsigned long long)sv[k]);
@@ -133,6 +137,7 @@ static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 	for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
 		ctl_printf(o, "tcp.%-23s %llu\n", tcp_stats_name(k), (unsigned long long)tv[k]);
 	ctl_printf(o, "smtp.%-22s %u\n", "sessions_open", sessions);
+	ctl_printf(o, "smtp.%-22s %llu\n", "slots_full_refused", (unsigned long long)refused);
 	for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
 		ctl_printf(o, "smtp.%-22s %llu\n", smtp_counter_names[k],
 			   (unsigned long long)sv[k]);

@@ -226,7 +226,7 @@ static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reas
 		 * client understands, from static text (no session needed). */
 		static const char busy[] =
 			"421 4.3.2 mxgate: too many connections, try again later\r\n";
-		srv->refused++;
+		__atomic_store_n(&srv->refused, srv->refused + 1, __ATOMIC_RELAXED);
 		tcp_send(t, busy, sizeof(busy) - 1, now);
 		tcp_close(t, now);
 		return;
@@ -236,7 +236,7 @@ static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reas
 	if (!c->s) {
 		static const char busy[] =
 			"421 4.3.2 mxgate: too many sessions, try again later\r\n";
-		srv->refused++;
+		__atomic_store_n(&srv->refused, srv->refused + 1, __ATOMIC_RELAXED);
 		tcp_send(t, busy, sizeof(busy) - 1, now);
 		tcp_close(t, now);
 		return;
@@ -595,6 +595,13 @@ void smtp_server_counters(unsigned i, struct smtp_counters *out)
 	memset(out, 0, sizeof(*out));
 	if (i < SRV_MAX_WORKERS && servers[i])
 		smtp_counters_read(servers[i]->pool, out);
+}
+
+uint64_t smtp_server_refused(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i]
+		       ? __atomic_load_n(&servers[i]->refused, __ATOMIC_RELAXED)
+		       : 0;
 }
 
 unsigned smtp_server_sessions(unsigned i)

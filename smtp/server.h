@@ -6,6 +6,8 @@
 #ifndef MX_SMTP_SERVER_H
 #define MX_SMTP_SERVER_H
 
+#include <stdint.h>
+
 #include "smtp/smtp-t.h"
 
 /** Register the SMTP service with the dataplane (boot, before ports). */
@@ -14,6 +16,10 @@ int smtp_server_register(void);
 /** Copy worker @i's SMTP counters (any thread, relaxed loads); zeros if the
  * worker runs no SMTP server. */
 void smtp_server_counters(unsigned i, struct smtp_counters *out);
+
+/** Connections refused with 421 4.3.2 because every session slot of worker
+ * @i was in use (any thread, relaxed). */
+uint64_t smtp_server_refused(unsigned i);
 
 /** Connections currently open on worker @i (any thread, relaxed). */
 unsigned smtp_server_sessions(unsigned i);
