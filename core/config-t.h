@@ -33,6 +33,7 @@ struct mx_fault_dir {
 
 struct mx_config {
 	char path[MX_CFG_STR];
+	uint64_t generation; /* set by config_publish(): 1 at boot, +1 per reload */
 
 	/* [eal] */
 	char eal_lcores[MX_CFG_STR];

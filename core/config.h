@@ -24,6 +24,25 @@ int config_load(struct mx_config *c, const char *path, char *err, size_t errlen)
 int config_load_string(struct mx_config *c, const char *name, const char *text, char *err,
 		       size_t errlen);
 
+/*
+ * Configuration generations. The running configuration is one immutable
+ * struct mx_config published with rcu_assign_pointer(); a reload builds and
+ * validates a new one, publishes it, and the old one is freed after a
+ * grace period. c->generation counts publications (1 for the boot one).
+ */
+
+/** The running generation (NULL before the first config_publish()).
+ * Worker lcores (liburcu QSBR readers): use it between two quiescent
+ * states and never keep the pointer across rcu_quiescent_state(); copy
+ * what must outlive the loop iteration. Control thread: any time (it is
+ * the only writer). */
+const struct mx_config *config_current(void);
+
+/** Publish @c (heap-allocated, ownership taken) as the running generation,
+ * setting its generation number. The previous generation is freed after a
+ * grace period. Control thread only. */
+void config_publish(struct mx_config *c);
+
 /** Effective fault injection: true if any rate or delay is non-zero. */
 int config_fault_enabled(const struct mx_config *c);
 

@@ -40,6 +40,10 @@ struct dp_service {
 	void *(*init)(const struct dp_service_ctx *ctx, const struct mx_config *c);
 	/* Worker lcore, every loop iteration (optional): completions, rings. */
 	void (*poll)(void *state);
+	/* Worker lcore (optional), at the first loop iteration that sees a new
+	 * configuration generation (config_current()): apply the keys marked
+	 * live. @c is valid only during the call; copy what is needed. */
+	void (*reconfig)(void *state, const struct mx_config *c);
 	/* Shutdown, main lcore, workers stopped and the TCP stack destroyed. */
 	void (*fini)(void *state);
 };

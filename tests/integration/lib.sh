@@ -57,7 +57,8 @@ mx_cleanup() {
 
 mx_setup() {
 	MX_NAME=$1
-	MX_NS=mxt-$1
+	# MX_NS_TAG lets two checkouts run the same test at once.
+	MX_NS=mxt-$1${MX_NS_TAG:-}
 	MX_SOCK=/run/mxgate/$MX_NS.sock
 	MX_TMP=$(mktemp -d "/tmp/$MX_NS.XXXXXX")
 	chmod 755 "$MX_TMP" # the daemon's user reaches its spool inside
