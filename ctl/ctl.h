@@ -82,9 +82,9 @@ struct ctl_client;
  * unless @abandon(@arg) was called first (the client was dropped: the
  * handle and @o are then gone). @abandon is called if the command has not
  * completed within CTL_DEFER_DEADLINE_MS (the client gets an error) or at
- * ctl_close(). Returns the handle, or NULL if @o does not belong to a
- * socket client (ctl_run_line() from --check or tests): the command must
- * then answer now. */
+ * ctl_close(); @abandon must not call ctl_complete(). Returns the handle, or NULL if @o does not
+ * belong to a socket client (ctl_run_line() from --check or tests): the command must then answer
+ * now. */
 struct ctl_client *ctl_defer(struct ctl_out *o, void (*abandon)(void *arg), void *arg);
 
 /** Send what was written to the deferred client's ctl_out, then close it.
