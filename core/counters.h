@@ -181,9 +181,9 @@ int mx_ctr_format_list(struct mx_buf *b, bool json);
  * group's single sample has no label). Names mxgate_<long_name>_<prom>,
  * counters with _total. Histograms: cumulative _bucket{le=...} for the
  * def's 1-2-5 bounds and +Inf, _sum and _count, values scaled by d->scale.
- * A bucket of the log-linear histogram counts toward le once all of it is
- * <= le, so a bound's count may miss values within 0.8 % below it. Returns
- * 0 or -ENOMEM.
+ * A bucket of the log-linear histogram counts toward le when its lowest
+ * value is <= le, so a bound's count may include values up to 0.8 % above
+ * it (MX_HIST_REL_ERR x 2). Returns 0 or -ENOMEM.
  */
 int mx_ctr_format_prom(struct mx_buf *b);
 

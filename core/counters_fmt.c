@@ -14,7 +14,7 @@
 #include "core/counters.h"
 #include "core/hist.h"
 
-#define NAME_MAX_LEN 160
+#define NAME_MAX_LEN  160
 #define PROM_NAME_LEN (2 * NAME_MAX_LEN + 16)
 /* Text lines: "group.name" padded to this many columns, as `show stats`
  * always printed them; per-worker lines pad after "workerN.". */
@@ -385,8 +385,8 @@ int mx_ctr_format_list(struct mx_buf *b, bool json)
 
 			snprintf(key, sizeof(key), "%s.%s", g->name, d->name);
 			if (!json) {
-				mx_buf_printf(b, "%-*s %-9s %s\n", TEXT_COL, key, type_name(d->type),
-					      d->help);
+				mx_buf_printf(b, "%-*s %-9s %s\n", TEXT_COL, key,
+					      type_name(d->type), d->help);
 				continue;
 			}
 			prom_name(g, d, prom);
@@ -445,8 +445,7 @@ static void prom_hist(struct mx_buf *b, const char *name, const struct mx_ctr_de
 
 			if (bound / mant[m] != p10)
 				break; /* overflow */
-			while (idx < MX_HIST_BUCKETS &&
-			       mx_hist_bucket_lo(idx) + (mx_hist_bucket_width(idx) - 1) <= bound)
+			while (idx < MX_HIST_BUCKETS && mx_hist_bucket_lo(idx) <= bound)
 				cum += h->buckets[idx++];
 			snprintf(le, sizeof(le), "%.9g", (double)bound * scale);
 			mx_buf_printf(b, "%s_bucket", name);

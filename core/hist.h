@@ -21,8 +21,8 @@
 #include <stdint.h>
 
 #define MX_HIST_SUB_BITS 7
-#define MX_HIST_SUB	    (1u << MX_HIST_SUB_BITS)
-#define MX_HIST_BUCKETS  ((64 - MX_HIST_SUB_BITS + 1) * MX_HIST_SUB)
+#define MX_HIST_SUB	 (1u << MX_HIST_SUB_BITS)
+#define MX_HIST_BUCKETS	 ((64 - MX_HIST_SUB_BITS + 1) * MX_HIST_SUB)
 /** Bound on |reported - true| / true for any percentile. */
 #define MX_HIST_REL_ERR (1.0 / (2.0 * MX_HIST_SUB))
 

@@ -53,9 +53,10 @@ static const struct mx_ctr_group dp_group = {
 };
 
 /* What each TCP MIB counter counts (Linux's meaning where it has one). */
-#define TCP_HELP_ActiveOpens		"connections opened by us (SYN sent)"
-#define TCP_HELP_PassiveOpens		"connections accepted from a listener"
-#define TCP_HELP_AttemptFails		"connection attempts that failed (SYN_SENT/SYN_RECEIVED to CLOSED or LISTEN)"
+#define TCP_HELP_ActiveOpens  "connections opened by us (SYN sent)"
+#define TCP_HELP_PassiveOpens "connections accepted from a listener"
+#define TCP_HELP_AttemptFails \
+	"connection attempts that failed (SYN_SENT/SYN_RECEIVED to CLOSED or LISTEN)"
 #define TCP_HELP_EstabResets		"established connections reset"
 #define TCP_HELP_CurrEstab		"connections now ESTABLISHED or CLOSE_WAIT"
 #define TCP_HELP_InSegs			"segments received"
@@ -96,35 +97,32 @@ static const struct mx_ctr_group dp_group = {
 #define TCP_HELP_TCPAbortOnClose	"connections reset: closed with unread data"
 #define TCP_HELP_TCPAbortOnTimeout	"connections aborted: retransmission or keepalive timeout"
 #define TCP_HELP_TCPAbortOnMemory	"connections aborted: out of memory"
-#define TCP_HELP_TCPAbortOnLinger	"orphaned connections aborted in FIN_WAIT_2 (the peer never sent its FIN)"
-#define TCP_HELP_TW			"connections that entered TIME_WAIT"
-#define TCP_HELP_TCPTimeWaitOverflow	"connections closed without TIME_WAIT: table full"
-#define TCP_HELP_TWRecycled		"TIME_WAIT connections reused by a new SYN"
-#define TCP_HELP_TWKilled		"TIME_WAIT connections ended early (RST, RFC 1337 off)"
-#define TCP_HELP_TCPPMTUUpdates		"path MTU reductions applied from ICMP"
-#define TCP_HELP_TCPNoPort		"segments to a port with no listener"
-#define TCP_HELP_TCPLostRetransmit	"retransmissions found lost again"
-#define TCP_HELP_TCPRACKLoss		"segments marked lost by RACK"
-#define TCP_HELP_TCPRACKReoTimeout	"RACK reordering timer expiries"
-#define TCP_HELP_TCPLossProbes		"tail loss probes sent"
-#define TCP_HELP_TCPLossProbeRecovery	"losses repaired by a tail loss probe"
-#define TCP_HELP_TCPDSACKRecv		"D-SACK blocks received"
-#define TCP_HELP_TCPDSACKSent		"D-SACK blocks sent"
-#define TCP_HELP_TCPDSACKUndo		"congestion window reductions undone on D-SACK"
-#define TCP_HELP_TCPSACKReorder		"reordering detected from SACK"
-#define TCP_HELP_TCPLimitedTransmit	"limited transmit segments sent (RFC 3042)"
+#define TCP_HELP_TCPAbortOnLinger \
+	"orphaned connections aborted in FIN_WAIT_2 (the peer never sent its FIN)"
+#define TCP_HELP_TW		      "connections that entered TIME_WAIT"
+#define TCP_HELP_TCPTimeWaitOverflow  "connections closed without TIME_WAIT: table full"
+#define TCP_HELP_TWRecycled	      "TIME_WAIT connections reused by a new SYN"
+#define TCP_HELP_TWKilled	      "TIME_WAIT connections ended early (RST, RFC 1337 off)"
+#define TCP_HELP_TCPPMTUUpdates	      "path MTU reductions applied from ICMP"
+#define TCP_HELP_TCPNoPort	      "segments to a port with no listener"
+#define TCP_HELP_TCPLostRetransmit    "retransmissions found lost again"
+#define TCP_HELP_TCPRACKLoss	      "segments marked lost by RACK"
+#define TCP_HELP_TCPRACKReoTimeout    "RACK reordering timer expiries"
+#define TCP_HELP_TCPLossProbes	      "tail loss probes sent"
+#define TCP_HELP_TCPLossProbeRecovery "losses repaired by a tail loss probe"
+#define TCP_HELP_TCPDSACKRecv	      "D-SACK blocks received"
+#define TCP_HELP_TCPDSACKSent	      "D-SACK blocks sent"
+#define TCP_HELP_TCPDSACKUndo	      "congestion window reductions undone on D-SACK"
+#define TCP_HELP_TCPSACKReorder	      "reordering detected from SACK"
+#define TCP_HELP_TCPLimitedTransmit   "limited transmit segments sent (RFC 3042)"
 
 /* CurrEstab is the gauge of the list; everything else counts up. */
-#define TCP_TYPE(f)                                                                       \
+#define TCP_TYPE(f)                                                                             \
 	(offsetof(struct tcp_stats, f) == offsetof(struct tcp_stats, curr_estab) ? MX_CTR_GAUGE \
-										   : MX_CTR_COUNTER)
+										 : MX_CTR_COUNTER)
 
 static const struct mx_ctr_def tcp_defs[] = {
-#define X(n, f)                                                   \
-	{.name = #n,                                              \
-	 .prom = #f,                                              \
-	 .help = TCP_HELP_##n,                                    \
-	 .type = TCP_TYPE(f)},
+#define X(n, f) {.name = #n, .prom = #f, .help = TCP_HELP_##n, .type = TCP_TYPE(f)},
 	TCP_STATS_LIST(X)
 #undef X
 };

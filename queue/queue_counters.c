@@ -20,26 +20,28 @@
 #include "queue/relay.h"
 #include "queue/spool.h"
 
-#define SPOOL_HELP_records_staged      "records encoded by workers"
-#define SPOOL_HELP_bytes_staged	       "bytes encoded by workers"
-#define SPOOL_HELP_msgs_begun	       "messages begun (spool_msg_begin)"
-#define SPOOL_HELP_msgs_ended	       "messages ended by workers, waiting for or past their commit"
-#define SPOOL_HELP_msgs_aborted	       "messages abandoned before their end (client gone, RSET, rejected)"
-#define SPOOL_HELP_staging_full	       "appends refused: no free staging buffer"
-#define SPOOL_HELP_admit_refused       "transactions refused at MAIL FROM by the spool (full, busy or refusing)"
-#define SPOOL_HELP_records_written     "records written to segment files"
-#define SPOOL_HELP_bytes_written       "bytes written to segment files"
-#define SPOOL_HELP_write_calls	       "pwrite(2) calls"
-#define SPOOL_HELP_fdatasyncs	       "fdatasync(2) calls on segment files"
-#define SPOOL_HELP_sync_groups	       "group commits (one or more fdatasyncs each)"
-#define SPOOL_HELP_sync_records	       "records made durable by group commits"
-#define SPOOL_HELP_sync_msgs	       "messages made durable by group commits"
-#define SPOOL_HELP_group_1	       "group commits of 1 message"
-#define SPOOL_HELP_group_2_3	       "group commits of 2-3 messages"
-#define SPOOL_HELP_group_4_15	       "group commits of 4-15 messages"
-#define SPOOL_HELP_group_16_63	       "group commits of 16-63 messages"
-#define SPOOL_HELP_group_64_plus       "group commits of 64 messages or more"
-#define SPOOL_HELP_commit_lat_ns_sum   "nanoseconds from end of data to commit, summed over committed messages"
+#define SPOOL_HELP_records_staged "records encoded by workers"
+#define SPOOL_HELP_bytes_staged	  "bytes encoded by workers"
+#define SPOOL_HELP_msgs_begun	  "messages begun (spool_msg_begin)"
+#define SPOOL_HELP_msgs_ended	  "messages ended by workers, waiting for or past their commit"
+#define SPOOL_HELP_msgs_aborted	  "messages abandoned before their end (client gone, RSET, rejected)"
+#define SPOOL_HELP_staging_full	  "appends refused: no free staging buffer"
+#define SPOOL_HELP_admit_refused \
+	"transactions refused at MAIL FROM by the spool (full, busy or refusing)"
+#define SPOOL_HELP_records_written "records written to segment files"
+#define SPOOL_HELP_bytes_written   "bytes written to segment files"
+#define SPOOL_HELP_write_calls	   "pwrite(2) calls"
+#define SPOOL_HELP_fdatasyncs	   "fdatasync(2) calls on segment files"
+#define SPOOL_HELP_sync_groups	   "group commits (one or more fdatasyncs each)"
+#define SPOOL_HELP_sync_records	   "records made durable by group commits"
+#define SPOOL_HELP_sync_msgs	   "messages made durable by group commits"
+#define SPOOL_HELP_group_1	   "group commits of 1 message"
+#define SPOOL_HELP_group_2_3	   "group commits of 2-3 messages"
+#define SPOOL_HELP_group_4_15	   "group commits of 4-15 messages"
+#define SPOOL_HELP_group_16_63	   "group commits of 16-63 messages"
+#define SPOOL_HELP_group_64_plus   "group commits of 64 messages or more"
+#define SPOOL_HELP_commit_lat_ns_sum \
+	"nanoseconds from end of data to commit, summed over committed messages"
 #define SPOOL_HELP_commit_lat_ns_max   "worst nanoseconds from end of data to commit"
 #define SPOOL_HELP_msgs_committed      "messages committed (their 250 may be sent)"
 #define SPOOL_HELP_msgs_failed	       "messages whose commit failed (451/452 sent)"
@@ -52,22 +54,25 @@
 #define SPOOL_HELP_recovered_msgs      "committed messages found at start with work left"
 #define SPOOL_HELP_recovered_rcpts     "recipients of those messages not yet delivered"
 #define SPOOL_HELP_recovered_done_msgs "committed messages found fully done at start"
-#define SPOOL_HELP_incomplete_msgs     "messages found at start without an intact END (never acknowledged)"
-#define SPOOL_HELP_invalid_msgs	       "messages found at start with an intact END that failed their check"
-#define SPOOL_HELP_torn_tails_cut      "segment files cut back to their last intact record"
-#define SPOOL_HELP_torn_bytes_cut      "bytes removed by those cuts"
-#define SPOOL_HELP_corrupt_regions     "damaged regions followed by intact records (kept)"
-#define SPOOL_HELP_bad_files	       "files without an intact header, removed"
+#define SPOOL_HELP_incomplete_msgs \
+	"messages found at start without an intact END (never acknowledged)"
+#define SPOOL_HELP_invalid_msgs	   "messages found at start with an intact END that failed their check"
+#define SPOOL_HELP_torn_tails_cut  "segment files cut back to their last intact record"
+#define SPOOL_HELP_torn_bytes_cut  "bytes removed by those cuts"
+#define SPOOL_HELP_corrupt_regions "damaged regions followed by intact records (kept)"
+#define SPOOL_HELP_bad_files	   "files without an intact header, removed"
 
 static const struct mx_ctr_def spool_defs[] = {
-#define X(n, kind)                                                                            \
-	{.name = #n,                                                                          \
-	 .help = SPOOL_HELP_##n,                                                              \
-	 .type = SPOOL_STAT_##kind == SPOOL_STAT_MAX ? MX_CTR_GAUGE : MX_CTR_COUNTER,         \
+#define X(n, kind)                                                                    \
+	{.name = #n,                                                                  \
+	 .help = SPOOL_HELP_##n,                                                      \
+	 .type = SPOOL_STAT_##kind == SPOOL_STAT_MAX ? MX_CTR_GAUGE : MX_CTR_COUNTER, \
 	 .merge = SPOOL_STAT_##kind == SPOOL_STAT_MAX ? MX_CTR_MAX : MX_CTR_SUM},
 	SPOOL_STATS(X)
 #undef X
-	{.name = "segment_bytes", .help = "bytes of segment files in the spool", .type = MX_CTR_GAUGE},
+		{.name = "segment_bytes",
+		 .help = "bytes of segment files in the spool",
+		 .type = MX_CTR_GAUGE},
 };
 
 static void spool_read(void *arg, unsigned inst, uint64_t *vals)
@@ -146,8 +151,9 @@ static const struct mx_ctr_group commit_group = {
 #define RELAY_HELP_nexthop_failures "next-hop connect, greeting and EHLO failures and sessions lost"
 #define RELAY_HELP_bytes_sent	    "body bytes written to next hops (dot-stuffed, final dot included)"
 #define RELAY_HELP_retries	    "delivery attempts after the first one"
-#define RELAY_HELP_done_log_errors  "done-log writes that failed after a delivery (may deliver twice)"
-#define RELAY_HELP_spool_errors	    "messages that could not be read back from the spool"
+#define RELAY_HELP_done_log_errors \
+	"done-log writes that failed after a delivery (may deliver twice)"
+#define RELAY_HELP_spool_errors "messages that could not be read back from the spool"
 
 static const struct mx_ctr_def relay_defs[] = {
 #define X(n) {.name = #n, .help = RELAY_HELP_##n, .type = MX_CTR_COUNTER},
@@ -183,15 +189,27 @@ static const struct mx_ctr_group relay_group = {
 /* In the order of enum relay_msg_state, then struct relay_queue_summary. */
 _Static_assert(RELAY_MSG_STATE_COUNT == 4, "queue_defs lists 4 message states");
 static const struct mx_ctr_def queue_defs[] = {
-	{.name = "ready", .help = "queued messages waiting for a relay thread", .type = MX_CTR_GAUGE},
-	{.name = "deferred", .help = "queued messages waiting for their retry time", .type = MX_CTR_GAUGE},
-	{.name = "active", .help = "queued messages with a delivery attempt under way", .type = MX_CTR_GAUGE},
-	{.name = "held", .help = "queued messages with only held recipients left", .type = MX_CTR_GAUGE},
+	{.name = "ready",
+	 .help = "queued messages waiting for a relay thread",
+	 .type = MX_CTR_GAUGE},
+	{.name = "deferred",
+	 .help = "queued messages waiting for their retry time",
+	 .type = MX_CTR_GAUGE},
+	{.name = "active",
+	 .help = "queued messages with a delivery attempt under way",
+	 .type = MX_CTR_GAUGE},
+	{.name = "held",
+	 .help = "queued messages with only held recipients left",
+	 .type = MX_CTR_GAUGE},
 	{.name = "rcpts_pending", .help = "recipients not yet delivered", .type = MX_CTR_GAUGE},
 	{.name = "rcpts_held", .help = "recipients on hold", .type = MX_CTR_GAUGE},
-	{.name = "oldest_age_ms", .help = "age of the oldest queued message (ms)", .type = MX_CTR_GAUGE},
+	{.name = "oldest_age_ms",
+	 .help = "age of the oldest queued message (ms)",
+	 .type = MX_CTR_GAUGE},
 	{.name = "bytes", .help = "body bytes of the queued messages", .type = MX_CTR_GAUGE},
-	{.name = "nexthop_down_ms", .help = "how long every next hop has been down (ms), 0 if one is up", .type = MX_CTR_GAUGE},
+	{.name = "nexthop_down_ms",
+	 .help = "how long every next hop has been down (ms), 0 if one is up",
+	 .type = MX_CTR_GAUGE},
 };
 
 static void queue_read(void *arg, unsigned inst, uint64_t *vals)

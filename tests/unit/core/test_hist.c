@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "core/hist.h"
 #include "bench/rng.h"
+#include "core/hist.h"
 
 static const double pcts[] = {0.1, 1, 10, 25, 50, 75, 90, 99, 99.9, 99.99};
 
@@ -234,8 +234,7 @@ static void test_merge(void **state)
 	assert_int_equal(m->sum, all->sum);
 	assert_memory_equal(m->buckets, all->buckets, sizeof(all->buckets));
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-		assert_int_equal(mx_hist_percentile(m, pcts[i]),
-				 mx_hist_percentile(all, pcts[i]));
+		assert_int_equal(mx_hist_percentile(m, pcts[i]), mx_hist_percentile(all, pcts[i]));
 	/* Merging an empty histogram changes nothing (min stays). */
 	mx_hist_init(a);
 	mx_hist_merge(m, a);
