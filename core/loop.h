@@ -28,7 +28,10 @@
 
 /* Callback for a ready fd: @events is a set of MX_LOOP_*. It may call
  * mx_loop_mod()/mx_loop_del() on any fd, including its own (and close it
- * after mx_loop_del()). */
+ * after mx_loop_del()). Watching is level-triggered: a callback that leaves
+ * its condition pending (unread input, MX_LOOP_ERR) is called again next
+ * round. MX_LOOP_ERR is delivered even while no events are watched (events
+ * 0), so a callback that gets it must read to EOF or mx_loop_del() the fd. */
 typedef void (*mx_loop_fd_fn)(int fd, unsigned events, void *arg);
 
 struct mx_loop_timer;
@@ -79,9 +82,10 @@ bool mx_loop_timer_armed(const struct mx_loop_timer *t);
 uint64_t mx_loop_now_ms(void);
 
 /** Wait for ready fds for at most @max_wait_ms (less if a timer is due
- * sooner; 0: do not wait), dispatch their callbacks, then run every
- * expired timer. Returns the number of callbacks run, or -errno on an
- * epoll failure other than EINTR (EINTR returns 0: the caller checks its
+ * sooner; 0: do not wait; negative: until an fd or a timer), dispatch their
+ * callbacks, then run every expired timer (earliest first; a timer armed
+ * by a timer callback runs in a later round, never in this one). Returns the number of callbacks
+ * run, or -errno on an epoll failure other than EINTR (EINTR returns 0: the caller checks its
  * signal flags). */
 int mx_loop_run_once(int max_wait_ms);
 

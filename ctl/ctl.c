@@ -1,14 +1,20 @@
 /*
  * ctl.c - control socket server and command registry. See ctl.h.
  *
- * Clients are served one at a time from the control thread's poll loop with
- * a short read deadline, so a stuck client cannot hold the socket: the
- * protocol is one line in, one answer out, close.
+ * The listener and every client are registered on the control loop
+ * (core/loop.h). A client's life: READ (bytes collected into its own line
+ * buffer until a newline, EOF or the limit; CTL_READ_DEADLINE_MS from
+ * accept to a complete line), the command runs (or is DEFERRED: the fd
+ * leaves the loop until ctl_complete()), WRITE (the answer goes out as the
+ * socket accepts it; CTL_WRITE_IDLE_MS without progress drops the client),
+ * close. Nothing here blocks: no poll, no blocking read or write.
+ *
+ * Memory: each client (struct ctl_client with its buffers) is malloc'ed at
+ * accept and freed when it is closed; the registry is static.
  */
 #include "ctl/ctl.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,20 +22,47 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 
 #define CTL_MAX_CMDS	    128
-#define CTL_LINE_MAX	    4096
-#define CTL_READ_TIMEOUT_MS 2000
+#define CTL_ACCEPT_BURST    16	/* accepts per listener callback */
+#define CTL_ACCEPT_PAUSE_MS 100 /* out of fds: listener paused this long */
+
+enum ctl_client_state {
+	CTL_C_READ = 0, /* collecting the command line */
+	CTL_C_DEFERRED, /* command answers later (ctl_defer()), fd not on the loop */
+	CTL_C_WRITE,	/* sending the answer */
+};
+
+struct ctl_client {
+	int fd;
+	enum ctl_client_state state;
+	bool privileged;
+	struct ucred cred; /* pid -1 if unknown */
+	struct mx_loop_timer deadline;
+	void (*abandon)(void *arg);
+	void *abandon_arg;
+	struct ctl_client *prev, *next; /* all clients */
+	struct ctl_out out;
+	size_t out_off; /* bytes of out already sent */
+	size_t in_len;
+	char in[CTL_LINE_MAX];
+};
 
 static const struct ctl_cmd *cmds[CTL_MAX_CMDS];
 static unsigned ncmds;
 static int listen_fd = -1;
 static char sock_path[108];
 static uid_t owner_uid;
+
+static struct ctl_client *clients; /* list head */
+static unsigned nclients;
+static struct ctl_client *running; /* whose command fn runs right now */
+static struct mx_loop_timer accept_pause;
+static bool refusing; /* at the client limit: logged once until it clears */
 
 static void out_vappend(struct ctl_out *o, const char *fmt, va_list ap)
 {
@@ -172,11 +205,259 @@ void ctl_run_line(struct ctl_out *o, char *line, bool privileged)
 	best->fn(o, argc - (int)best_n, argv + best_n);
 }
 
+/* ---- clients ---- */
+
+static void client_free(struct ctl_client *c)
+{
+	mx_loop_timer_cancel(&c->deadline);
+	if (c->state != CTL_C_DEFERRED)
+		mx_loop_del(c->fd);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nclients--;
+	if (nclients < CTL_MAX_CLIENTS && refusing) {
+		refusing = false;
+		MX_NOTICE("ctl: below %d clients again, accepting", CTL_MAX_CLIENTS);
+	}
+	free(c->out.buf);
+	free(c);
+}
+
+/* One non-blocking attempt to send a short line before closing. */
+static void send_once(int fd, const char *line)
+{
+	ssize_t w = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w; /* the client is closed either way */
+}
+
+static void start_write(struct ctl_client *c)
+{
+	c->state = CTL_C_WRITE;
+	c->out_off = 0;
+	if (c->out.len == 0) { /* nothing to say: just close */
+		client_free(c);
+		return;
+	}
+	if (mx_loop_mod(c->fd, MX_LOOP_OUT) != 0) {
+		client_free(c);
+		return;
+	}
+	mx_loop_timer_arm(&c->deadline, CTL_WRITE_IDLE_MS);
+}
+
+static void run_command(struct ctl_client *c)
+{
+	char *nl = memchr(c->in, '\n', c->in_len);
+
+	if (nl)
+		*nl = '\0'; /* what follows the line is ignored */
+	c->in[c->in_len] = '\0';
+	if (!nl && c->in_len == sizeof(c->in) - 1) {
+		ctl_error(&c->out, "command line longer than %d bytes", CTL_LINE_MAX - 1);
+	} else {
+		running = c;
+		ctl_run_line(&c->out, c->in, c->privileged);
+		running = NULL;
+	}
+	if (c->state == CTL_C_DEFERRED) {
+		mx_loop_del(c->fd);
+		mx_loop_timer_arm(&c->deadline, CTL_DEFER_DEADLINE_MS);
+		return;
+	}
+	start_write(c);
+}
+
+static void client_read(struct ctl_client *c)
+{
+	ssize_t r = read(c->fd, c->in + c->in_len, sizeof(c->in) - 1 - c->in_len);
+
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			client_free(c);
+		return;
+	}
+	/* EOF ends the line too: `printf 'show info' | nc -U -N` works. */
+	if (r > 0 && !memchr(c->in + c->in_len, '\n', (size_t)r) &&
+	    c->in_len + (size_t)r < sizeof(c->in) - 1) {
+		c->in_len += (size_t)r;
+		return;
+	}
+	c->in_len += (size_t)r;
+	mx_loop_timer_cancel(&c->deadline);
+	run_command(c);
+}
+
+static void client_write(struct ctl_client *c)
+{
+	ssize_t w = send(c->fd, c->out.buf + c->out_off, c->out.len - c->out_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			client_free(c); /* the client went away: nothing to tell */
+		return;
+	}
+	c->out_off += (size_t)w;
+	if (c->out_off == c->out.len) {
+		client_free(c);
+		return;
+	}
+	mx_loop_timer_arm(&c->deadline, CTL_WRITE_IDLE_MS);
+}
+
+static void on_client(int fd, unsigned events, void *arg)
+{
+	struct ctl_client *c = arg;
+
+	(void)fd;
+	if (c->state == CTL_C_READ && (events & (MX_LOOP_IN | MX_LOOP_ERR)))
+		client_read(c);
+	else if (c->state == CTL_C_WRITE && (events & (MX_LOOP_OUT | MX_LOOP_ERR)))
+		client_write(c);
+}
+
+static void on_deadline(struct mx_loop_timer *t, void *arg)
+{
+	struct ctl_client *c = arg;
+
+	(void)t;
+	switch (c->state) {
+	case CTL_C_READ:
+		MX_INFO("ctl: client pid %d uid %u sent no complete command line within %d s: "
+			"closed",
+			(int)c->cred.pid, (unsigned)c->cred.uid, CTL_READ_DEADLINE_MS / 1000);
+		send_once(c->fd, "error: no complete command line within the deadline\n");
+		break;
+	case CTL_C_DEFERRED:
+		MX_WARN("ctl: a deferred command for pid %d did not complete within %d s",
+			(int)c->cred.pid, CTL_DEFER_DEADLINE_MS / 1000);
+		if (c->abandon)
+			c->abandon(c->abandon_arg);
+		send_once(c->fd, "error: the command did not complete in time\n");
+		break;
+	case CTL_C_WRITE:
+		MX_INFO("ctl: client pid %d did not read its answer (%zu of %zu bytes sent "
+			"after %d s without progress): closed",
+			(int)c->cred.pid, c->out_off, c->out.len, CTL_WRITE_IDLE_MS / 1000);
+		break;
+	}
+	client_free(c);
+}
+
+static void accept_one(int fd)
+{
+	struct ctl_client *c;
+	socklen_t cl;
+
+	if (nclients >= CTL_MAX_CLIENTS) {
+		if (!refusing)
+			MX_WARN("ctl: %d clients connected: refusing more until one leaves",
+				CTL_MAX_CLIENTS);
+		refusing = true;
+		send_once(fd, "error: too many ctl clients connected, try again later\n");
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		send_once(fd, "error: out of memory\n");
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->cred.pid = -1;
+	cl = sizeof(c->cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &cl) == 0)
+		c->privileged = c->cred.uid == 0 || c->cred.uid == owner_uid;
+	else
+		c->cred = (struct ucred){.pid = -1, .uid = (uid_t)-1, .gid = (gid_t)-1};
+	if (mx_loop_add(fd, MX_LOOP_IN, on_client, c) != 0) {
+		free(c);
+		close(fd);
+		return;
+	}
+	mx_loop_timer_init(&c->deadline, on_deadline, c);
+	mx_loop_timer_arm(&c->deadline, CTL_READ_DEADLINE_MS);
+	c->next = clients;
+	if (clients)
+		clients->prev = c;
+	clients = c;
+	nclients++;
+}
+
+static void on_accept_pause(struct mx_loop_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	if (listen_fd >= 0)
+		mx_loop_mod(listen_fd, MX_LOOP_IN);
+}
+
+static void on_listen(int fd, unsigned events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	for (int i = 0; i < CTL_ACCEPT_BURST; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd >= 0) {
+			accept_one(cfd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* Level-triggered: pause rather than spin on it. */
+			MX_WARN("ctl: accept: %s; pausing the ctl socket for %d ms",
+				strerror(errno), CTL_ACCEPT_PAUSE_MS);
+			mx_loop_mod(fd, 0);
+			mx_loop_timer_arm(&accept_pause, CTL_ACCEPT_PAUSE_MS);
+		}
+		return; /* EAGAIN: no more */
+	}
+}
+
+struct ctl_client *ctl_defer(struct ctl_out *o, void (*abandon)(void *arg), void *arg)
+{
+	struct ctl_client *c = running;
+
+	if (!c || &c->out != o || c->state != CTL_C_READ)
+		return NULL;
+	c->state = CTL_C_DEFERRED;
+	c->abandon = abandon;
+	c->abandon_arg = arg;
+	return c;
+}
+
+void ctl_complete(struct ctl_client *c)
+{
+	MX_ASSERT(c->state == CTL_C_DEFERRED);
+	mx_loop_timer_cancel(&c->deadline);
+	if (c == running) { /* completed inside its own fn: still registered */
+		c->state = CTL_C_READ;
+		return;
+	}
+	c->state = CTL_C_WRITE; /* not on the loop: add it back */
+	if (mx_loop_add(c->fd, MX_LOOP_OUT, on_client, c) != 0) {
+		c->state = CTL_C_DEFERRED; /* so client_free() does not del it */
+		client_free(c);
+		return;
+	}
+	start_write(c);
+}
+
+/* ---- the socket ---- */
+
 int ctl_open(const char *path, uid_t uid, gid_t gid)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char dir[sizeof(sa.sun_path)];
 	char *slash;
+	int rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		MX_ERR("[ctl] socket = %s: path longer than %zu bytes", path,
@@ -205,97 +486,36 @@ int ctl_open(const char *path, uid_t uid, gid_t gid)
 	}
 	unlink(path); /* a stale socket from a crashed run */
 	if (bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0660) != 0 ||
-	    chown(path, uid, gid) != 0 || listen(listen_fd, 16) != 0) {
+	    chown(path, uid, gid) != 0 || listen(listen_fd, CTL_MAX_CLIENTS) != 0) {
 		MX_ERR("[ctl] socket = %s: cannot listen: %s", path, strerror(errno));
 		close(listen_fd);
 		listen_fd = -1;
 		return -1;
 	}
+	rc = mx_loop_add(listen_fd, MX_LOOP_IN, on_listen, NULL);
+	if (rc != 0) {
+		MX_ERR("ctl: cannot watch %s on the control loop: %s", path, strerror(-rc));
+		close(listen_fd);
+		listen_fd = -1;
+		unlink(path);
+		return -1;
+	}
+	mx_loop_timer_init(&accept_pause, on_accept_pause, NULL);
 	owner_uid = uid;
 	return 0;
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			if (errno == EAGAIN) {
-				struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-				if (poll(&pfd, 1, CTL_READ_TIMEOUT_MS) > 0)
-					continue;
-			}
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void serve(int fd)
-{
-	char line[CTL_LINE_MAX];
-	size_t len = 0;
-	struct ucred cred;
-	socklen_t cl = sizeof(cred);
-	bool privileged = false;
-	struct ctl_out o = {0};
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0)
-		privileged = cred.uid == 0 || cred.uid == owner_uid;
-	while (len < sizeof(line) - 1) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		ssize_t r;
-		if (poll(&pfd, 1, CTL_READ_TIMEOUT_MS) <= 0)
-			break;
-		r = read(fd, line + len, sizeof(line) - 1 - len);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-		if (memchr(line, '\n', len))
-			break;
-	}
-	line[len] = '\0';
-	if (len == sizeof(line) - 1 && !memchr(line, '\n', len))
-		ctl_error(&o, "command line longer than %d bytes", CTL_LINE_MAX - 1);
-	else
-		ctl_run_line(&o, line, privileged);
-	if (o.buf)
-		write_all(fd, o.buf, o.len);
-	free(o.buf);
-}
-
-int ctl_poll(int timeout_ms)
-{
-	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
-	int served = 0;
-
-	if (listen_fd < 0) {
-		struct timespec ts = {.tv_sec = timeout_ms / 1000,
-				      .tv_nsec = (long)(timeout_ms % 1000) * 1000000};
-		nanosleep(&ts, NULL);
-		return 0;
-	}
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return 0;
-	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			break;
-		serve(fd);
-		close(fd);
-		served++;
-	}
-	return served;
-}
-
 void ctl_close(void)
 {
+	while (clients) {
+		struct ctl_client *c = clients;
+		if (c->state == CTL_C_DEFERRED && c->abandon)
+			c->abandon(c->abandon_arg);
+		client_free(c);
+	}
 	if (listen_fd >= 0) {
+		mx_loop_timer_cancel(&accept_pause);
+		mx_loop_del(listen_fd);
 		close(listen_fd);
 		listen_fd = -1;
 		unlink(sock_path);

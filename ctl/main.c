@@ -1,7 +1,10 @@
 /*
  * main.c - the mxgate daemon: load the config, bring up the EAL and the
  * port, open the ctl socket, drop privileges, launch the workers, then run
- * the control loop on the main lcore until SIGTERM/SIGINT.
+ * the control loop (core/loop.h) on the main lcore until SIGTERM/SIGINT:
+ * every round waits at most 20 ms for the fds and timers registered there
+ * (ctl clients ...), then drains the workers' log rings and looks at the
+ * signal flags, so no client can delay those.
  *
  * SIGHUP is reserved for configuration reload (a later issue); today it is
  * logged and ignored.
@@ -19,6 +22,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "dataplane/dataplane.h"
@@ -166,6 +170,10 @@ int main(int argc, char **argv)
 	started = time(NULL);
 
 	MX_NOTICE("mxgate %s starting with %s", MX_VERSION, path);
+	if ((rc = mx_loop_init()) != 0) {
+		MX_ERR("cannot create the control loop: %s", strerror(-rc));
+		return 1;
+	}
 	if (dp_eal_init(&config, argv[0]) != 0)
 		return 1;
 	smtp_server_register();
@@ -177,7 +185,12 @@ int main(int argc, char **argv)
 	}
 	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config.ctl_socket);
 	while (!got_stop) {
-		ctl_poll(20);
+		int n = mx_loop_run_once(20);
+		if (n < 0) { /* epoll itself failed: a bug, but stop cleanly */
+			MX_ERR("control loop: %s", strerror(-n));
+			rc = 1;
+			break;
+		}
 		dp_drain_logs();
 		if (got_hup) {
 			got_hup = 0;
@@ -185,11 +198,13 @@ int main(int argc, char **argv)
 				  "ignored");
 		}
 	}
-	MX_NOTICE("signal %d received: stopping", (int)got_stop);
+	if (got_stop)
+		MX_NOTICE("signal %d received: stopping", (int)got_stop);
 out:
 	ctl_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
+	mx_loop_fini();
 	MX_NOTICE("mxgate stopped");
 	return rc;
 }
