@@ -115,4 +115,32 @@ c=$(in_ns curl -s --http1.0 -o "$MX_TMP/m10.txt" -w '%{http_code}' "$URL/metrics
 [ "$c" = 200 ] && grep -q '^mxgate_smtp_messages_accepted_total{worker="0"}' "$MX_TMP/m10.txt" ||
 	fail "HTTP/1.0 GET /metrics: $c"
 pass "404 for another path, 405 for POST, HTTP/1.0 served"
+
+# Clients that say nothing or trickle do not hold the server; a request
+# head that fills the buffer without ending is answered 431.
+out=$(in_ns /usr/bin/python3 - "$PORT" <<'PY'
+import socket, sys
+addr = ("127.0.0.1", int(sys.argv[1]))
+def get(req):
+    s = socket.create_connection(addr, timeout=20)
+    s.sendall(req)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return data
+        data += b
+silent = [socket.create_connection(addr) for _ in range(4)]
+slow = socket.create_connection(addr)
+slow.sendall(b"GET /met")
+r = get(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+assert r.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in r, r[:200]
+assert b"\nmxgate_smtp_messages_accepted_total{worker=" in r
+head = b"GET /metrics HTTP/1.1\r\nX-Fill: "
+r = get(head + b"a" * (4096 - len(head)))
+assert r.startswith(b"HTTP/1.1 431 "), r[:100]
+print("served while 4 silent and 1 trickling clients were open; 431 for an endless head")
+PY
+) || fail "slow clients: $out"
+pass "$out"
 mx_stop
