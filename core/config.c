@@ -561,7 +561,7 @@ const char *config_key_name(unsigned i, const char **section)
 	return keys[i].name;
 }
 
-int config_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+int config_parse_listen(const char *s, struct sockaddr_storage *ss, size_t *len)
 {
 	struct sockaddr_storage tmp;
 	char host[INET6_ADDRSTRLEN + 2];

@@ -214,7 +214,7 @@ static void on_listen(int fd, unsigned events, void *arg)
 int metrics_open(const struct mx_config *c)
 {
 	struct sockaddr_storage ss;
-	socklen_t len;
+	size_t len;
 	int one = 1, rc;
 
 	for (unsigned i = 0; i < METRICS_MAX_CLIENTS; i++) {
@@ -230,7 +230,8 @@ int metrics_open(const struct mx_config *c)
 	listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (listen_fd < 0 ||
 	    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(listen_fd, (struct sockaddr *)&ss, len) != 0 || listen(listen_fd, 64) != 0) {
+	    bind(listen_fd, (struct sockaddr *)&ss, (socklen_t)len) != 0 ||
+	    listen(listen_fd, 64) != 0) {
 		MX_ERR("[metrics] listen = %s: %s", c->metrics_listen, strerror(errno));
 		metrics_close();
 		return -1;

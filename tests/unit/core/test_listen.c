@@ -24,7 +24,7 @@ static void test_parse(void **state)
 		"[]:9425", "1.2.3:80",	   "1.2.3.4:8x0", "[1.2.3.4]:80",
 	};
 	struct sockaddr_storage ss;
-	socklen_t len = 0;
+	size_t len = 0;
 
 	(void)state;
 	assert_int_equal(config_parse_listen("127.0.0.1:9425", &ss, &len), 0);
