@@ -11,7 +11,6 @@
  */
 #include "core/counters.h"
 #include "core/log.h"
-#include "dataplane/dataplane.h"
 #include "dataplane/dp_counters.h"
 #include "queue/queue_counters.h"
 #include "smtp/server.h"
@@ -60,12 +59,6 @@ static const struct mx_ctr_def smtp_defs[] = {
 #undef X
 };
 
-static unsigned workers(void *arg)
-{
-	(void)arg;
-	return dp_nworkers();
-}
-
 static void smtp_read(void *arg, unsigned inst, uint64_t *vals)
 {
 	struct smtp_counters s;
@@ -85,7 +78,7 @@ static const struct mx_ctr_group smtp_group = {
 	.scope = MX_CTR_WORKER,
 	.defs = smtp_defs,
 	.ndefs = sizeof(smtp_defs) / sizeof(smtp_defs[0]),
-	.instances = workers,
+	.instances = dp_counters_workers,
 	.read = smtp_read,
 };
 

@@ -23,7 +23,7 @@ static const struct mx_ctr_def dp_defs[] = {
 #undef X
 };
 
-static unsigned workers(void *arg)
+unsigned dp_counters_workers(void *arg)
 {
 	(void)arg;
 	return dp_nworkers();
@@ -48,7 +48,7 @@ static const struct mx_ctr_group dp_group = {
 	.flags = MX_CTR_F_BARE_IN_WORKER,
 	.defs = dp_defs,
 	.ndefs = sizeof(dp_defs) / sizeof(dp_defs[0]),
-	.instances = workers,
+	.instances = dp_counters_workers,
 	.read = dp_read,
 };
 
@@ -144,7 +144,7 @@ static const struct mx_ctr_group tcp_group = {
 	.scope = MX_CTR_WORKER,
 	.defs = tcp_defs,
 	.ndefs = sizeof(tcp_defs) / sizeof(tcp_defs[0]),
-	.instances = workers,
+	.instances = dp_counters_workers,
 	.read = tcp_read,
 };
 

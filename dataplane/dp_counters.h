@@ -10,4 +10,8 @@
  * mx_ctr_register(). Boot only, once. */
 int dp_counters_register(void);
 
+/** The instances callback of every per-worker group (struct mx_ctr_group
+ * .instances): dp_nworkers(), @arg unused. Control thread. */
+unsigned dp_counters_workers(void *arg);
+
 #endif
