@@ -145,7 +145,10 @@ struct mx_buf {
 	bool failed; /* an allocation failed: the text is truncated */
 };
 
+/** Append formatted text to @b, growing it (malloc); on allocation failure
+ * set @b->failed and keep what was there. Thread owning @b. */
 void mx_buf_printf(struct mx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Free @b's text and zero it (reusable). */
 void mx_buf_free(struct mx_buf *b);
 
 #define MX_CTR_FMT_WORKERS 0x1u /* add per-instance values (show stats ... workers) */
