@@ -380,7 +380,7 @@ static void conn_event(struct tcp_tcb *t, void *user, enum tcp_event ev, int rea
 			k->last_scan = 0; /* open the others at the next poll */
 		}
 		BENCH_INC(k->st->conn_ok);
-		bench_hist_record(&k->st->h_connect, now - c->t_connect);
+		mx_hist_record(&k->st->h_connect, now - c->t_connect);
 		c->deadline = deadline_of(k, now);
 		conn_readable(k, c, now); /* the banner may come with it */
 		break;

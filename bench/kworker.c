@@ -416,7 +416,7 @@ static void conn_event(struct kw *k, struct conn *c, uint32_t events, uint64_t n
 		if (err == 0 && !(events & (EPOLLERR | EPOLLHUP))) {
 			c->st = CONN_OPEN;
 			BENCH_INC(k->st->conn_ok);
-			bench_hist_record(&k->st->h_connect, now - c->t_connect);
+			mx_hist_record(&k->st->h_connect, now - c->t_connect);
 			epoll_ctl(k->ep, EPOLL_CTL_MOD, c->fd, &ev);
 			c->deadline = now + (uint64_t)(k->cfg->timeout * 1e9);
 			return;
@@ -486,7 +486,7 @@ static void open_loop_tick(struct kw *k, uint64_t now)
 			break;
 		}
 		bench_rate_take(&k->rate, now, &t);
-		bench_hist_record(&k->st->h_lag, now - t);
+		mx_hist_record(&k->st->h_lag, now - t);
 		BENCH_INC(k->st->arrivals);
 		if (!q_push(k, t))
 			BENCH_INC(k->st->arrivals_dropped);

@@ -515,10 +515,10 @@ static void *worker_thread(void *arg)
 static void collect(struct bench_worker *w, unsigned n, struct bench_wstats *t)
 {
 	memset(t, 0, sizeof(*t));
-	bench_hist_init(&t->h_txn);
-	bench_hist_init(&t->h_conn_250);
-	bench_hist_init(&t->h_connect);
-	bench_hist_init(&t->h_lag);
+	mx_hist_init(&t->h_txn);
+	mx_hist_init(&t->h_conn_250);
+	mx_hist_init(&t->h_connect);
+	mx_hist_init(&t->h_lag);
 	for (unsigned i = 0; i < n; i++) {
 		const struct bench_wstats *s = &w[i].st;
 
@@ -555,10 +555,10 @@ static void collect(struct bench_worker *w, unsigned n, struct bench_wstats *t)
 		for (unsigned c = 0; c < BENCH_CODES; c++)
 			SUM(by_code[c]);
 #undef SUM
-		bench_hist_merge(&t->h_txn, &s->h_txn);
-		bench_hist_merge(&t->h_conn_250, &s->h_conn_250);
-		bench_hist_merge(&t->h_connect, &s->h_connect);
-		bench_hist_merge(&t->h_lag, &s->h_lag);
+		mx_hist_merge(&t->h_txn, &s->h_txn);
+		mx_hist_merge(&t->h_conn_250, &s->h_conn_250);
+		mx_hist_merge(&t->h_connect, &s->h_connect);
+		mx_hist_merge(&t->h_lag, &s->h_lag);
 		t->hard_stop |= s->hard_stop;
 		if (s->end_ns > t->end_ns)
 			t->end_ns = s->end_ns;
@@ -589,7 +589,7 @@ static void progress(struct bench_worker *w, unsigned n, double secs, uint64_t *
 		secs, rate, (unsigned long long)t->txn_done, (unsigned long long)t->txn_failed,
 		(unsigned long long)t->inflight, (unsigned long long)t->backlog,
 		(unsigned long long)t->conns_open, (unsigned long long)errors_of(t),
-		(double)bench_hist_percentile(&t->h_txn, 99.0) / 1e6);
+		(double)mx_hist_percentile(&t->h_txn, 99.0) / 1e6);
 	*last_done = t->txn_done;
 	*last_secs = secs;
 	free(t);
@@ -611,16 +611,16 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void json_hist(FILE *f, const char *name, const struct bench_hist *h, const char *end)
+static void json_hist(FILE *f, const char *name, const struct mx_hist *h, const char *end)
 {
 	fprintf(f,
 		"    \"%s\": {\"count\": %llu, \"min\": %.3f, \"mean\": %.3f, \"p50\": %.3f, "
 		"\"p90\": %.3f, \"p99\": %.3f, \"p99_9\": %.3f, \"max\": %.3f}%s\n",
 		name, (unsigned long long)h->count, h->count ? (double)h->min / 1e3 : 0.0,
-		bench_hist_mean(h) / 1e3, (double)bench_hist_percentile(h, 50.0) / 1e3,
-		(double)bench_hist_percentile(h, 90.0) / 1e3,
-		(double)bench_hist_percentile(h, 99.0) / 1e3,
-		(double)bench_hist_percentile(h, 99.9) / 1e3, (double)h->max / 1e3, end);
+		mx_hist_mean(h) / 1e3, (double)mx_hist_percentile(h, 50.0) / 1e3,
+		(double)mx_hist_percentile(h, 90.0) / 1e3,
+		(double)mx_hist_percentile(h, 99.0) / 1e3,
+		(double)mx_hist_percentile(h, 99.9) / 1e3, (double)h->max / 1e3, end);
 }
 
 static const char *size_kind(const struct bench_sizes *s)
@@ -742,7 +742,7 @@ static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wsta
 	json_hist(f, "conn_to_250", &t->h_conn_250, ",");
 	json_hist(f, "connect", &t->h_connect, ",");
 	json_hist(f, "schedule_lag", &t->h_lag, "");
-	fprintf(f, "  },\n  \"histogram_relative_error\": %.5f,\n", BENCH_HIST_REL_ERR);
+	fprintf(f, "  },\n  \"histogram_relative_error\": %.5f,\n", MX_HIST_REL_ERR);
 	fprintf(f,
 		"  \"cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"cpu_us_per_txn\": %.3f},\n"
 		"  \"last_error\": ",
@@ -802,10 +802,10 @@ int main(int argc, char **argv)
 		w[i].phase_ns = cfg.rate > 0 ? (uint64_t)(i * 1e9 / cfg.rate) : 0;
 		w[i].cli = cfg.cli;
 		w[i].cli.thread = i;
-		bench_hist_init(&w[i].st.h_txn);
-		bench_hist_init(&w[i].st.h_conn_250);
-		bench_hist_init(&w[i].st.h_connect);
-		bench_hist_init(&w[i].st.h_lag);
+		mx_hist_init(&w[i].st.h_txn);
+		mx_hist_init(&w[i].st.h_conn_250);
+		mx_hist_init(&w[i].st.h_connect);
+		mx_hist_init(&w[i].st.h_lag);
 		if (!cfg.dpdk && pthread_create(&tid[i], NULL, worker_thread, &w[i]))
 			die("pthread_create failed");
 	}

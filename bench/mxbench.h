@@ -16,9 +16,9 @@
 #include <sys/socket.h>
 
 #include "bench/client.h"
-#include "bench/hist.h"
 #include "bench/rate.h"
 #include "bench/sizes.h"
+#include "core/hist.h"
 
 #define BENCH_INC(x)	__atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
 #define BENCH_ADD(x, n) __atomic_store_n(&(x), (x) + (n), __ATOMIC_RELAXED)
@@ -109,10 +109,10 @@ struct bench_wstats {
 	uint64_t bytes_out, bytes_in;
 	struct bench_cli_stats cli;
 	/* latency, ns */
-	struct bench_hist h_txn;      /* intended (open) / MAIL (closed) -> 250 */
-	struct bench_hist h_conn_250; /* connect() -> first 250 after data */
-	struct bench_hist h_connect;  /* connect() -> established */
-	struct bench_hist h_lag;      /* open loop: arrival taken - intended */
+	struct mx_hist h_txn;	   /* intended (open) / MAIL (closed) -> 250 */
+	struct mx_hist h_conn_250; /* connect() -> first 250 after data */
+	struct mx_hist h_connect;  /* connect() -> established */
+	struct mx_hist h_lag;	   /* open loop: arrival taken - intended */
 	uint64_t end_ns;
 	bool hard_stop; /* ended by the hard timeout or a second signal */
 	char last_err[160];
@@ -143,9 +143,9 @@ static inline void bench_txn_end(struct bench_wstats *st, bool ok, uint64_t now,
 				 uint64_t t_connect, uint64_t msg_size, bool *had_250, bool *in_txn)
 {
 	if (ok) {
-		bench_hist_record(&st->h_txn, now - t_txn);
+		mx_hist_record(&st->h_txn, now - t_txn);
 		if (!*had_250)
-			bench_hist_record(&st->h_conn_250, now - t_connect);
+			mx_hist_record(&st->h_conn_250, now - t_connect);
 		*had_250 = true;
 		BENCH_INC(st->txn_done);
 		BENCH_ADD(st->msg_bytes, msg_size);

@@ -132,6 +132,9 @@ struct mx_config {
 	/* [daemon] */
 	char daemon_user[MX_CFG_STR];
 	char daemon_group[MX_CFG_STR];
+
+	/* [metrics] */
+	char metrics_listen[MX_CFG_STR]; /* "a.b.c.d:PORT" or "[v6]:PORT"; "": no /metrics */
 };
 
 #endif

@@ -138,6 +138,8 @@ static const struct key_def keys[] = {
 
 	{"daemon", "user", K_STR, OFF(daemon_user), 0, 0, false},
 	{"daemon", "group", K_STR, OFF(daemon_group), 0, 0, false},
+
+	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -461,6 +463,11 @@ static void check_whole(struct load_ctx *x)
 			(long long)c->relay_retry_max_s);
 	if (c->daemon_user[0] == '\0')
 		add_err(x, "%s: [daemon] user: expected the name of an unprivileged user", x->name);
+	if (c->metrics_listen[0] && config_parse_listen(c->metrics_listen, NULL, NULL) != 0)
+		add_err(x,
+			"%s: [metrics] listen = %s: expected ADDRESS:PORT (a.b.c.d:PORT or "
+			"[IPv6]:PORT, port 1..65535)",
+			x->name, c->metrics_listen);
 }
 
 static int finish(struct load_ctx *x, int rc)
@@ -552,4 +559,46 @@ const char *config_key_name(unsigned i, const char **section)
 		return NULL;
 	*section = keys[i].section;
 	return keys[i].name;
+}
+
+int config_parse_listen(const char *s, struct sockaddr_storage *ss, size_t *len)
+{
+	struct sockaddr_storage tmp;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	int64_t port;
+	size_t hl;
+
+	if (!ss)
+		ss = &tmp;
+	memset(ss, 0, sizeof(*ss));
+	if (!colon || !parse_int(colon + 1, &port) || port < 1 || port > 65535)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[') { /* [IPv6]:PORT */
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+		if (hl < 3 || s[hl - 1] != ']' || hl - 2 >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, hl - 2);
+		host[hl - 2] = '\0';
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+			return -1;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		if (len)
+			*len = sizeof(*a6);
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+		if (hl == 0 || hl >= sizeof(host))
+			return -1;
+		memcpy(host, s, hl);
+		host[hl] = '\0';
+		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+			return -1;
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		if (len)
+			*len = sizeof(*a4);
+	}
+	return 0;
 }

@@ -50,4 +50,10 @@ int config_fault_enabled(const struct mx_config *c);
  * returns the name of key @i and its @section, NULL past the end. */
 const char *config_key_name(unsigned i, const char **section);
 
+struct sockaddr_storage;
+/** Parse a listen address "a.b.c.d:PORT" or "[IPv6]:PORT" (numeric, port
+ * 1..65535) into @ss and its length @len (either may be NULL: check only).
+ * Returns 0 or -1. Any thread. */
+int config_parse_listen(const char *s, struct sockaddr_storage *ss, size_t *len);
+
 #endif

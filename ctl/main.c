@@ -25,6 +25,7 @@
 #include "core/loop.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
+#include "ctl/metrics.h"
 #include "dataplane/dataplane.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
@@ -178,8 +179,9 @@ int main(int argc, char **argv)
 		return 1;
 	smtp_server_register();
 	if (dp_port_init(&config) != 0 || ctl_open(config.ctl_socket, uid, gid) != 0 ||
-	    queue_prepare(&config, uid, gid) != 0 || drop_privileges(uid, gid) != 0 ||
-	    queue_boot(&config, dp_nworkers()) != 0 || queue_start() != 0 || dp_start() != 0) {
+	    metrics_open(&config) != 0 || queue_prepare(&config, uid, gid) != 0 ||
+	    drop_privileges(uid, gid) != 0 || queue_boot(&config, dp_nworkers()) != 0 ||
+	    queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -202,6 +204,7 @@ int main(int argc, char **argv)
 		MX_NOTICE("signal %d received: stopping", (int)got_stop);
 out:
 	ctl_close();
+	metrics_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
 	mx_loop_fini();

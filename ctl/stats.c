@@ -1,156 +1,48 @@
 /*
- * stats.c - `show stats` and `show info`: counters of every worker lcore
- * summed (and per worker on request), read without locks (relaxed loads of
- * counters each written by one worker).
+ * stats.c - `show stats [json] [workers]`, `show counters [json]` and
+ * `show info`. The counters come from the counter registry
+ * (core/counters.h, groups registered by ctl/counters.c): every value is
+ * read without locks (relaxed loads of counters each written by one
+ * thread), totals and per-worker values from the same walk. Control thread
+ * only.
  */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/counters.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "dataplane/dataplane.h"
-#include "dataplane/tcp/tcp.h"
-#include "smtp/server.h"
-#include "smtp/smtp.h"
 
-static void sum_stats(struct dp_stats *total)
+/* Copy @b into @o (or an error if formatting ran out of memory); frees @b. */
+static void emit(struct ctl_out *o, struct mx_buf *b, int rc)
 {
-	memset(total, 0, sizeof(*total));
-	for (unsigned i = 0; i < dp_nworkers(); i++) {
-		struct dp_stats s;
-		dp_stats_read(i, &s);
-#define X(name, help) total->name += s.name;
-		DP_STATS(X)
-#undef X
-	}
-}
-
-static void sum_tcp(struct tcp_stats *total)
-{
-	uint64_t *t = (uint64_t *)total;
-
-	memset(total, 0, sizeof(*total));
-	for (unsigned i = 0; i < dp_nworkers(); i++) {
-		struct tcp_stats s;
-		const uint64_t *v = (const uint64_t *)&s;
-		dp_tcp_stats(i, &s);
-		for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
-			t[k] += v[k];
-	}
-}
-
-static void print_tcp_json(struct ctl_out *o, const struct tcp_stats *s)
-{
-	const uint64_t *v = (const uint64_t *)s;
-
-	ctl_printf(o, "{");
-	for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
-		ctl_printf(o, "%s\"%s\":%llu", k ? "," : "", tcp_stats_name(k),
-			   (unsigned long long)v[k]);
-	ctl_printf(o, "}");
-}
-
-static void sum_smtp(struct smtp_counters *total, unsigned *sessions, uint64_t *refused)
-{
-	uint64_t *t = (uint64_t *)total;
-
-	memset(total, 0, sizeof(*total));
-	*sessions = 0;
-	*refused = 0;
-	for (unsigned i = 0; i < dp_nworkers(); i++) {
-		struct smtp_counters s;
-		const uint64_t *v = (const uint64_t *)&s;
-		smtp_server_counters(i, &s);
-		for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
-			t[k] += v[k];
-		*sessions += smtp_server_sessions(i);
-		*refused += smtp_server_refused(i);
-	}
-}
-
-static void print_json(struct ctl_out *o, const struct dp_stats *s)
-{
-	const char *sep = "";
-
-	ctl_printf(o, "{");
-#define X(name, help)                                                            \
-	ctl_printf(o, "%s\"%s\":%llu", sep, #name, (unsigned long long)s->name); \
-	sep = ",";
-	DP_STATS(X)
-#undef X
-	ctl_printf(o, "}");
+	if (rc != 0)
+		ctl_error(o, "out of memory while formatting the counters");
+	else if (b->len)
+		ctl_printf(o, "%s", b->p);
+	mx_buf_free(b);
 }
 
 static void cmd_show_stats(struct ctl_out *o, int argc, char **argv)
 {
-	bool json = false, workers = false;
-	struct dp_stats total;
-	struct tcp_stats tcp;
-	const uint64_t *tv = (const uint64_t *)&tcp;
-	struct smtp_counters smtp;
-	const uint64_t *sv = (const uint64_t *)&smtp;
-	unsigned sessions;
-	uint64_t refused;
+	bool json = false;
+	unsigned flags = 0;
+	struct mx_buf b = {0};
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "json") == 0)
 			json = true;
 		else if (strcmp(argv[i], "workers") == 0)
-			workers = true;
+			flags |= MX_CTR_FMT_WORKERS;
 		else
 			return ctl_error(
 				o, "show stats: unknown argument '%s' (expected json, workers)",
 				argv[i]);
 	}
-	sum_stats(&total);
-	sum_tcp(&tcp);
-	sum_smtp(&smtp, &sessions, &refused);
-	if (json) {
-		ctl_printf(o, "{\"dataplane\":");
-		print_json(o, &total);
-		ctl_printf(o, ",\"tcp\":");
-		print_tcp_json(o, &tcp);
-		ctl_printf(o, ",\"smtp\":{\"sessions_open\":%u,\"slots_full_refused\":%llu",
-			   sessions, (unsigned long long)refused);
-		for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
-			ctl_printf(o, ",\"%s\":%llu", smtp_counter_names[k],
-				   (unsigned long long)sv[k]);
-		ctl_printf(o, "}");
-		if (workers) {
-			ctl_printf(o, ",\"workers\":[");
-			for (unsigned i = 0; i < dp_nworkers(); i++) {
-				struct dp_stats s;
-				dp_stats_read(i, &s);
-				ctl_printf(o, "%s", i ? "," : "");
-				print_json(o, &s);
-			}
-			ctl_printf(o, "]");
-		}
-		ctl_printf(o, "}\n");
-		return;
-	}
-#define X(name, help) ctl_printf(o, "dp.%-24s %llu\n", #name, (unsigned long long)total.name);
-	DP_STATS(X)
-#undef X
-	for (unsigned k = 0; k < TCP_STATS_COUNT; k++)
-		ctl_printf(o, "tcp.%-23s %llu\n", tcp_stats_name(k), (unsigned long long)tv[k]);
-	ctl_printf(o, "smtp.%-22s %u\n", "sessions_open", sessions);
-	ctl_printf(o, "smtp.%-22s %llu\n", "slots_full_refused", (unsigned long long)refused);
-	for (unsigned k = 0; k < SMTP_CNT_COUNT; k++)
-		ctl_printf(o, "smtp.%-22s %llu\n", smtp_counter_names[k],
-			   (unsigned long long)sv[k]);
-	if (workers) {
-		for (unsigned i = 0; i < dp_nworkers(); i++) {
-			struct dp_stats s;
-			dp_stats_read(i, &s);
-#define X(name, help) \
-	ctl_printf(o, "worker%u.dp.%-18s %llu\n", i, #name, (unsigned long long)s.name);
-			DP_STATS(X)
-#undef X
-		}
-	}
+	emit(o, &b, json ? mx_ctr_format_json(&b, flags) : mx_ctr_format_text(&b, flags));
 }
 
 static void cmd_show_info(struct ctl_out *o, int argc, char **argv)
@@ -168,12 +60,12 @@ static void cmd_show_info(struct ctl_out *o, int argc, char **argv)
 
 static void cmd_show_counters(struct ctl_out *o, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 0)
-		return ctl_error(o, "show counters takes no argument");
-#define X(name, help) ctl_printf(o, "dp.%-24s %s\n", #name, help);
-	DP_STATS(X)
-#undef X
+	struct mx_buf b = {0};
+	bool json = argc == 1 && strcmp(argv[0], "json") == 0;
+
+	if (argc > 1 || (argc == 1 && !json))
+		return ctl_error(o, "usage: show counters [json]");
+	emit(o, &b, mx_ctr_format_list(&b, json));
 }
 
 static const struct ctl_cmd stats_cmds[] = {
@@ -186,8 +78,8 @@ static const struct ctl_cmd stats_cmds[] = {
 	 .help = "version, pid, uptime, port, MAC, queues, steering mode",
 	 .fn = cmd_show_info},
 	{.words = {"show", "counters"},
-	 .usage = "",
-	 .help = "what each counter of 'show stats' means",
+	 .usage = "[json]",
+	 .help = "every counter of 'show stats' and /metrics: name, type, meaning",
 	 .fn = cmd_show_counters},
 };
 

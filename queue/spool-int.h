@@ -16,6 +16,7 @@
 #include <rte_common.h>
 #include <rte_ring.h>
 
+#include "core/hist.h"
 #include "queue/spool.h"
 
 #define ST_ADD(st, f, n) __atomic_store_n(&(st)->f, (st)->f + (uint64_t)(n), __ATOMIC_RELAXED)
@@ -138,6 +139,7 @@ struct spool_committer {
 	uint64_t grp_first_ns;
 	uint64_t next_maint_ns;
 	struct spool_stats st;
+	struct mx_hist lat; /* spool_msg_end() -> 250 completion, ns; written here only */
 };
 
 struct spool {

@@ -458,6 +458,7 @@ struct spool *spool_create(const struct spool_conf *conf)
 	for (unsigned i = 0; i < conf->commit_threads; i++) {
 		sp->ct[i].sp = sp;
 		sp->ct[i].id = i;
+		mx_hist_init(&sp->ct[i].lat);
 	}
 	disk_free_refresh(sp);
 	return sp;
@@ -967,6 +968,7 @@ static void post_cpl(struct spool_committer *c, struct spool_worker *w,
 		ST_ADD(&c->st, msgs_committed, 1);
 		ST_ADD(&c->st, commit_lat_ns_sum, lat);
 		ST_MAX(&c->st, commit_lat_ns_max, lat);
+		mx_hist_record(&c->lat, lat);
 	} else {
 		ST_ADD(&c->st, msgs_failed, 1);
 	}
@@ -1512,4 +1514,15 @@ void spool_stats_read(struct spool *sp, struct spool_stats *out)
 const char *spool_stat_name(size_t i)
 {
 	return i < SPOOL_STAT_COUNT ? stat_names[i] : NULL;
+}
+
+unsigned spool_commit_threads(const struct spool *sp)
+{
+	return sp->conf.commit_threads;
+}
+
+void spool_commit_hist_read(struct spool *sp, unsigned i, struct mx_hist *h)
+{
+	if (i < sp->conf.commit_threads)
+		mx_hist_merge(h, &sp->ct[i].lat);
 }

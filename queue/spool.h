@@ -208,6 +208,15 @@ void spool_stats_read(struct spool *sp, struct spool_stats *out);
 const char *spool_stat_name(size_t i);
 #define SPOOL_STAT_COUNT (sizeof(struct spool_stats) / sizeof(uint64_t))
 
+/** Number of commit threads (instances of the commit latency histogram). */
+unsigned spool_commit_threads(const struct spool *sp);
+
+struct mx_hist;
+/** Merge commit thread @i's latency histogram (spool_msg_end() -> successful
+ * completion posted, in ns) into @h; nothing if @i is out of range. Any
+ * thread: relaxed loads of a histogram its commit thread keeps writing. */
+void spool_commit_hist_read(struct spool *sp, unsigned i, struct mx_hist *h);
+
 /* ---------------- reading API (relay) ---------------- */
 
 /**

@@ -11,6 +11,9 @@
 # the namespace: Postfix's smtp-sink on 127.0.0.1:2525, which writes every
 # message it receives to build/demo-mail/.
 #
+# Prometheus metrics are served on the namespace's loopback ([metrics]
+# listen in etc/mxgate.conf); the demo prints the command to fetch them.
+#
 # Runs until Ctrl-C, or DEMO_SECONDS=N seconds. Removes the namespace, its
 # devices and the ctl socket on exit, also after Ctrl-C or a daemon crash.
 set -uo pipefail
@@ -104,6 +107,15 @@ fi
 step "mxgatectl show stats (non-zero counters)"
 $CTL show stats | awk '$2 != 0'
 
+# [metrics] listen of the config (etc/mxgate.conf: 127.0.0.1:9425, the
+# namespace's loopback: reachable only from inside the namespace).
+metrics=$(awk -F' *= *' '/^\[/ { s = $0 } s == "[metrics]" && $1 == "listen" { print $2 }' "$CONF")
+if [ -n "$metrics" ]; then
+	step "Prometheus: GET http://$metrics/metrics (a few of its lines)"
+	ip netns exec "$NS" curl -s "http://$metrics/metrics" |
+		grep -E '^mxgate_(smtp_messages_accepted_total|spool_fdatasyncs_total|spool_commit_latency_seconds_count)' || true
+fi
+
 cat <<EOT
 
 mxgate is running. Try, from another terminal:
@@ -114,8 +126,11 @@ mxgate is running. Try, from another terminal:
   ls $MAIL/                                   (what the next hop received)
   $CTL show queue
   $CTL show stats
+  $CTL show counters                          (what each counter means)
   $CTL help
 EOT
+[ -n "$metrics" ] && echo "  ip netns exec $NS curl -s http://$metrics/metrics   (Prometheus)"
+
 if [ -n "${DEMO_SECONDS:-}" ]; then
 	echo "Stopping by itself in $DEMO_SECONDS s (DEMO_SECONDS)."
 	end=$((SECONDS + DEMO_SECONDS))

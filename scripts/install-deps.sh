@@ -13,6 +13,8 @@ packages=(
 	# run and test: namespaces, veth, ping/arping, capture
 	iproute2 iputils-ping iputils-arping ethtool netcat-openbsd tcpdump tshark procps util-linux
 	python3 python3-scapy swaks dovecot-lmtpd
+	# /metrics test: fetch and parse the Prometheus exposition
+	curl python3-prometheus-client
 )
 
 missing=()

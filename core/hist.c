@@ -2,7 +2,7 @@
  * hist.c - log-linear latency histogram. See hist.h for the layout and the
  * error bound.
  */
-#include "bench/hist.h"
+#include "core/hist.h"
 
 #include <math.h>
 #include <string.h>
@@ -10,44 +10,44 @@
 #define LOAD(p)	    __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
-void bench_hist_init(struct bench_hist *h)
+void mx_hist_init(struct mx_hist *h)
 {
 	memset(h, 0, sizeof(*h));
 	h->min = UINT64_MAX;
 }
 
-unsigned bench_hist_index(uint64_t v)
+unsigned mx_hist_index(uint64_t v)
 {
 	unsigned m, shift;
 
-	if (v < 2 * (uint64_t)BENCH_HIST_SUB)
+	if (v < 2 * (uint64_t)MX_HIST_SUB)
 		return (unsigned)v;
 	m = 63u - (unsigned)__builtin_clzll(v);
-	shift = m - BENCH_HIST_SUB_BITS;
+	shift = m - MX_HIST_SUB_BITS;
 	/* v >> shift lies in [2^S, 2^(S+1)), so buckets of octave m follow on. */
-	return shift * BENCH_HIST_SUB + (unsigned)(v >> shift);
+	return shift * MX_HIST_SUB + (unsigned)(v >> shift);
 }
 
-uint64_t bench_hist_bucket_lo(unsigned idx)
+uint64_t mx_hist_bucket_lo(unsigned idx)
 {
 	unsigned shift;
 
-	if (idx < 2 * BENCH_HIST_SUB)
+	if (idx < 2 * MX_HIST_SUB)
 		return idx;
-	shift = (idx >> BENCH_HIST_SUB_BITS) - 1;
-	return (uint64_t)(idx - shift * BENCH_HIST_SUB) << shift;
+	shift = (idx >> MX_HIST_SUB_BITS) - 1;
+	return (uint64_t)(idx - shift * MX_HIST_SUB) << shift;
 }
 
-uint64_t bench_hist_bucket_width(unsigned idx)
+uint64_t mx_hist_bucket_width(unsigned idx)
 {
-	if (idx < 2 * BENCH_HIST_SUB)
+	if (idx < 2 * MX_HIST_SUB)
 		return 1;
-	return (uint64_t)1 << ((idx >> BENCH_HIST_SUB_BITS) - 1);
+	return (uint64_t)1 << ((idx >> MX_HIST_SUB_BITS) - 1);
 }
 
-void bench_hist_record(struct bench_hist *h, uint64_t v)
+void mx_hist_record(struct mx_hist *h, uint64_t v)
 {
-	unsigned idx = bench_hist_index(v);
+	unsigned idx = mx_hist_index(v);
 
 	/* Single writer: plain read-modify-write, published with relaxed stores
 	 * so a concurrent merge() reads whole words. */
@@ -60,11 +60,11 @@ void bench_hist_record(struct bench_hist *h, uint64_t v)
 		STORE(&h->max, v);
 }
 
-void bench_hist_merge(struct bench_hist *dst, const struct bench_hist *src)
+void mx_hist_merge(struct mx_hist *dst, const struct mx_hist *src)
 {
 	uint64_t n = 0, min, max;
 
-	for (unsigned i = 0; i < BENCH_HIST_BUCKETS; i++) {
+	for (unsigned i = 0; i < MX_HIST_BUCKETS; i++) {
 		uint64_t c = LOAD(&src->buckets[i]);
 
 		dst->buckets[i] += c;
@@ -82,7 +82,7 @@ void bench_hist_merge(struct bench_hist *dst, const struct bench_hist *src)
 		dst->max = max;
 }
 
-uint64_t bench_hist_percentile(const struct bench_hist *h, double pct)
+uint64_t mx_hist_percentile(const struct mx_hist *h, double pct)
 {
 	uint64_t rank, seen = 0;
 
@@ -95,10 +95,10 @@ uint64_t bench_hist_percentile(const struct bench_hist *h, double pct)
 	rank = (uint64_t)ceil(pct / 100.0 * (double)h->count);
 	if (rank < 1)
 		rank = 1;
-	for (unsigned i = 0; i < BENCH_HIST_BUCKETS; i++) {
+	for (unsigned i = 0; i < MX_HIST_BUCKETS; i++) {
 		seen += h->buckets[i];
 		if (seen >= rank) {
-			uint64_t v = bench_hist_bucket_lo(i) + bench_hist_bucket_width(i) / 2;
+			uint64_t v = mx_hist_bucket_lo(i) + mx_hist_bucket_width(i) / 2;
 
 			if (v < h->min)
 				v = h->min;
@@ -110,7 +110,7 @@ uint64_t bench_hist_percentile(const struct bench_hist *h, double pct)
 	return h->max;
 }
 
-double bench_hist_mean(const struct bench_hist *h)
+double mx_hist_mean(const struct mx_hist *h)
 {
 	return h->count ? (double)h->sum / (double)h->count : 0.0;
 }
