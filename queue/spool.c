@@ -609,17 +609,29 @@ int spool_admit(struct spool_worker *w)
 	return rc;
 }
 
+/* The two replies, whole and in parts (one source for both). */
+#define SPOOL_R_FULL_ENH  "4.3.1"
+#define SPOOL_R_FULL_TEXT "Insufficient system storage"
+#define SPOOL_R_IO_ENH	  "4.3.0"
+#define SPOOL_R_IO_TEXT	  "Error: queue file write error"
+
+static bool spool_reply_full(int status)
+{
+	return status == -ENOSPC || status == -EDQUOT || status == -ENOBUFS || status == -EAGAIN;
+}
+
 const char *spool_reply(int status)
 {
-	switch (status) {
-	case -ENOSPC:
-	case -EDQUOT:
-	case -ENOBUFS:
-	case -EAGAIN:
-		return "452 4.3.1 Insufficient system storage";
-	default:
-		return "451 4.3.0 Error: queue file write error";
-	}
+	return spool_reply_full(status) ? "452 " SPOOL_R_FULL_ENH " " SPOOL_R_FULL_TEXT
+					: "451 " SPOOL_R_IO_ENH " " SPOOL_R_IO_TEXT;
+}
+
+const struct spool_reply_parts *spool_reply_parts(int status)
+{
+	static const struct spool_reply_parts full = {452, SPOOL_R_FULL_ENH, SPOOL_R_FULL_TEXT};
+	static const struct spool_reply_parts io = {451, SPOOL_R_IO_ENH, SPOOL_R_IO_TEXT};
+
+	return spool_reply_full(status) ? &full : &io;
 }
 
 /* Finish the CRC of the open BODY record in the current buffer. */
