@@ -609,29 +609,26 @@ int spool_admit(struct spool_worker *w)
 	return rc;
 }
 
-/* The two replies, whole and in parts (one source for both). */
-#define SPOOL_R_FULL_ENH  "4.3.1"
-#define SPOOL_R_FULL_TEXT "Insufficient system storage"
-#define SPOOL_R_IO_ENH	  "4.3.0"
-#define SPOOL_R_IO_TEXT	  "Error: queue file write error"
-
-static bool spool_reply_full(int status)
-{
-	return status == -ENOSPC || status == -EDQUOT || status == -ENOBUFS || status == -EAGAIN;
-}
-
 const char *spool_reply(int status)
 {
-	return spool_reply_full(status) ? "452 " SPOOL_R_FULL_ENH " " SPOOL_R_FULL_TEXT
-					: "451 " SPOOL_R_IO_ENH " " SPOOL_R_IO_TEXT;
+	switch (status) {
+	case -ENOSPC:
+	case -EDQUOT:
+	case -ENOBUFS:
+	case -EAGAIN:
+		return "452 4.3.1 Insufficient system storage";
+	default:
+		return "451 4.3.0 Error: queue file write error";
+	}
 }
 
 const struct spool_reply_parts *spool_reply_parts(int status)
 {
-	static const struct spool_reply_parts full = {452, SPOOL_R_FULL_ENH, SPOOL_R_FULL_TEXT};
-	static const struct spool_reply_parts io = {451, SPOOL_R_IO_ENH, SPOOL_R_IO_TEXT};
+	/* spool_reply() split in its parts: one place decides which reply. */
+	static const struct spool_reply_parts full = {452, "4.3.1", "Insufficient system storage"};
+	static const struct spool_reply_parts io = {451, "4.3.0", "Error: queue file write error"};
 
-	return spool_reply_full(status) ? &full : &io;
+	return spool_reply(status)[2] == '2' ? &full : &io; /* 452 or 451 */
 }
 
 /* Finish the CRC of the open BODY record in the current buffer. */
