@@ -63,7 +63,9 @@ void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev);
 void smtp_conn_arm(struct smtp_conn *c);
 
 /** Reset @c's connection (ops->abort) and release the slot at once, e.g.
- * a stage decided to drop the client. No-op on a free slot. Owner lcore. */
+ * the host decided to drop the client. No-op on a free slot. Owner lcore,
+ * from the worker loop (a timer, a poll), never from inside a stage or
+ * another engine callback of @c. */
 void smtp_conn_abort(struct smtp_conn *c);
 
 /** Put transport @ops/@tr on top of @c's current one (STARTTLS): the old

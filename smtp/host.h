@@ -20,6 +20,12 @@
  * may park again), a reply ends it. A ticket whose session ended, whose
  * slot was reused or which was superseded is stale: dropped and counted.
  *
+ * At DATA_CHUNK a park only pauses the body (back-pressure): the engine
+ * ignores the reply of an answer or of the deadline there, and the stages
+ * after the parked one see the event without its octets (gone by then); a
+ * stage that fails the message at a chunk remembers it and answers at
+ * DATA_END. TXN_ABORT and CLOSE are notifications and never park.
+ *
  * DEADLINES. The host arms the session's timer at the park's deadline (the
  * stage's park_ms); if no answer came by then the session is answered with
  * the stage's expiry reply (default 451 4.4.3 "Error: temporary lookup

@@ -38,6 +38,7 @@
 
 struct srv {
 	unsigned worker;
+	char sysname[256]; /* gethostname() at boot: [smtp] hostname unset */
 	struct smtp_stage_host *host;
 	struct smtp_spool_stage *spool;
 	struct tcp_listener *l;
@@ -45,23 +46,22 @@ struct srv {
 
 static struct srv *servers[SRV_MAX_WORKERS];
 
-/* The engine configuration from [smtp]. Returns 0, or -1 (logged) if the
- * host name is too long. */
-static int smtp_config_from(const struct mx_config *cfg, struct smtp_config *sc)
+/* The engine configuration from [smtp]; an empty hostname means
+ * @default_name. Returns 0, or -1 (logged) if the name is too long. */
+static int smtp_config_from(const struct mx_config *cfg, const char *default_name,
+			    struct smtp_config *sc)
 {
-	char hn[256];
+	const char *hn = cfg->smtp_hostname[0] ? cfg->smtp_hostname : default_name;
+	size_t len = strnlen(hn, sizeof(cfg->smtp_hostname));
 
 	smtp_config_defaults(sc);
-	if (cfg->smtp_hostname[0])
-		snprintf(hn, sizeof(hn), "%s", cfg->smtp_hostname);
-	else if (gethostname(hn, sizeof(hn)) != 0)
-		snprintf(hn, sizeof(hn), "localhost");
-	hn[sizeof(hn) - 1] = '\0';
-	if (strlen(hn) > SMTP_HOSTNAME_MAX) {
-		MX_ERR("[smtp] hostname %s: longer than %d octets", hn, SMTP_HOSTNAME_MAX);
+	if (len > SMTP_HOSTNAME_MAX) {
+		MX_ERR("[smtp] hostname %.*s: longer than %d octets", (int)len, hn,
+		       SMTP_HOSTNAME_MAX);
 		return -1;
 	}
-	memcpy(sc->hostname, hn, strlen(hn) + 1);
+	memcpy(sc->hostname, hn, len);
+	sc->hostname[len] = '\0';
 	sc->max_sessions = (uint32_t)cfg->smtp_max_sessions;
 	sc->max_msg_size = (uint64_t)cfg->smtp_max_msg_size;
 	sc->max_rcpt = (uint32_t)cfg->smtp_max_rcpt;
@@ -90,11 +90,18 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 
 	if (cfg->smtp_port == 0 || ctx->worker >= SRV_MAX_WORKERS)
 		return (void *)1; /* no SMTP listener configured: nothing to do */
-	if (smtp_config_from(cfg, &sc) != 0)
-		return NULL;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
+	/* Resolved once here: the reconfig hook runs on the worker, where no
+	 * syscall is made. */
+	if (gethostname(srv->sysname, sizeof(srv->sysname)) != 0)
+		snprintf(srv->sysname, sizeof(srv->sysname), "localhost");
+	srv->sysname[sizeof(srv->sysname) - 1] = '\0';
+	if (smtp_config_from(cfg, srv->sysname, &sc) != 0) {
+		free(srv);
+		return NULL;
+	}
 	srv->worker = ctx->worker;
 	hc.worker = ctx->worker;
 	hc.smtp = &sc;
@@ -161,7 +168,7 @@ static void srv_reconfig(void *state, const struct mx_config *c)
 
 	if (state == (void *)1)
 		return;
-	if (smtp_config_from(c, &sc) != 0)
+	if (smtp_config_from(c, srv->sysname, &sc) != 0)
 		return;
 	rc = smtp_pool_update(smtp_host_pool(srv->host), &sc);
 	if (rc != 0)
