@@ -160,6 +160,9 @@ static enum smtp_verdict host_event(void *ctx, struct smtp_session *s, const str
 	struct smtp_conn *c = smtp_session_user(s);
 	enum smtp_verdict v;
 
+	if (!c)
+		mx_panic("smtp: %s for a session opened outside smtp_conn_open()",
+			 smtp_event_name(ev->type));
 	if (ev->type == SMTP_EV_CLOSE && c->park.active) {
 		/* Closed while parked: the answer, if it ever comes, is stale. */
 		CNT(h, closed_parked);

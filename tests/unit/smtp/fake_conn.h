@@ -142,12 +142,19 @@ static inline struct fx *fx_create(unsigned slots)
 	return f;
 }
 
-/* Close what is open, free the host. */
-static inline void fx_destroy(struct fx *f)
+/* The transport reports CLOSED for every open connection (their TXN_ABORT
+ * and CLOSE stages run: call it before stage arguments go out of scope). */
+static inline void fx_close_all(struct fx *f)
 {
 	for (unsigned i = 0; i < FX_CONNS; i++)
 		if (f->c[i] && f->c[i]->s && f->c[i]->top.tr == &f->tr[i])
 			smtp_conn_event(f->c[i], SMTP_CONN_EV_CLOSED);
+}
+
+/* Close what is open, free the host. */
+static inline void fx_destroy(struct fx *f)
+{
+	fx_close_all(f);
 	smtp_host_destroy(f->h);
 	free(f);
 }

@@ -144,6 +144,7 @@ static void test_pipelining_order_across_parks(void **state)
 	/* A second answer to an answered ticket is stale. */
 	assert_int_equal(smtp_host_resume(f->h, spool.tickets[0], &ok_queued), -ESTALE);
 	assert_int_equal(counters(f).stale_tickets, 1);
+	fx_close_all(f); /* the stages above live on this stack */
 }
 
 /* No answer by the deadline: 4xx with an enhanced code, then the session
@@ -172,6 +173,7 @@ static void test_deadline_expiry(void **state)
 	/* The session still works and has no transaction. */
 	client(f, 0, "RCPT TO:<b@x.test>\r\n");
 	assert_string_equal(sent(f, 0), "503 5.5.1 Error: need MAIL command\r\n");
+	fx_close_all(f); /* the stages above live on this stack */
 }
 
 static enum smtp_stage_verdict park_spool(void *arg, struct smtp_stage_call *call)
@@ -209,6 +211,7 @@ static void test_deadline_stage_reply(void **state)
 	advance_ms(f, 1001);
 	assert_string_equal(sent(f, 0), "451 4.3.0 Error: queue file write error\r\n");
 	assert_int_equal(counters(f).park_timeouts, 1);
+	fx_close_all(f); /* the stages above live on this stack */
 }
 
 /* The client leaves while parked: the close stages run, the ticket is
@@ -260,6 +263,7 @@ static void test_close_while_parked(void **state)
 	assert_string_equal(sent(f, 1), "250 2.1.5 Ok\r\n");
 	/* Garbage tickets: slot out of range. */
 	assert_int_equal(smtp_host_resume(f->h, 0xffffffffffffffffull, NULL), -ESTALE);
+	fx_close_all(f); /* the stages above live on this stack */
 }
 
 /* A reply ends the list; continue runs the next stage; the end of the
@@ -294,6 +298,7 @@ static void test_reply_ends_list(void **state)
 	client(f, 0, "DATA\r\nx\r\n.\r\n");
 	assert_string_equal(sent(f, 0), "354 End data with <CR><LF>.<CR><LF>\r\n"
 					"451 4.3.0 Error: message not stored, try again later\r\n");
+	fx_close_all(f); /* the stages above live on this stack */
 }
 
 /* A stage that answers its own ticket synchronously is refused. */
@@ -331,6 +336,7 @@ static void test_resume_contract(void **state)
 	assert_true(smtp_session_parked(f->c[0]->s));
 	assert_int_equal(smtp_host_resume(f->h, slow.tickets[0], NULL), 0);
 	assert_string_equal(sent(f, 0), "250 2.1.0 Ok\r\n");
+	fx_close_all(f); /* the stages above live on this stack */
 }
 
 /* Every slot in use: 421 4.3.2 from static text, transport closed,
