@@ -623,6 +623,15 @@ const char *spool_reply(int status)
 	}
 }
 
+const struct spool_reply_parts *spool_reply_parts(int status)
+{
+	/* spool_reply() split in its parts: one place decides which reply. */
+	static const struct spool_reply_parts full = {452, "4.3.1", "Insufficient system storage"};
+	static const struct spool_reply_parts io = {451, "4.3.0", "Error: queue file write error"};
+
+	return spool_reply(status)[2] == '2' ? &full : &io; /* 452 or 451 */
+}
+
 /* Finish the CRC of the open BODY record in the current buffer. */
 static void ob_close(struct spool_worker *w)
 {

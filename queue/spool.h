@@ -112,6 +112,18 @@ int spool_admit(struct spool_worker *w);
  */
 const char *spool_reply(int status);
 
+/** The reply of spool_reply() in typed parts: code, enhanced code, text. */
+struct spool_reply_parts {
+	unsigned code;	  /* 452 or 451 */
+	const char *enh;  /* "4.3.1" or "4.3.0" */
+	const char *text; /* no code, no CRLF */
+};
+
+/** spool_reply() for @status as parts (for an SMTP engine that formats
+ * replies itself). Any thread; returns a pointer to static const data,
+ * never NULL. */
+const struct spool_reply_parts *spool_reply_parts(int status);
+
 /**
  * Start message @m (caller-owned, e.g. inside the session) with envelope
  * @env: assigns @m->qid and stages the ENVELOPE record. @env is copied.

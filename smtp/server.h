@@ -1,13 +1,15 @@
 /*
- * server.h - the SMTP server on every worker: the glue between the
- * worker's TCP connections (dataplane/tcp) and the pure SMTP engine
- * (smtp.c). Registered as a dataplane service (dp_service) by the daemon.
+ * server.h - the SMTP server on every worker: the dataplane service
+ * (dp_service) that wires the session host (host.h), its connection layer
+ * (conn.h) on mxgate's TCP (transport_tcp.h) and the spool stages
+ * (stage_spool.h) on each worker lcore. Registered by the daemon at boot.
  */
 #ifndef MX_SMTP_SERVER_H
 #define MX_SMTP_SERVER_H
 
 #include <stdint.h>
 
+#include "smtp/host-t.h"
 #include "smtp/smtp-t.h"
 
 /** Register the SMTP service with the dataplane (boot, before ports). */
@@ -16,6 +18,11 @@ int smtp_server_register(void);
 /** Copy worker @i's SMTP counters (any thread, relaxed loads); zeros if the
  * worker runs no SMTP server. */
 void smtp_server_counters(unsigned i, struct smtp_counters *out);
+
+/** Copy worker @i's session host counters (SMTP_HOST_COUNTERS: parks,
+ * resumes, park deadlines, stale tickets ...) with relaxed loads; any
+ * thread; zeros if the worker runs no SMTP server. */
+void smtp_server_host_counters(unsigned i, struct smtp_host_counters *out);
 
 /** Connections refused with 421 4.3.2 because every session slot of worker
  * @i was in use (any thread, relaxed). */

@@ -154,10 +154,9 @@ void smtp_config_defaults(struct smtp_config *cfg)
 	cfg->starttls_available = false;
 }
 
-static int build_ehlo(struct smtp_pool *p, int with_tls)
+/* The EHLO reply for @cfg into @b (@cap octets). Returns its length or -1. */
+static int build_ehlo(const struct smtp_config *cfg, int with_tls, char *b, size_t cap)
 {
-	char *b = p->ehlo[with_tls];
-	size_t cap = sizeof(p->ehlo[with_tls]);
 	/* RFC 5321 4.1.1.1: multi-line 250 reply, first line the domain,
 	 * then one keyword per line. RFC 2034 3: no enhanced codes here. */
 	int n = snprintf(b, cap,
@@ -170,12 +169,21 @@ static int build_ehlo(struct smtp_pool *p, int with_tls)
 			 "250-CHUNKING\r\n"
 			 "250-SMTPUTF8\r\n"
 			 "250 DSN\r\n",
-			 p->cfg.hostname, p->cfg.max_msg_size, with_tls ? "250-STARTTLS\r\n" : "");
+			 cfg->hostname, cfg->max_msg_size, with_tls ? "250-STARTTLS\r\n" : "");
 
-	if (n < 0 || (size_t)n >= cap)
-		return -1;
-	p->ehlo_len[with_tls] = (uint16_t)n;
-	return 0;
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* Output room a session must keep free before taking more input: the
+ * longest reply (EHLO with STARTTLS) plus a final "421 4.x.x <hostname>
+ * Error: ..." after it. */
+static uint32_t out_reserve(int ehlo_len, size_t hostname_len)
+{
+	uint32_t r = SMTP_REPLY_MAX;
+
+	if ((uint32_t)ehlo_len > r)
+		r = (uint32_t)ehlo_len;
+	return r + SMTP_REPLY_SLACK + (uint32_t)hostname_len;
 }
 
 static size_t round_up(size_t n, size_t a)
@@ -207,13 +215,13 @@ struct smtp_pool *smtp_pool_create(const struct smtp_config *cfg, const struct s
 	if (host)
 		p->host = *host;
 	p->line_max = SMTP_CMD_LINE_MAX + cfg->line_ext;
-	if (build_ehlo(p, 0) < 0 || build_ehlo(p, 1) < 0)
-		goto inval;
-	p->reserve = SMTP_REPLY_MAX;
-	if (p->ehlo_len[1] > p->reserve)
-		p->reserve = p->ehlo_len[1];
-	/* Room for a final "421 4.x.x <hostname> Error: ..." after any reply. */
-	p->reserve += SMTP_REPLY_SLACK + (uint32_t)hl;
+	for (int tls = 0; tls < 2; tls++) {
+		int n = build_ehlo(cfg, tls, p->ehlo[tls], sizeof(p->ehlo[tls]));
+		if (n < 0)
+			goto inval;
+		p->ehlo_len[tls] = (uint16_t)n;
+	}
+	p->reserve = out_reserve(p->ehlo_len[1], hl);
 	if (cfg->out_size < p->reserve)
 		goto inval;
 	p->sess_stride = round_up(sizeof(struct smtp_session) + p->line_max + cfg->out_size, 64);
@@ -257,6 +265,43 @@ inval:
 	free(p);
 	errno = EINVAL;
 	return NULL;
+}
+
+int smtp_pool_update(struct smtp_pool *p, const struct smtp_config *cfg)
+{
+	size_t hl = strnlen(cfg->hostname, sizeof(cfg->hostname));
+	struct smtp_config next = p->cfg;
+	char ehlo[2][sizeof(p->ehlo[0])];
+	int len[2];
+	uint32_t reserve;
+
+	if (hl == 0 || hl > SMTP_HOSTNAME_MAX || !smtp_helo_valid(cfg->hostname, hl) ||
+	    cfg->max_errors == 0 || cfg->max_commands == 0 || cfg->timeout_cmd_ms == 0 ||
+	    cfg->timeout_data_ms == 0)
+		return -EINVAL;
+	memcpy(next.hostname, cfg->hostname, hl + 1);
+	next.max_msg_size = cfg->max_msg_size;
+	next.max_errors = cfg->max_errors;
+	next.max_commands = cfg->max_commands;
+	next.greet_delay_ms = cfg->greet_delay_ms;
+	next.pregreet_action = cfg->pregreet_action;
+	next.timeout_cmd_ms = cfg->timeout_cmd_ms;
+	next.timeout_data_ms = cfg->timeout_data_ms;
+	for (int tls = 0; tls < 2; tls++)
+		if ((len[tls] = build_ehlo(&next, tls, ehlo[tls], sizeof(ehlo[tls]))) < 0)
+			return -EINVAL;
+	/* The output buffers were sized at boot: a longer name must still
+	 * leave room for the final 421. */
+	reserve = out_reserve(len[1], hl);
+	if (next.out_size < reserve)
+		return -EINVAL;
+	p->cfg = next;
+	p->reserve = reserve;
+	for (int tls = 0; tls < 2; tls++) {
+		memcpy(p->ehlo[tls], ehlo[tls], (size_t)len[tls] + 1);
+		p->ehlo_len[tls] = (uint16_t)len[tls];
+	}
+	return 0;
 }
 
 void smtp_pool_destroy(struct smtp_pool *p)

@@ -54,6 +54,17 @@ void smtp_config_defaults(struct smtp_config *cfg);
  * ENOMEM. */
 struct smtp_pool *smtp_pool_create(const struct smtp_config *cfg, const struct smtp_host *host);
 
+/** Apply the live keys of @cfg to @p: hostname, max_msg_size, max_errors,
+ * max_commands, greet_delay_ms, pregreet_action, timeout_cmd_ms and
+ * timeout_data_ms. Every other field of @cfg (slab sizes: max_sessions,
+ * max_transactions, max_rcpt, line_ext, out_size, env_arena; and
+ * starttls_available) is ignored: they never change live. Open sessions see
+ * the new values from their next command or timer on (a running timeout
+ * keeps its deadline). Returns 0, or -EINVAL with @p unchanged (bad value,
+ * or a hostname too long for the output buffers sized at boot). Owner
+ * thread only. */
+int smtp_pool_update(struct smtp_pool *p, const struct smtp_config *cfg);
+
 /** Free @p and all its sessions (which must not be used any more). Boot or
  * control path, after the owning worker stopped. */
 void smtp_pool_destroy(struct smtp_pool *p);

@@ -1,0 +1,133 @@
+/*
+ * conn-t.h - types of the SMTP connection layer (libmx_smtp_host): session
+ * slots, the per-session timer and the transport ops table. Functions are
+ * in conn.h; the session host that runs stages on top is host.h.
+ *
+ * A struct smtp_conn is one slot of a fixed array allocated at boot (one
+ * table per worker lcore): it ties a transport handle (a TCB, later a TLS
+ * state on top of it) to an engine session (smtp.h), carries the session's
+ * timer on the worker's wheel and the host's park state. Slots are reused;
+ * a generation number tells a late answer for an old session from the
+ * current one. No field is allocated per connection.
+ *
+ * Pure C: no DPDK, no TCP stack (dataplane/timer.h is plain C).
+ */
+#ifndef MX_SMTP_CONN_T_H
+#define MX_SMTP_CONN_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "dataplane/timer.h"
+#include "smtp/smtp-t.h"
+
+/* One piece of received, in-order data, read in place (zero copy). */
+struct smtp_iov {
+	const void *base;
+	size_t len;
+};
+
+/* The client's address, for the engine (text), the envelope and logs. */
+struct smtp_peer {
+	uint8_t family; /* 4 or 6 */
+	uint16_t port;	/* host order */
+	uint8_t addr[16];
+};
+
+/* What a transport reports to its connection (smtp_conn_event()). */
+enum smtp_conn_ev {
+	SMTP_CONN_EV_READABLE = 0, /* new data for peek */
+	SMTP_CONN_EV_WRITABLE,	   /* send space opened after a short send */
+	SMTP_CONN_EV_PEER_FIN,	   /* the client sends nothing after what is queued */
+	SMTP_CONN_EV_CLOSED,	   /* gone: the handle was released by the transport */
+	SMTP_CONN_EV_COUNT,
+};
+
+/*
+ * Transport: how the connection layer reads and writes one connection.
+ * Every member gets the transport's handle @tr (the TCB for plain TCP) and
+ * runs on the worker lcore that owns the connection. The plain TCP
+ * implementation is transport_tcp.c; TLS sits on top of it with the same
+ * table (smtp_conn_transport_push()).
+ */
+struct smtp_transport_ops {
+	const char *name; /* "tcp", "tls": logs */
+	/* Fill up to @max pieces of received data, oldest first, without
+	 * consuming; they stay valid until consumed. Returns pieces filled. */
+	unsigned (*peek)(void *tr, struct smtp_iov *iov, unsigned max);
+	/* Drop @n octets from the front of what peek returned. 0 or -errno. */
+	int (*consume)(void *tr, size_t n, uint64_t now_us);
+	/* Octets readable now (0: nothing; decides the FIN after PEER_FIN). */
+	size_t (*avail)(void *tr);
+	/* Send up to @len octets (copied). Returns octets taken, 0 when full
+	 * (SMTP_CONN_EV_WRITABLE follows), <0 once the sending side is gone. */
+	ssize_t (*send)(void *tr, const void *data, size_t len, uint64_t now_us);
+	/* Half-close after the queued octets (after the final 221/421). */
+	int (*shutdown)(void *tr, uint64_t now_us);
+	/* Give the handle up, graceful close; no event follows. */
+	void (*close)(void *tr, uint64_t now_us);
+	/* Give the handle up with a reset; no event follows. */
+	void (*abort)(void *tr, uint64_t now_us);
+	/* Optional, for a transport stacked on another (TLS): sees every
+	 * event of the lower transport first and returns the event to hand
+	 * to the session (it may read and write through the lower ops, e.g.
+	 * handshake records), or -1 to swallow it. NULL: events pass. */
+	int (*lower_event)(void *tr, enum smtp_conn_ev ev, uint64_t now_us);
+};
+
+/* One transport layer of a connection: its ops and handle. */
+struct smtp_transport {
+	const struct smtp_transport_ops *ops;
+	void *tr;
+};
+
+/*
+ * The session host's park state (host.c writes it, conn.c reads the
+ * deadline to arm the timer). The event is copied because the engine's is
+ * gone when an answer arrives; its strings live in the session and the
+ * envelope, which stay while the engine is parked.
+ */
+struct smtp_park {
+	bool active;		    /* parked on @ticket */
+	uint8_t stage;		    /* index of the stage that parked */
+	uint64_t ticket;	    /* the answer we wait for (SMTP_TICKET_*) */
+	uint64_t pending;	    /* ticket handed out by the running stage */
+	uint64_t engine_rid;	    /* request id the engine waits on */
+	uint64_t deadline_us;	    /* host-owned: 4xx at this time */
+	struct smtp_event ev;	    /* the event being served */
+	struct smtp_rcpt_view rcpt; /* ev.rcpt points here */
+};
+
+struct smtp_conn_table;
+
+struct smtp_conn {
+	struct timer_entry timer; /* first: container_of by cast */
+	struct smtp_conn_table *tab;
+	struct smtp_session *s;	   /* NULL: free slot */
+	struct smtp_transport top; /* what the session reads and writes */
+	struct smtp_transport low; /* under @top when stacked (TLS), else empty */
+	struct smtp_conn *next_free;
+	uint32_t slot; /* index in the table */
+	uint32_t gen;  /* bumped at open, release and every ticket */
+	bool shut;     /* half-close sent */
+	bool in_stage; /* a stage of this session is running (host.c) */
+	struct smtp_peer peer;
+	struct smtp_park park;
+};
+
+/* Called when a parked session reaches its deadline (the host answers). */
+typedef void (*smtp_conn_expire_fn)(void *arg, struct smtp_conn *c, uint64_t now_us);
+
+struct smtp_conn_conf {
+	unsigned worker; /* for logs */
+	struct smtp_pool *pool;
+	unsigned slots; /* connections at once (the pool's max_sessions) */
+	struct timer_wheel *wheel;
+	const uint64_t *now_us; /* the worker's clock */
+	smtp_conn_expire_fn expire;
+	void *expire_arg;
+};
+
+#endif

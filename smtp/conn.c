@@ -1,0 +1,325 @@
+/*
+ * conn.c - SMTP session slots, their timers, and the pump between a
+ * transport (conn-t.h ops) and the engine. See conn.h.
+ *
+ * Memory: the slot array is allocated once at smtp_conn_table_create() and
+ * freed at destroy; a slot's engine session belongs to the engine pool and
+ * is given back at release. Worker lcore only, except the two counters.
+ */
+#include "smtp/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "smtp/smtp.h"
+
+struct smtp_conn_table {
+	unsigned worker;
+	struct smtp_pool *pool;
+	struct timer_wheel *wheel;
+	const uint64_t *now_us;
+	smtp_conn_expire_fn expire;
+	void *expire_arg;
+	struct smtp_conn *conns;
+	struct smtp_conn *free;
+	unsigned nconns;
+	unsigned open;	  /* owner writes, anyone reads (relaxed) */
+	uint64_t refused; /* idem */
+};
+
+static void conn_timer(struct timer_entry *t);
+
+struct smtp_conn_table *smtp_conn_table_create(const struct smtp_conn_conf *conf)
+{
+	struct smtp_conn_table *tab;
+
+	if (!conf->pool || !conf->wheel || !conf->now_us || conf->slots == 0 ||
+	    conf->slots > (1u << 24)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	tab = calloc(1, sizeof(*tab));
+	if (!tab)
+		return NULL;
+	tab->conns = calloc(conf->slots, sizeof(*tab->conns));
+	if (!tab->conns) {
+		free(tab);
+		errno = ENOMEM;
+		return NULL;
+	}
+	tab->worker = conf->worker;
+	tab->pool = conf->pool;
+	tab->wheel = conf->wheel;
+	tab->now_us = conf->now_us;
+	tab->expire = conf->expire;
+	tab->expire_arg = conf->expire_arg;
+	tab->nconns = conf->slots;
+	for (unsigned i = tab->nconns; i-- > 0;) {
+		struct smtp_conn *c = &tab->conns[i];
+
+		timer_init(&c->timer, conn_timer);
+		c->tab = tab;
+		c->slot = i;
+		c->next_free = tab->free;
+		tab->free = c;
+	}
+	return tab;
+}
+
+void smtp_conn_table_destroy(struct smtp_conn_table *tab)
+{
+	if (!tab)
+		return;
+	for (unsigned i = 0; i < tab->nconns; i++)
+		if (tab->conns[i].s)
+			MX_WARN("smtp conn %u: freed while open", i);
+	free(tab->conns);
+	free(tab);
+}
+
+static void cnt_set(unsigned *p, unsigned v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Give the slot back: log line, engine session freed (its TXN_ABORT and
+ * CLOSE stages run while the slot is still theirs), stale tickets. */
+static void conn_release(struct smtp_conn *c)
+{
+	struct smtp_conn_table *tab = c->tab;
+	char line[512];
+
+	timer_cancel(tab->wheel, &c->timer);
+	if (c->s) {
+		if (smtp_summary_format(c->s, *tab->now_us, line, sizeof(line)) > 0)
+			MX_INFO("smtp %s", line);
+		smtp_session_free(c->s, *tab->now_us);
+		c->s = NULL;
+	}
+	memset(&c->top, 0, sizeof(c->top));
+	memset(&c->low, 0, sizeof(c->low));
+	memset(&c->park, 0, sizeof(c->park));
+	c->gen++;
+	c->next_free = tab->free;
+	tab->free = c;
+	cnt_set(&tab->open, tab->open - 1);
+}
+
+static void refuse(struct smtp_conn_table *tab, const struct smtp_transport_ops *ops, void *tr,
+		   const char *why)
+{
+	char msg[96];
+	uint64_t now = *tab->now_us;
+	int n = snprintf(msg, sizeof(msg), "421 4.3.2 mxgate: too many %s, try again later\r\n",
+			 why);
+
+	/* From static text: no session is needed to say no. */
+	__atomic_store_n(&tab->refused, tab->refused + 1, __ATOMIC_RELAXED);
+	ops->send(tr, msg, (size_t)n, now);
+	ops->close(tr, now);
+	errno = EAGAIN;
+}
+
+struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_transport_ops *ops,
+				 void *tr, const struct smtp_peer *peer)
+{
+	struct smtp_conn *c = tab->free;
+	char client[INET6_ADDRSTRLEN];
+
+	if (!c) {
+		refuse(tab, ops, tr, "connections");
+		return NULL;
+	}
+	/* Take the slot before the engine runs the CONNECT stages. */
+	tab->free = c->next_free;
+	c->next_free = NULL;
+	c->gen++;
+	c->top.ops = ops;
+	c->top.tr = tr;
+	c->shut = false;
+	c->peer = *peer;
+	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
+	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
+	if (!c->s) {
+		memset(&c->top, 0, sizeof(c->top));
+		memset(&c->park, 0, sizeof(c->park));
+		c->next_free = tab->free;
+		tab->free = c;
+		refuse(tab, ops, tr, "sessions");
+		return NULL;
+	}
+	cnt_set(&tab->open, tab->open + 1);
+	return c;
+}
+
+void smtp_conn_arm(struct smtp_conn *c)
+{
+	uint64_t d = c->s ? smtp_next_deadline(c->s) : UINT64_MAX;
+
+	if (c->s && c->park.active && c->park.deadline_us < d)
+		d = c->park.deadline_us;
+	/* µs -> ms ticks, rounded up: the engine never sees an early call. */
+	if (d == UINT64_MAX)
+		timer_cancel(c->tab->wheel, &c->timer);
+	else
+		timer_arm(c->tab->wheel, &c->timer, (d + 999) / 1000);
+}
+
+/* Move engine output into the transport. Returns true if it is empty. */
+static bool conn_flush(struct smtp_conn *c)
+{
+	uint64_t now = *c->tab->now_us;
+	size_t len;
+	const uint8_t *p;
+
+	while ((p = smtp_output_peek(c->s, &len)) && len > 0) {
+		ssize_t n = c->top.ops->send(c->top.tr, p, len, now);
+		if (n <= 0)
+			return false; /* full (WRITABLE follows) or closed */
+		smtp_output_consume(c->s, (size_t)n);
+		if ((size_t)n < len)
+			return false;
+	}
+	return true;
+}
+
+void smtp_conn_pump(struct smtp_conn *c)
+{
+	const struct smtp_transport_ops *ops = c->top.ops;
+	uint64_t now = *c->tab->now_us;
+	struct smtp_iov iov[8];
+	bool progress = true;
+
+	if (!c->s || !ops)
+		return;
+	while (progress) {
+		unsigned n;
+
+		progress = false;
+		if (!conn_flush(c))
+			break;
+		if (smtp_session_closing(c->s))
+			break;
+		n = ops->peek(c->top.tr, iov, 8);
+		for (unsigned i = 0; i < n; i++) {
+			size_t used = smtp_input(c->s, iov[i].base, iov[i].len, now);
+			if (used) {
+				ops->consume(c->top.tr, used, now);
+				progress = true;
+			}
+			if (used < iov[i].len)
+				break;
+		}
+	}
+	if (smtp_session_closing(c->s) && conn_flush(c) && !c->shut) {
+		/* 221/421 sent: FIN after it; the slot goes at CLOSED. */
+		c->shut = true;
+		ops->shutdown(c->top.tr, now);
+	}
+	smtp_conn_arm(c);
+}
+
+static void conn_timer(struct timer_entry *t)
+{
+	struct smtp_conn *c = (struct smtp_conn *)t;
+	struct smtp_conn_table *tab = c->tab;
+	uint64_t now = *tab->now_us;
+
+	if (!c->s)
+		return;
+	if (c->park.active && now >= c->park.deadline_us && tab->expire) {
+		tab->expire(tab->expire_arg, c, now); /* answers and pumps */
+		return;
+	}
+	smtp_timer(c->s, now);
+	smtp_conn_pump(c);
+}
+
+void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev)
+{
+	uint64_t now = *c->tab->now_us;
+
+	if (!c->s)
+		return;
+	if (c->top.ops && c->top.ops->lower_event && ev != SMTP_CONN_EV_CLOSED) {
+		int up = c->top.ops->lower_event(c->top.tr, ev, now);
+		if (up < 0)
+			return;
+		ev = (enum smtp_conn_ev)up;
+	}
+	switch (ev) {
+	case SMTP_CONN_EV_READABLE:
+	case SMTP_CONN_EV_WRITABLE:
+		smtp_conn_pump(c);
+		break;
+	case SMTP_CONN_EV_PEER_FIN:
+		/* The client sends nothing more: serve what is queued, then end
+		 * our side (RFC 5321 4.1.1.10: a close without QUIT is a client
+		 * error; the engine records it at free). */
+		smtp_conn_pump(c);
+		if (c->s && !c->shut && c->top.ops->avail(c->top.tr) == 0) {
+			c->shut = true;
+			c->top.ops->shutdown(c->top.tr, now);
+		}
+		break;
+	case SMTP_CONN_EV_CLOSED:
+		conn_release(c);
+		break;
+	default:
+		break;
+	}
+}
+
+void smtp_conn_abort(struct smtp_conn *c)
+{
+	struct smtp_transport top = c->top, low = c->low;
+	uint64_t now = *c->tab->now_us;
+
+	if (!c->s)
+		return;
+	conn_release(c);
+	/* The top layer owns the one below it and releases both. */
+	if (top.ops)
+		top.ops->abort(top.tr, now);
+	else if (low.ops)
+		low.ops->abort(low.tr, now);
+}
+
+int smtp_conn_transport_push(struct smtp_conn *c, const struct smtp_transport_ops *ops, void *tr)
+{
+	if (c->low.ops)
+		return -EBUSY;
+	c->low = c->top;
+	c->top.ops = ops;
+	c->top.tr = tr;
+	return 0;
+}
+
+struct smtp_conn *smtp_conn_at(struct smtp_conn_table *tab, uint32_t slot)
+{
+	return slot < tab->nconns ? &tab->conns[slot] : NULL;
+}
+
+unsigned smtp_conn_slots(const struct smtp_conn_table *tab)
+{
+	return tab->nconns;
+}
+
+uint64_t smtp_conn_now(const struct smtp_conn_table *tab)
+{
+	return *tab->now_us;
+}
+
+unsigned smtp_conn_open_count(const struct smtp_conn_table *tab)
+{
+	return __atomic_load_n(&tab->open, __ATOMIC_RELAXED);
+}
+
+uint64_t smtp_conn_refused(const struct smtp_conn_table *tab)
+{
+	return __atomic_load_n(&tab->refused, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,93 @@
+/*
+ * conn.h - the SMTP connection layer: session slots, the per-session timer
+ * and the pump between a transport and the engine. Types: conn-t.h.
+ *
+ * DATA FLOW (smtp.h, DRIVING A SESSION). smtp_conn_pump() reads the
+ * transport in place (peek) and feeds the engine; what the engine consumed
+ * is consumed from the transport, the rest stays queued there and keeps
+ * the peer's window closed (back-pressure; pipelined commands behind a
+ * parked one wait there in order). Replies are drained from the engine
+ * into the transport; what it cannot take waits for SMTP_CONN_EV_WRITABLE.
+ * When the engine says closing and its output is drained, the connection
+ * is half-closed; the slot is released at SMTP_CONN_EV_CLOSED, after the
+ * session's log line went out.
+ *
+ * MEMORY. smtp_conn_table_create() allocates every slot (boot); nothing is
+ * allocated afterwards. The table does not own the engine pool, the wheel
+ * or the transport handles.
+ *
+ * THREADING. A table and its slots belong to one worker lcore; only
+ * smtp_conn_open_count() and smtp_conn_refused() may be called from any
+ * thread (relaxed loads). No function blocks or makes a syscall.
+ */
+#ifndef MX_SMTP_CONN_H
+#define MX_SMTP_CONN_H
+
+#include "smtp/conn-t.h"
+
+/** Allocate @conf->slots free slots, each with its timer initialised.
+ * Boot path. Returns the table, or NULL with errno EINVAL (no pool, wheel,
+ * clock or slots) or ENOMEM. */
+struct smtp_conn_table *smtp_conn_table_create(const struct smtp_conn_conf *conf);
+
+/** Free @tab. Every slot should have been released (the transport reported
+ * SMTP_CONN_EV_CLOSED for each, e.g. the TCP stack was destroyed); one
+ * still open is logged and forgotten. Boot or control path, after the
+ * owning worker stopped. NULL is a no-op. */
+void smtp_conn_table_destroy(struct smtp_conn_table *tab);
+
+/** Take a free slot for a new connection on transport @ops/@tr from
+ * @peer, and open its engine session (CONNECT stages run; the 220 may be
+ * queued). Returns the connection; the caller then routes the transport's
+ * events to smtp_conn_event() and calls smtp_conn_pump() once. When every
+ * slot (or engine session) is in use: sends "421 4.3.2 ... try again later"
+ * through @ops, closes @tr, counts it (smtp_conn_refused()) and returns
+ * NULL with errno EAGAIN; @tr is then released. Owner lcore only. */
+struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_transport_ops *ops,
+				 void *tr, const struct smtp_peer *peer);
+
+/** Serve @c: flush the engine's output, feed it what the transport holds
+ * until one of them stops, half-close once the engine is closing and its
+ * output is sent, re-arm the timer. Safe on a released slot (no-op).
+ * Owner lcore only; never from inside an engine callback of @c. */
+void smtp_conn_pump(struct smtp_conn *c);
+
+/** A transport's event for @c (see enum smtp_conn_ev). CLOSED releases the
+ * slot: the engine session is freed (TXN_ABORT and CLOSE stages run), the
+ * log line goes out, the generation changes (tickets of @c become stale).
+ * The transport must not use @c afterwards. Owner lcore only. */
+void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev);
+
+/** Re-arm @c's timer at the earlier of the engine's next deadline and the
+ * host's park deadline. smtp_conn_pump() does it; owner lcore only. */
+void smtp_conn_arm(struct smtp_conn *c);
+
+/** Reset @c's connection (ops->abort) and release the slot at once, e.g.
+ * the host decided to drop the client. No-op on a free slot. Owner lcore,
+ * from the worker loop (a timer, a poll), never from inside a stage or
+ * another engine callback of @c. */
+void smtp_conn_abort(struct smtp_conn *c);
+
+/** Put transport @ops/@tr on top of @c's current one (STARTTLS): the old
+ * one becomes @c->low, reachable by the new one; its events go through
+ * @ops->lower_event. Returns 0, or -EBUSY if @c is already stacked. Owner
+ * lcore only. */
+int smtp_conn_transport_push(struct smtp_conn *c, const struct smtp_transport_ops *ops, void *tr);
+
+/** Slot @slot of @tab, or NULL if out of range (free slots are returned:
+ * check ->s). Owner lcore only. */
+struct smtp_conn *smtp_conn_at(struct smtp_conn_table *tab, uint32_t slot);
+
+/** Number of slots of @tab. Any thread (constant after create). */
+unsigned smtp_conn_slots(const struct smtp_conn_table *tab);
+
+/** The worker's clock as given at create. Owner lcore only. */
+uint64_t smtp_conn_now(const struct smtp_conn_table *tab);
+
+/** Connections open now. Any thread, relaxed load. */
+unsigned smtp_conn_open_count(const struct smtp_conn_table *tab);
+
+/** Connections refused because every slot was in use. Any thread, relaxed. */
+uint64_t smtp_conn_refused(const struct smtp_conn_table *tab);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * transport_tcp.c - the plain SMTP transport over mxgate's TCP. See
+ * transport_tcp.h. Each op is the TCP call of the same name; the events of
+ * a connection's TCB go to its slot (smtp_conn_event()).
+ *
+ * Memory: none of its own; the TCB is the stack's, the slot the
+ * connection table's. Worker lcore only.
+ */
+#include "smtp/transport_tcp.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "dataplane/tcp/tcp.h"
+#include "smtp/conn.h"
+
+static unsigned tr_peek(void *tr, struct smtp_iov *iov, unsigned max)
+{
+	/* Same layout (base, len): checked below. */
+	return tcp_recv_peek(tr, (struct tcp_iov *)iov, max);
+}
+
+_Static_assert(sizeof(struct smtp_iov) == sizeof(struct tcp_iov) &&
+		       offsetof(struct smtp_iov, base) == offsetof(struct tcp_iov, base) &&
+		       offsetof(struct smtp_iov, len) == offsetof(struct tcp_iov, len),
+	       "smtp_iov and tcp_iov differ");
+
+static int tr_consume(void *tr, size_t n, uint64_t now)
+{
+	return tcp_recv_consume(tr, n, now);
+}
+
+static size_t tr_avail(void *tr)
+{
+	return tcp_recv_avail(tr);
+}
+
+static ssize_t tr_send(void *tr, const void *data, size_t len, uint64_t now)
+{
+	return tcp_send(tr, data, len, now);
+}
+
+static int tr_shutdown(void *tr, uint64_t now)
+{
+	return tcp_shutdown(tr, now);
+}
+
+static void tr_close(void *tr, uint64_t now)
+{
+	tcp_close(tr, now);
+}
+
+static void tr_abort(void *tr, uint64_t now)
+{
+	tcp_abort(tr, now);
+}
+
+const struct smtp_transport_ops smtp_tcp_ops = {
+	.name = "tcp",
+	.peek = tr_peek,
+	.consume = tr_consume,
+	.avail = tr_avail,
+	.send = tr_send,
+	.shutdown = tr_shutdown,
+	.close = tr_close,
+	.abort = tr_abort,
+};
+
+static void on_tcb_event(struct tcp_tcb *t, void *user, enum tcp_event ev, int reason)
+{
+	struct smtp_conn *c = user;
+
+	switch (ev) {
+	case TCP_EV_READABLE:
+		smtp_conn_event(c, SMTP_CONN_EV_READABLE);
+		break;
+	case TCP_EV_WRITABLE:
+		smtp_conn_event(c, SMTP_CONN_EV_WRITABLE);
+		break;
+	case TCP_EV_PEER_FIN:
+		smtp_conn_event(c, SMTP_CONN_EV_PEER_FIN);
+		break;
+	case TCP_EV_CLOSED:
+		/* After a stack teardown the TCB is already gone. */
+		if (reason != TCP_CLOSE_STACK)
+			tcp_close(t, smtp_conn_now(c->tab));
+		smtp_conn_event(c, SMTP_CONN_EV_CLOSED);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reason)
+{
+	struct smtp_conn_table *tab = user;
+	const struct tcp_key *k = tcp_tcb_key(t);
+	struct smtp_peer peer = {0};
+	struct smtp_conn *c;
+
+	(void)reason;
+	if (ev != TCP_EV_ACCEPTED) {
+		if (ev == TCP_EV_CLOSED)
+			tcp_close(t, smtp_conn_now(tab));
+		return;
+	}
+	peer.family = k->family == TCP_AF_INET6 ? 6 : 4;
+	peer.port = k->rport;
+	memcpy(peer.addr, k->raddr, sizeof(peer.addr));
+	c = smtp_conn_open(tab, &smtp_tcp_ops, t, &peer);
+	if (!c)
+		return; /* refused with 421, TCB released */
+	tcp_set_callback(t, on_tcb_event, c);
+	tcp_set_nodelay(t, true); /* replies are small and latency-bound */
+	smtp_conn_pump(c);
+}
+
+struct tcp_listener *smtp_tcp_listen(struct tcp_stack *st, uint16_t port, unsigned backlog,
+				     struct smtp_conn_table *tab)
+{
+	return tcp_listen(st, TCP_AF_INET, port, backlog, on_accept, tab);
+}

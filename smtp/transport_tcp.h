@@ -1,0 +1,29 @@
+/*
+ * transport_tcp.h - the plain SMTP transport: connection-layer ops
+ * (conn-t.h) over mxgate's TCP (dataplane/tcp), and the listener that
+ * opens a connection slot for every accepted TCB.
+ *
+ * The TCB belongs to the TCP stack; the transport holds it from
+ * TCP_EV_ACCEPTED until TCP_EV_CLOSED (then tcp_close()) or an abort.
+ * Worker lcore only.
+ */
+#ifndef MX_SMTP_TRANSPORT_TCP_H
+#define MX_SMTP_TRANSPORT_TCP_H
+
+#include <stdint.h>
+
+#include "smtp/conn-t.h"
+
+struct tcp_stack;
+struct tcp_listener;
+
+/** The plain TCP ops: handle = struct tcp_tcb *. */
+extern const struct smtp_transport_ops smtp_tcp_ops;
+
+/** Listen on IPv4 port @port of @st with SYN backlog @backlog; every
+ * accepted connection gets a slot of @tab (or the 421 refusal). Boot path
+ * of the worker. Returns the listener, or NULL with errno (tcp_listen()). */
+struct tcp_listener *smtp_tcp_listen(struct tcp_stack *st, uint16_t port, unsigned backlog,
+				     struct smtp_conn_table *tab);
+
+#endif

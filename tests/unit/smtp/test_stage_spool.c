@@ -1,0 +1,171 @@
+/*
+ * test_stage_spool.c - the spool stages (stage_spool.c) on a real spool in
+ * a temporary directory (commit thread, fdatasync; no EAL) under the
+ * session host with the fake transport: the replies mail clients get
+ * today (250 only after the commit, 452 4.3.1 at admission, 451 4.3.0
+ * without a spool), a client that leaves while its commit is pending (the
+ * completion is a stale ticket), and spool_reply_parts().
+ */
+#include "fake_conn.h"
+
+#include <unistd.h>
+
+#include "queue/spool.h"
+#include "smtp/stage_spool.h"
+
+struct sfx {
+	struct fx *f;
+	struct smtp_spool_stage *st;
+	struct spool *sp;
+	char dir[64];
+};
+
+static int setup(void **state)
+{
+	struct sfx *x = calloc(1, sizeof(*x));
+	struct spool_conf c;
+
+	assert_non_null(x);
+	x->f = fx_create(2);
+	x->st = smtp_spool_stage_create(x->f->h, 100);
+	assert_non_null(x->st);
+	snprintf(x->dir, sizeof(x->dir), "/tmp/mxh-spool-XXXXXX");
+	assert_non_null(mkdtemp(x->dir));
+	spool_conf_defaults(&c);
+	c.dir = x->dir;
+	c.workers = 1;
+	c.maint_interval_ms = 0;
+	c.buf_size = 64 * 1024;
+	c.commit_interval_us = 100;
+	x->sp = spool_create(&c);
+	assert_non_null(x->sp);
+	assert_int_equal(spool_start(x->sp), 0);
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct sfx *x = *state;
+	char cmd[128];
+
+	fx_destroy(x->f);
+	smtp_spool_stage_destroy(x->st);
+	spool_worker_flush(spool_worker_get(x->sp, 0));
+	spool_stop(x->sp);
+	spool_destroy(x->sp);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
+	assert_int_equal(system(cmd), 0);
+	free(x);
+	return 0;
+}
+
+/* Poll completions until connection @i has sent something or the spool
+ * gave back @want completions (a worker loop; bounded, not a timing
+ * check: the commit thread answers within milliseconds). */
+static const char *poll_until(struct sfx *x, unsigned i, unsigned want)
+{
+	unsigned got = 0;
+
+	for (int n = 0; n < 20000 && got < want; n++) {
+		got += smtp_spool_stage_poll(x->st);
+		if (got < want)
+			usleep(1000);
+	}
+	assert_int_equal(got, want);
+	return sent(x->f, i);
+}
+
+static const char msg[] = "EHLO client.test\r\nMAIL FROM:<a@x.test> BODY=8BITMIME\r\n"
+			  "RCPT TO:<b@x.test>\r\nDATA\r\nSubject: t\r\n\r\nbody\r\n.\r\n";
+
+static void test_queued_after_commit(void **state)
+{
+	struct sfx *x = *state;
+	const char *out;
+
+	smtp_spool_stage_attach(x->st, spool_worker_get(x->sp, 0));
+	connect_client(x->f, 0);
+	client(x->f, 0, msg);
+	out = sent(x->f, 0);
+	/* No 250 for the message before the completion. */
+	assert_non_null(strstr(out, "354 End data with <CR><LF>.<CR><LF>\r\n"));
+	assert_null(strstr(out, "queued"));
+	assert_true(smtp_session_parked(x->f->c[0]->s));
+	out = poll_until(x, 0, 1);
+	assert_int_equal(strncmp(out, "250 2.0.0 Ok: queued as ", 24), 0);
+	assert_int_equal(spool_msg_count(x->sp), 1);
+	client(x->f, 0, "QUIT\r\n");
+	assert_string_equal(sent(x->f, 0), "221 2.0.0 Bye\r\n");
+}
+
+static void test_admission_refused(void **state)
+{
+	struct sfx *x = *state;
+
+	smtp_spool_stage_attach(x->st, spool_worker_get(x->sp, 0));
+	spool_set_refuse(x->sp, 1);
+	connect_client(x->f, 0);
+	client(x->f, 0, "EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
+	assert_non_null(strstr(sent(x->f, 0), "\r\n452 4.3.1 Insufficient system storage\r\n"));
+	spool_set_refuse(x->sp, 0);
+	client(x->f, 0, "MAIL FROM:<a@x.test>\r\n");
+	assert_string_equal(sent(x->f, 0), "250 2.1.0 Ok\r\n");
+}
+
+static void test_no_spool(void **state)
+{
+	struct sfx *x = *state;
+
+	connect_client(x->f, 0);
+	client(x->f, 0, msg);
+	assert_non_null(strstr(sent(x->f, 0),
+			       "\r\n451 4.3.0 Error: message not stored, try again later\r\n"));
+}
+
+/* The client leaves while its message is being committed: the message is
+ * on disk, the completion's ticket is stale, the slot serves again. */
+static void test_close_during_commit(void **state)
+{
+	struct sfx *x = *state;
+	struct smtp_host_counters hc;
+
+	smtp_spool_stage_attach(x->st, spool_worker_get(x->sp, 0));
+	connect_client(x->f, 0);
+	client(x->f, 0, msg);
+	assert_true(smtp_session_parked(x->f->c[0]->s));
+	smtp_conn_event(x->f->c[0], SMTP_CONN_EV_CLOSED);
+	poll_until(x, 0, 1);
+	smtp_host_counters_read(x->f->h, &hc);
+	assert_int_equal(hc.closed_parked, 1);
+	assert_int_equal(hc.stale_tickets, 1);
+	assert_int_equal(hc.resumed, 0);
+	assert_int_equal(spool_msg_count(x->sp), 1);
+}
+
+static void test_reply_parts(void **state)
+{
+	static const int st[] = {-ENOSPC, -EDQUOT, -ENOBUFS, -EAGAIN, -EIO, -EINVAL, 0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++) {
+		const struct spool_reply_parts *r = spool_reply_parts(st[i]);
+		char whole[128];
+
+		snprintf(whole, sizeof(whole), "%u %s %s", r->code, r->enh, r->text);
+		assert_string_equal(whole, spool_reply(st[i]));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queued_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admission_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_spool, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_during_commit, setup, teardown),
+		cmocka_unit_test(test_reply_parts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
