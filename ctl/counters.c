@@ -82,9 +82,39 @@ static const struct mx_ctr_group smtp_group = {
 	.read = smtp_read,
 };
 
+/* The session host's own counters (parks, deadlines, stale tickets): a
+ * second "smtp" group, right after the engine's, names prefixed host_ (the
+ * engine already counts "parked" events its way). */
+static const struct mx_ctr_def smtp_host_defs[] = {
+#define X(n, h) {.name = "host_" #n, .help = h, .type = MX_CTR_COUNTER},
+	SMTP_HOST_COUNTERS(X)
+#undef X
+};
+
+static void smtp_host_read(void *arg, unsigned inst, uint64_t *vals)
+{
+	struct smtp_host_counters s;
+	unsigned k = 0;
+
+	(void)arg;
+	smtp_server_host_counters(inst, &s);
+#define X(n, h) vals[k++] = s.n;
+	SMTP_HOST_COUNTERS(X)
+#undef X
+}
+
+static const struct mx_ctr_group smtp_host_group = {
+	.name = "smtp",
+	.scope = MX_CTR_WORKER,
+	.defs = smtp_host_defs,
+	.ndefs = sizeof(smtp_host_defs) / sizeof(smtp_host_defs[0]),
+	.instances = dp_counters_workers,
+	.read = smtp_host_read,
+};
+
 __attribute__((constructor)) static void register_counters(void)
 {
 	if (dp_counters_register() != 0 || mx_ctr_register(&smtp_group) != 0 ||
-	    queue_counters_register() != 0)
+	    mx_ctr_register(&smtp_host_group) != 0 || queue_counters_register() != 0)
 		mx_panic("counter registry: a group could not be registered");
 }
