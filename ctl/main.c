@@ -3,8 +3,9 @@
  * port, open the ctl socket, drop privileges, launch the workers, then run
  * the control loop on the main lcore until SIGTERM/SIGINT.
  *
- * SIGHUP is reserved for configuration reload (a later issue); today it is
- * logged and ignored.
+ * SIGHUP reloads the configuration, like `mxgatectl reload` (ctl/reload.c).
+ * The boot configuration is published as generation 1 before anything
+ * reads it; daemon_config() is always the running generation.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,13 +26,12 @@
 #include "queue/queue.h"
 #include "smtp/server.h"
 
-static struct mx_config config;
 static time_t started;
 static volatile sig_atomic_t got_stop, got_hup;
 
 const struct mx_config *daemon_config(void)
 {
-	return &config;
+	return config_current();
 }
 
 time_t daemon_started(void)
@@ -100,8 +100,8 @@ static int drop_privileges(uid_t uid, gid_t gid)
 		MX_ERR("privilege drop did not stick: setuid(0) succeeded");
 		return -1;
 	}
-	MX_NOTICE("dropped privileges to %s (uid %u gid %u)", config.daemon_user, (unsigned)uid,
-		  (unsigned)gid);
+	MX_NOTICE("dropped privileges to %s (uid %u gid %u)", daemon_config()->daemon_user,
+		  (unsigned)uid, (unsigned)gid);
 	return 0;
 }
 
@@ -115,6 +115,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
+	struct mx_config *config; /* the boot generation; see config_publish() below */
 	bool check = false;
 	char err[8192];
 	uid_t uid;
@@ -145,13 +146,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	if (config_load(&config, path, err, sizeof(err)) != 0) {
+	if (!(config = config_new()))
+		mx_fatal("out of memory");
+	if (config_load(config, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s", err);
 		fprintf(stderr, "%s: configuration is not valid\n", path);
 		return 1;
 	}
-	mx_log_level = (int)config.log_level;
-	if (resolve_user(&config, &uid, &gid) != 0)
+	mx_log_level = (int)config->log_level;
+	if (resolve_user(config, &uid, &gid) != 0)
 		return 1;
 	if (check) {
 		printf("%s: configuration is valid\n", path);
@@ -166,23 +169,26 @@ int main(int argc, char **argv)
 	started = time(NULL);
 
 	MX_NOTICE("mxgate %s starting with %s", MX_VERSION, path);
-	if (dp_eal_init(&config, argv[0]) != 0)
+	/* Generation 1. @config stays valid through boot: only this thread
+	 * publishes, and reloads start with the loop below. */
+	config_publish(config);
+	if (dp_eal_init(config, argv[0]) != 0)
 		return 1;
 	smtp_server_register();
-	if (dp_port_init(&config) != 0 || ctl_open(config.ctl_socket, uid, gid) != 0 ||
-	    queue_prepare(&config, uid, gid) != 0 || drop_privileges(uid, gid) != 0 ||
-	    queue_boot(&config, dp_nworkers()) != 0 || queue_start() != 0 || dp_start() != 0) {
+	if (dp_port_init(config) != 0 || ctl_open(config->ctl_socket, uid, gid) != 0 ||
+	    queue_prepare(config, uid, gid) != 0 || drop_privileges(uid, gid) != 0 ||
+	    queue_boot(config, dp_nworkers()) != 0 || queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
 		goto out;
 	}
-	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config.ctl_socket);
+	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config->ctl_socket);
 	while (!got_stop) {
 		ctl_poll(20);
 		dp_drain_logs();
 		if (got_hup) {
 			got_hup = 0;
-			MX_NOTICE("SIGHUP received: configuration reload is not implemented yet; "
-				  "ignored");
+			MX_NOTICE("SIGHUP received: reloading the configuration");
+			daemon_reload(NULL);
 		}
 	}
 	MX_NOTICE("signal %d received: stopping", (int)got_stop);
@@ -190,6 +196,7 @@ out:
 	ctl_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
+	config_shutdown();
 	MX_NOTICE("mxgate stopped");
 	return rc;
 }
