@@ -370,8 +370,7 @@ static inline void worker_reconfig(struct dp_worker *w, uint64_t *gen)
 	for (unsigned i = 0; i < nservices; i++)
 		if (services[i]->reconfig)
 			services[i]->reconfig(w->svc_state[i], c);
-	MX_INFO("worker %u: configuration generation %llu applied", w->idx,
-		(unsigned long long)c->generation);
+	MX_INFO("configuration generation %llu applied", (unsigned long long)c->generation);
 	*gen = c->generation;
 }
 
