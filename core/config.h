@@ -4,7 +4,11 @@
  * Errors name the file, the line, the [section] key and what was expected,
  * e.g. "mxgate.conf:12: [port] rx_desc: expected an integer in 64..16384,
  * got 'lots'". Unknown keys, bad values, repeated single-valued keys and
- * missing required keys are all errors. Boot/control thread only.
+ * missing required keys are all errors. List keys are heap-allocated and
+ * may name files ("file:/abs/path", one entry per line). Each key has an
+ * apply class (live or restart) used by reload. Loading, copying and
+ * freeing: any single thread on its own structs; generations (below): the
+ * control thread writes, workers read under QSBR.
  */
 #ifndef MX_CORE_CONFIG_H
 #define MX_CORE_CONFIG_H
