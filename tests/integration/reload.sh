@@ -9,8 +9,9 @@
 #      answer lists the live keys, and the spool limit takes effect (a tiny
 #      high_water_mb refuses new mail with 452, putting it back accepts);
 #  (c) a changed restart-class key is reported as needing a restart and
-#      keeps its running value ([smtp] max_rcpt 100 -> 50 in the file: 60
-#      recipients are still accepted).
+#      keeps its running value: a second reload of the same file reports it
+#      again, and ([smtp] max_rcpt 100 -> 50 in the file) 60 recipients are
+#      still accepted.
 # No timing assertions: waits are bounded polls.
 . "$(dirname "$0")/lib.sh"
 mx_setup reload
@@ -177,6 +178,11 @@ grep -qF "restart needed: [smtp] max_rcpt = 50 in the file, 100 kept until resta
 grep -qF "restart needed: [tcp] max_conns = 8192 in the file, 4096 kept until restart" <<<"$out" ||
 	fail "answer does not report [tcp] max_conns: $out"
 grep -qF "restart needed: [smtp] max_rcpt" "$MX_LOG" || fail "the log does not report [smtp] max_rcpt"
+# The published generation carries the running values: reloading the same
+# file again still finds both keys different from what runs.
+out=$(mx_ctl reload) || fail "second reload with restart keys: $out"
+grep -q "^reloaded $MX_CONF: generation $((g + 1)), 0 live key(s) applied, 2 key(s) need a restart" <<<"$out" ||
+	fail "second restart-key reload answer (running values not kept?): $out"
 r=$(smtp_try 60)
 [ "${r#* * }" = "rcpt_ok=60 data=250" ] || fail "60 recipients after max_rcpt 50 in the file: $r"
 pass "restart-class keys reported, running value kept: $r"
