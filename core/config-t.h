@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MX_CFG_STR  256
-#define MX_CFG_LIST 8
+#define MX_CFG_STR	256
+#define MX_CFG_LIST_MAX 1000000 /* entries per list key, files included */
 
 enum mx_steering {
 	MX_STEER_AUTO = 0, /* RSS if the port can, else software */
@@ -19,9 +19,19 @@ enum mx_steering {
 	MX_STEER_SOFTWARE,
 };
 
+/* A list key: the key may repeat, and a value "file:/abs/path" stands for
+ * the entries of that file (one per line). Heap-allocated: v[0 .. n-1] are
+ * NUL-terminated strings shorter than MX_CFG_STR, owned by the config and
+ * freed by config_clear()/config_free(). */
 struct mx_cfg_list {
-	unsigned n;
-	char v[MX_CFG_LIST][MX_CFG_STR];
+	unsigned n, cap;
+	char **v;
+};
+
+/* Whether a changed key takes effect on reload or at the next start. */
+enum mx_cfg_apply {
+	MX_CFG_RESTART = 0, /* a reload reports it and keeps the running value */
+	MX_CFG_LIVE,	    /* a reload applies it */
 };
 
 struct mx_fault_dir {

@@ -2,13 +2,21 @@
  * config.c - the table of every configuration key and the INI loader.
  *
  * One row per key: section, name, type, where it lands in struct mx_config,
- * bounds, whether it is required. Adding a key is adding a row here and a
- * documented line in etc/mxgate.conf (tests/unit/test_config.c checks that
- * the example config sets or mentions every key of this table).
+ * bounds, whether it is required, and whether a reload applies it (LIVE) or
+ * it needs a restart (RESTART). Adding a key is adding a row here and a
+ * documented line in etc/mxgate.conf that says "(live)" or "(restart)"
+ * (tests/unit/core/test_config.c checks both). A LIVE key must also be
+ * applied: on the workers by a dp_service reconfig hook, on the control
+ * thread by ctl/reload.c (log level, queue_reconfig()).
+ *
+ * Lists (K_LIST) are heap-allocated; "file:/abs/path" values are read at
+ * load, so every reload re-reads them. Boot/control thread only; nothing
+ * here touches RCU (see config_gen.c).
  */
 #include "core/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -38,8 +46,16 @@ struct key_def {
 	size_t off;
 	int64_t min, max;
 	bool required;
+	enum mx_cfg_apply apply;
 	const char *const *names; /* K_ENUM: NULL-terminated */
+	/* K_LIST (optional): is one entry well-formed? Else fill @why. */
+	bool (*entry_ok)(const char *v, char *why, size_t len);
 };
+
+#define LIVE	MX_CFG_LIVE
+#define RESTART MX_CFG_RESTART
+
+static bool nexthop_ok(const char *v, char *why, size_t len);
 
 static const char *const steer_names[] = {"auto", "rss", "software", NULL};
 static const char *const pregreet_names[] = {"drop", "log", NULL};
@@ -48,98 +64,100 @@ static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify"
 
 #define OFF(f) offsetof(struct mx_config, f)
 static const struct key_def keys[] = {
-	{"eal", "lcores", K_STR, OFF(eal_lcores), 0, 0, true},
-	{"eal", "main_lcore", K_INT, OFF(eal_main_lcore), 0, 1023, false},
-	{"eal", "no_huge", K_BOOL, OFF(eal_no_huge), 0, 0, false},
-	{"eal", "no_pci", K_BOOL, OFF(eal_no_pci), 0, 0, false},
-	{"eal", "memory_mb", K_INT, OFF(eal_memory_mb), 64, 1 << 20, false},
-	{"eal", "file_prefix", K_STR, OFF(eal_file_prefix), 0, 0, false},
-	{"eal", "log_level", K_INT, OFF(eal_log_level), 1, 8, false},
-	{"eal", "pci_allow", K_LIST, OFF(eal_pci_allow), 0, 0, false},
-	{"eal", "vdev", K_LIST, OFF(eal_vdev), 0, 0, false},
+	{"eal", "lcores", K_STR, OFF(eal_lcores), 0, 0, true, RESTART},
+	{"eal", "main_lcore", K_INT, OFF(eal_main_lcore), 0, 1023, false, RESTART},
+	{"eal", "no_huge", K_BOOL, OFF(eal_no_huge), 0, 0, false, RESTART},
+	{"eal", "no_pci", K_BOOL, OFF(eal_no_pci), 0, 0, false, RESTART},
+	{"eal", "memory_mb", K_INT, OFF(eal_memory_mb), 64, 1 << 20, false, RESTART},
+	{"eal", "file_prefix", K_STR, OFF(eal_file_prefix), 0, 0, false, RESTART},
+	{"eal", "log_level", K_INT, OFF(eal_log_level), 1, 8, false, RESTART},
+	{"eal", "pci_allow", K_LIST, OFF(eal_pci_allow), 0, 0, false, RESTART},
+	{"eal", "vdev", K_LIST, OFF(eal_vdev), 0, 0, false, RESTART},
 
-	{"port", "device", K_STR, OFF(port_device), 0, 0, true},
-	{"port", "rx_desc", K_INT, OFF(port_rx_desc), 64, 16384, false},
-	{"port", "tx_desc", K_INT, OFF(port_tx_desc), 64, 16384, false},
-	{"port", "mbufs", K_INT, OFF(port_mbufs), 1023, 1 << 24, false},
-	{"port", "mtu", K_INT, OFF(port_mtu), 576, 9000, false},
-	{"port", "steering", K_ENUM, OFF(port_steering), 0, 0, false, steer_names},
-	{"port", "promiscuous", K_BOOL, OFF(port_promiscuous), 0, 0, false},
+	{"port", "device", K_STR, OFF(port_device), 0, 0, true, RESTART},
+	{"port", "rx_desc", K_INT, OFF(port_rx_desc), 64, 16384, false, RESTART},
+	{"port", "tx_desc", K_INT, OFF(port_tx_desc), 64, 16384, false, RESTART},
+	{"port", "mbufs", K_INT, OFF(port_mbufs), 1023, 1 << 24, false, RESTART},
+	{"port", "mtu", K_INT, OFF(port_mtu), 576, 9000, false, RESTART},
+	{"port", "steering", K_ENUM, OFF(port_steering), 0, 0, false, RESTART, steer_names},
+	{"port", "promiscuous", K_BOOL, OFF(port_promiscuous), 0, 0, false, RESTART},
 
-	{"ipv4", "address", K_CIDR4, OFF(ip4_addr), 0, 0, true},
-	{"ipv4", "gateway", K_IP4, OFF(ip4_gateway), 0, 0, false},
-	{"ipv4", "arp_timeout_s", K_INT, OFF(arp_timeout_s), 1, 86400, false},
-	{"ipv4", "arp_entries", K_INT, OFF(arp_entries), 16, 1 << 20, false},
+	{"ipv4", "address", K_CIDR4, OFF(ip4_addr), 0, 0, true, RESTART},
+	{"ipv4", "gateway", K_IP4, OFF(ip4_gateway), 0, 0, false, RESTART},
+	{"ipv4", "arp_timeout_s", K_INT, OFF(arp_timeout_s), 1, 86400, false, RESTART},
+	{"ipv4", "arp_entries", K_INT, OFF(arp_entries), 16, 1 << 20, false, RESTART},
 
-	{"worker", "burst", K_INT, OFF(worker_burst), 1, 256, false},
-	{"worker", "idle_sleep_us", K_INT, OFF(worker_idle_sleep_us), 0, 100000, false},
-	{"worker", "ring_size", K_INT, OFF(worker_ring_size), 64, 1 << 20, false},
+	{"worker", "burst", K_INT, OFF(worker_burst), 1, 256, false, RESTART},
+	{"worker", "idle_sleep_us", K_INT, OFF(worker_idle_sleep_us), 0, 100000, false, RESTART},
+	{"worker", "ring_size", K_INT, OFF(worker_ring_size), 64, 1 << 20, false, RESTART},
 
-	{"tcp", "max_conns", K_INT, OFF(tcp_max_conns), 16, 1 << 24, false},
-	{"tcp", "max_timewait", K_INT, OFF(tcp_max_timewait), 16, 1 << 24, false},
-	{"tcp", "backlog", K_INT, OFF(tcp_backlog), 1, 1 << 20, false},
-	{"tcp", "sndbuf_kb", K_INT, OFF(tcp_sndbuf_kb), 4, 16384, false},
-	{"tcp", "rcvbuf_kb", K_INT, OFF(tcp_rcvbuf_kb), 4, 16384, false},
-	{"tcp", "snd_mem_mb", K_INT, OFF(tcp_snd_mem_mb), 1, 65536, false},
-	{"tcp", "rcv_mem_mb", K_INT, OFF(tcp_rcv_mem_mb), 1, 65536, false},
-	{"tcp", "rto_min_ms", K_INT, OFF(tcp_rto_min_ms), 10, 1000, false},
-	{"tcp", "delack_ms", K_INT, OFF(tcp_delack_ms), 1, 500, false},
-	{"tcp", "time_wait_s", K_INT, OFF(tcp_time_wait_s), 1, 240, false},
-	{"tcp", "syncookies", K_BOOL, OFF(tcp_syncookies), 0, 0, false},
-	{"tcp", "timestamps", K_BOOL, OFF(tcp_timestamps), 0, 0, false},
-	{"tcp", "sack", K_BOOL, OFF(tcp_sack), 0, 0, false},
-	{"tcp", "window_scaling", K_BOOL, OFF(tcp_window_scaling), 0, 0, false},
-	{"tcp", "keepalive", K_BOOL, OFF(tcp_keepalive), 0, 0, false},
-	{"tcp", "echo_port", K_INT, OFF(tcp_echo_port), 0, 65535, false},
+	{"tcp", "max_conns", K_INT, OFF(tcp_max_conns), 16, 1 << 24, false, RESTART},
+	{"tcp", "max_timewait", K_INT, OFF(tcp_max_timewait), 16, 1 << 24, false, RESTART},
+	{"tcp", "backlog", K_INT, OFF(tcp_backlog), 1, 1 << 20, false, RESTART},
+	{"tcp", "sndbuf_kb", K_INT, OFF(tcp_sndbuf_kb), 4, 16384, false, RESTART},
+	{"tcp", "rcvbuf_kb", K_INT, OFF(tcp_rcvbuf_kb), 4, 16384, false, RESTART},
+	{"tcp", "snd_mem_mb", K_INT, OFF(tcp_snd_mem_mb), 1, 65536, false, RESTART},
+	{"tcp", "rcv_mem_mb", K_INT, OFF(tcp_rcv_mem_mb), 1, 65536, false, RESTART},
+	{"tcp", "rto_min_ms", K_INT, OFF(tcp_rto_min_ms), 10, 1000, false, RESTART},
+	{"tcp", "delack_ms", K_INT, OFF(tcp_delack_ms), 1, 500, false, RESTART},
+	{"tcp", "time_wait_s", K_INT, OFF(tcp_time_wait_s), 1, 240, false, RESTART},
+	{"tcp", "syncookies", K_BOOL, OFF(tcp_syncookies), 0, 0, false, RESTART},
+	{"tcp", "timestamps", K_BOOL, OFF(tcp_timestamps), 0, 0, false, RESTART},
+	{"tcp", "sack", K_BOOL, OFF(tcp_sack), 0, 0, false, RESTART},
+	{"tcp", "window_scaling", K_BOOL, OFF(tcp_window_scaling), 0, 0, false, RESTART},
+	{"tcp", "keepalive", K_BOOL, OFF(tcp_keepalive), 0, 0, false, RESTART},
+	{"tcp", "echo_port", K_INT, OFF(tcp_echo_port), 0, 65535, false, RESTART},
 
-	{"smtp", "port", K_INT, OFF(smtp_port), 0, 65535, false},
-	{"smtp", "hostname", K_STR, OFF(smtp_hostname), 0, 0, false},
-	{"smtp", "max_sessions", K_INT, OFF(smtp_max_sessions), 1, 1 << 22, false},
-	{"smtp", "max_msg_size", K_INT, OFF(smtp_max_msg_size), 1024, 1ll << 32, false},
-	{"smtp", "max_rcpt", K_INT, OFF(smtp_max_rcpt), 1, 10000, false},
-	{"smtp", "max_errors", K_INT, OFF(smtp_max_errors), 1, 1000, false},
-	{"smtp", "max_commands", K_INT, OFF(smtp_max_commands), 10, 1000000, false},
-	{"smtp", "line_ext", K_INT, OFF(smtp_line_ext), 0, 65536, false},
-	{"smtp", "greet_delay_ms", K_INT, OFF(smtp_greet_delay_ms), 0, 60000, false},
-	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, pregreet_names},
-	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false},
-	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false},
+	{"smtp", "port", K_INT, OFF(smtp_port), 0, 65535, false, RESTART},
+	{"smtp", "hostname", K_STR, OFF(smtp_hostname), 0, 0, false, LIVE},
+	{"smtp", "max_sessions", K_INT, OFF(smtp_max_sessions), 1, 1 << 22, false, RESTART},
+	{"smtp", "max_msg_size", K_INT, OFF(smtp_max_msg_size), 1024, 1ll << 32, false, LIVE},
+	{"smtp", "max_rcpt", K_INT, OFF(smtp_max_rcpt), 1, 10000, false, RESTART},
+	{"smtp", "max_errors", K_INT, OFF(smtp_max_errors), 1, 1000, false, LIVE},
+	{"smtp", "max_commands", K_INT, OFF(smtp_max_commands), 10, 1000000, false, LIVE},
+	{"smtp", "line_ext", K_INT, OFF(smtp_line_ext), 0, 65536, false, RESTART},
+	{"smtp", "greet_delay_ms", K_INT, OFF(smtp_greet_delay_ms), 0, 60000, false, LIVE},
+	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, LIVE, pregreet_names},
+	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false, LIVE},
+	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false, LIVE},
 
-	{"spool", "dir", K_STR, OFF(spool_dir), 0, 0, false},
-	{"spool", "segment_mb", K_INT, OFF(spool_segment_mb), 1, 65536, false},
-	{"spool", "commit_interval_us", K_INT, OFF(spool_commit_interval_us), 0, 1000000, false},
-	{"spool", "commit_batch", K_INT, OFF(spool_commit_batch), 1, 65536, false},
-	{"spool", "commit_threads", K_INT, OFF(spool_commit_threads), 1, 64, false},
-	{"spool", "high_water_mb", K_INT, OFF(spool_high_water_mb), 0, 1 << 30, false},
-	{"spool", "min_free_mb", K_INT, OFF(spool_min_free_mb), 0, 1 << 30, false},
+	{"spool", "dir", K_STR, OFF(spool_dir), 0, 0, false, RESTART},
+	{"spool", "segment_mb", K_INT, OFF(spool_segment_mb), 1, 65536, false, RESTART},
+	{"spool", "commit_interval_us", K_INT, OFF(spool_commit_interval_us), 0, 1000000, false,
+	 LIVE},
+	{"spool", "commit_batch", K_INT, OFF(spool_commit_batch), 1, 65536, false, LIVE},
+	{"spool", "commit_threads", K_INT, OFF(spool_commit_threads), 1, 64, false, RESTART},
+	{"spool", "high_water_mb", K_INT, OFF(spool_high_water_mb), 0, 1 << 30, false, LIVE},
+	{"spool", "min_free_mb", K_INT, OFF(spool_min_free_mb), 0, 1 << 30, false, LIVE},
 
-	{"relay", "nexthop", K_LIST, OFF(relay_nexthop), 0, 0, false},
-	{"relay", "threads", K_INT, OFF(relay_threads), 1, 64, false},
-	{"relay", "retry_min_s", K_INT, OFF(relay_retry_min_s), 1, 86400, false},
-	{"relay", "retry_max_s", K_INT, OFF(relay_retry_max_s), 1, 604800, false},
-	{"relay", "refuse_after_s", K_INT, OFF(relay_refuse_after_s), 0, 604800, false},
-	{"relay", "tls", K_ENUM, OFF(relay_tls), 0, 0, false, relay_tls_names},
-	{"relay", "ca_file", K_STR, OFF(relay_ca_file), 0, 0, false},
+	{"relay", "nexthop", K_LIST, OFF(relay_nexthop), 0, 0, false, RESTART,
+	 .entry_ok = nexthop_ok},
+	{"relay", "threads", K_INT, OFF(relay_threads), 1, 64, false, RESTART},
+	{"relay", "retry_min_s", K_INT, OFF(relay_retry_min_s), 1, 86400, false, LIVE},
+	{"relay", "retry_max_s", K_INT, OFF(relay_retry_max_s), 1, 604800, false, LIVE},
+	{"relay", "refuse_after_s", K_INT, OFF(relay_refuse_after_s), 0, 604800, false, LIVE},
+	{"relay", "tls", K_ENUM, OFF(relay_tls), 0, 0, false, RESTART, relay_tls_names},
+	{"relay", "ca_file", K_STR, OFF(relay_ca_file), 0, 0, false, RESTART},
 
-	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false},
-	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false},
-	{"fault", "rx_drop", K_PCT, OFF(fault_rx.drop_pct), 0, 0, false},
-	{"fault", "rx_dup", K_PCT, OFF(fault_rx.dup_pct), 0, 0, false},
-	{"fault", "rx_reorder", K_PCT, OFF(fault_rx.reorder_pct), 0, 0, false},
-	{"fault", "rx_delay_us", K_INT, OFF(fault_rx.delay_us), 0, 1000000, false},
-	{"fault", "tx_drop", K_PCT, OFF(fault_tx.drop_pct), 0, 0, false},
-	{"fault", "tx_dup", K_PCT, OFF(fault_tx.dup_pct), 0, 0, false},
-	{"fault", "tx_reorder", K_PCT, OFF(fault_tx.reorder_pct), 0, 0, false},
-	{"fault", "tx_delay_us", K_INT, OFF(fault_tx.delay_us), 0, 1000000, false},
+	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false, RESTART},
+	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false, RESTART},
+	{"fault", "rx_drop", K_PCT, OFF(fault_rx.drop_pct), 0, 0, false, RESTART},
+	{"fault", "rx_dup", K_PCT, OFF(fault_rx.dup_pct), 0, 0, false, RESTART},
+	{"fault", "rx_reorder", K_PCT, OFF(fault_rx.reorder_pct), 0, 0, false, RESTART},
+	{"fault", "rx_delay_us", K_INT, OFF(fault_rx.delay_us), 0, 1000000, false, RESTART},
+	{"fault", "tx_drop", K_PCT, OFF(fault_tx.drop_pct), 0, 0, false, RESTART},
+	{"fault", "tx_dup", K_PCT, OFF(fault_tx.dup_pct), 0, 0, false, RESTART},
+	{"fault", "tx_reorder", K_PCT, OFF(fault_tx.reorder_pct), 0, 0, false, RESTART},
+	{"fault", "tx_delay_us", K_INT, OFF(fault_tx.delay_us), 0, 1000000, false, RESTART},
 
-	{"ctl", "socket", K_STR, OFF(ctl_socket), 0, 0, false},
+	{"ctl", "socket", K_STR, OFF(ctl_socket), 0, 0, false, RESTART},
 
-	{"log", "level", K_LEVEL, OFF(log_level), 0, 0, false},
+	{"log", "level", K_LEVEL, OFF(log_level), 0, 0, false, LIVE},
 
-	{"daemon", "user", K_STR, OFF(daemon_user), 0, 0, false},
-	{"daemon", "group", K_STR, OFF(daemon_group), 0, 0, false},
+	{"daemon", "user", K_STR, OFF(daemon_user), 0, 0, false, RESTART},
+	{"daemon", "group", K_STR, OFF(daemon_group), 0, 0, false, RESTART},
 
-	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false},
+	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false, RESTART},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -295,6 +313,154 @@ static bool parse_cidr4(const char *v, uint32_t *addr, uint8_t *prefix)
 	return true;
 }
 
+static bool nexthop_ok(const char *v, char *why, size_t len)
+{
+	const char *colon = strrchr(v, ':');
+	int64_t port;
+
+	if ((strncmp(v, "smtp:", 5) == 0 || strncmp(v, "lmtp:", 5) == 0) && colon &&
+	    colon != v + 4 && colon[1] != '\0' && parse_int(colon + 1, &port) && port >= 1 &&
+	    port <= 65535)
+		return true;
+	snprintf(why, len, "expected smtp:HOST:PORT or lmtp:HOST:PORT");
+	return false;
+}
+
+/* Append a copy of @v. Returns 0 or -ENOMEM (@l unchanged). */
+static int list_push(struct mx_cfg_list *l, const char *v)
+{
+	if (l->n == l->cap) {
+		unsigned cap = l->cap ? l->cap * 2 : 8;
+		char **nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(v);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+static void list_free(struct mx_cfg_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* @dst holds no allocation. Returns 0 or -ENOMEM (@dst then empty). */
+static int list_copy(struct mx_cfg_list *dst, const struct mx_cfg_list *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src->n == 0)
+		return 0;
+	dst->v = malloc(src->n * sizeof(*dst->v));
+	if (!dst->v)
+		return -ENOMEM;
+	dst->cap = src->n;
+	for (; dst->n < src->n; dst->n++) {
+		dst->v[dst->n] = strdup(src->v[dst->n]);
+		if (!dst->v[dst->n]) {
+			list_free(dst);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* One list entry @v, given on config line @cline, or on line @fline of
+ * the file @file named there. False if rejected (error added). */
+static bool list_entry(struct load_ctx *x, const struct key_def *k, struct mx_cfg_list *l,
+		       const char *v, const char *file, unsigned fline, int cline)
+{
+	char why[160] = "", from[MX_CFG_STR + 64] = "", where[MX_CFG_STR + 32];
+
+	if (file) {
+		snprintf(where, sizeof(where), "%s:%u", file, fline);
+		snprintf(from, sizeof(from), " (file named by %s:%d: [%s] %s)", x->name, cline,
+			 k->section, k->name);
+	} else {
+		snprintf(where, sizeof(where), "%s:%d", x->name, cline);
+	}
+	if (l->n >= MX_CFG_LIST_MAX) {
+		add_err(x, "%s: [%s] %s: more than %d entries (the limit)%s", where, k->section,
+			k->name, MX_CFG_LIST_MAX, from);
+		return false;
+	}
+	if (*v == '\0' || strlen(v) >= MX_CFG_STR) {
+		add_err(x,
+			"%s: [%s] %s: expected a non-empty value shorter than %d bytes, got "
+			"'%.*s'%s",
+			where, k->section, k->name, MX_CFG_STR, MX_CFG_STR, v, from);
+		return false;
+	}
+	if (k->entry_ok && !k->entry_ok(v, why, sizeof(why))) {
+		add_err(x, "%s: [%s] %s = %s: %s%s", where, k->section, k->name, v, why, from);
+		return false;
+	}
+	if (list_push(l, v) != 0) {
+		add_err(x, "%s: [%s] %s: out of memory%s", where, k->section, k->name, from);
+		return false;
+	}
+	return true;
+}
+
+/* "file:@path" on config line @line: every line of @path is one entry;
+ * '#' starts a comment, blank lines are skipped, spaces trimmed. */
+static bool list_file(struct load_ctx *x, const struct key_def *k, struct mx_cfg_list *l,
+		      const char *path, int line)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	unsigned fline = 0;
+	bool ok = true;
+	FILE *f;
+
+	if (path[0] != '/') {
+		add_err(x,
+			"%s:%d: [%s] %s = file:%s: expected an absolute path after file:", x->name,
+			line, k->section, k->name, path);
+		return false;
+	}
+	f = fopen(path, "r");
+	if (!f) {
+		add_err(x, "%s:%d: [%s] %s = file:%s: cannot read: %s", x->name, line, k->section,
+			k->name, path, strerror(errno));
+		return false;
+	}
+	while (getline(&buf, &cap, f) >= 0) {
+		char *p = buf, *e = strchr(buf, '#');
+
+		fline++;
+		if (!e)
+			e = p + strlen(p);
+		while (e > p && isspace((unsigned char)e[-1]))
+			e--;
+		*e = '\0';
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			continue;
+		if (!list_entry(x, k, l, p, path, fline, line)) {
+			ok = false;
+			if (l->n >= MX_CFG_LIST_MAX)
+				break;
+		}
+	}
+	if (ferror(f)) {
+		add_err(x, "%s:%d: [%s] %s = file:%s: read error after line %u: %s", x->name, line,
+			k->section, k->name, path, fline, strerror(errno));
+		ok = false;
+	}
+	free(buf);
+	fclose(f);
+	return ok;
+}
+
 static bool parse_value(struct load_ctx *x, const struct key_def *k, const char *v, int line)
 {
 	char *base = (char *)x->c + k->off;
@@ -309,18 +475,10 @@ static bool parse_value(struct load_ctx *x, const struct key_def *k, const char 
 		}
 		snprintf(base, MX_CFG_STR, "%s", v);
 		return true;
-	case K_LIST: {
-		struct mx_cfg_list *l = (struct mx_cfg_list *)base;
-		if (l->n >= MX_CFG_LIST || strlen(v) >= MX_CFG_STR || *v == '\0') {
-			add_err(x,
-				"%s:%d: [%s] %s: expected at most %d non-empty values shorter than "
-				"%d bytes, got '%s'",
-				where, line, k->section, k->name, MX_CFG_LIST, MX_CFG_STR, v);
-			return false;
-		}
-		snprintf(l->v[l->n++], MX_CFG_STR, "%s", v);
-		return true;
-	}
+	case K_LIST:
+		if (strncmp(v, "file:", 5) == 0)
+			return list_file(x, k, (struct mx_cfg_list *)base, v + 5, line);
+		return list_entry(x, k, (struct mx_cfg_list *)base, v, NULL, 0, line);
 	case K_INT: {
 		int64_t n;
 		if (!parse_int(v, &n) || n < k->min || n > k->max) {
@@ -439,18 +597,6 @@ static void check_whole(struct load_ctx *x)
 				"network",
 				x->name);
 	}
-	for (unsigned i = 0; i < c->relay_nexthop.n; i++) {
-		const char *v = c->relay_nexthop.v[i];
-		const char *colon = strrchr(v, ':');
-		int64_t port;
-		if ((strncmp(v, "smtp:", 5) != 0 && strncmp(v, "lmtp:", 5) != 0) || !colon ||
-		    colon == v + 4 || colon[1] == '\0' || !parse_int(colon + 1, &port) ||
-		    port < 1 || port > 65535)
-			add_err(x,
-				"%s: [relay] nexthop = %s: expected smtp:HOST:PORT or "
-				"lmtp:HOST:PORT",
-				x->name, v);
-	}
 	if (c->relay_tls == 3 && c->relay_ca_file[0] == '\0')
 		add_err(x,
 			"%s: [relay] tls = verify: expected [relay] ca_file (PEM CA certificates)",
@@ -511,11 +657,15 @@ static char *read_line(char *buf, int size, void *stream)
 
 static int load(struct load_ctx *x, struct mx_config *c)
 {
+	int rc;
+
 	if (x->err && x->errlen)
 		x->err[0] = '\0';
-	config_defaults(c);
 	snprintf(c->path, sizeof(c->path), "%s", x->name);
-	return finish(x, ini_parse_stream(read_line, x, on_key, x));
+	rc = finish(x, ini_parse_stream(read_line, x, on_key, x));
+	if (rc != 0)
+		config_clear(c);
+	return rc;
 }
 
 int config_load(struct mx_config *c, const char *path, char *err, size_t errlen)
@@ -523,6 +673,7 @@ int config_load(struct mx_config *c, const char *path, char *err, size_t errlen)
 	struct load_ctx x = {.c = c, .name = path, .err = err, .errlen = errlen};
 	int rc;
 
+	config_defaults(c);
 	x.file = fopen(path, "r");
 	if (!x.file) {
 		if (err && errlen)
@@ -539,6 +690,7 @@ int config_load_string(struct mx_config *c, const char *name, const char *text, 
 {
 	struct load_ctx x = {.c = c, .name = name, .err = err, .errlen = errlen, .text = text};
 
+	config_defaults(c);
 	return load(&x, c);
 }
 
@@ -551,6 +703,194 @@ int config_fault_enabled(const struct mx_config *c)
 		    d[i]->delay_us > 0)
 			return 1;
 	return 0;
+}
+
+/* ---- the key table for reload: compare, copy, print ---------------------------- */
+
+#define FIELD(c, k, T)	((T *)((char *)(c) + (k)->off))
+#define CFIELD(c, k, T) ((const T *)((const char *)(c) + (k)->off))
+
+static bool key_equal(const struct key_def *k, const struct mx_config *a, const struct mx_config *b)
+{
+	switch (k->type) {
+	case K_STR:
+		return strcmp(CFIELD(a, k, char), CFIELD(b, k, char)) == 0;
+	case K_LIST: {
+		const struct mx_cfg_list *la = CFIELD(a, k, struct mx_cfg_list);
+		const struct mx_cfg_list *lb = CFIELD(b, k, struct mx_cfg_list);
+		if (la->n != lb->n)
+			return false;
+		for (unsigned i = 0; i < la->n; i++)
+			if (strcmp(la->v[i], lb->v[i]) != 0)
+				return false;
+		return true;
+	}
+	case K_INT:
+	case K_LEVEL:
+	case K_ENUM:
+		return *CFIELD(a, k, int64_t) == *CFIELD(b, k, int64_t);
+	case K_BOOL:
+		return *CFIELD(a, k, bool) == *CFIELD(b, k, bool);
+	case K_PCT:
+		return *CFIELD(a, k, double) == *CFIELD(b, k, double);
+	case K_CIDR4:
+		return a->ip4_addr == b->ip4_addr && a->ip4_prefix == b->ip4_prefix;
+	case K_IP4:
+		return *CFIELD(a, k, uint32_t) == *CFIELD(b, k, uint32_t);
+	}
+	return false;
+}
+
+/* Give @dst the value of key @k in @src. 0 or -ENOMEM. */
+static int key_copy(const struct key_def *k, struct mx_config *dst, const struct mx_config *src)
+{
+	switch (k->type) {
+	case K_STR:
+		memcpy(FIELD(dst, k, char), CFIELD(src, k, char), MX_CFG_STR);
+		return 0;
+	case K_LIST: {
+		struct mx_cfg_list copy;
+		if (list_copy(&copy, CFIELD(src, k, struct mx_cfg_list)) != 0)
+			return -ENOMEM;
+		list_free(FIELD(dst, k, struct mx_cfg_list));
+		*FIELD(dst, k, struct mx_cfg_list) = copy;
+		return 0;
+	}
+	case K_INT:
+	case K_LEVEL:
+	case K_ENUM:
+		*FIELD(dst, k, int64_t) = *CFIELD(src, k, int64_t);
+		return 0;
+	case K_BOOL:
+		*FIELD(dst, k, bool) = *CFIELD(src, k, bool);
+		return 0;
+	case K_PCT:
+		*FIELD(dst, k, double) = *CFIELD(src, k, double);
+		return 0;
+	case K_CIDR4:
+		dst->ip4_addr = src->ip4_addr;
+		dst->ip4_prefix = src->ip4_prefix;
+		return 0;
+	case K_IP4:
+		*FIELD(dst, k, uint32_t) = *CFIELD(src, k, uint32_t);
+		return 0;
+	}
+	return 0;
+}
+
+static void ip4_format(uint32_t a, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+}
+
+void config_key_value(const struct mx_config *c, unsigned i, char *buf, size_t len)
+{
+	const struct key_def *k;
+	char ip[16];
+
+	if (!len)
+		return;
+	buf[0] = '\0';
+	if (i >= NKEYS)
+		return;
+	k = &keys[i];
+	switch (k->type) {
+	case K_STR:
+		snprintf(buf, len, "%s", CFIELD(c, k, char));
+		break;
+	case K_LIST: {
+		const struct mx_cfg_list *l = CFIELD(c, k, struct mx_cfg_list);
+		size_t off = 0;
+		if (l->n > 3) {
+			snprintf(buf, len, "%u entries", l->n);
+			break;
+		}
+		for (unsigned e = 0; e < l->n && off < len; e++)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", e ? ", " : "",
+						l->v[e]);
+		break;
+	}
+	case K_INT:
+		snprintf(buf, len, "%lld", (long long)*CFIELD(c, k, int64_t));
+		break;
+	case K_LEVEL:
+		snprintf(buf, len, "%s",
+			 mx_log_level_name((enum mx_log_level) * CFIELD(c, k, int64_t)));
+		break;
+	case K_ENUM:
+		snprintf(buf, len, "%s", k->names[*CFIELD(c, k, int64_t)]);
+		break;
+	case K_BOOL:
+		snprintf(buf, len, "%s", *CFIELD(c, k, bool) ? "yes" : "no");
+		break;
+	case K_PCT:
+		snprintf(buf, len, "%g", *CFIELD(c, k, double));
+		break;
+	case K_CIDR4:
+		ip4_format(c->ip4_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s/%u", ip, c->ip4_prefix);
+		break;
+	case K_IP4:
+		ip4_format(*CFIELD(c, k, uint32_t), ip, sizeof(ip));
+		snprintf(buf, len, "%s", ip);
+		break;
+	}
+}
+
+unsigned config_diff(const struct mx_config *a, const struct mx_config *b, config_diff_fn fn,
+		     void *arg)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < NKEYS; i++) {
+		if (key_equal(&keys[i], a, b))
+			continue;
+		n++;
+		if (fn)
+			fn(arg, i, keys[i].apply);
+	}
+	return n;
+}
+
+int config_keep_restart(struct mx_config *next, const struct mx_config *running)
+{
+	for (unsigned i = 0; i < NKEYS; i++)
+		if (keys[i].apply == MX_CFG_RESTART && key_copy(&keys[i], next, running) != 0)
+			return -ENOMEM;
+	return 0;
+}
+
+void config_clear(struct mx_config *c)
+{
+	for (unsigned i = 0; i < NKEYS; i++)
+		if (keys[i].type == K_LIST)
+			list_free(FIELD(c, &keys[i], struct mx_cfg_list));
+}
+
+int config_copy(struct mx_config *dst, const struct mx_config *src)
+{
+	*dst = *src;
+	for (unsigned i = 0; i < NKEYS; i++) {
+		const struct key_def *k = &keys[i];
+		if (k->type != K_LIST)
+			continue;
+		if (list_copy(FIELD(dst, k, struct mx_cfg_list),
+			      CFIELD(src, k, struct mx_cfg_list)) != 0) {
+			/* Lists after this one still point into @src. */
+			for (unsigned j = i + 1; j < NKEYS; j++)
+				if (keys[j].type == K_LIST)
+					memset(FIELD(dst, &keys[j], struct mx_cfg_list), 0,
+					       sizeof(struct mx_cfg_list));
+			config_clear(dst);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+enum mx_cfg_apply config_key_apply(unsigned i)
+{
+	return i < NKEYS ? keys[i].apply : MX_CFG_RESTART;
 }
 
 const char *config_key_name(unsigned i, const char **section)

@@ -6,8 +6,9 @@
  * (ctl clients ...), then drains the workers' log rings and looks at the
  * signal flags, so no client can delay those.
  *
- * SIGHUP is reserved for configuration reload (a later issue); today it is
- * logged and ignored.
+ * SIGHUP reloads the configuration, like `mxgatectl reload` (ctl/reload.c).
+ * The boot configuration is published as generation 1 before anything
+ * reads it; daemon_config() is always the running generation.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,13 +31,12 @@
 #include "queue/queue.h"
 #include "smtp/server.h"
 
-static struct mx_config config;
 static time_t started;
 static volatile sig_atomic_t got_stop, got_hup;
 
 const struct mx_config *daemon_config(void)
 {
-	return &config;
+	return config_current();
 }
 
 time_t daemon_started(void)
@@ -105,8 +105,8 @@ static int drop_privileges(uid_t uid, gid_t gid)
 		MX_ERR("privilege drop did not stick: setuid(0) succeeded");
 		return -1;
 	}
-	MX_NOTICE("dropped privileges to %s (uid %u gid %u)", config.daemon_user, (unsigned)uid,
-		  (unsigned)gid);
+	MX_NOTICE("dropped privileges to %s (uid %u gid %u)", daemon_config()->daemon_user,
+		  (unsigned)uid, (unsigned)gid);
 	return 0;
 }
 
@@ -120,6 +120,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
+	struct mx_config *config; /* the boot generation; see config_publish() below */
 	bool check = false;
 	char err[8192];
 	uid_t uid;
@@ -150,13 +151,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	if (config_load(&config, path, err, sizeof(err)) != 0) {
+	if (!(config = config_new()))
+		mx_fatal("out of memory");
+	if (config_load(config, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s", err);
 		fprintf(stderr, "%s: configuration is not valid\n", path);
 		return 1;
 	}
-	mx_log_level = (int)config.log_level;
-	if (resolve_user(&config, &uid, &gid) != 0)
+	mx_log_level = (int)config->log_level;
+	if (resolve_user(config, &uid, &gid) != 0)
 		return 1;
 	if (check) {
 		printf("%s: configuration is valid\n", path);
@@ -175,17 +178,20 @@ int main(int argc, char **argv)
 		MX_ERR("cannot create the control loop: %s", strerror(-rc));
 		return 1;
 	}
-	if (dp_eal_init(&config, argv[0]) != 0)
+	/* Generation 1. @config stays valid through boot: only this thread
+	 * publishes, and reloads start with the loop below. */
+	config_publish(config);
+	if (dp_eal_init(config, argv[0]) != 0)
 		return 1;
 	smtp_server_register();
-	if (dp_port_init(&config) != 0 || ctl_open(config.ctl_socket, uid, gid) != 0 ||
-	    metrics_open(&config) != 0 || queue_prepare(&config, uid, gid) != 0 ||
-	    drop_privileges(uid, gid) != 0 || queue_boot(&config, dp_nworkers()) != 0 ||
+	if (dp_port_init(config) != 0 || ctl_open(config->ctl_socket, uid, gid) != 0 ||
+	    metrics_open(config) != 0 || queue_prepare(config, uid, gid) != 0 ||
+	    drop_privileges(uid, gid) != 0 || queue_boot(config, dp_nworkers()) != 0 ||
 	    queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
 		goto out;
 	}
-	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config.ctl_socket);
+	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config->ctl_socket);
 	while (!got_stop) {
 		int n = mx_loop_run_once(20);
 		if (n < 0) { /* epoll itself failed: a bug, but stop cleanly */
@@ -196,8 +202,8 @@ int main(int argc, char **argv)
 		dp_drain_logs();
 		if (got_hup) {
 			got_hup = 0;
-			MX_NOTICE("SIGHUP received: configuration reload is not implemented yet; "
-				  "ignored");
+			MX_NOTICE("SIGHUP received: reloading the configuration");
+			daemon_reload(NULL);
 		}
 	}
 	if (got_stop)
@@ -208,6 +214,7 @@ out:
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
 	mx_loop_fini();
+	config_shutdown();
 	MX_NOTICE("mxgate stopped");
 	return rc;
 }

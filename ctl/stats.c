@@ -56,6 +56,7 @@ static void cmd_show_info(struct ctl_out *o, int argc, char **argv)
 	ctl_printf(o, "version %s\npid %d\nuptime_s %lld\nworkers %u\nconfig %s\n%s\n", MX_VERSION,
 		   (int)getpid(), (long long)(time(NULL) - daemon_started()), dp_nworkers(),
 		   daemon_config()->path, desc);
+	ctl_printf(o, "config_generation %llu\n", (unsigned long long)daemon_config()->generation);
 }
 
 static void cmd_show_counters(struct ctl_out *o, int argc, char **argv)

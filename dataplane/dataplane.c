@@ -19,6 +19,7 @@
 #include <string.h>
 #include <urcu-qsbr.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/tcp/tcp.h"
@@ -38,7 +39,7 @@ static volatile bool stop_flag;
 static const struct dp_service *services[DP_MAX_SERVICES];
 static unsigned nservices;
 static bool port_started;
-static const struct mx_config *cfg;
+static uint64_t boot_generation; /* of the config dp_port_init() was given */
 static char port_desc[512];
 static __thread struct dp_worker *this_worker;
 
@@ -50,7 +51,6 @@ int dp_eal_init(const struct mx_config *c, const char *argv0)
 	char bufs[16][MX_CFG_STR + 16];
 	int argc = 0, nb = 0, rc;
 
-	cfg = c;
 #define ARG(s)	  (argv[argc++] = (char *)(s))
 #define ARGF(...) (snprintf(bufs[nb], sizeof(bufs[nb]), __VA_ARGS__), argv[argc++] = bufs[nb++])
 	ARG(argv0);
@@ -156,8 +156,10 @@ unsigned dp_drain_logs(void)
 
 /* ---- port ---------------------------------------------------------------------- */
 
-static struct dp_worker *worker_create(unsigned idx, unsigned lcore, unsigned nworkers,
-				       bool sw_steer)
+/* Boot: everything a worker needs from @cfg is copied here; nothing keeps
+ * a pointer to it (workers read config_current() for live keys). */
+static struct dp_worker *worker_create(const struct mx_config *cfg, unsigned idx, unsigned lcore,
+				       unsigned nworkers, bool sw_steer)
 {
 	int socket = (int)rte_lcore_to_socket_id(lcore);
 	struct dp_worker *w =
@@ -226,7 +228,7 @@ int dp_port_init(const struct mx_config *c)
 	unsigned lcore, idx = 0;
 	int rc;
 
-	cfg = c;
+	boot_generation = c->generation;
 	if (rte_eth_dev_count_avail() == 0) {
 		MX_ERR("no DPDK port available: the device in [eal] vdev/pci_allow did not probe "
 		       "(see the EAL messages above)");
@@ -291,7 +293,7 @@ int dp_port_init(const struct mx_config *c)
 
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
-		struct dp_worker *w = worker_create(idx, lcore, nworkers, nworkers > 1 && !rss);
+		struct dp_worker *w = worker_create(c, idx, lcore, nworkers, nworkers > 1 && !rss);
 		int socket = (int)rte_lcore_to_socket_id(lcore);
 		if (!w)
 			return -1;
@@ -356,6 +358,22 @@ void dp_tcp_stats(unsigned i, struct tcp_stats *out)
 
 /* ---- the worker loop ---------------------------------------------------------- */
 
+/* Between two quiescent states: if a new configuration generation was
+ * published, hand it to every service's reconfig hook. The pointer is not
+ * kept past this call. */
+static inline void worker_reconfig(struct dp_worker *w, uint64_t *gen)
+{
+	const struct mx_config *c = config_current();
+
+	if (!c || c->generation == *gen)
+		return;
+	for (unsigned i = 0; i < nservices; i++)
+		if (services[i]->reconfig)
+			services[i]->reconfig(w->svc_state[i], c);
+	MX_INFO("configuration generation %llu applied", (unsigned long long)c->generation);
+	*gen = c->generation;
+}
+
 static int worker_main(void *arg)
 {
 	struct dp_worker *w = arg;
@@ -363,6 +381,7 @@ static int worker_main(void *arg)
 	const uint64_t tsc0 = rte_rdtsc();
 	struct rte_mbuf *rx[DP_MAX_BURST], *pkts[2 * DP_MAX_BURST];
 	struct dp_learn learn[32];
+	uint64_t gen = boot_generation;
 
 	this_worker = w;
 	mx_log_set_thread_sink(worker_log_sink);
@@ -375,6 +394,7 @@ static int worker_main(void *arg)
 
 		w->now_us = (tsc - tsc0) / tsc_per_us;
 		DP_STAT_INC(&w->stats, loops);
+		worker_reconfig(w, &gen);
 
 		n = rte_eth_rx_burst(w->port, w->queue, rx, (uint16_t)w->burst);
 		work = n;

@@ -52,11 +52,14 @@ struct dp_service {
  * if too many services. Boot only. */
 int dp_service_register(const struct dp_service *svc);
 
-/** Initialise the EAL from @c. Returns 0 or -1 (logged). */
+/** Initialise the EAL from @c (read during the call only). Returns 0 or
+ * -1 (logged). */
 int dp_eal_init(const struct mx_config *c, const char *argv0);
 
-/** Configure and start the port and per-worker state. Returns 0 or -1
- * (logged, with the reason: device not found, queues, mempool ...). */
+/** Configure and start the port and per-worker state from @c (read during
+ * the call only: workers then follow config_current() and hand each new
+ * generation to the services' reconfig hooks). Returns 0 or -1 (logged,
+ * with the reason: device not found, queues, mempool ...). */
 int dp_port_init(const struct mx_config *c);
 
 /** Launch a worker loop on every worker lcore. */

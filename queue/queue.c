@@ -3,7 +3,8 @@
  * relay_conf and keeps the lifecycle order both libraries require:
  * spool_create (recovery) -> relay_create (takes recovered messages, hooks
  * on_commit) -> spool_start -> relay_start ... relay_stop -> spool_stop ->
- * relay_destroy -> spool_destroy.
+ * relay_destroy -> spool_destroy. Reload: queue_reconfig() passes the live
+ * [spool] and [relay] keys to spool_set_limits() / relay_set_limits().
  */
 #include "queue/queue.h"
 
@@ -144,4 +145,17 @@ struct spool *queue_spool(void)
 struct relay *queue_relay(void)
 {
 	return rl;
+}
+
+void queue_reconfig(const struct mx_config *c)
+{
+	if (sp)
+		spool_set_limits(sp, (uint64_t)c->spool_high_water_mb << 20,
+				 (uint64_t)c->spool_min_free_mb << 20,
+				 (uint32_t)c->spool_commit_interval_us,
+				 (uint32_t)c->spool_commit_batch);
+	if (rl)
+		relay_set_limits(rl, (uint32_t)(c->relay_retry_min_s * 1000),
+				 (uint32_t)(c->relay_retry_max_s * 1000),
+				 (uint32_t)(c->relay_refuse_after_s * 1000));
 }

@@ -31,6 +31,12 @@ int queue_start(void);
  * flushed. Safe if queue_boot() did nothing or failed. */
 void queue_stop(void);
 
+/** Apply the live [spool] keys (high_water_mb, min_free_mb,
+ * commit_interval_us, commit_batch) and [relay] keys (retry_min_s,
+ * retry_max_s, refuse_after_s) of @c to the running spool and relay (read
+ * during the call only). No-op for what does not exist. Control thread. */
+void queue_reconfig(const struct mx_config *c);
+
 /** Worker @i's spool handle (NULL without a spool). */
 struct spool_worker *queue_worker(unsigned i);
 

@@ -1983,6 +1983,24 @@ static uint64_t hops_ready_at(struct relay *r)
 	return t;
 }
 
+void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max_ms,
+		      uint32_t refuse_after_ms)
+{
+	pthread_mutex_lock(&r->lock);
+	if (retry_min_ms && retry_min_ms <= retry_max_ms) {
+		r->conf.retry_min_ms = retry_min_ms;
+		r->conf.retry_max_ms = retry_max_ms;
+	}
+	r->conf.refuse_after_ms = refuse_after_ms;
+	if (!refuse_after_ms && r->refusing) {
+		r->refusing = false;
+		spool_set_refuse(r->sp, 0);
+		MX_NOTICE("relay: [relay] refuse_after_s is now 0: accepting new mail");
+	}
+	pthread_cond_broadcast(&r->cv); /* refuse_tick() with the new delay */
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* r->lock held: spool refusal when every hop has been down too long. */
 static uint64_t refuse_tick(struct relay *r, uint64_t now)
 {

@@ -153,6 +153,13 @@ int relay_delete(struct relay *r, const struct spool_qid *qid);
  */
 uint64_t relay_nexthop_down_since(const struct relay *r);
 
+/** Change the retry backoff bounds (ignored unless 0 < min <= max) and
+ * refuse_after_ms (0: never; stops a refusal in force) of relay_conf while
+ * running (configuration reload). Messages already deferred keep their
+ * next try. Takes r->lock. Control thread. */
+void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max_ms,
+		      uint32_t refuse_after_ms);
+
 /** Sum of the counters into @out (relaxed snapshot). Any thread. */
 void relay_stats_read(const struct relay *r, struct relay_stats *out);
 

@@ -410,7 +410,7 @@ static void disk_free_refresh(struct spool *sp)
 		return;
 	free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
 	__atomic_store_n(&sp->disk_free, free_bytes, __ATOMIC_RELAXED);
-	need = sp->conf.min_free;
+	need = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED);
 	if (need < 4ULL * sp->conf.buf_size)
 		need = 4ULL * sp->conf.buf_size;
 	if (free_bytes >= need)
@@ -588,20 +588,31 @@ void spool_destroy(struct spool *sp)
 
 /* ---------------- worker lcore side ---------------- */
 
+void spool_set_limits(struct spool *sp, uint64_t high_water, uint64_t min_free,
+		      uint32_t commit_interval_us, uint32_t commit_batch)
+{
+	__atomic_store_n(&sp->conf.high_water, high_water, __ATOMIC_RELAXED);
+	__atomic_store_n(&sp->conf.min_free, min_free, __ATOMIC_RELAXED);
+	__atomic_store_n(&sp->conf.commit_interval_us, commit_interval_us, __ATOMIC_RELAXED);
+	if (commit_batch)
+		__atomic_store_n(&sp->conf.commit_batch, commit_batch, __ATOMIC_RELAXED);
+}
+
 int spool_admit(struct spool_worker *w)
 {
 	struct spool *sp = w->sp;
+	uint64_t lim;
 	int rc = 0;
 
 	if (__atomic_load_n(&sp->refuse, __ATOMIC_RELAXED))
 		rc = -EAGAIN;
 	else if (__atomic_load_n(&sp->disk_full, __ATOMIC_RELAXED))
 		rc = -ENOSPC;
-	else if (sp->conf.high_water &&
-		 __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED) >= sp->conf.high_water)
+	else if ((lim = __atomic_load_n(&sp->conf.high_water, __ATOMIC_RELAXED)) &&
+		 __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED) >= lim)
 		rc = -ENOSPC;
-	else if (sp->conf.min_free &&
-		 __atomic_load_n(&sp->disk_free, __ATOMIC_RELAXED) < sp->conf.min_free)
+	else if ((lim = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED)) &&
+		 __atomic_load_n(&sp->disk_free, __ATOMIC_RELAXED) < lim)
 		rc = -ENOSPC;
 	else if (w->inflight >= sp->conf.max_inflight || (!w->cur && rte_ring_count(w->free) == 0))
 		rc = -ENOBUFS;
@@ -1242,7 +1253,7 @@ static void *committer_main(void *arg)
 {
 	struct spool_committer *c = arg;
 	struct spool *sp = c->sp;
-	const uint64_t interval_ns = (uint64_t)sp->conf.commit_interval_us * 1000;
+	uint64_t interval_ns;
 	const uint64_t maint_ns = (uint64_t)sp->conf.maint_interval_ms * 1000000;
 	uint64_t idle_ns = 20000;
 	char name[16];
@@ -1257,6 +1268,11 @@ static void *committer_main(void *arg)
 		unsigned got = 0;
 		uint64_t now, wait_ns;
 
+		/* Live: spool_set_limits() may change them at any time. */
+		interval_ns =
+			(uint64_t)__atomic_load_n(&sp->conf.commit_interval_us, __ATOMIC_RELAXED) *
+			1000;
+
 		for (unsigned id = c->id; id < sp->conf.workers; id += sp->conf.commit_threads) {
 			struct spool_worker *w = &sp->w[id];
 			void *bufs[SPOOL_DEQ_BURST];
@@ -1268,7 +1284,8 @@ static void *committer_main(void *arg)
 		}
 		now = spool_now_ns();
 		if (c->npend > 0 || c->grp_bytes >= SPOOL_SYNC_BYTES || (stopping && c->ndirty)) {
-			if (c->grp_records >= sp->conf.commit_batch ||
+			if (c->grp_records >=
+				    __atomic_load_n(&sp->conf.commit_batch, __ATOMIC_RELAXED) ||
 			    c->grp_bytes >= SPOOL_SYNC_BYTES || stopping ||
 			    now - c->grp_first_ns >= interval_ns) {
 				group_sync(c);

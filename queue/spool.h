@@ -104,6 +104,13 @@ struct spool_worker *spool_worker_get(struct spool *sp, unsigned id);
  */
 int spool_admit(struct spool_worker *w);
 
+/** Change the admission limits (bytes, 0: off) and the group commit knobs
+ * of spool_conf while running (configuration reload). Relaxed atomic
+ * stores, read by the workers and commit threads at their next check.
+ * Control thread. */
+void spool_set_limits(struct spool *sp, uint64_t high_water, uint64_t min_free,
+		      uint32_t commit_interval_us, uint32_t commit_batch);
+
 /**
  * SMTP reply text for a non-zero admission or completion status (no CRLF):
  * "452 4.3.1 Insufficient system storage" for ENOSPC, EDQUOT, ENOBUFS and
