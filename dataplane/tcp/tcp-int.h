@@ -277,6 +277,14 @@ struct tcp_tcb {
 
 	struct tcp_sackboard sb;
 
+	/* Wheel tick at which the running retransmission timeout is due, 0
+	 * if none runs (RFC 6298 5.1: started when data goes out and none
+	 * runs, restarted only by an ACK of new data (5.3) or by its own
+	 * expiry with the backoff (5.5, 5.6)). rtx_timer may fire earlier as
+	 * a RACK reordering or loss-probe timer, never later: probes do not
+	 * move this deadline, so they cannot hold the backoff back. */
+	uint64_t rto_due_ms;
+
 	struct timer_entry rtx_timer;	 /* RTO / persist */
 	struct timer_entry delack_timer; /* delayed ACK */
 	struct timer_entry ka_timer;	 /* keepalive / orphan FIN_WAIT_2 */
@@ -459,7 +467,13 @@ void tcp_challenge_ack(struct tcp_tcb *t);
 /* tcp_timer.c */
 void tcp_timers_init(struct tcp_tcb *t);
 void tcp_timers_cancel(struct tcp_tcb *t);
+/** Start the RTO from now with the current backoff (RFC 6298 5.3/5.6). */
 void tcp_rtx_arm(struct tcp_tcb *t);
+/** Deadline of the running RTO (rto_due_ms), started from now if none
+ * runs (RFC 6298 5.1). Does not touch rtx_timer. */
+uint64_t tcp_rto_due(struct tcp_tcb *t);
+/** Arm rtx_timer as the RTO at its running deadline (tcp_rto_due()). */
+void tcp_rto_arm_due(struct tcp_tcb *t);
 void tcp_rtx_restart(struct tcp_tcb *t);
 void tcp_persist_arm(struct tcp_tcb *t);
 void tcp_delack_arm(struct tcp_tcb *t);

@@ -34,9 +34,22 @@ static uint64_t ms_from_now(struct tcp_stack *st, uint64_t us)
 
 void tcp_rtx_arm(struct tcp_tcb *t)
 {
+	t->rto_due_ms = ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff));
 	t->rtx_mode = TCP_RTX_RTO;
-	timer_arm(t->st->wheel, &t->rtx_timer,
-		  ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff)));
+	timer_arm(t->st->wheel, &t->rtx_timer, t->rto_due_ms);
+}
+
+uint64_t tcp_rto_due(struct tcp_tcb *t)
+{
+	if (!t->rto_due_ms)
+		t->rto_due_ms = ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff));
+	return t->rto_due_ms;
+}
+
+void tcp_rto_arm_due(struct tcp_tcb *t)
+{
+	t->rtx_mode = TCP_RTX_RTO;
+	timer_arm(t->st->wheel, &t->rtx_timer, tcp_rto_due(t));
 }
 
 void tcp_rtx_restart(struct tcp_tcb *t)
@@ -44,6 +57,7 @@ void tcp_rtx_restart(struct tcp_tcb *t)
 	if (t->snd_una == t->snd_max) {
 		timer_cancel(t->st->wheel, &t->rtx_timer);
 		t->rtx_mode = TCP_RTX_NONE;
+		t->rto_due_ms = 0;
 		return;
 	}
 	tcp_rtx_arm(t);
@@ -51,6 +65,7 @@ void tcp_rtx_restart(struct tcp_tcb *t)
 
 void tcp_persist_arm(struct tcp_tcb *t)
 {
+	t->rto_due_ms = 0; /* nothing in flight: no RTO runs */
 	t->rtx_mode = TCP_RTX_PERSIST;
 	timer_arm(t->st->wheel, &t->rtx_timer,
 		  ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff)));
@@ -86,6 +101,7 @@ void tcp_timers_cancel(struct tcp_tcb *t)
 	timer_cancel(t->st->wheel, &t->delack_timer);
 	timer_cancel(t->st->wheel, &t->ka_timer);
 	t->rtx_mode = TCP_RTX_NONE;
+	t->rto_due_ms = 0;
 }
 
 /* Retransmission timeout (RFC 6298 5.4-5.7, RFC 5681 3.1 loss window). */

