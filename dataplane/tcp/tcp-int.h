@@ -284,6 +284,11 @@ struct tcp_tcb {
 	 * a RACK reordering or loss-probe timer, never later: probes do not
 	 * move this deadline, so they cannot hold the backoff back. */
 	uint64_t rto_due_ms;
+	/* When the peer's window began to hold our data back (persist timer
+	 * first armed), 0 if it does not. Only a window that takes a full
+	 * segment (or all we have) clears it, not the ACKs of our probes:
+	 * cfg.zero_window_max_ms bounds the whole episode. */
+	uint64_t zwnd_since_us;
 
 	struct timer_entry rtx_timer;	 /* RTO / persist */
 	struct timer_entry delack_timer; /* delayed ACK */
@@ -475,7 +480,12 @@ uint64_t tcp_rto_due(struct tcp_tcb *t);
 /** Arm rtx_timer as the RTO at its running deadline (tcp_rto_due()). */
 void tcp_rto_arm_due(struct tcp_tcb *t);
 void tcp_rtx_restart(struct tcp_tcb *t);
+/** Arm the persist timer (probe after the backed-off RTO), no later than
+ * the zero-window bound; starts the zero-window clock if not running. */
 void tcp_persist_arm(struct tcp_tcb *t);
+/** The peer's window now takes a full segment (or all that is unsent):
+ * the zero-window episode, if any, is over. */
+void tcp_zwnd_check_open(struct tcp_tcb *t);
 void tcp_delack_arm(struct tcp_tcb *t);
 void tcp_ka_arm(struct tcp_tcb *t);
 void tcp_tw_timer_cb(struct timer_entry *e);

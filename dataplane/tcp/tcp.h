@@ -96,7 +96,8 @@ static inline void tcp_key_init6(struct tcp_key *k, const void *laddr6, uint16_t
 
 /** Fill @cfg with defaults: 4096 TCBs, 16384 TIME_WAIT entries, 64 KiB
  * buffers, RTO 1 s initial / 200 ms min / 60 s max, delayed ACK 40 ms,
- * TIME_WAIT 60 s, timestamps/SACK/wscale/syncookies on, keepalive off. */
+ * TIME_WAIT 60 s, zero window 120 s at most, timestamps/SACK/wscale/
+ * syncookies on, keepalive off. */
 void tcp_config_default(struct tcp_config *cfg);
 
 /**

@@ -197,6 +197,7 @@ static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 		t->snd_wl2 = ack;
 		if (t->snd_wnd > t->max_snd_wnd)
 			t->max_snd_wnd = t->snd_wnd;
+		tcp_zwnd_check_open(t);
 	}
 	if (!tcp_seq_gt(ack, t->snd_una)) {
 		if (t->sack_ok) {

@@ -91,6 +91,11 @@ void tcp_config_default(struct tcp_config *c)
 	c->delack_ms = 40;
 	c->time_wait_ms = 60000;
 	c->fin_wait2_ms = 60000;
+	/* A reader that keeps its window shut for two minutes is stuck or
+	 * hostile; each such connection pins up to sndbuf of the shared chunk
+	 * pool. 120 s is two probe intervals at the 60 s rto_max, far above a
+	 * busy client's pause, and well inside RFC 5321's 5-minute timeouts. */
+	c->zero_window_max_ms = 120000;
 	c->syn_retries = 6;
 	c->synack_retries = 5;
 	c->retries = 15;

@@ -65,10 +65,30 @@ void tcp_rtx_restart(struct tcp_tcb *t)
 
 void tcp_persist_arm(struct tcp_tcb *t)
 {
+	struct tcp_stack *st = t->st;
+	uint64_t at = ms_from_now(st, tcp_rtt_rto(&t->rtt, t->backoff));
+
+	if (!t->zwnd_since_us)
+		t->zwnd_since_us = st->now_us;
+	if (st->cfg.zero_window_max_ms) {
+		uint64_t end = (t->zwnd_since_us + 999) / 1000 + st->cfg.zero_window_max_ms;
+
+		if (end < at)
+			at = end > tcp_now_ms(st) ? end : tcp_now_ms(st) + 1;
+	}
 	t->rto_due_ms = 0; /* nothing in flight: no RTO runs */
 	t->rtx_mode = TCP_RTX_PERSIST;
-	timer_arm(t->st->wheel, &t->rtx_timer,
-		  ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff)));
+	timer_arm(st->wheel, &t->rtx_timer, at);
+}
+
+void tcp_zwnd_check_open(struct tcp_tcb *t)
+{
+	uint32_t inflight = t->snd_nxt - t->snd_una;
+	uint32_t unsent = t->sb_len > inflight ? t->sb_len - inflight : 0;
+	uint32_t mss = tcp_effective_mss(t);
+
+	if (t->zwnd_since_us && t->snd_wnd >= (unsent < mss ? unsent : mss))
+		t->zwnd_since_us = 0;
 }
 
 void tcp_delack_arm(struct tcp_tcb *t)
@@ -173,6 +193,16 @@ static void persist_fire(struct tcp_tcb *t)
 	if (t->probes >= st->cfg.retries) {
 		/* The peer stopped answering probes at all. */
 		TCP_INC(st, abort_on_timeout);
+		tcp_done(t, TCP_CLOSE_TIMEOUT);
+		return;
+	}
+	if (st->cfg.zero_window_max_ms && t->zwnd_since_us &&
+	    st->now_us - t->zwnd_since_us >= (uint64_t)st->cfg.zero_window_max_ms * 1000) {
+		/* It answers, but its window has held our data back for too
+		 * long, whatever it ACKed meanwhile (issue 11: a few hundred
+		 * such peers would pin the whole send-chunk pool). */
+		TCP_INC(st, abort_on_zero_window);
+		tcp_send_rst_tcb(t);
 		tcp_done(t, TCP_CLOSE_TIMEOUT);
 		return;
 	}

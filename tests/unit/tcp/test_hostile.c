@@ -179,12 +179,161 @@ static void test_rto_doubles_talking_peer(void **state)
 	tcp_abort(t, h->now);
 }
 
+/* ---- zero window: bounded however the peer ACKs ---- */
+
+/* Run until the connection closes or @ms pass; the peer answers every
+ * segment we send with an ACK carrying window @wnd (0: still shut). */
+static void zwnd_run(struct henv *h, struct peer *p, struct tcp_tcb *t, uint64_t ms, uint16_t wnd)
+{
+	for (uint64_t i = 0; i < ms && t->state != TCP_CLOSED; i++) {
+		h_advance(h, 1);
+		if (h->nlog && t->state != TCP_CLOSED) {
+			p_saw(p, h_last(h));
+			h_clear_log(h);
+			p->wnd = wnd;
+			p_send(p, TCP_ACK, NULL, 0);
+		}
+	}
+}
+
+/* Defect 2: a reader that ACKs every window probe with a window still at
+ * zero is aborted (RST, CLOSED "timeout", TCPAbortOnZeroWindow) exactly
+ * zero_window_max_ms after its window first held our data back. */
+static void test_zero_window_bound(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint64_t t0;
+
+	p_init(&p, h, 25, 41100);
+	t = open_passive(h, &p);
+	assert_int_equal(h->st->cfg.zero_window_max_ms, 120000);
+	p.wnd = 0;
+	p_send(&p, TCP_ACK, NULL, 0);
+	t0 = h->now / 1000;
+	assert_int_equal(tcp_send(t, "250 2.0.0 Ok\r\n", 14, h->now), 14);
+	assert_int_equal(t->rtx_mode, TCP_RTX_PERSIST);
+	zwnd_run(h, &p, t, 119999, 0);
+	assert_int_equal(t->state, TCP_ESTABLISHED);
+	assert_true(STAT(h, win_probe) >= 5); /* answered all along */
+	h_clear_log(h);
+	zwnd_run(h, &p, t, 10, 0);
+	assert_int_equal(t->state, TCP_CLOSED);
+	assert_int_equal(h->now / 1000 - t0, 120000);
+	assert_int_equal(h_last(h)->flags, TCP_RST | TCP_ACK);
+	assert_int_equal(h->events[h->nevents - 1].ev, TCP_EV_CLOSED);
+	assert_int_equal(h->events[h->nevents - 1].reason, TCP_CLOSE_TIMEOUT);
+	assert_int_equal(STAT(h, abort_on_zero_window), 1);
+	assert_int_equal(STAT(h, abort_on_timeout), 0);
+	tcp_close(t, h->now);
+	assert_int_equal(h->st->tcbs_used, 0);
+	assert_int_equal(h->st->chunks_used, 0);
+}
+
+/* A window opened to a byte now and then (each forced into a one-byte
+ * segment, then shut again) is still a closed window: same bound. */
+static void test_zero_window_trickle(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	char buf[3000];
+	uint64_t t0;
+
+	memset(buf, 'x', sizeof(buf));
+	p_init(&p, h, 25, 41101);
+	t = open_passive(h, &p);
+	p.wnd = 0;
+	p_send(&p, TCP_ACK, NULL, 0);
+	t0 = h->now / 1000;
+	assert_int_equal(tcp_send(t, buf, sizeof(buf), h->now), (ssize_t)sizeof(buf));
+	for (int k = 0; k < 100 && t->state != TCP_CLOSED; k++) {
+		zwnd_run(h, &p, t, 5000, 0);
+		if (t->state == TCP_CLOSED)
+			break;
+		p.wnd = 1; /* a byte of room: the persist timer forces it out */
+		p_send(&p, TCP_ACK, NULL, 0);
+	}
+	assert_int_equal(t->state, TCP_CLOSED);
+	assert_true(t->snd_una != t->iss + 1); /* some bytes did go */
+	assert_true(h->now / 1000 - t0 <= 120000 + 1);
+	assert_int_equal(STAT(h, abort_on_zero_window), 1);
+	tcp_close(t, h->now);
+}
+
+/* A window that really opens ends the episode: the bound counts from the
+ * next time it closes. */
+static void test_zero_window_reopens(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint64_t t1;
+
+	p_init(&p, h, 25, 41102);
+	t = open_passive(h, &p);
+	p.wnd = 0;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(tcp_send(t, "first\r\n", 7, h->now), 7);
+	zwnd_run(h, &p, t, 100000, 0);
+	assert_int_equal(t->state, TCP_ESTABLISHED);
+	/* the window opens: the data goes and is ACKed, the window shuts */
+	p.wnd = 65535;
+	h_clear_log(h);
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(h_last(h)->len, 7);
+	p_saw(&p, h_last(h));
+	p.wnd = 0;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(t->snd_una, t->snd_max);
+	h_advance(h, 30000);
+	t1 = h->now / 1000;
+	assert_int_equal(tcp_send(t, "second\r\n", 8, h->now), 8);
+	zwnd_run(h, &p, t, 119999, 0);
+	assert_int_equal(t->state, TCP_ESTABLISHED);
+	zwnd_run(h, &p, t, 10, 0);
+	assert_int_equal(t->state, TCP_CLOSED);
+	assert_int_equal(h->now / 1000 - t1, 120000);
+	assert_int_equal(STAT(h, abort_on_zero_window), 1);
+	tcp_close(t, h->now);
+}
+
+/* zero_window_max_ms = 0: no bound (the probe count still catches a peer
+ * that stops answering). */
+static void test_zero_window_unbounded(void **state)
+{
+	struct tcp_config c;
+	struct henv *h;
+	struct peer p;
+	struct tcp_tcb *t;
+
+	(void)state;
+	cfg_test(&c);
+	c.zero_window_max_ms = 0;
+	assert_int_equal(setup_cfg((void **)&h, &c), 0);
+	p_init(&p, h, 25, 41103);
+	t = open_passive(h, &p);
+	p.wnd = 0;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(tcp_send(t, "x", 1, h->now), 1);
+	zwnd_run(h, &p, t, 600000, 0);
+	assert_int_equal(t->state, TCP_ESTABLISHED);
+	assert_int_equal(STAT(h, abort_on_zero_window), 0);
+	tcp_abort(t, h->now);
+	teardown((void **)&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rto_doubles_one_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rto_doubles_after_probes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rto_doubles_talking_peer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_trickle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_reopens, setup, teardown),
+		cmocka_unit_test(test_zero_window_unbounded),
 	};
 
 	return cmocka_run_group_tests_name("tcp_hostile", tests, NULL, NULL);
