@@ -292,7 +292,8 @@ struct tcp_tcb {
 
 	struct timer_entry rtx_timer;	 /* RTO / persist */
 	struct timer_entry delack_timer; /* delayed ACK */
-	struct timer_entry ka_timer;	 /* keepalive / orphan FIN_WAIT_2 */
+	struct timer_entry ka_timer;	 /* keepalive / FIN_WAIT_2 */
+	struct timer_entry life_timer;	 /* cfg.lifetime_max_ms */
 };
 
 struct tcp_listener {
@@ -487,7 +488,12 @@ void tcp_persist_arm(struct tcp_tcb *t);
  * the zero-window episode, if any, is over. */
 void tcp_zwnd_check_open(struct tcp_tcb *t);
 void tcp_delack_arm(struct tcp_tcb *t);
+/** Keepalive (ESTABLISHED, CLOSE_WAIT) or, in FIN_WAIT_2, the bound on
+ * waiting for the peer's FIN (cfg.fin_wait2_ms from entering the state,
+ * attached or not); cancels the timer in any other state. */
 void tcp_ka_arm(struct tcp_tcb *t);
+/** Arm the absolute lifetime (cfg.lifetime_max_ms from now, if set). */
+void tcp_life_arm(struct tcp_tcb *t);
 void tcp_tw_timer_cb(struct timer_entry *e);
 uint64_t tcp_timer_now_us(struct tcp_stack *st);
 

@@ -31,7 +31,7 @@ static const char *const event_names[TCP_EV_COUNT] = {
 
 static const char *const reason_names[TCP_CLOSE_REASON_COUNT] = {
 	"none",	     "normal",	"reset",    "refused", "timeout",
-	"keepalive", "aborted", "listener", "stack",
+	"keepalive", "aborted", "listener", "stack",   "lifetime",
 };
 
 static const char *const stats_names[] = {
@@ -340,6 +340,8 @@ void tcp_enter_state(struct tcp_tcb *t, enum tcp_state s)
 	else if (!is_estab(t->state) && is_estab(s))
 		TCP_INC(st, curr_estab);
 	t->state = (uint8_t)s;
+	if (s == TCP_ESTABLISHED)
+		tcp_life_arm(t); /* every connection passes here exactly once */
 }
 
 void tcp_event(struct tcp_tcb *t, enum tcp_event ev)

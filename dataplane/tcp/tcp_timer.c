@@ -5,8 +5,10 @@
  * rtx_timer: retransmission (RFC 6298) or, while the peer's window is
  *            closed and nothing is in flight, persist (RFC 9293 3.8.6.1);
  * delack_timer: delayed ACK (RFC 9293 3.8.6.3, cfg.delack_ms);
- * ka_timer:  keepalive (RFC 9293 3.8.4; off by default) or the lifetime
- *            of an orphaned FIN_WAIT_2;
+ * ka_timer:  keepalive (RFC 9293 3.8.4; off by default) or, in FIN_WAIT_2,
+ *            how long the peer's FIN may take (cfg.fin_wait2_ms);
+ * life_timer: the absolute connection lifetime (cfg.lifetime_max_ms, off
+ *            by default), armed on entering ESTABLISHED;
  * tw_timer (one per stack): reaps TIME_WAIT entries, which expire in the
  *            order they were created.
  *
@@ -101,7 +103,9 @@ void tcp_ka_arm(struct tcp_tcb *t)
 {
 	struct tcp_stack *st = t->st;
 
-	if (t->detached && t->state == TCP_FIN_WAIT_2) {
+	if (t->state == TCP_FIN_WAIT_2) {
+		/* Our FIN is ACKed; a peer that never sends its own must not
+		 * hold the connection (nor, above us, its session) forever. */
 		if (!timer_pending(&t->ka_timer))
 			timer_arm(st->wheel, &t->ka_timer, tcp_now_ms(st) + st->cfg.fin_wait2_ms);
 		return;
@@ -120,6 +124,7 @@ void tcp_timers_cancel(struct tcp_tcb *t)
 	timer_cancel(t->st->wheel, &t->rtx_timer);
 	timer_cancel(t->st->wheel, &t->delack_timer);
 	timer_cancel(t->st->wheel, &t->ka_timer);
+	timer_cancel(t->st->wheel, &t->life_timer);
 	t->rtx_mode = TCP_RTX_NONE;
 	t->rto_due_ms = 0;
 }
@@ -274,9 +279,12 @@ static void ka_cb(struct timer_entry *e)
 
 	tcp_enter(st, tcp_timer_now_us(st));
 	now = st->now_us;
-	if (t->detached && t->state == TCP_FIN_WAIT_2) {
-		/* Orphan whose peer never sends its FIN. */
+	if (t->state == TCP_FIN_WAIT_2) {
+		/* The peer ACKed our FIN and never sent its own (or it was
+		 * lost behind a NAT). Reset: any later segment of it would
+		 * get one anyway. */
 		TCP_INC(st, abort_on_linger);
+		tcp_send_rst_tcb(t);
 		tcp_done(t, TCP_CLOSE_TIMEOUT);
 	} else if (t->keepalive && (t->state == TCP_ESTABLISHED || t->state == TCP_CLOSE_WAIT)) {
 		uint64_t idle = now - t->last_rcv_us;
@@ -304,11 +312,37 @@ static void ka_cb(struct timer_entry *e)
 	tcp_leave(st);
 }
 
+static void life_cb(struct timer_entry *e)
+{
+	struct tcp_tcb *t = container_of(e, struct tcp_tcb, life_timer);
+	struct tcp_stack *st = t->st;
+
+	tcp_enter(st, tcp_timer_now_us(st));
+	if (t->state != TCP_CLOSED && t->state != TCP_TIME_WAIT) {
+		TCP_INC(st, abort_on_lifetime);
+		if (t->state == TCP_ESTABLISHED || t->state == TCP_CLOSE_WAIT)
+			TCP_INC(st, estab_resets);
+		tcp_send_rst_tcb(t);
+		tcp_done(t, TCP_CLOSE_LIFETIME);
+	}
+	tcp_dispatch(t);
+	tcp_leave(st);
+}
+
+void tcp_life_arm(struct tcp_tcb *t)
+{
+	struct tcp_stack *st = t->st;
+
+	if (st->cfg.lifetime_max_ms)
+		timer_arm(st->wheel, &t->life_timer, tcp_now_ms(st) + st->cfg.lifetime_max_ms);
+}
+
 void tcp_timers_init(struct tcp_tcb *t)
 {
 	timer_init(&t->rtx_timer, rtx_cb);
 	timer_init(&t->delack_timer, delack_cb);
 	timer_init(&t->ka_timer, ka_cb);
+	timer_init(&t->life_timer, life_cb);
 }
 
 void tcp_tw_timer_cb(struct timer_entry *e)

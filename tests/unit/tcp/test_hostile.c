@@ -324,6 +324,144 @@ static void test_zero_window_unbounded(void **state)
 	teardown((void **)&h);
 }
 
+/* ---- FIN_WAIT_2 and the connection lifetime ---- */
+
+/* Defect 1: after QUIT the server shuts down, the client ACKs our FIN and
+ * never sends its own. The application still holds the TCB (its SMTP slot
+ * waits for CLOSED): fin_wait2_ms after our FIN was ACKed it gets
+ * TCP_EV_CLOSED(TIMEOUT), the peer an RST, and TCPAbortOnLinger counts. */
+static void test_fin_wait2_attached_bounded(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint64_t t0;
+
+	p_init(&p, h, 25, 41200);
+	t = open_passive(h, &p);
+	assert_int_equal(h->st->cfg.fin_wait2_ms, 60000);
+	assert_int_equal(tcp_send(t, "221 2.0.0 Bye\r\n", 15, h->now), 15);
+	assert_int_equal(tcp_shutdown(t, h->now), 0);
+	p_saw(&p, h_last(h));
+	h_advance(h, 5);
+	p_send(&p, TCP_ACK, NULL, 0);
+	t0 = h->now / 1000;
+	assert_int_equal(t->state, TCP_FIN_WAIT_2);
+	/* the half-closed peer may still talk; that does not extend it */
+	h_advance(h, 30000);
+	p_send(&p, TCP_ACK | TCP_PSH, "QUIT\r\n", 6);
+	assert_int_equal(tcp_recv_avail(t), 6);
+	h_advance(h, 29999);
+	assert_int_equal(t->state, TCP_FIN_WAIT_2);
+	assert_false(h_has_event(h, TCP_EV_CLOSED));
+	h_clear_log(h);
+	h_advance(h, 1);
+	assert_int_equal(h->now / 1000 - t0, 60000);
+	assert_int_equal(t->state, TCP_CLOSED);
+	assert_int_equal(h->events[h->nevents - 1].ev, TCP_EV_CLOSED);
+	assert_int_equal(h->events[h->nevents - 1].reason, TCP_CLOSE_TIMEOUT);
+	assert_int_equal(h->nlog, 1);
+	assert_int_equal(h_last(h)->flags, TCP_RST | TCP_ACK);
+	assert_int_equal(STAT(h, abort_on_linger), 1);
+	assert_null(p_obj(&p));
+	tcp_close(t, h->now);
+	assert_int_equal(h->st->tcbs_used, 0);
+}
+
+/* A keepalive deadline that was pending when the FIN went out does not
+ * stand in for the FIN_WAIT_2 bound. */
+static void test_fin_wait2_after_keepalive(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+
+	p_init(&p, h, 25, 41201);
+	t = open_passive(h, &p);
+	tcp_set_keepalive(t, true); /* first probe after 2 h */
+	assert_int_equal(tcp_shutdown(t, h->now), 0);
+	p_saw(&p, h_last(h));
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(t->state, TCP_FIN_WAIT_2);
+	h_advance(h, 60000);
+	assert_int_equal(t->state, TCP_CLOSED);
+	assert_int_equal(STAT(h, abort_on_linger), 1);
+	tcp_close(t, h->now);
+}
+
+static int setup_lifetime(void **state)
+{
+	struct tcp_config c;
+
+	cfg_test(&c);
+	c.lifetime_max_ms = 600000; /* 10 minutes */
+	return setup_cfg(state, &c);
+}
+
+/* An optional absolute lifetime: a connection that is still open (here
+ * busy all along, a byte every 10 s) lifetime_max_ms after its handshake
+ * is reset, the application gets TCP_EV_CLOSED(LIFETIME), and
+ * TCPAbortOnLifetime counts it. */
+static void test_lifetime(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	uint64_t t0;
+
+	p_init(&p, h, 25, 41300);
+	t = open_passive(h, &p);
+	t0 = h->now / 1000;
+	for (int i = 0; i < 59; i++) {
+		h_advance(h, 10000);
+		p_send(&p, TCP_ACK | TCP_PSH, "x", 1);
+		tcp_recv_consume(t, 1, h->now);
+	}
+	h_advance(h, 9999);
+	assert_int_equal(t->state, TCP_ESTABLISHED);
+	h_clear_log(h);
+	h_advance(h, 1);
+	assert_int_equal(h->now / 1000 - t0, 600000);
+	assert_int_equal(t->state, TCP_CLOSED);
+	assert_int_equal(h_last(h)->flags, TCP_RST | TCP_ACK);
+	assert_int_equal(h->events[h->nevents - 1].ev, TCP_EV_CLOSED);
+	assert_int_equal(h->events[h->nevents - 1].reason, TCP_CLOSE_LIFETIME);
+	assert_string_equal(tcp_close_reason_name(TCP_CLOSE_LIFETIME), "lifetime");
+	assert_int_equal(STAT(h, abort_on_lifetime), 1);
+	assert_int_equal(STAT(h, estab_resets), 1);
+	assert_int_equal(STAT(h, curr_estab), 0);
+	assert_null(p_obj(&p));
+	tcp_close(t, h->now);
+	assert_int_equal(h->st->tcbs_used, 0);
+}
+
+/* The lifetime covers every state but TIME_WAIT: here CLOSE_WAIT, a peer
+ * that half-closed under an application that never answers. Off by
+ * default. */
+static void test_lifetime_close_wait_and_default(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	struct tcp_config d;
+
+	tcp_config_default(&d);
+	assert_int_equal(d.lifetime_max_ms, 0);
+	p_init(&p, h, 25, 41301);
+	t = open_passive(h, &p);
+	h_advance(h, 1000);
+	p_send(&p, TCP_ACK | TCP_FIN, NULL, 0);
+	assert_int_equal(t->state, TCP_CLOSE_WAIT);
+	h_advance(h, 598999);
+	assert_int_equal(t->state, TCP_CLOSE_WAIT);
+	h_advance(h, 1);
+	assert_int_equal(t->state, TCP_CLOSED);
+	assert_int_equal(h->events[h->nevents - 1].reason, TCP_CLOSE_LIFETIME);
+	assert_int_equal(STAT(h, abort_on_lifetime), 1);
+	tcp_close(t, h->now);
+	assert_int_equal(h->st->tcbs_used, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +472,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zero_window_trickle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_reopens, setup, teardown),
 		cmocka_unit_test(test_zero_window_unbounded),
+		cmocka_unit_test_setup_teardown(test_fin_wait2_attached_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fin_wait2_after_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifetime, setup_lifetime, teardown),
+		cmocka_unit_test_setup_teardown(test_lifetime_close_wait_and_default,
+						setup_lifetime, teardown),
 	};
 
 	return cmocka_run_group_tests_name("tcp_hostile", tests, NULL, NULL);
