@@ -224,6 +224,34 @@ static struct relay_stats stats(struct relay *r)
 	return s;
 }
 
+/* Counter @field of the relay reaches @n (counters move after the spool
+ * and the fake hop have seen the outcome: wait, do not read once). */
+struct statwait {
+	struct relay *r;
+	size_t off;
+	uint64_t n;
+};
+
+static bool stat_reached(void *arg)
+{
+	struct statwait *w = arg;
+	struct relay_stats s = stats(w->r);
+	uint64_t v;
+
+	memcpy(&v, (const char *)&s + w->off, sizeof(v));
+	return v >= w->n;
+}
+
+static void wait_stat_at(struct relay *r, size_t off, uint64_t n, const char *name)
+{
+	struct statwait w = {r, off, n};
+
+	if (!wait_for(stat_reached, &w, 5000))
+		fail_msg("relay counter %s stays below %llu", name, (unsigned long long)n);
+}
+
+#define wait_stat(r, field, n) wait_stat_at(r, offsetof(struct relay_stats, field), n, #field)
+
 static const char body_dots[] =
 	"Received: from client.example.test ([192.0.2.7])\r\n"
 	"\tby mxgate.test with ESMTP id TEST; Tue, 1 Jan 2030 00:00:00 +0000\r\n"
@@ -532,25 +560,6 @@ static void test_fallback(void **state)
 	fh_stop(busy);
 }
 
-struct defwait {
-	struct relay *r;
-	uint64_t n;
-};
-
-static bool deferred_reached(void *arg)
-{
-	struct defwait *w = arg;
-
-	return stats(w->r).rcpts_deferred >= w->n;
-}
-
-static void wait_deferred(struct relay *r, uint64_t n)
-{
-	struct defwait w = {r, n};
-
-	assert_true(wait_for(deferred_reached, &w, 5000));
-}
-
 static void test_backoff_bounds(void **state)
 {
 	struct relay_conf c;
@@ -598,7 +607,7 @@ static void test_backoff_bounds(void **state)
 				 (unsigned long long)gap, (unsigned long long)expect[i]);
 	}
 	/* The hop saw the fifth RCPT before the relay settled that attempt. */
-	wait_deferred(g.r, 5);
+	wait_stat(g.r, rcpts_deferred, 5);
 	rig_down(&g);
 	fh_stop(h);
 }
@@ -913,23 +922,9 @@ static void tls_id_free(struct tls_id *id)
 	EVP_PKEY_free(id->key);
 }
 
-struct statwait {
-	struct relay *r;
-	uint64_t failures;
-};
-
-static bool hop_failed(void *arg)
-{
-	struct statwait *w = arg;
-
-	return stats(w->r).nexthop_failures >= w->failures;
-}
-
 static void wait_failures(struct relay *r, uint64_t n)
 {
-	struct statwait w = {r, n};
-
-	assert_true(wait_for(hop_failed, &w, 5000));
+	wait_stat(r, nexthop_failures, n);
 }
 
 /* tls = encrypt: every transaction over TLS, on one reused session. */
