@@ -484,8 +484,9 @@ void tcp_rtx_restart(struct tcp_tcb *t);
 /** Arm the persist timer (probe after the backed-off RTO), no later than
  * the zero-window bound; starts the zero-window clock if not running. */
 void tcp_persist_arm(struct tcp_tcb *t);
-/** The peer's window now takes a full segment (or all that is unsent):
- * the zero-window episode, if any, is over. */
+/** After a window update: if the peer's window now lets data out without
+ * forcing (a full segment, all that is unsent, or half its largest
+ * window), the zero-window episode, if any, is over. */
 void tcp_zwnd_check_open(struct tcp_tcb *t);
 void tcp_delack_arm(struct tcp_tcb *t);
 /** Keepalive (ESTABLISHED, CLOSE_WAIT) or, in FIN_WAIT_2, the bound on

@@ -782,7 +782,6 @@ static uint64_t ms_ceil_from_now(const struct tcp_stack *st, uint64_t us)
 void tcp_rec_schedule(struct tcp_tcb *t, bool restart, bool new_data)
 {
 	struct tcp_stack *st = t->st;
-
 	uint64_t due;
 
 	if (t->snd_una == t->snd_max) {

@@ -89,7 +89,11 @@ void tcp_zwnd_check_open(struct tcp_tcb *t)
 	uint32_t unsent = t->sb_len > inflight ? t->sb_len - inflight : 0;
 	uint32_t mss = tcp_effective_mss(t);
 
-	if (t->zwnd_since_us && t->snd_wnd >= (unsent < mss ? unsent : mss))
+	/* Open = what tcp_output() sends without the persist timer forcing
+	 * it: a full segment, all that is left, or half the largest window
+	 * the peer ever offered (sender SWS avoidance). */
+	if (t->zwnd_since_us && (t->snd_wnd >= (unsent < mss ? unsent : mss) ||
+				 (t->snd_wnd > 0 && t->snd_wnd >= t->max_snd_wnd / 2)))
 		t->zwnd_since_us = 0;
 }
 

@@ -299,6 +299,40 @@ static void test_zero_window_reopens(void **state)
 	tcp_close(t, h->now);
 }
 
+/* A peer whose window is always smaller than our MSS but drains steadily
+ * is not stuck: half its largest window lets data out (SWS avoidance), so
+ * the episode of its first closed window ends, and a later short one is
+ * measured on its own. */
+static void test_zero_window_small_window_peer(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+	char buf[4096];
+
+	memset(buf, 's', sizeof(buf));
+	p_init(&p, h, 25, 41104);
+	p.mss = 1460;
+	p.wnd = 1000;
+	t = open_passive(h, &p);
+	p.wnd = 0;
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(tcp_send(t, buf, sizeof(buf), h->now), (ssize_t)sizeof(buf));
+	zwnd_run(h, &p, t, 1000, 0);
+	/* 150 s of steady flow through a 1000-byte window */
+	for (unsigned i = 0; i < 150000 && t->state == TCP_ESTABLISHED; i++) {
+		if (tcp_send_space(t) >= sizeof(buf))
+			tcp_send(t, buf, sizeof(buf), h->now);
+		zwnd_run(h, &p, t, 1, 1000);
+	}
+	assert_true(STAT(h, out_segs) > 100000);
+	/* shut for 10 s: well inside the bound */
+	zwnd_run(h, &p, t, 10000, 0);
+	assert_int_equal(t->state, TCP_ESTABLISHED);
+	assert_int_equal(STAT(h, abort_on_zero_window), 0);
+	tcp_abort(t, h->now);
+}
+
 /* zero_window_max_ms = 0: no bound (the probe count still catches a peer
  * that stops answering). */
 static void test_zero_window_unbounded(void **state)
@@ -471,6 +505,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_zero_window_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_trickle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_reopens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_small_window_peer, setup,
+						teardown),
 		cmocka_unit_test(test_zero_window_unbounded),
 		cmocka_unit_test_setup_teardown(test_fin_wait2_attached_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fin_wait2_after_keepalive, setup, teardown),
