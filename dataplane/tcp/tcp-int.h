@@ -277,9 +277,23 @@ struct tcp_tcb {
 
 	struct tcp_sackboard sb;
 
+	/* Wheel tick at which the running retransmission timeout is due, 0
+	 * if none runs (RFC 6298 5.1: started when data goes out and none
+	 * runs, restarted only by an ACK of new data (5.3) or by its own
+	 * expiry with the backoff (5.5, 5.6)). rtx_timer may fire earlier as
+	 * a RACK reordering or loss-probe timer, never later: probes do not
+	 * move this deadline, so they cannot hold the backoff back. */
+	uint64_t rto_due_ms;
+	/* When the peer's window began to hold our data back (persist timer
+	 * first armed), 0 if it does not. Only a window that takes a full
+	 * segment (or all we have) clears it, not the ACKs of our probes:
+	 * cfg.zero_window_max_ms bounds the whole episode. */
+	uint64_t zwnd_since_us;
+
 	struct timer_entry rtx_timer;	 /* RTO / persist */
 	struct timer_entry delack_timer; /* delayed ACK */
-	struct timer_entry ka_timer;	 /* keepalive / orphan FIN_WAIT_2 */
+	struct timer_entry ka_timer;	 /* keepalive / FIN_WAIT_2 */
+	struct timer_entry life_timer;	 /* cfg.lifetime_max_ms */
 };
 
 struct tcp_listener {
@@ -459,11 +473,28 @@ void tcp_challenge_ack(struct tcp_tcb *t);
 /* tcp_timer.c */
 void tcp_timers_init(struct tcp_tcb *t);
 void tcp_timers_cancel(struct tcp_tcb *t);
+/** Start the RTO from now with the current backoff (RFC 6298 5.3/5.6). */
 void tcp_rtx_arm(struct tcp_tcb *t);
+/** Deadline of the running RTO (rto_due_ms), started from now if none
+ * runs (RFC 6298 5.1). Does not touch rtx_timer. */
+uint64_t tcp_rto_due(struct tcp_tcb *t);
+/** Arm rtx_timer as the RTO at its running deadline (tcp_rto_due()). */
+void tcp_rto_arm_due(struct tcp_tcb *t);
 void tcp_rtx_restart(struct tcp_tcb *t);
+/** Arm the persist timer (probe after the backed-off RTO), no later than
+ * the zero-window bound; starts the zero-window clock if not running. */
 void tcp_persist_arm(struct tcp_tcb *t);
+/** After a window update: if the peer's window now lets data out without
+ * forcing (a full segment, all that is unsent, or half its largest
+ * window), the zero-window episode, if any, is over. */
+void tcp_zwnd_check_open(struct tcp_tcb *t);
 void tcp_delack_arm(struct tcp_tcb *t);
+/** Keepalive (ESTABLISHED, CLOSE_WAIT) or, in FIN_WAIT_2, the bound on
+ * waiting for the peer's FIN (cfg.fin_wait2_ms from entering the state,
+ * attached or not); cancels the timer in any other state. */
 void tcp_ka_arm(struct tcp_tcb *t);
+/** Arm the absolute lifetime (cfg.lifetime_max_ms from now, if set). */
+void tcp_life_arm(struct tcp_tcb *t);
 void tcp_tw_timer_cb(struct timer_entry *e);
 uint64_t tcp_timer_now_us(struct tcp_stack *st);
 

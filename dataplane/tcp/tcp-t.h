@@ -97,11 +97,13 @@ enum tcp_close_reason {
 	TCP_CLOSE_NORMAL,    /* both FINs exchanged and acknowledged */
 	TCP_CLOSE_RESET,     /* peer sent an acceptable RST */
 	TCP_CLOSE_REFUSED,   /* RST answering our SYN (active open) */
-	TCP_CLOSE_TIMEOUT,   /* retransmissions (or SYN retries) exhausted */
+	TCP_CLOSE_TIMEOUT,   /* retransmissions (or SYN retries) exhausted, or a time bound
+				(zero window, FIN_WAIT_2) expired */
 	TCP_CLOSE_KEEPALIVE, /* keepalive probes unanswered */
 	TCP_CLOSE_ABORTED,   /* local tcp_abort() */
 	TCP_CLOSE_LISTENER,  /* listener closed under an embryonic connection */
 	TCP_CLOSE_STACK,     /* stack destroyed */
+	TCP_CLOSE_LIFETIME,  /* cfg.lifetime_max_ms reached: reset */
 	TCP_CLOSE_REASON_COUNT,
 };
 
@@ -181,7 +183,9 @@ struct tcp_config {
 	uint32_t rto_max_ms;	      /* >= 60000 */
 	uint32_t delack_ms;	      /* delayed-ACK timeout (< 500, RFC 9293) */
 	uint32_t time_wait_ms;	      /* 2*MSL */
-	uint32_t fin_wait2_ms;	      /* orphaned FIN_WAIT_2 lifetime */
+	uint32_t fin_wait2_ms;	      /* FIN_WAIT_2 lifetime (Linux tcp_fin_timeout) */
+	uint32_t lifetime_max_ms;     /* connection lifetime from ESTABLISHED, 0 = none */
+	uint32_t zero_window_max_ms;  /* data held back by a zero window, 0 = no bound */
 	uint8_t syn_retries;	      /* SYN retransmissions before giving up */
 	uint8_t synack_retries;	      /* SYN-ACK retransmissions */
 	uint8_t retries;	      /* data retransmissions (RTO backoffs) before abort */
@@ -246,6 +250,8 @@ struct tcp_config {
 	X(TCPAbortOnTimeout, abort_on_timeout)           \
 	X(TCPAbortOnMemory, abort_on_memory)             \
 	X(TCPAbortOnLinger, abort_on_linger)             \
+	X(TCPAbortOnZeroWindow, abort_on_zero_window)    \
+	X(TCPAbortOnLifetime, abort_on_lifetime)         \
 	X(TW, timewait)                                  \
 	X(TCPTimeWaitOverflow, timewait_overflow)        \
 	X(TWRecycled, tw_recycled)                       \

@@ -96,7 +96,8 @@ static inline void tcp_key_init6(struct tcp_key *k, const void *laddr6, uint16_t
 
 /** Fill @cfg with defaults: 4096 TCBs, 16384 TIME_WAIT entries, 64 KiB
  * buffers, RTO 1 s initial / 200 ms min / 60 s max, delayed ACK 40 ms,
- * TIME_WAIT 60 s, timestamps/SACK/wscale/syncookies on, keepalive off. */
+ * TIME_WAIT 60 s, FIN_WAIT_2 60 s, zero window 120 s at most, no
+ * lifetime bound, timestamps/SACK/wscale/syncookies on, keepalive off. */
 void tcp_config_default(struct tcp_config *cfg);
 
 /**
@@ -242,7 +243,9 @@ ssize_t tcp_send(struct tcp_tcb *t, const void *data, size_t len, uint64_t now_u
 /**
  * Half-close: send a FIN after every queued byte. Returns 0, or -ENOTCONN
  * if the connection is closed/has no sending side left. Reading stays
- * possible.
+ * possible, for a while: once the peer has ACKed our FIN it has
+ * cfg.fin_wait2_ms to send its own, then the connection is reset and
+ * TCP_EV_CLOSED(TCP_CLOSE_TIMEOUT) follows (counted TCPAbortOnLinger).
  */
 int tcp_shutdown(struct tcp_tcb *t, uint64_t now_us);
 
@@ -250,7 +253,7 @@ int tcp_shutdown(struct tcp_tcb *t, uint64_t now_us);
  * Release @t: the application gives up the TCB and will not touch it or
  * get events again. If it is still open, a graceful close follows (FIN
  * after queued data; the core finishes FIN_WAIT/LAST_ACK/TIME_WAIT on its
- * own, orphaned FIN_WAIT_2 bounded by fin_wait2_ms). If unread data is
+ * own, FIN_WAIT_2 bounded by fin_wait2_ms). If unread data is
  * queued, the connection is reset instead (RFC 9293 3.10.4, counted
  * TCPAbortOnClose). Call exactly once per TCB the application got from
  * tcp_connect() or TCP_EV_ACCEPTED, including after TCP_EV_CLOSED. Safe

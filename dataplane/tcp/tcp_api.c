@@ -280,7 +280,7 @@ void tcp_close(struct tcp_tcb *t, uint64_t now_us)
 								       : TCP_LAST_ACK);
 			tcp_output(t);
 		}
-		tcp_ka_arm(t); /* orphaned FIN_WAIT_2 gets a lifetime */
+		tcp_ka_arm(t); /* no keepalive for an orphan; FIN_WAIT_2 stays bounded */
 		break;
 	}
 	tcp_leave(st);

@@ -197,6 +197,7 @@ static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 		t->snd_wl2 = ack;
 		if (t->snd_wnd > t->max_snd_wnd)
 			t->max_snd_wnd = t->snd_wnd;
+		tcp_zwnd_check_open(t);
 	}
 	if (!tcp_seq_gt(ack, t->snd_una)) {
 		if (t->sack_ok) {
@@ -242,6 +243,7 @@ static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 	switch (t->state) {
 	case TCP_FIN_WAIT_1:
 		tcp_enter_state(t, TCP_FIN_WAIT_2);
+		timer_cancel(st->wheel, &t->ka_timer); /* a keepalive deadline is not ours */
 		tcp_ka_arm(t);
 		return true;
 	case TCP_CLOSING:
@@ -249,7 +251,6 @@ static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 		return false;
 	case TCP_LAST_ACK:
 		tcp_done(t, TCP_CLOSE_NORMAL);
-		(void)st;
 		return false;
 	default:
 		return true;

@@ -782,39 +782,50 @@ static uint64_t ms_ceil_from_now(const struct tcp_stack *st, uint64_t us)
 void tcp_rec_schedule(struct tcp_tcb *t, bool restart, bool new_data)
 {
 	struct tcp_stack *st = t->st;
+	uint64_t due;
 
 	if (t->snd_una == t->snd_max) {
 		if (t->rtx_mode != TCP_RTX_PERSIST) {
 			timer_cancel(st->wheel, &t->rtx_timer);
 			t->rtx_mode = TCP_RTX_NONE;
+			t->rto_due_ms = 0;
 		}
 		return;
 	}
+	/* RFC 6298 5.3: only an ACK of new data restarts the RTO; otherwise
+	 * the running deadline stands (5.1) whatever the probes do. */
+	if (restart)
+		t->rto_due_ms = 0;
+	due = tcp_rto_due(t);
 	if (t->reo_deadline_us) {
 		uint64_t wait =
 			t->reo_deadline_us > st->now_us ? t->reo_deadline_us - st->now_us : 1;
-		uint32_t rto = tcp_rtt_rto(&t->rtt, t->backoff);
-		if (wait < rto) {
+		uint64_t at = ms_ceil_from_now(st, wait);
+		if (at < due) {
 			t->rtx_mode = TCP_RTX_REO;
-			timer_arm(st->wheel, &t->rtx_timer, ms_ceil_from_now(st, wait));
+			timer_arm(st->wheel, &t->rtx_timer, at);
 			return;
 		}
 	}
-	if (tlp_eligible(t) &&
-	    (restart || new_data || t->rtx_mode != TCP_RTX_TLP || !timer_pending(&t->rtx_timer))) {
-		uint64_t pto = 2ull * t->rtt.srtt_us;
-		uint32_t rto = tcp_rtt_rto(&t->rtt, t->backoff);
-		pto += t->snd_max - t->snd_una <= tcp_effective_mss(t) ? TLP_DELACK_US : 2000;
-		pto <<= t->tlp_cnt;
-		if (pto > rto)
-			pto = rto;
-		t->rtx_mode = TCP_RTX_TLP;
-		timer_arm(st->wheel, &t->rtx_timer, ms_ceil_from_now(st, pto));
-		return;
+	if (tlp_eligible(t)) {
+		if (restart || new_data || t->rtx_mode != TCP_RTX_TLP ||
+		    !timer_pending(&t->rtx_timer)) {
+			uint64_t pto = 2ull * t->rtt.srtt_us, at;
+			pto += t->snd_max - t->snd_una <= tcp_effective_mss(t) ? TLP_DELACK_US
+									       : 2000;
+			pto <<= t->tlp_cnt;
+			at = ms_ceil_from_now(st, pto);
+			/* RFC 8985 7.2: a probe only ever comes before the RTO. */
+			if (at < due) {
+				t->rtx_mode = TCP_RTX_TLP;
+				timer_arm(st->wheel, &t->rtx_timer, at);
+				return;
+			}
+		} else {
+			return; /* the pending probe stays (it is due before the RTO) */
+		}
 	}
-	if (restart || (t->rtx_mode != TCP_RTX_RTO && t->rtx_mode != TCP_RTX_TLP) ||
-	    !timer_pending(&t->rtx_timer))
-		tcp_rtx_arm(t);
+	tcp_rto_arm_due(t);
 }
 
 void tcp_rec_reo_fire(struct tcp_tcb *t)
@@ -838,7 +849,7 @@ void tcp_rec_tlp_fire(struct tcp_tcb *t)
 
 	t->rtx_mode = TCP_RTX_NONE;
 	if (!tlp_eligible(t) || t->ntxr == 0) {
-		tcp_rtx_arm(t);
+		tcp_rto_arm_due(t);
 		return;
 	}
 	TCP_INC(t->st, tlp_probes);

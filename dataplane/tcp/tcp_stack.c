@@ -31,7 +31,7 @@ static const char *const event_names[TCP_EV_COUNT] = {
 
 static const char *const reason_names[TCP_CLOSE_REASON_COUNT] = {
 	"none",	     "normal",	"reset",    "refused", "timeout",
-	"keepalive", "aborted", "listener", "stack",
+	"keepalive", "aborted", "listener", "stack",   "lifetime",
 };
 
 static const char *const stats_names[] = {
@@ -91,6 +91,11 @@ void tcp_config_default(struct tcp_config *c)
 	c->delack_ms = 40;
 	c->time_wait_ms = 60000;
 	c->fin_wait2_ms = 60000;
+	/* A reader that keeps its window shut for two minutes is stuck or
+	 * hostile; each such connection pins up to sndbuf of the shared chunk
+	 * pool. 120 s is two probe intervals at the 60 s rto_max, far above a
+	 * busy client's pause, and well inside RFC 5321's 5-minute timeouts. */
+	c->zero_window_max_ms = 120000;
 	c->syn_retries = 6;
 	c->synack_retries = 5;
 	c->retries = 15;
@@ -335,6 +340,8 @@ void tcp_enter_state(struct tcp_tcb *t, enum tcp_state s)
 	else if (!is_estab(t->state) && is_estab(s))
 		TCP_INC(st, curr_estab);
 	t->state = (uint8_t)s;
+	if (s == TCP_ESTABLISHED)
+		tcp_life_arm(t); /* every connection passes here exactly once */
 }
 
 void tcp_event(struct tcp_tcb *t, enum tcp_event ev)

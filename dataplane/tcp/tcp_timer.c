@@ -5,8 +5,10 @@
  * rtx_timer: retransmission (RFC 6298) or, while the peer's window is
  *            closed and nothing is in flight, persist (RFC 9293 3.8.6.1);
  * delack_timer: delayed ACK (RFC 9293 3.8.6.3, cfg.delack_ms);
- * ka_timer:  keepalive (RFC 9293 3.8.4; off by default) or the lifetime
- *            of an orphaned FIN_WAIT_2;
+ * ka_timer:  keepalive (RFC 9293 3.8.4; off by default) or, in FIN_WAIT_2,
+ *            how long the peer's FIN may take (cfg.fin_wait2_ms);
+ * life_timer: the absolute connection lifetime (cfg.lifetime_max_ms, off
+ *            by default), armed on entering ESTABLISHED;
  * tw_timer (one per stack): reaps TIME_WAIT entries, which expire in the
  *            order they were created.
  *
@@ -34,9 +36,22 @@ static uint64_t ms_from_now(struct tcp_stack *st, uint64_t us)
 
 void tcp_rtx_arm(struct tcp_tcb *t)
 {
+	t->rto_due_ms = ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff));
 	t->rtx_mode = TCP_RTX_RTO;
-	timer_arm(t->st->wheel, &t->rtx_timer,
-		  ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff)));
+	timer_arm(t->st->wheel, &t->rtx_timer, t->rto_due_ms);
+}
+
+uint64_t tcp_rto_due(struct tcp_tcb *t)
+{
+	if (!t->rto_due_ms)
+		t->rto_due_ms = ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff));
+	return t->rto_due_ms;
+}
+
+void tcp_rto_arm_due(struct tcp_tcb *t)
+{
+	t->rtx_mode = TCP_RTX_RTO;
+	timer_arm(t->st->wheel, &t->rtx_timer, tcp_rto_due(t));
 }
 
 void tcp_rtx_restart(struct tcp_tcb *t)
@@ -44,6 +59,7 @@ void tcp_rtx_restart(struct tcp_tcb *t)
 	if (t->snd_una == t->snd_max) {
 		timer_cancel(t->st->wheel, &t->rtx_timer);
 		t->rtx_mode = TCP_RTX_NONE;
+		t->rto_due_ms = 0;
 		return;
 	}
 	tcp_rtx_arm(t);
@@ -51,9 +67,34 @@ void tcp_rtx_restart(struct tcp_tcb *t)
 
 void tcp_persist_arm(struct tcp_tcb *t)
 {
+	struct tcp_stack *st = t->st;
+	uint64_t at = ms_from_now(st, tcp_rtt_rto(&t->rtt, t->backoff));
+
+	if (!t->zwnd_since_us)
+		t->zwnd_since_us = st->now_us;
+	if (st->cfg.zero_window_max_ms) {
+		uint64_t end = (t->zwnd_since_us + 999) / 1000 + st->cfg.zero_window_max_ms;
+
+		if (end < at)
+			at = end > tcp_now_ms(st) ? end : tcp_now_ms(st) + 1;
+	}
+	t->rto_due_ms = 0; /* nothing in flight: no RTO runs */
 	t->rtx_mode = TCP_RTX_PERSIST;
-	timer_arm(t->st->wheel, &t->rtx_timer,
-		  ms_from_now(t->st, tcp_rtt_rto(&t->rtt, t->backoff)));
+	timer_arm(st->wheel, &t->rtx_timer, at);
+}
+
+void tcp_zwnd_check_open(struct tcp_tcb *t)
+{
+	uint32_t inflight = t->snd_nxt - t->snd_una;
+	uint32_t unsent = t->sb_len > inflight ? t->sb_len - inflight : 0;
+	uint32_t mss = tcp_effective_mss(t);
+
+	/* Open = what tcp_output() sends without the persist timer forcing
+	 * it: a full segment, all that is left, or half the largest window
+	 * the peer ever offered (sender SWS avoidance). */
+	if (t->zwnd_since_us && (t->snd_wnd >= (unsent < mss ? unsent : mss) ||
+				 (t->snd_wnd > 0 && t->snd_wnd >= t->max_snd_wnd / 2)))
+		t->zwnd_since_us = 0;
 }
 
 void tcp_delack_arm(struct tcp_tcb *t)
@@ -66,7 +107,9 @@ void tcp_ka_arm(struct tcp_tcb *t)
 {
 	struct tcp_stack *st = t->st;
 
-	if (t->detached && t->state == TCP_FIN_WAIT_2) {
+	if (t->state == TCP_FIN_WAIT_2) {
+		/* Our FIN is ACKed; a peer that never sends its own must not
+		 * hold the connection (nor, above us, its session) forever. */
 		if (!timer_pending(&t->ka_timer))
 			timer_arm(st->wheel, &t->ka_timer, tcp_now_ms(st) + st->cfg.fin_wait2_ms);
 		return;
@@ -85,7 +128,9 @@ void tcp_timers_cancel(struct tcp_tcb *t)
 	timer_cancel(t->st->wheel, &t->rtx_timer);
 	timer_cancel(t->st->wheel, &t->delack_timer);
 	timer_cancel(t->st->wheel, &t->ka_timer);
+	timer_cancel(t->st->wheel, &t->life_timer);
 	t->rtx_mode = TCP_RTX_NONE;
+	t->rto_due_ms = 0;
 }
 
 /* Retransmission timeout (RFC 6298 5.4-5.7, RFC 5681 3.1 loss window). */
@@ -160,6 +205,16 @@ static void persist_fire(struct tcp_tcb *t)
 		tcp_done(t, TCP_CLOSE_TIMEOUT);
 		return;
 	}
+	if (st->cfg.zero_window_max_ms && t->zwnd_since_us &&
+	    st->now_us - t->zwnd_since_us >= (uint64_t)st->cfg.zero_window_max_ms * 1000) {
+		/* It answers, but its window has held our data back for too
+		 * long, whatever it ACKed meanwhile (issue 11: a few hundred
+		 * such peers would pin the whole send-chunk pool). */
+		TCP_INC(st, abort_on_zero_window);
+		tcp_send_rst_tcb(t);
+		tcp_done(t, TCP_CLOSE_TIMEOUT);
+		return;
+	}
 	t->probes++;
 	if (t->backoff < 31)
 		t->backoff++;
@@ -228,9 +283,12 @@ static void ka_cb(struct timer_entry *e)
 
 	tcp_enter(st, tcp_timer_now_us(st));
 	now = st->now_us;
-	if (t->detached && t->state == TCP_FIN_WAIT_2) {
-		/* Orphan whose peer never sends its FIN. */
+	if (t->state == TCP_FIN_WAIT_2) {
+		/* The peer ACKed our FIN and never sent its own (or it was
+		 * lost behind a NAT). Reset: any later segment of it would
+		 * get one anyway. */
 		TCP_INC(st, abort_on_linger);
+		tcp_send_rst_tcb(t);
 		tcp_done(t, TCP_CLOSE_TIMEOUT);
 	} else if (t->keepalive && (t->state == TCP_ESTABLISHED || t->state == TCP_CLOSE_WAIT)) {
 		uint64_t idle = now - t->last_rcv_us;
@@ -258,11 +316,37 @@ static void ka_cb(struct timer_entry *e)
 	tcp_leave(st);
 }
 
+static void life_cb(struct timer_entry *e)
+{
+	struct tcp_tcb *t = container_of(e, struct tcp_tcb, life_timer);
+	struct tcp_stack *st = t->st;
+
+	tcp_enter(st, tcp_timer_now_us(st));
+	if (t->state != TCP_CLOSED && t->state != TCP_TIME_WAIT) {
+		TCP_INC(st, abort_on_lifetime);
+		if (t->state == TCP_ESTABLISHED || t->state == TCP_CLOSE_WAIT)
+			TCP_INC(st, estab_resets);
+		tcp_send_rst_tcb(t);
+		tcp_done(t, TCP_CLOSE_LIFETIME);
+	}
+	tcp_dispatch(t);
+	tcp_leave(st);
+}
+
+void tcp_life_arm(struct tcp_tcb *t)
+{
+	struct tcp_stack *st = t->st;
+
+	if (st->cfg.lifetime_max_ms)
+		timer_arm(st->wheel, &t->life_timer, tcp_now_ms(st) + st->cfg.lifetime_max_ms);
+}
+
 void tcp_timers_init(struct tcp_tcb *t)
 {
 	timer_init(&t->rtx_timer, rtx_cb);
 	timer_init(&t->delack_timer, delack_cb);
 	timer_init(&t->ka_timer, ka_cb);
+	timer_init(&t->life_timer, life_cb);
 }
 
 void tcp_tw_timer_cb(struct timer_entry *e)

@@ -87,6 +87,31 @@ static inline struct tcp_tcb *p_tcb(struct peer *p)
 	return o && *(uint8_t *)o == TCP_OBJ_TCB ? o : NULL;
 }
 
+/*
+ * Passive open of @p's flow through a listener on its port: SYN, the
+ * SYN-ACK absorbed, the final ACK (answered by nothing). Returns the
+ * accepted TCB, ESTABLISHED and reported to the listener's h_event_cb, or
+ * NULL if any step went otherwise. Clears the output log.
+ */
+static inline struct tcp_tcb *p_accept(struct peer *p)
+{
+	const struct hseg *s;
+
+	h_clear_log(p->h);
+	if (p_send(p, TCP_SYN, NULL, 0) != 0 || !(s = h_last(p->h)) ||
+	    s->flags != (TCP_SYN | TCP_ACK) || s->ack != p->iss + 1)
+		return NULL;
+	p_saw(p, s);
+	if (!p_tcb(p) || p_tcb(p)->state != TCP_SYN_RECEIVED)
+		return NULL;
+	h_clear_log(p->h);
+	p_send(p, TCP_ACK, NULL, 0);
+	if (p->h->nlog || !p_tcb(p) || p_tcb(p)->state != TCP_ESTABLISHED ||
+	    p->h->last_accepted != p_tcb(p))
+		return NULL;
+	return p_tcb(p);
+}
+
 #define STAT(h, f) ((h)->st->stats.f)
 
 #endif

@@ -65,23 +65,11 @@ static int teardown(void **state)
 /* Passive open through the listener; returns the accepted TCB. */
 static struct tcp_tcb *open_passive(struct henv *h, struct peer *p)
 {
-	const struct hseg *s;
+	struct tcp_tcb *t = p_accept(p);
 
-	h_clear_log(h);
-	assert_int_equal(p_send(p, TCP_SYN, NULL, 0), 0);
-	s = h_last(h);
-	assert_non_null(s);
-	assert_int_equal(s->flags, TCP_SYN | TCP_ACK);
-	assert_int_equal(s->ack, p->iss + 1);
-	p_saw(p, s);
-	assert_int_equal(p_tcb(p)->state, TCP_SYN_RECEIVED);
-	h_clear_log(h);
-	p_send(p, TCP_ACK, NULL, 0);
-	assert_int_equal(h->nlog, 0); /* nothing to say to the final ACK */
-	assert_non_null(p_tcb(p));
-	assert_int_equal(p_tcb(p)->state, TCP_ESTABLISHED);
-	assert_ptr_equal(h->last_accepted, p_tcb(p));
-	return p_tcb(p);
+	(void)h;
+	assert_non_null(t);
+	return t;
 }
 
 /* ---- handshakes ---- */
