@@ -94,6 +94,9 @@ struct mx_config {
 	bool tcp_window_scaling;
 	bool tcp_keepalive;
 	int64_t tcp_echo_port; /* 0: echo test service off */
+	int64_t tcp_fin_wait2_s;
+	int64_t tcp_zero_window_max_s; /* 0: no bound */
+	int64_t tcp_max_lifetime_s;    /* 0: no bound */
 
 	/* [smtp] */
 	int64_t smtp_port; /* 0: no SMTP listener */

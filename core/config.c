@@ -107,6 +107,9 @@ static const struct key_def keys[] = {
 	{"tcp", "window_scaling", K_BOOL, OFF(tcp_window_scaling), 0, 0, false, RESTART},
 	{"tcp", "keepalive", K_BOOL, OFF(tcp_keepalive), 0, 0, false, RESTART},
 	{"tcp", "echo_port", K_INT, OFF(tcp_echo_port), 0, 65535, false, RESTART},
+	{"tcp", "fin_wait2_s", K_INT, OFF(tcp_fin_wait2_s), 1, 3600, false, RESTART},
+	{"tcp", "zero_window_max_s", K_INT, OFF(tcp_zero_window_max_s), 0, 86400, false, RESTART},
+	{"tcp", "max_lifetime_s", K_INT, OFF(tcp_max_lifetime_s), 0, 604800, false, RESTART},
 
 	{"smtp", "port", K_INT, OFF(smtp_port), 0, 65535, false, RESTART},
 	{"smtp", "hostname", K_STR, OFF(smtp_hostname), 0, 0, false, LIVE},
@@ -195,6 +198,9 @@ void config_defaults(struct mx_config *c)
 	c->tcp_window_scaling = true;
 	c->tcp_keepalive = false;
 	c->tcp_echo_port = 0;
+	c->tcp_fin_wait2_s = 60;
+	c->tcp_zero_window_max_s = 120;
+	c->tcp_max_lifetime_s = 0;
 	c->smtp_port = 25;
 	c->smtp_max_sessions = 4096;
 	c->smtp_max_msg_size = 10240000;

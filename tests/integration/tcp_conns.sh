@@ -28,8 +28,19 @@ in_ns timeout 20 tshark -i veth0 -c 1 -f "tcp src port 7 and tcp[tcpflags] & (tc
 	-T fields -e tcp.options.mss_val -e tcp.options.sack_perm -e tcp.options.wscale.shift \
 	-e tcp.options.timestamp.tsval >"$cap" 2>"$MX_TMP/tshark.err" &
 tpid=$!
-sleep 2
-in_ns $TCP_TOOL seq 198.18.0.2 7 1 >/dev/null
+# tshark says "Capturing on" once its filter is live; a fixed sleep lost
+# that race on a loaded machine. Then connect until it saw a SYN-ACK (it
+# exits after one), a bounded number of times.
+for _ in $(seq 150); do
+	grep -q "Capturing on" "$MX_TMP/tshark.err" 2>/dev/null && break
+	kill -0 $tpid 2>/dev/null || break
+	sleep 0.1
+done
+for _ in $(seq 10); do
+	in_ns $TCP_TOOL seq 198.18.0.2 7 1 >/dev/null
+	kill -0 $tpid 2>/dev/null || break
+	sleep 0.5
+done
 wait $tpid
 read -r mss sack ws tsval <"$cap"
 [ "$mss" = 1460 ] || fail "SYN-ACK MSS '$mss' (capture: $(cat "$cap") $(cat "$MX_TMP/tshark.err"))"
