@@ -600,9 +600,11 @@ static void test_backoff_bounds(void **state)
 	for (int i = 0; i < 4; i++) {
 		uint64_t gap = (h->rcpt_ns[i + 1] - h->rcpt_ns[i]) / 1000000;
 
-		/* Never early; late by scheduling only (the cap shows in the
-		 * last gap staying far below 480 ms). */
-		if (gap < expect[i] || gap > expect[i] + 150)
+		/* Never early. How late is up to the scheduler: no upper
+		 * bound here (a timing assertion would flake on a loaded
+		 * machine); the cap is checked exactly on relay_backoff_ms()
+		 * above. */
+		if (gap < expect[i])
 			fail_msg("retry %d after %llu ms, want %llu", i + 1,
 				 (unsigned long long)gap, (unsigned long long)expect[i]);
 	}
