@@ -1,0 +1,358 @@
+/*
+ * attack.c - pure parts of mxbench's adversarial modes (see attack.h):
+ * option parsing, pacing, the slowloris bytes, the zero-window commands,
+ * the per-mode reply protocol and the report. No sockets, no clock, no
+ * allocation.
+ */
+#include "bench/attack.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+static const char *const mode_names[BENCH_ATK_MODES] = {
+	[BENCH_ATK_SLOWLORIS] = "slowloris",
+	[BENCH_ATK_FIN_HOLD] = "fin-hold",
+	[BENCH_ATK_ZERO_WINDOW] = "zero-window",
+	[BENCH_ATK_PREGREET] = "pregreet",
+	[BENCH_ATK_FLOOD] = "flood",
+};
+
+const char *bench_atk_mode_name(enum bench_atk_mode m)
+{
+	return (unsigned)m < BENCH_ATK_MODES ? mode_names[m] : "?";
+}
+
+int bench_atk_parse_modes(unsigned *modes, const char *list)
+{
+	unsigned add = 0;
+	const char *p = list;
+
+	for (;;) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		unsigned m;
+
+		if (n == 3 && !strncmp(p, "all", 3)) {
+			add |= (1u << BENCH_ATK_MODES) - 1;
+		} else {
+			for (m = 0; m < BENCH_ATK_MODES; m++)
+				if (strlen(mode_names[m]) == n && !strncmp(p, mode_names[m], n))
+					break;
+			if (m == BENCH_ATK_MODES)
+				return -EINVAL;
+			add |= 1u << m;
+		}
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	*modes |= add;
+	return 0;
+}
+
+int bench_atk_parse_src(struct bench_atk_cfg *cfg, const char *list, int family)
+{
+	unsigned n = cfg->nsrc;
+	const char *p = list;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -EINVAL;
+	for (;;) {
+		const char *e = strchr(p, ',');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char a[INET6_ADDRSTRLEN];
+		struct sockaddr_storage ss;
+
+		if (len == 0 || len >= sizeof(a))
+			return -EINVAL;
+		if (n >= BENCH_ATK_SRC_MAX)
+			return -E2BIG;
+		memcpy(a, p, len);
+		a[len] = '\0';
+		memset(&ss, 0, sizeof(ss));
+		if (family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			s4->sin_family = AF_INET;
+			if (inet_pton(AF_INET, a, &s4->sin_addr) != 1)
+				return -EINVAL;
+			cfg->src_len[n] = sizeof(*s4);
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			s6->sin6_family = AF_INET6;
+			if (inet_pton(AF_INET6, a, &s6->sin6_addr) != 1)
+				return -EINVAL;
+			cfg->src_len[n] = sizeof(*s6);
+		}
+		cfg->src[n++] = ss;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	cfg->nsrc = n;
+	return 0;
+}
+
+void bench_atk_pace_init(struct bench_atk_pace *p, double rate, uint64_t total, uint64_t start_ns)
+{
+	p->gap_ns = rate > 0.0 ? (uint64_t)(1e9 / rate) : 0;
+	if (rate > 0.0 && p->gap_ns == 0)
+		p->gap_ns = 1;
+	p->next_ns = start_ns;
+	p->left = total;
+}
+
+bool bench_atk_pace_take(struct bench_atk_pace *p, uint64_t now_ns)
+{
+	if (!p->left || now_ns < p->next_ns)
+		return false;
+	p->left--;
+	/* Late by more than a gap: restart from now - gap, so a stall buys
+	 * one extra connection at most, never a burst. */
+	if (p->gap_ns && now_ns - p->next_ns > p->gap_ns)
+		p->next_ns = now_ns - p->gap_ns;
+	p->next_ns += p->gap_ns;
+	return true;
+}
+
+char bench_atk_slow_byte(uint64_t k)
+{
+	static const char head[] = "MAIL FROM:<";
+
+	if (k < sizeof(head) - 1)
+		return head[k];
+	return (char)('a' + (k - (sizeof(head) - 1)) % 26);
+}
+
+size_t bench_atk_zw_fill(char *buf, size_t cap, uint64_t *k, uint64_t left)
+{
+	size_t len = 0;
+
+	while (left--) {
+		const char *cmd = (*k & 1) ? "HELP\r\n" : "NOOP\r\n";
+
+		if (cap - len < 6)
+			break;
+		memcpy(buf + len, cmd, 6);
+		len += 6;
+		(*k)++;
+	}
+	return len;
+}
+
+void bench_atk_proto_init(struct bench_atk_proto *p, enum bench_atk_mode mode)
+{
+	p->mode = mode;
+	/* pregreet sends its EHLO at connect, before any banner */
+	p->state = mode == BENCH_ATK_PREGREET ? BENCH_ATK_P_EHLO : BENCH_ATK_P_BANNER;
+	p->nreplies = 0;
+}
+
+/* The first reply of a connection is the banner (pregreet: the banner or
+ * the answer to the early EHLO): anything but 220 is a refusal. */
+static enum bench_atk_act refuse(struct bench_atk_proto *p, struct bench_atk_stats *st)
+{
+	st->refused++;
+	p->state = BENCH_ATK_P_REFUSED;
+	return BENCH_ATK_ACT_WAIT_CLOSE;
+}
+
+enum bench_atk_act bench_atk_on_reply(struct bench_atk_proto *p, int code,
+				      struct bench_atk_stats *st)
+{
+	bool first = p->nreplies++ == 0;
+	unsigned c = code >= 0 && code < BENCH_ATK_CODES ? (unsigned)code : 0;
+
+	st->replies++;
+	st->by_code[c]++;
+	if (first)
+		st->first_by_code[c]++;
+	if (p->state == BENCH_ATK_P_REFUSED)
+		return BENCH_ATK_ACT_NONE;
+	switch (p->mode) {
+	case BENCH_ATK_SLOWLORIS:
+	case BENCH_ATK_ZERO_WINDOW:
+		if (p->state == BENCH_ATK_P_BANNER) {
+			if (code != 220)
+				return refuse(p, st);
+			p->state = BENCH_ATK_P_RUN;
+			return BENCH_ATK_ACT_START;
+		}
+		return BENCH_ATK_ACT_NONE; /* e.g. 500 line too long, 421 timeout */
+	case BENCH_ATK_FIN_HOLD:
+		switch (p->state) {
+		case BENCH_ATK_P_BANNER:
+			if (code != 220)
+				return refuse(p, st);
+			p->state = BENCH_ATK_P_EHLO;
+			return BENCH_ATK_ACT_EHLO;
+		case BENCH_ATK_P_EHLO:
+			p->state = BENCH_ATK_P_QUIT; /* QUIT even after a refused EHLO */
+			return BENCH_ATK_ACT_QUIT;
+		case BENCH_ATK_P_QUIT:
+			if (code != 221)
+				return BENCH_ATK_ACT_CLOSE;
+			st->served++;
+			p->state = BENCH_ATK_P_RUN;
+			return BENCH_ATK_ACT_HOLD;
+		default:
+			return BENCH_ATK_ACT_NONE;
+		}
+	case BENCH_ATK_PREGREET:
+		switch (p->state) {
+		case BENCH_ATK_P_EHLO:
+			if (first && code == 220)
+				return BENCH_ATK_ACT_NONE; /* the EHLO reply follows */
+			if (code / 100 != 2)
+				return refuse(p, st);
+			st->served++;
+			p->state = BENCH_ATK_P_QUIT;
+			return BENCH_ATK_ACT_QUIT;
+		case BENCH_ATK_P_QUIT:
+			return BENCH_ATK_ACT_CLOSE;
+		default:
+			return BENCH_ATK_ACT_NONE;
+		}
+	case BENCH_ATK_FLOOD:
+		if (p->state == BENCH_ATK_P_BANNER) {
+			if (code != 220)
+				return refuse(p, st);
+			st->served++;
+			p->state = BENCH_ATK_P_RUN;
+			return BENCH_ATK_ACT_HOLD;
+		}
+		return BENCH_ATK_ACT_NONE;
+	case BENCH_ATK_MODES:
+		break;
+	}
+	return BENCH_ATK_ACT_CLOSE;
+}
+
+void bench_atk_stats_init(struct bench_atk_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	mx_hist_init(&st->h_held);
+	mx_hist_init(&st->h_held_end);
+}
+
+static void json_codes(FILE *f, const char *name, const uint64_t *by)
+{
+	bool first = true;
+
+	fprintf(f, "      \"%s\": {", name);
+	for (unsigned c = 0; c < BENCH_ATK_CODES; c++) {
+		if (!by[c])
+			continue;
+		fprintf(f, "%s\"%u\": %llu", first ? "" : ", ", c, (unsigned long long)by[c]);
+		first = false;
+	}
+	fprintf(f, "},\n");
+}
+
+static void json_hist_s(FILE *f, const char *name, const struct mx_hist *h, const char *end)
+{
+	fprintf(f,
+		"      \"%s\": {\"count\": %llu, \"min\": %.3f, \"mean\": %.3f, \"p50\": %.3f, "
+		"\"p90\": %.3f, \"max\": %.3f}%s\n",
+		name, (unsigned long long)h->count, h->count ? (double)h->min / 1e9 : 0.0,
+		mx_hist_mean(h) / 1e9, (double)mx_hist_percentile(h, 50.0) / 1e9,
+		(double)mx_hist_percentile(h, 90.0) / 1e9, (double)h->max / 1e9, end);
+}
+
+void bench_atk_report_json(FILE *f, const struct bench_atk_cfg *cfg,
+			   const struct bench_atk_stats *st)
+{
+	bool first = true;
+
+	fprintf(f, "  \"attack\": {\n    \"modes\": [");
+	for (unsigned m = 0; m < BENCH_ATK_MODES; m++) {
+		if (!(cfg->modes & (1u << m)))
+			continue;
+		fprintf(f, "%s\"%s\"", first ? "" : ", ", mode_names[m]);
+		first = false;
+	}
+	fprintf(f,
+		"],\n    \"conns_per_mode\": %u,\n    \"rate_per_mode\": %.3f,\n"
+		"    \"total_per_mode\": %llu,\n    \"interval_s\": %.3f,\n"
+		"    \"zw_rcvbuf\": %u,\n    \"zw_cmds\": %u,\n    \"src\": [",
+		cfg->conns, cfg->rate, (unsigned long long)cfg->total, cfg->interval,
+		cfg->zw_rcvbuf, cfg->zw_cmds);
+	for (unsigned i = 0; i < cfg->nsrc; i++) {
+		char a[INET6_ADDRSTRLEN] = "?";
+		const struct sockaddr_storage *ss = &cfg->src[i];
+
+		if (ss->ss_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, a,
+				  sizeof(a));
+		else
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a,
+				  sizeof(a));
+		fprintf(f, "%s\"%s\"", i ? ", " : "", a);
+	}
+	fprintf(f, "]");
+	for (unsigned m = 0; m < BENCH_ATK_MODES; m++) {
+		const struct bench_atk_stats *s = &st[m];
+
+		if (!(cfg->modes & (1u << m)))
+			continue;
+		fprintf(f,
+			",\n    \"%s\": {\n      \"attempts\": %llu,\n      \"opened\": %llu,\n"
+			"      \"connect_failed\": %llu,\n      \"refused\": %llu,\n"
+			"      \"closed_by_server\": %llu,\n      \"reset_by_server\": %llu,\n"
+			"      \"closed_by_us\": %llu,\n      \"open_at_end\": %llu,\n"
+			"      \"served\": %llu,\n      \"fin_seen\": %llu,\n"
+			"      \"send_blocked\": %llu,\n      \"cmds_sent\": %llu,\n"
+			"      \"bytes_sent\": %llu,\n      \"replies\": %llu,\n",
+			mode_names[m], (unsigned long long)s->attempts,
+			(unsigned long long)s->opened, (unsigned long long)s->connect_failed,
+			(unsigned long long)s->refused, (unsigned long long)s->closed_by_server,
+			(unsigned long long)s->reset_by_server, (unsigned long long)s->closed_by_us,
+			(unsigned long long)s->open_at_end, (unsigned long long)s->served,
+			(unsigned long long)s->fin_seen, (unsigned long long)s->send_blocked,
+			(unsigned long long)s->cmds_sent, (unsigned long long)s->bytes_sent,
+			(unsigned long long)s->replies);
+		json_codes(f, "replies_by_code", s->by_code);
+		json_codes(f, "first_reply_by_code", s->first_by_code);
+		json_hist_s(f, "held_s", &s->h_held, ",");
+		json_hist_s(f, "held_at_end_s", &s->h_held_end, ",");
+		fprintf(f, "      \"last_error\": ");
+		if (s->last_err[0])
+			fprintf(f, "\"%s\"\n    }", s->last_err); /* static texts, no quotes */
+		else
+			fprintf(f, "null\n    }");
+	}
+	fprintf(f, "\n  }");
+}
+
+void bench_atk_report_text(FILE *f, const struct bench_atk_cfg *cfg,
+			   const struct bench_atk_stats *st)
+{
+	for (unsigned m = 0; m < BENCH_ATK_MODES; m++) {
+		const struct bench_atk_stats *s = &st[m];
+		bool first = true;
+
+		if (!(cfg->modes & (1u << m)))
+			continue;
+		fprintf(f,
+			"mxbench: attack %s: %llu opened of %llu attempts, %llu refused, %llu "
+			"served, %llu closed by server (%llu reset; held p50 %.1f s, max %.1f s), "
+			"%llu closed by us, %llu open at end; replies",
+			mode_names[m], (unsigned long long)s->opened,
+			(unsigned long long)s->attempts, (unsigned long long)s->refused,
+			(unsigned long long)s->served, (unsigned long long)s->closed_by_server,
+			(unsigned long long)s->reset_by_server,
+			(double)mx_hist_percentile(&s->h_held, 50.0) / 1e9,
+			(double)s->h_held.max / 1e9, (unsigned long long)s->closed_by_us,
+			(unsigned long long)s->open_at_end);
+		for (unsigned c = 0; c < BENCH_ATK_CODES; c++) {
+			if (!s->by_code[c])
+				continue;
+			fprintf(f, " %u:%llu", c, (unsigned long long)s->by_code[c]);
+			first = false;
+		}
+		fprintf(f, "%s\n", first ? " none" : "");
+	}
+}
