@@ -17,6 +17,7 @@ static const char *const mode_names[BENCH_ATK_MODES] = {
 	[BENCH_ATK_ZERO_WINDOW] = "zero-window",
 	[BENCH_ATK_PREGREET] = "pregreet",
 	[BENCH_ATK_FLOOD] = "flood",
+	[BENCH_ATK_SYN_FLOOD] = "syn-flood",
 };
 
 const char *bench_atk_mode_name(enum bench_atk_mode m)
@@ -35,7 +36,8 @@ int bench_atk_parse_modes(unsigned *modes, const char *list)
 		unsigned m;
 
 		if (n == 3 && !strncmp(p, "all", 3)) {
-			add |= (1u << BENCH_ATK_MODES) - 1;
+			/* every mode on connections: syn-flood needs its own sources */
+			add |= ((1u << BENCH_ATK_MODES) - 1) & ~(1u << BENCH_ATK_SYN_FLOOD);
 		} else {
 			for (m = 0; m < BENCH_ATK_MODES; m++)
 				if (strlen(mode_names[m]) == n && !strncmp(p, mode_names[m], n))
@@ -96,6 +98,81 @@ int bench_atk_parse_src(struct bench_atk_cfg *cfg, const char *list, int family)
 	return 0;
 }
 
+int bench_atk_parse_syn_src(struct bench_atk_cfg *cfg, const char *list)
+{
+	static struct bench_atk_cfg tmp; /* parse into a scratch copy: no partial list */
+	unsigned n = cfg->nsyn_src;
+	int rc;
+
+	memset(&tmp, 0, sizeof(tmp));
+	rc = bench_atk_parse_src(&tmp, list, AF_INET);
+	if (rc < 0)
+		return rc;
+	if (n + tmp.nsrc > BENCH_ATK_SRC_MAX)
+		return -E2BIG;
+	for (unsigned i = 0; i < tmp.nsrc; i++)
+		cfg->syn_src[n + i] = ((const struct sockaddr_in *)&tmp.src[i])->sin_addr.s_addr;
+	cfg->nsyn_src = n + tmp.nsrc;
+	return 0;
+}
+
+/* Internet checksum (RFC 1071) of @len octets, plus @sum carried in. */
+static uint16_t csum(const uint8_t *p, size_t len, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+size_t bench_atk_syn_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
+			   uint16_t dport, uint32_t seq, uint16_t ip_id)
+{
+	uint8_t *ip = buf, *tcp = buf + 20;
+	uint32_t ph = 0;
+	uint16_t c;
+
+	memset(buf, 0, BENCH_ATK_SYN_LEN);
+	ip[0] = 0x45; /* IPv4, 5 words */
+	ip[2] = 0;
+	ip[3] = BENCH_ATK_SYN_LEN;
+	ip[4] = (uint8_t)(ip_id >> 8);
+	ip[5] = (uint8_t)ip_id;
+	ip[6] = 0x40; /* DF */
+	ip[8] = 64;   /* TTL */
+	ip[9] = IPPROTO_TCP;
+	memcpy(ip + 12, &saddr, 4);
+	memcpy(ip + 16, &daddr, 4);
+	c = csum(ip, 20, 0);
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+	memcpy(tcp, &sport, 2);
+	memcpy(tcp + 2, &dport, 2);
+	tcp[4] = (uint8_t)(seq >> 24);
+	tcp[5] = (uint8_t)(seq >> 16);
+	tcp[6] = (uint8_t)(seq >> 8);
+	tcp[7] = (uint8_t)seq;
+	tcp[12] = 6 << 4; /* 24 octets of header */
+	tcp[13] = 0x02;	  /* SYN */
+	tcp[14] = 0xff;	  /* window 65535 */
+	tcp[15] = 0xff;
+	tcp[20] = 2; /* MSS 1460 */
+	tcp[21] = 4;
+	tcp[22] = 1460 >> 8;
+	tcp[23] = 1460 & 0xff;
+	/* pseudo-header: addresses, protocol, TCP length */
+	for (int i = 12; i < 20; i += 2)
+		ph += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	ph += IPPROTO_TCP + 24;
+	c = csum(tcp, 24, ph);
+	tcp[16] = (uint8_t)(c >> 8);
+	tcp[17] = (uint8_t)c;
+	return BENCH_ATK_SYN_LEN;
+}
+
 void bench_atk_pace_init(struct bench_atk_pace *p, double rate, uint64_t total, uint64_t start_ns)
 {
 	p->gap_ns = rate > 0.0 ? (uint64_t)(1e9 / rate) : 0;
@@ -110,10 +187,15 @@ bool bench_atk_pace_take(struct bench_atk_pace *p, uint64_t now_ns)
 	if (!p->left || now_ns < p->next_ns)
 		return false;
 	p->left--;
-	/* Late by more than a gap: restart from now - gap, so a stall buys
-	 * one extra connection at most, never a burst. */
-	if (p->gap_ns && now_ns - p->next_ns > p->gap_ns)
-		p->next_ns = now_ns - p->gap_ns;
+	/* Late by more than the burst window (or a gap, if longer): restart
+	 * from there, so a stall buys that much at most, never a burst of
+	 * everything missed. A caller polling every few ms gets the full rate. */
+	if (p->gap_ns) {
+		uint64_t win = p->gap_ns > BENCH_ATK_BURST_NS ? p->gap_ns : BENCH_ATK_BURST_NS;
+
+		if (now_ns - p->next_ns > win)
+			p->next_ns = now_ns - win;
+	}
 	p->next_ns += p->gap_ns;
 	return true;
 }
@@ -225,6 +307,7 @@ enum bench_atk_act bench_atk_on_reply(struct bench_atk_proto *p, int code,
 			return BENCH_ATK_ACT_HOLD;
 		}
 		return BENCH_ATK_ACT_NONE;
+	case BENCH_ATK_SYN_FLOOD: /* no connection, no reply */
 	case BENCH_ATK_MODES:
 		break;
 	}
@@ -290,6 +373,13 @@ void bench_atk_report_json(FILE *f, const struct bench_atk_cfg *cfg,
 		else
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a,
 				  sizeof(a));
+		fprintf(f, "%s\"%s\"", i ? ", " : "", a);
+	}
+	fprintf(f, "],\n    \"syn_src\": [");
+	for (unsigned i = 0; i < cfg->nsyn_src; i++) {
+		char a[INET_ADDRSTRLEN] = "?";
+
+		inet_ntop(AF_INET, &cfg->syn_src[i], a, sizeof(a));
 		fprintf(f, "%s\"%s\"", i ? ", " : "", a);
 	}
 	fprintf(f, "]");

