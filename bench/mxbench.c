@@ -126,11 +126,16 @@ static void usage(FILE *f)
 		"                             flood: connections as fast as --attack-rate allows,\n"
 		"                               each held silently after its banner; counts 220\n"
 		"                               against 421\n"
+		"                             ooo: after the banner, --attack-ooo-segs segments\n"
+		"                               of one octet past a hole (every other octet),\n"
+		"                               injected with a raw socket into the connection\n"
+		"                               (IPv4; root: CAP_NET_RAW and CAP_NET_ADMIN for\n"
+		"                               TCP_REPAIR); the hole is never filled\n"
 		"                             syn-flood: bare SYNs (IPv4, raw socket: root or\n"
 		"                               CAP_NET_RAW) from the spoofed --attack-syn-src\n"
 		"                               addresses, --attack-rate a second, --attack-\n"
 		"                               total in all; nothing is read back\n"
-		"                             all: every mode above but syn-flood\n"
+		"                             all: every mode above but ooo and syn-flood\n"
 		"      --attack-conns N       concurrent connections per mode (default 10, at\n"
 		"                             most %u); a slot the server closed is opened\n"
 		"                             again\n"
@@ -143,6 +148,7 @@ static void usage(FILE *f)
 		"                             kernel's minimum applies)\n"
 		"      --attack-cmds N        zero-window: commands pipelined per connection\n"
 		"                             (default 10000)\n"
+		"      --attack-ooo-segs N    ooo: segments per connection (default 200)\n"
 		"      --attack-src A,B,...   bind attacker connections to these source\n"
 		"                             addresses in turn (e.g. several of one /24 to test\n"
 		"                             per-prefix limits; they must be local addresses);\n"
@@ -205,6 +211,7 @@ enum {
 	OPT_ATTACK_CMDS,
 	OPT_ATTACK_SRC,
 	OPT_ATTACK_SYN_SRC,
+	OPT_ATTACK_OOO_SEGS,
 };
 
 static const struct option long_opts[] = {
@@ -251,6 +258,7 @@ static const struct option long_opts[] = {
 	{"attack-cmds", required_argument, NULL, OPT_ATTACK_CMDS},
 	{"attack-src", required_argument, NULL, OPT_ATTACK_SRC},
 	{"attack-syn-src", required_argument, NULL, OPT_ATTACK_SYN_SRC},
+	{"attack-ooo-segs", required_argument, NULL, OPT_ATTACK_OOO_SEGS},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -371,7 +379,8 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 			.total = 10000,
 			.interval = 10.0,
 			.zw_rcvbuf = 1024,
-			.zw_cmds = 10000},
+			.zw_cmds = 10000,
+			.ooo_segs = 200},
 	};
 	while ((o = getopt_long(argc, argv, "t:b:c:m:n:d:r:T:s:PBe:qh", long_opts, NULL)) != -1) {
 		switch (o) {
@@ -506,7 +515,7 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		case OPT_ATTACK:
 			if (bench_atk_parse_modes(&cfg->atk.modes, optarg) < 0)
 				die("--attack: '%s': modes are slowloris, fin-hold, zero-window, "
-				    "pregreet, flood, syn-flood, all",
+				    "pregreet, flood, ooo, syn-flood, all",
 				    optarg);
 			break;
 		case OPT_ATTACK_CONNS:
@@ -539,6 +548,11 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 			break;
 		case OPT_ATTACK_SRC:
 			atk_src = optarg;
+			break;
+		case OPT_ATTACK_OOO_SEGS:
+			cfg->atk.ooo_segs = (unsigned)parse_u64("--attack-ooo-segs", optarg);
+			if (cfg->atk.ooo_segs < 1 || cfg->atk.ooo_segs > 10000)
+				die("--attack-ooo-segs: 1 .. 10000");
 			break;
 		case OPT_ATTACK_SYN_SRC:
 			if (bench_atk_parse_syn_src(&cfg->atk, optarg) < 0)
@@ -576,6 +590,8 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		cfg->atk.nsrc = 1;
 		cfg->atk.src_str = cfg->src_str;
 	}
+	if ((cfg->atk.modes & (1u << BENCH_ATK_OOO)) && cfg->target.ss_family != AF_INET)
+		die("--attack ooo: IPv4 targets only");
 	if (cfg->atk.modes & (1u << BENCH_ATK_SYN_FLOOD)) {
 		if (!cfg->atk.nsyn_src)
 			die("--attack syn-flood needs --attack-syn-src (spoofed sources)");

@@ -40,9 +40,10 @@ static void test_parse_modes(void **state)
 				    BIT(BENCH_ATK_PREGREET));
 	m = 0;
 	assert_int_equal(bench_atk_parse_modes(&m, "all"), 0);
-	/* all but syn-flood, which needs its own sources */
-	assert_int_equal(m, (BIT(BENCH_ATK_MODES) - 1) & ~BIT(BENCH_ATK_SYN_FLOOD));
-	assert_int_equal(bench_atk_parse_modes(&m, "all,syn-flood"), 0);
+	/* all but the raw-packet modes: syn-flood needs its own sources */
+	assert_int_equal(m, (BIT(BENCH_ATK_MODES) - 1) &
+				    ~(BIT(BENCH_ATK_SYN_FLOOD) | BIT(BENCH_ATK_OOO)));
+	assert_int_equal(bench_atk_parse_modes(&m, "all,syn-flood,ooo"), 0);
 	assert_int_equal(m, BIT(BENCH_ATK_MODES) - 1);
 	m = 0;
 	assert_int_equal(bench_atk_parse_modes(&m, "zero-window,flood"), 0);
@@ -74,6 +75,7 @@ static void test_mode_names(void **state)
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_PREGREET), "pregreet");
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_FLOOD), "flood");
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_SYN_FLOOD), "syn-flood");
+	assert_string_equal(bench_atk_mode_name(BENCH_ATK_OOO), "ooo");
 	assert_string_equal(bench_atk_mode_name(BENCH_ATK_MODES), "?");
 	/* every name parses back to its own mode */
 	for (unsigned i = 0; i < BENCH_ATK_MODES; i++) {
@@ -178,7 +180,8 @@ static void test_syn_build(void **state)
 	assert_int_equal(sum16(b, 20, 0), 0xffff); /* IP header checksum */
 	assert_memory_equal(b + 20, &sport, 2);
 	assert_memory_equal(b + 22, &dport, 2);
-	assert_int_equal(b[24] << 24 | b[25] << 16 | b[26] << 8 | b[27], 0x01020304);
+	assert_int_equal((uint32_t)b[24] << 24 | (uint32_t)b[25] << 16 | b[26] << 8 | b[27],
+			 0x01020304);
 	assert_int_equal(b[32], 6 << 4); /* 24-octet TCP header */
 	assert_int_equal(b[33], 0x02);	 /* SYN only */
 	assert_int_equal(b[40], 2);	 /* MSS option */
@@ -187,6 +190,40 @@ static void test_syn_build(void **state)
 		ph += (uint32_t)(b[i] << 8 | b[i + 1]);
 	ph += IPPROTO_TCP + 24;
 	assert_int_equal(sum16(b + 20, 24, ph), 0xffff); /* TCP checksum */
+}
+
+static void test_seg_build(void **state)
+{
+	uint8_t b[BENCH_ATK_SEG_LEN + 4];
+	uint32_t src = inet_addr("198.18.9.1"), dst = inet_addr("198.18.0.2"), ph = 0;
+	uint16_t sport = htons(40001), dport = htons(25);
+
+	(void)state;
+	memset(b, 0xaa, sizeof(b));
+	assert_int_equal(
+		bench_atk_seg_build(b, src, dst, sport, dport, 0xfffffffe, 0x11223344, 'x', 9),
+		BENCH_ATK_SEG_LEN);
+	assert_int_equal(b[BENCH_ATK_SEG_LEN], 0xaa);
+	assert_int_equal(b[2] << 8 | b[3], BENCH_ATK_SEG_LEN);
+	assert_int_equal(sum16(b, 20, 0), 0xffff);
+	assert_int_equal(((uint32_t)b[24] << 24 | (uint32_t)b[25] << 16 | b[26] << 8 | b[27]),
+			 0xfffffffe);
+	assert_int_equal(((uint32_t)b[28] << 24 | (uint32_t)b[29] << 16 | b[30] << 8 | b[31]),
+			 0x11223344);
+	assert_int_equal(b[32], 5 << 4); /* no options: no timestamp, no PAWS */
+	assert_int_equal(b[33], 0x18);	 /* PSH|ACK */
+	assert_int_equal(b[40], 'x');
+	for (int i = 12; i < 20; i += 2)
+		ph += (uint32_t)(b[i] << 8 | b[i + 1]);
+	ph += IPPROTO_TCP + 21;
+	/* odd length: the last octet is padded with a zero */
+	{
+		uint8_t pad[22];
+
+		memcpy(pad, b + 20, 21);
+		pad[21] = 0;
+		assert_int_equal(sum16(pad, 22, ph), 0xffff);
+	}
 }
 
 static void test_pace_rate(void **state)
@@ -485,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_parse_src_too_many),
 		cmocka_unit_test(test_parse_syn_src),
 		cmocka_unit_test(test_syn_build),
+		cmocka_unit_test(test_seg_build),
 		cmocka_unit_test(test_pace_rate),
 		cmocka_unit_test(test_pace_no_burst_after_stall),
 		cmocka_unit_test(test_pace_high_rate_coarse_polls),
