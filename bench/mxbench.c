@@ -1,7 +1,8 @@
 /*
  * mxbench.c - SMTP load generator: options, worker threads, progress line,
  * final JSON report. The transports are in kworker.c (kernel sockets) and
- * dpdk_transport.c (mxgate's TCP stack on a DPDK port).
+ * dpdk_transport.c (mxgate's TCP stack on a DPDK port); the attacker thread
+ * of --attack is kattack.c (kernel sockets), its pure parts attack.c.
  *
  * Output: one progress line a second on stderr, the report on stdout.
  * Exit status: 0 report written, 1 report written but no transaction
@@ -110,6 +111,54 @@ static void usage(FILE *f)
 		"                             number on the connection, %%r recipient index,\n"
 		"                             %%t thread, %%%% a percent sign\n"
 		"\n"
+		"Attacks (kernel transport; attacker connections run next to the load above and\n"
+		"end with it; their counts go to the report's \"attack\" section)\n"
+		"      --attack MODE[,MODE]   repeatable; MODE is one of:\n"
+		"                             slowloris: after the banner, one byte of a command\n"
+		"                               every --attack-interval, never a line end\n"
+		"                             fin-hold: EHLO, QUIT, read the 221, then keep the\n"
+		"                               socket open (our FIN never sent) until the end\n"
+		"                             zero-window: SO_RCVBUF --attack-rcvbuf, read the\n"
+		"                               banner, pipeline --attack-cmds NOOP/HELP and\n"
+		"                               never read again (the replies fill our window)\n"
+		"                             pregreet: EHLO right after connect, before the\n"
+		"                               banner; counts refused (554) and served (250)\n"
+		"                             flood: connections as fast as --attack-rate allows,\n"
+		"                               each held silently after its banner; counts 220\n"
+		"                               against 421\n"
+		"                             ooo: after the banner, --attack-ooo-segs segments\n"
+		"                               of one octet past a hole (every other octet),\n"
+		"                               injected with a raw socket into the connection\n"
+		"                               (IPv4; root: CAP_NET_RAW and CAP_NET_ADMIN for\n"
+		"                               TCP_REPAIR); the hole is never filled\n"
+		"                             syn-flood: bare SYNs (IPv4, raw socket: root or\n"
+		"                               CAP_NET_RAW) from the spoofed --attack-syn-src\n"
+		"                               addresses, --attack-rate a second, --attack-\n"
+		"                               total in all; nothing is read back\n"
+		"                             all: every mode above but ooo and syn-flood\n"
+		"      --attack-conns N       concurrent connections per mode (default 10, at\n"
+		"                             most %u); a slot the server closed is opened\n"
+		"                             again\n"
+		"      --attack-rate R        new connections per second per mode, 0 = no limit\n"
+		"                             (default 50)\n"
+		"      --attack-total N       most connections per mode in the run (default\n"
+		"                             10000)\n"
+		"      --attack-interval SECS slowloris: seconds between bytes (default 10)\n"
+		"      --attack-rcvbuf N      zero-window: SO_RCVBUF octets (default 1024; the\n"
+		"                             kernel's minimum applies)\n"
+		"      --attack-cmds N        zero-window: commands pipelined per connection\n"
+		"                             (default 10000)\n"
+		"      --attack-ooo-segs N    ooo: segments per connection (default 200)\n"
+		"      --attack-src A,B,...   bind attacker connections to these source\n"
+		"                             addresses in turn (e.g. several of one /24 to test\n"
+		"                             per-prefix limits; they must be local addresses);\n"
+		"                             default: the --bind address, if any\n"
+		"      --attack-syn-src A,... syn-flood: spoofed IPv4 sources, in turn; pick\n"
+		"                             addresses that do not answer (required)\n"
+		"                             Reply timeouts are --timeout; the attackers stop\n"
+		"                             when the load is done, at --hard-timeout or on a\n"
+		"                             second signal; only the target is contacted.\n"
+		"\n"
 		"Time limits and output\n"
 		"      --timeout SECS         connect and per-reply timeout (default 30)\n"
 		"      --hard-timeout SECS    end of the whole run; what is in flight then is\n"
@@ -126,7 +175,8 @@ static void usage(FILE *f)
 		"timeouts are counted in the report, never retried silently.\n"
 		"Latency: txn = MAIL sent (closed loop) or intended start (open loop) to 250;\n"
 		"conn_to_250 = connect() to the first 250 after end of data on it.\n"
-		"Exit: 0 report written, 1 no transaction completed, 2 usage/set-up error.\n");
+		"Exit: 0 report written, 1 no transaction completed, 2 usage/set-up error.\n",
+		BENCH_ATK_CONNS_MAX);
 }
 
 enum {
@@ -152,6 +202,16 @@ enum {
 	OPT_DPDK_IDLE,
 	OPT_DPDK_MEM,
 	OPT_DPDK_LINK_WAIT,
+	OPT_ATTACK,
+	OPT_ATTACK_CONNS,
+	OPT_ATTACK_RATE,
+	OPT_ATTACK_TOTAL,
+	OPT_ATTACK_INTERVAL,
+	OPT_ATTACK_RCVBUF,
+	OPT_ATTACK_CMDS,
+	OPT_ATTACK_SRC,
+	OPT_ATTACK_SYN_SRC,
+	OPT_ATTACK_OOO_SEGS,
 };
 
 static const struct option long_opts[] = {
@@ -189,6 +249,16 @@ static const struct option long_opts[] = {
 	{"dpdk-idle-us", required_argument, NULL, OPT_DPDK_IDLE},
 	{"dpdk-mem", required_argument, NULL, OPT_DPDK_MEM},
 	{"dpdk-link-wait", required_argument, NULL, OPT_DPDK_LINK_WAIT},
+	{"attack", required_argument, NULL, OPT_ATTACK},
+	{"attack-conns", required_argument, NULL, OPT_ATTACK_CONNS},
+	{"attack-rate", required_argument, NULL, OPT_ATTACK_RATE},
+	{"attack-total", required_argument, NULL, OPT_ATTACK_TOTAL},
+	{"attack-interval", required_argument, NULL, OPT_ATTACK_INTERVAL},
+	{"attack-rcvbuf", required_argument, NULL, OPT_ATTACK_RCVBUF},
+	{"attack-cmds", required_argument, NULL, OPT_ATTACK_CMDS},
+	{"attack-src", required_argument, NULL, OPT_ATTACK_SRC},
+	{"attack-syn-src", required_argument, NULL, OPT_ATTACK_SYN_SRC},
+	{"attack-ooo-segs", required_argument, NULL, OPT_ATTACK_OOO_SEGS},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -282,7 +352,7 @@ static void parse_bind(struct bench_cfg *cfg, const char *s)
 
 static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 {
-	const char *target = NULL, *bind_addr = NULL;
+	const char *target = NULL, *bind_addr = NULL, *atk_src = NULL;
 	const char *why = NULL;
 	bool count_given = false;
 	int o;
@@ -304,6 +374,13 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		.timeout = 30.0,
 		.seed = 1,
 		.dp = {.lcores = "0@0,1@1", .prefix = "mxbench", .mem_mb = 256, .link_wait = 10.0},
+		.atk = {.conns = 10,
+			.rate = 50.0,
+			.total = 10000,
+			.interval = 10.0,
+			.zw_rcvbuf = 1024,
+			.zw_cmds = 10000,
+			.ooo_segs = 200},
 	};
 	while ((o = getopt_long(argc, argv, "t:b:c:m:n:d:r:T:s:PBe:qh", long_opts, NULL)) != -1) {
 		switch (o) {
@@ -435,6 +512,53 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		case OPT_DPDK_LINK_WAIT:
 			cfg->dp.link_wait = parse_dbl("--dpdk-link-wait", optarg);
 			break;
+		case OPT_ATTACK:
+			if (bench_atk_parse_modes(&cfg->atk.modes, optarg) < 0)
+				die("--attack: '%s': modes are slowloris, fin-hold, zero-window, "
+				    "pregreet, flood, ooo, syn-flood, all",
+				    optarg);
+			break;
+		case OPT_ATTACK_CONNS:
+			cfg->atk.conns = (unsigned)parse_u64("--attack-conns", optarg);
+			if (cfg->atk.conns < 1 || cfg->atk.conns > BENCH_ATK_CONNS_MAX)
+				die("--attack-conns: 1 .. %u", BENCH_ATK_CONNS_MAX);
+			break;
+		case OPT_ATTACK_RATE:
+			cfg->atk.rate = parse_dbl("--attack-rate", optarg);
+			break;
+		case OPT_ATTACK_TOTAL:
+			cfg->atk.total = parse_u64("--attack-total", optarg);
+			if (cfg->atk.total < 1)
+				die("--attack-total: must be >= 1");
+			break;
+		case OPT_ATTACK_INTERVAL:
+			cfg->atk.interval = parse_dbl("--attack-interval", optarg);
+			if (cfg->atk.interval < 0.001 || cfg->atk.interval > 3600.0)
+				die("--attack-interval: 0.001 .. 3600 seconds");
+			break;
+		case OPT_ATTACK_RCVBUF:
+			cfg->atk.zw_rcvbuf = (unsigned)parse_u64("--attack-rcvbuf", optarg);
+			if (cfg->atk.zw_rcvbuf < 1 || cfg->atk.zw_rcvbuf > (1u << 20))
+				die("--attack-rcvbuf: 1 .. 1048576");
+			break;
+		case OPT_ATTACK_CMDS:
+			cfg->atk.zw_cmds = (unsigned)parse_u64("--attack-cmds", optarg);
+			if (cfg->atk.zw_cmds < 1 || cfg->atk.zw_cmds > 10000000)
+				die("--attack-cmds: 1 .. 10000000");
+			break;
+		case OPT_ATTACK_SRC:
+			atk_src = optarg;
+			break;
+		case OPT_ATTACK_OOO_SEGS:
+			cfg->atk.ooo_segs = (unsigned)parse_u64("--attack-ooo-segs", optarg);
+			if (cfg->atk.ooo_segs < 1 || cfg->atk.ooo_segs > 10000)
+				die("--attack-ooo-segs: 1 .. 10000");
+			break;
+		case OPT_ATTACK_SYN_SRC:
+			if (bench_atk_parse_syn_src(&cfg->atk, optarg) < 0)
+				die("--attack-syn-src %s: numeric IPv4 addresses, at most %u",
+				    optarg, BENCH_ATK_SRC_MAX);
+			break;
 		case 'q':
 			cfg->quiet = true;
 			break;
@@ -453,6 +577,29 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 	parse_target(cfg, target);
 	if (bind_addr)
 		parse_bind(cfg, bind_addr);
+	if (atk_src) {
+		if (!cfg->atk.modes)
+			die("--attack-src needs --attack");
+		if (bench_atk_parse_src(&cfg->atk, atk_src, cfg->target.ss_family) < 0)
+			die("--attack-src %s: numeric addresses of the target's family, at most %u",
+			    atk_src, BENCH_ATK_SRC_MAX);
+		cfg->atk.src_str = atk_src;
+	} else if (cfg->atk.modes && cfg->src_len) {
+		cfg->atk.src[0] = cfg->src;
+		cfg->atk.src_len[0] = cfg->src_len;
+		cfg->atk.nsrc = 1;
+		cfg->atk.src_str = cfg->src_str;
+	}
+	if ((cfg->atk.modes & (1u << BENCH_ATK_OOO)) && cfg->target.ss_family != AF_INET)
+		die("--attack ooo: IPv4 targets only");
+	if (cfg->atk.modes & (1u << BENCH_ATK_SYN_FLOOD)) {
+		if (!cfg->atk.nsyn_src)
+			die("--attack syn-flood needs --attack-syn-src (spoofed sources)");
+		if (cfg->target.ss_family != AF_INET)
+			die("--attack syn-flood: IPv4 targets only");
+	}
+	if (cfg->dpdk && cfg->atk.modes)
+		die("--attack runs on the kernel transport only (not yet supported with dpdk)");
 	if (cfg->dpdk) {
 		if (!cfg->dp.vdev || !cfg->dp.addr)
 			die("--transport dpdk needs --dpdk-vdev and --dpdk-addr (see --help)");
@@ -637,7 +784,7 @@ static const char *size_kind(const struct bench_sizes *s)
 }
 
 static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wstats *t,
-		   double elapsed, const struct rusage *ru)
+		   const struct bench_attacker *atk, double elapsed, const struct rusage *ru)
 {
 	double user = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6;
 	double sys = (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
@@ -743,6 +890,10 @@ static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wsta
 	json_hist(f, "connect", &t->h_connect, ",");
 	json_hist(f, "schedule_lag", &t->h_lag, "");
 	fprintf(f, "  },\n  \"histogram_relative_error\": %.5f,\n", MX_HIST_REL_ERR);
+	if (atk) {
+		bench_atk_report_json(f, &cfg->atk, atk->st);
+		fprintf(f, ",\n");
+	}
 	fprintf(f,
 		"  \"cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"cpu_us_per_txn\": %.3f},\n"
 		"  \"last_error\": ",
@@ -759,7 +910,8 @@ int main(int argc, char **argv)
 	static struct bench_cfg cfg;
 	struct bench_worker *w;
 	struct bench_wstats *tot;
-	pthread_t *tid;
+	struct bench_attacker *atk = NULL;
+	pthread_t *tid, atk_tid;
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct rusage ru;
 	uint64_t last_done = 0, end;
@@ -793,6 +945,18 @@ int main(int argc, char **argv)
 		cfg.duration > 0 ? run.t0_ns + (uint64_t)(cfg.duration * 1e9) : UINT64_MAX;
 	run.hard_end_ns = run.t0_ns + (uint64_t)(cfg.hard_timeout * 1e9);
 	run.budget = cfg.count ? (int64_t)cfg.count : INT64_MAX / 2;
+	if (cfg.atk.modes) {
+		atk = malloc(sizeof(*atk));
+		if (!atk)
+			die("out of memory");
+		atk->cfg = &cfg;
+		atk->run = &run;
+		atk->rc = 0;
+		for (unsigned m = 0; m < BENCH_ATK_MODES; m++)
+			bench_atk_stats_init(&atk->st[m]);
+		if (pthread_create(&atk_tid, NULL, bench_kattack_main, atk))
+			die("pthread_create failed");
+	}
 	for (unsigned i = 0; i < cfg.threads; i++) {
 		w[i].cfg = &cfg;
 		w[i].run = &run;
@@ -847,6 +1011,14 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < cfg.threads; i++)
 			pthread_join(tid[i], NULL);
 	end = bench_now_ns();
+	if (atk) {
+		/* The load is over: the attackers end with it. */
+		__atomic_store_n(&run.attack_stop, 1, __ATOMIC_RELEASE);
+		pthread_join(atk_tid, NULL);
+		if (atk->rc)
+			fprintf(stderr, "mxbench: attacker thread failed: %s\n",
+				strerror(-atk->rc));
+	}
 	getrusage(RUSAGE_SELF, &ru);
 	collect(w, cfg.threads, tot);
 	elapsed = (double)((tot->end_ns ? tot->end_ns : end) - run.t0_ns) / 1e9;
@@ -862,11 +1034,14 @@ int main(int argc, char **argv)
 			(unsigned long long)tot->txn_failed, (unsigned long long)tot->txn_aborted,
 			(unsigned long long)errors_of(tot), tot->last_err[0] ? "; last: " : "",
 			tot->last_err);
-	report(stdout, &cfg, tot, elapsed, &ru);
+	if (atk && !cfg.quiet)
+		bench_atk_report_text(stderr, &cfg.atk, atk->st);
+	report(stdout, &cfg, tot, atk, elapsed, &ru);
 	fflush(stdout);
 	bench_sizes_free(&cfg.sizes);
 	rc = tot->txn_done ? 0 : 1;
 	free(tot);
+	free(atk);
 	free(tid);
 	free(w);
 	return rc;

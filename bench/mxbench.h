@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "bench/attack.h"
 #include "bench/client.h"
 #include "bench/rate.h"
 #include "bench/sizes.h"
@@ -56,6 +57,9 @@ struct bench_cfg {
 	uint64_t seed;
 	bool quiet;
 
+	/* --attack: attacker connections next to the load (kattack.c). */
+	struct bench_atk_cfg atk;
+
 	/* --transport dpdk: mxgate's TCP stack on a DPDK port. */
 	bool dpdk;
 	struct {
@@ -76,8 +80,9 @@ struct bench_run {
 	uint64_t t0_ns;
 	uint64_t issue_end_ns; /* no new transactions at or after this */
 	uint64_t hard_end_ns;
-	int64_t budget; /* transactions left to start (atomic) */
-	int stop;	/* 1: stop issuing (SIGINT), 2: abort (atomic) */
+	int64_t budget;	 /* transactions left to start (atomic) */
+	int stop;	 /* 1: stop issuing (SIGINT), 2: abort (atomic) */
+	int attack_stop; /* 1: the load is over, attackers end (atomic) */
 };
 
 struct bench_wstats {
@@ -130,6 +135,15 @@ struct bench_worker {
 	int rc;
 };
 
+/* The attacker thread: its configuration is cfg->atk; it alone writes @st
+ * (one per enum bench_atk_mode), read by the main thread after the join. */
+struct bench_attacker {
+	const struct bench_cfg *cfg;
+	struct bench_run *run;
+	struct bench_atk_stats st[BENCH_ATK_MODES];
+	int rc;
+};
+
 /** Monotonic clock in ns. */
 uint64_t bench_now_ns(void);
 
@@ -158,5 +172,11 @@ static inline void bench_txn_end(struct bench_wstats *st, bool ok, uint64_t now,
 
 /** Kernel-socket transport: runs one worker until its share is done. */
 void *bench_kworker_main(void *arg);
+
+/**
+ * Kernel-socket attacker thread (@arg: struct bench_attacker): runs the
+ * modes of cfg->atk until run->attack_stop, abort or the hard deadline.
+ */
+void *bench_kattack_main(void *arg);
 
 #endif
