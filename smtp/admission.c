@@ -427,7 +427,9 @@ enum smtp_adm_verdict smtp_adm_admit(struct smtp_adm_worker *w, const struct smt
 			return SMTP_ADM_REFUSE_NET;
 		}
 	}
-	if (lim->max_conn_per_ip || reserve) {
+	/* With a reserve configured every connection is counted on its
+	 * address, so that the reserve knows who has one already. */
+	if (lim->max_conn_per_ip || lim->reserve_pct) {
 		key_make(&k, ADM_KIND_IP, peer);
 		t->ip = take_key(w, &k, lim->max_conn_per_ip, reserve, &got);
 		if (got <= 0) {
