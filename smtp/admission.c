@@ -101,6 +101,7 @@ struct smtp_adm {
 	uint64_t aged;	   /* written by the ager only */
 	struct mx_loop_timer timer;
 	unsigned period_ms;
+	uint64_t est_us, seen_us, tick_ms; /* the ager's estimate of the clock */
 };
 
 struct smtp_adm_worker {
@@ -269,9 +270,18 @@ unsigned smtp_adm_age(struct smtp_adm *a, uint64_t now_us)
 static void ager_tick(struct mx_loop_timer *t, void *arg)
 {
 	struct smtp_adm *a = arg;
+	uint64_t seen = __atomic_load_n(&a->clock_us, __ATOMIC_RELAXED), ms = mx_loop_now_ms();
 
+	/* The workers' clock as of their last admission, carried forward on
+	 * the loop's clock while nobody connects (both are monotonic time):
+	 * a bucket left empty by the last client fills up and is forgotten. */
+	if (seen != a->seen_us)
+		a->est_us = a->seen_us = seen;
+	else if (a->tick_ms)
+		a->est_us += (ms - a->tick_ms) * 1000;
+	a->tick_ms = ms;
 	rcu_thread_online();
-	smtp_adm_age(a, 0);
+	smtp_adm_age(a, a->est_us ? a->est_us : 1);
 	rcu_thread_offline();
 	mx_loop_timer_arm(t, a->period_ms);
 }
