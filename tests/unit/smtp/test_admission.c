@@ -3,8 +3,10 @@
  * admission.h) without EAL: limits per address and per network (IPv4 /24,
  * IPv6 /64), the network's rate bucket on a virtual clock, the slot
  * reserve, release through a slot binding, ageing, a full table (fail
- * open; the reserve refuses), the 421 text, and two worker handles on one
- * shared table. The test thread is a registered liburcu QSBR reader.
+ * open; the reserve refuses), the 421 text, two worker handles on one
+ * shared table, and the connection layer's release hook (fake_conn.h: a
+ * slot released by CLOSED or by an abort gives its ticket back). The test thread is a registered
+ * liburcu QSBR reader.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,11 +17,12 @@
 #include <cmocka.h>
 #include <urcu-qsbr.h>
 
+#include "fake_conn.h"
 #include "smtp/admission.h"
 
 #define SLOTS 100
 
-struct fx {
+struct afx {
 	struct smtp_adm *a;
 	struct smtp_adm_worker *w, *w2;
 };
@@ -42,7 +45,7 @@ static struct smtp_peer v6(uint16_t net, uint16_t host)
 
 static int fx_make(void **state, unsigned entries, const struct smtp_adm_limits *lim)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct afx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	f->a = smtp_adm_create(entries);
@@ -65,7 +68,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 
 	smtp_adm_worker_destroy(f->w);
 	smtp_adm_worker_destroy(f->w2);
@@ -91,7 +94,7 @@ static struct smtp_adm_counters ctr(struct smtp_adm_worker *w)
 }
 
 /* Retired entries come back after a grace period. */
-static void age_all(struct fx *f, uint64_t now)
+static void age_all(struct afx *f, uint64_t now)
 {
 	smtp_adm_age(f->a, now);
 	rcu_thread_offline();
@@ -101,7 +104,7 @@ static void age_all(struct fx *f, uint64_t now)
 
 static void test_per_ip(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_ticket t[4], o;
 
 	for (int i = 0; i < 3; i++)
@@ -131,7 +134,7 @@ static void test_per_ip(void **state)
 
 static void test_per_net(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_ticket t[6], o;
 
 	/* Five addresses of 198.18.0.0/24, one each: the net limit is 5. */
@@ -153,7 +156,7 @@ static void test_per_net(void **state)
 
 static void test_ipv6_net(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_ticket t[6], o;
 
 	/* Different addresses of one /64 share the network count. */
@@ -177,7 +180,7 @@ static void test_ipv6_net(void **state)
 
 static void test_rate_bucket(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_limits lim = {.rate_per_net = 10, .burst_per_net = 3};
 	struct smtp_adm_ticket t;
 	uint64_t now = 5000000; /* µs, virtual */
@@ -222,7 +225,7 @@ static void test_rate_bucket(void **state)
 
 static void test_reserve(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_limits lim = {.reserve_pct = 10};
 	struct smtp_adm_ticket a1, a2, b1;
 	struct smtp_peer a = v4(198, 18, 0, 10), b = v4(198, 18, 0, 11);
@@ -250,7 +253,7 @@ static void test_reserve(void **state)
 
 static void test_reserve_and_ip_limit(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_limits lim = {.max_conn_per_ip = 1, .reserve_pct = 10};
 	struct smtp_adm_ticket a1, a2;
 	struct smtp_peer a = v4(198, 18, 0, 10);
@@ -266,7 +269,7 @@ static void test_reserve_and_ip_limit(void **state)
  * released (the connection layer's release hook). */
 static void test_bind_release(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_ticket t[3], x;
 
 	for (int i = 0; i < 3; i++) {
@@ -295,7 +298,7 @@ static void test_table_full(void **state)
 {
 	struct smtp_adm_limits lim = {.max_conn_per_ip = 1};
 	struct smtp_adm_ticket a, b, c, c2, d;
-	struct fx *f;
+	struct afx *f;
 
 	teardown(state);
 	fx_make(state, 2, &lim);
@@ -328,7 +331,7 @@ static void test_table_full(void **state)
 
 static void test_reply_text(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_peer p = v4(198, 18, 0, 10), q = v6(1, 2);
 	char buf[300];
 	size_t n = smtp_adm_reply(f->w, &p, buf, sizeof(buf));
@@ -346,7 +349,7 @@ static void test_reply_text(void **state)
 /* Limits off: nothing is looked up or counted. */
 static void test_off(void **state)
 {
-	struct fx *f = *state;
+	struct afx *f = *state;
 	struct smtp_adm_limits lim = {0};
 	struct smtp_adm_ticket t;
 
@@ -356,6 +359,46 @@ static void test_off(void **state)
 	assert_int_equal(smtp_adm_entries(f->a), 0);
 	assert_int_equal(ctr(f->w).admitted, 100);
 	assert_int_equal(ctr(f->w).conns, 0);
+}
+
+/* The connection layer gives a slot's ticket back whenever the slot is
+ * released: transport CLOSED, or the host's abort. */
+static void test_conn_release_hook(void **state)
+{
+	struct afx *f = *state;
+	struct fx *h = fx_create(4);
+	struct smtp_conn_table *tab = smtp_host_conns(h->h);
+	struct smtp_adm_worker *w = smtp_adm_worker_create(f->a, 7, 4, tab);
+	struct smtp_adm_limits lim = {.max_conn_per_ip = 2};
+	struct smtp_peer p = {.family = 4, .port = 40000, .addr = {192, 0, 2, 1}};
+	struct smtp_adm_ticket t;
+
+	assert_non_null(w);
+	assert_ptr_equal(smtp_adm_worker_conns(w), tab);
+	smtp_adm_worker_set(w, &lim, NULL);
+	smtp_conn_on_release(tab, smtp_adm_unbind, w);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(smtp_adm_admit(w, &p, 4, 4, 1, &t), SMTP_ADM_OK);
+		assert_non_null(connect_client(h, i));
+		smtp_adm_bind(w, h->c[i]->slot, &t);
+	}
+	assert_int_equal(smtp_adm_admit(w, &p, 2, 4, 1, &t), SMTP_ADM_REFUSE_IP);
+	/* QUIT, then the transport reports CLOSED: the slot and its ticket go. */
+	client(h, 0, "QUIT\r\n");
+	smtp_conn_event(h->c[0], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(ctr(w).conns, 1);
+	assert_int_equal(smtp_adm_admit(w, &p, 3, 4, 1, &t), SMTP_ADM_OK);
+	assert_non_null(connect_client(h, 2));
+	smtp_adm_bind(w, h->c[2]->slot, &t);
+	/* The host drops a client (reset): released without an event. */
+	smtp_conn_abort(h->c[1]);
+	assert_int_equal(h->tr[1].aborted, 1);
+	assert_int_equal(ctr(w).conns, 1);
+	fx_destroy(h); /* CLOSED for the rest */
+	assert_int_equal(ctr(w).conns, 0);
+	smtp_adm_worker_destroy(w);
+	age_all(f, 1);
+	assert_int_equal(smtp_adm_entries(f->a), 0);
 }
 
 int main(void)
@@ -371,6 +414,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conn_release_hook, setup, teardown),
 	};
 	int rc;
 
