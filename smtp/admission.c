@@ -427,7 +427,8 @@ enum smtp_adm_verdict smtp_adm_admit(struct smtp_adm_worker *w, const struct smt
 		if (got < 0) {
 			CTR_ADD(w, table_full, 1);
 		} else if (lim->rate_per_net && !rate_take(t->net, lim, now_us * 1000)) {
-			entry_put(t->net);
+			if (got == 1)
+				entry_put(t->net);
 			t->net = NULL;
 			CTR_ADD(w, refused_rate, 1);
 			return SMTP_ADM_REFUSE_RATE;

@@ -98,7 +98,7 @@ static void srv_free(struct srv *srv)
 	smtp_spool_stage_destroy(srv->spool);
 	smtp_host_destroy(srv->host);
 	smtp_adm_worker_destroy(srv->adm);
-	if (adm_users > 0 && --adm_users == 0) {
+	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
 		smtp_adm_destroy(adm_shared);
 		adm_shared = NULL;
 	}

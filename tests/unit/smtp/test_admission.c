@@ -223,6 +223,31 @@ static void test_rate_bucket(void **state)
 	assert_int_equal(smtp_adm_entries(f->a), 0);
 }
 
+/* A network at its connection limit and out of tokens: refused for the
+ * rate, and nothing is given back that was not counted. */
+static void test_net_limit_and_rate(void **state)
+{
+	struct afx *f = *state;
+	struct smtp_adm_limits lim = {.max_conn_per_net = 2, .rate_per_net = 1, .burst_per_net = 2};
+	struct smtp_adm_ticket t[2], x;
+
+	smtp_adm_worker_set(f->w, &lim, NULL);
+	assert_int_equal(admit(f->w, v4(198, 18, 0, 1), 1000000, &t[0]), SMTP_ADM_OK);
+	assert_int_equal(admit(f->w, v4(198, 18, 0, 2), 1000000, &t[1]), SMTP_ADM_OK);
+	assert_int_equal(admit(f->w, v4(198, 18, 0, 3), 1000000, &x), SMTP_ADM_REFUSE_RATE);
+	assert_null(x.net);
+	/* Tokens back, the count still at its limit. */
+	assert_int_equal(admit(f->w, v4(198, 18, 0, 3), 3000000, &x), SMTP_ADM_REFUSE_NET);
+	smtp_adm_release(f->w, &t[0]);
+	assert_int_equal(admit(f->w, v4(198, 18, 0, 3), 5000000, &t[0]), SMTP_ADM_OK);
+	assert_int_equal(admit(f->w, v4(198, 18, 0, 4), 5000000, &x), SMTP_ADM_REFUSE_NET);
+	smtp_adm_release(f->w, &t[0]);
+	smtp_adm_release(f->w, &t[1]);
+	assert_int_equal(ctr(f->w).conns, 0);
+	age_all(f, 10000000);
+	assert_int_equal(smtp_adm_entries(f->a), 0);
+}
+
 static void test_reserve(void **state)
 {
 	struct afx *f = *state;
@@ -408,6 +433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_per_net, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6_net, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate_bucket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_limit_and_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve_and_ip_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bind_release, setup, teardown),
