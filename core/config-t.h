@@ -111,6 +111,11 @@ struct mx_config {
 	int64_t smtp_pregreet; /* 0 drop, 1 log */
 	int64_t smtp_timeout_cmd_s;
 	int64_t smtp_timeout_data_s;
+	int64_t smtp_max_conn_per_ip;	 /* admission (smtp/admission.h); 0: off */
+	int64_t smtp_max_conn_per_net;	 /* per /24 (IPv4), /64 (IPv6) */
+	int64_t smtp_conn_rate_per_net;	 /* new connections per second per net */
+	int64_t smtp_conn_burst_per_net; /* of which back to back */
+	int64_t smtp_reserve_pct;	 /* free slots kept for clients with none */
 
 	/* [spool] */
 	char spool_dir[MX_CFG_STR]; /* "": no spool, every message 451 */

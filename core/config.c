@@ -123,6 +123,12 @@ static const struct key_def keys[] = {
 	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, LIVE, pregreet_names},
 	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false, LIVE},
 	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false, LIVE},
+	{"smtp", "max_conn_per_ip", K_INT, OFF(smtp_max_conn_per_ip), 0, 1 << 22, false, LIVE},
+	{"smtp", "max_conn_per_net", K_INT, OFF(smtp_max_conn_per_net), 0, 1 << 22, false, LIVE},
+	{"smtp", "conn_rate_per_net", K_INT, OFF(smtp_conn_rate_per_net), 0, 1000000, false, LIVE},
+	{"smtp", "conn_burst_per_net", K_INT, OFF(smtp_conn_burst_per_net), 1, 1000000, false,
+	 LIVE},
+	{"smtp", "reserve_pct", K_INT, OFF(smtp_reserve_pct), 0, 90, false, LIVE},
 
 	{"spool", "dir", K_STR, OFF(spool_dir), 0, 0, false, RESTART},
 	{"spool", "segment_mb", K_INT, OFF(spool_segment_mb), 1, 65536, false, RESTART},
@@ -212,6 +218,11 @@ void config_defaults(struct mx_config *c)
 	c->smtp_pregreet = 0;
 	c->smtp_timeout_cmd_s = 300;
 	c->smtp_timeout_data_s = 180;
+	c->smtp_max_conn_per_ip = 50; /* Postfix smtpd_client_connection_count_limit */
+	c->smtp_max_conn_per_net = 200;
+	c->smtp_conn_rate_per_net = 50;
+	c->smtp_conn_burst_per_net = 100;
+	c->smtp_reserve_pct = 10;
 	snprintf(c->spool_dir, sizeof(c->spool_dir), "/var/spool/mxgate");
 	c->spool_segment_mb = 64;
 	c->spool_commit_interval_us = 200;

@@ -4,7 +4,7 @@
  * the queue's (queue_counters.c) and the SMTP server's, registered here
  * because smtp/ exposes them through its accessors (server.h) and the
  * registry only needs a read function. Order of registration is the order
- * of `show stats`: dp, tcp, smtp, spool, relay, queue.
+ * of `show stats`: dp, tcp, smtp, adm, spool, relay, queue.
  *
  * A new SMTP_COUNTERS entry appears everywhere once its help line exists
  * below (SMTP_HELP_<name>: the build fails without it).
@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "dataplane/dp_counters.h"
 #include "queue/queue_counters.h"
+#include "smtp/admission.h"
 #include "smtp/server.h"
 #include "smtp/smtp-t.h"
 
@@ -112,9 +113,62 @@ static const struct mx_ctr_group smtp_host_group = {
 	.read = smtp_host_read,
 };
 
+/* Admission per client (smtp/admission.h): per worker, then the shared
+ * table's gauge. */
+static const struct mx_ctr_def adm_defs[] = {
+#define X(n, t, h) {.name = #n, .help = h, .type = MX_CTR_##t},
+	SMTP_ADM_COUNTERS(X)
+#undef X
+};
+
+static void adm_read(void *arg, unsigned inst, uint64_t *vals)
+{
+	struct smtp_adm_counters s;
+	unsigned k = 0;
+
+	(void)arg;
+	smtp_adm_counters_read(inst, &s);
+#define X(n, t, h) vals[k++] = s.n;
+	SMTP_ADM_COUNTERS(X)
+#undef X
+}
+
+static const struct mx_ctr_group adm_group = {
+	.name = "adm",
+	.long_name = "admission",
+	.scope = MX_CTR_WORKER,
+	.defs = adm_defs,
+	.ndefs = sizeof(adm_defs) / sizeof(adm_defs[0]),
+	.instances = dp_counters_workers,
+	.read = adm_read,
+};
+
+static const struct mx_ctr_def adm_table_defs[] = {
+	{.name = "entries",
+	 .help = "client addresses and networks in the admission table",
+	 .type = MX_CTR_GAUGE},
+};
+
+static void adm_table_read(void *arg, unsigned inst, uint64_t *vals)
+{
+	(void)arg;
+	(void)inst;
+	vals[0] = smtp_adm_counters_entries();
+}
+
+static const struct mx_ctr_group adm_table_group = {
+	.name = "adm",
+	.long_name = "admission",
+	.scope = MX_CTR_GLOBAL,
+	.defs = adm_table_defs,
+	.ndefs = 1,
+	.read = adm_table_read,
+};
+
 __attribute__((constructor)) static void register_counters(void)
 {
 	if (dp_counters_register() != 0 || mx_ctr_register(&smtp_group) != 0 ||
-	    mx_ctr_register(&smtp_host_group) != 0 || queue_counters_register() != 0)
+	    mx_ctr_register(&smtp_host_group) != 0 || mx_ctr_register(&adm_group) != 0 ||
+	    mx_ctr_register(&adm_table_group) != 0 || queue_counters_register() != 0)
 		mx_panic("counter registry: a group could not be registered");
 }

@@ -29,6 +29,8 @@ struct smtp_conn_table {
 	unsigned nconns;
 	unsigned open;	  /* owner writes, anyone reads (relaxed) */
 	uint64_t refused; /* idem */
+	smtp_conn_release_fn on_release;
+	void *release_arg;
 };
 
 static void conn_timer(struct timer_entry *t);
@@ -103,10 +105,18 @@ static void conn_release(struct smtp_conn *c)
 	memset(&c->top, 0, sizeof(c->top));
 	memset(&c->low, 0, sizeof(c->low));
 	memset(&c->park, 0, sizeof(c->park));
+	if (tab->on_release)
+		tab->on_release(tab->release_arg, c->slot);
 	c->gen++;
 	c->next_free = tab->free;
 	tab->free = c;
 	cnt_set(&tab->open, tab->open - 1);
+}
+
+void smtp_conn_on_release(struct smtp_conn_table *tab, smtp_conn_release_fn fn, void *arg)
+{
+	tab->on_release = fn;
+	tab->release_arg = arg;
 }
 
 static void refuse(struct smtp_conn_table *tab, const struct smtp_transport_ops *ops, void *tr,

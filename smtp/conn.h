@@ -68,6 +68,12 @@ void smtp_conn_arm(struct smtp_conn *c);
  * another engine callback of @c. */
 void smtp_conn_abort(struct smtp_conn *c);
 
+/** Call @fn(@arg, slot) whenever a slot of @tab is released, after its
+ * session is freed (admission.h gives back what the connection counted).
+ * NULL: none. Boot path or owner lcore. */
+typedef void (*smtp_conn_release_fn)(void *arg, uint32_t slot);
+void smtp_conn_on_release(struct smtp_conn_table *tab, smtp_conn_release_fn fn, void *arg);
+
 /** Put transport @ops/@tr on top of @c's current one (STARTTLS): the old
  * one becomes @c->low, reachable by the new one; its events go through
  * @ops->lower_event. Returns 0, or -EBUSY if @c is already stacked. Owner

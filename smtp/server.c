@@ -29,6 +29,7 @@
 #include "dataplane/tcp/tcp.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
+#include "smtp/admission.h"
 #include "smtp/host.h"
 #include "smtp/smtp.h"
 #include "smtp/stage_spool.h"
@@ -42,9 +43,26 @@ struct srv {
 	struct smtp_stage_host *host;
 	struct smtp_spool_stage *spool;
 	struct tcp_listener *l;
+	struct smtp_adm_worker *adm;
 };
 
 static struct srv *servers[SRV_MAX_WORKERS];
+static struct smtp_adm *adm_shared; /* one for every worker: admission.c */
+static unsigned adm_users;
+
+/* [smtp] admission keys of @c, and the name of the 421, to @srv (live). */
+static void srv_adm_set(struct srv *srv, const struct mx_config *c, const char *hostname)
+{
+	struct smtp_adm_limits lim = {
+		.max_conn_per_ip = (uint32_t)c->smtp_max_conn_per_ip,
+		.max_conn_per_net = (uint32_t)c->smtp_max_conn_per_net,
+		.rate_per_net = (uint32_t)c->smtp_conn_rate_per_net,
+		.burst_per_net = (uint32_t)c->smtp_conn_burst_per_net,
+		.reserve_pct = (uint32_t)c->smtp_reserve_pct,
+	};
+
+	smtp_adm_worker_set(srv->adm, &lim, hostname);
+}
 
 /* The engine configuration from [smtp]; an empty hostname means
  * @default_name. Returns 0, or -1 (logged) if the name is too long. */
@@ -79,6 +97,11 @@ static void srv_free(struct srv *srv)
 {
 	smtp_spool_stage_destroy(srv->spool);
 	smtp_host_destroy(srv->host);
+	smtp_adm_worker_destroy(srv->adm);
+	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
+		smtp_adm_destroy(adm_shared);
+		adm_shared = NULL;
+	}
 	free(srv);
 }
 
@@ -111,14 +134,25 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	/* Stages in the order they run: policy stages go before the spool's. */
 	if (srv->host)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
-	if (!srv->host || !srv->spool) {
+	/* Admission entries: two per slot of every worker, plus idle networks. */
+	if (srv->host && srv->spool && !adm_shared &&
+	    (adm_shared = smtp_adm_create(2 * sc.max_sessions * dp_nworkers() + 16384)))
+		smtp_adm_ager_start(adm_shared, 1000);
+	if (srv->host && srv->spool && adm_shared &&
+	    (srv->adm = smtp_adm_worker_create(adm_shared, ctx->worker, sc.max_sessions,
+					       smtp_host_conns(srv->host)))) {
+		adm_users++;
+		srv_adm_set(srv, cfg, sc.hostname);
+		smtp_conn_on_release(smtp_host_conns(srv->host), smtp_adm_unbind, srv->adm);
+	}
+	if (!srv->host || !srv->spool || !srv->adm) {
 		MX_ERR("worker %u: cannot create %u SMTP sessions: %s (lower [smtp] max_sessions)",
 		       ctx->worker, sc.max_sessions, strerror(errno));
 		srv_free(srv);
 		return NULL;
 	}
 	srv->l = smtp_tcp_listen(ctx->tcp, (uint16_t)cfg->smtp_port, (unsigned)cfg->tcp_backlog,
-				 smtp_host_conns(srv->host));
+				 srv->adm);
 	if (!srv->l) {
 		MX_ERR("worker %u: cannot listen on SMTP port %lld: %s", ctx->worker,
 		       (long long)cfg->smtp_port, strerror(errno));
@@ -158,8 +192,8 @@ static void srv_poll(void *state)
 }
 
 /* A new configuration generation: apply the live [smtp] keys to this
- * worker's engine. Slab sizes (max_sessions, max_rcpt, line_ext) and the
- * port need a restart: they are not looked at. */
+ * worker's engine and its admission limits. Slab sizes (max_sessions,
+ * max_rcpt, line_ext) and the port need a restart: they are not looked at. */
 static void srv_reconfig(void *state, const struct mx_config *c)
 {
 	struct srv *srv = state;
@@ -170,6 +204,7 @@ static void srv_reconfig(void *state, const struct mx_config *c)
 		return;
 	if (smtp_config_from(c, srv->sysname, &sc) != 0)
 		return;
+	srv_adm_set(srv, c, sc.hostname);
 	rc = smtp_pool_update(smtp_host_pool(srv->host), &sc);
 	if (rc != 0)
 		MX_ERR("worker %u: [smtp] of configuration %llu not applied: %s", srv->worker,

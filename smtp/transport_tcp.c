@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "dataplane/tcp/tcp.h"
+#include "smtp/admission.h"
 #include "smtp/conn.h"
 
 static unsigned tr_peek(void *tr, struct smtp_iov *iov, unsigned max)
@@ -93,10 +94,13 @@ static void on_tcb_event(struct tcp_tcb *t, void *user, enum tcp_event ev, int r
 
 static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reason)
 {
-	struct smtp_conn_table *tab = user;
+	struct smtp_adm_worker *adm = user;
+	struct smtp_conn_table *tab = smtp_adm_worker_conns(adm);
 	const struct tcp_key *k = tcp_tcb_key(t);
 	struct smtp_peer peer = {0};
+	struct smtp_adm_ticket tk;
 	struct smtp_conn *c;
+	unsigned slots = smtp_conn_slots(tab);
 
 	(void)reason;
 	if (ev != TCP_EV_ACCEPTED) {
@@ -107,16 +111,29 @@ static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reas
 	peer.family = k->family == TCP_AF_INET6 ? 6 : 4;
 	peer.port = k->rport;
 	memcpy(peer.addr, k->raddr, sizeof(peer.addr));
+	/* Per-client limits before a slot is taken (admission.h). */
+	if (smtp_adm_admit(adm, &peer, slots - smtp_conn_open_count(tab), slots, smtp_conn_now(tab),
+			   &tk) != SMTP_ADM_OK) {
+		char msg[400];
+		size_t n = smtp_adm_reply(adm, &peer, msg, sizeof(msg));
+
+		tcp_send(t, msg, n, smtp_conn_now(tab));
+		tcp_close(t, smtp_conn_now(tab));
+		return;
+	}
 	c = smtp_conn_open(tab, &smtp_tcp_ops, t, &peer);
-	if (!c)
+	if (!c) {
+		smtp_adm_release(adm, &tk);
 		return; /* refused with 421, TCB released */
+	}
+	smtp_adm_bind(adm, c->slot, &tk); /* given back at release */
 	tcp_set_callback(t, on_tcb_event, c);
 	tcp_set_nodelay(t, true); /* replies are small and latency-bound */
 	smtp_conn_pump(c);
 }
 
 struct tcp_listener *smtp_tcp_listen(struct tcp_stack *st, uint16_t port, unsigned backlog,
-				     struct smtp_conn_table *tab)
+				     struct smtp_adm_worker *adm)
 {
-	return tcp_listen(st, TCP_AF_INET, port, backlog, on_accept, tab);
+	return tcp_listen(st, TCP_AF_INET, port, backlog, on_accept, adm);
 }

@@ -16,14 +16,16 @@
 
 struct tcp_stack;
 struct tcp_listener;
+struct smtp_adm_worker;
 
 /** The plain TCP ops: handle = struct tcp_tcb *. */
 extern const struct smtp_transport_ops smtp_tcp_ops;
 
 /** Listen on IPv4 port @port of @st with SYN backlog @backlog; every
- * accepted connection gets a slot of @tab (or the 421 refusal). Boot path
+ * accepted connection that @adm admits (admission.h) gets a slot of
+ * smtp_adm_worker_conns(@adm) (or a 421 refusal). Boot path
  * of the worker. Returns the listener, or NULL with errno (tcp_listen()). */
 struct tcp_listener *smtp_tcp_listen(struct tcp_stack *st, uint16_t port, unsigned backlog,
-				     struct smtp_conn_table *tab);
+				     struct smtp_adm_worker *adm);
 
 #endif

@@ -267,14 +267,28 @@ static void test_example_config_complete(void **state)
 static void test_apply_classes(void **state)
 {
 	static const char *const live[] = {
-		"log.level",	       "smtp.hostname",
-		"smtp.max_msg_size",   "smtp.max_errors",
-		"smtp.max_commands",   "smtp.greet_delay_ms",
-		"smtp.pregreet",       "smtp.timeout_cmd_s",
-		"smtp.timeout_data_s", "spool.high_water_mb",
-		"spool.min_free_mb",   "spool.commit_interval_us",
-		"spool.commit_batch",  "relay.retry_min_s",
-		"relay.retry_max_s",   "relay.refuse_after_s",
+		"log.level",
+		"smtp.hostname",
+		"smtp.max_msg_size",
+		"smtp.max_errors",
+		"smtp.max_commands",
+		"smtp.greet_delay_ms",
+		"smtp.pregreet",
+		"smtp.timeout_cmd_s",
+		"smtp.timeout_data_s",
+		"spool.high_water_mb",
+		"spool.min_free_mb",
+		"spool.commit_interval_us",
+		"spool.commit_batch",
+		"relay.retry_min_s",
+		"relay.retry_max_s",
+		"relay.refuse_after_s",
+		/* admission (smtp/admission.h) */
+		"smtp.max_conn_per_ip",
+		"smtp.max_conn_per_net",
+		"smtp.conn_rate_per_net",
+		"smtp.conn_burst_per_net",
+		"smtp.reserve_pct",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
