@@ -238,7 +238,7 @@ void config_defaults(struct mx_config *c)
 	c->fault_reorder_us = 1000;
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");
 	c->log_level = MX_LOG_INFO;
-	snprintf(c->daemon_user, sizeof(c->daemon_user), "nobody");
+	snprintf(c->daemon_user, sizeof(c->daemon_user), "mxgate");
 }
 
 struct load_ctx {
@@ -596,6 +596,15 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
+/* The line key [@section] @name was given on, 0 if it was not. */
+static unsigned key_line(const struct load_ctx *x, const char *section, const char *name)
+{
+	for (unsigned i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return x->seen[i];
+	return 0;
+}
+
 static void check_whole(struct load_ctx *x)
 {
 	struct mx_config *c = x->c;
@@ -626,6 +635,14 @@ static void check_whole(struct load_ctx *x)
 			(long long)c->relay_retry_max_s);
 	if (c->daemon_user[0] == '\0')
 		add_err(x, "%s: [daemon] user: expected the name of an unprivileged user", x->name);
+	/* nobody is shared by other services: as mxgate's user it would own
+	 * every queued message and the ctl's privileged commands. */
+	if (strcmp(c->daemon_user, "nobody") == 0)
+		add_err(x,
+			"%s:%u: [daemon] user = nobody: refused: other services share nobody, and "
+			"this user owns the spool and the ctl's privileged commands; use a "
+			"dedicated user (the default mxgate, created by scripts/ensure-user.sh)",
+			x->name, key_line(x, "daemon", "user"));
 	if (c->metrics_listen[0] && config_parse_listen(c->metrics_listen, NULL, NULL) != 0)
 		add_err(x,
 			"%s: [metrics] listen = %s: expected ADDRESS:PORT (a.b.c.d:PORT or "

@@ -14,7 +14,9 @@
  */
 #include "ctl/ctl.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,12 +454,93 @@ void ctl_complete(struct ctl_client *c)
 
 /* ---- the socket ---- */
 
+/* Does directory @fd hold nothing but sockets (and @name, whatever it is)?
+ * Such a directory is a socket directory: one an older mxgate created. */
+static bool only_sockets(int fd, const char *name)
+{
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	struct dirent *e;
+	struct stat st;
+	bool ok = d != NULL;
+
+	if (!d && dup_fd >= 0)
+		close(dup_fd);
+	while (ok && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, name) == 0)
+			continue;
+		ok = fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode);
+	}
+	if (d)
+		closedir(d);
+	return ok;
+}
+
+/* Open the socket's directory @dir (created root-owned 0755 if missing)
+ * and return an fd on it for *at() calls, or -1 (logged). Root creates,
+ * removes and chowns the socket in it, so no other user may be able to
+ * swap the name for a symbolic link between two of those calls: the
+ * directory must be root's and not writable by others (a sticky one like
+ * /tmp is safe too: nobody else can rename or remove root's socket). A
+ * symbolic link as the directory itself is refused. A directory that
+ * fails this and holds only sockets is one an older mxgate gave to its
+ * user: it is taken back (root:root 0755) through the fd; any other is
+ * refused. */
+static int socket_dir(const char *path, const char *dir, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		MX_ERR("[ctl] socket = %s: cannot create directory %s: %s", path, dir,
+		       strerror(errno));
+		return -1;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		MX_ERR("[ctl] socket = %s: cannot open directory %s: %s%s", path, dir,
+		       strerror(errno),
+		       errno == ELOOP || errno == ENOTDIR
+			       ? " (a symbolic link or not a directory: give the real path)"
+			       : "");
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		MX_ERR("[ctl] socket = %s: fstat %s: %s", path, dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (geteuid() != 0 || (st.st_uid == 0 && (!(st.st_mode & 022) || (st.st_mode & S_ISVTX))))
+		return fd;
+	if (!only_sockets(fd, name)) {
+		MX_ERR("[ctl] socket = %s: directory %s (uid %u, mode %03o) is writable by others "
+		       "than root and holds other files: make it root-owned and not writable by "
+		       "the daemon's user, or use a directory of its own",
+		       path, dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return -1;
+	}
+	if (fchown(fd, 0, 0) != 0 || fchmod(fd, 0755) != 0) {
+		MX_ERR("[ctl] socket = %s: cannot make %s root-owned 0755: %s", path, dir,
+		       strerror(errno));
+		close(fd);
+		return -1;
+	}
+	MX_NOTICE("ctl: %s was uid %u gid %u mode %03o: now root:root 0755 (the daemon's user "
+		  "must not write where root creates the socket)",
+		  dir, (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 07777));
+	return fd;
+}
+
 int ctl_open(const char *path, uid_t uid, gid_t gid)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char dir[sizeof(sa.sun_path)];
-	char *slash;
-	int rc;
+	const char *name = path;
+	struct stat by_dir, by_path;
+	mode_t mask;
+	int dfd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		MX_ERR("[ctl] socket = %s: path longer than %zu bytes", path,
@@ -465,33 +548,65 @@ int ctl_open(const char *path, uid_t uid, gid_t gid)
 		return -1;
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0750) == 0) {
-			if (chown(dir, uid, gid) != 0)
-				MX_WARN("ctl: chown %s: %s", dir, strerror(errno));
-		} else if (errno != EEXIST) {
-			MX_ERR("[ctl] socket = %s: cannot create directory %s: %s", path, dir,
-			       strerror(errno));
-			return -1;
-		}
+	if (strrchr(dir, '/')) {
+		char *slash = strrchr(dir, '/');
+		name = path + (slash - dir) + 1;
+		if (slash == dir)
+			slash[1] = '\0'; /* "/ctl.sock": the root directory */
+		else
+			*slash = '\0';
+	} else {
+		snprintf(dir, sizeof(dir), ".");
 	}
+	if (*name == '\0') {
+		MX_ERR("[ctl] socket = %s: expected a file name after the directory", path);
+		return -1;
+	}
+	if ((dfd = socket_dir(path, dir, name)) < 0)
+		return -1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	snprintf(sock_path, sizeof(sock_path), "%s", path);
 	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (listen_fd < 0) {
 		MX_ERR("ctl: socket: %s", strerror(errno));
+		close(dfd);
 		return -1;
 	}
-	unlink(path); /* a stale socket from a crashed run */
-	if (bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0660) != 0 ||
-	    chown(path, uid, gid) != 0 || listen(listen_fd, CTL_MAX_CLIENTS) != 0) {
+	/* A stale socket from a crashed run, or whatever else has the name:
+	 * unlinkat removes a symbolic link, never what it points to. */
+	if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT) {
+		MX_ERR("[ctl] socket = %s: cannot remove the old %s: %s", path, name,
+		       strerror(errno));
+		goto fail;
+	}
+	/* Linux gives an AF_UNIX socket file its mode from the umask at bind
+	 * (fchmod on the socket fd does not reach the file): 0660 from the
+	 * start, then the owner through the directory fd without following a
+	 * link. Nobody but root writes in @dir, so the name cannot change
+	 * between the two; the fstatat/lstat pair proves bind() resolved
+	 * @path into the directory @dfd holds. */
+	mask = umask(0117);
+	rc = bind(listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(mask);
+	if (rc != 0) {
+		MX_ERR("[ctl] socket = %s: cannot bind: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (fstatat(dfd, name, &by_dir, AT_SYMLINK_NOFOLLOW) != 0 || lstat(path, &by_path) != 0 ||
+	    !S_ISSOCK(by_dir.st_mode) || by_dir.st_dev != by_path.st_dev ||
+	    by_dir.st_ino != by_path.st_ino) {
+		MX_ERR("[ctl] socket = %s: the bound socket is not %s in %s (directory replaced "
+		       "during start-up?)",
+		       path, name, dir);
+		goto fail;
+	}
+	if (fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    listen(listen_fd, CTL_MAX_CLIENTS) != 0) {
 		MX_ERR("[ctl] socket = %s: cannot listen: %s", path, strerror(errno));
-		close(listen_fd);
-		listen_fd = -1;
-		return -1;
+		goto fail;
 	}
+	close(dfd);
+	dfd = -1;
 	rc = mx_loop_add(listen_fd, MX_LOOP_IN, on_listen, NULL);
 	if (rc != 0) {
 		MX_ERR("ctl: cannot watch %s on the control loop: %s", path, strerror(-rc));
@@ -503,6 +618,12 @@ int ctl_open(const char *path, uid_t uid, gid_t gid)
 	mx_loop_timer_init(&accept_pause, on_accept_pause, NULL);
 	owner_uid = uid;
 	return 0;
+fail:
+	close(listen_fd);
+	listen_fd = -1;
+	if (dfd >= 0)
+		close(dfd);
+	return -1;
 }
 
 void ctl_close(void)

@@ -6,7 +6,8 @@
  * usage text next to the code that serves them (ctl_register()).
  *
  * The socket is created at boot with mode 0660 and owned by the daemon's
- * unprivileged user; every client's credentials are read (SO_PEERCRED) and
+ * unprivileged user, in a root-owned directory that user cannot write (so
+ * the file stays after exit and the next start replaces it); every client's credentials are read (SO_PEERCRED) and
  * commands flagged CTL_F_PRIV are refused unless the peer is root or the
  * daemon's user.
  *
@@ -59,9 +60,12 @@ struct ctl_cmd {
 /** Register @cmd (static storage). Boot only. */
 void ctl_register(const struct ctl_cmd *cmd);
 
-/** Create, bind and listen on @path (its directory is created 0750 if
- * missing), mode 0660, owned by @uid/@gid, and serve it on the control
- * loop (mx_loop_init() must have been called). Returns 0 or -1 (logged). */
+/** Create, bind and listen on @path, mode 0660, owned by @uid/@gid, and
+ * serve it on the control loop (mx_loop_init() must have been called).
+ * Its directory is made root-owned 0755 (created, or taken back when an
+ * older version gave it to the daemon's user; a symbolic link is refused)
+ * and whatever had the socket's name is removed without following it.
+ * Call as root before the privilege drop. Returns 0 or -1 (logged). */
 int ctl_open(const char *path, uid_t uid, gid_t gid);
 
 /** Run one command line into @o as if it came from a privileged client

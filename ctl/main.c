@@ -66,7 +66,9 @@ static int resolve_user(const struct mx_config *c, uid_t *uid, gid_t *gid)
 	struct passwd *pw = getpwnam(c->daemon_user);
 
 	if (!pw) {
-		MX_ERR("%s: [daemon] user = %s: no such user", c->path, c->daemon_user);
+		MX_ERR("%s: [daemon] user = %s: no such user (create it as root: "
+		       "scripts/ensure-user.sh %s)",
+		       c->path, c->daemon_user, c->daemon_user);
 		return -1;
 	}
 	*uid = pw->pw_uid;

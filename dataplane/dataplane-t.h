@@ -49,6 +49,7 @@
 	X(drop_steer_ring_full, "dropped: owner worker's ring full")                \
 	X(drop_tx_full, "dropped: port TX queue full")                              \
 	X(drop_no_mbuf, "dropped: mbuf pool empty")                                 \
+	X(drop_tx_oversize, "dropped: frame to send larger than an mbuf")           \
 	X(fault_drop, "fault injection: frames dropped")                            \
 	X(fault_dup, "fault injection: frames duplicated")                          \
 	X(fault_delay, "fault injection: frames delayed or reordered")              \

@@ -22,6 +22,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/frame.h"
 #include "dataplane/tcp/tcp.h"
 #include "dataplane/tcp_wire.h"
 #include "dataplane/worker.h"
@@ -178,8 +179,11 @@ static struct dp_worker *worker_create(const struct mx_config *cfg, unsigned idx
 	w->software_steering = sw_steer;
 
 	snprintf(name, sizeof(name), "mx_pool_%u", idx);
+	/* Every frame of the configured MTU fits one mbuf: the TCP core's MSS
+	 * comes from the same MTU, whatever MSS a peer advertises. */
 	w->pool = rte_pktmbuf_pool_create(name, mbufs < 1023 ? 1023 : mbufs, 256, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+					  (uint16_t)dp_frame_dataroom((uint32_t)cfg->port_mtu),
+					  socket);
 	snprintf(name, sizeof(name), "mx_steer_%u", idx);
 	w->steer_ring =
 		rte_ring_create(name, (unsigned)cfg->worker_ring_size, socket, RING_F_SC_DEQ);
@@ -193,9 +197,10 @@ static struct dp_worker *worker_create(const struct mx_config *cfg, unsigned idx
 	if (!w->pool || !w->steer_ring || !w->learn_ring || !w->log_ring || !w->wheel ||
 	    arp_cache_init(&w->arp, (unsigned)cfg->arp_entries,
 			   (uint64_t)cfg->arp_timeout_s * 1000000) != 0) {
-		MX_ERR("worker %u: cannot allocate its pools and rings: %s (raise [eal] memory_mb "
-		       "or lower [port] mbufs)",
-		       idx, rte_strerror(rte_errno));
+		MX_ERR("worker %u: cannot allocate its pools and rings: %s (%u mbufs of %u bytes "
+		       "for [port] mtu %lld: raise [eal] memory_mb or lower [port] mbufs)",
+		       idx, rte_strerror(rte_errno), mbufs < 1023 ? 1023 : mbufs,
+		       dp_frame_dataroom((uint32_t)cfg->port_mtu), (long long)cfg->port_mtu);
 		return NULL;
 	}
 	timer_wheel_init(w->wheel, 0);
@@ -287,9 +292,20 @@ int dp_port_init(const struct mx_config *c)
 		return -1;
 	}
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
-	if (rte_eth_dev_set_mtu(port, (uint16_t)c->port_mtu) != 0)
-		MX_WARN("port %s: cannot set MTU %lld, keeping the device's", c->port_device,
+	rc = rte_eth_dev_set_mtu(port, (uint16_t)c->port_mtu);
+	if (rc != 0) {
+		uint16_t cur = 0;
+		/* Not fatal: DPDK 22.11's virtual PMDs report a 1518-byte
+		 * maximum frame whatever they carry (net_af_packet carries
+		 * frames up to its framesz on a link of a larger MTU). TCP's
+		 * MSS stays derived from [port] mtu and the pools hold it. */
+		rte_eth_dev_get_mtu(port, &cur);
+		MX_WARN("port %s: cannot set MTU %lld (%s), the device keeps %u: TCP still "
+			"advertises an MSS for %lld, so the link must carry such frames "
+			"(net_af_packet: framesz above mtu + 52)",
+			c->port_device, (long long)c->port_mtu, rte_strerror(-rc), (unsigned)cur,
 			(long long)c->port_mtu);
+	}
 
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{

@@ -80,6 +80,11 @@ static struct rte_mbuf *arp_build(struct dp_worker *w, uint16_t op,
 		return NULL;
 	}
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, sizeof(*eth) + sizeof(*arp));
+	if (!eth) { /* 42 bytes always fit a data room of frame.h: kept as a drop anyway */
+		rte_pktmbuf_free(m);
+		DP_STAT_INC(&w->stats, drop_tx_oversize);
+		return NULL;
+	}
 	arp = (struct rte_arp_hdr *)(eth + 1);
 	if (op == RTE_ARP_OP_REQUEST)
 		memset(&eth->dst_addr, 0xff, RTE_ETHER_ADDR_LEN);

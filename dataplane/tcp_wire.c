@@ -67,7 +67,7 @@ static int env_output(void *ctx, const struct tcp_key *key, const void *hdr, siz
 	struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
 	struct rte_ipv4_hdr *ip;
 	uint8_t *p, *tcp;
-	size_t plen = 0;
+	size_t plen = 0, frame;
 	uint32_t dst;
 
 	if (!m) {
@@ -76,13 +76,16 @@ static int env_output(void *ctx, const struct tcp_key *key, const void *hdr, siz
 	}
 	for (unsigned i = 0; i < iovcnt; i++)
 		plen += iov[i].len;
-	p = (uint8_t *)rte_pktmbuf_append(
-		m, (uint16_t)(sizeof(struct rte_ether_hdr) + sizeof(*ip) + hdr_len + plen));
-	if (!p) {
-		/* Larger than an mbuf: the core's MSS comes from our MTU, so
-		 * this is a broken invariant, not bad input. */
+	/* The pools hold a frame of [port] mtu (frame.h) and the core's MSS
+	 * comes from that MTU, so this does not happen; but segment sizes
+	 * follow what peers advertise, and a size they drive is never a
+	 * panic: the segment is dropped and counted, TCP retransmits it. */
+	frame = sizeof(struct rte_ether_hdr) + sizeof(*ip) + hdr_len + plen;
+	if (frame > rte_pktmbuf_tailroom(m) ||
+	    !(p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)frame))) {
 		rte_pktmbuf_free(m);
-		mx_panic("tcp: %zu-byte segment does not fit an mbuf", hdr_len + plen);
+		DP_STAT_INC(&w->stats, drop_tx_oversize);
+		return -1;
 	}
 	ip = (struct rte_ipv4_hdr *)(p + sizeof(struct rte_ether_hdr));
 	ip->version_ihl = RTE_IPV4_VHL_DEF;

@@ -8,7 +8,9 @@
  */
 #include "queue/queue.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +26,98 @@ static struct relay *rl;
 static bool started;
 static char hosts[RELAY_MAX_NEXTHOPS][MX_CFG_STR];
 
+/* Give the daemon user @name in directory @dfd if another non-root user
+ * owns it (a spool written under an older [daemon] user, e.g. nobody).
+ * Opened without following a link and checked through the fd: only a
+ * regular file with no other name, or a directory (then its entries the
+ * same way, one level: the spool's worker directories); root's entries
+ * and symbolic links are left alone. Returns how many entries failed. */
+static unsigned adopt(int dfd, const char *name, uid_t uid, gid_t gid, bool descend)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	unsigned failed = 0;
+	struct stat st;
+
+	if (fd < 0)
+		return errno == ELOOP ? 0 : 1; /* a symbolic link: not ours to fix */
+	if (fstat(fd, &st) != 0 || st.st_uid == 0 || (st.st_uid == uid && st.st_gid == gid) ||
+	    (S_ISREG(st.st_mode) && st.st_nlink != 1) ||
+	    (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+		close(fd);
+		return 0;
+	}
+	if (fchown(fd, uid, gid) != 0)
+		failed++;
+	if (S_ISDIR(st.st_mode) && descend) {
+		DIR *d = fdopendir(fd);
+		struct dirent *e;
+		if (!d) {
+			close(fd);
+			return failed + 1;
+		}
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				failed += adopt(dirfd(d), e->d_name, uid, gid, false);
+		closedir(d);
+		return failed;
+	}
+	close(fd);
+	return failed;
+}
+
+/* The spool directory is the daemon user's (it writes every segment after
+ * the privilege drop), so root touches it only through fds opened
+ * without following a link: a symbolic link as the directory itself is
+ * refused (give the real path), never chowned through; inside, only what
+ * adopt() accepts changes owner. Components above
+ * it are the operator's and must not be writable by that user. */
 int queue_prepare(const struct mx_config *c, uid_t uid, gid_t gid)
 {
+	struct stat st;
+	int fd;
+
 	if (c->spool_dir[0] == '\0')
 		return 0;
 	if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
 		MX_ERR("[spool] dir = %s: cannot create: %s", c->spool_dir, strerror(errno));
 		return -1;
 	}
-	if (chown(c->spool_dir, uid, gid) != 0) {
-		MX_ERR("[spool] dir = %s: cannot give it to the daemon user: %s", c->spool_dir,
-		       strerror(errno));
+	fd = open(c->spool_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		MX_ERR("[spool] dir = %s: cannot open: %s%s", c->spool_dir, strerror(errno),
+		       errno == ELOOP || errno == ENOTDIR
+			       ? " (a symbolic link or not a directory: give the real path)"
+			       : "");
 		return -1;
 	}
+	if (fstat(fd, &st) != 0 ||
+	    ((st.st_uid != uid || st.st_gid != gid) && fchown(fd, uid, gid) != 0)) {
+		MX_ERR("[spool] dir = %s: cannot give it to the daemon user: %s", c->spool_dir,
+		       strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* Files of an older [daemon] user (e.g. nobody) become this one's. */
+	if (uid != 0) {
+		DIR *d = fdopendir(fd);
+		struct dirent *e;
+		unsigned failed = 0;
+		if (!d) {
+			MX_ERR("[spool] dir = %s: cannot read: %s", c->spool_dir, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				failed += adopt(dirfd(d), e->d_name, uid, gid, true);
+		closedir(d);
+		if (failed)
+			MX_WARN("[spool] dir = %s: %u entries of another user could not be given "
+				"to the daemon user",
+				c->spool_dir, failed);
+		return 0;
+	}
+	close(fd);
 	return 0;
 }
 

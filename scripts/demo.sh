@@ -54,6 +54,9 @@ trap 'exit 130' INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# mxgate drops to [daemon] user (etc/mxgate.conf: mxgate): create it if missing.
+scripts/ensure-user.sh mxgate || exit 1
+
 step "network namespace $NS: veth0 198.18.0.1/24 (kernel) <-> veth1 (mxgate, 198.18.0.2)"
 mx_ns_create "$NS" 198.18.0.1/24
 

@@ -2,7 +2,8 @@
 # install-deps.sh - install what mxgate needs to build, run and test, from
 # Debian 12 packages. Idempotent: when everything is installed it only
 # checks (about a second) and touches nothing. Used by `make demo`,
-# `make test` and CI.
+# `make test` and CI. Also creates the system user mxgate runs as
+# (scripts/ensure-user.sh, idempotent).
 set -euo pipefail
 
 packages=(
@@ -23,6 +24,9 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
+if [ "$(id -u)" -eq 0 ]; then
+	"$(dirname "$0")/ensure-user.sh" mxgate
+fi
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

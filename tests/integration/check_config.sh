@@ -8,6 +8,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# The example config names the dedicated user mxgate: create it if missing.
+if [ "$(id -u)" -eq 0 ]; then
+	"$MX_SRC/scripts/ensure-user.sh" mxgate || fail "cannot create user mxgate"
+elif ! getent passwd mxgate >/dev/null; then
+	echo "SKIP: user mxgate missing (run scripts/ensure-user.sh as root)"
+	exit 77
+fi
 out=$("$MX" --check -c "$MX_SRC/etc/mxgate.conf" 2>&1) || fail "example config rejected: $out"
 grep -q "configuration is valid" <<<"$out" || fail "no confirmation: $out"
 echo "ok: etc/mxgate.conf is valid"
@@ -26,7 +33,9 @@ sed 's/^rx_desc = 1024/rx_desc = many/' "$MX_SRC/etc/mxgate.conf" |
 sed 's/^mtu = 1500/mtu = 1500\nturbo = yes/' "$MX_SRC/etc/mxgate.conf" |
 	check_bad unknown-key "[port] turbo: unknown key"
 grep -v '^device' "$MX_SRC/etc/mxgate.conf" | check_bad missing-key "[port] device: required key missing"
-sed 's/^user = nobody/user = no-such-user-mx/' "$MX_SRC/etc/mxgate.conf" | check_bad bad-user "[daemon] user = no-such-user-mx: no such user"
+sed 's/^user = mxgate/user = no-such-user-mx/' "$MX_SRC/etc/mxgate.conf" | check_bad bad-user "[daemon] user = no-such-user-mx: no such user"
+sed 's/^user = mxgate/user = nobody/' "$MX_SRC/etc/mxgate.conf" |
+	check_bad user-nobody "user-nobody.conf:$(grep -n '^user = ' "$MX_SRC/etc/mxgate.conf" | cut -d: -f1): [daemon] user = nobody: refused: other services share nobody"
 printf '[eal]\nlcores = 0\nthis is not ini\n' | check_bad syntax "syntax error"
 out=$("$MX" --check -c "$tmp/nonexistent.conf" 2>&1) && fail "missing file accepted"
 grep -q "cannot open" <<<"$out" || fail "missing file: $out"

@@ -202,7 +202,8 @@ rc=$?
 MX_PID=
 [ "$rc" -eq 0 ] || fail "mxgate exited with status $rc after SIGTERM"
 [ "$el" -lt 5000 ] || fail "mxgate took $el ms to stop with a dripping ctl client"
-[ -e "$MX_SOCK" ] && fail "ctl socket left behind"
+# The socket's directory is root's: the file may stay, but dead.
+[ -S "$MX_SOCK" ] && mx_ctl show info >/dev/null 2>&1 && fail "ctl socket still answers after exit"
 kill "$drip_pid" 2>/dev/null
 wait "$drip_pid" 2>/dev/null
 pass "SIGTERM with a dripping ctl client: exit 0 in $el ms"

@@ -25,6 +25,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 
+# The daemon drops to [daemon] user, default mxgate: create it if missing.
+"$MX_SRC/scripts/ensure-user.sh" mxgate || exit 1
+
 MX_BIN=$MX_BUILD/mxgate
 MX_CTL_BIN=$MX_BUILD/mxgatectl
 MX_PID=

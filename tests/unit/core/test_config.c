@@ -37,7 +37,7 @@ static void test_minimal_defaults(void **state)
 	assert_int_equal(c.ip4_prefix, 24);
 	assert_int_equal(c.port_rx_desc, 1024);
 	assert_int_equal(c.worker_burst, 32);
-	assert_string_equal(c.daemon_user, "nobody");
+	assert_string_equal(c.daemon_user, "mxgate");
 	assert_string_equal(c.ctl_socket, "/run/mxgate/ctl.sock");
 	assert_false(config_fault_enabled(&c));
 	assert_int_equal(c.eal_vdev.n, 0);
@@ -78,6 +78,8 @@ static const struct {
 	const char *want[4];
 } bad[] = {
 	{MIN_OK "[port]\nrx_desc = lots\n", {"t.conf:8:", "[port] rx_desc", "64..16384", "'lots'"}},
+	{MIN_OK "[daemon]\nuser = nobody\n",
+	 {"t.conf:8:", "[daemon] user = nobody", "refused", "dedicated user"}},
 	{MIN_OK "[port]\nrx_desc = 10\n", {"t.conf:8:", "[port] rx_desc", "integer"}},
 	{MIN_OK "[port]\nbogus = 1\n", {"t.conf:8:", "[port] bogus", "unknown key"}},
 	{MIN_OK "[nosuch]\nx = 1\n", {"t.conf:8:", "[nosuch] x", "unknown key"}},
