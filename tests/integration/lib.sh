@@ -5,6 +5,7 @@
 #
 #   . lib.sh; mx_setup NAME          namespace + veth (kernel side 198.18.0.1/24)
 #   mx_conf [SECTION KEY VALUE]...   write $MX_CONF from the base config
+#                                    ([smtp] conn_rate_per_net = 0 unless given)
 #                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none;
 #                                    another port: MX_VDEV=, MX_PORT=, MX_IP=, and
 #                                    MX_GW= (empty: no gateway))
@@ -83,12 +84,20 @@ mx_conf() {
 	# Extra worker lcores share CPU 1: poll-mode threads on a 2-core box.
 	local i
 	for ((i = 2; i <= MX_WORKERS; i++)); do lcores="$lcores,$i@1"; done
+	# Every load of these tests comes from one address (the namespace's
+	# kernel side), often one message per connection: the per-network
+	# connection rate limit is off unless a test sets it (int-admission).
+	local rate_set=
 	while [ $# -ge 3 ]; do
+		[ "$1 $2" = "smtp conn_rate_per_net" ] && rate_set=1
 		extra="$extra
 [$1]
 $2 = $3"
 		shift 3
 	done
+	[ -n "$rate_set" ] || extra="$extra
+[smtp]
+conn_rate_per_net = 0"
 	cat >"$MX_CONF" <<EOC
 [eal]
 lcores = $lcores
