@@ -112,6 +112,7 @@ struct smtp_conn {
 	uint32_t slot; /* index in the table */
 	uint32_t gen;  /* bumped at open, release and every ticket */
 	bool shut;     /* half-close sent */
+	bool peer_fin; /* the client half-closed: we follow once nothing is owed */
 	bool in_stage; /* a stage of this session is running (host.c) */
 	struct smtp_peer peer;
 	struct smtp_park park;

@@ -141,6 +141,7 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->top.ops = ops;
 	c->top.tr = tr;
 	c->shut = false;
+	c->peer_fin = false;
 	c->peer = *peer;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
@@ -187,6 +188,19 @@ static bool conn_flush(struct smtp_conn *c)
 	return true;
 }
 
+/* May our FIN follow once the engine's output is sent? When the engine is
+ * closing (221/421 queued); or when the client half-closed and nothing it
+ * sent is left to answer: no input kept in the transport, no parked
+ * command (a parked answer, e.g. the 250 of a message being committed, is
+ * owed: the park's deadline bounds the wait). A FIN before them would
+ * lose them: a client without its 250 sends the message again. */
+static bool conn_owes_nothing(struct smtp_conn *c)
+{
+	if (smtp_session_closing(c->s))
+		return true;
+	return c->peer_fin && !smtp_session_parked(c->s) && c->top.ops->avail(c->top.tr) == 0;
+}
+
 void smtp_conn_pump(struct smtp_conn *c)
 {
 	const struct smtp_transport_ops *ops = c->top.ops;
@@ -215,8 +229,9 @@ void smtp_conn_pump(struct smtp_conn *c)
 				break;
 		}
 	}
-	if (smtp_session_closing(c->s) && conn_flush(c) && !c->shut) {
-		/* 221/421 sent: FIN after it; the slot goes at CLOSED. */
+	if (!c->shut && conn_owes_nothing(c) && conn_flush(c)) {
+		/* 221/421 sent, or every reply the half-closed client is owed:
+		 * FIN after it; the slot goes at CLOSED. */
 		c->shut = true;
 		ops->shutdown(c->top.tr, now);
 	}
@@ -257,14 +272,12 @@ void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev)
 		smtp_conn_pump(c);
 		break;
 	case SMTP_CONN_EV_PEER_FIN:
-		/* The client sends nothing more: serve what is queued, then end
-		 * our side (RFC 5321 4.1.1.10: a close without QUIT is a client
-		 * error; the engine records it at free). */
+		/* The client sends nothing more: serve what is queued, answer
+		 * what is parked, then end our side (the pump decides when; RFC
+		 * 5321 4.1.1.10: a close without QUIT is a client error, the
+		 * engine records it at free). */
+		c->peer_fin = true;
 		smtp_conn_pump(c);
-		if (c->s && !c->shut && c->top.ops->avail(c->top.tr) == 0) {
-			c->shut = true;
-			c->top.ops->shutdown(c->top.tr, now);
-		}
 		break;
 	case SMTP_CONN_EV_CLOSED:
 		conn_release(c);

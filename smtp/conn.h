@@ -9,8 +9,11 @@
  * parked one wait there in order). Replies are drained from the engine
  * into the transport; what it cannot take waits for SMTP_CONN_EV_WRITABLE.
  * When the engine says closing and its output is drained, the connection
- * is half-closed; the slot is released at SMTP_CONN_EV_CLOSED, after the
- * session's log line went out.
+ * is half-closed; so is one whose client half-closed, once every reply it
+ * is owed went out (its kept input answered, a parked command answered or
+ * expired: never our FIN before the 250 of a message being committed).
+ * The slot is released at SMTP_CONN_EV_CLOSED, after the session's log
+ * line went out.
  *
  * MEMORY. smtp_conn_table_create() allocates every slot (boot); nothing is
  * allocated afterwards. The table does not own the engine pool, the wheel
@@ -47,8 +50,9 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 				 void *tr, const struct smtp_peer *peer);
 
 /** Serve @c: flush the engine's output, feed it what the transport holds
- * until one of them stops, half-close once the engine is closing and its
- * output is sent, re-arm the timer. Safe on a released slot (no-op).
+ * until one of them stops, half-close once the engine is closing (or the
+ * client half-closed and is owed nothing more) and its output is sent,
+ * re-arm the timer. Safe on a released slot (no-op).
  * Owner lcore only; never from inside an engine callback of @c. */
 void smtp_conn_pump(struct smtp_conn *c);
 

@@ -385,6 +385,65 @@ static void test_transport_flow(void **state)
 	assert_null(c->s);
 }
 
+/* The client sends the final dot and half-closes while its message is
+ * being committed: the 250 goes out before our FIN, or the client, having
+ * no answer, sends the message again (issue 11, defect 7). With no answer
+ * the park deadline bounds the wait and its 4xx goes before the FIN. */
+static void test_peer_fin_while_parked(void **state)
+{
+	struct fx *f = *state;
+	struct fake_stage spool = {
+		.name = "fake-spool", .verdict = SMTP_STAGE_PARK, .kind = SMTP_TICKET_SPOOL};
+	static const char txn[] = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n"
+				  "DATA\r\nSubject: t\r\n\r\nbody\r\n.\r\n";
+
+	add_stage(f, SMTP_EV_DATA_END, &spool, 2000);
+	connect_client(f, 0);
+	client(f, 0, txn);
+	sent(f, 0);
+	assert_int_equal(spool.ntickets, 1);
+	assert_true(smtp_session_parked(f->c[0]->s));
+	smtp_conn_event(f->c[0], SMTP_CONN_EV_PEER_FIN);
+	assert_int_equal(f->tr[0].shut, 0);
+	assert_string_equal(sent(f, 0), "");
+	assert_int_equal(smtp_host_resume(f->h, spool.tickets[0], &ok_queued), 0);
+	assert_string_equal(sent(f, 0), "250 2.0.0 Ok: queued as T1\r\n");
+	assert_int_equal(f->tr[0].shut, 1);
+	smtp_conn_event(f->c[0], SMTP_CONN_EV_CLOSED); /* the client closed too */
+
+	/* No answer: at the deadline the 451, then the FIN. */
+	connect_client(f, 1);
+	client(f, 1, txn);
+	sent(f, 1);
+	smtp_conn_event(f->c[1], SMTP_CONN_EV_PEER_FIN);
+	advance_ms(f, 1999);
+	assert_int_equal(f->tr[1].shut, 0);
+	advance_ms(f, 2);
+	assert_string_equal(sent(f, 1), "451 4.4.3 Error: temporary lookup failure\r\n");
+	assert_int_equal(f->tr[1].shut, 1);
+	assert_int_equal(counters(f).park_timeouts, 1);
+	fx_close_all(f); /* the stages above live on this stack */
+}
+
+/* A half-close while replies wait for send space: they go out first, then
+ * the FIN (never a FIN with replies still owed). */
+static void test_peer_fin_output_pending(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_conn *c = connect_client(f, 0);
+
+	sent(f, 0);
+	f->tr[0].send_room = 4;
+	client(f, 0, "NOOP\r\n");
+	smtp_conn_event(c, SMTP_CONN_EV_PEER_FIN);
+	assert_string_equal(sent(f, 0), "250 ");
+	assert_int_equal(f->tr[0].shut, 0);
+	f->tr[0].send_room = SIZE_MAX;
+	smtp_conn_event(c, SMTP_CONN_EV_WRITABLE);
+	assert_string_equal(sent(f, 0), "2.0.0 Ok\r\n");
+	assert_int_equal(f->tr[0].shut, 1);
+}
+
 /* smtp_pool_update(): the live keys change, slab sizes do not, bad values
  * change nothing. */
 static void test_pool_update(void **state)
@@ -466,6 +525,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_contract, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_fin_while_parked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_fin_output_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_update, setup, teardown),
 		cmocka_unit_test(test_pool_update_out_size),
 	};
