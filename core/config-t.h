@@ -108,6 +108,8 @@ struct mx_config {
 	int64_t smtp_pregreet; /* 0 drop, 1 log */
 	int64_t smtp_timeout_cmd_s;
 	int64_t smtp_timeout_data_s;
+	int64_t smtp_linger_ms;	     /* after our FIN, then reset */
+	int64_t smtp_max_lifetime_s; /* of a session, then 421 */
 
 	/* [spool] */
 	char spool_dir[MX_CFG_STR]; /* "": no spool, every message 451 */

@@ -120,6 +120,8 @@ static const struct key_def keys[] = {
 	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, LIVE, pregreet_names},
 	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false, LIVE},
 	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false, LIVE},
+	{"smtp", "linger_ms", K_INT, OFF(smtp_linger_ms), 1, 60000, false, RESTART},
+	{"smtp", "max_lifetime_s", K_INT, OFF(smtp_max_lifetime_s), 1, 604800, false, RESTART},
 
 	{"spool", "dir", K_STR, OFF(spool_dir), 0, 0, false, RESTART},
 	{"spool", "segment_mb", K_INT, OFF(spool_segment_mb), 1, 65536, false, RESTART},
@@ -206,6 +208,8 @@ void config_defaults(struct mx_config *c)
 	c->smtp_pregreet = 0;
 	c->smtp_timeout_cmd_s = 300;
 	c->smtp_timeout_data_s = 180;
+	c->smtp_linger_ms = 2000;      /* smtp/conn-t.h SMTP_CONN_LINGER_MS */
+	c->smtp_max_lifetime_s = 3600; /* SMTP_CONN_LIFETIME_S */
 	snprintf(c->spool_dir, sizeof(c->spool_dir), "/var/spool/mxgate");
 	c->spool_segment_mb = 64;
 	c->spool_commit_interval_us = 200;

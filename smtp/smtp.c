@@ -87,7 +87,7 @@ static const char *const result_names[SMTP_RES_COUNT] = {
 	[SMTP_RES_NONE] = "none",	  [SMTP_RES_ACCEPTED] = "accepted",
 	[SMTP_RES_TEMPFAIL] = "tempfail", [SMTP_RES_REJECTED] = "rejected",
 	[SMTP_RES_PREGREET] = "pregreet", [SMTP_RES_TIMEOUT] = "timeout",
-	[SMTP_RES_ERRORS] = "errors",
+	[SMTP_RES_ERRORS] = "errors",	  [SMTP_RES_LIFETIME] = "lifetime",
 };
 
 const char *const smtp_counter_names[SMTP_CNT_COUNT] = {
@@ -2171,6 +2171,23 @@ int smtp_timer(struct smtp_session *s, uint64_t now)
 	close_session(s);
 	reply(s, 0, 421, "4.4.2", "%s Error: timeout exceeded", s->pool->cfg.hostname);
 	return 1;
+}
+
+int smtp_session_expire(struct smtp_session *s, uint64_t now)
+{
+	if (s->state == SMTP_ST_CLOSING)
+		return -EALREADY;
+	if (s->parked)
+		return -EBUSY;
+	/* Like a timeout (RFC 5321 4.2.2/3.8: 421, then close), in the
+	 * words of Postfix's "421 4.4.2 <host> Error: timeout exceeded". */
+	MX_INFO("smtp %u: client %s: connection lifetime exceeded in state %s", s->id, s->client,
+		state_names[s->state]);
+	s->result = SMTP_RES_LIFETIME;
+	txn_abort(s, now);
+	close_session(s);
+	reply(s, 0, 421, "4.4.2", "%s Error: connection lifetime exceeded", s->pool->cfg.hostname);
+	return 0;
 }
 
 uint64_t smtp_next_deadline(const struct smtp_session *s)
