@@ -116,6 +116,8 @@ struct mx_config {
 	int64_t smtp_conn_rate_per_net;	 /* new connections per second per net */
 	int64_t smtp_conn_burst_per_net; /* of which back to back */
 	int64_t smtp_reserve_pct;	 /* free slots kept for clients with none */
+	int64_t smtp_linger_ms;		 /* after our FIN, then reset */
+	int64_t smtp_max_lifetime_s;	 /* of a session, then 421 */
 
 	/* [spool] */
 	char spool_dir[MX_CFG_STR]; /* "": no spool, every message 451 */

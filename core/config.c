@@ -129,6 +129,8 @@ static const struct key_def keys[] = {
 	{"smtp", "conn_burst_per_net", K_INT, OFF(smtp_conn_burst_per_net), 1, 1000000, false,
 	 LIVE},
 	{"smtp", "reserve_pct", K_INT, OFF(smtp_reserve_pct), 0, 90, false, LIVE},
+	{"smtp", "linger_ms", K_INT, OFF(smtp_linger_ms), 1, 60000, false, RESTART},
+	{"smtp", "max_lifetime_s", K_INT, OFF(smtp_max_lifetime_s), 1, 604800, false, RESTART},
 
 	{"spool", "dir", K_STR, OFF(spool_dir), 0, 0, false, RESTART},
 	{"spool", "segment_mb", K_INT, OFF(spool_segment_mb), 1, 65536, false, RESTART},
@@ -223,6 +225,8 @@ void config_defaults(struct mx_config *c)
 	c->smtp_conn_rate_per_net = 50;
 	c->smtp_conn_burst_per_net = 100;
 	c->smtp_reserve_pct = 10;
+	c->smtp_linger_ms = 2000;      /* smtp/conn-t.h SMTP_CONN_LINGER_MS */
+	c->smtp_max_lifetime_s = 3600; /* SMTP_CONN_LIFETIME_S */
 	snprintf(c->spool_dir, sizeof(c->spool_dir), "/var/spool/mxgate");
 	c->spool_segment_mb = 64;
 	c->spool_commit_interval_us = 200;

@@ -23,6 +23,29 @@
 #include "dataplane/timer.h"
 #include "smtp/smtp-t.h"
 
+/*
+ * After our FIN (the final reply flushed, RFC 5321 4.1.1.10: the client
+ * closes once it has read the 221), how long the client has to close its
+ * side before the connection is reset (transport abort) and its slot
+ * released. A client that read its reply closes within a round trip; 2 s
+ * also covers the final segment retransmitted three times at the minimum
+ * RTO (200 + 400 + 800 ms). Longer only helps a client that never closes
+ * (FIN held, or lost behind a NAT) keep a slot and a TCB: at 2 s one must
+ * open max_sessions / 2 connections a second to hold every slot.
+ */
+#define SMTP_CONN_LINGER_MS 2000
+
+/*
+ * Absolute lifetime of a session from its accept, whatever it does: then
+ * "421 4.4.2 <host> Error: connection lifetime exceeded" (smtp_session_
+ * expire()) and close, so no client holds a slot by keeping it busy (a
+ * byte before every timeout, a command every 299 s). An hour is far more
+ * than a legitimate session needs (a 10 MB message at 64 kbit/s takes 21
+ * minutes) and keeps an attacker's slot-hours bounded. A parked command
+ * is answered first (its park deadline bounds that wait).
+ */
+#define SMTP_CONN_LIFETIME_S 3600
+
 /* One piece of received, in-order data, read in place (zero copy). */
 struct smtp_iov {
 	const void *base;
@@ -109,10 +132,13 @@ struct smtp_conn {
 	struct smtp_transport top; /* what the session reads and writes */
 	struct smtp_transport low; /* under @top when stacked (TLS), else empty */
 	struct smtp_conn *next_free;
-	uint32_t slot; /* index in the table */
-	uint32_t gen;  /* bumped at open, release and every ticket */
-	bool shut;     /* half-close sent */
-	bool in_stage; /* a stage of this session is running (host.c) */
+	uint32_t slot;		/* index in the table */
+	uint32_t gen;		/* bumped at open, release and every ticket */
+	bool shut;		/* half-close sent */
+	bool peer_fin;		/* the client half-closed: we follow once nothing is owed */
+	bool in_stage;		/* a stage of this session is running (host.c) */
+	uint64_t life_end_us;	/* the session's lifetime ends here */
+	uint64_t linger_end_us; /* 0; else reset here (our FIN sent, or lifetime) */
 	struct smtp_peer peer;
 	struct smtp_park park;
 };
@@ -128,6 +154,8 @@ struct smtp_conn_conf {
 	const uint64_t *now_us; /* the worker's clock */
 	smtp_conn_expire_fn expire;
 	void *expire_arg;
+	uint32_t linger_ms;	 /* after our FIN (0: SMTP_CONN_LINGER_MS) */
+	uint32_t max_lifetime_s; /* of a session (0: SMTP_CONN_LIFETIME_S) */
 };
 
 #endif

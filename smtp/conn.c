@@ -27,8 +27,12 @@ struct smtp_conn_table {
 	struct smtp_conn *conns;
 	struct smtp_conn *free;
 	unsigned nconns;
-	unsigned open;	  /* owner writes, anyone reads (relaxed) */
-	uint64_t refused; /* idem */
+	uint64_t linger_us;	  /* after our FIN, until the reset */
+	uint64_t lifetime_us;	  /* of every session */
+	unsigned open;		  /* owner writes, anyone reads (relaxed) */
+	uint64_t refused;	  /* idem */
+	uint64_t linger_aborts;	  /* idem */
+	uint64_t lifetime_closes; /* idem */
 	smtp_conn_release_fn on_release;
 	void *release_arg;
 };
@@ -59,6 +63,10 @@ struct smtp_conn_table *smtp_conn_table_create(const struct smtp_conn_conf *conf
 	tab->now_us = conf->now_us;
 	tab->expire = conf->expire;
 	tab->expire_arg = conf->expire_arg;
+	tab->linger_us = (uint64_t)(conf->linger_ms ? conf->linger_ms : SMTP_CONN_LINGER_MS) * 1000;
+	tab->lifetime_us =
+		(uint64_t)(conf->max_lifetime_s ? conf->max_lifetime_s : SMTP_CONN_LIFETIME_S) *
+		1000000;
 	tab->nconns = conf->slots;
 	for (unsigned i = tab->nconns; i-- > 0;) {
 		struct smtp_conn *c = &tab->conns[i];
@@ -86,6 +94,11 @@ void smtp_conn_table_destroy(struct smtp_conn_table *tab)
 static void cnt_set(unsigned *p, unsigned v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static void cnt_inc(uint64_t *p)
+{
+	__atomic_store_n(p, *p + 1, __ATOMIC_RELAXED);
 }
 
 /* Give the slot back: log line, engine session freed (its TXN_ABORT and
@@ -128,7 +141,7 @@ static void refuse(struct smtp_conn_table *tab, const struct smtp_transport_ops 
 			 why);
 
 	/* From static text: no session is needed to say no. */
-	__atomic_store_n(&tab->refused, tab->refused + 1, __ATOMIC_RELAXED);
+	cnt_inc(&tab->refused);
 	ops->send(tr, msg, (size_t)n, now);
 	ops->close(tr, now);
 	errno = EAGAIN;
@@ -151,6 +164,9 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->top.ops = ops;
 	c->top.tr = tr;
 	c->shut = false;
+	c->peer_fin = false;
+	c->life_end_us = *tab->now_us + tab->lifetime_us;
+	c->linger_end_us = 0;
 	c->peer = *peer;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
@@ -172,6 +188,14 @@ void smtp_conn_arm(struct smtp_conn *c)
 
 	if (c->s && c->park.active && c->park.deadline_us < d)
 		d = c->park.deadline_us;
+	/* Once lingering, the reset bounds everything; before, the lifetime
+	 * (a parked command is answered first: its deadline bounds it). */
+	if (c->s && c->linger_end_us) {
+		if (c->linger_end_us < d)
+			d = c->linger_end_us;
+	} else if (c->s && !smtp_session_parked(c->s) && c->life_end_us < d) {
+		d = c->life_end_us;
+	}
 	/* µs -> ms ticks, rounded up: the engine never sees an early call. */
 	if (d == UINT64_MAX)
 		timer_cancel(c->tab->wheel, &c->timer);
@@ -195,6 +219,19 @@ static bool conn_flush(struct smtp_conn *c)
 			return false;
 	}
 	return true;
+}
+
+/* May our FIN follow once the engine's output is sent? When the engine is
+ * closing (221/421 queued); or when the client half-closed and nothing it
+ * sent is left to answer: no input kept in the transport, no parked
+ * command (a parked answer, e.g. the 250 of a message being committed, is
+ * owed: the park's deadline bounds the wait). A FIN before them would
+ * lose them: a client without its 250 sends the message again. */
+static bool conn_owes_nothing(struct smtp_conn *c)
+{
+	if (smtp_session_closing(c->s))
+		return true;
+	return c->peer_fin && !smtp_session_parked(c->s) && c->top.ops->avail(c->top.tr) == 0;
 }
 
 void smtp_conn_pump(struct smtp_conn *c)
@@ -225,12 +262,37 @@ void smtp_conn_pump(struct smtp_conn *c)
 				break;
 		}
 	}
-	if (smtp_session_closing(c->s) && conn_flush(c) && !c->shut) {
-		/* 221/421 sent: FIN after it; the slot goes at CLOSED. */
+	if (!c->shut && conn_owes_nothing(c) && conn_flush(c)) {
+		/* 221/421 sent, or every reply the half-closed client is owed:
+		 * FIN after it; the slot goes at CLOSED, or at the end of the
+		 * linger if the client does not close its side. */
 		c->shut = true;
 		ops->shutdown(c->top.tr, now);
+		if (!c->linger_end_us)
+			c->linger_end_us = now + c->tab->linger_us;
 	}
 	smtp_conn_arm(c);
+}
+
+/* The linger after our FIN (or after the lifetime) is over and the client
+ * has not closed: reset, release the slot. */
+static void conn_linger_abort(struct smtp_conn *c)
+{
+	MX_INFO("smtp %u: client did not close within %llu ms of the end: reset", c->slot,
+		(unsigned long long)(c->tab->linger_us / 1000));
+	cnt_inc(&c->tab->linger_aborts);
+	smtp_conn_abort(c);
+}
+
+/* The session's lifetime is over (and no command is parked): 421 and
+ * close; whatever happens to the 421 and our FIN, the linger bounds it
+ * (the peer may not even read: a 221 stuck in a full send buffer). */
+static void conn_lifetime(struct smtp_conn *c, uint64_t now)
+{
+	if (smtp_session_expire(c->s, now) == 0)
+		cnt_inc(&c->tab->lifetime_closes);
+	c->linger_end_us = now + c->tab->linger_us;
+	smtp_conn_pump(c);
 }
 
 static void conn_timer(struct timer_entry *t)
@@ -241,8 +303,16 @@ static void conn_timer(struct timer_entry *t)
 
 	if (!c->s)
 		return;
+	if (c->linger_end_us && now >= c->linger_end_us) {
+		conn_linger_abort(c);
+		return;
+	}
 	if (c->park.active && now >= c->park.deadline_us && tab->expire) {
 		tab->expire(tab->expire_arg, c, now); /* answers and pumps */
+		return;
+	}
+	if (!c->linger_end_us && !smtp_session_parked(c->s) && now >= c->life_end_us) {
+		conn_lifetime(c, now);
 		return;
 	}
 	smtp_timer(c->s, now);
@@ -267,14 +337,12 @@ void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev)
 		smtp_conn_pump(c);
 		break;
 	case SMTP_CONN_EV_PEER_FIN:
-		/* The client sends nothing more: serve what is queued, then end
-		 * our side (RFC 5321 4.1.1.10: a close without QUIT is a client
-		 * error; the engine records it at free). */
+		/* The client sends nothing more: serve what is queued, answer
+		 * what is parked, then end our side (the pump decides when; RFC
+		 * 5321 4.1.1.10: a close without QUIT is a client error, the
+		 * engine records it at free). */
+		c->peer_fin = true;
 		smtp_conn_pump(c);
-		if (c->s && !c->shut && c->top.ops->avail(c->top.tr) == 0) {
-			c->shut = true;
-			c->top.ops->shutdown(c->top.tr, now);
-		}
 		break;
 	case SMTP_CONN_EV_CLOSED:
 		conn_release(c);
@@ -332,4 +400,14 @@ unsigned smtp_conn_open_count(const struct smtp_conn_table *tab)
 uint64_t smtp_conn_refused(const struct smtp_conn_table *tab)
 {
 	return __atomic_load_n(&tab->refused, __ATOMIC_RELAXED);
+}
+
+uint64_t smtp_conn_linger_aborts(const struct smtp_conn_table *tab)
+{
+	return __atomic_load_n(&tab->linger_aborts, __ATOMIC_RELAXED);
+}
+
+uint64_t smtp_conn_lifetime_closes(const struct smtp_conn_table *tab)
+{
+	return __atomic_load_n(&tab->lifetime_closes, __ATOMIC_RELAXED);
 }

@@ -9,16 +9,26 @@
  * parked one wait there in order). Replies are drained from the engine
  * into the transport; what it cannot take waits for SMTP_CONN_EV_WRITABLE.
  * When the engine says closing and its output is drained, the connection
- * is half-closed; the slot is released at SMTP_CONN_EV_CLOSED, after the
- * session's log line went out.
+ * is half-closed; so is one whose client half-closed, once every reply it
+ * is owed went out (its kept input answered, a parked command answered or
+ * expired: never our FIN before the 250 of a message being committed).
+ * The slot is released at SMTP_CONN_EV_CLOSED, after the session's log
+ * line went out.
+ *
+ * BOUNDS. No connection keeps its slot for ever: after our FIN the client
+ * has the linger (conf linger_ms, SMTP_CONN_LINGER_MS) to close its side,
+ * then the connection is reset (ops->abort) and the slot released; and
+ * every session has an absolute lifetime (conf max_lifetime_s,
+ * SMTP_CONN_LIFETIME_S), then 421 4.4.2 (smtp_session_expire()), close and
+ * the same linger. A parked command is answered (or expires) first.
  *
  * MEMORY. smtp_conn_table_create() allocates every slot (boot); nothing is
  * allocated afterwards. The table does not own the engine pool, the wheel
  * or the transport handles.
  *
  * THREADING. A table and its slots belong to one worker lcore; only
- * smtp_conn_open_count() and smtp_conn_refused() may be called from any
- * thread (relaxed loads). No function blocks or makes a syscall.
+ * smtp_conn_open_count() and the counters (smtp_conn_refused() ...) may be
+ * called from any thread (relaxed loads). No function blocks or makes a syscall.
  */
 #ifndef MX_SMTP_CONN_H
 #define MX_SMTP_CONN_H
@@ -47,8 +57,9 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 				 void *tr, const struct smtp_peer *peer);
 
 /** Serve @c: flush the engine's output, feed it what the transport holds
- * until one of them stops, half-close once the engine is closing and its
- * output is sent, re-arm the timer. Safe on a released slot (no-op).
+ * until one of them stops, half-close once the engine is closing (or the
+ * client half-closed and is owed nothing more) and its output is sent,
+ * re-arm the timer. Safe on a released slot (no-op).
  * Owner lcore only; never from inside an engine callback of @c. */
 void smtp_conn_pump(struct smtp_conn *c);
 
@@ -58,8 +69,9 @@ void smtp_conn_pump(struct smtp_conn *c);
  * The transport must not use @c afterwards. Owner lcore only. */
 void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev);
 
-/** Re-arm @c's timer at the earlier of the engine's next deadline and the
- * host's park deadline. smtp_conn_pump() does it; owner lcore only. */
+/** Re-arm @c's timer at the earliest of the engine's next deadline, the
+ * host's park deadline, the session's lifetime (not while parked) and the
+ * end of its linger. smtp_conn_pump() does it; owner lcore only. */
 void smtp_conn_arm(struct smtp_conn *c);
 
 /** Reset @c's connection (ops->abort) and release the slot at once, e.g.
@@ -95,5 +107,12 @@ unsigned smtp_conn_open_count(const struct smtp_conn_table *tab);
 
 /** Connections refused because every slot was in use. Any thread, relaxed. */
 uint64_t smtp_conn_refused(const struct smtp_conn_table *tab);
+
+/** Connections reset (and their slots released) because the client had
+ * not closed its side at the end of the linger. Any thread, relaxed. */
+uint64_t smtp_conn_linger_aborts(const struct smtp_conn_table *tab);
+
+/** Sessions ended with a 421 at their lifetime. Any thread, relaxed. */
+uint64_t smtp_conn_lifetime_closes(const struct smtp_conn_table *tab);
 
 #endif

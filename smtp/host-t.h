@@ -82,7 +82,10 @@ struct smtp_stage {
 	X(park_timeouts, "Parked sessions answered 4xx because no answer came by the deadline") \
 	X(stale_tickets, "Answers dropped: session ended, slot reused or ticket superseded")    \
 	X(closed_parked, "Sessions that closed while parked")                                   \
-	X(stage_replies, "Stage lists ended early by a stage's reply")
+	X(stage_replies, "Stage lists ended early by a stage's reply")                          \
+	X(linger_aborts,                                                                        \
+	  "Connections reset because the client had not closed [smtp] linger_ms after our FIN") \
+	X(lifetime_closes, "Sessions ended with 421 4.4.2 at [smtp] max_lifetime_s")
 
 struct smtp_host_counters {
 #define SMTP_HOST_X_FIELD(n, h) uint64_t n;
@@ -103,6 +106,8 @@ struct smtp_host_conf {
 	const struct smtp_config *smtp; /* engine configuration (copied) */
 	struct timer_wheel *wheel;	/* 1 tick = 1 ms */
 	const uint64_t *now_us;		/* the worker's clock */
+	uint32_t linger_ms;		/* conn-t.h (0: SMTP_CONN_LINGER_MS) */
+	uint32_t max_lifetime_s;	/* conn-t.h (0: SMTP_CONN_LIFETIME_S) */
 };
 
 #endif

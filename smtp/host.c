@@ -59,6 +59,9 @@ void smtp_host_counters_read(const struct smtp_stage_host *h, struct smtp_host_c
 	out->n = __atomic_load_n(&h->cnt[SMTP_HOST_CNT_##n], __ATOMIC_RELAXED);
 	SMTP_HOST_COUNTERS(SMTP_HOST_X_READ)
 #undef SMTP_HOST_X_READ
+	/* Counted where they happen, by the connection layer. */
+	out->linger_aborts = smtp_conn_linger_aborts(h->conns);
+	out->lifetime_closes = smtp_conn_lifetime_closes(h->conns);
 }
 
 static bool notification(enum smtp_event_type ev)
@@ -259,6 +262,8 @@ struct smtp_stage_host *smtp_host_create(const struct smtp_host_conf *conf)
 	cc.now_us = conf->now_us;
 	cc.expire = host_expire;
 	cc.expire_arg = h;
+	cc.linger_ms = conf->linger_ms;
+	cc.max_lifetime_s = conf->max_lifetime_s;
 	h->conns = smtp_conn_table_create(&cc);
 	if (!h->conns)
 		goto fail;

@@ -130,6 +130,8 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	hc.smtp = &sc;
 	hc.wheel = ctx->wheel;
 	hc.now_us = ctx->now_us;
+	hc.linger_ms = (uint32_t)cfg->smtp_linger_ms;
+	hc.max_lifetime_s = (uint32_t)cfg->smtp_max_lifetime_s;
 	srv->host = smtp_host_create(&hc);
 	/* Stages in the order they run: policy stages go before the spool's. */
 	if (srv->host)

@@ -12,7 +12,9 @@
  *
  *   sessions   max_sessions x [ struct smtp_session | line buffer | output ]
  *              The line buffer holds one command line: 512 octets (RFC 5321
- *              4.5.3.1.4) + cfg.line_ext (RFC 1870/3461 extension room).
+ *              4.5.3.1.4) + cfg.line_ext, the room that only MAIL and RCPT
+ *              lines may use for their parameters (RFC 1870/3461/6531);
+ *              every other command line is refused above 512.
  *              The output buffer (cfg.out_size) holds replies until the host
  *              drains them. Nothing else grows with the session: an idle
  *              session is exactly smtp_session_stride() bytes (measured by
@@ -120,6 +122,7 @@ enum smtp_result {
 	SMTP_RES_PREGREET,
 	SMTP_RES_TIMEOUT,
 	SMTP_RES_ERRORS,
+	SMTP_RES_LIFETIME, /* ended by the host at the connection's lifetime */
 	SMTP_RES_COUNT,
 };
 
@@ -147,7 +150,7 @@ struct smtp_config {
 	char hostname[SMTP_HOSTNAME_MAX + 1]; /* announced name */
 	uint32_t max_sessions;		      /* session slab size */
 	uint32_t max_transactions;	      /* envelope slab size (0: = max_sessions) */
-	uint32_t line_ext;		      /* command line room beyond 512 */
+	uint32_t line_ext;		      /* MAIL/RCPT line room beyond 512 */
 	uint32_t out_size;		      /* output buffer per session */
 	uint32_t env_arena;		      /* envelope string arena per transaction */
 	uint32_t max_rcpt;		      /* recipients per message */

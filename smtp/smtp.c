@@ -87,7 +87,7 @@ static const char *const result_names[SMTP_RES_COUNT] = {
 	[SMTP_RES_NONE] = "none",	  [SMTP_RES_ACCEPTED] = "accepted",
 	[SMTP_RES_TEMPFAIL] = "tempfail", [SMTP_RES_REJECTED] = "rejected",
 	[SMTP_RES_PREGREET] = "pregreet", [SMTP_RES_TIMEOUT] = "timeout",
-	[SMTP_RES_ERRORS] = "errors",
+	[SMTP_RES_ERRORS] = "errors",	  [SMTP_RES_LIFETIME] = "lifetime",
 };
 
 const char *const smtp_counter_names[SMTP_CNT_COUNT] = {
@@ -771,6 +771,7 @@ typedef void (*smtp_cmd_fn)(struct smtp_session *s, const char *arg, size_t alen
 #define C_SYNC	0x01 /* RFC 2920 3.1: last in a pipelined group; flush after */
 #define C_NOARG 0x02 /* no argument allowed */
 #define C_ARG	0x04 /* argument required */
+#define C_EXT	0x08 /* may use the line_ext room beyond 512 octets (below) */
 
 struct smtp_cmd {
 	const char *name;
@@ -803,9 +804,15 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{"HELO", 4, C_SYNC | C_ARG, ST_SESSION, cmd_helo, "HELO hostname"},
 	{"EHLO", 4, C_SYNC | C_ARG, ST_SESSION, cmd_ehlo, "EHLO hostname"},
 	/* RFC 5321 3.3: MAIL starts a transaction; nested MAIL is a 503.
-	 * RFC 2920 3.1: MAIL and RCPT may appear anywhere in a group. */
-	{"MAIL", 4, C_ARG, ST(READY), cmd_mail, "MAIL FROM:<address>"},
-	{"RCPT", 4, C_ARG, ST(MAIL) | ST(RCPT), cmd_rcpt, "RCPT TO:<address>"},
+	 * RFC 2920 3.1: MAIL and RCPT may appear anywhere in a group.
+	 * RFC 5321 4.5.3.1.4: a command line is at most 512 octets, "SMTP
+	 * extensions may be used to increase this limit": those of RFC 1869
+	 * are the parameters of MAIL and RCPT (SIZE, BODY, ENVID, RET,
+	 * NOTIFY, ORCPT, SMTPUTF8), so C_EXT gives these two lines, and only
+	 * them, the line_ext room. Any other command line above 512 octets
+	 * is "500 Line too long" (4.2.2). */
+	{"MAIL", 4, C_ARG | C_EXT, ST(READY), cmd_mail, "MAIL FROM:<address>"},
+	{"RCPT", 4, C_ARG | C_EXT, ST(MAIL) | ST(RCPT), cmd_rcpt, "RCPT TO:<address>"},
 	/* RFC 5321 3.3: DATA needs at least one accepted recipient (503 or
 	 * 554 otherwise). RFC 2920 3.1: DATA is a sync point. RFC 3030 2: a
 	 * transaction uses either DATA or BDAT, not both. */
@@ -1611,6 +1618,24 @@ int smtp_tls_started(struct smtp_session *s, uint64_t now)
 	return 0;
 }
 
+/* Does the whole command line @l (@n octets: the LF is not stored) keep to
+ * the limit of its command? 512 octets with the CRLF (RFC 5321 4.5.3.1.4)
+ * for all but the C_EXT commands (MAIL, RCPT), which may use the whole
+ * line buffer (512 + line_ext): cmd_input() already refused longer ones.
+ * An unknown verb gets no room either. */
+static bool cmd_line_fits(const char *l, size_t n)
+{
+	const struct smtp_cmd *c;
+	size_t vlen;
+
+	if (n + 1 <= SMTP_CMD_LINE_MAX)
+		return true;
+	for (vlen = 0; vlen < n && l[vlen] != ' ' && l[vlen] != '\r'; vlen++)
+		;
+	c = cmd_lookup(l, vlen);
+	return c && (c->flags & C_EXT);
+}
+
 /* A complete command line sits in s->line[0 .. s->line_len) (the LF is not
  * stored). Returns true if input should stop (sync point, park, close). */
 static bool process_line(struct smtp_session *s, uint64_t now)
@@ -1625,9 +1650,10 @@ static bool process_line(struct smtp_session *s, uint64_t now)
 	s->line_len = 0;
 	CNT(s, commands);
 	set_timeout(s, now);
-	if (s->flags & SMTP_SF_OVERFLOW) {
+	if ((s->flags & SMTP_SF_OVERFLOW) || !cmd_line_fits(l, n)) {
 		/* RFC 5321 4.5.3.1.4 / 4.2.2: "500 Line too long". The rest of
-		 * the line was skipped up to its LF: the session is in sync. */
+		 * the line was skipped up to its LF (or the line is whole but
+		 * longer than its command may be): the session is in sync. */
 		s->flags &= (uint16_t)~SMTP_SF_OVERFLOW;
 		CNT(s, rej_cmd_too_long);
 		reply(s, 0, 500, "5.5.2", "Error: line too long");
@@ -2145,6 +2171,23 @@ int smtp_timer(struct smtp_session *s, uint64_t now)
 	close_session(s);
 	reply(s, 0, 421, "4.4.2", "%s Error: timeout exceeded", s->pool->cfg.hostname);
 	return 1;
+}
+
+int smtp_session_expire(struct smtp_session *s, uint64_t now)
+{
+	if (s->state == SMTP_ST_CLOSING)
+		return -EALREADY;
+	if (s->parked)
+		return -EBUSY;
+	/* Like a timeout (RFC 5321 4.2.2/3.8: 421, then close), in the
+	 * words of Postfix's "421 4.4.2 <host> Error: timeout exceeded". */
+	MX_INFO("smtp %u: client %s: connection lifetime exceeded in state %s", s->id, s->client,
+		state_names[s->state]);
+	s->result = SMTP_RES_LIFETIME;
+	txn_abort(s, now);
+	close_session(s);
+	reply(s, 0, 421, "4.4.2", "%s Error: connection lifetime exceeded", s->pool->cfg.hostname);
+	return 0;
 }
 
 uint64_t smtp_next_deadline(const struct smtp_session *s)

@@ -119,6 +119,15 @@ int smtp_resume(struct smtp_session *s, uint64_t request_id, unsigned code, cons
  * and re-feed), 0 otherwise. Owner thread only. */
 int smtp_timer(struct smtp_session *s, uint64_t now_us);
 
+/** End @s because the host's bound on the connection's lifetime passed:
+ * the transaction in progress is dropped (TXN_ABORT), "421 4.4.2
+ * <hostname> Error: connection lifetime exceeded" is queued (the output
+ * always keeps room for a final 421) and the session is closing: drain,
+ * then close. Returns 0; -EBUSY while @s is parked (the parked command is
+ * answered first: call again after smtp_resume()); -EALREADY if @s is
+ * closing already. Owner thread only, never from an event callback of @s. */
+int smtp_session_expire(struct smtp_session *s, uint64_t now_us);
+
 /** Absolute time (us) at which smtp_timer() must be called next, or
  * UINT64_MAX if none (parked: the host owns that wait; closing). */
 uint64_t smtp_next_deadline(const struct smtp_session *s);

@@ -17,6 +17,13 @@ for s in basic pipelining bdat smuggling longline smtplib; do
 	pass "$out"
 done
 
+# A client that never closes after QUIT is reset after the linger, its
+# session slot released and counted (issue 11, defect 1).
+out=$(in_ns $SMTP_TOOL finhold 198.18.0.2 25) || fail "$out"
+n=$(mx_ctl show stats | awk '$1 == "smtp.host_linger_aborts" { print $2 }')
+[ "${n:-0}" -ge 1 ] || fail "linger abort not counted: $(mx_ctl show stats | grep '^smtp.host')"
+pass "$out; smtp.host_linger_aborts $n"
+
 out=$(in_ns swaks --server 198.18.0.2 --to u@example.test --from s@example.org --timeout 10 2>&1)
 qline=$(grep -E "^<- *250 2.0.0 Ok: queued as [0-9A-Z]{26}" <<<"$out") || fail "swaks: $(tail -5 <<<"$out")"
 grep -q "^<- *221" <<<"$out" || fail "swaks: no 221"

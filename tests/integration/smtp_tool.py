@@ -7,9 +7,11 @@ checks every reply it gets, prints one summary line and exits 0 on success,
 
   smtp_tool.py SCENARIO HOST PORT
   scenarios: basic pipelining bdat smuggling longline pregreet smtplib
+             finhold
 """
 import smtplib
 import socket
+import struct
 import sys
 import time
 
@@ -198,6 +200,32 @@ def pregreet(h, p):
     return "client talking before the banner -> %s, disconnected" % lines[0]
 
 
+def tcp_state(s):
+    """The kernel's TCP state of socket @s (tcpi_state: 7 CLOSE, 8 CLOSE_WAIT)."""
+    return struct.unpack("B", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[:1])[0]
+
+
+def finhold(h, p):
+    """QUIT, read the 221 and mxgate's FIN, then never close our side: mxgate
+    must reset the connection after its linger ([smtp] linger_ms) instead of
+    keeping the session slot for ever. Bounded by 30 s (the linger is 2 s)."""
+    c = Conn(h, p)
+    c.cmd("QUIT")
+    c.expect("221", "QUIT")
+    assert c.s.recv(1) == b"", "no FIN after the 221"
+    st = tcp_state(c.s)
+    assert st == 8, "after mxgate's FIN: state %d, not CLOSE_WAIT" % st
+    for _ in range(300):
+        st = tcp_state(c.s)
+        if st == 7:
+            break
+        time.sleep(0.1)
+    assert st == 7, "still state %d: mxgate kept the half-closed connection" % st
+    err = c.s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    c.s.close()
+    return "QUIT, 221, FIN, our side held open -> reset by mxgate after its linger (so_error %d)" % err
+
+
 def smtplib_client(h, p):
     s = smtplib.SMTP(h, p, timeout=10)
     code, _ = s.ehlo("smtplib.example.org")
@@ -218,7 +246,8 @@ def smtplib_client(h, p):
 
 
 SCEN = {"basic": basic, "pipelining": pipelining, "bdat": bdat, "smuggling": smuggling,
-        "longline": longline, "pregreet": pregreet, "smtplib": smtplib_client}
+        "longline": longline, "pregreet": pregreet, "smtplib": smtplib_client,
+        "finhold": finhold}
 
 if __name__ == "__main__":
     if len(sys.argv) != 4 or sys.argv[1] not in SCEN:

@@ -121,13 +121,16 @@ struct fx {
 	struct smtp_conn *c[FX_CONNS];
 };
 
-/* A host with @slots slots and a default engine ("mx.test"). */
-static inline struct fx *fx_create(unsigned slots)
+/* A host with @slots slots and a default engine ("mx.test"), the
+ * connection layer's linger and lifetime from @hc (NULL: defaults). */
+static inline struct fx *fx_create_conf(unsigned slots, const struct smtp_host_conf *conf)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct smtp_config sc;
 	struct smtp_host_conf hc = {0};
 
+	if (conf)
+		hc = *conf;
 	assert_non_null(f);
 	f->now = 1000000000; /* 1000 s */
 	timer_wheel_init(&f->wheel, f->now / 1000);
@@ -140,6 +143,11 @@ static inline struct fx *fx_create(unsigned slots)
 	f->h = smtp_host_create(&hc);
 	assert_non_null(f->h);
 	return f;
+}
+
+static inline struct fx *fx_create(unsigned slots)
+{
+	return fx_create_conf(slots, NULL);
 }
 
 /* The transport reports CLOSED for every open connection (their TXN_ABORT

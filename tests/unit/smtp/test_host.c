@@ -385,6 +385,197 @@ static void test_transport_flow(void **state)
 	assert_null(c->s);
 }
 
+/* The client sends the final dot and half-closes while its message is
+ * being committed: the 250 goes out before our FIN, or the client, having
+ * no answer, sends the message again (issue 11, defect 7). With no answer
+ * the park deadline bounds the wait and its 4xx goes before the FIN. */
+static void test_peer_fin_while_parked(void **state)
+{
+	struct fx *f = *state;
+	struct fake_stage spool = {
+		.name = "fake-spool", .verdict = SMTP_STAGE_PARK, .kind = SMTP_TICKET_SPOOL};
+	static const char txn[] = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n"
+				  "DATA\r\nSubject: t\r\n\r\nbody\r\n.\r\n";
+
+	add_stage(f, SMTP_EV_DATA_END, &spool, 2000);
+	connect_client(f, 0);
+	client(f, 0, txn);
+	sent(f, 0);
+	assert_int_equal(spool.ntickets, 1);
+	assert_true(smtp_session_parked(f->c[0]->s));
+	smtp_conn_event(f->c[0], SMTP_CONN_EV_PEER_FIN);
+	assert_int_equal(f->tr[0].shut, 0);
+	assert_string_equal(sent(f, 0), "");
+	assert_int_equal(smtp_host_resume(f->h, spool.tickets[0], &ok_queued), 0);
+	assert_string_equal(sent(f, 0), "250 2.0.0 Ok: queued as T1\r\n");
+	assert_int_equal(f->tr[0].shut, 1);
+	smtp_conn_event(f->c[0], SMTP_CONN_EV_CLOSED); /* the client closed too */
+
+	/* No answer: at the deadline the 451, then the FIN. */
+	connect_client(f, 1);
+	client(f, 1, txn);
+	sent(f, 1);
+	smtp_conn_event(f->c[1], SMTP_CONN_EV_PEER_FIN);
+	advance_ms(f, 1999);
+	assert_int_equal(f->tr[1].shut, 0);
+	advance_ms(f, 2);
+	assert_string_equal(sent(f, 1), "451 4.4.3 Error: temporary lookup failure\r\n");
+	assert_int_equal(f->tr[1].shut, 1);
+	assert_int_equal(counters(f).park_timeouts, 1);
+	fx_close_all(f); /* the stages above live on this stack */
+}
+
+/* A half-close while replies wait for send space: they go out first, then
+ * the FIN (never a FIN with replies still owed). */
+static void test_peer_fin_output_pending(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_conn *c = connect_client(f, 0);
+
+	sent(f, 0);
+	f->tr[0].send_room = 4;
+	client(f, 0, "NOOP\r\n");
+	smtp_conn_event(c, SMTP_CONN_EV_PEER_FIN);
+	assert_string_equal(sent(f, 0), "250 ");
+	assert_int_equal(f->tr[0].shut, 0);
+	f->tr[0].send_room = SIZE_MAX;
+	smtp_conn_event(c, SMTP_CONN_EV_WRITABLE);
+	assert_string_equal(sent(f, 0), "2.0.0 Ok\r\n");
+	assert_int_equal(f->tr[0].shut, 1);
+}
+
+/* Issue 11, defect 1: after QUIT (221, our FIN) a client that never
+ * closes its side keeps its slot only for the linger, then the connection
+ * is reset and the slot released; one that closes in time is not reset. */
+static void test_linger_abort(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_conn_table *tab = smtp_host_conns(f->h);
+	struct smtp_conn *c = connect_client(f, 0);
+
+	sent(f, 0);
+	client(f, 0, "QUIT\r\n");
+	assert_string_equal(sent(f, 0), "221 2.0.0 Bye\r\n");
+	assert_int_equal(f->tr[0].shut, 1);
+	advance_ms(f, SMTP_CONN_LINGER_MS - 1);
+	assert_non_null(c->s);
+	assert_int_equal(f->tr[0].aborted, 0);
+	advance_ms(f, 2);
+	assert_null(c->s);
+	assert_int_equal(f->tr[0].aborted, 1);
+	assert_int_equal(f->tr[0].closed, 0);
+	assert_int_equal(smtp_conn_open_count(tab), 0);
+	assert_int_equal(counters(f).linger_aborts, 1);
+
+	/* The same after a timeout's 421; a client that closes in time is
+	 * released by its CLOSED, never reset. */
+	c = connect_client(f, 1);
+	sent(f, 1);
+	advance_ms(f, 300001);
+	assert_string_equal(sent(f, 1), "421 4.4.2 mx.test Error: timeout exceeded\r\n");
+	assert_int_equal(f->tr[1].shut, 1);
+	c = connect_client(f, 0);
+	client(f, 0, "QUIT\r\n");
+	advance_ms(f, SMTP_CONN_LINGER_MS / 2);
+	smtp_conn_event(c, SMTP_CONN_EV_CLOSED);
+	advance_ms(f, SMTP_CONN_LINGER_MS);
+	assert_int_equal(f->tr[0].aborted, 0);
+	assert_int_equal(f->tr[1].aborted, 1);
+	assert_int_equal(smtp_conn_open_count(tab), 0);
+	assert_int_equal(counters(f).linger_aborts, 2);
+}
+
+/* The linger also follows our FIN after the client's (a client that
+ * half-closed and then never ACKs our FIN). */
+static void test_linger_after_peer_fin(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_conn *c = connect_client(f, 0);
+
+	smtp_conn_event(c, SMTP_CONN_EV_PEER_FIN);
+	assert_int_equal(f->tr[0].shut, 1);
+	advance_ms(f, SMTP_CONN_LINGER_MS + 1);
+	assert_null(c->s);
+	assert_int_equal(f->tr[0].aborted, 1);
+	assert_int_equal(counters(f).linger_aborts, 1);
+}
+
+/* Issue 11, defect 1: every session has an absolute lifetime, however busy
+ * it keeps itself; then 421 4.4.2, our FIN, the linger, the reset. A
+ * parked command is answered first. Lifetime 10 s, linger 500 ms. */
+static void test_lifetime(void **state)
+{
+	const struct smtp_host_conf hc = {.linger_ms = 500, .max_lifetime_s = 10};
+	struct fx *f = fx_create_conf(NSLOTS, &hc);
+	struct fake_stage spool = {
+		.name = "fake-spool", .verdict = SMTP_STAGE_PARK, .kind = SMTP_TICKET_SPOOL};
+	struct smtp_conn *c;
+
+	(void)state;
+	add_stage(f, SMTP_EV_DATA_END, &spool, 0);
+	c = connect_client(f, 0);
+	sent(f, 0);
+	for (int i = 0; i < 9; i++) {
+		advance_ms(f, 1000);
+		client(f, 0, "NOOP\r\n");
+		assert_string_equal(sent(f, 0), "250 2.0.0 Ok\r\n");
+	}
+	client(f, 0, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nx\r\n");
+	sent(f, 0);
+	advance_ms(f, 999);
+	assert_string_equal(sent(f, 0), "");
+	advance_ms(f, 2);
+	assert_string_equal(sent(f, 0),
+			    "421 4.4.2 mx.test Error: connection lifetime exceeded\r\n");
+	assert_int_equal(f->tr[0].shut, 1);
+	assert_int_equal(counters(f).lifetime_closes, 1);
+	advance_ms(f, 500);
+	assert_null(c->s);
+	assert_int_equal(f->tr[0].aborted, 1);
+	assert_int_equal(counters(f).linger_aborts, 1);
+
+	/* Parked at end of data when the lifetime ends: the 250 first. */
+	c = connect_client(f, 1);
+	sent(f, 1);
+	client(f, 1, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\nx\r\n");
+	advance_ms(f, 9000);
+	client(f, 1, ".\r\n");
+	sent(f, 1);
+	assert_int_equal(spool.ntickets, 1);
+	advance_ms(f, 5000);
+	assert_string_equal(sent(f, 1), "");
+	assert_int_equal(f->tr[1].shut, 0);
+	assert_int_equal(smtp_host_resume(f->h, spool.tickets[0], &ok_queued), 0);
+	assert_string_equal(sent(f, 1), "250 2.0.0 Ok: queued as T1\r\n");
+	advance_ms(f, 2);
+	assert_string_equal(sent(f, 1),
+			    "421 4.4.2 mx.test Error: connection lifetime exceeded\r\n");
+	assert_int_equal(f->tr[1].shut, 1);
+	assert_int_equal(counters(f).lifetime_closes, 2);
+	smtp_conn_event(c, SMTP_CONN_EV_CLOSED);
+	assert_int_equal(counters(f).linger_aborts, 1);
+	fx_destroy(f);
+}
+
+/* The default lifetime (an hour) ends a session that a client keeps alive
+ * with a command before every timeout. */
+static void test_lifetime_default(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_conn *c = connect_client(f, 0);
+	unsigned n = 0;
+
+	sent(f, 0);
+	while (c->s && f->tr[0].shut == 0 && n++ < 100) {
+		advance_ms(f, 299000);
+		client(f, 0, "NOOP\r\n");
+	}
+	assert_int_equal(n, SMTP_CONN_LIFETIME_S / 299 + 1);
+	assert_non_null(
+		strstr(sent(f, 0), "421 4.4.2 mx.test Error: connection lifetime exceeded\r\n"));
+	assert_int_equal(counters(f).lifetime_closes, 1);
+}
+
 /* smtp_pool_update(): the live keys change, slab sizes do not, bad values
  * change nothing. */
 static void test_pool_update(void **state)
@@ -466,6 +657,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_contract, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_fin_while_parked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_fin_output_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_abort, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_after_peer_fin, setup, teardown),
+		cmocka_unit_test(test_lifetime),
+		cmocka_unit_test_setup_teardown(test_lifetime_default, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_update, setup, teardown),
 		cmocka_unit_test(test_pool_update_out_size),
 	};

@@ -143,6 +143,27 @@ static void test_close_during_commit(void **state)
 	assert_int_equal(spool_msg_count(x->sp), 1);
 }
 
+/* The client sends the final dot and half-closes while the commit thread
+ * syncs its message: the 250 goes out, then our FIN (issue 11, defect 7:
+ * without it the client retries and the message is delivered twice). */
+static void test_peer_fin_during_commit(void **state)
+{
+	struct sfx *x = *state;
+	const char *out;
+
+	smtp_spool_stage_attach(x->st, spool_worker_get(x->sp, 0));
+	connect_client(x->f, 0);
+	client(x->f, 0, msg);
+	sent(x->f, 0);
+	assert_true(smtp_session_parked(x->f->c[0]->s));
+	smtp_conn_event(x->f->c[0], SMTP_CONN_EV_PEER_FIN);
+	assert_int_equal(x->f->tr[0].shut, 0);
+	out = poll_until(x, 0, 1);
+	assert_int_equal(strncmp(out, "250 2.0.0 Ok: queued as ", 24), 0);
+	assert_int_equal(x->f->tr[0].shut, 1);
+	assert_int_equal(spool_msg_count(x->sp), 1);
+}
+
 static void test_reply_parts(void **state)
 {
 	static const int st[] = {-ENOSPC, -EDQUOT, -ENOBUFS, -EAGAIN, -EIO, -EINVAL, 0};
@@ -164,6 +185,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_admission_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_during_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_fin_during_commit, setup, teardown),
 		cmocka_unit_test(test_reply_parts),
 	};
 

@@ -1,5 +1,6 @@
-# RFC 5321 4.5.3.1.4: command line <= 512 octets + configured extension
-# room. Longer: 500 5.5.2, skipped to its LF, session in sync.
+# RFC 5321 4.5.3.1.4: command line <= 512 octets (MAIL and RCPT: + the
+# configured extension room). Longer: 500 5.5.2, skipped to its LF,
+# session in sync.
 @config line_ext=0
 S: 220 mx.test ESMTP
 R: NOOP 
