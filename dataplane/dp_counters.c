@@ -80,6 +80,7 @@ static const struct mx_ctr_group dp_group = {
 #define TCP_HELP_TCPSACKRetrans		"segments retransmitted because of SACK information"
 #define TCP_HELP_TCPOFOQueue		"segments put in the out-of-order queue"
 #define TCP_HELP_TCPOFODrop		"out-of-order segments dropped (queue full)"
+#define TCP_HELP_TCPOFOCapDrop		"out-of-order segments dropped: connection's out-of-order cap"
 #define TCP_HELP_TCPRcvQDrop		"segments dropped: receive queue full"
 #define TCP_HELP_TCPRcvMemDrop		"segments dropped: receive memory limit"
 #define TCP_HELP_TCPSndBufFull		"sends refused or shortened: send buffer full"

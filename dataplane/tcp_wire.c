@@ -10,9 +10,12 @@
  *    no locks (one writer and reader: the worker). Sized for max_conns +
  *    max_timewait.
  *  - receive buffers: the mbuf itself (zero copy); the core holds a
- *    reference (rte_mbuf_refcnt_update) per buffer it keeps. The number of
- *    held buffers is capped below the pool size so held data can never
- *    starve the RX ring.
+ *    reference (rte_mbuf_refcnt_update) per buffer it keeps, charged at
+ *    the mbuf's whole buffer (buf_truesize = buf_len) against rcv_mem. The
+ *    number of held buffers is capped below the pool size so held data can
+ *    never starve the RX ring. That cap is only true if every mbuf the
+ *    core holds is from this worker's pool: a steered segment carrying
+ *    payload is therefore copied into our pool first (dp_tcp_input).
  *  - keyed hash: SipHash-2-4 through OpenSSL's EVP_MAC, keyed per boot.
  *    The context is re-initialised with the key on each call (no
  *    allocation: SipHash's init only loads the key).
@@ -149,6 +152,12 @@ static void env_buf_free(void *ctx, void *buf)
 	rte_pktmbuf_free(buf);
 }
 
+static uint32_t env_buf_truesize(void *ctx, void *buf)
+{
+	(void)ctx;
+	return ((const struct rte_mbuf *)buf)->buf_len;
+}
+
 static uint64_t env_keyed_hash(void *ctx, const void *data, size_t len)
 {
 	struct dp_worker *w = ctx;
@@ -266,6 +275,7 @@ int dp_tcp_init(struct dp_worker *w, const struct mx_config *c, unsigned pool_mb
 		.flow_remove = env_remove,
 		.buf_ref = env_buf_ref,
 		.buf_free = env_buf_free,
+		.buf_truesize = env_buf_truesize,
 		.keyed_hash = env_keyed_hash,
 		.port_ok = env_port_ok,
 		.mem_zalloc = env_zalloc,
@@ -363,6 +373,28 @@ void dp_tcp_input(struct dp_worker *w, struct rte_mbuf *m, struct rte_ipv4_hdr *
 		DP_STAT_INC(&w->stats, drop_tcp_csum);
 		rte_pktmbuf_free(m);
 		return;
+	}
+	/*
+	 * A segment steered here by another worker sits in that worker's
+	 * pool. Our held-buffer bound (rcv_segs) is sized against our own
+	 * pool, so holding foreign mbufs would let all workers together drain
+	 * the receiving worker's pool and stop its RX ring (ARP included).
+	 * Copying a segment with payload into our pool keeps each pool
+	 * budgeted by the one stack that can hold its mbufs; the original
+	 * goes back to its pool at once. Pure ACKs are never held: no copy.
+	 */
+	if (m->pool != w->pool && l4len > (unsigned)((th->data_off >> 4) * 4)) {
+		struct rte_mbuf *c = rte_pktmbuf_copy(m, w->pool, 0, UINT32_MAX);
+		size_t ip_off = (size_t)((uint8_t *)ip - rte_pktmbuf_mtod(m, uint8_t *));
+
+		rte_pktmbuf_free(m);
+		if (!c) {
+			DP_STAT_INC(&w->stats, drop_no_mbuf);
+			return;
+		}
+		m = c;
+		ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, ip_off);
+		th = (const struct rte_tcp_hdr *)((uint8_t *)ip + rte_ipv4_hdr_len(ip));
 	}
 	tcp_key_init4(&key, &ip->dst_addr, rte_be_to_cpu_16(th->dst_port), &ip->src_addr,
 		      rte_be_to_cpu_16(th->src_port));

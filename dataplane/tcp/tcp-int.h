@@ -109,7 +109,15 @@ struct tcp_rseg {
 	const uint8_t *data; /* first byte not yet consumed/trimmed */
 	uint32_t seq;	     /* sequence number of data[0] */
 	uint32_t len;
+	uint32_t truesize; /* env.buf_truesize() of buf when taken, 0 if none */
 };
+
+/* What a held piece costs against the budgets: the whole buffer it pins,
+ * or its payload if that is larger (or no truesize is known). */
+static inline uint32_t tcp_rseg_charge(const struct tcp_rseg *r)
+{
+	return r->truesize > r->len ? r->truesize : r->len;
+}
 
 /* ---- TIME_WAIT ------------------------------------------------------ */
 
@@ -257,7 +265,8 @@ struct tcp_tcb {
 	uint32_t ooo_fin_seq;
 	struct tcp_rseg *rq_head, *rq_tail; /* in order, unread */
 	struct tcp_rseg *ooo;		    /* sorted, beyond rcv_nxt */
-	uint32_t rq_bytes, ooo_bytes;
+	uint32_t rq_bytes, ooo_bytes;	/* payload bytes */
+	uint32_t rq_charge, ooo_charge; /* tcp_rseg_charge() sums */
 	uint16_t rq_segs, ooo_segs;
 	uint32_t ooo_last_seq;	 /* start of the last OOO arrival (first SACK block) */
 	uint32_t sack_recent[3]; /* latest OOO arrivals, newest first (RFC 2018 4) */
@@ -336,7 +345,9 @@ struct tcp_stack {
 	struct tcp_rseg *rsegs;
 	struct tcp_rseg *rseg_free;
 	uint32_t rsegs_used;
-	uint64_t rcv_held;  /* payload bytes held, all connections */
+	uint64_t rcv_held;  /* tcp_rseg_charge() of every held piece */
+	uint64_t ooo_held;  /* ... of the out-of-order pieces (<= rcv_mem / 2) */
+	uint32_t ooo_rsegs; /* out-of-order pieces, all connections (<= rcv_segs / 2) */
 	uint64_t bufs_held; /* buf_ref() minus buf_free() */
 
 	struct tcp_listener *listeners;
@@ -413,7 +424,13 @@ unsigned tcp_sb_iov(const struct tcp_tcb *t, uint32_t off, uint32_t len, struct 
 		    unsigned max, uint32_t *len_out);
 struct tcp_rseg *tcp_rseg_get(struct tcp_tcb *t, void *buf, const uint8_t *data, uint32_t seq,
 			      uint32_t len);
+/** Release @r: its charge leaves rcv_held; the caller has already taken
+ * it off its list (and off rq_charge / ooo_charge). */
 void tcp_rseg_put(struct tcp_tcb *t, struct tcp_rseg *r);
+/** Drop the first @k bytes of @r (k < r->len), keeping rcv_held right.
+ * Returns how much r's charge fell (0 while the buffer's truesize still
+ * dominates): the caller subtracts it from its list's charge. */
+uint32_t tcp_rseg_trim(struct tcp_tcb *t, struct tcp_rseg *r, uint32_t k);
 void tcp_rq_clear(struct tcp_tcb *t);
 void tcp_ooo_clear(struct tcp_tcb *t);
 /** Receive window we can offer now (bytes, before scaling/SWS). */

@@ -143,6 +143,11 @@ struct tcp_env {
 	 * given to tcp_input() (an mbuf in production). */
 	void (*buf_ref)(void *ctx, void *buf);
 	void (*buf_free)(void *ctx, void *buf);
+	/* Optional: what holding @buf really costs in bytes (an mbuf's whole
+	 * buffer, headroom included, whatever its payload). Each held piece is
+	 * charged max(payload, truesize) against cfg.rcv_mem and the OOO caps.
+	 * NULL or 0: the payload length only. */
+	uint32_t (*buf_truesize)(void *ctx, void *buf);
 	/* Keyed hash (SipHash-2-4 keyed per boot in production) for RFC 6528
 	 * ISNs, timestamp offsets and SYN cookies. Must be deterministic for
 	 * the life of the stack. */
@@ -175,7 +180,8 @@ struct tcp_config {
 	uint32_t rcvbuf;	      /* per-connection receive window / held bytes */
 	uint32_t rcv_segs;	      /* global receive-segment descriptors (held buffers) */
 	uint32_t rcv_segs_per_conn;   /* held buffers per connection (in-order + OOO) */
-	uint64_t rcv_mem;	      /* global budget of held payload bytes */
+	uint64_t rcv_mem;	      /* global budget of held buffers (truesize bytes) */
+	uint32_t rcv_ooo_segs_per_conn; /* held out-of-order pieces per connection */
 	uint16_t mtu;		      /* local MTU: our MSS = mtu - IP - TCP headers */
 	uint16_t eph_lo, eph_hi;      /* active-open source port range */
 	uint32_t rto_initial_ms;      /* RFC 6298: 1000 */
@@ -232,6 +238,7 @@ struct tcp_config {
 	X(TCPSACKRetrans, sack_retrans)                  \
 	X(TCPOFOQueue, ofo_queue)                        \
 	X(TCPOFODrop, ofo_drop)                          \
+	X(TCPOFOCapDrop, ofo_cap_drop)                   \
 	X(TCPRcvQDrop, rcvq_drop)                        \
 	X(TCPRcvMemDrop, rcv_mem_drop)                   \
 	X(TCPSndBufFull, sndbuf_full)                    \

@@ -23,6 +23,10 @@
  *  - buf_ref/buf_free: rte_mbuf_refcnt_update(m, 1) / rte_pktmbuf_free(m).
  *    tcp_input() never takes over the caller's own reference: the caller
  *    frees its mbuf after tcp_input() returns, the core holds its own.
+ *    Every buffer handed to one stack must come from the pool that stack's
+ *    held-buffer bound (cfg.rcv_segs) was sized against.
+ *  - buf_truesize (optional): m->buf_len, the whole buffer a held piece
+ *    pins; charged against cfg.rcv_mem instead of the payload length.
  *  - keyed_hash: SipHash-2-4 (OpenSSL EVP_MAC "SIPHASH", 8-byte output)
  *    with a random 16-byte key drawn at boot.
  *  - port_ok: return true if the RSS/steering hash of the reply

@@ -150,13 +150,11 @@ int tcp_recv_consume(struct tcp_tcb *t, size_t n, uint64_t now_us)
 				t->rq_tail = NULL;
 			t->rq_segs--;
 			t->rq_bytes -= k;
+			t->rq_charge -= tcp_rseg_charge(r);
 			tcp_rseg_put(t, r);
 		} else {
-			r->data += k;
-			r->seq += k;
-			r->len -= k;
 			t->rq_bytes -= k;
-			st->rcv_held -= k;
+			t->rq_charge -= tcp_rseg_trim(t, r, k);
 		}
 		n -= k;
 	}

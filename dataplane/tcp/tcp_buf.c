@@ -13,6 +13,23 @@
  * non-overlapping ooo list. Bounds: cfg.rcvbuf bytes and
  * cfg.rcv_segs_per_conn descriptors per connection, cfg.rcv_segs
  * descriptors and cfg.rcv_mem bytes for the whole stack.
+ *
+ * Accounting is by what a piece really pins, not by its payload: each
+ * piece is charged tcp_rseg_charge(), the buffer's truesize as the env
+ * reports it (an mbuf's whole data room) or the payload if larger. A
+ * 1-byte segment held past a hole costs a full mbuf, so that is what it
+ * costs here. A buffer held as several pieces (a segment filling several
+ * gaps) is charged once per piece: it over-counts, never under-counts.
+ *
+ * Out-of-order data is capped twice, Linux-style (tcp_data_queue_ofo
+ * drops when over the receive buffer): per connection at
+ * cfg.rcv_ooo_segs_per_conn pieces and cfg.rcvbuf of charge, counted in
+ * TCPOFOCapDrop; stack-wide at half of cfg.rcv_segs and half of
+ * cfg.rcv_mem, counted in TCPOFODrop, so in-order data (what applications
+ * read and free) always keeps the other half however many connections
+ * send fragments past a hole. An OOO piece dropped costs the peer a
+ * retransmission, never correctness. Collapsing small pieces into one
+ * buffer would save more but needs a copy target the core does not own.
  */
 #include <string.h>
 
@@ -161,24 +178,39 @@ unsigned tcp_sb_iov(const struct tcp_tcb *t, uint32_t off, uint32_t len, struct 
 
 /* ---- receive segments ------------------------------------------------ */
 
+/* Truesize of @buf as the env reports it, 0 if unknown. */
+static uint32_t buf_truesize(const struct tcp_stack *st, void *buf)
+{
+	return st->env.buf_truesize ? st->env.buf_truesize(st->env.ctx, buf) : 0;
+}
+
+/* Charge of a piece of @len bytes of @buf (tcp_rseg_charge() once held). */
+static uint32_t piece_charge(const struct tcp_stack *st, void *buf, uint32_t len)
+{
+	uint32_t ts = buf_truesize(st, buf);
+
+	return ts > len ? ts : len;
+}
+
 struct tcp_rseg *tcp_rseg_get(struct tcp_tcb *t, void *buf, const uint8_t *data, uint32_t seq,
 			      uint32_t len)
 {
 	struct tcp_stack *st = t->st;
 	struct tcp_rseg *r;
+	uint32_t ts;
 
 	if (!buf)
 		return NULL;
 	if (t->rq_segs + t->ooo_segs >= st->cfg.rcv_segs_per_conn)
 		return NULL;
-	if (st->rcv_held + len > st->cfg.rcv_mem)
+	ts = buf_truesize(st, buf);
+	if (st->rcv_held + (ts > len ? ts : len) > st->cfg.rcv_mem)
 		return NULL;
 	r = st->rseg_free;
 	if (!r)
 		return NULL;
 	st->rseg_free = r->next;
 	st->rsegs_used++;
-	st->rcv_held += len;
 	st->bufs_held++;
 	st->env.buf_ref(st->env.ctx, buf);
 	r->next = NULL;
@@ -186,6 +218,8 @@ struct tcp_rseg *tcp_rseg_get(struct tcp_tcb *t, void *buf, const uint8_t *data,
 	r->data = data;
 	r->seq = seq;
 	r->len = len;
+	r->truesize = ts;
+	st->rcv_held += tcp_rseg_charge(r);
 	return r;
 }
 
@@ -193,13 +227,39 @@ void tcp_rseg_put(struct tcp_tcb *t, struct tcp_rseg *r)
 {
 	struct tcp_stack *st = t->st;
 
-	st->rcv_held -= r->len;
+	st->rcv_held -= tcp_rseg_charge(r);
 	st->bufs_held--;
 	st->env.buf_free(st->env.ctx, r->buf);
 	r->buf = NULL;
 	r->next = st->rseg_free;
 	st->rseg_free = r;
 	st->rsegs_used--;
+}
+
+uint32_t tcp_rseg_trim(struct tcp_tcb *t, struct tcp_rseg *r, uint32_t k)
+{
+	uint32_t before = tcp_rseg_charge(r), fell;
+
+	if (k >= r->len)
+		mx_panic("tcp: rseg_trim %u >= %u", k, r->len);
+	r->data += k;
+	r->seq += k;
+	r->len -= k;
+	fell = before - tcp_rseg_charge(r);
+	t->st->rcv_held -= fell;
+	return fell;
+}
+
+/* Take @r off the OOO accounting (it has left the list). */
+static void ooo_uncharge(struct tcp_tcb *t, const struct tcp_rseg *r)
+{
+	uint32_t c = tcp_rseg_charge(r);
+
+	t->ooo_segs--;
+	t->ooo_bytes -= r->len;
+	t->ooo_charge -= c;
+	t->st->ooo_held -= c;
+	t->st->ooo_rsegs--;
 }
 
 void tcp_rq_clear(struct tcp_tcb *t)
@@ -211,6 +271,7 @@ void tcp_rq_clear(struct tcp_tcb *t)
 	}
 	t->rq_tail = NULL;
 	t->rq_bytes = 0;
+	t->rq_charge = 0;
 	t->rq_segs = 0;
 	tcp_ooo_clear(t);
 }
@@ -220,10 +281,9 @@ void tcp_ooo_clear(struct tcp_tcb *t)
 	while (t->ooo) {
 		struct tcp_rseg *r = t->ooo;
 		t->ooo = r->next;
+		ooo_uncharge(t, r);
 		tcp_rseg_put(t, r);
 	}
-	t->ooo_bytes = 0;
-	t->ooo_segs = 0;
 	t->ooo_fin = false;
 	t->nsack_recent = 0;
 }
@@ -249,6 +309,7 @@ static void rq_append(struct tcp_tcb *t, struct tcp_rseg *r)
 		t->rq_head = r;
 	t->rq_tail = r;
 	t->rq_bytes += r->len;
+	t->rq_charge += tcp_rseg_charge(r);
 	t->rq_segs++;
 	t->rcv_nxt += r->len;
 }
@@ -261,18 +322,14 @@ static void ooo_drain(struct tcp_tcb *t)
 		uint32_t skip = t->rcv_nxt - r->seq;
 
 		t->ooo = r->next;
-		t->ooo_segs--;
-		t->ooo_bytes -= r->len;
+		ooo_uncharge(t, r);
 		r->next = NULL;
 		if (skip >= r->len) {
 			tcp_rseg_put(t, r);
 			continue;
 		}
-		/* Keep the descriptor's byte accounting right while trimming. */
-		t->st->rcv_held -= skip;
-		r->data += skip;
-		r->seq += skip;
-		r->len -= skip;
+		if (skip)
+			tcp_rseg_trim(t, r, skip);
 		rq_append(t, r);
 	}
 }
@@ -334,7 +391,16 @@ static void ooo_insert(struct tcp_tcb *t, const struct tcp_seg *s)
 			uint32_t piece = len;
 			if (*pp && tcp_seq_lt((*pp)->seq, seq + len))
 				piece = (*pp)->seq - seq;
-			r = tcp_rseg_get(t, s->buf, data, seq, piece);
+			uint32_t charge = piece_charge(st, s->buf, piece);
+			if (t->ooo_segs >= st->cfg.rcv_ooo_segs_per_conn ||
+			    t->ooo_charge + charge > st->cfg.rcvbuf) {
+				TCP_INC(st, ofo_cap_drop);
+				break;
+			}
+			r = NULL;
+			if (st->ooo_rsegs < st->cfg.rcv_segs / 2 &&
+			    st->ooo_held + charge <= st->cfg.rcv_mem / 2)
+				r = tcp_rseg_get(t, s->buf, data, seq, piece);
 			if (!r) {
 				TCP_INC(st, ofo_drop);
 				break;
@@ -342,8 +408,12 @@ static void ooo_insert(struct tcp_tcb *t, const struct tcp_seg *s)
 			r->next = *pp;
 			*pp = r;
 			pp = &r->next;
+			charge = tcp_rseg_charge(r);
 			t->ooo_segs++;
 			t->ooo_bytes += piece;
+			t->ooo_charge += charge;
+			st->ooo_held += charge;
+			st->ooo_rsegs++;
 			seq += piece;
 			data += piece;
 			len -= piece;
@@ -385,7 +455,7 @@ void tcp_rcv_data(struct tcp_tcb *t, const struct tcp_seg *s)
 		r = len ? tcp_rseg_get(t, d.buf, d.data, d.seq, len) : NULL;
 		if (len && !r) {
 			if (st->rsegs_used >= st->cfg.rcv_segs ||
-			    st->rcv_held + len > st->cfg.rcv_mem)
+			    st->rcv_held + piece_charge(st, d.buf, len) > st->cfg.rcv_mem)
 				TCP_INC(st, rcv_mem_drop);
 			else
 				TCP_INC(st, rcvq_drop);

@@ -108,7 +108,7 @@ static void fz_cb(struct tcp_tcb *t, void *user, enum tcp_event ev, int reason)
 
 static void check_tcb(struct tcp_stack *st, struct tcp_tcb *t)
 {
-	uint32_t n = 0, bytes = 0;
+	uint32_t n = 0, bytes = 0, charge = 0;
 	uint32_t cs = st->cfg.chunk_size;
 
 	FZ_CHECK(t->state < TCP_STATE_COUNT);
@@ -131,20 +131,23 @@ static void check_tcb(struct tcp_stack *st, struct tcp_tcb *t)
 	for (const struct tcp_rseg *r = t->rq_head; r; r = r->next) {
 		n++;
 		bytes += r->len;
+		charge += tcp_rseg_charge(r);
 		FZ_CHECK(r->len > 0 || r == t->rq_head);
 	}
-	FZ_CHECK(n == t->rq_segs && bytes == t->rq_bytes);
-	n = bytes = 0;
+	FZ_CHECK(n == t->rq_segs && bytes == t->rq_bytes && charge == t->rq_charge);
+	n = bytes = charge = 0;
 	for (const struct tcp_rseg *r = t->ooo; r; r = r->next) {
 		n++;
 		bytes += r->len;
+		charge += tcp_rseg_charge(r);
 		FZ_CHECK(r->len > 0);
 		FZ_CHECK(tcp_seq_gt(r->seq, t->rcv_nxt));
 		if (r->next)
 			FZ_CHECK(tcp_seq_leq(r->seq + r->len, r->next->seq));
 	}
-	FZ_CHECK(n == t->ooo_segs && bytes == t->ooo_bytes);
+	FZ_CHECK(n == t->ooo_segs && bytes == t->ooo_bytes && charge == t->ooo_charge);
 	FZ_CHECK(t->rq_segs + t->ooo_segs <= st->cfg.rcv_segs_per_conn);
+	FZ_CHECK(t->ooo_segs <= st->cfg.rcv_ooo_segs_per_conn && t->ooo_charge <= st->cfg.rcvbuf);
 	/* held bytes stay inside what we offered (rounding of the scaled
 	 * window may add less than one scale unit) */
 	FZ_CHECK(t->rq_bytes + t->ooo_bytes <= st->cfg.rcvbuf + (1u << t->rcv_wscale));
@@ -176,7 +179,8 @@ static void check(struct fz *f)
 {
 	struct tcp_stack *st = f->h->st;
 	uint32_t tcbs = 0, chunks = 0, rsegs = 0;
-	uint64_t held = 0;
+	uint64_t held = 0, ooo_held = 0;
+	uint32_t ooo_rsegs = 0;
 
 	for (uint32_t i = 0; i < st->cfg.max_tcbs; i++) {
 		struct tcp_tcb *t = &st->tcbs[i];
@@ -186,7 +190,9 @@ static void check(struct fz *f)
 		check_tcb(st, t);
 		chunks += t->sb_chunks;
 		rsegs += t->rq_segs + t->ooo_segs;
-		held += t->rq_bytes + t->ooo_bytes;
+		held += t->rq_charge + t->ooo_charge;
+		ooo_held += t->ooo_charge;
+		ooo_rsegs += t->ooo_segs;
 		if (t->in_table)
 			FZ_CHECK(f->h->env.flow_lookup(f->h, &t->key) == t);
 	}
@@ -194,6 +200,8 @@ static void check(struct fz *f)
 	FZ_CHECK(chunks == st->chunks_used && chunks <= st->cfg.snd_chunks);
 	FZ_CHECK(rsegs == st->rsegs_used && rsegs <= st->cfg.rcv_segs);
 	FZ_CHECK(held == st->rcv_held && held <= st->cfg.rcv_mem);
+	FZ_CHECK(ooo_held == st->ooo_held && ooo_held <= st->cfg.rcv_mem / 2);
+	FZ_CHECK(ooo_rsegs == st->ooo_rsegs && ooo_rsegs <= st->cfg.rcv_segs / 2);
 	FZ_CHECK(st->tws_used <= st->cfg.max_timewait);
 	/* every reference the core holds is on a live buffer, and every live
 	 * buffer is referenced (the caller's own reference is dropped after
@@ -491,6 +499,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.rcvbuf = 8000;
 	c.rcv_segs = 24;
 	c.rcv_segs_per_conn = 8;
+	c.rcv_ooo_segs_per_conn = 6;
 	c.rcv_mem = 20000;
 	c.time_wait_ms = 3000;
 	c.fin_wait2_ms = 3000;
@@ -505,6 +514,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.p = data;
 	f.n = size;
 	h_init(&h, &c);
+	h.truesize = 512; /* small pieces cost more than their payload */
 	f.h = &h;
 	if (!tcp_listen(h.st, 0, 25, 2, fz_cb, &f))
 		abort();

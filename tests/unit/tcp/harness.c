@@ -140,6 +140,12 @@ static void hbuf_put(struct hbuf *b)
 	}
 }
 
+static uint32_t b_truesize(void *ctx, void *buf)
+{
+	(void)buf;
+	return ((struct henv *)ctx)->truesize;
+}
+
 static void b_ref(void *ctx, void *buf)
 {
 	(void)ctx;
@@ -290,6 +296,7 @@ void h_init(struct henv *h, const struct tcp_config *cfg)
 	h->env.flow_remove = f_remove;
 	h->env.buf_ref = b_ref;
 	h->env.buf_free = b_free;
+	h->env.buf_truesize = b_truesize;
 	h->env.keyed_hash = h_siphash;
 	if (cfg)
 		h->cfg = *cfg;

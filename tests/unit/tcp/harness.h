@@ -65,6 +65,7 @@ struct henv {
 	bool auto_close; /* call tcp_close() on TCP_EV_CLOSED */
 	bool echo;	 /* echo service: write back every byte read */
 	struct tcp_tcb *last_accepted;
+	uint32_t truesize; /* env.buf_truesize() of every buffer (0: payload only) */
 };
 
 /* Live hbufs across all environments (leak check), and the references
