@@ -206,7 +206,7 @@ static void test_ooo_bounds(void **state)
 	(void)state;
 	cfg_small(&c);
 	c.rcv_segs_per_conn = 4;
-	c.rcv_segs = 6;
+	c.rcv_segs = 8; /* out-of-order pieces may take half: 4 */
 	h = env_new(&c);
 	tcp_listen(h->st, 0, 25, 16, h_event_cb, h);
 	memset(buf, 'o', sizeof(buf));
@@ -226,18 +226,18 @@ static void test_ooo_bounds(void **state)
 	p_send_opt(&p, TCP_ACK, p.seq, NULL, 0, buf, 100);
 	assert_int_equal(t->rcv_nxt, p.seq);
 	assert_int_equal(h->st->stats.rcvq_drop, 1);
-	/* a second connection hits the global descriptor pool (6) */
+	/* a second connection hits the global descriptor pool (8) */
 	p_init(&q, h, 25, 50301);
 	p_send(&q, TCP_SYN, NULL, 0);
 	p_saw(&q, h_last(h));
 	p_send(&q, TCP_ACK, NULL, 0);
 	u = p_tcb(&q);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		p_send(&q, TCP_ACK, buf, 100);
-	assert_int_equal(u->rq_segs, 2);
-	assert_int_equal(h->st->rsegs_used, 6);
+	assert_int_equal(u->rq_segs, 4);
+	assert_int_equal(h->st->rsegs_used, 8);
 	assert_true(h->st->stats.rcv_mem_drop >= 1);
-	assert_int_equal(h_bufs_live, 6); /* exactly the held descriptors */
+	assert_int_equal(h_bufs_live, 8); /* exactly the held descriptors */
 	tcp_abort(t, h->now);
 	tcp_abort(u, h->now);
 	assert_int_equal(h->st->rsegs_used, 0);
@@ -289,6 +289,149 @@ static void test_rcv_mem_budget(void **state)
 	assert_int_equal(h->st->rcv_held, 0);
 	tcp_close(t, h->now);
 	tcp_close(u, h->now);
+	env_free(h);
+}
+
+/* Issue 11 defect 3: a held piece costs its buffer's truesize, not its
+ * payload, in-order and out-of-order alike; trimming a piece releases
+ * nothing while the buffer's truesize still dominates. */
+static void test_rcv_truesize_charge(void **state)
+{
+	struct tcp_config c;
+	struct henv *h;
+	struct peer p;
+	struct tcp_tcb *t;
+	char buf[3000];
+
+	(void)state;
+	cfg_small(&c);
+	h = env_new(&c);
+	h->truesize = 2048;
+	tcp_listen(h->st, 0, 25, 16, h_event_cb, h);
+	memset(buf, 't', sizeof(buf));
+	p_init(&p, h, 25, 50600);
+	t = p_accept(&p);
+	assert_non_null(t);
+	/* three 1-byte segments past a hole pin three buffers */
+	for (uint32_t i = 0; i < 3; i++)
+		p_send_opt(&p, TCP_ACK, p.seq + 2000 + 10 * i, NULL, 0, buf, 1);
+	assert_int_equal(t->ooo_segs, 3);
+	assert_int_equal(h->st->rcv_held, 3 * 2048);
+	assert_int_equal(t->ooo_charge, 3 * 2048);
+	/* in order: 1000 bytes in a 2048-byte buffer cost 2048 */
+	p_send(&p, TCP_ACK, buf, 1000);
+	assert_int_equal(tcp_recv_avail(t), 1000);
+	assert_int_equal(h->st->rcv_held, 4 * 2048);
+	/* a payload above the truesize is charged its length */
+	p_send(&p, TCP_ACK, buf, 1000);
+	assert_int_equal(h->st->rcv_held, 5 * 2048);
+	/* consuming part of a buffer frees none of it */
+	assert_int_equal(tcp_recv_consume(t, 500, h->now), 0);
+	assert_int_equal(h->st->rcv_held, 5 * 2048);
+	assert_int_equal(tcp_recv_consume(t, 1500, h->now), 0);
+	assert_int_equal(h->st->rcv_held, 3 * 2048);
+	tcp_abort(t, h->now);
+	assert_int_equal(h->st->rcv_held, 0);
+	assert_int_equal(h->st->rsegs_used, 0);
+	env_free(h);
+}
+
+/* Issue 11 defect 3: out-of-order holdings are capped per connection, in
+ * pieces and in charged bytes (rcvbuf), and the drops are counted. */
+static void test_ooo_cap_per_conn(void **state)
+{
+	struct tcp_config c;
+	struct henv *h;
+	struct peer p, q;
+	struct tcp_tcb *t, *u;
+	char buf[100];
+
+	(void)state;
+	cfg_small(&c);
+	c.rcv_ooo_segs_per_conn = 20;
+	h = env_new(&c);
+	tcp_listen(h->st, 0, 25, 16, h_event_cb, h);
+	memset(buf, 'c', sizeof(buf));
+	/* pieces: 30 one-byte segments past a hole, 20 held */
+	p_init(&p, h, 25, 50700);
+	t = p_accept(&p);
+	assert_non_null(t);
+	for (uint32_t i = 0; i < 30; i++)
+		p_send_opt(&p, TCP_ACK, p.seq + 100 + 2 * i, NULL, 0, buf, 1);
+	assert_int_equal(t->ooo_segs, 20);
+	assert_int_equal(h->st->stats.ofo_cap_drop, 10);
+	/* bytes: 8192-byte buffers, rcvbuf 65536 of charge: 8 held */
+	h->truesize = 8192;
+	p_init(&q, h, 25, 50701);
+	u = p_accept(&q);
+	assert_non_null(u);
+	for (uint32_t i = 0; i < 12; i++)
+		p_send_opt(&q, TCP_ACK, q.seq + 100 + 2 * i, NULL, 0, buf, 1);
+	assert_int_equal(u->ooo_segs, 8);
+	assert_true(u->ooo_charge <= c.rcvbuf);
+	assert_int_equal(h->st->stats.ofo_cap_drop, 14);
+	/* the hole filled: the piece that continues it moves in order, and
+	 * the freed room takes a new piece past the next hole */
+	h->truesize = 0;
+	p_send(&p, TCP_ACK, buf, 100);
+	assert_int_equal(t->ooo_segs, 19);
+	assert_int_equal(tcp_recv_avail(t), 101);
+	p_send_opt(&p, TCP_ACK, p.seq + 3, NULL, 0, buf, 1);
+	assert_int_equal(t->ooo_segs, 20);
+	assert_int_equal(h->st->stats.ofo_cap_drop, 14);
+	tcp_abort(t, h->now);
+	tcp_abort(u, h->now);
+	assert_int_equal(h->st->rcv_held, 0);
+	assert_int_equal(h->st->ooo_held, 0);
+	assert_int_equal(h->st->ooo_rsegs, 0);
+	env_free(h);
+}
+
+/* Issue 11 defect 3: a hundred connections sending 1-byte segments past
+ * a hole (each pinning a 2 KiB buffer) do not exhaust the receive budget:
+ * a well-behaved connection's in-order data is still accepted. */
+#define FLOOD_CONNS 100
+static void test_ooo_flood_keeps_inorder(void **state)
+{
+	struct tcp_config c;
+	struct henv *h;
+	static struct peer att[FLOOD_CONNS];
+	struct tcp_tcb *ta[FLOOD_CONNS], *t;
+	struct peer p;
+	char buf[1000];
+
+	(void)state;
+	cfg_small(&c);
+	c.rcv_segs = 1024;	 /* the held-mbuf bound of a small pool */
+	c.rcv_mem = 2ull << 20; /* 2 MiB of 2 KiB buffers */
+	h = env_new(&c);
+	h->truesize = 2048;
+	tcp_listen(h->st, 0, 25, 128, h_event_cb, h);
+	memset(buf, 'f', sizeof(buf));
+	for (unsigned i = 0; i < FLOOD_CONNS; i++) {
+		p_init(&att[i], h, 25, (uint16_t)(51000 + i));
+		ta[i] = p_accept(&att[i]);
+		assert_non_null(ta[i]);
+		for (uint32_t k = 0; k < 60; k++)
+			p_send_opt(&att[i], TCP_ACK, att[i].seq + 10 + 2 * k, NULL, 0, buf, 1);
+	}
+	/* the attack holds at most half of each stack-wide budget */
+	assert_true(h->st->ooo_rsegs <= c.rcv_segs / 2);
+	assert_true(h->st->ooo_held <= c.rcv_mem / 2);
+	assert_true(h->st->stats.ofo_cap_drop + h->st->stats.ofo_drop > 0);
+	p_init(&p, h, 25, 50800);
+	t = p_accept(&p);
+	assert_non_null(t);
+	for (unsigned i = 0; i < 20; i++)
+		p_send(&p, TCP_ACK, buf, sizeof(buf));
+	assert_int_equal(tcp_recv_avail(t), 20 * sizeof(buf));
+	assert_int_equal(h->st->stats.rcv_mem_drop, 0);
+	assert_int_equal(h->st->stats.rcvq_drop, 0);
+	tcp_abort(t, h->now);
+	for (unsigned i = 0; i < FLOOD_CONNS; i++)
+		tcp_abort(ta[i], h->now);
+	assert_int_equal(h->st->rcv_held, 0);
+	assert_int_equal(h->st->rsegs_used, 0);
 	env_free(h);
 }
 
@@ -491,6 +634,9 @@ int main(void)
 		cmocka_unit_test(test_tcb_pool_exhausted),
 		cmocka_unit_test(test_ooo_bounds),
 		cmocka_unit_test(test_rcv_mem_budget),
+		cmocka_unit_test(test_rcv_truesize_charge),
+		cmocka_unit_test(test_ooo_cap_per_conn),
+		cmocka_unit_test(test_ooo_flood_keeps_inorder),
 		cmocka_unit_test(test_send_backpressure),
 		cmocka_unit_test(test_timewait_overflow),
 		cmocka_unit_test(test_output_failure_recovers),
