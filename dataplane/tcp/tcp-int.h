@@ -265,8 +265,8 @@ struct tcp_tcb {
 	uint32_t ooo_fin_seq;
 	struct tcp_rseg *rq_head, *rq_tail; /* in order, unread */
 	struct tcp_rseg *ooo;		    /* sorted, beyond rcv_nxt */
-	uint32_t rq_bytes, ooo_bytes;	/* payload bytes */
-	uint32_t rq_charge, ooo_charge; /* tcp_rseg_charge() sums */
+	uint32_t rq_bytes, ooo_bytes;	    /* payload bytes */
+	uint32_t rq_charge, ooo_charge;	    /* tcp_rseg_charge() sums */
 	uint16_t rq_segs, ooo_segs;
 	uint32_t ooo_last_seq;	 /* start of the last OOO arrival (first SACK block) */
 	uint32_t sack_recent[3]; /* latest OOO arrivals, newest first (RFC 2018 4) */

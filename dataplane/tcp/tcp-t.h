@@ -181,7 +181,7 @@ struct tcp_config {
 	uint32_t rcv_segs;	      /* global receive-segment descriptors (held buffers) */
 	uint32_t rcv_segs_per_conn;   /* held buffers per connection (in-order + OOO) */
 	uint64_t rcv_mem;	      /* global budget of held buffers (truesize bytes) */
-	uint32_t rcv_ooo_segs_per_conn; /* held out-of-order pieces per connection */
+	uint32_t ooo_segs_max;	      /* held out-of-order pieces per connection */
 	uint16_t mtu;		      /* local MTU: our MSS = mtu - IP - TCP headers */
 	uint16_t eph_lo, eph_hi;      /* active-open source port range */
 	uint32_t rto_initial_ms;      /* RFC 6298: 1000 */

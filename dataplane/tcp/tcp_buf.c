@@ -23,7 +23,7 @@
  *
  * Out-of-order data is capped twice, Linux-style (tcp_data_queue_ofo
  * drops when over the receive buffer): per connection at
- * cfg.rcv_ooo_segs_per_conn pieces and cfg.rcvbuf of charge, counted in
+ * cfg.ooo_segs_max pieces and cfg.rcvbuf of charge, counted in
  * TCPOFOCapDrop; stack-wide at half of cfg.rcv_segs and half of
  * cfg.rcv_mem, counted in TCPOFODrop, so in-order data (what applications
  * read and free) always keeps the other half however many connections
@@ -392,7 +392,7 @@ static void ooo_insert(struct tcp_tcb *t, const struct tcp_seg *s)
 			if (*pp && tcp_seq_lt((*pp)->seq, seq + len))
 				piece = (*pp)->seq - seq;
 			uint32_t charge = piece_charge(st, s->buf, piece);
-			if (t->ooo_segs >= st->cfg.rcv_ooo_segs_per_conn ||
+			if (t->ooo_segs >= st->cfg.ooo_segs_max ||
 			    t->ooo_charge + charge > st->cfg.rcvbuf) {
 				TCP_INC(st, ofo_cap_drop);
 				break;

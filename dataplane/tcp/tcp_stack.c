@@ -83,10 +83,9 @@ void tcp_config_default(struct tcp_config *c)
 	c->rcv_segs_per_conn = 128;
 	c->rcv_mem = 64ull << 20;
 	/* Linux keeps out-of-order data within the receive buffer by
-	 * truesize; a window of full segments fits in 32 pieces of 2 KiB
-	 * mbufs against a 64 KiB rcvbuf, and a peer sending 1-byte pieces
-	 * past a hole gets no more. */
-	c->rcv_ooo_segs_per_conn = 32;
+	 * truesize; the rcvbuf charge cap already holds a connection to about
+	 * 30 mbufs of 2 KiB past a hole, this bounds it without a truesize. */
+	c->ooo_segs_max = 32;
 	c->mtu = 1500;
 	c->eph_lo = 32768;
 	c->eph_hi = 60999;
@@ -141,9 +140,9 @@ static bool config_ok(const struct tcp_config *c, const struct tcp_env *e)
 	if (c->max_tcbs == 0 || c->max_listeners == 0 || c->chunk_size < 256 ||
 	    c->chunk_size > 65536 || c->chunk_size % 8 || c->sndbuf == 0 || c->rcvbuf == 0 ||
 	    c->rcvbuf > (1u << 30) || c->rcv_segs_per_conn == 0 || c->rcv_segs_per_conn > 65535 ||
-	    c->rcv_ooo_segs_per_conn == 0 ||
-	    c->mtu < 576 || c->mtu > 9216 || c->eph_lo == 0 || c->eph_lo > c->eph_hi ||
-	    c->rto_min_ms > c->rto_max_ms || c->rto_max_ms == 0 || c->delack_ms == 0)
+	    c->ooo_segs_max == 0 || c->mtu < 576 || c->mtu > 9216 || c->eph_lo == 0 ||
+	    c->eph_lo > c->eph_hi || c->rto_min_ms > c->rto_max_ms || c->rto_max_ms == 0 ||
+	    c->delack_ms == 0)
 		return false;
 	return true;
 }

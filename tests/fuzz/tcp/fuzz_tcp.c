@@ -147,7 +147,7 @@ static void check_tcb(struct tcp_stack *st, struct tcp_tcb *t)
 	}
 	FZ_CHECK(n == t->ooo_segs && bytes == t->ooo_bytes && charge == t->ooo_charge);
 	FZ_CHECK(t->rq_segs + t->ooo_segs <= st->cfg.rcv_segs_per_conn);
-	FZ_CHECK(t->ooo_segs <= st->cfg.rcv_ooo_segs_per_conn && t->ooo_charge <= st->cfg.rcvbuf);
+	FZ_CHECK(t->ooo_segs <= st->cfg.ooo_segs_max && t->ooo_charge <= st->cfg.rcvbuf);
 	/* held bytes stay inside what we offered (rounding of the scaled
 	 * window may add less than one scale unit) */
 	FZ_CHECK(t->rq_bytes + t->ooo_bytes <= st->cfg.rcvbuf + (1u << t->rcv_wscale));
@@ -499,7 +499,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c.rcvbuf = 8000;
 	c.rcv_segs = 24;
 	c.rcv_segs_per_conn = 8;
-	c.rcv_ooo_segs_per_conn = 6;
+	c.ooo_segs_max = 6;
 	c.rcv_mem = 20000;
 	c.time_wait_ms = 3000;
 	c.fin_wait2_ms = 3000;

@@ -348,7 +348,7 @@ static void test_ooo_cap_per_conn(void **state)
 
 	(void)state;
 	cfg_small(&c);
-	c.rcv_ooo_segs_per_conn = 20;
+	c.ooo_segs_max = 20;
 	h = env_new(&c);
 	tcp_listen(h->st, 0, 25, 16, h_event_cb, h);
 	memset(buf, 'c', sizeof(buf));
@@ -402,7 +402,7 @@ static void test_ooo_flood_keeps_inorder(void **state)
 
 	(void)state;
 	cfg_small(&c);
-	c.rcv_segs = 1024;	 /* the held-mbuf bound of a small pool */
+	c.rcv_segs = 1024;	/* the held-mbuf bound of a small pool */
 	c.rcv_mem = 2ull << 20; /* 2 MiB of 2 KiB buffers */
 	h = env_new(&c);
 	h->truesize = 2048;
