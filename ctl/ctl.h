@@ -7,9 +7,9 @@
  *
  * The socket is created at boot with mode 0660 and owned by the daemon's
  * unprivileged user, in a root-owned directory that user cannot write (so
- * the file stays after exit and the next start replaces it); every client's credentials are read (SO_PEERCRED) and
- * commands flagged CTL_F_PRIV are refused unless the peer is root or the
- * daemon's user.
+ * the file stays after exit and the next start replaces it); every client's credentials are read
+ * (SO_PEERCRED) and commands flagged CTL_F_PRIV are refused unless the peer is root or the daemon's
+ * user.
  *
  * Clients are served on the control loop (core/loop.h), concurrently and
  * without blocking: each has its own input and output buffer and deadline
