@@ -278,7 +278,7 @@ void smtp_conn_pump(struct smtp_conn *c)
  * has not closed: reset, release the slot. */
 static void conn_linger_abort(struct smtp_conn *c)
 {
-	MX_INFO("smtp %u: client did not close within %llu ms of the end: reset", c->slot,
+	MX_DEBUG("smtp %u: client did not close within %llu ms of the end: reset", c->slot,
 		(unsigned long long)(c->tab->linger_us / 1000));
 	cnt_inc(&c->tab->linger_aborts);
 	smtp_conn_abort(c);

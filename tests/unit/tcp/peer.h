@@ -114,4 +114,44 @@ static inline struct tcp_tcb *p_accept(struct peer *p)
 
 #define STAT(h, f) ((h)->st->stats.f)
 
+/* cmocka fixture helpers for the tests including this header (after
+ * <cmocka.h>): a harness whose listener on port 25 hands every accepted
+ * connection to h_event_cb, auto_close off. */
+static inline struct henv *p_fixture_new(const struct tcp_config *c, struct tcp_listener **l)
+{
+	struct henv *h = calloc(1, sizeof(*h));
+	struct tcp_listener *lis;
+
+	if (!h)
+		return NULL;
+	h_init(h, c);
+	h->auto_close = false;
+	lis = tcp_listen(h->st, 0, 25, 4, h_event_cb, h);
+	if (l)
+		*l = lis;
+	return lis ? h : NULL;
+}
+
+/* Teardown: free the harness and check that every buffer the core
+ * referenced was released. */
+static inline int p_fixture_teardown(void **state)
+{
+	struct henv *h = *state;
+
+	h_fini(h);
+	free(h);
+	assert_int_equal(h_bufs_live, 0);
+	return 0;
+}
+
+/* Passive open through the listener; returns the accepted TCB. */
+static inline struct tcp_tcb *p_open_passive(struct henv *h, struct peer *p)
+{
+	struct tcp_tcb *t = p_accept(p);
+
+	(void)h;
+	assert_non_null(t);
+	return t;
+}
+
 #endif

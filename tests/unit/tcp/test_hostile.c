@@ -42,11 +42,9 @@ static void cfg_test(struct tcp_config *c)
 
 static int setup_cfg(void **state, const struct tcp_config *c)
 {
-	struct henv *h = calloc(1, sizeof(*h));
+	struct henv *h = p_fixture_new(c, NULL);
 
-	h_init(h, c);
-	h->auto_close = false;
-	if (!tcp_listen(h->st, 0, 25, 4, h_event_cb, h))
+	if (!h)
 		return -1;
 	memset(&tx, 0, sizeof(tx));
 	*state = h;
@@ -61,25 +59,6 @@ static int setup(void **state)
 	return setup_cfg(state, &c);
 }
 
-static int teardown(void **state)
-{
-	struct henv *h = *state;
-
-	h_fini(h);
-	free(h);
-	assert_int_equal(h_bufs_live, 0);
-	return 0;
-}
-
-static struct tcp_tcb *open_passive(struct henv *h, struct peer *p)
-{
-	struct tcp_tcb *t = p_accept(p);
-
-	(void)h;
-	assert_non_null(t);
-	return t;
-}
-
 /* ---- RFC 6298 5.5: the RTO doubles on every timeout ---- */
 
 /* A SACK + timestamps peer (loss probes enabled) that completed the
@@ -91,7 +70,7 @@ static struct tcp_tcb *open_silent(struct henv *h, struct peer *p, uint16_t rpor
 	p_init(p, h, 25, rport);
 	p->sack = true;
 	p->ts = true;
-	t = open_passive(h, p);
+	t = p_open_passive(h, p);
 	h_advance(h, 10);
 	assert_true(t->rtt.sampled);
 	assert_int_equal(tcp_rtt_rto(&t->rtt, 0), 200000); /* rto_min */
@@ -205,7 +184,7 @@ static void test_zero_window_bound(void **state)
 	uint64_t t0;
 
 	p_init(&p, h, 25, 41100);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	assert_int_equal(h->st->cfg.zero_window_max_ms, 120000);
 	p.wnd = 0;
 	p_send(&p, TCP_ACK, NULL, 0);
@@ -241,7 +220,7 @@ static void test_zero_window_trickle(void **state)
 
 	memset(buf, 'x', sizeof(buf));
 	p_init(&p, h, 25, 41101);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p.wnd = 0;
 	p_send(&p, TCP_ACK, NULL, 0);
 	t0 = h->now / 1000;
@@ -270,7 +249,7 @@ static void test_zero_window_reopens(void **state)
 	uint64_t t1;
 
 	p_init(&p, h, 25, 41102);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p.wnd = 0;
 	p_send(&p, TCP_ACK, NULL, 0);
 	assert_int_equal(tcp_send(t, "first\r\n", 7, h->now), 7);
@@ -312,7 +291,7 @@ static void test_zero_window_small_window_peer(void **state)
 	p_init(&p, h, 25, 41104);
 	p.mss = 1460;
 	p.wnd = 1000;
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p.wnd = 0;
 	p_send(&p, TCP_ACK, NULL, 0);
 	assert_int_equal(tcp_send(t, buf, sizeof(buf), h->now), (ssize_t)sizeof(buf));
@@ -345,7 +324,7 @@ static void test_zero_window_unbounded(void **state)
 	c.zero_window_max_ms = 0;
 	assert_int_equal(setup_cfg((void **)&h, &c), 0);
 	p_init(&p, h, 25, 41103);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p.wnd = 0;
 	p_send(&p, TCP_ACK, NULL, 0);
 	assert_int_equal(tcp_send(t, "x", 1, h->now), 1);
@@ -353,7 +332,7 @@ static void test_zero_window_unbounded(void **state)
 	assert_int_equal(t->state, TCP_ESTABLISHED);
 	assert_int_equal(STAT(h, abort_on_zero_window), 0);
 	tcp_abort(t, h->now);
-	teardown((void **)&h);
+	p_fixture_teardown((void **)&h);
 }
 
 /* ---- FIN_WAIT_2 and the connection lifetime ---- */
@@ -370,7 +349,7 @@ static void test_fin_wait2_attached_bounded(void **state)
 	uint64_t t0;
 
 	p_init(&p, h, 25, 41200);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	assert_int_equal(h->st->cfg.fin_wait2_ms, 60000);
 	assert_int_equal(tcp_send(t, "221 2.0.0 Bye\r\n", 15, h->now), 15);
 	assert_int_equal(tcp_shutdown(t, h->now), 0);
@@ -409,7 +388,7 @@ static void test_fin_wait2_after_keepalive(void **state)
 	struct tcp_tcb *t;
 
 	p_init(&p, h, 25, 41201);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	tcp_set_keepalive(t, true); /* first probe after 2 h */
 	assert_int_equal(tcp_shutdown(t, h->now), 0);
 	p_saw(&p, h_last(h));
@@ -442,7 +421,7 @@ static void test_lifetime(void **state)
 	uint64_t t0;
 
 	p_init(&p, h, 25, 41300);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	t0 = h->now / 1000;
 	for (int i = 0; i < 59; i++) {
 		h_advance(h, 10000);
@@ -480,7 +459,7 @@ static void test_lifetime_close_wait_and_default(void **state)
 	tcp_config_default(&d);
 	assert_int_equal(d.lifetime_max_ms, 0);
 	p_init(&p, h, 25, 41301);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	h_advance(h, 1000);
 	p_send(&p, TCP_ACK | TCP_FIN, NULL, 0);
 	assert_int_equal(t->state, TCP_CLOSE_WAIT);
@@ -497,20 +476,27 @@ static void test_lifetime_close_wait_and_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_rto_doubles_one_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rto_doubles_after_probes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rto_doubles_talking_peer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_window_bound, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_window_trickle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_window_reopens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rto_doubles_one_segment, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rto_doubles_after_probes, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rto_doubles_talking_peer, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_bound, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_trickle, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_reopens, setup,
+						p_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_small_window_peer, setup,
-						teardown),
+						p_fixture_teardown),
 		cmocka_unit_test(test_zero_window_unbounded),
-		cmocka_unit_test_setup_teardown(test_fin_wait2_attached_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fin_wait2_after_keepalive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lifetime, setup_lifetime, teardown),
+		cmocka_unit_test_setup_teardown(test_fin_wait2_attached_bounded, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_fin_wait2_after_keepalive, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lifetime, setup_lifetime, p_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lifetime_close_wait_and_default,
-						setup_lifetime, teardown),
+						setup_lifetime, p_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("tcp_hostile", tests, NULL, NULL);

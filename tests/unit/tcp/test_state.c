@@ -32,12 +32,9 @@ static void cfg_test(struct tcp_config *c)
 
 static int setup_cfg(void **state, struct tcp_config *c)
 {
-	struct henv *h = calloc(1, sizeof(*h));
+	struct henv *h = p_fixture_new(c, &L);
 
-	h_init(h, c);
-	h->auto_close = false;
-	L = tcp_listen(h->st, 0, 25, 4, h_event_cb, h);
-	if (!L)
+	if (!h)
 		return -1;
 	*state = h;
 	return 0;
@@ -49,27 +46,6 @@ static int setup(void **state)
 
 	cfg_test(&c);
 	return setup_cfg(state, &c);
-}
-
-static int teardown(void **state)
-{
-	struct henv *h = *state;
-
-	h_fini(h);
-	free(h);
-	/* every buffer the core referenced was released */
-	assert_int_equal(h_bufs_live, 0);
-	return 0;
-}
-
-/* Passive open through the listener; returns the accepted TCB. */
-static struct tcp_tcb *open_passive(struct henv *h, struct peer *p)
-{
-	struct tcp_tcb *t = p_accept(p);
-
-	(void)h;
-	assert_non_null(t);
-	return t;
 }
 
 /* ---- handshakes ---- */
@@ -127,7 +103,7 @@ static void test_passive_open_ipv6(void **state)
 	p_init(&p, h, 25, 40100);
 	tcp_key_init6(&p.k, l6, 25, r6, 40100);
 	p.mss = 1440;
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	assert_int_equal(t->key.family, TCP_AF_INET6);
 	assert_int_equal(t->mss, 1440); /* our MSS over IPv6: 1500 - 60 */
 	p_send(&p, TCP_ACK, "v6", 2);
@@ -292,7 +268,7 @@ static void test_active_close_timewait(void **state)
 	struct tcp_tw *tw;
 
 	p_init(&p, h, 25, 40010);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	h_clear_log(h);
 	assert_int_equal(tcp_shutdown(t, h->now), 0);
 	s = h_last(h);
@@ -344,7 +320,7 @@ static void test_passive_close(void **state)
 	const struct hseg *s;
 
 	p_init(&p, h, 25, 40011);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p_send(&p, TCP_FIN | TCP_ACK, NULL, 0);
 	assert_int_equal(t->state, TCP_CLOSE_WAIT);
 	assert_true(h_has_event(h, TCP_EV_PEER_FIN));
@@ -374,7 +350,7 @@ static void test_simultaneous_close(void **state)
 	uint32_t our_fin_end;
 
 	p_init(&p, h, 25, 40012);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	tcp_shutdown(t, h->now);
 	s = h_last(h);
 	our_fin_end = s->seq + 1;
@@ -420,7 +396,7 @@ static void test_close_unread_rst(void **state)
 	struct tcp_tcb *t;
 
 	p_init(&p, h, 25, 40014);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p_send(&p, TCP_ACK, "data", 4);
 	h_clear_log(h);
 	tcp_close(t, h->now);
@@ -437,7 +413,7 @@ static void test_orphan_fin_wait2(void **state)
 	struct tcp_tcb *t;
 
 	p_init(&p, h, 25, 40015);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	tcp_close(t, h->now);
 	p_saw(&p, h_last(h));
 	p_send(&p, TCP_ACK, NULL, 0);
@@ -468,7 +444,7 @@ static void test_rst_each_state(void **state)
 			p_send(&p, TCP_SYN, NULL, 0);
 			p_saw(&p, h_last(h));
 		} else {
-			t = open_passive(h, &p);
+			t = p_open_passive(h, &p);
 		}
 		switch (which) {
 		case R_FW1:
@@ -566,7 +542,7 @@ static void test_challenge_acks(void **state)
 	const struct hseg *s;
 
 	p_init(&p, h, 25, 40020);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	/* in-window RST, not exact: challenge ACK, connection stays */
 	h_clear_log(h);
 	h_inject(h, &p.k, p.seq + 100, 0, TCP_RST, 0, NULL, 0, NULL, 0);
@@ -605,7 +581,7 @@ static void test_challenge_ack_limit(void **state)
 
 	h->st->cfg.challenge_ack_limit = 2;
 	p_init(&p, h, 25, 40021);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	h_clear_log(h);
 	for (int i = 0; i < 5; i++)
 		h_inject(h, &p.k, p.seq + 10, 0, TCP_RST, 0, NULL, 0, NULL, 0);
@@ -629,7 +605,7 @@ static void test_paws(void **state)
 	p_init(&p, h, 25, 40030);
 	p.ts = true;
 	p.tsval = 1000000;
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	assert_true(t->ts_ok);
 	p_send(&p, TCP_ACK, "aaaa", 4);
 	rcv = t->rcv_nxt;
@@ -664,7 +640,7 @@ static void test_data_rto_backoff(void **state)
 
 	memset(buf, 'r', sizeof(buf));
 	p_init(&p, h, 25, 40040);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	h_clear_log(h);
 	assert_int_equal(tcp_send(t, buf, sizeof(buf), h->now), 500);
 	assert_int_equal(h->nlog, 1);
@@ -703,7 +679,7 @@ static void test_delayed_ack(void **state)
 	struct tcp_tcb *t;
 
 	p_init(&p, h, 25, 40041);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	h_clear_log(h);
 	p_send(&p, TCP_ACK, "one", 3);
 	assert_int_equal(h->nlog, 0);
@@ -742,7 +718,7 @@ static void test_ooo_sack_generation(void **state)
 
 	p_init(&p, h, 25, 40042);
 	p.sack = true;
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	assert_true(t->sack_ok);
 	h_clear_log(h);
 	/* "BBBB" arrives before "AAAA", "DDDD" before "CCCC" */
@@ -807,7 +783,7 @@ static void test_ooo_multi_gap(void **state)
 	p_init(&p, h, 25, 40043);
 	p.sack = true;
 	p.ts = true;
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	base = p.seq;
 	/* held: [4,8) "bbbb", [12,16) "dddd", [20,24) "ffff" */
 	p_send_opt(&p, TCP_ACK, base + 4, NULL, 0, "bbbb", 4);
@@ -865,7 +841,7 @@ static void test_ooo_fin(void **state)
 	struct tcp_tcb *t;
 
 	p_init(&p, h, 25, 40043);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p_send_opt(&p, TCP_ACK | TCP_FIN, p.seq + 3, NULL, 0, "def", 3);
 	assert_int_equal(t->state, TCP_ESTABLISHED);
 	p_send(&p, TCP_ACK, "abc", 3);
@@ -883,7 +859,7 @@ static void test_persist(void **state)
 	struct tcp_tcb *t;
 
 	p_init(&p, h, 25, 40050);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	p.wnd = 0;
 	p_send(&p, TCP_ACK, NULL, 0); /* window closes */
 	assert_int_equal(t->snd_wnd, 0);
@@ -923,7 +899,7 @@ static void test_keepalive(void **state)
 	h->st->cfg.ka_intvl_ms = 500;
 	h->st->cfg.ka_probes = 2;
 	p_init(&p, h, 25, 40051);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	tcp_set_keepalive(t, true);
 	h_clear_log(h);
 	h_advance(h, 999);
@@ -958,7 +934,7 @@ static struct tcp_tcb *open_with_flight(struct henv *h, struct peer *p, bool sac
 	memset(buf, 'n', sizeof(buf));
 	p->sack = sack;
 	p->mss = 1000;
-	t = open_passive(h, p);
+	t = p_open_passive(h, p);
 	assert_int_equal(tcp_effective_mss(t), 1000);
 	h_clear_log(h);
 	assert_int_equal(tcp_send(t, buf, segs * 1000, h->now), segs * 1000);
@@ -1336,7 +1312,7 @@ static void test_icmp_mtu(void **state)
 	memset(buf, 'm', sizeof(buf));
 	p_init(&p, h, 25, 40070);
 	p.mss = 1460;
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	h_clear_log(h);
 	tcp_send(t, buf, sizeof(buf), h->now);
 	una = t->snd_una;
@@ -1370,14 +1346,14 @@ static void test_zero_window_receiver(void **state)
 	char buf[1000];
 
 	(void)state;
-	teardown(state);
+	p_fixture_teardown(state);
 	cfg_test(&c);
 	c.rcvbuf = 4000;
 	setup_cfg(state, &c);
 	h = *state;
 	memset(buf, 'z', sizeof(buf));
 	p_init(&p, h, 25, 40080);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	for (int i = 0; i < 4; i++)
 		p_send(&p, TCP_ACK, buf, 1000);
 	assert_int_equal(tcp_recv_avail(t), 4000);
@@ -1410,7 +1386,7 @@ static void test_timewait_reuse(void **state)
 	uint32_t old_snd;
 
 	p_init(&p, h, 25, 40090);
-	t = open_passive(h, &p);
+	t = p_open_passive(h, &p);
 	tcp_shutdown(t, h->now);
 	p_saw(&p, h_last(h));
 	p_send(&p, TCP_ACK | TCP_FIN, NULL, 0);
@@ -1436,41 +1412,50 @@ static void test_timewait_reuse(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_passive_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_passive_open_ipv6, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_synack_retransmit_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_active_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_active_refused_and_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_simultaneous_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_active_close_timewait, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_passive_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_simultaneous_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fin_in_syn_received, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_unread_rst, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_orphan_fin_wait2, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rst_each_state, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rst_closed_port, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_challenge_acks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_challenge_ack_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_paws, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_rto_backoff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delayed_ack, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ooo_sack_generation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ooo_multi_gap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ooo_fin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_persist, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_newreno_partial_ack, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sack_recovery, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sack_rescue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_limited_transmit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rack_lost_retransmit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tlp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tlp_then_rto, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dsack_undo_reorder, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_icmp_mtu, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_window_receiver, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timewait_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_passive_open, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_passive_open_ipv6, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_synack_retransmit_timeout, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_active_open, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_active_refused_and_timeout, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_simultaneous_open, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_active_close_timewait, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_passive_close, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_simultaneous_close, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_fin_in_syn_received, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_close_unread_rst, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_orphan_fin_wait2, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rst_each_state, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rst_closed_port, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_challenge_acks, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_challenge_ack_limit, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_paws, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_data_rto_backoff, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_delayed_ack, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ooo_sack_generation, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ooo_multi_gap, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ooo_fin, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_persist, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_newreno_partial_ack, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sack_recovery, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_sack_rescue, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_limited_transmit, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rack_lost_retransmit, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_tlp, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_tlp_then_rto, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_dsack_undo_reorder, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_mtu, setup, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_window_receiver, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_timewait_reuse, setup, p_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
