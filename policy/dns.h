@@ -33,6 +33,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MX_DNS_NAME_MAX 253
