@@ -109,6 +109,7 @@ static const struct key_def keys[] = {
 	{"tcp", "echo_port", K_INT, OFF(tcp_echo_port), 0, 65535, false, RESTART},
 	{"tcp", "fin_wait2_s", K_INT, OFF(tcp_fin_wait2_s), 1, 3600, false, RESTART},
 	{"tcp", "zero_window_max_s", K_INT, OFF(tcp_zero_window_max_s), 0, 86400, false, RESTART},
+	{"tcp", "snd_mem_pressure_pct", K_INT, OFF(tcp_snd_mem_pressure_pct), 0, 100, false, RESTART},
 	{"tcp", "max_lifetime_s", K_INT, OFF(tcp_max_lifetime_s), 0, 604800, false, RESTART},
 
 	{"smtp", "port", K_INT, OFF(smtp_port), 0, 65535, false, RESTART},
@@ -208,6 +209,7 @@ void config_defaults(struct mx_config *c)
 	c->tcp_echo_port = 0;
 	c->tcp_fin_wait2_s = 60;
 	c->tcp_zero_window_max_s = 120;
+	c->tcp_snd_mem_pressure_pct = 80;
 	c->tcp_max_lifetime_s = 0;
 	c->smtp_port = 25;
 	c->smtp_max_sessions = 4096;

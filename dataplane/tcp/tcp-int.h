@@ -414,6 +414,25 @@ bool tcp_cookie_ts_decode(uint32_t tsecr, bool *ws_ok, uint8_t *ws, bool *sack_o
 /* tcp_buf.c */
 struct tcp_chunk *tcp_chunk_alloc(struct tcp_stack *st);
 void tcp_chunk_put(struct tcp_stack *st, struct tcp_chunk *c);
+/* Send-memory pressure (cfg.snd_pressure_pct of the chunk pool in use):
+ * new connections are refused, and a connection already holding
+ * tcp_sb_pressure_cap() bytes gets no more room, so that what is left
+ * serves the sessions that are moving rather than peers that do not read
+ * (a zero window pins what it holds until zero_window_max_ms). */
+static inline bool tcp_snd_pressure(const struct tcp_stack *st)
+{
+	return st->cfg.snd_pressure_pct &&
+	       (uint64_t)st->chunks_used * 100 >=
+		       (uint64_t)st->cfg.snd_chunks * st->cfg.snd_pressure_pct;
+}
+
+static inline uint32_t tcp_sb_pressure_cap(const struct tcp_stack *st)
+{
+	uint32_t cap = st->cfg.sndbuf / 8;
+
+	return cap < 2 * st->cfg.chunk_size ? 2 * st->cfg.chunk_size : cap;
+}
+
 size_t tcp_sb_space(const struct tcp_tcb *t);
 size_t tcp_sb_append(struct tcp_tcb *t, const uint8_t *data, size_t len);
 void tcp_sb_drop(struct tcp_tcb *t, uint32_t n);

@@ -192,6 +192,9 @@ struct tcp_config {
 	uint32_t fin_wait2_ms;	      /* FIN_WAIT_2 lifetime (Linux tcp_fin_timeout) */
 	uint32_t lifetime_max_ms;     /* connection lifetime from ESTABLISHED, 0 = none */
 	uint32_t zero_window_max_ms;  /* data held back by a zero window, 0 = no bound */
+	uint8_t snd_pressure_pct;     /* send-memory pressure above this share of snd_chunks
+				       * (0 = never): new connections refused, and no
+				       * connection holding sndbuf/8 or more gets more */
 	uint8_t syn_retries;	      /* SYN retransmissions before giving up */
 	uint8_t synack_retries;	      /* SYN-ACK retransmissions */
 	uint8_t retries;	      /* data retransmissions (RTO backoffs) before abort */
@@ -242,6 +245,7 @@ struct tcp_config {
 	X(TCPRcvQDrop, rcvq_drop)                        \
 	X(TCPRcvMemDrop, rcv_mem_drop)                   \
 	X(TCPSndBufFull, sndbuf_full)                    \
+	X(TCPSndMemPressureDrops, snd_pressure_drops)    \
 	X(TCPChallengeACK, challenge_ack)                \
 	X(TCPSYNChallenge, syn_challenge)                \
 	X(TCPChallengeACKLimited, challenge_ack_limited) \

@@ -63,9 +63,13 @@ size_t tcp_sb_space(const struct tcp_tcb *t)
 	size_t room, in_tail = 0;
 	uint32_t free_chunks = st->cfg.snd_chunks - st->chunks_used;
 
-	if (t->sb_len >= st->cfg.sndbuf)
+	size_t limit = st->cfg.sndbuf;
+
+	if (tcp_snd_pressure(st) && tcp_sb_pressure_cap(st) < limit)
+		limit = tcp_sb_pressure_cap(st);
+	if (t->sb_len >= limit)
 		return 0;
-	room = st->cfg.sndbuf - t->sb_len;
+	room = limit - t->sb_len;
 	if (t->sb_tail) {
 		uint32_t used = (t->sb_off + t->sb_len) - (t->sb_chunks - 1) * cs;
 		in_tail = cs - used;

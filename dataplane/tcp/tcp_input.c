@@ -585,10 +585,17 @@ static void cookie_accept(struct tcp_listener *l, const struct tcp_key *key, str
 			  uint16_t mss)
 {
 	struct tcp_stack *st = l->st;
-	struct tcp_tcb *t = tcp_tcb_alloc(st);
+	struct tcp_tcb *t;
 	uint16_t mine = our_mss(st, key->family);
 	uint32_t wnd = st->cfg.rcvbuf > 0xffff ? 0xffff : st->cfg.rcvbuf;
 
+	if (tcp_snd_pressure(st)) {
+		/* The peer believes it is connected: tell it it is not. */
+		TCP_INC(st, snd_pressure_drops);
+		tcp_send_rst_key(st, key, s->ack, 0, TCP_RST);
+		return;
+	}
+	t = tcp_tcb_alloc(st);
 	if (!t) {
 		TCP_INC(st, listen_drops);
 		TCP_INC(st, abort_on_memory);
@@ -667,6 +674,12 @@ void tcp_listen_input(struct tcp_listener *l, const struct tcp_key *key, struct 
 	}
 	if (!(s->flags & TCP_SYN))
 		return;
+	if (tcp_snd_pressure(st)) {
+		/* Refuse new work, keep the memory for the sessions we have:
+		 * no SYN-ACK (and no cookie), the client retries its SYN. */
+		TCP_INC(st, snd_pressure_drops);
+		return;
+	}
 	if (l->synq_len >= l->backlog) {
 		TCP_INC(st, listen_overflows);
 		if (st->cfg.syncookies)

@@ -100,6 +100,7 @@ void tcp_config_default(struct tcp_config *c)
 	 * pool. 120 s is two probe intervals at the 60 s rto_max, far above a
 	 * busy client's pause, and well inside RFC 5321's 5-minute timeouts. */
 	c->zero_window_max_ms = 120000;
+	c->snd_pressure_pct = 80;
 	c->syn_retries = 6;
 	c->synack_retries = 5;
 	c->retries = 15;

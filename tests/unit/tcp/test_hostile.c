@@ -3,7 +3,8 @@
  * connection or its memory forever (issue 11): a peer that never ACKs
  * our data (RFC 6298 5.5 backoff, loss probes included), a peer whose
  * window stays zero while it ACKs every probe, a peer that ACKs our FIN
- * and never sends its own, and the absolute connection lifetime.
+ * and never sends its own, the absolute connection lifetime, and send-memory
+ * pressure (new connections refused, live ones served).
  * Everything runs on the harness's virtual clock: exact times are checked.
  */
 #include <errno.h>
@@ -473,6 +474,71 @@ static void test_lifetime_close_wait_and_default(void **state)
 	assert_int_equal(h->st->tcbs_used, 0);
 }
 
+/* ---- send-memory pressure refuses new work, live sessions keep going ---- */
+
+static int setup_pressure(void **state)
+{
+	struct tcp_config c;
+
+	cfg_test(&c);
+	c.snd_chunks = 40; /* 80 KiB of 2 KiB chunks: pressure at 32 in use */
+	c.sndbuf = 65536;  /* cap under pressure: 8 KiB */
+	return setup_cfg(state, &c);
+}
+
+/* A reader that never opens its window pins a full send buffer (64 KiB,
+ * 32 chunks: 80% of the pool). From then on a new SYN is not answered
+ * (counted), a cookie-completed handshake is reset, the zero-window peer
+ * gets no more room, and a session holding little still sends its
+ * replies. When the pinned buffer goes, new connections are served again. */
+static void test_snd_pressure(void **state)
+{
+	struct henv *h = *state;
+	struct peer pz, pl, pn;
+	struct tcp_tcb *z, *live;
+	static char big[65536];
+
+	assert_int_equal(h->st->cfg.snd_pressure_pct, 80);
+	p_init(&pl, h, 25, 41300);
+	live = p_open_passive(h, &pl);
+	p_init(&pz, h, 25, 41301);
+	z = p_open_passive(h, &pz);
+	pz.wnd = 0;
+	p_send(&pz, TCP_ACK, NULL, 0);
+	memset(big, 'z', sizeof(big));
+	assert_int_equal(tcp_send(z, big, sizeof(big), h->now), (ssize_t)sizeof(big));
+	assert_int_equal(h->st->chunks_used, 32);
+	assert_true(tcp_snd_pressure(h->st));
+	assert_int_equal(tcp_send_space(z), 0);
+
+	/* a new client: its SYN is dropped, no SYN-ACK */
+	p_init(&pn, h, 25, 41302);
+	h_clear_log(h);
+	p_send(&pn, TCP_SYN, NULL, 0);
+	assert_int_equal(h->nlog, 0);
+	assert_int_equal(STAT(h, snd_pressure_drops), 1);
+	assert_int_equal(STAT(h, passive_opens), 2);
+
+	/* the live session still answers, and more than once */
+	for (int i = 0; i < 3; i++) {
+		h_clear_log(h);
+		assert_int_equal(tcp_send(live, "250 2.0.0 Ok\r\n", 14, h->now), 14);
+		assert_int_equal(h_last(h)->len, 14);
+		p_saw(&pl, h_last(h));
+		p_send(&pl, TCP_ACK, NULL, 0);
+	}
+	assert_true(tcp_send_space(live) >= 4096);
+
+	/* the pinned buffer goes: new clients are served again */
+	tcp_abort(z, h->now);
+	assert_false(tcp_snd_pressure(h->st));
+	p_init(&pn, h, 25, 41303);
+	assert_non_null(p_accept(&pn));
+	assert_int_equal(STAT(h, snd_pressure_drops), 1);
+	tcp_close(live, h->now);
+	tcp_close(p_tcb(&pn), h->now);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +563,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lifetime, setup_lifetime, p_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_lifetime_close_wait_and_default,
 						setup_lifetime, p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_snd_pressure, setup_pressure,
+						p_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("tcp_hostile", tests, NULL, NULL);
