@@ -372,6 +372,17 @@ void dp_tcp_stats(unsigned i, struct tcp_stats *out)
 	tcp_stats_read(dp_g.workers[i]->tcp, out);
 }
 
+void dp_usage_read(unsigned i, struct dp_usage *out)
+{
+	const struct dp_worker *w = dp_g.workers[i];
+
+	tcp_usage_read(w->tcp, &out->tcp);
+	/* Counts the pool's ring and every lcore cache: a gauge, not a
+	 * snapshot. */
+	out->mbufs_in_use = rte_mempool_in_use_count(w->pool);
+	out->mbufs = w->pool->size;
+}
+
 /* ---- the worker loop ---------------------------------------------------------- */
 
 /* Between two quiescent states: if a new configuration generation was

@@ -19,6 +19,7 @@
 
 #include "core/config-t.h"
 #include "dataplane/dataplane-t.h"
+#include "dataplane/tcp/tcp-t.h"
 
 struct tcp_stack;
 struct timer_wheel;
@@ -77,6 +78,14 @@ void dp_stats_read(unsigned i, struct dp_stats *out);
 struct tcp_stats;
 /** Copy worker @i's TCP counters (relaxed loads; control thread). */
 void dp_tcp_stats(unsigned i, struct tcp_stats *out);
+
+/* What worker @i holds against its bounds: TCP memory and its mbuf pool.
+ * Control thread. */
+struct dp_usage {
+	struct tcp_usage tcp;
+	uint64_t mbufs_in_use, mbufs; /* the worker's mbuf pool */
+};
+void dp_usage_read(unsigned i, struct dp_usage *out);
 
 /** Describe the port into @buf: name, MAC, queues, steering mode, offloads. */
 void dp_describe(char *buf, size_t len);

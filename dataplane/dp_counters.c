@@ -57,34 +57,35 @@ static const struct mx_ctr_group dp_group = {
 #define TCP_HELP_PassiveOpens "connections accepted from a listener"
 #define TCP_HELP_AttemptFails \
 	"connection attempts that failed (SYN_SENT/SYN_RECEIVED to CLOSED or LISTEN)"
-#define TCP_HELP_EstabResets		"established connections reset"
-#define TCP_HELP_CurrEstab		"connections now ESTABLISHED or CLOSE_WAIT"
-#define TCP_HELP_InSegs			"segments received"
-#define TCP_HELP_OutSegs		"segments sent, retransmissions excluded"
-#define TCP_HELP_RetransSegs		"segments retransmitted"
-#define TCP_HELP_InErrs			"segments received with errors"
-#define TCP_HELP_OutRsts		"RST segments sent"
-#define TCP_HELP_InRsts			"RST segments received and accepted"
-#define TCP_HELP_OutDrops		"segments that could not be sent"
-#define TCP_HELP_SyncookiesSent		"SYN cookies sent"
-#define TCP_HELP_SyncookiesRecv		"valid SYN cookies received"
-#define TCP_HELP_SyncookiesFailed	"invalid SYN cookies received"
-#define TCP_HELP_ListenOverflows	"connections dropped: listener accept queue full"
-#define TCP_HELP_ListenDrops		"SYNs and handshakes dropped by a listener"
-#define TCP_HELP_TCPTimeouts		"retransmission timeouts"
-#define TCP_HELP_TCPSynRetrans		"SYN and SYN-ACK retransmissions"
-#define TCP_HELP_TCPFastRetrans		"fast retransmissions"
-#define TCP_HELP_TCPRenoRecovery	"recoveries entered on duplicate ACKs (no SACK)"
-#define TCP_HELP_TCPSackRecovery	"recoveries entered on SACK information"
-#define TCP_HELP_TCPPartialAcks		"partial ACKs during recovery"
-#define TCP_HELP_TCPSACKRetrans		"segments retransmitted because of SACK information"
-#define TCP_HELP_TCPOFOQueue		"segments put in the out-of-order queue"
-#define TCP_HELP_TCPOFODrop		"out-of-order segments dropped (queue full)"
-#define TCP_HELP_TCPOFOCapDrop		"out-of-order segments dropped: connection's out-of-order cap"
-#define TCP_HELP_TCPRcvQDrop		"segments dropped: receive queue full"
-#define TCP_HELP_TCPRcvMemDrop		"segments dropped: receive memory limit"
-#define TCP_HELP_TCPSndBufFull		"sends refused or shortened: send buffer full"
-#define TCP_HELP_TCPSndMemPressureDrops	"new connections refused under send-memory pressure ([tcp] snd_mem_pressure_pct)"
+#define TCP_HELP_EstabResets	  "established connections reset"
+#define TCP_HELP_CurrEstab	  "connections now ESTABLISHED or CLOSE_WAIT"
+#define TCP_HELP_InSegs		  "segments received"
+#define TCP_HELP_OutSegs	  "segments sent, retransmissions excluded"
+#define TCP_HELP_RetransSegs	  "segments retransmitted"
+#define TCP_HELP_InErrs		  "segments received with errors"
+#define TCP_HELP_OutRsts	  "RST segments sent"
+#define TCP_HELP_InRsts		  "RST segments received and accepted"
+#define TCP_HELP_OutDrops	  "segments that could not be sent"
+#define TCP_HELP_SyncookiesSent	  "SYN cookies sent"
+#define TCP_HELP_SyncookiesRecv	  "valid SYN cookies received"
+#define TCP_HELP_SyncookiesFailed "invalid SYN cookies received"
+#define TCP_HELP_ListenOverflows  "connections dropped: listener accept queue full"
+#define TCP_HELP_ListenDrops	  "SYNs and handshakes dropped by a listener"
+#define TCP_HELP_TCPTimeouts	  "retransmission timeouts"
+#define TCP_HELP_TCPSynRetrans	  "SYN and SYN-ACK retransmissions"
+#define TCP_HELP_TCPFastRetrans	  "fast retransmissions"
+#define TCP_HELP_TCPRenoRecovery  "recoveries entered on duplicate ACKs (no SACK)"
+#define TCP_HELP_TCPSackRecovery  "recoveries entered on SACK information"
+#define TCP_HELP_TCPPartialAcks	  "partial ACKs during recovery"
+#define TCP_HELP_TCPSACKRetrans	  "segments retransmitted because of SACK information"
+#define TCP_HELP_TCPOFOQueue	  "segments put in the out-of-order queue"
+#define TCP_HELP_TCPOFODrop	  "out-of-order segments dropped (queue full)"
+#define TCP_HELP_TCPOFOCapDrop	  "out-of-order segments dropped: connection's out-of-order cap"
+#define TCP_HELP_TCPRcvQDrop	  "segments dropped: receive queue full"
+#define TCP_HELP_TCPRcvMemDrop	  "segments dropped: receive memory limit"
+#define TCP_HELP_TCPSndBufFull	  "sends refused or shortened: send buffer full"
+#define TCP_HELP_TCPSndMemPressureDrops \
+	"new connections refused under send-memory pressure ([tcp] snd_mem_pressure_pct)"
 #define TCP_HELP_TCPChallengeACK	"challenge ACKs sent (RFC 5961)"
 #define TCP_HELP_TCPSYNChallenge	"challenge ACKs sent in answer to a SYN"
 #define TCP_HELP_TCPChallengeACKLimited "challenge ACKs not sent: rate limit"
@@ -151,9 +152,55 @@ static const struct mx_ctr_group tcp_group = {
 	.read = tcp_read,
 };
 
+/* What each worker holds against its configured bounds: `show stats`
+ * reads these to check that an attack stays within them. */
+#define MEM_USAGE(X)                                                                    \
+	X(tcbs, tcp.tcbs, "TCP connections held (all states but TIME_WAIT)")            \
+	X(tcbs_max, tcp.tcbs_max, "bound: [tcp] max_conns")                             \
+	X(timewait, tcp.timewait, "TIME_WAIT entries held")                             \
+	X(timewait_max, tcp.timewait_max, "bound: [tcp] max_timewait")                  \
+	X(snd_bytes, tcp.snd_bytes, "send buffer memory in use (bytes)")                \
+	X(snd_max, tcp.snd_max, "bound: [tcp] snd_mem_mb")                              \
+	X(rcv_held, tcp.rcv_held, "receive buffers held, by buffer size (bytes)")       \
+	X(rcv_max, tcp.rcv_max, "bound: [tcp] rcv_mem_mb")                              \
+	X(rcv_segs, tcp.rcv_segs, "received pieces held (in order and out of order)")   \
+	X(rcv_segs_max, tcp.rcv_segs_max, "bound: receive piece descriptors")           \
+	X(mbufs_in_use, mbufs_in_use, "mbufs of the worker's pool in use (any holder)") \
+	X(mbufs, mbufs, "bound: mbufs in the worker's pool ([port] mbufs)")
+
+static const struct mx_ctr_def mem_defs[] = {
+#define X(n, f, h) {.name = #n, .help = h, .type = MX_CTR_GAUGE},
+	MEM_USAGE(X)
+#undef X
+};
+
+static void mem_read(void *arg, unsigned inst, uint64_t *vals)
+{
+	struct dp_usage u;
+	unsigned k = 0;
+
+	(void)arg;
+	dp_usage_read(inst, &u);
+#define X(n, f, h) vals[k++] = u.f;
+	MEM_USAGE(X)
+#undef X
+}
+
+static const struct mx_ctr_group mem_group = {
+	.name = "mem",
+	.long_name = "memory",
+	.scope = MX_CTR_WORKER,
+	.defs = mem_defs,
+	.ndefs = sizeof(mem_defs) / sizeof(mem_defs[0]),
+	.instances = dp_counters_workers,
+	.read = mem_read,
+};
+
 int dp_counters_register(void)
 {
 	int rc = mx_ctr_register(&dp_group);
 
-	return rc ? rc : mx_ctr_register(&tcp_group);
+	if (!rc)
+		rc = mx_ctr_register(&tcp_group);
+	return rc ? rc : mx_ctr_register(&mem_group);
 }

@@ -288,4 +288,13 @@ struct tcp_stats {
 
 #define TCP_STATS_COUNT (sizeof(struct tcp_stats) / sizeof(uint64_t))
 
+/* What a stack holds against its bounds (gauges). */
+struct tcp_usage {
+	uint64_t tcbs, tcbs_max;	 /* connections, all states but TIME_WAIT */
+	uint64_t timewait, timewait_max; /* compact TIME_WAIT entries */
+	uint64_t snd_bytes, snd_max;	 /* send chunks in use, in bytes */
+	uint64_t rcv_held, rcv_max;	 /* receive buffers held (truesize) */
+	uint64_t rcv_segs, rcv_segs_max; /* receive pieces held */
+};
+
 #endif

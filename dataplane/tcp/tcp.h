@@ -161,6 +161,11 @@ unsigned tcp_stack_advance(struct tcp_stack *st, uint64_t now_us);
  */
 void tcp_stats_read(const struct tcp_stack *st, struct tcp_stats *out);
 
+
+/** Copy @st's usage into @out; like tcp_stats_read(), callable from the
+ * control thread (relaxed loads, each field consistent on its own). */
+void tcp_usage_read(const struct tcp_stack *st, struct tcp_usage *out);
+
 /** Name of counter @i (0 <= i < TCP_STATS_COUNT) in struct order. */
 const char *tcp_stats_name(unsigned i);
 

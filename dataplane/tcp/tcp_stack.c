@@ -69,6 +69,22 @@ void tcp_stats_read(const struct tcp_stack *st, struct tcp_stats *out)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }
 
+#define RELAXED(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+void tcp_usage_read(const struct tcp_stack *st, struct tcp_usage *out)
+{
+	out->tcbs = RELAXED(st->tcbs_used);
+	out->tcbs_max = st->cfg.max_tcbs;
+	out->timewait = RELAXED(st->tws_used);
+	out->timewait_max = st->cfg.max_timewait;
+	out->snd_bytes = (uint64_t)RELAXED(st->chunks_used) * st->cfg.chunk_size;
+	out->snd_max = (uint64_t)st->cfg.snd_chunks * st->cfg.chunk_size;
+	out->rcv_held = RELAXED(st->rcv_held);
+	out->rcv_max = st->cfg.rcv_mem;
+	out->rcv_segs = RELAXED(st->rsegs_used);
+	out->rcv_segs_max = st->cfg.rcv_segs;
+}
+
 void tcp_config_default(struct tcp_config *c)
 {
 	memset(c, 0, sizeof(*c));
