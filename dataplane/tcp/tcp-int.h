@@ -184,8 +184,11 @@ struct tcp_tcb {
 	uint8_t close_reason;
 	uint8_t rtx_mode;
 	uint8_t snd_wscale, rcv_wscale;
-	uint8_t backoff; /* RTO doublings / persist probes since progress */
-	uint8_t probes;	 /* keepalive / persist probes unanswered */
+	uint8_t backoff;     /* RTO doublings / persist probes: kept until a valid
+			      * RTT sample (Karn, RFC 6298 5 note 2), <= 31 */
+	uint8_t rto_retrans; /* RTO expiries since the last new ACK: abort at
+			      * cfg.retries, first/second timeout of a loss */
+	uint8_t probes;	     /* keepalive / persist probes unanswered */
 	uint8_t dupacks;
 	/* flags */
 	bool in_table; /* in the flow table */

@@ -97,19 +97,27 @@ void tcp_init_cc(struct tcp_tcb *t)
 	t->recover = t->snd_una;
 }
 
-static void rtt_from_ack(struct tcp_tcb *t, const struct tcp_seg *s)
+/* Take an RTT sample from an ACK of new data; true if one was taken
+ * (Karn: never from the ACK of a retransmission without timestamps). */
+static bool rtt_from_ack(struct tcp_tcb *t, const struct tcp_seg *s)
 {
+	bool sampled = false;
+
 	if (t->ts_ok && s->opt.ts_ok && s->opt.tsecr != 0) {
 		/* RFC 7323 4.1: valid even for retransmitted data. */
 		uint32_t m = ts_now(t) - s->opt.tsecr;
-		if ((int32_t)m >= 0 && m < 600000)
+		if ((int32_t)m >= 0 && m < 600000) {
 			tcp_rtt_sample(&t->rtt, m * 1000);
+			sampled = true;
+		}
 	} else if (t->rtt_timing && tcp_seq_gt(s->ack, t->rtt_seq)) {
 		uint64_t m = t->st->now_us - t->rtt_start_us;
 		tcp_rtt_sample(&t->rtt, m > 600000000 ? 600000000 : (uint32_t)m);
+		sampled = true;
 	}
 	if (tcp_seq_gt(s->ack, t->rtt_seq))
 		t->rtt_timing = false;
+	return sampled;
 }
 
 /* ---- sender side of ACK processing ----------------------------------- */
@@ -213,8 +221,14 @@ static bool ack_process(struct tcp_tcb *t, const struct tcp_seg *s)
 		return true;
 	}
 	acked = ack - t->snd_una;
-	rtt_from_ack(t, s);
-	t->backoff = 0;
+	/* RFC 6298 5 note 2 (Karn): the backed-off RTO stays until an ACK
+	 * gives a valid RTT sample; an ACK of retransmitted data does not
+	 * (without timestamps), else a peer that ACKs a little of each
+	 * retransmission would get them at the minimum RTO. Progress does
+	 * end the count of timeouts towards the abort. */
+	if (rtt_from_ack(t, s))
+		t->backoff = 0;
+	t->rto_retrans = 0;
 	t->probes = 0;
 	if (t->fin_sent && !t->fin_acked && tcp_seq_gt(ack, t->snd_una + t->sb_len))
 		fin_now = true;
@@ -267,6 +281,7 @@ static void established(struct tcp_tcb *t, const struct tcp_seg *s)
 	if (tcp_seq_lt(t->snd_nxt, t->snd_una))
 		t->snd_nxt = t->snd_una;
 	t->backoff = 0;
+	t->rto_retrans = 0;
 	tcp_init_cc(t);
 	tcp_rtx_restart(t);
 	tcp_enter_state(t, TCP_ESTABLISHED);

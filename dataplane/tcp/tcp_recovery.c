@@ -890,7 +890,7 @@ void tcp_rec_rto(struct tcp_tcb *t)
 	struct tcp_txrec *r;
 
 	/* RFC 5681 (4) only for the first timeout of this loss. */
-	if (!t->in_loss || t->backoff == 0)
+	if (!t->in_loss || t->rto_retrans == 0)
 		t->ssthresh = flight / 2 > 2 * mss ? flight / 2 : 2 * mss;
 	t->cwnd = mss;
 	t->ca_acked = 0;
@@ -903,7 +903,7 @@ void tcp_rec_rto(struct tcp_tcb *t)
 	t->undo_valid = false;
 	t->reo_deadline_us = 0;
 	t->rtt_timing = false;
-	if (t->backoff >= 1) {
+	if (t->rto_retrans >= 1) {
 		/* A second timeout in a row: the peer may have reneged. */
 		t->sb.n = 0;
 		for (unsigned i = 0; i < t->ntxr; i++)
@@ -913,7 +913,9 @@ void tcp_rec_rto(struct tcp_tcb *t)
 		if (!(t->txr[i].flags & TCP_TXR_SACKED))
 			t->txr[i].flags =
 				(uint8_t)((t->txr[i].flags | TCP_TXR_LOST) & ~TCP_TXR_RTX);
-	t->backoff++;
+	if (t->backoff < 31)
+		t->backoff++;
+	t->rto_retrans++;
 	if (t->ntxr == 0) {
 		/* Nothing recorded (cannot happen): resend from snd_una. */
 		uint32_t len = t->sb_len < mss ? t->sb_len : mss;

@@ -163,7 +163,7 @@ static void rto_fire(struct tcp_tcb *t)
 	}
 	if (t->snd_una == t->snd_max)
 		return; /* everything was acknowledged meanwhile */
-	if (t->backoff >= st->cfg.retries) {
+	if (t->rto_retrans >= st->cfg.retries) {
 		TCP_INC(st, abort_on_timeout);
 		tcp_done(t, TCP_CLOSE_TIMEOUT);
 		return;
@@ -183,7 +183,9 @@ static void rto_fire(struct tcp_tcb *t)
 	t->dupacks = 0;
 	t->recover = t->snd_max; /* RFC 6582 4.1 */
 	t->sb.n = 0;		 /* do not trust old SACK info after a timeout */
-	t->backoff++;
+	if (t->backoff < 31)
+		t->backoff++;
+	t->rto_retrans++;
 	t->rtt_timing = false;
 	t->snd_nxt = t->snd_una;
 	len = t->sb_len < mss ? t->sb_len : mss;

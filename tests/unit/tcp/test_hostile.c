@@ -157,6 +157,50 @@ static void test_rto_doubles_talking_peer(void **state)
 	tcp_abort(t, h->now);
 }
 
+/* Karn (RFC 6298 5 note 2): an ACK of retransmitted data (no timestamps:
+ * no RTT sample) ends the loss but keeps the backed-off RTO, so the next
+ * segment, if lost too, waits 800 ms and not the minimum 200: a peer that
+ * ACKs only retransmissions cannot get them at the minimum RTO. */
+static void test_rto_backoff_kept_without_sample(void **state)
+{
+	struct henv *h = *state;
+	struct peer p;
+	struct tcp_tcb *t;
+
+	p_init(&p, h, 25, 41003);
+	t = p_open_passive(h, &p);
+	h_advance(h, 10);
+	tx.seq = t->snd_una;
+	h->on_output = tap;
+	assert_int_equal(tcp_send(t, "220 mx.test ESMTP\r\n", 19, h->now), 19);
+	while (tx.n < 3)
+		h_advance(h, 1);
+	check_doubling(2); /* sent, then again at 200 and 600 ms */
+	p_saw(&p, h_last(h));
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(t->snd_una, t->snd_max);
+	assert_int_equal(t->backoff, 2);
+	assert_int_equal(t->rto_retrans, 0);
+	memset(&tx, 0, sizeof(tx));
+	tx.seq = t->snd_una;
+	assert_int_equal(tcp_send(t, "250 2.0.0 Ok\r\n", 14, h->now), 14);
+	while (tx.n < 2)
+		h_advance(h, 1);
+	assert_int_equal(tx.ms[1] - tx.ms[0], 800);
+	p_saw(&p, h_last(h));
+	p_send(&p, TCP_ACK, NULL, 0); /* a retransmission again: no sample */
+	assert_int_equal(t->backoff, 3);
+	/* new data, timed, ACKed: a valid sample ends the backoff */
+	h_clear_log(h);
+	assert_int_equal(tcp_send(t, "250 2.0.0 Ok\r\n", 14, h->now), 14);
+	h_advance(h, 5);
+	p_saw(&p, h_last(h));
+	p_send(&p, TCP_ACK, NULL, 0);
+	assert_int_equal(t->snd_una, t->snd_max);
+	assert_int_equal(t->backoff, 0);
+	tcp_abort(t, h->now);
+}
+
 /* ---- zero window: bounded however the peer ACKs ---- */
 
 /* Run until the connection closes or @ms pass; the peer answers every
@@ -547,6 +591,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rto_doubles_after_probes, setup,
 						p_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_rto_doubles_talking_peer, setup,
+						p_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_rto_backoff_kept_without_sample, setup,
 						p_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_bound, setup, p_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_zero_window_trickle, setup,
