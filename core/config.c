@@ -110,6 +110,7 @@ static const struct key_def keys[] = {
 	{"tcp", "fin_wait2_s", K_INT, OFF(tcp_fin_wait2_s), 1, 3600, false, RESTART},
 	{"tcp", "zero_window_max_s", K_INT, OFF(tcp_zero_window_max_s), 0, 86400, false, RESTART},
 	{"tcp", "snd_mem_pressure_pct", K_INT, OFF(tcp_snd_mem_pressure_pct), 0, 100, false, RESTART},
+	{"tcp", "synack_retries", K_INT, OFF(tcp_synack_retries), 1, 10, false, RESTART},
 	{"tcp", "max_lifetime_s", K_INT, OFF(tcp_max_lifetime_s), 0, 604800, false, RESTART},
 
 	{"smtp", "port", K_INT, OFF(smtp_port), 0, 65535, false, RESTART},
@@ -210,6 +211,7 @@ void config_defaults(struct mx_config *c)
 	c->tcp_fin_wait2_s = 60;
 	c->tcp_zero_window_max_s = 120;
 	c->tcp_snd_mem_pressure_pct = 80;
+	c->tcp_synack_retries = 5;
 	c->tcp_max_lifetime_s = 0;
 	c->smtp_port = 25;
 	c->smtp_max_sessions = 4096;

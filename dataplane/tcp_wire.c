@@ -326,6 +326,7 @@ int dp_tcp_init(struct dp_worker *w, const struct mx_config *c, unsigned pool_mb
 	tc.fin_wait2_ms = (uint32_t)c->tcp_fin_wait2_s * 1000;
 	tc.zero_window_max_ms = (uint32_t)c->tcp_zero_window_max_s * 1000;
 	tc.snd_pressure_pct = (uint8_t)c->tcp_snd_mem_pressure_pct;
+	tc.synack_retries = (uint8_t)c->tcp_synack_retries;
 	tc.lifetime_max_ms = (uint32_t)c->tcp_max_lifetime_s * 1000;
 	w->tcp = tcp_stack_create(&tc, &env, w->wheel, 0);
 	if (!w->tcp) {

@@ -62,8 +62,8 @@ ooo)
 	;;
 syn-flood)
 	# spoofed SYNs from addresses that never answer; a small SYN queue so
-	# that cookies take over
-	conf+=(tcp backlog 64)
+	# that cookies take over; half-open entries go after 2 SYN-ACK retries
+	conf+=(tcp backlog 64 tcp synack_retries 2)
 	atk=(--attack syn-flood --attack-syn-src 198.18.20.1,198.18.20.2,198.18.20.3,198.18.20.4
 		--attack-rate 2000 --attack-total 8000)
 	;;
