@@ -111,6 +111,7 @@ static const struct key_def keys[] = {
 	{"tcp", "zero_window_max_s", K_INT, OFF(tcp_zero_window_max_s), 0, 86400, false, RESTART},
 	{"tcp", "snd_mem_pressure_pct", K_INT, OFF(tcp_snd_mem_pressure_pct), 0, 100, false, RESTART},
 	{"tcp", "synack_retries", K_INT, OFF(tcp_synack_retries), 1, 10, false, RESTART},
+	{"tcp", "conn_table", K_STR, OFF(tcp_conn_table), 0, 0, false, RESTART},
 	{"tcp", "max_lifetime_s", K_INT, OFF(tcp_max_lifetime_s), 0, 604800, false, RESTART},
 
 	{"smtp", "port", K_INT, OFF(smtp_port), 0, 65535, false, RESTART},

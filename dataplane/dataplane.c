@@ -21,6 +21,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "dataplane/conn_table.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/frame.h"
 #include "dataplane/tcp/tcp.h"
@@ -450,6 +451,8 @@ static int worker_main(void *arg)
 			if (services[i]->poll)
 				services[i]->poll(w->svc_state[i]);
 		timer_advance(w->wheel, w->now_us / 1000);
+		if (w->restart_n)
+			dp_tcp_restart_probes(w);
 		if (w->now_us >= w->next_arp_age_us) {
 			dp_arp_age(w);
 			w->next_arp_age_us = w->now_us + 100000;
@@ -472,8 +475,72 @@ static int worker_main(void *arg)
 	return 0;
 }
 
+/* [tcp] conn_table: "" = <[spool] dir>/tcp-conns if there is a spool, else
+ * none; "none"; or a path. */
+static int conn_table_path(const struct mx_config *c, char *buf, size_t len)
+{
+	int n;
+
+	if (!strcmp(c->tcp_conn_table, "none"))
+		return 0;
+	if (c->tcp_conn_table[0])
+		n = snprintf(buf, len, "%s", c->tcp_conn_table);
+	else if (c->spool_dir[0])
+		n = snprintf(buf, len, "%s/tcp-conns", c->spool_dir);
+	else
+		return 0;
+	return n > 0 && (size_t)n < len ? 1 : -1;
+}
+
+/* Open the table of live connections (after the privilege drop: the file
+ * belongs to the daemon's user) and give each worker its share of the
+ * previous incarnation's connections to reset. */
+static int conn_table_start(const struct mx_config *c)
+{
+	char path[4096];
+	struct tcp_key *old = NULL;
+	size_t nold = 0;
+	int rc = conn_table_path(c, path, sizeof(path));
+
+	if (rc <= 0) {
+		if (rc < 0)
+			MX_ERR("[tcp] conn_table: path too long");
+		return rc;
+	}
+	dp_g.conns =
+		dp_conn_table_open(path, dp_g.nworkers, (unsigned)c->tcp_max_conns, &old, &nold);
+	if (!dp_g.conns) {
+		MX_ERR("[tcp] conn_table %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (nold)
+		MX_NOTICE("%zu connections of the previous incarnation in %s: resetting them", nold,
+			  path);
+	for (unsigned i = 0; i < dp_g.nworkers; i++) {
+		struct dp_worker *w = dp_g.workers[i];
+		size_t share = nold / dp_g.nworkers + (i < nold % dp_g.nworkers);
+
+		w->conns = dp_g.conns;
+		if (share == 0)
+			continue;
+		w->restart_keys = malloc(share * sizeof(*w->restart_keys));
+		if (!w->restart_keys) {
+			free(old);
+			return -1;
+		}
+		for (size_t k = i, j = 0; k < nold; k += dp_g.nworkers)
+			w->restart_keys[j++] = old[k];
+		w->restart_n = (uint32_t)share;
+		w->restart_next_us = 100000;
+	}
+	free(old);
+	return 0;
+}
+
 int dp_start(void)
 {
+	if (conn_table_start(config_current()) != 0)
+		return -1;
 	for (unsigned i = 0; i < dp_g.nworkers; i++) {
 		int rc =
 			rte_eal_remote_launch(worker_main, dp_g.workers[i], dp_g.workers[i]->lcore);
@@ -502,6 +569,12 @@ void dp_stop(void)
 		struct rte_mbuf *m;
 		if (!w)
 			continue;
+		/* Connections still open at this stop stay in the table: the
+		 * next start resets them (nothing here tells their peers). */
+		w->conns = NULL;
+		free(w->restart_keys);
+		w->restart_keys = NULL;
+		w->restart_n = 0;
 		/* TCP first: closing its connections calls into the services. */
 		dp_tcp_fini(w);
 		for (unsigned k = 0; k < nservices; k++)
@@ -521,5 +594,7 @@ void dp_stop(void)
 		rte_eth_dev_close(dp_g.port);
 		port_started = false;
 	}
+	dp_conn_table_close(dp_g.conns, 0);
+	dp_g.conns = NULL;
 	rte_eal_cleanup();
 }

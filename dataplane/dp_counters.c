@@ -84,6 +84,9 @@ static const struct mx_ctr_group dp_group = {
 #define TCP_HELP_TCPRcvQDrop	  "segments dropped: receive queue full"
 #define TCP_HELP_TCPRcvMemDrop	  "segments dropped: receive memory limit"
 #define TCP_HELP_TCPSndBufFull	  "sends refused or shortened: send buffer full"
+#define TCP_HELP_TCPRestartProbes                                                                \
+	"SYNs sent at start to end the previous incarnation's connections (challenge ACK, then " \
+	"RST)"
 #define TCP_HELP_TCPSndMemPressureDrops \
 	"new connections refused under send-memory pressure ([tcp] snd_mem_pressure_pct)"
 #define TCP_HELP_TCPChallengeACK	"challenge ACKs sent (RFC 5961)"

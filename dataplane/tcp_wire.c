@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "dataplane/conn_table.h"
 #include "dataplane/steer.h"
 #include "dataplane/tcp/tcp.h"
 #include "dataplane/worker.h"
@@ -175,6 +176,39 @@ static uint64_t env_keyed_hash(void *ctx, const void *data, size_t len)
 	return h;
 }
 
+static void env_conn_track(void *ctx, uint32_t idx, const struct tcp_key *key)
+{
+	struct dp_worker *w = ctx;
+
+	dp_conn_table_set(w->conns, w->idx, idx, key);
+}
+
+void dp_tcp_restart_probes(struct dp_worker *w)
+{
+	static const uint32_t round_at_ms[DP_RESTART_ROUNDS] = {100, 1100, 3100};
+	unsigned sent = 0;
+
+	if (w->restart_round >= DP_RESTART_ROUNDS || w->now_us < w->restart_next_us)
+		return;
+	while (w->restart_pos < w->restart_n && sent < DP_RESTART_BURST) {
+		const struct tcp_key *k = &w->restart_keys[w->restart_pos++];
+
+		if (k->family == TCP_AF_INET) {
+			tcp_send_restart_probe(w->tcp, k);
+			sent++;
+		}
+	}
+	if (w->restart_pos < w->restart_n)
+		return; /* the rest on the next iteration */
+	if (w->restart_round == 0)
+		MX_INFO("worker %u: sent SYN probes to the %u connections the previous "
+			"incarnation left open (they end with a RST)",
+			w->idx, w->restart_n);
+	w->restart_pos = 0;
+	if (++w->restart_round < DP_RESTART_ROUNDS)
+		w->restart_next_us = (uint64_t)round_at_ms[w->restart_round] * 1000;
+}
+
 static bool env_port_ok(void *ctx, const struct tcp_key *key)
 {
 	struct dp_worker *w = ctx;
@@ -277,6 +311,7 @@ int dp_tcp_init(struct dp_worker *w, const struct mx_config *c, unsigned pool_mb
 		.buf_free = env_buf_free,
 		.buf_truesize = env_buf_truesize,
 		.keyed_hash = env_keyed_hash,
+		.conn_track = env_conn_track,
 		.port_ok = env_port_ok,
 		.mem_zalloc = env_zalloc,
 		.mem_free = env_free,

@@ -25,6 +25,16 @@ int dp_tcp_init(struct dp_worker *w, const struct mx_config *c, unsigned pool_mb
 /** Shutdown (main lcore, workers stopped): destroy the stack and table. */
 void dp_tcp_fini(struct dp_worker *w);
 
+/* Probes per previous-incarnation connection (conn_table.h), at 0.1, 1.1
+ * and 3.1 s after the worker starts: the first resolves the next hop by
+ * ARP, the others cover a lost SYN or challenge ACK. At most
+ * DP_RESTART_BURST probes per loop iteration. */
+#define DP_RESTART_ROUNDS 3
+#define DP_RESTART_BURST  64
+
+/** Worker loop: send the due restart probes (no-op when none). */
+void dp_tcp_restart_probes(struct dp_worker *w);
+
 /** A TCP segment for us on a flow we own: verify the checksum, hand it to
  * the core. Takes ownership of @m. */
 void dp_tcp_input(struct dp_worker *w, struct rte_mbuf *m, struct rte_ipv4_hdr *ip, unsigned l4len);

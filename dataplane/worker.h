@@ -36,6 +36,7 @@ struct dp_learn {
 	uint8_t pad[5];
 };
 
+struct dp_conn_table;
 struct dp_worker {
 	unsigned idx;	/* 0 .. nworkers-1 */
 	unsigned lcore; /* EAL lcore id */
@@ -59,6 +60,11 @@ struct dp_worker {
 	struct fault_dir fault_rx, fault_tx;
 
 	struct tcp_stack *tcp;		  /* dataplane/tcp core, see tcp_wire.c */
+	struct dp_conn_table *conns;	  /* live connections, outlives us (or NULL) */
+	struct tcp_key *restart_keys;	  /* the previous incarnation's, to reset */
+	uint32_t restart_n, restart_pos;  /* how many, next to probe */
+	uint32_t restart_round;		  /* rounds done (DP_RESTART_ROUNDS) */
+	uint64_t restart_next_us;	  /* when the next round starts */
 	struct rte_hash *flows;		  /* its flow table */
 	struct evp_mac_ctx_st *siphash;	  /* keyed hash for ISNs and cookies */
 	void *svc_state[DP_MAX_SERVICES]; /* per registered dp_service */
@@ -71,6 +77,7 @@ struct dp_worker {
 
 /* Shared read-only after boot. */
 struct dp_global {
+	struct dp_conn_table *conns; /* [tcp] conn_table, opened by dp_start() */
 	unsigned nworkers;
 	uint16_t port;
 	struct rte_ether_addr mac;

@@ -194,6 +194,7 @@ struct tcp_tcb {
 	bool in_table; /* in the flow table */
 	bool detached; /* application released it (tcp_close/tcp_abort) */
 	bool passive;  /* created by a listener */
+	bool tracked;  /* reported to env.conn_track */
 	bool reaping;  /* on the stack's deferred-free list */
 	bool ts_ok, sack_ok, ws_ok;
 	bool nodelay, keepalive;

@@ -159,6 +159,11 @@ struct tcp_env {
 	 * calloc/free. Never called after tcp_stack_create() returns, except
 	 * mem_free from tcp_stack_destroy(). */
 	void *(*mem_zalloc)(void *ctx, size_t size);
+	/* Optional: a passively opened connection became ESTABLISHED (@key)
+	 * or its TCB was released (@key NULL). @idx identifies the TCB
+	 * (0 .. max_tcbs-1) for the life of the connection. The dataplane
+	 * keeps these in a table that outlives the process (conn_table.h). */
+	void (*conn_track)(void *ctx, uint32_t idx, const struct tcp_key *key);
 	void (*mem_free)(void *ctx, void *p);
 };
 
@@ -246,6 +251,7 @@ struct tcp_config {
 	X(TCPRcvMemDrop, rcv_mem_drop)                   \
 	X(TCPSndBufFull, sndbuf_full)                    \
 	X(TCPSndMemPressureDrops, snd_pressure_drops)    \
+	X(TCPRestartProbes, restart_probes)              \
 	X(TCPChallengeACK, challenge_ack)                \
 	X(TCPSYNChallenge, syn_challenge)                \
 	X(TCPChallengeACKLimited, challenge_ack_limited) \

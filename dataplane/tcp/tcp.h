@@ -161,10 +161,17 @@ unsigned tcp_stack_advance(struct tcp_stack *st, uint64_t now_us);
  */
 void tcp_stats_read(const struct tcp_stack *st, struct tcp_stats *out);
 
-
 /** Copy @st's usage into @out; like tcp_stats_read(), callable from the
  * control thread (relaxed loads, each field consistent on its own). */
 void tcp_usage_read(const struct tcp_stack *st, struct tcp_usage *out);
+
+/**
+ * Send a bare SYN on @key (our address and port, the peer's): used at
+ * start to end a previous incarnation's connections (conn_table.h). The
+ * peer's challenge ACK is answered by the listener's RST. Counted as
+ * TCPRestartProbes.
+ */
+void tcp_send_restart_probe(struct tcp_stack *st, const struct tcp_key *key);
 
 /** Name of counter @i (0 <= i < TCP_STATS_COUNT) in struct order. */
 const char *tcp_stats_name(unsigned i);

@@ -289,6 +289,10 @@ static void established(struct tcp_tcb *t, const struct tcp_seg *s)
 		tcp_listener_unlink(t);
 		t->detached = false;
 		TCP_INC(st, passive_opens);
+		if (st->env.conn_track) {
+			st->env.conn_track(st->env.ctx, (uint32_t)(t - st->tcbs), &t->key);
+			t->tracked = true;
+		}
 		tcp_event(t, TCP_EV_ACCEPTED);
 	} else {
 		tcp_event(t, TCP_EV_ESTABLISHED);

@@ -393,6 +393,19 @@ void tcp_send_rst_key(struct tcp_stack *st, const struct tcp_key *key, uint32_t 
 	emit(st, key, hdr, TCP_HDR_MIN, NULL, 0);
 }
 
+void tcp_send_restart_probe(struct tcp_stack *st, const struct tcp_key *key)
+{
+	uint8_t hdr[TCP_HDR_MIN];
+	uint32_t seq = (uint32_t)st->env.keyed_hash(st->env.ctx, key, sizeof(*key));
+
+	/* A bare SYN (no options) from the old 4-tuple: a peer that still has
+	 * the connection answers with a challenge ACK (RFC 5961 4.2), which
+	 * our listener answers with a RST it accepts. */
+	hdr_fill(hdr, key, seq, 0, TCP_SYN, 0, TCP_HDR_MIN);
+	emit(st, key, hdr, TCP_HDR_MIN, NULL, 0);
+	TCP_INC(st, restart_probes);
+}
+
 void tcp_send_synack_cookie(struct tcp_stack *st, const struct tcp_key *key,
 			    const struct tcp_seg *s, uint32_t iss, uint16_t mss)
 {

@@ -421,6 +421,10 @@ static void tcb_free(struct tcp_tcb *t)
 		st->env.flow_remove(st->env.ctx, &t->key);
 		t->in_table = false;
 	}
+	if (t->tracked) {
+		st->env.conn_track(st->env.ctx, (uint32_t)(t - st->tcbs), NULL);
+		t->tracked = false;
+	}
 	tcp_listener_unlink(t);
 	waitq_remove(t);
 	tcp_sb_clear(t);
