@@ -164,8 +164,10 @@ static bool text_add(struct mx_dns_result *r, size_t *used, const char *s, size_
 }
 
 /* Concatenate the character-strings of a TXT rdata into @buf (at most
- * @cap - 1 octets). Returns the length, or -1 if malformed, holding a NUL
- * or too long. */
+ * @cap - 1 octets), a NUL octet made '?' (so that the record stays one
+ * string, and an SPF record holding one is a syntax error as RFC 7208
+ * wants, not a shorter valid record). Returns the length, or -1 if
+ * malformed or too long. */
 static int txt_join(const unsigned char *m, const struct rr *rr, char *buf, size_t cap)
 {
 	size_t o = 0;
@@ -174,9 +176,8 @@ static int txt_join(const unsigned char *m, const struct rr *rr, char *buf, size
 		unsigned l = m[p++];
 		if (p + (int)l > rr->rdata + rr->rdlen || o + l >= cap)
 			return -1;
-		if (memchr(m + p, 0, l))
-			return -1;
-		memcpy(buf + o, m + p, l);
+		for (unsigned i = 0; i < l; i++)
+			buf[o + i] = m[p + (int)i] ? (char)m[p + (int)i] : '?';
 		o += l;
 		p += (int)l;
 	}
