@@ -23,7 +23,9 @@
  * identical query in flight, or starts a query. Answers are copied to the
  * asking worker's answer ring; when that ring is full they wait on a
  * control-side list for the next tick (never dropped: the parked session
- * would wait for its deadline). The tick also publishes the clock the
+ * would wait for its deadline), and that worker's requests are not taken
+ * until the list is empty, so the list is bounded by one drain's worth
+ * plus the queries it had in flight. The tick also publishes the clock the
  * workers compare cache expiry with (so they read no clock) and ages the
  * cache out a slice at a time.
  *
@@ -527,6 +529,11 @@ static unsigned drain_worker(struct mx_dns_worker *w)
 	unsigned i;
 
 	flush_pending(w);
+	/* Back-pressure: a worker that does not take its answers gets no new
+	 * ones; its request ring fills and mx_dns_submit() refuses (TEMPFAIL)
+	 * instead of answers piling up here without bound. */
+	if (w->pend_head)
+		return 1;
 	for (i = 0; i < DRAIN_PER_TICK && (rq = dns_ring_slot_get(w->req)); i++) {
 		struct waiter *wt = malloc(sizeof(*wt));
 		char name[MX_DNS_NAME_MAX + 1];
