@@ -866,12 +866,39 @@ static bool under_target(const char *name, const char *target)
 	return n > t && name[n - t - 1] == '.' && strncasecmp(name + n - t, target, t) == 0;
 }
 
+/* Keep the names of the MX or PTR answer @r (at most NAMES_MAX) in the
+ * arena above what the frames use (no frame is pushed while they are
+ * walked). False (permerror set) if they do not fit. */
+static bool keep_names(struct spf_eval *e, const struct mx_dns_result *r)
+{
+	size_t o = e->arena_used;
+
+	e->name_pos = (uint16_t)o;
+	e->names_left = 0;
+	for (unsigned i = 0; i < r->n && i < MX_DNS_RR_MAX && i < NAMES_MAX; i++) {
+		const char *nm = r->text + r->u.s.off[i];
+		size_t n = strnlen(nm, MX_DNS_NAME_MAX + 1);
+		if (n > MX_DNS_NAME_MAX)
+			continue;
+		if (o + n + 1 > sizeof(e->arena)) {
+			permerror(e, "records too large", NULL, 0);
+			return false;
+		}
+		memcpy(e->arena + o, nm, n + 1);
+		o += n + 1;
+		e->names_left++;
+	}
+	return true;
+}
+
 /* Ask for the address of the next MX or PTR name; false when none is left. */
 static bool next_name(struct spf_eval *e, uint8_t wait)
 {
-	while (e->name_i < e->names.n && e->name_i < NAMES_MAX) {
-		const char *nm = e->names.text + e->names.u.s.off[e->name_i++];
+	while (e->names_left > 0) {
+		const char *nm = e->arena + e->name_pos;
 		char norm[MX_DNS_NAME_MAX + 1];
+		e->name_pos = (uint16_t)(e->name_pos + strlen(nm) + 1);
+		e->names_left--;
 		if (wait == W_PTRADDR && !under_target(nm, e->target))
 			continue;
 		if (dns_name_norm(nm, norm) <= 0)
@@ -916,9 +943,8 @@ void spf_feed(struct spf_eval *e, const struct mx_dns_result *r)
 			permerror(e, "more than 10 MX names for %s", e->target, strlen(e->target));
 			return;
 		}
-		memcpy(&e->names, r, mx_dns_result_size(r));
-		e->name_i = 0;
-		next_name(e, W_MXADDR);
+		if (keep_names(e, r))
+			next_name(e, W_MXADDR);
 		return;
 	case W_MXADDR:
 		if (r->status == MX_DNS_TEMPFAIL) {
@@ -941,9 +967,8 @@ void spf_feed(struct spf_eval *e, const struct mx_dns_result *r)
 			void_lookup(e);
 			return;
 		}
-		memcpy(&e->names, r, mx_dns_result_size(r));
-		e->name_i = 0;
-		next_name(e, W_PTRADDR);
+		if (keep_names(e, r))
+			next_name(e, W_PTRADDR);
 		return;
 	case W_PTRADDR:
 		/* a validated name: the client's address among its own */
@@ -990,7 +1015,7 @@ void spf_start(struct spf_eval *e, int af, const void *addr, const char *sender,
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	const char *at;
 
-	memset(e, 0, offsetof(struct spf_eval, names));
+	memset(e, 0, offsetof(struct spf_eval, arena));
 	e->af = (uint8_t)af;
 	if (af == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
 		e->af = AF_INET;
