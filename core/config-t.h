@@ -158,6 +158,16 @@ struct mx_config {
 
 	/* [metrics] */
 	char metrics_listen[MX_CFG_STR]; /* "a.b.c.d:PORT" or "[v6]:PORT"; "": no /metrics */
+
+	/* [dns] (policy/dns.h) */
+	char dns_servers[MX_CFG_STR]; /* "ip[:port],[v6]:port,..."; "": /etc/resolv.conf */
+	int64_t dns_timeout_ms;
+	int64_t dns_tries;
+	int64_t dns_min_ttl;
+	int64_t dns_max_ttl;
+	int64_t dns_neg_ttl_max;
+	int64_t dns_cache_max;
+	int64_t dns_inflight_max;
 };
 
 #endif

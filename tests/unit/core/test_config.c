@@ -291,6 +291,15 @@ static void test_apply_classes(void **state)
 		"smtp.conn_rate_per_net",
 		"smtp.conn_burst_per_net",
 		"smtp.reserve_pct",
+		/* resolver (policy/dns.h) */
+		"dns.servers",
+		"dns.timeout_ms",
+		"dns.tries",
+		"dns.min_ttl",
+		"dns.max_ttl",
+		"dns.neg_ttl_max",
+		"dns.cache_max",
+		"dns.inflight_max",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
