@@ -64,6 +64,7 @@ static void report(struct ptest *t)
 	const struct pol_set *s = pol_current();
 	struct ctl_out *o = t->o;
 	struct pol_input *in = &t->in;
+	struct pol_verdict first;
 	bool decided = false;
 
 	if (!s) {
@@ -124,11 +125,13 @@ static void report(struct ptest *t)
 		else
 			ctl_printf(o, "%-7s %s\n", pol_class_name(c), pol_action_name(v.action));
 		if (!decided && (v.action == POL_REJECT || v.action == POL_DEFER)) {
-			ctl_printf(o, "verdict %u %s %s%s\n", v.code, v.enh, v.text,
-				   pol_delay_reject(s) ? " (at RCPT: delay_reject)" : "");
+			first = v;
 			decided = true;
 		}
 	}
+	if (decided)
+		ctl_printf(o, "verdict %u %s %s%s\n", first.code, first.enh, first.text,
+			   pol_delay_reject(s) ? " (at RCPT: delay_reject)" : "");
 	if (!decided)
 		ctl_printf(o, "verdict accept\n");
 }
