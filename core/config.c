@@ -63,6 +63,7 @@ static const char *const pregreet_names[] = {"drop", "log", NULL};
 static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify", NULL};
 /* [policy] DNS checks: off, a 4xx (the client retries), a 5xx. */
 static const char *const pol_dns_names[] = {"off", "defer", "reject", NULL};
+static const char *const pol_spf_names[] = {"off", "header", "reject", NULL};
 static bool network_ok(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct mx_config, f)
@@ -188,6 +189,7 @@ static const struct key_def keys[] = {
 	{"policy", "dnsbl", K_LIST, OFF(policy_dnsbl), 0, 0, false, LIVE},
 	{"policy", "dnsbl_threshold", K_INT, OFF(policy_dnsbl_threshold), 1, 1000, false, LIVE},
 	{"policy", "reply", K_LIST, OFF(policy_reply), 0, 0, false, LIVE},
+	{"policy", "spf", K_ENUM, OFF(policy_spf), 0, 0, false, LIVE, pol_spf_names},
 
 	{"dns", "servers", K_STR, OFF(dns_servers), 0, 0, false, LIVE},
 	{"dns", "timeout_ms", K_INT, OFF(dns_timeout_ms), 100, 60000, false, LIVE},

@@ -9,6 +9,8 @@
 #   - a client listed in the DNSBL zone gets the 554 with the zone's TXT;
 #     one whose zone answers 127.255.255.254 is not listed (error counted,
 #     zone flagged in `show policy`);
+#   - SPF: Received-SPF: pass in the spooled message, a fail refused
+#     550 5.7.23 ([policy] spf = reject);
 #   - a trusted client (mynetworks) may relay and say EHLO x.local;
 #   - `mxgatectl policy test` gives the same verdict as a dry run;
 #   - dnsmasq stopped: a new HELO name is 451 4.4.3 (never 5xx) and no
@@ -28,6 +30,8 @@ dnsmasq_start() {
 		--txt-record=10.0.18.198.bl.example,"Listed in the test zone" \
 		--host-record=11.0.18.198.bl.example,127.255.255.254 \
 		--mx-host=example.org,good.example.org \
+		--txt-record=example.org,"v=spf1 ip4:198.18.0.0/24 -all" \
+		--txt-record=fail.example.org,"v=spf1 -all" \
 		>"$MX_TMP/dnsmasq.log" 2>&1 &
 	dnsp=$!
 	for _ in $(seq 50); do
@@ -43,7 +47,7 @@ mx_conf smtp port 25 smtp hostname mx.example.com \
 	policy enabled yes policy domains example.com policy recipients "$MX_TMP/rcpts" \
 	policy helo_dns defer policy mynetworks 198.18.0.20/32 \
 	policy dnsbl 'bl.example=127.0.0.[2..11]' \
-	dns servers 127.0.0.1:5353 dns timeout_ms 300 dns tries 1
+	policy spf reject dns servers 127.0.0.1:5353 dns timeout_ms 300 dns tries 1
 mx_start
 
 # send FROM-IP EHLO MAIL RCPT: the swaks transcript.
@@ -61,6 +65,11 @@ expect() {
 }
 
 expect 198.18.0.1 good.example.org s@example.org known@example.com "250 2.0.0 Ok: queued as"
+grep -rqa "Received-SPF: pass (mx.example.com: domain of s@example.org designates 198.18.0.1" "$MX_TMP/spool" ||
+	fail "no Received-SPF: pass in the spool: $(grep -rah "Received" "$MX_TMP/spool" | head -2)"
+pass "the spooled message carries Received-SPF: pass"
+expect 198.18.0.1 good.example.org s@fail.example.org known@example.com \
+	"550 5.7.23 <s@fail.example.org>: Sender address rejected: Message rejected due to: SPF fail - not authorized"
 expect 198.18.0.1 x.local s@example.org known@example.com \
 	"554 5.7.1 <x.local>: Helo command rejected: special-use or made-up name, not a host on the Internet"
 expect 198.18.0.1 good.example.org s@example.org a@elsewhere.net \

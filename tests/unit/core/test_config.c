@@ -305,6 +305,7 @@ static void test_apply_classes(void **state)
 		"policy.dnsbl",
 		"policy.dnsbl_threshold",
 		"policy.reply",
+		"policy.spf",
 		/* resolver (policy/dns.h) */
 		"dns.servers",
 		"dns.timeout_ms",
