@@ -76,9 +76,8 @@ static void report(struct ptest *t)
 	if (t->asked[TQ_MX]) {
 		/* A null MX (RFC 7505) counts as none. */
 		const struct mx_dns_result *mx = &t->r[TQ_MX];
-		bool null_mx =
-			found(mx) && mx->n == 1 &&
-			(!mx->text[mx->u.s.off[0]] || !strcmp(mx->text + mx->u.s.off[0], "."));
+		bool null_mx = found(mx) && mx->n == 1 &&
+			       (!pol_dns_text(mx, 0)[0] || !strcmp(pol_dns_text(mx, 0), "."));
 		in->sender_dns = null_mx ? POL_DNS_NOTFOUND : chain_state(&t->r[TQ_MX], 3);
 	}
 	in->dnsbl_done = true;
@@ -110,7 +109,7 @@ static void report(struct ptest *t)
 					&t->r[TQ_ZONE + POL_DNSBL_MAX + z];
 				in->dnsbl_zone = (int)z;
 				if (found(txt))
-					in->dnsbl_txt = txt->text + txt->u.s.off[0];
+					in->dnsbl_txt = pol_dns_text(txt, 0);
 			}
 		}
 	}

@@ -23,6 +23,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "policy/dns.h"
 #include "policy/policy.h"
 
 /* RFC 6761/6762/8375 special-use names and the made-up ones that leak from
@@ -90,6 +91,14 @@ const char *pol_action_name(enum pol_action a)
 {
 	static const char *const n[] = {"continue", "accept", "reject", "defer", "pending"};
 	return a < POL_ACTION_COUNT ? n[a] : "?";
+}
+
+const char *pol_dns_text(const struct mx_dns_result *r, unsigned i)
+{
+	if (i >= r->n || i >= MX_DNS_RR_MAX || r->u.s.off[i] >= MX_DNS_TEXT_MAX ||
+	    !memchr(r->text + r->u.s.off[i], '\0', MX_DNS_TEXT_MAX - r->u.s.off[i]))
+		return "";
+	return r->text + r->u.s.off[i];
 }
 
 const char *pol_addr_domain(const char *addr)

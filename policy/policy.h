@@ -145,6 +145,11 @@ enum pol_class pol_check_class(unsigned id);
 const char *pol_class_name(enum pol_class c);
 const char *pol_action_name(enum pol_action a);
 
+struct mx_dns_result;
+/** Record @i's string of a PTR/MX/TXT answer, "" if the answer does not
+ * hold one (offsets checked: answers come from the network). Any thread. */
+const char *pol_dns_text(const struct mx_dns_result *r, unsigned i);
+
 /** The domain part of an address (after the last '@'; NULL if none). */
 const char *pol_addr_domain(const char *addr);
 

@@ -216,8 +216,8 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	case Q_MX:
 		if (ok) {
 			/* RFC 7505: one MX "." (an empty exchange) says no mail. */
-			bool null_mx = r->n == 1 && (!r->text[r->u.s.off[0]] ||
-						     strcmp(r->text + r->u.s.off[0], ".") == 0);
+			bool null_mx = r->n == 1 &&
+				       (!pol_dns_text(r, 0)[0] || !strcmp(pol_dns_text(r, 0), "."));
 			sl->sender_dns = null_mx ? POL_DNS_NOTFOUND : POL_DNS_FOUND;
 		} else if (r->status == MX_DNS_NODATA && dom) {
 			ask(ps, sl, slot, Q_SA, 0, MX_DNS_A, dom);
@@ -246,7 +246,7 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	case Q_TXT:
 		sl->dnsbl_wait &= (uint16_t)~0x8000u;
 		if (ok)
-			snprintf(sl->txt, sizeof(sl->txt), "%s", r->text + r->u.s.off[0]);
+			snprintf(sl->txt, sizeof(sl->txt), "%s", pol_dns_text(r, 0));
 		if (sl->dnsbl_wait == 0)
 			sl->dnsbl_done = true;
 		break;
