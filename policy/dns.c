@@ -448,8 +448,14 @@ static struct resolver *res_new(const struct mx_dns_conf *c, int *err)
 	o.sock_state_cb_data = res;
 	o.timeout = (int)c->timeout_ms;
 	o.tries = (int)c->tries;
+	/* EDNS0 with 1232 octets (the DNS flag day 2020 size): SPF TXT sets of
+	 * large senders fit one UDP answer instead of a TCP retry; c-ares asks
+	 * again without EDNS when a server answers FORMERR. */
+	o.flags = ARES_FLAG_EDNS;
+	o.ednspsz = 1232;
 	rc = ares_init_options(&res->ch, &o,
-			       ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+			       ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+				       ARES_OPT_FLAGS | ARES_OPT_EDNSPSZ);
 	if (rc != ARES_SUCCESS) {
 		MX_ERR("dns: cannot create a resolver: %s", ares_strerror(rc));
 		free(res);

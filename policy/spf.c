@@ -80,17 +80,29 @@ static bool is_alnum(int c)
 	return is_alpha(c) || is_digit(c);
 }
 
+/* e->why = @fmt with its one "%s" (if any) replaced by @arg[0 .. @n),
+ * truncated to fit: a comment, so no printf on the evaluation path. */
 static void set_why(struct spf_eval *e, const char *fmt, const char *arg, size_t n)
 {
-	char a[SPF_WHY];
+	const char *pct = strstr(fmt, "%s");
+	size_t o = 0, cap = sizeof(e->why) - 1;
+	size_t pre = pct ? (size_t)(pct - fmt) : strlen(fmt);
 
-	if (n >= sizeof(a))
-		n = sizeof(a) - 1;
-	memcpy(a, arg ? arg : "", arg ? n : 0);
-	a[arg ? n : 0] = '\0';
-	/* truncated when long: it is a comment */
-	if (snprintf(e->why, sizeof(e->why), fmt, a) < 0)
-		e->why[0] = '\0';
+	if (!arg)
+		n = 0;
+	memcpy(e->why, fmt, pre < cap ? pre : cap);
+	o = pre < cap ? pre : cap;
+	if (pct) {
+		size_t k = n < cap - o ? n : cap - o;
+		memcpy(e->why + o, arg, k);
+		o += k;
+		pct += 2;
+		k = strlen(pct);
+		k = k < cap - o ? k : cap - o;
+		memcpy(e->why + o, pct, k);
+		o += k;
+	}
+	e->why[o] = '\0';
 }
 
 static void done(struct spf_eval *e, uint8_t res)
@@ -375,9 +387,12 @@ static int arena_put(struct spf_eval *e, const char *s, size_t n)
 
 static void ask(struct spf_eval *e, uint8_t wait, uint8_t type, const char *name)
 {
+	size_t n = strnlen(name, MX_DNS_NAME_MAX);
+
 	e->wait = wait;
 	e->q.type = type;
-	snprintf(e->q.name, sizeof(e->q.name), "%s", name);
+	memcpy(e->q.name, name, n);
+	e->q.name[n] = '\0';
 	e->state = ST_WAIT;
 }
 
@@ -830,7 +845,7 @@ static void run(struct spf_eval *e)
 			}
 			continue;
 		}
-		snprintf(e->target, sizeof(e->target), "%s", name);
+		memcpy(e->target, name, strlen(name) + 1); /* both MX_DNS_NAME_MAX + 1 */
 		switch (term.kind) {
 		case M_INCLUDE:
 			push(e, name, term.qual);

@@ -17,7 +17,7 @@
  *
  * Measured on the 2-core CI VM (December 2026, -O2 debugoptimized): hit
  * 735 instructions and ~157 ns, miss 625 instructions and ~134 ns, an SPF
- * evaluation of the record above ~20,000 instructions and ~2.2 us (answers
+ * evaluation of the record above ~14,100 instructions and ~2 us (answers
  * from memory; the DNS round trips are the real cost, and the cache makes
  * most of them disappear).
  */

@@ -66,10 +66,10 @@ static int free_port(void)
 	return port;
 }
 
-/* A TXT record of three 250-octet strings: the answer does not fit 512
- * octets of UDP, so c-ares asks again over TCP (a socket it connects, so
- * watched for writing on the loop). */
-static char long_txt[3 * 250 + 64];
+/* TXT records of three and of six 250-octet strings: the first fits one
+ * EDNS0 UDP answer (1232 octets), the second does not, so c-ares asks
+ * again over TCP (a socket it connects, watched for writing on the loop). */
+static char long_txt[3 * 250 + 64], huge_txt[6 * 250 + 64];
 
 static int start_dnsmasq(const char *path, int port)
 {
@@ -82,6 +82,8 @@ static int start_dnsmasq(const char *path, int port)
 		s[250] = '\0';
 		snprintf(long_txt, sizeof(long_txt), "--txt-record=long.fixture.test,%s,%s,%s", s,
 			 s, s);
+		snprintf(huge_txt, sizeof(huge_txt),
+			 "--txt-record=huge.fixture.test,%s,%s,%s,%s,%s,%s", s, s, s, s, s, s);
 	}
 	dnsmasq = fork();
 	if (dnsmasq < 0)
@@ -98,7 +100,8 @@ static int start_dnsmasq(const char *path, int port)
 		      "--txt-record=reason.fixture.test,Listed: see https://example.test/",
 		      "--txt-record=soft.fixture.test,v=spf1 include:fixture.test ~all",
 		      "--ptr-record=25.2.0.192.in-addr.arpa,mail.fixture.test",
-		      "--host-record=other.fixture.test,192.0.2.77", long_txt, (char *)NULL);
+		      "--host-record=other.fixture.test,192.0.2.77", long_txt, huge_txt,
+		      (char *)NULL);
 		_exit(127);
 	}
 	return 0;
@@ -223,9 +226,12 @@ static void test_answers(void **state)
 		assert_string_equal(r.text, "mail.fixture.test");
 	}
 
-	r = resolve(MX_DNS_TXT, "long.fixture.test"); /* truncated over UDP: TCP */
+	r = resolve(MX_DNS_TXT, "long.fixture.test"); /* one EDNS0 answer */
 	assert_int_equal(r.status, MX_DNS_OK);
 	assert_int_equal(strlen(r.text), 750);
+	r = resolve(MX_DNS_TXT, "huge.fixture.test"); /* truncated over UDP: TCP */
+	assert_int_equal(r.status, MX_DNS_OK);
+	assert_int_equal(strlen(r.text), 1500);
 
 	r = resolve(MX_DNS_A, "nonexistent.fixture.test");
 	assert_int_equal(r.status, MX_DNS_NXDOMAIN);
