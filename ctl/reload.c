@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
+#include "ctl/tls.h"
 #include "queue/queue.h"
 
 #define RELOAD_ERR_MAX (256 * 1024)
@@ -146,6 +147,9 @@ int daemon_reload(struct ctl_out *o)
 	gen = nc->generation;
 	__atomic_store_n(&mx_log_level, (int)nc->log_level, __ATOMIC_RELAXED);
 	queue_reconfig(nc);
+	/* [tls]: certificates re-read (a bad pair keeps the running ones). */
+	if (nc->tls_cert.n > 0)
+		tls_reload(nc, &r);
 
 	ctl_printf(&r,
 		   "reloaded %s: generation %llu, %u live key(s) applied, %u key(s) need a "

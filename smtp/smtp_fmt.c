@@ -129,7 +129,14 @@ int smtp_received_format(const struct smtp_session *s, const struct smtp_receive
 	put_safe(&f, ri->rdns && ri->rdns[0] ? ri->rdns : "unknown");
 	put(&f, " [%s", strchr(s->client, ':') ? "IPv6:" : "");
 	put_safe(&f, s->client);
-	put(&f, "])\r\n\tby ");
+	put(&f, "])");
+	if (tls && ri->tls && ri->tls[0]) {
+		/* Like Postfix: "(using TLSv1.3 with cipher ... (256/256 bits))". */
+		put(&f, "\r\n\t(using ");
+		put_safe(&f, ri->tls);
+		put(&f, ")");
+	}
+	put(&f, "\r\n\tby ");
 	put_safe(&f, cfg_host);
 	put(&f, " (mxgate) with %s", proto);
 	if (ri->queue_id && ri->queue_id[0]) {

@@ -291,6 +291,12 @@ static void test_apply_classes(void **state)
 		"smtp.conn_rate_per_net",
 		"smtp.conn_burst_per_net",
 		"smtp.reserve_pct",
+		/* STARTTLS certificates (smtp/tls_ctx.h) */
+		"tls.cert",
+		"tls.key",
+		"tls.min_version",
+		"tls.watch_s",
+		"tls.expiry_warn_days",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
