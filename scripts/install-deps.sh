@@ -16,6 +16,8 @@ packages=(
 	python3 python3-scapy swaks dovecot-lmtpd
 	# /metrics test: fetch and parse the Prometheus exposition
 	curl python3-prometheus-client
+	# STARTTLS tests (int-tls): swaks --tls needs Net::SSLeay; testssl.sh audits the port
+	libnet-ssleay-perl libio-socket-ssl-perl testssl.sh
 )
 
 missing=()
