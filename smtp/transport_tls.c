@@ -140,6 +140,10 @@ static void tls_free(struct smtp_tls *t)
 {
 	struct smtp_tls_worker *w = t->w;
 
+	/* No server cache (tickets only): mark the session shut so SSL_free
+	 * does not "remove a bad session" from the cache, which takes the
+	 * SSL_CTX's lock that every worker shares. */
+	SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(t->ssl); /* and its BIO */
 	smtp_tls_release(t->gen);
 	t->ssl = NULL;
