@@ -181,6 +181,7 @@ static const struct key_def keys[] = {
 	{"tls", "max_sessions", K_INT, OFF(tls_max_sessions), 0, 1 << 22, false, RESTART},
 	{"tls", "watch_s", K_INT, OFF(tls_watch_s), 0, 86400, false, LIVE},
 	{"tls", "expiry_warn_days", K_INT, OFF(tls_expiry_warn_days), 0, 3650, false, LIVE},
+	{"tls", "ticket_key_file", K_STR, OFF(tls_ticket_key_file), 0, 0, false, LIVE},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -672,6 +673,9 @@ static void check_whole(struct load_ctx *x)
 		if (c->tls_cert.v[i][0] != '/' || c->tls_key.v[i][0] != '/')
 			add_err(x, "%s:%u: [tls] cert/key %s, %s: expected absolute paths", x->name,
 				key_line(x, "tls", "cert"), c->tls_cert.v[i], c->tls_key.v[i]);
+	if (c->tls_ticket_key_file[0] && c->tls_ticket_key_file[0] != '/')
+		add_err(x, "%s:%u: [tls] ticket_key_file = %s: expected an absolute path", x->name,
+			key_line(x, "tls", "ticket_key_file"), c->tls_ticket_key_file);
 	if (c->smtp_tls == 2 && c->tls_cert.n == 0)
 		add_err(x, "%s:%u: [smtp] tls = encrypt: expected a [tls] cert and key", x->name,
 			key_line(x, "smtp", "tls"));

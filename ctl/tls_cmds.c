@@ -42,7 +42,7 @@ static struct {
 	bool on;
 	struct mx_loop_timer watch;
 	unsigned nfiles;
-	struct file_state files[2 * SMTP_TLS_MAX_PAIRS];
+	struct file_state files[2 * SMTP_TLS_MAX_PAIRS + 1];
 	time_t loaded_at;
 	time_t warned_at;
 	uint64_t reloads_ok, reloads_failed;
@@ -73,6 +73,11 @@ static void files_snapshot(const struct mx_config *c)
 		snprintf(tls.files[n].path, sizeof(tls.files[n].path), "%s", c->tls_key.v[i]);
 		file_stat(&tls.files[n++]);
 	}
+	if (c->tls_ticket_key_file[0]) {
+		snprintf(tls.files[n].path, sizeof(tls.files[n].path), "%s",
+			 c->tls_ticket_key_file);
+		file_stat(&tls.files[n++]);
+	}
 	tls.nfiles = n;
 }
 
@@ -93,7 +98,8 @@ static void expiry_check(const struct mx_config *c, time_t now)
 
 int tls_reload(const struct mx_config *c, struct ctl_out *o)
 {
-	struct smtp_tls_conf conf = {.min_version = smtp_tls_version_of(c->tls_min_version)};
+	struct smtp_tls_conf conf = {.min_version = smtp_tls_version_of(c->tls_min_version),
+				     .ticket_key_file = c->tls_ticket_key_file};
 	struct smtp_tls_gen *g, *cur;
 	char err[512];
 	uint64_t running;

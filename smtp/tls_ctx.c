@@ -16,8 +16,10 @@
 #include <strings.h>
 #include <urcu-qsbr.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 /* Mozilla "intermediate" (v5.7), TLS 1.2 part, ECDHE only: forward
@@ -45,10 +47,19 @@ struct tls_cert {
 	uint64_t handshakes; /* relaxed atomic adds from the workers */
 };
 
+struct tls_ticket_key {
+	unsigned char name[16];
+	unsigned char hmac[32];
+	unsigned char aes[32];
+};
+
 struct smtp_tls_gen {
 	struct rcu_head rcu;
 	int refs;
 	uint64_t id;
+	unsigned nkeys; /* ticket keys from the file; 0: OpenSSL's own */
+	struct tls_ticket_key keys[SMTP_TLS_MAX_TICKET_KEYS];
+	EVP_CIPHER *aes; /* fetched once per generation */
 	unsigned ngroups, ncerts, nnames;
 	SSL_CTX *ctx[SMTP_TLS_MAX_PAIRS];
 	struct tls_cert certs[SMTP_TLS_MAX_PAIRS];
@@ -89,6 +100,8 @@ static void gen_free(struct smtp_tls_gen *g)
 		SSL_CTX_free(g->ctx[i]);
 	for (unsigned i = 0; i < g->ncerts; i++)
 		X509_free(g->certs[i].x509);
+	EVP_CIPHER_free(g->aes);
+	OPENSSL_cleanse(g->keys, sizeof(g->keys));
 	free(g);
 }
 
@@ -227,6 +240,105 @@ static int sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* Read the ticket keys of @path into @g. Returns 0 or -1 (@err set). */
+static int load_ticket_keys(struct smtp_tls_gen *g, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[512];
+	unsigned lineno = 0;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot read the ticket keys: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned char raw[80];
+		size_t n = strcspn(line, "\r\n");
+		unsigned k = 0;
+
+		lineno++;
+		line[n] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		for (; k < 80 && 2 * k + 1 < n; k++) {
+			int hi = hexval(line[2 * k]), lo = hexval(line[2 * k + 1]);
+			if (hi < 0 || lo < 0)
+				break;
+			raw[k] = (unsigned char)(hi << 4 | lo);
+		}
+		if (k != 80 || n != 160 || g->nkeys == SMTP_TLS_MAX_TICKET_KEYS) {
+			snprintf(err, errlen,
+				 "%s:%u: expected a ticket key of 160 hex digits (at most %d keys)",
+				 path, lineno, SMTP_TLS_MAX_TICKET_KEYS);
+			fclose(f);
+			OPENSSL_cleanse(line, sizeof(line));
+			return -1;
+		}
+		memcpy(g->keys[g->nkeys].name, raw, 16);
+		memcpy(g->keys[g->nkeys].hmac, raw + 16, 32);
+		memcpy(g->keys[g->nkeys].aes, raw + 48, 32);
+		g->nkeys++;
+		OPENSSL_cleanse(raw, sizeof(raw));
+	}
+	OPENSSL_cleanse(line, sizeof(line));
+	fclose(f);
+	if (g->nkeys == 0) {
+		snprintf(err, errlen, "%s: no ticket key", path);
+		return -1;
+	}
+	g->aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	if (!g->aes) {
+		seterr(err, errlen, "cannot fetch AES-256-CBC for session tickets");
+		return -1;
+	}
+	return 0;
+}
+
+/* OpenSSL's ticket key callback with the generation's keys: encrypt under
+ * the first, decrypt under any (2: renew the ticket under the first). */
+static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		     EVP_MAC_CTX *hctx, int enc)
+{
+	struct smtp_tls_gen *g = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	OSSL_PARAM params[2] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	const struct tls_ticket_key *k = NULL;
+	unsigned i = 0;
+
+	if (!g || g->nkeys == 0)
+		return 0;
+	if (enc) {
+		k = &g->keys[0];
+		memcpy(name, k->name, 16);
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(g->aes)) <= 0 ||
+		    !EVP_EncryptInit_ex2(cctx, g->aes, k->aes, iv, NULL) ||
+		    !EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params))
+			return -1;
+		return 1;
+	}
+	for (; i < g->nkeys; i++)
+		if (memcmp(name, g->keys[i].name, 16) == 0) {
+			k = &g->keys[i];
+			break;
+		}
+	if (!k)
+		return 0; /* unknown key: a full handshake */
+	if (!EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params) ||
+	    !EVP_DecryptInit_ex2(cctx, g->aes, k->aes, iv, NULL))
+		return -1;
+	return i == 0 ? 1 : 2;
+}
+
 static SSL_CTX *ctx_new(const struct smtp_tls_conf *conf, struct smtp_tls_gen *g, char *err,
 			size_t errlen)
 {
@@ -261,6 +373,9 @@ static SSL_CTX *ctx_new(const struct smtp_tls_conf *conf, struct smtp_tls_gen *g
 	}
 	SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
 	SSL_CTX_set_tlsext_servername_arg(ctx, g);
+	SSL_CTX_set_app_data(ctx, g);
+	if (g->nkeys)
+		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
 	return ctx;
 }
 
@@ -352,6 +467,11 @@ int smtp_tls_build(const struct smtp_tls_conf *conf, struct smtp_tls_gen **out, 
 	}
 	g->refs = 1;
 	ERR_clear_error();
+	if (conf->ticket_key_file && conf->ticket_key_file[0] &&
+	    load_ticket_keys(g, conf->ticket_key_file, err, errlen) != 0) {
+		gen_free(g);
+		return -1;
+	}
 	for (unsigned i = 0; i < conf->npairs; i++) {
 		struct tls_cert *tc = &g->certs[i];
 		STACK_OF(X509) * chain;

@@ -36,8 +36,18 @@
 
 #include <openssl/ssl.h>
 
-#define SMTP_TLS_MAX_PAIRS 16
-#define SMTP_TLS_MAX_NAMES 32 /* names kept per certificate for SNI */
+#define SMTP_TLS_MAX_PAIRS	 16
+#define SMTP_TLS_MAX_NAMES	 32 /* names kept per certificate for SNI */
+#define SMTP_TLS_MAX_TICKET_KEYS 8
+
+/*
+ * Session ticket keys from a file (so several nodes, and a restart, accept
+ * each other's tickets): one key per line, 160 hex digits = 16 octets of
+ * key name, 32 of HMAC-SHA256 key, 32 of AES-256-CBC key; '#' comments.
+ * The first key encrypts new tickets, every key decrypts (rotation: put
+ * the new key first, keep the old ones below for a ticket lifetime).
+ * Tickets under an old key are accepted and renewed under the first.
+ */
 
 struct smtp_tls_gen;
 
@@ -47,6 +57,7 @@ struct smtp_tls_conf {
 	const char *cert[SMTP_TLS_MAX_PAIRS]; /* PEM: certificate then its chain */
 	const char *key[SMTP_TLS_MAX_PAIRS];  /* PEM private key of cert[i] */
 	int min_version;		      /* TLS1_VERSION .. TLS1_3_VERSION */
+	const char *ticket_key_file;	      /* NULL/"": random ticket keys per generation */
 	time_t now;			      /* validity is checked at this time (0: time()) */
 };
 

@@ -4,7 +4,8 @@
 # refused, 1.2 and 1.3 accepted), swaks --tls delivering a message whose
 # spooled Received: says "with ESMTPS" and the cipher, Python smtplib
 # starttls, the STARTTLS injection case (CVE-2011-0411), [smtp] tls =
-# encrypt, show tls, and certificate reloads (tls reload with a good and a
+# encrypt, SNI, RSA + ECDSA side by side, ticket resumption across a
+# restart with a file-held key, show tls, and certificate reloads (tls reload with a good and a
 # mismatched pair, the file watch) while clients handshake continuously.
 # Test certificates and keys are made here with openssl req (test-only).
 . "$(dirname "$0")/lib.sh"
@@ -156,6 +157,32 @@ grep -q "key=rsaEncryption" <<<"$r" && grep -q "key=id-ecPublicKey" <<<"$e" ||
 	fail "RSA + ECDSA for one name: '$r' / '$e'"
 pass "RSA and ECDSA certificates for mx.example.test side by side: ${r##* } / ${e##* }"
 mx_stop
+
+# Tickets under a key from a file are accepted across a restart (TLS 1.2
+# and 1.3); without the file they are not (a full handshake instead).
+openssl rand -hex 80 >"$T/ticket.keys"
+chmod 644 "$T/ticket.keys"
+for v in 1.2 1.3; do
+	for keyfile in "$T/ticket.keys" ""; do
+		mx_conf smtp port 25 smtp hostname mx.example.test tls cert "$T/a.pem" tls key "$T/a.key" \
+			tls ticket_key_file "$keyfile"
+		mx_start
+		rm -f "$MX_TMP/ready" "$MX_TMP/go"
+		in_ns $TLS_TOOL resume 198.18.0.2 25 "$MX_TMP/ready" "$MX_TMP/go" $v >"$MX_TMP/resume.out" 2>&1 &
+		rp=$!
+		for _ in $(seq 100); do [ -e "$MX_TMP/ready" ] && break; sleep 0.1; done
+		mx_stop
+		mx_start
+		touch "$MX_TMP/go"
+		wait $rp || fail "resume: $(cat "$MX_TMP/resume.out")"
+		want=yes
+		[ -z "$keyfile" ] && want=no
+		grep -q "resumed after the restart: $want" "$MX_TMP/resume.out" ||
+			fail "ticket_key_file '${keyfile}': $(cat "$MX_TMP/resume.out")"
+		pass "ticket_key_file ${keyfile:+= ticket.keys}${keyfile:-empty}: $(cat "$MX_TMP/resume.out")"
+		mx_stop
+	done
+done
 
 # [smtp] tls = encrypt: MAIL before STARTTLS gets 530.
 mx_conf smtp port 25 smtp hostname mx.example.test smtp tls encrypt tls cert "$T/a.pem" \

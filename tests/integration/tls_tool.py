@@ -13,6 +13,8 @@ carries, which some scenarios print.
              encrypt     MAIL before STARTTLS: 530 5.7.0; after it: 250
              subject [SNI [CIPHER]]  print the served certificate's CN and key
                          (CIPHER: TLS 1.2 with that one suite)
+             resume READY GO 1.2|1.3  a session, touch READY, wait for GO
+                         (the daemon restarted), resume: print whether it was
              loop N      N handshakes back to back (or until $MX_LOOP_STOP
                          exists); print ok/failed counts
 """
@@ -170,6 +172,39 @@ def scen_loop(h, p, sni, n):
     return ok, failed, errs[:3]
 
 
+def scen_resume(h, p, sni, ready, go, maxv):
+    """A session, then (after $go exists: the daemon restarted) another
+    with its ticket. Prints whether it was resumed."""
+    import os
+    import time
+    cx = ctx()
+    if maxv == "1.2":
+        cx.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    def one(session):
+        c = Conn(h, p)
+        c.expect("250", "EHLO resume.example.org")
+        c.expect("220", "STARTTLS")
+        c.s = cx.wrap_socket(c.s, server_hostname=sni, session=session)
+        c.buf = b""
+        c.expect("250", "EHLO resume.example.org")  # reads the TLS 1.3 tickets too
+        c.expect("221", "QUIT")
+        s = c.s.session
+        reused = c.s.session_reused
+        ver = c.s.version()
+        c.s.unwrap() if False else c.s.close()
+        return s, reused, ver
+
+    s1, _, ver = one(None)
+    open(ready, "w").close()
+    for _ in range(600):
+        if os.path.exists(go):
+            break
+        time.sleep(0.1)
+    _, reused, _ = one(s1)
+    return "%s session resumed after the restart: %s" % (ver, "yes" if reused else "no")
+
+
 def main():
     scen, h, p = sys.argv[1], sys.argv[2], int(sys.argv[3])
     try:
@@ -179,6 +214,10 @@ def main():
             ok, failed, errs = scen_loop(h, p, sni, n)
             print("loop: %d ok %d failed %s" % (ok, failed, errs))
             return 0 if failed == 0 else 1
+        if scen == "resume":
+            out = scen_resume(h, p, None, sys.argv[4], sys.argv[5], sys.argv[6])
+            print(out)
+            return 0
         sni = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
         if scen == "subject" and len(sys.argv) > 5:
             print(scen_subject(h, p, sni, sys.argv[5]))

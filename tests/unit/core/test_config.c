@@ -297,6 +297,7 @@ static void test_apply_classes(void **state)
 		"tls.min_version",
 		"tls.watch_s",
 		"tls.expiry_warn_days",
+		"tls.ticket_key_file",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;

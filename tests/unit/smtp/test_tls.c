@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "fake_conn.h"
@@ -27,6 +28,7 @@
 #include "smtp/transport_tls.h"
 
 static char dir[64];
+static const char *ticket_file; /* [tls] ticket_key_file of the next tfx_create() */
 
 static char *path(const char *name)
 {
@@ -187,7 +189,8 @@ static struct tfx *tfx_create(unsigned tls_slots, const char *sni)
 	struct smtp_host_conf hc = {0};
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[512];
-	struct smtp_tls_conf conf = {.npairs = 3, .min_version = TLS1_2_VERSION};
+	struct smtp_tls_conf conf = {
+		.npairs = 3, .min_version = TLS1_2_VERSION, .ticket_key_file = ticket_file};
 	struct smtp_tls_gen *g;
 
 	assert_non_null(t);
@@ -225,9 +228,17 @@ static struct tfx *tfx_create(unsigned tls_slots, const char *sni)
 	return t;
 }
 
+static struct smtp_tls_counters tcnt(struct tfx *t);
+
 static void tfx_destroy(struct tfx *t)
 {
-	fx_destroy(t->f); /* CLOSED for what is open: TLS slots go back */
+	/* CLOSED from the lower transport of what is open (fx_close_all()
+	 * knows only unstacked ones): TLS slots go back. */
+	for (unsigned i = 0; i < FX_CONNS; i++)
+		if (t->f->c[i] && t->f->c[i]->s && t->f->c[i]->low.tr == &t->f->tr[i])
+			smtp_conn_event(t->f->c[i], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(tcnt(t).sessions, 0);
+	fx_destroy(t->f);
 	smtp_tls_worker_destroy(t->w);
 	SSL_free(t->cl);
 	SSL_CTX_free(t->cctx);
@@ -503,6 +514,65 @@ static void test_sni(void **state)
 	}
 }
 
+/* Tickets under keys from a file survive a new generation (a restart or
+ * reload); without the file a new generation means a full handshake. */
+static void test_ticket_file_resumption(void **state)
+{
+	FILE *f = fopen(path("t.keys"), "w");
+	unsigned char raw[80];
+	static char keys[128]; /* path() rotates its buffers */
+
+	(void)state;
+	RAND_bytes(raw, sizeof(raw));
+	fprintf(f, "# test-only ticket key\n");
+	for (unsigned i = 0; i < sizeof(raw); i++)
+		fprintf(f, "%02x", raw[i]);
+	fprintf(f, "\n");
+	fclose(f);
+	for (int file = 1; file >= 0; file--)
+		for (int v13 = 0; v13 < 2; v13++) {
+			int maxv = v13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+			SSL_SESSION *sess;
+			struct tfx *t;
+
+			snprintf(keys, sizeof(keys), "%s", path("t.keys"));
+			ticket_file = file ? keys : NULL;
+			t = tfx_create(2, NULL);
+			SSL_set_max_proto_version(t->cl, maxv);
+			start_tls(t, 0, NULL);
+			assert_int_equal(handshake(t, 0, 1 << 20), 1);
+			tls_cmd(t, 0, NULL, 1 << 20); /* the TLS 1.3 tickets */
+			sess = SSL_get1_session(t->cl);
+			assert_true(SSL_SESSION_has_ticket(sess));
+			SSL_shutdown(t->cl); /* else the session is not resumable */
+			tfx_destroy(t);
+			t = tfx_create(2, NULL); /* a new generation: as after a restart */
+			SSL_set_max_proto_version(t->cl, maxv);
+			SSL_set_session(t->cl, sess);
+			start_tls(t, 0, NULL);
+			assert_int_equal(handshake(t, 0, 1 << 20), 1);
+			assert_int_equal(SSL_session_reused(t->cl), file);
+			assert_int_equal(tcnt(t).handshakes_resumed, (uint64_t)file);
+			SSL_SESSION_free(sess);
+			tfx_destroy(t);
+		}
+	ticket_file = NULL;
+	/* A malformed key file is refused with its name and line. */
+	f = fopen(path("bad.keys"), "w");
+	fprintf(f, "00ff\n");
+	fclose(f);
+	{
+		struct smtp_tls_conf conf = {.npairs = 1, .ticket_key_file = path("bad.keys")};
+		struct smtp_tls_gen *g;
+		char err[512];
+
+		conf.cert[0] = path("a.pem");
+		conf.key[0] = path("a.key");
+		assert_int_equal(smtp_tls_build(&conf, &g, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "bad.keys:1: expected a ticket key of 160 hex digits"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_peer_fin_in_handshake),
 		cmocka_unit_test(test_slot_bound),
 		cmocka_unit_test(test_sni),
+		cmocka_unit_test(test_ticket_file_resumption),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
