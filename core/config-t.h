@@ -184,6 +184,16 @@ struct mx_config {
 	int64_t dns_neg_ttl_max;
 	int64_t dns_cache_max;
 	int64_t dns_inflight_max;
+	/* [tls] (and [smtp] tls): STARTTLS on the SMTP listener (smtp/tls_ctx.h) */
+	int64_t smtp_tls;		      /* 0 none, 1 may, 2 encrypt */
+	struct mx_cfg_list tls_cert;	      /* PEM certificate (chain) files, one per pair */
+	struct mx_cfg_list tls_key;	      /* PEM private keys, same order as tls_cert */
+	int64_t tls_min_version;	      /* 0 "1.0", 1 "1.1", 2 "1.2", 3 "1.3" */
+	int64_t tls_handshake_timeout_s;      /* 220 to STARTTLS -> handshake done */
+	int64_t tls_max_sessions;	      /* TLS sessions per worker (0: [smtp] max_sessions) */
+	int64_t tls_watch_s;		      /* look at the files' mtimes this often (0: off) */
+	int64_t tls_expiry_warn_days;	      /* log a warning when a cert expires sooner */
+	char tls_ticket_key_file[MX_CFG_STR]; /* "": random ticket keys per generation */
 };
 
 #endif

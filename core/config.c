@@ -65,6 +65,9 @@ static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify"
 static const char *const pol_dns_names[] = {"off", "defer", "reject", NULL};
 static const char *const pol_spf_names[] = {"off", "header", "reject", NULL};
 static bool network_ok(const char *v, char *why, size_t len);
+/* [smtp] tls and [tls] min_version (smtp/tls_ctx.h). */
+static const char *const smtp_tls_names[] = {"none", "may", "encrypt", NULL};
+static const char *const tls_version_names[] = {"1.0", "1.1", "1.2", "1.3", NULL};
 
 #define OFF(f) offsetof(struct mx_config, f)
 static const struct key_def keys[] = {
@@ -202,6 +205,15 @@ static const struct key_def keys[] = {
 	{"dns", "neg_ttl_max", K_INT, OFF(dns_neg_ttl_max), 0, 86400, false, LIVE},
 	{"dns", "cache_max", K_INT, OFF(dns_cache_max), 16, 10000000, false, LIVE},
 	{"dns", "inflight_max", K_INT, OFF(dns_inflight_max), 1, 1000000, false, LIVE},
+	{"smtp", "tls", K_ENUM, OFF(smtp_tls), 0, 0, false, RESTART, smtp_tls_names},
+	{"tls", "cert", K_LIST, OFF(tls_cert), 0, 0, false, LIVE},
+	{"tls", "key", K_LIST, OFF(tls_key), 0, 0, false, LIVE},
+	{"tls", "min_version", K_ENUM, OFF(tls_min_version), 0, 0, false, LIVE, tls_version_names},
+	{"tls", "handshake_timeout_s", K_INT, OFF(tls_handshake_timeout_s), 1, 300, false, RESTART},
+	{"tls", "max_sessions", K_INT, OFF(tls_max_sessions), 0, 1 << 22, false, RESTART},
+	{"tls", "watch_s", K_INT, OFF(tls_watch_s), 0, 86400, false, LIVE},
+	{"tls", "expiry_warn_days", K_INT, OFF(tls_expiry_warn_days), 0, 3650, false, LIVE},
+	{"tls", "ticket_key_file", K_STR, OFF(tls_ticket_key_file), 0, 0, false, LIVE},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -224,6 +236,12 @@ void config_defaults(struct mx_config *c)
 	c->worker_idle_sleep_us = 0;
 	c->worker_ring_size = 4096;
 	c->tcp_max_conns = 4096;
+	c->smtp_tls = 1; /* may: STARTTLS offered once a [tls] cert is set */
+	c->tls_min_version = 2;
+	c->tls_handshake_timeout_s = 10;
+	c->tls_max_sessions = 0;
+	c->tls_watch_s = 5;
+	c->tls_expiry_warn_days = 14;
 	c->tcp_max_timewait = 16384;
 	c->tcp_backlog = 1024;
 	c->tcp_sndbuf_kb = 64;
@@ -762,6 +780,19 @@ static void check_whole(struct load_ctx *x)
 			"this user owns the spool and the ctl's privileged commands; use a "
 			"dedicated user (the default mxgate, created by scripts/ensure-user.sh)",
 			x->name, key_line(x, "daemon", "user"));
+	if (c->tls_cert.n != c->tls_key.n)
+		add_err(x, "%s: [tls] key: %u keys for %u certs (one key per cert, same order)",
+			x->name, c->tls_key.n, c->tls_cert.n);
+	for (unsigned i = 0; i < c->tls_cert.n && i < c->tls_key.n; i++)
+		if (c->tls_cert.v[i][0] != '/' || c->tls_key.v[i][0] != '/')
+			add_err(x, "%s:%u: [tls] cert/key %s, %s: expected absolute paths", x->name,
+				key_line(x, "tls", "cert"), c->tls_cert.v[i], c->tls_key.v[i]);
+	if (c->tls_ticket_key_file[0] && c->tls_ticket_key_file[0] != '/')
+		add_err(x, "%s:%u: [tls] ticket_key_file = %s: expected an absolute path", x->name,
+			key_line(x, "tls", "ticket_key_file"), c->tls_ticket_key_file);
+	if (c->smtp_tls == 2 && c->tls_cert.n == 0)
+		add_err(x, "%s:%u: [smtp] tls = encrypt: expected a [tls] cert and key", x->name,
+			key_line(x, "smtp", "tls"));
 	if (c->metrics_listen[0] && config_parse_listen(c->metrics_listen, NULL, NULL) != 0)
 		add_err(x,
 			"%s: [metrics] listen = %s: expected ADDRESS:PORT (a.b.c.d:PORT or "

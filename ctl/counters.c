@@ -47,6 +47,7 @@
 #define SMTP_HELP_rej_no_envelope	       "transactions refused 452: no free envelope"
 #define SMTP_HELP_rej_host		       "refusals (4xx/5xx) decided by the host (spool, policy)"
 #define SMTP_HELP_starttls_plaintext_discarded "plaintext received after STARTTLS, discarded"
+#define SMTP_HELP_rej_tls_required	       "MAIL refused 530 5.7.0 before STARTTLS ([smtp] tls = encrypt)"
 #define SMTP_HELP_parked		       "sessions parked waiting for an answer (spool commit)"
 
 /* sessions_open and slots_full_refused first, as `show stats` always showed. */

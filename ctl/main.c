@@ -27,6 +27,7 @@
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "ctl/metrics.h"
+#include "ctl/tls.h"
 #include "dataplane/dataplane.h"
 #include "policy/dns.h"
 #include "policy/policy.h"
@@ -209,8 +210,9 @@ int main(int argc, char **argv)
 		return 1;
 	smtp_server_register();
 	if (dp_port_init(config) != 0 || ctl_open(config->ctl_socket, uid, gid) != 0 ||
-	    metrics_open(config) != 0 || queue_prepare(config, uid, gid) != 0 ||
-	    drop_privileges(uid, gid) != 0 || dns_boot(config) != 0 ||
+	    metrics_open(config) != 0 || tls_boot(config) != 0 ||
+	    queue_prepare(config, uid, gid) != 0 || drop_privileges(uid, gid) != 0 ||
+	    dns_boot(config) != 0 ||
 	    queue_boot(config, dp_nworkers()) != 0 || queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
 		goto out;
@@ -239,6 +241,7 @@ out:
 	queue_stop();
 	pol_shutdown(); /* the workers are gone */
 	mx_dns_shutdown(); /* after the workers: they read its cache */
+	tls_stop(); /* the workers are gone: no session holds a generation */
 	mx_loop_fini();
 	config_shutdown();
 	MX_NOTICE("mxgate stopped");

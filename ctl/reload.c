@@ -33,6 +33,7 @@
 #include "ctl/daemon.h"
 #include "policy/dns.h"
 #include "policy/policy.h"
+#include "ctl/tls.h"
 #include "queue/queue.h"
 
 #define RELOAD_ERR_MAX (256 * 1024)
@@ -170,6 +171,9 @@ int daemon_reload(struct ctl_out *o)
 			MX_ERR("reload: [dns] not applied, the resolver keeps its settings: %s",
 			       strerror(-rc));
 	}
+	/* [tls]: certificates re-read (a bad pair keeps the running ones). */
+	if (nc->tls_cert.n > 0)
+		tls_reload(nc, &r);
 
 	ctl_printf(&r,
 		   "reloaded %s: generation %llu, %u live key(s) applied, %u key(s) need a "

@@ -69,6 +69,16 @@ rm -rf "$MAIL" && mkdir -p "$MAIL" && chmod 777 "$MAIL"
 	-d "$MAIL/%Y%m%d%H%M%S." 127.0.0.1:2525 64) >"$BUILD/demo-sink.log" 2>&1 &
 sink=$!
 
+step "STARTTLS: a demo certificate for mx.example.test ($BUILD/demo-tls, test-only key)"
+mkdir -p "$BUILD/demo-tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	-subj "/CN=mx.example.test" -addext "subjectAltName=DNS:mx.example.test" \
+	-keyout "$BUILD/demo-tls/demo.key" -out "$BUILD/demo-tls/demo.pem" 2>/dev/null
+# The example configuration plus the certificate ([tls] is its last section).
+{ cat "$CONF"; printf '\ncert = %s\nkey = %s\n' "$PWD/$BUILD/demo-tls/demo.pem" \
+	"$PWD/$BUILD/demo-tls/demo.key"; } >"$BUILD/demo.conf"
+CONF=$BUILD/demo.conf
+
 step "starting mxgate (log: $LOG)"
 (mx_ns_exec "$NS" "$MX" -c "$CONF") >"$LOG" 2>&1 &
 pid=$!
@@ -89,11 +99,12 @@ ip netns exec "$NS" ping -c 5 -i 0.2 -W 2 198.18.0.2
 step "TCP: the echo test service on port 7, through mxgate's own TCP stack"
 echo "hello from the kernel side, $(date -u +%H:%M:%S)" | ip netns exec "$NS" nc -N -w 5 198.18.0.2 7
 
-step "SMTP: a message to postmaster@example.test (swaks from the namespace)"
-out=$(ip netns exec "$NS" swaks --server 198.18.0.2 --ehlo client.example.org \
+step "SMTP with STARTTLS: a message to postmaster@example.test (swaks --tls from the namespace)"
+out=$(ip netns exec "$NS" swaks --server 198.18.0.2 --ehlo client.example.org --tls \
 	--from sender@example.org --to postmaster@example.test \
 	--header "Subject: hello from the mxgate demo" --timeout 10 2>&1)
-grep -E '^ *(<-|->|<\*\*|\*\*\*) ' <<<"$out" | grep -v -E '^ *-> (Date|Message-Id|X-Mailer):' || true
+grep -E '^ *(<-|->|<~|~>|<\*\*|\*\*\*|===) ' <<<"$out" |
+	grep -v -E '^ *(->|~>) (Date|Message-Id|X-Mailer):|Trying|Connected to' || true
 qid=$(sed -n 's/.*queued as \([0-9A-Z]*\).*/\1/p' <<<"$out")
 
 step "policy: a client saying EHLO x.local is refused ([policy], delay_reject: at RCPT)"
@@ -115,6 +126,9 @@ if [ -n "$f" ]; then
 else
 	echo "(not arrived yet: see build/mxgatectl -s $SOCK show queue detail)"
 fi
+
+step "mxgatectl show tls"
+$CTL show tls
 
 step "mxgatectl show stats (non-zero counters)"
 $CTL show stats | awk '$2 != 0'

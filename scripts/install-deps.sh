@@ -18,6 +18,8 @@ packages=(
 	curl python3-prometheus-client
 	# DNS tests: fixture zones served by dnsmasq (the binary only, no service)
 	dnsmasq-base
+	# STARTTLS tests (int-tls): swaks --tls needs Net::SSLeay; testssl.sh audits the port
+	libnet-ssleay-perl libio-socket-ssl-perl testssl.sh
 )
 
 missing=()

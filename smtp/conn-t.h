@@ -98,6 +98,10 @@ struct smtp_transport_ops {
 	 * to the session (it may read and write through the lower ops, e.g.
 	 * handshake records), or -1 to swallow it. NULL: events pass. */
 	int (*lower_event)(void *tr, enum smtp_conn_ev ev, uint64_t now_us);
+	/* Optional: what protects the connection, for Received: and the log
+	 * ("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"), or
+	 * NULL. NULL op: nothing. */
+	const char *(*describe)(void *tr);
 };
 
 /* One transport layer of a connection: its ops and handle. */

@@ -35,6 +35,8 @@ struct smtp_conn_table {
 	uint64_t lifetime_closes; /* idem */
 	smtp_conn_release_fn on_release;
 	void *release_arg;
+	smtp_conn_starttls_fn starttls; /* NULL: no TLS layer */
+	void *starttls_arg;
 };
 
 static void conn_timer(struct timer_entry *t);
@@ -110,7 +112,21 @@ static void conn_release(struct smtp_conn *c)
 
 	timer_cancel(tab->wheel, &c->timer);
 	if (c->s) {
-		if (smtp_summary_format(c->s, *tab->now_us, line, sizeof(line)) > 0)
+		int n = smtp_summary_format(c->s, *tab->now_us, line, sizeof(line));
+		const char *sec = smtp_conn_security(c);
+
+		/* tls=TLSv1.3\x20with\x20cipher...: escaped like the other values. */
+		if (n > 0 && sec && *sec && (size_t)n + 8 < sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " tls=");
+		for (; n > 0 && sec && *sec && (size_t)n + 8 < sizeof(line); sec++) {
+			if (*sec > 32 && *sec < 127 && *sec != '\\' && *sec != '"')
+				line[n++] = *sec;
+			else
+				n += snprintf(line + n, sizeof(line) - (size_t)n, "\\x%02x",
+					      (unsigned char)*sec);
+			line[n] = '\0';
+		}
+		if (n > 0)
 			MX_INFO("smtp %s", line);
 		smtp_session_free(c->s, *tab->now_us);
 		c->s = NULL;
@@ -262,6 +278,13 @@ void smtp_conn_pump(struct smtp_conn *c)
 				break;
 		}
 	}
+	/* The 220 to STARTTLS is out and the plaintext after it discarded:
+	 * the next octet from the client is its ClientHello. */
+	if (c->tab->starttls && !c->low.ops && smtp_session_state(c->s) == SMTP_ST_TLS_WAIT &&
+	    conn_flush(c)) {
+		c->tab->starttls(c->tab->starttls_arg, c);
+		ops = c->top.ops;
+	}
 	if (!c->shut && conn_owes_nothing(c) && conn_flush(c)) {
 		/* 221/421 sent, or every reply the half-closed client is owed:
 		 * FIN after it; the slot goes at CLOSED, or at the end of the
@@ -279,7 +302,7 @@ void smtp_conn_pump(struct smtp_conn *c)
 static void conn_linger_abort(struct smtp_conn *c)
 {
 	MX_DEBUG("smtp %u: client did not close within %llu ms of the end: reset", c->slot,
-		(unsigned long long)(c->tab->linger_us / 1000));
+		 (unsigned long long)(c->tab->linger_us / 1000));
 	cnt_inc(&c->tab->linger_aborts);
 	smtp_conn_abort(c);
 }
@@ -325,7 +348,10 @@ void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev)
 
 	if (!c->s)
 		return;
-	if (c->top.ops && c->top.ops->lower_event && ev != SMTP_CONN_EV_CLOSED) {
+	if (c->top.ops && c->top.ops->lower_event && ev == SMTP_CONN_EV_CLOSED) {
+		/* The lower handle is gone: the upper layer frees its state. */
+		c->top.ops->lower_event(c->top.tr, ev, now);
+	} else if (c->top.ops && c->top.ops->lower_event) {
 		int up = c->top.ops->lower_event(c->top.tr, ev, now);
 		if (up < 0)
 			return;
@@ -365,6 +391,17 @@ void smtp_conn_abort(struct smtp_conn *c)
 		top.ops->abort(top.tr, now);
 	else if (low.ops)
 		low.ops->abort(low.tr, now);
+}
+
+void smtp_conn_on_starttls(struct smtp_conn_table *tab, smtp_conn_starttls_fn fn, void *arg)
+{
+	tab->starttls = fn;
+	tab->starttls_arg = arg;
+}
+
+const char *smtp_conn_security(const struct smtp_conn *c)
+{
+	return c->top.ops && c->top.ops->describe ? c->top.ops->describe(c->top.tr) : NULL;
 }
 
 int smtp_conn_transport_push(struct smtp_conn *c, const struct smtp_transport_ops *ops, void *tr)

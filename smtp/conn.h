@@ -63,8 +63,9 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
  * Owner lcore only; never from inside an engine callback of @c. */
 void smtp_conn_pump(struct smtp_conn *c);
 
-/** A transport's event for @c (see enum smtp_conn_ev). CLOSED releases the
- * slot: the engine session is freed (TXN_ABORT and CLOSE stages run), the
+/** A transport's event for @c (see enum smtp_conn_ev). A stacked top
+ * transport sees it first (lower_event; CLOSED too, to free its state).
+ * CLOSED releases the slot: the engine session is freed (TXN_ABORT and CLOSE stages run), the
  * log line goes out, the generation changes (tickets of @c become stale).
  * The transport must not use @c afterwards. Owner lcore only. */
 void smtp_conn_event(struct smtp_conn *c, enum smtp_conn_ev ev);
@@ -91,6 +92,19 @@ void smtp_conn_on_release(struct smtp_conn_table *tab, smtp_conn_release_fn fn, 
  * @ops->lower_event. Returns 0, or -EBUSY if @c is already stacked. Owner
  * lcore only. */
 int smtp_conn_transport_push(struct smtp_conn *c, const struct smtp_transport_ops *ops, void *tr);
+
+/** Call @fn(@arg, @c) from smtp_conn_pump() once @c's engine answered 220
+ * to STARTTLS, that reply is in the transport and the plaintext pipelined
+ * after it was discarded (RFC 3207 4.2, CVE-2011-0411): @fn pushes its
+ * transport (smtp_conn_transport_push()) or ends the handshake wait
+ * (smtp_tls_failed()). It may send through @c's transport, not release
+ * @c. NULL: none (STARTTLS is then never advertised). Boot path. */
+typedef void (*smtp_conn_starttls_fn)(void *arg, struct smtp_conn *c);
+void smtp_conn_on_starttls(struct smtp_conn_table *tab, smtp_conn_starttls_fn fn, void *arg);
+
+/** What protects @c's transport (its top ops' describe: "TLSv1.3 with
+ * cipher ..."), or NULL for plaintext. Owner lcore only. */
+const char *smtp_conn_security(const struct smtp_conn *c);
 
 /** Slot @slot of @tab, or NULL if out of range (free slots are returned:
  * check ->s). Owner lcore only. */

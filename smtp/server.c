@@ -36,6 +36,7 @@
 #include "smtp/smtp.h"
 #include "smtp/stage_spool.h"
 #include "smtp/transport_tcp.h"
+#include "smtp/transport_tls.h"
 
 #define SRV_MAX_WORKERS 128
 
@@ -47,6 +48,7 @@ struct srv {
 	struct pol_stage *pol;
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
+	struct smtp_tls_worker *tls; /* NULL: no STARTTLS */
 };
 
 static struct srv *servers[SRV_MAX_WORKERS];
@@ -93,6 +95,10 @@ static int smtp_config_from(const struct mx_config *cfg, const char *default_nam
 	sc->pregreet_action = cfg->smtp_pregreet ? SMTP_PREGREET_LOG : SMTP_PREGREET_DROP;
 	sc->timeout_cmd_ms = (uint32_t)cfg->smtp_timeout_cmd_s * 1000;
 	sc->timeout_data_ms = (uint32_t)cfg->smtp_timeout_data_s * 1000;
+	/* STARTTLS ([smtp] tls, [tls]): offered once a certificate is set. */
+	sc->starttls_available = cfg->smtp_tls != 0 && cfg->tls_cert.n > 0;
+	sc->tls_required = cfg->smtp_tls == 2;
+	sc->timeout_tls_ms = (uint32_t)cfg->tls_handshake_timeout_s * 1000;
 	return 0;
 }
 
@@ -101,6 +107,7 @@ static void srv_free(struct srv *srv)
 	smtp_spool_stage_destroy(srv->spool);
 	pol_stage_destroy(srv->pol);
 	smtp_host_destroy(srv->host);
+	smtp_tls_worker_destroy(srv->tls);
 	smtp_adm_worker_destroy(srv->adm);
 	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
 		smtp_adm_destroy(adm_shared);
@@ -154,6 +161,20 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		adm_users++;
 		srv_adm_set(srv, cfg, sc.hostname);
 		smtp_conn_on_release(smtp_host_conns(srv->host), smtp_adm_unbind, srv->adm);
+	}
+	/* TLS session slots, bounded per worker ([tls] max_sessions). */
+	if (srv->host && sc.starttls_available) {
+		unsigned ntls = (unsigned)(cfg->tls_max_sessions ? cfg->tls_max_sessions
+								 : cfg->smtp_max_sessions);
+		srv->tls = smtp_tls_worker_create(ctx->worker, ntls);
+		if (!srv->tls) {
+			MX_ERR("worker %u: cannot create %u TLS sessions: %s (lower [tls] "
+			       "max_sessions)",
+			       ctx->worker, ntls, strerror(errno));
+			srv_free(srv);
+			return NULL;
+		}
+		smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls, srv->tls);
 	}
 	if (!srv->host || !srv->spool || !srv->adm) {
 		MX_ERR("worker %u: cannot create %u SMTP sessions: %s (lower [smtp] max_sessions)",
@@ -261,4 +282,11 @@ unsigned smtp_server_sessions(unsigned i)
 	return i < SRV_MAX_WORKERS && servers[i]
 		       ? smtp_conn_open_count(smtp_host_conns(servers[i]->host))
 		       : 0;
+}
+
+void smtp_server_tls_counters(unsigned i, struct smtp_tls_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i < SRV_MAX_WORKERS && servers[i] && servers[i]->tls)
+		smtp_tls_counters_read(servers[i]->tls, out);
 }

@@ -28,6 +28,11 @@ void smtp_server_host_counters(unsigned i, struct smtp_host_counters *out);
  * @i was in use (any thread, relaxed). */
 uint64_t smtp_server_refused(unsigned i);
 
+struct smtp_tls_counters;
+/** Copy worker @i's TLS counters (transport_tls.h), zeros without TLS
+ * (any thread, relaxed loads). */
+void smtp_server_tls_counters(unsigned i, struct smtp_tls_counters *out);
+
 /** Connections currently open on worker @i (any thread, relaxed). */
 unsigned smtp_server_sessions(unsigned i);
 

@@ -122,7 +122,8 @@ enum smtp_result {
 	SMTP_RES_PREGREET,
 	SMTP_RES_TIMEOUT,
 	SMTP_RES_ERRORS,
-	SMTP_RES_LIFETIME, /* ended by the host at the connection's lifetime */
+	SMTP_RES_LIFETIME,   /* ended by the host at the connection's lifetime */
+	SMTP_RES_TLS_FAILED, /* the TLS handshake after STARTTLS failed */
 	SMTP_RES_COUNT,
 };
 
@@ -162,6 +163,8 @@ struct smtp_config {
 	uint32_t timeout_cmd_ms;  /* waiting for a command line (RFC: >= 5 min) */
 	uint32_t timeout_data_ms; /* between data blocks (RFC: 3 min) */
 	bool starttls_available;  /* advertise and accept STARTTLS */
+	bool tls_required;	  /* [smtp] tls = encrypt: MAIL needs STARTTLS first */
+	uint32_t timeout_tls_ms;  /* 220 to STARTTLS -> handshake done (0: timeout_cmd_ms) */
 };
 
 /* MAIL parameters as carried with the envelope. String offsets point into
@@ -276,6 +279,7 @@ struct smtp_host {
 	X(rej_no_envelope)              \
 	X(rej_host)                     \
 	X(starttls_plaintext_discarded) \
+	X(rej_tls_required)             \
 	X(parked)
 
 struct smtp_counters {
@@ -298,6 +302,7 @@ struct smtp_received_info {
 	int64_t unix_time;    /* date of the header */
 	int tz_offset_min;    /* local offset from UTC, e.g. +120 */
 	bool authenticated;   /* ESMTPA (no AUTH yet: false) */
+	const char *tls;      /* "TLSv1.3 with cipher ... (256/256 bits)"; NULL: none */
 };
 
 /* Session structure. Public so the host can size it and tests can measure

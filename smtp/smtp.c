@@ -84,10 +84,15 @@ static const char *const event_names[SMTP_EV_COUNT] = {
 };
 
 static const char *const result_names[SMTP_RES_COUNT] = {
-	[SMTP_RES_NONE] = "none",	  [SMTP_RES_ACCEPTED] = "accepted",
-	[SMTP_RES_TEMPFAIL] = "tempfail", [SMTP_RES_REJECTED] = "rejected",
-	[SMTP_RES_PREGREET] = "pregreet", [SMTP_RES_TIMEOUT] = "timeout",
-	[SMTP_RES_ERRORS] = "errors",	  [SMTP_RES_LIFETIME] = "lifetime",
+	[SMTP_RES_NONE] = "none",
+	[SMTP_RES_ACCEPTED] = "accepted",
+	[SMTP_RES_TEMPFAIL] = "tempfail",
+	[SMTP_RES_REJECTED] = "rejected",
+	[SMTP_RES_PREGREET] = "pregreet",
+	[SMTP_RES_TIMEOUT] = "timeout",
+	[SMTP_RES_ERRORS] = "errors",
+	[SMTP_RES_LIFETIME] = "lifetime",
+	[SMTP_RES_TLS_FAILED] = "tls-failed",
 };
 
 const char *const smtp_counter_names[SMTP_CNT_COUNT] = {
@@ -471,6 +476,12 @@ static void set_timeout(struct smtp_session *s, uint64_t now)
 		break;
 	case SMTP_ST_CLOSING:
 		s->deadline_us = 0;
+		break;
+	case SMTP_ST_TLS_WAIT:
+		/* The handshake has its own, shorter bound ([tls]). */
+		s->deadline_us = now + (uint64_t)(c->timeout_tls_ms ? c->timeout_tls_ms
+								    : c->timeout_cmd_ms) *
+					       1000;
 		break;
 	default:
 		s->deadline_us = now + (uint64_t)c->timeout_cmd_ms * 1000;
@@ -1618,6 +1629,18 @@ int smtp_tls_started(struct smtp_session *s, uint64_t now)
 	return 0;
 }
 
+int smtp_tls_failed(struct smtp_session *s, uint64_t now)
+{
+	(void)now;
+	if (s->state != SMTP_ST_TLS_WAIT)
+		return -EINVAL;
+	/* Nothing can be said to the client: no plaintext after the 220,
+	 * no TLS either. The host closes the connection. */
+	s->result = SMTP_RES_TLS_FAILED;
+	close_session(s);
+	return 0;
+}
+
 /* Does the whole command line @l (@n octets: the LF is not stored) keep to
  * the limit of its command? 512 octets with the CRLF (RFC 5321 4.5.3.1.4)
  * for all but the C_EXT commands (MAIL, RCPT), which may use the whole
@@ -1709,6 +1732,13 @@ static bool process_line(struct smtp_session *s, uint64_t now)
 		CNT(s, rej_unknown_command);
 		reply(s, 0, 502, "5.5.1", "Error: command not implemented");
 		return true;
+	}
+	if (c->run == cmd_mail && cfg->tls_required && !(s->flags & SMTP_SF_TLS) &&
+	    (c->states & (1u << s->state))) {
+		/* [smtp] tls = encrypt (RFC 3207 4: 530 until STARTTLS). */
+		CNT(s, rej_tls_required);
+		reply(s, 0, 530, "5.7.0", "Must issue a STARTTLS command first");
+		return false;
 	}
 	if (!(c->states & (1u << s->state))) {
 		bad_sequence(s, c);

@@ -137,6 +137,11 @@ uint64_t smtp_next_deadline(const struct smtp_session *s);
  * if @s was not waiting for a handshake. */
 int smtp_tls_started(struct smtp_session *s, uint64_t now_us);
 
+/** The TLS handshake after a 220 to STARTTLS failed: the session is
+ * closing without a reply (none can be sent). Returns 0, or -EINVAL if @s
+ * was not waiting for a handshake. Owner thread only. */
+int smtp_tls_failed(struct smtp_session *s, uint64_t now_us);
+
 /** True once a 221 or 421 has been queued: drain, then close. */
 bool smtp_session_closing(const struct smtp_session *s);
 

@@ -86,6 +86,15 @@ static void put_safe(struct fmtbuf *f, const char *s)
 	}
 }
 
+/* Only printable ASCII (no CR/LF that could end the header). */
+static bool printable(const char *p)
+{
+	for (; *p; p++)
+		if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
+			return false;
+	return true;
+}
+
 /*
  * RFC 5321 4.4:
  *   Stamp = From-domain By-domain Opt-info [CFWS] ";" FWS date-time
@@ -129,7 +138,12 @@ int smtp_received_format(const struct smtp_session *s, const struct smtp_receive
 	put_safe(&f, ri->rdns && ri->rdns[0] ? ri->rdns : "unknown");
 	put(&f, " [%s", strchr(s->client, ':') ? "IPv6:" : "");
 	put_safe(&f, s->client);
-	put(&f, "])\r\n\tby ");
+	put(&f, "])");
+	if (tls && ri->tls && ri->tls[0] && printable(ri->tls)) {
+		/* Like Postfix: "(using TLSv1.3 with cipher ... (256/256 bits))". */
+		put(&f, "\r\n\t(using %s)", ri->tls);
+	}
+	put(&f, "\r\n\tby ");
 	put_safe(&f, cfg_host);
 	put(&f, " (mxgate) with %s", proto);
 	if (ri->queue_id && ri->queue_id[0]) {

@@ -138,6 +138,7 @@ static enum smtp_stage_verdict st_data_begin(void *arg, struct smtp_stage_call *
 		m->err = -ENOBUFS;
 	/* RFC 5321 4.4: our trace header first. */
 	ri.queue_id = spool_qid_format(&m->msg.qid, qid);
+	ri.tls = smtp_conn_security(call->conn); /* "with ESMTPS" (using ...) */
 	n = smtp_received_format(call->s, &ri, received, sizeof(received));
 	if (n > 0 && spool_msg_body(sp->w, &m->msg, received, (size_t)n) != n)
 		m->err = -ENOBUFS;

@@ -315,6 +315,13 @@ static void test_apply_classes(void **state)
 		"dns.neg_ttl_max",
 		"dns.cache_max",
 		"dns.inflight_max",
+		/* STARTTLS certificates (smtp/tls_ctx.h) */
+		"tls.cert",
+		"tls.key",
+		"tls.min_version",
+		"tls.watch_s",
+		"tls.expiry_warn_days",
+		"tls.ticket_key_file",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;

@@ -1,0 +1,75 @@
+/*
+ * transport_tls.h - the TLS transport: connection-layer ops (conn-t.h)
+ * stacked over a connection's transport after STARTTLS
+ * (smtp_conn_transport_push()), OpenSSL driven through a BIO that reads
+ * the lower transport's received pieces and writes records into its send.
+ *
+ * A worker owns one struct smtp_tls_worker: a fixed array of TLS session
+ * slots (each with its plaintext buffer) allocated at boot, so the number
+ * of TLS sessions per worker is bounded; the SSL objects themselves come
+ * from OpenSSL (SSL_new on the generation published by tls_ctx.h, no
+ * certificate decoding here). Nothing blocks: a handshake or a record that
+ * needs more octets waits for the lower transport's next READABLE, a write
+ * the lower transport cannot take waits for its WRITABLE. The handshake is
+ * bounded by the engine's TLS_WAIT timeout ([tls] handshake_timeout_s);
+ * a failed handshake ends the session (smtp_tls_failed()).
+ *
+ * Worker lcore only, except create/destroy (boot, main lcore) and the
+ * counters (any thread, relaxed loads).
+ */
+#ifndef MX_SMTP_TRANSPORT_TLS_H
+#define MX_SMTP_TRANSPORT_TLS_H
+
+#include <stdint.h>
+
+#include "smtp/conn-t.h"
+
+/* Plaintext octets decrypted ahead of the engine, per TLS session. */
+#define SMTP_TLS_PLAIN 4096
+
+/* Per-worker TLS counters, X(name, type, help). */
+#define SMTP_TLS_COUNTERS(X)                                                               \
+	X(sessions, GAUGE, "TLS sessions open")                                            \
+	X(starttls, COUNTER, "STARTTLS handshakes started")                                \
+	X(handshakes_ok, COUNTER, "TLS handshakes completed")                              \
+	X(handshakes_failed, COUNTER, "TLS handshakes failed (protocol, version, cipher)") \
+	X(handshakes_eof, COUNTER, "clients that closed during the TLS handshake")         \
+	X(handshakes_resumed, COUNTER, "TLS handshakes that resumed a session (ticket)")   \
+	X(tls12, COUNTER, "TLS 1.2 handshakes completed")                                  \
+	X(tls13, COUNTER, "TLS 1.3 handshakes completed")                                  \
+	X(tls_old, COUNTER, "TLS 1.0/1.1 handshakes completed (min_version lowered)")      \
+	X(no_slot, COUNTER, "STARTTLS refused after 220: every TLS session slot in use")   \
+	X(no_context, COUNTER, "STARTTLS refused after 220: no certificate loaded")        \
+	X(record_errors, COUNTER, "TLS sessions ended by a bad record or alert after the handshake")
+
+struct smtp_tls_counters {
+#define SMTP_TLS_X_FIELD(n, t, h) uint64_t n;
+	SMTP_TLS_COUNTERS(SMTP_TLS_X_FIELD)
+#undef SMTP_TLS_X_FIELD
+};
+
+struct smtp_tls_worker;
+
+/** The TLS ops: handle = struct smtp_tls *. */
+extern const struct smtp_transport_ops smtp_tls_ops;
+
+/** Allocate @max TLS session slots for worker @worker. Boot path. Returns
+ * the worker's state, or NULL with errno (EINVAL: @max is 0; ENOMEM). */
+struct smtp_tls_worker *smtp_tls_worker_create(unsigned worker, unsigned max);
+
+/** Free @w; every TLS session must have been released. NULL: no-op. */
+void smtp_tls_worker_destroy(struct smtp_tls_worker *w);
+
+/** smtp_conn_starttls_fn for smtp_conn_on_starttls(tab, ..., @arg = w):
+ * discards any plaintext still queued, takes a slot and an SSL on the
+ * current generation and pushes the TLS transport; without a slot or a
+ * generation the session ends (smtp_tls_failed(), counted). Owner lcore. */
+void smtp_tls_on_starttls(void *arg, struct smtp_conn *c);
+
+/** Copy @w's counters (any thread, relaxed loads). */
+void smtp_tls_counters_read(const struct smtp_tls_worker *w, struct smtp_tls_counters *out);
+
+/** Octets of one TLS session slot (without OpenSSL's own allocations). */
+size_t smtp_tls_slot_size(void);
+
+#endif

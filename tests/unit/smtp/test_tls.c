@@ -1,0 +1,593 @@
+/*
+ * test_tls.c - STARTTLS without EAL: certificate generations (tls_ctx.c:
+ * good pair, mismatched key, expired certificate, unreadable file, SNI
+ * names) and the TLS transport (transport_tls.c) stacked on the fake
+ * transport of fake_conn.h under a real session host, driven by an
+ * OpenSSL client on memory BIOs: the handshake with records split at every
+ * octet, the injection case (plaintext pipelined after STARTTLS), EHLO
+ * again without STARTTLS, Received: text, garbage instead of a
+ * ClientHello, the handshake timeout, a client that closes mid-handshake
+ * and the per-worker bound on TLS sessions.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include <cmocka.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "fake_conn.h"
+#include "smtp/tls_ctx.h"
+#include "smtp/transport_tls.h"
+
+static char dir[64];
+static const char *ticket_file; /* [tls] ticket_key_file of the next tfx_create() */
+
+static char *path(const char *name)
+{
+	static char b[8][128];
+	static unsigned k;
+	char *p = b[k++ % 8];
+
+	snprintf(p, 128, "%s/%s", dir, name);
+	return p;
+}
+
+/* A self-signed P-256 certificate for @cn into NAME.pem / NAME.key,
+ * valid from @from_days to @to_days relative to now. */
+static void mkcert(const char *name, const char *cn, long from_days, long to_days)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509_NAME *n = X509_get_subject_name(x);
+	X509_EXTENSION *ext;
+	char pem[64], key[64], san[300];
+	FILE *f;
+
+	assert_non_null(k);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), from_days * 86400);
+	X509_gmtime_adj(X509_getm_notAfter(x), to_days * 86400);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	snprintf(san, sizeof(san), "DNS:%s", cn);
+	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	snprintf(pem, sizeof(pem), "%s.pem", name);
+	snprintf(key, sizeof(key), "%s.key", name);
+	f = fopen(path(pem), "w");
+	PEM_write_X509(f, x);
+	fclose(f);
+	f = fopen(path(key), "w");
+	PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	X509_free(x);
+	EVP_PKEY_free(k);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/mx-test-tls.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	mkcert("a", "mx.test", -1, 30);
+	mkcert("b", "other.test", -1, 30);
+	mkcert("w", "*.wild.test", -1, 30);
+	mkcert("old", "mx.test", -30, -1);
+	/* The control thread's QSBR registration, as config_gen.c does it. */
+	rcu_register_thread();
+	rcu_thread_offline();
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	smtp_tls_shutdown();
+	rcu_unregister_thread();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct smtp_tls_gen *build1(const char *cert, const char *key, char *err, size_t len)
+{
+	struct smtp_tls_conf conf = {.npairs = 1, .min_version = TLS1_2_VERSION};
+	struct smtp_tls_gen *g = NULL;
+
+	conf.cert[0] = cert;
+	conf.key[0] = key;
+	if (smtp_tls_build(&conf, &g, err, len) != 0)
+		return NULL;
+	return g;
+}
+
+/* ---- generations ---------------------------------------------------------- */
+
+static void test_build_checks(void **state)
+{
+	char err[512];
+	struct smtp_tls_gen *g;
+	struct smtp_tls_cert_info ci;
+
+	(void)state;
+	g = build1(path("a.pem"), path("a.key"), err, sizeof(err));
+	assert_non_null(g);
+	assert_int_equal(smtp_tls_gen_ncerts(g), 1);
+	assert_int_equal(smtp_tls_gen_cert(g, 0, &ci), 0);
+	assert_string_equal(ci.names, "mx.test");
+	assert_string_equal(ci.key_type, "EC prime256v1");
+	assert_true(ci.not_after > time(NULL) + 29 * 86400);
+	smtp_tls_release(g);
+
+	/* The key of another certificate: refused, the key file named. */
+	assert_null(build1(path("a.pem"), path("b.key"), err, sizeof(err)));
+	assert_non_null(strstr(err, "b.key: does not match the certificate"));
+	assert_non_null(strstr(err, "a.pem"));
+	assert_null(build1(path("old.pem"), path("old.key"), err, sizeof(err)));
+	assert_non_null(strstr(err, "old.pem: certificate expired"));
+	assert_null(build1(path("none.pem"), path("a.key"), err, sizeof(err)));
+	assert_non_null(strstr(err, "none.pem: cannot read the certificate"));
+	assert_null(build1(path("a.key"), path("a.key"), err, sizeof(err)));
+	assert_non_null(strstr(err, "a.key: no PEM certificate"));
+}
+
+static void test_publish_keeps_old_for_holders(void **state)
+{
+	char err[512];
+	struct smtp_tls_gen *g1 = build1(path("a.pem"), path("a.key"), err, sizeof(err));
+	struct smtp_tls_gen *g2 = build1(path("b.pem"), path("b.key"), err, sizeof(err)), *h, *h2;
+	SSL *ssl;
+
+	(void)state;
+	assert_non_null(g1);
+	assert_non_null(g2);
+	smtp_tls_publish(g1);
+	h = smtp_tls_acquire(); /* a session in flight */
+	assert_ptr_equal(h, g1);
+	ssl = smtp_tls_gen_ssl(h);
+	assert_non_null(ssl);
+	smtp_tls_publish(g2);
+	rcu_barrier(); /* the publisher's reference on g1 is gone */
+	h2 = smtp_tls_acquire();
+	assert_ptr_equal(h2, g2);
+	assert_true(smtp_tls_gen_id(h2) > smtp_tls_gen_id(h));
+	/* g1 is still whole for its session. */
+	assert_int_equal(smtp_tls_gen_ncerts(h), 1);
+	SSL_free(ssl);
+	smtp_tls_release(h);
+	smtp_tls_release(h2);
+	assert_true(smtp_tls_days_left(time(NULL)) >= 29);
+}
+
+/* ---- the transport ------------------------------------------------------------ */
+
+struct tfx {
+	struct fx *f;
+	struct smtp_tls_worker *w;
+	SSL_CTX *cctx;
+	SSL *cl;	/* the client */
+	BIO *crd, *cwr; /* client reads crd (our output), writes cwr (our input) */
+};
+
+static struct tfx *tfx_create(unsigned tls_slots, const char *sni)
+{
+	struct tfx *t = calloc(1, sizeof(*t));
+	struct smtp_config sc;
+	struct smtp_host_conf hc = {0};
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[512];
+	struct smtp_tls_conf conf = {
+		.npairs = 3, .min_version = TLS1_2_VERSION, .ticket_key_file = ticket_file};
+	struct smtp_tls_gen *g;
+
+	assert_non_null(t);
+	assert_non_null(f);
+	conf.cert[0] = path("a.pem"), conf.key[0] = path("a.key");
+	conf.cert[1] = path("b.pem"), conf.key[1] = path("b.key");
+	conf.cert[2] = path("w.pem"), conf.key[2] = path("w.key");
+	assert_int_equal(smtp_tls_build(&conf, &g, err, sizeof(err)), 0);
+	smtp_tls_publish(g);
+	f->now = 1000000000;
+	timer_wheel_init(&f->wheel, f->now / 1000);
+	smtp_config_defaults(&sc);
+	snprintf(sc.hostname, sizeof(sc.hostname), "mx.test");
+	sc.max_sessions = FX_CONNS;
+	sc.starttls_available = true;
+	sc.timeout_tls_ms = 5000;
+	hc.smtp = &sc;
+	hc.wheel = &f->wheel;
+	hc.now_us = &f->now;
+	f->h = smtp_host_create(&hc);
+	assert_non_null(f->h);
+	t->f = f;
+	t->w = smtp_tls_worker_create(0, tls_slots);
+	assert_non_null(t->w);
+	smtp_conn_on_starttls(smtp_host_conns(f->h), smtp_tls_on_starttls, t->w);
+	t->cctx = SSL_CTX_new(TLS_client_method());
+	t->cl = SSL_new(t->cctx);
+	t->crd = BIO_new(BIO_s_mem());
+	t->cwr = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(t->crd, -1); /* empty: retry, not EOF */
+	SSL_set_bio(t->cl, t->crd, t->cwr);
+	if (sni)
+		SSL_set_tlsext_host_name(t->cl, sni);
+	SSL_set_connect_state(t->cl);
+	return t;
+}
+
+static struct smtp_tls_counters tcnt(struct tfx *t);
+
+static void tfx_destroy(struct tfx *t)
+{
+	/* CLOSED from the lower transport of what is open (fx_close_all()
+	 * knows only unstacked ones): TLS slots go back. */
+	for (unsigned i = 0; i < FX_CONNS; i++)
+		if (t->f->c[i] && t->f->c[i]->s && t->f->c[i]->low.tr == &t->f->tr[i])
+			smtp_conn_event(t->f->c[i], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(tcnt(t).sessions, 0);
+	fx_destroy(t->f);
+	smtp_tls_worker_destroy(t->w);
+	SSL_free(t->cl);
+	SSL_CTX_free(t->cctx);
+	free(t);
+}
+
+static struct smtp_tls_counters tcnt(struct tfx *t)
+{
+	struct smtp_tls_counters c;
+
+	smtp_tls_counters_read(t->w, &c);
+	return c;
+}
+
+/* The client sends @len raw octets on connection @i, @step at a time
+ * (each a READABLE event). */
+static void raw(struct tfx *t, unsigned i, const void *p, size_t len, size_t step)
+{
+	struct fake_tr *tr = &t->f->tr[i];
+
+	for (size_t off = 0; off < len; off += step) {
+		size_t n = len - off < step ? len - off : step;
+
+		memmove(tr->in, tr->in + tr->in_off, tr->in_len - tr->in_off);
+		tr->in_len -= tr->in_off;
+		tr->in_off = 0;
+		assert_true(tr->in_len + n <= sizeof(tr->in));
+		memcpy(tr->in + tr->in_len, (const char *)p + off, n);
+		tr->in_len += n;
+		if (t->f->c[i]->s)
+			smtp_conn_event(t->f->c[i], SMTP_CONN_EV_READABLE);
+	}
+}
+
+/* Move what the server sent on @i to the client's read BIO. */
+static void to_client(struct tfx *t, unsigned i)
+{
+	struct fake_tr *tr = &t->f->tr[i];
+
+	if (tr->out_len)
+		BIO_write(t->crd, tr->out, (int)tr->out_len);
+	tr->out_len = 0;
+}
+
+/* Move what the client wrote to the server, @step octets per event. */
+static void to_server(struct tfx *t, unsigned i, size_t step)
+{
+	char b[16384];
+	int n;
+
+	while ((n = BIO_read(t->cwr, b, sizeof(b))) > 0)
+		raw(t, i, b, (size_t)n, step);
+}
+
+/* Run the handshake to its end; the client's records go in @step-octet
+ * pieces. Returns the client's result (1 ok). */
+static int handshake(struct tfx *t, unsigned i, size_t step)
+{
+	int r = 0;
+
+	for (int k = 0; k < 50; k++) {
+		int e;
+
+		r = SSL_do_handshake(t->cl);
+		e = r == 1 ? 0 : SSL_get_error(t->cl, r); /* before the BIOs change */
+		to_server(t, i, step);
+		to_client(t, i);
+		if (r == 1)
+			break;
+		if (e != SSL_ERROR_WANT_READ) {
+			print_message("client handshake: error %d: %s\n", e,
+				      ERR_reason_error_string(ERR_peek_last_error()));
+			return r;
+		}
+	}
+	/* The server's last flight (tickets) may follow the client's end. */
+	to_server(t, i, step);
+	to_client(t, i);
+	return r;
+}
+
+/* Send @line through TLS and return the server's plaintext answer. */
+static const char *tls_cmd(struct tfx *t, unsigned i, const char *line, size_t step)
+{
+	static char b[8192];
+	size_t got = 0, n;
+
+	if (line) {
+		assert_int_equal(SSL_write(t->cl, line, (int)strlen(line)), (int)strlen(line));
+		to_server(t, i, step);
+	}
+	to_client(t, i);
+	while (got + 1 < sizeof(b) && SSL_read_ex(t->cl, b + got, sizeof(b) - 1 - got, &n) == 1)
+		got += n;
+	b[got] = '\0';
+	return b;
+}
+
+static void start_tls(struct tfx *t, unsigned i, const char *pipelined)
+{
+	char line[128];
+
+	assert_non_null(connect_client(t->f, i));
+	assert_non_null(strstr(sent(t->f, i), "220 mx.test"));
+	client(t->f, i, "EHLO c.test\r\n");
+	assert_non_null(strstr(sent(t->f, i), "250-STARTTLS\r\n"));
+	snprintf(line, sizeof(line), "STARTTLS\r\n%s", pipelined ? pipelined : "");
+	client(t->f, i, line);
+	assert_string_equal(sent(t->f, i), "220 2.0.0 Ready to start TLS\r\n");
+	assert_ptr_equal(t->f->c[i]->top.ops, &smtp_tls_ops);
+}
+
+static void conversation(struct tfx *t, unsigned i, size_t step)
+{
+	const char *r;
+
+	assert_int_equal(handshake(t, i, step), 1);
+	assert_int_equal(tcnt(t).handshakes_ok, 1);
+	assert_non_null(smtp_conn_security(t->f->c[i]));
+	assert_non_null(strstr(smtp_conn_security(t->f->c[i]), "TLSv1.3 with cipher TLS_"));
+	/* RFC 3207 4.2: EHLO again; STARTTLS not offered inside TLS. */
+	r = tls_cmd(t, i, "MAIL FROM:<a@b.test>\r\n", step);
+	assert_non_null(strstr(r, "503 5.5.1"));
+	r = tls_cmd(t, i, "EHLO c.test\r\n", step);
+	assert_non_null(strstr(r, "250-mx.test\r\n"));
+	assert_null(strstr(r, "STARTTLS"));
+	r = tls_cmd(t, i, "MAIL FROM:<a@b.test>\r\nRCPT TO:<u@mx.test>\r\n", step);
+	assert_non_null(strstr(r, "250 2.1.0"));
+	assert_non_null(strstr(r, "250 2.1.5"));
+	r = tls_cmd(t, i, "QUIT\r\n", step);
+	assert_non_null(strstr(r, "221 2.0.0"));
+	assert_int_equal(t->f->tr[i].shut, 1); /* close_notify, then our FIN */
+}
+
+static void test_starttls_whole_records(void **state)
+{
+	struct tfx *t = tfx_create(2, NULL);
+
+	(void)state;
+	start_tls(t, 0, NULL);
+	conversation(t, 0, 1 << 20);
+	assert_int_equal(tcnt(t).sessions, 1);
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(tcnt(t).sessions, 0);
+	tfx_destroy(t);
+}
+
+/* Every record split at every octet: one READABLE per octet. */
+static void test_starttls_octet_by_octet(void **state)
+{
+	struct tfx *t = tfx_create(2, "mx.test");
+
+	(void)state;
+	start_tls(t, 0, NULL);
+	conversation(t, 0, 1);
+	tfx_destroy(t);
+}
+
+/* CVE-2011-0411: commands pipelined after STARTTLS in the same segment
+ * are discarded, never answered inside TLS. */
+static void test_injection(void **state)
+{
+	struct tfx *t = tfx_create(2, NULL);
+	const char *r;
+
+	(void)state;
+	start_tls(t, 0, "RSET\r\nMAIL FROM:<evil@x.test>\r\n");
+	assert_int_equal(t->f->tr[0].in_off, t->f->tr[0].in_len); /* all dropped */
+	assert_int_equal(handshake(t, 0, 1 << 20), 1);
+	r = tls_cmd(t, 0, NULL, 1 << 20);
+	assert_string_equal(r, ""); /* nothing answered yet */
+	r = tls_cmd(t, 0, "NOOP\r\n", 1 << 20);
+	assert_string_equal(r, "250 2.0.0 Ok\r\n");
+	tfx_destroy(t);
+}
+
+/* Bytes that are no ClientHello: the handshake fails, the session closes
+ * without a plaintext word. */
+static void test_garbage_after_starttls(void **state)
+{
+	struct tfx *t = tfx_create(2, NULL);
+	static const char junk[] = "EHLO not-tls\r\nMAIL FROM:<x@y>\r\n\x16\x03\x01\x00\x05hello";
+
+	(void)state;
+	start_tls(t, 0, NULL);
+	raw(t, 0, junk, sizeof(junk) - 1, 3);
+	assert_int_equal(tcnt(t).handshakes_failed, 1);
+	assert_true(smtp_session_closing(t->f->c[0]->s));
+	assert_int_equal(t->f->tr[0].shut, 1);
+	assert_null(strstr(sent(t->f, 0), "250")); /* at most an alert */
+	tfx_destroy(t);
+}
+
+/* No handshake within [tls] handshake_timeout_s: closed, no 421 leaks
+ * in plaintext. */
+static void test_handshake_timeout(void **state)
+{
+	struct tfx *t = tfx_create(2, NULL);
+
+	(void)state;
+	start_tls(t, 0, NULL);
+	advance_ms(t->f, 4000);
+	assert_int_equal(t->f->tr[0].shut, 0);
+	advance_ms(t->f, 1100);
+	assert_int_equal(t->f->tr[0].shut, 1);
+	assert_string_equal(sent(t->f, 0), "");
+	tfx_destroy(t);
+}
+
+static void test_peer_fin_in_handshake(void **state)
+{
+	struct tfx *t = tfx_create(2, NULL);
+
+	(void)state;
+	start_tls(t, 0, NULL);
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_PEER_FIN);
+	assert_int_equal(tcnt(t).handshakes_eof, 1);
+	assert_int_equal(t->f->tr[0].shut, 1);
+	tfx_destroy(t);
+}
+
+/* One TLS slot: the second STARTTLS is closed after its 220, counted. */
+static void test_slot_bound(void **state)
+{
+	struct tfx *t = tfx_create(1, NULL);
+
+	(void)state;
+	start_tls(t, 0, NULL);
+	assert_non_null(connect_client(t->f, 1));
+	sent(t->f, 1);
+	client(t->f, 1, "EHLO c.test\r\nSTARTTLS\r\n");
+	assert_non_null(strstr(sent(t->f, 1), "220 2.0.0 Ready to start TLS"));
+	assert_int_equal(tcnt(t).no_slot, 1);
+	assert_true(smtp_session_closing(t->f->c[1]->s));
+	assert_int_equal(t->f->tr[1].shut, 1);
+	assert_int_equal(tcnt(t).sessions, 1);
+	tfx_destroy(t);
+	/* An abort (e.g. the linger) frees the TLS slot and the lower handle. */
+	t = tfx_create(1, NULL);
+	start_tls(t, 0, NULL);
+	smtp_conn_abort(t->f->c[0]);
+	assert_int_equal(t->f->tr[0].aborted, 1);
+	assert_int_equal(tcnt(t).sessions, 0);
+	tfx_destroy(t);
+}
+
+/* SNI picks the certificate by exact and by wildcard name. */
+static void test_sni(void **state)
+{
+	static const struct {
+		const char *sni, *cn;
+	} cases[] = {
+		{"other.test", "other.test"},
+		{"a.wild.test", "*.wild.test"},
+		{"b.a.wild.test", "mx.test"}, /* one label only */
+		{"unknown.test", "mx.test"},
+	};
+
+	(void)state;
+	for (unsigned k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct tfx *t = tfx_create(2, cases[k].sni);
+		X509 *x;
+		char cn[128];
+
+		start_tls(t, 0, NULL);
+		assert_int_equal(handshake(t, 0, 1 << 20), 1);
+		x = SSL_get1_peer_certificate(t->cl);
+		assert_non_null(x);
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
+		assert_string_equal(cn, cases[k].cn);
+		X509_free(x);
+		tfx_destroy(t);
+	}
+}
+
+/* Tickets under keys from a file survive a new generation (a restart or
+ * reload); without the file a new generation means a full handshake. */
+static void test_ticket_file_resumption(void **state)
+{
+	FILE *f = fopen(path("t.keys"), "w");
+	unsigned char raw[80];
+	static char keys[128]; /* path() rotates its buffers */
+
+	(void)state;
+	RAND_bytes(raw, sizeof(raw));
+	fprintf(f, "# test-only ticket key\n");
+	for (unsigned i = 0; i < sizeof(raw); i++)
+		fprintf(f, "%02x", raw[i]);
+	fprintf(f, "\n");
+	fclose(f);
+	for (int file = 1; file >= 0; file--)
+		for (int v13 = 0; v13 < 2; v13++) {
+			int maxv = v13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+			SSL_SESSION *sess;
+			struct tfx *t;
+
+			snprintf(keys, sizeof(keys), "%s", path("t.keys"));
+			ticket_file = file ? keys : NULL;
+			t = tfx_create(2, NULL);
+			SSL_set_max_proto_version(t->cl, maxv);
+			start_tls(t, 0, NULL);
+			assert_int_equal(handshake(t, 0, 1 << 20), 1);
+			tls_cmd(t, 0, NULL, 1 << 20); /* the TLS 1.3 tickets */
+			sess = SSL_get1_session(t->cl);
+			assert_true(SSL_SESSION_has_ticket(sess));
+			SSL_shutdown(t->cl); /* else the session is not resumable */
+			tfx_destroy(t);
+			t = tfx_create(2, NULL); /* a new generation: as after a restart */
+			SSL_set_max_proto_version(t->cl, maxv);
+			SSL_set_session(t->cl, sess);
+			start_tls(t, 0, NULL);
+			assert_int_equal(handshake(t, 0, 1 << 20), 1);
+			assert_int_equal(SSL_session_reused(t->cl), file);
+			assert_int_equal(tcnt(t).handshakes_resumed, (uint64_t)file);
+			SSL_SESSION_free(sess);
+			tfx_destroy(t);
+		}
+	ticket_file = NULL;
+	/* A malformed key file is refused with its name and line. */
+	f = fopen(path("bad.keys"), "w");
+	fprintf(f, "00ff\n");
+	fclose(f);
+	{
+		struct smtp_tls_conf conf = {.npairs = 1, .ticket_key_file = path("bad.keys")};
+		struct smtp_tls_gen *g;
+		char err[512];
+
+		conf.cert[0] = path("a.pem");
+		conf.key[0] = path("a.key");
+		assert_int_equal(smtp_tls_build(&conf, &g, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "bad.keys:1: expected a ticket key of 160 hex digits"));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_build_checks),
+		cmocka_unit_test(test_publish_keeps_old_for_holders),
+		cmocka_unit_test(test_starttls_whole_records),
+		cmocka_unit_test(test_starttls_octet_by_octet),
+		cmocka_unit_test(test_injection),
+		cmocka_unit_test(test_garbage_after_starttls),
+		cmocka_unit_test(test_handshake_timeout),
+		cmocka_unit_test(test_peer_fin_in_handshake),
+		cmocka_unit_test(test_slot_bound),
+		cmocka_unit_test(test_sni),
+		cmocka_unit_test(test_ticket_file_resumption),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
