@@ -550,7 +550,7 @@ static void *reader_main(void *arg)
 			    c->eal_vdev.n != 1 || strcmp(c->eal_vdev.v[0], "net_ring0") != 0)
 				abort();
 			last = g;
-			reader_reads++;
+			__atomic_store_n(&reader_reads, reader_reads + 1, __ATOMIC_RELAXED);
 		}
 		rcu_quiescent_state();
 	}
@@ -579,6 +579,11 @@ static void test_generations(void **state)
 		if (i % 50 == 0)
 			usleep(1000);
 	}
+	/* On a loaded machine the reader may not have run yet: let it read
+	 * (the last generation stays current) before it is stopped, or the
+	 * check below would depend on the scheduler. Bounded: 10 s. */
+	for (unsigned i = 0; i < 10000 && !__atomic_load_n(&reader_reads, __ATOMIC_RELAXED); i++)
+		usleep(1000);
 	__atomic_store_n(&reader_stop, 1, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	assert_true(reader_reads > 0);
