@@ -2,7 +2,8 @@
  * queue_cmds.c - ctl commands of the mail queue (spool + relay):
  *
  *   show queue [json]            counts by state, recipients pending/held,
- *                                oldest age, bytes, next-hop state, counters
+ *                                oldest age, bytes, next-hop state, counters,
+ *                                segments quarantined by recovery
  *   show queue detail [N]        the first N messages (default 50)
  *   queue hold ID                stop delivering a message
  *   queue release ID|all         held recipients back to the queue, now
@@ -27,6 +28,36 @@ static struct relay *need_relay(struct ctl_out *o)
 	if (!r)
 		ctl_error(o, "no relay: mxgate runs without [spool] dir or [relay] nexthop");
 	return r;
+}
+
+/* The spool's side of "show queue": damage kept aside by recovery. */
+static void spool_summary(struct ctl_out *o, bool json)
+{
+	struct spool *sp = queue_spool();
+	struct spool_stats st;
+	uint64_t qbytes = 0;
+	long qfiles;
+
+	if (!sp)
+		return;
+	spool_stats_read(sp, &st);
+	qfiles = spool_quarantine_files(sp, &qbytes);
+	if (qfiles < 0)
+		qfiles = 0;
+	if (json) {
+		ctl_printf(o,
+			   ",\"spool\":{\"quarantined_segments\":%llu,\"quarantine_files\":%ld,"
+			   "\"quarantine_bytes\":%llu,\"damaged_tails_kept\":%llu,"
+			   "\"corrupt_regions\":%llu}",
+			   (unsigned long long)st.quarantined_segments, qfiles,
+			   (unsigned long long)qbytes, (unsigned long long)st.damaged_tails_kept,
+			   (unsigned long long)st.corrupt_regions);
+		return;
+	}
+	ctl_printf(o, "spool.%-22s %llu\n", "quarantined_segments",
+		   (unsigned long long)st.quarantined_segments);
+	ctl_printf(o, "spool.%-22s %ld\n", "quarantine_files", qfiles);
+	ctl_printf(o, "spool.%-22s %llu\n", "quarantine_bytes", (unsigned long long)qbytes);
 }
 
 static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
@@ -57,7 +88,9 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 		for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
 			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_stat_name(i),
 				   (unsigned long long)sv[i]);
-		ctl_printf(o, "}}\n");
+		ctl_printf(o, "}");
+		spool_summary(o, true);
+		ctl_printf(o, "}\n");
 		return;
 	}
 	for (unsigned i = 0; i < RELAY_MSG_STATE_COUNT; i++)
@@ -71,6 +104,7 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 		   (unsigned long long)q.nexthop_down_ms);
 	for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
 		ctl_printf(o, "relay.%-22s %llu\n", relay_stat_name(i), (unsigned long long)sv[i]);
+	spool_summary(o, false);
 }
 
 struct detail_ctx {

@@ -60,7 +60,11 @@
 #define SPOOL_HELP_torn_tails_cut  "segment files cut back to their last intact record"
 #define SPOOL_HELP_torn_bytes_cut  "bytes removed by those cuts"
 #define SPOOL_HELP_corrupt_regions "damaged regions followed by intact records (kept)"
-#define SPOOL_HELP_bad_files	   "files without an intact header, removed"
+#define SPOOL_HELP_damaged_tails_kept \
+	"damaged tails found in segments other than the newest: quarantined, never cut"
+#define SPOOL_HELP_quarantined_segments \
+	"damaged segments linked into the spool's quarantine/ directory at start"
+#define SPOOL_HELP_bad_files "files without an intact header, removed"
 
 static const struct mx_ctr_def spool_defs[] = {
 #define X(n, kind)                                                                    \

@@ -1013,6 +1013,8 @@ static void note_error(struct spool_committer *c, struct spool_worker *w, const 
 	}
 }
 
+static void group_sync(struct spool_committer *c);
+
 static void process_buf(struct spool_committer *c, struct spool_worker *w, struct spool_buf *b)
 {
 	struct spool *sp = c->sp;
@@ -1024,6 +1026,13 @@ static void process_buf(struct spool_committer *c, struct spool_worker *w, struc
 		struct spool_seg *s = w->ct_cur;
 
 		if (s && s->llen > 0 && s->fsize + b->len > sp->conf.segment_size) {
+			/* The segment is durable before its successor exists:
+			 * only the newest segment of a worker can then have a
+			 * torn tail, and recovery quarantines damage anywhere
+			 * else instead of cutting it (recover.c). A failed
+			 * sync fails what it must (group_sync()). */
+			if (s->dirty)
+				group_sync(c);
 			seg_close_current(w);
 			s = NULL;
 		}

@@ -216,6 +216,14 @@ int spool_maintain(struct spool *sp);
  * relay sets it when the next hop has been down too long). Any thread. */
 void spool_set_refuse(struct spool *sp, int on);
 
+/**
+ * Files the operator has not yet looked at in the spool's quarantine/
+ * directory (damaged segments kept aside by recovery, see recover.c), their
+ * total size in *@bytes. Returns the count or -errno. Control thread (reads
+ * the directory).
+ */
+long spool_quarantine_files(struct spool *sp, uint64_t *bytes);
+
 /** Bytes of segment files in the spool. Any thread (atomic read). */
 uint64_t spool_bytes(struct spool *sp);
 
