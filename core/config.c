@@ -149,6 +149,7 @@ static const struct key_def keys[] = {
 	{"relay", "refuse_after_s", K_INT, OFF(relay_refuse_after_s), 0, 604800, false, LIVE},
 	{"relay", "tls", K_ENUM, OFF(relay_tls), 0, 0, false, RESTART, relay_tls_names},
 	{"relay", "ca_file", K_STR, OFF(relay_ca_file), 0, 0, false, RESTART},
+	{"relay", "max_backlog_age_s", K_INT, OFF(relay_max_backlog_age_s), 0, 86400, false, LIVE},
 
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false, RESTART},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false, RESTART},
@@ -238,6 +239,7 @@ void config_defaults(struct mx_config *c)
 	c->relay_retry_min_s = 60;
 	c->relay_retry_max_s = 3600;
 	c->relay_refuse_after_s = 0;
+	c->relay_max_backlog_age_s = 300; /* RELAY_DEF_MAX_BACKLOG_AGE */
 	c->fault_seed = 1;
 	c->fault_reorder_us = 1000;
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");

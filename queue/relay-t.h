@@ -78,6 +78,9 @@ struct relay_conf {
 	uint32_t hop_retry_ms;		 /* skip a next hop this long after it failed */
 	uint32_t refuse_after_ms;	 /* spool_set_refuse() once every next hop has
 					    been down this long (0: never) */
+	uint32_t max_backlog_age_ms;	 /* refuse new mail (SPOOL_REFUSE_BACKLOG) while a
+					    message due for delivery has waited longer
+					    than this for a relay thread (0: never) */
 	const struct relay_hooks *hooks; /* tests; NULL in production */
 };
 
@@ -92,6 +95,7 @@ struct relay_conf {
 #define RELAY_DEF_RETRY_JITTER	  20
 #define RELAY_DEF_HOP_RETRY	  5000
 #define RELAY_DEF_REFUSE_AFTER	  0
+#define RELAY_DEF_MAX_BACKLOG_AGE 300000
 
 /** State of a message as seen by ctl. */
 enum relay_msg_state {
@@ -129,7 +133,10 @@ struct relay_queue_summary {
 	uint64_t rcpts_held;
 	uint64_t oldest_age_ms;
 	uint64_t bytes;
-	uint64_t nexthop_down_ms; /* how long every next hop has been down, 0 if up */
+	uint64_t nexthop_down_ms;    /* how long every next hop has been down, 0 if up */
+	uint64_t backlog_wait_ms;    /* longest wait of a message due for delivery */
+	uint64_t max_backlog_age_ms; /* the bound on it (0: none) */
+	bool backlog_refusing;	     /* new mail refused because of it */
 };
 
 /*

@@ -134,7 +134,7 @@ struct relay {
 	struct relay_msg **heap;
 	size_t nheap, capheap;
 	uint64_t seq;
-	bool stop, started, probing, refusing;
+	bool stop, started, probing, refusing, backlog_refusing;
 	uint64_t down_since_ns; /* monotonic, under lock */
 
 	uint64_t down_since_us; /* unix us, atomic (workers read it) */
@@ -271,6 +271,7 @@ void relay_conf_defaults(struct relay_conf *c)
 	c->retry_jitter_pct = RELAY_DEF_RETRY_JITTER;
 	c->hop_retry_ms = RELAY_DEF_HOP_RETRY;
 	c->refuse_after_ms = RELAY_DEF_REFUSE_AFTER;
+	c->max_backlog_age_ms = RELAY_DEF_MAX_BACKLOG_AGE;
 }
 
 static int conf_check(const struct relay_conf *c)
@@ -602,6 +603,47 @@ void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 		       spool_qid_format(&mi->qid, q));
 }
 
+/* ---------------- back-pressure from the queue ---------------- */
+
+/* r->lock held. How long the message that has been due the longest has
+ * waited for a relay thread: the heap's top is the earliest next try. A
+ * message deferred after a 4xx is not due, so one recipient retried for
+ * days never stops the inflow; only a relay that cannot keep up does. */
+static uint64_t backlog_wait_ns(struct relay *r, uint64_t now)
+{
+	if (!r->nheap || r->heap[0]->next_try_ns >= now)
+		return 0;
+	return now - r->heap[0]->next_try_ns;
+}
+
+/* r->lock held. Refuse new mail above max_backlog_age_ms, accept again
+ * below three quarters of it (hysteresis: no flapping at each message). */
+static void backlog_tick(struct relay *r, uint64_t now)
+{
+	uint64_t max = (uint64_t)r->conf.max_backlog_age_ms * 1000000;
+	uint64_t wait = backlog_wait_ns(r, now);
+	bool on = max && (r->backlog_refusing ? wait > max / 4 * 3 : wait > max);
+
+	if (on == r->backlog_refusing)
+		return;
+	r->backlog_refusing = on;
+	spool_refuse_reason(r->sp, SPOOL_REFUSE_BACKLOG, on);
+	if (on)
+		MX_WARN("relay: mail has waited %llu ms for delivery (max_backlog_age %u ms): "
+			"refusing new mail (452 4.3.1)",
+			(unsigned long long)(wait / 1000000), r->conf.max_backlog_age_ms);
+	else
+		MX_NOTICE("relay: backlog wait down to %llu ms: accepting new mail",
+			  (unsigned long long)(wait / 1000000));
+}
+
+void relay_pressure_tick(struct relay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	backlog_tick(r, now_ns());
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* ---------------- control API ---------------- */
 
 static unsigned view_state(const struct relay_msg *m, uint64_t now)
@@ -663,6 +705,9 @@ void relay_queue_summary(struct relay *r, struct relay_queue_summary *out)
 	}
 	if (r->down_since_ns)
 		out->nexthop_down_ms = (now - r->down_since_ns) / 1000000;
+	out->backlog_wait_ms = backlog_wait_ns(r, now) / 1000000;
+	out->max_backlog_age_ms = r->conf.max_backlog_age_ms;
+	out->backlog_refusing = r->backlog_refusing;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -1984,9 +2029,11 @@ static uint64_t hops_ready_at(struct relay *r)
 }
 
 void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max_ms,
-		      uint32_t refuse_after_ms)
+		      uint32_t refuse_after_ms, uint32_t max_backlog_age_ms)
 {
 	pthread_mutex_lock(&r->lock);
+	r->conf.max_backlog_age_ms = max_backlog_age_ms;
+	backlog_tick(r, now_ns());
 	if (retry_min_ms && retry_min_ms <= retry_max_ms) {
 		r->conf.retry_min_ms = retry_min_ms;
 		r->conf.retry_max_ms = retry_max_ms;
@@ -2048,6 +2095,7 @@ static void *relay_main(void *arg)
 
 		if ((w = refuse_tick(r, now)) < wake)
 			wake = w;
+		backlog_tick(r, now);
 		ready_at = hops_ready_at(r);
 		if (ready_at <= now) {
 			if (m && m->next_try_ns <= now) {

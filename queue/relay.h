@@ -153,12 +153,24 @@ int relay_delete(struct relay *r, const struct spool_qid *qid);
  */
 uint64_t relay_nexthop_down_since(const struct relay *r);
 
-/** Change the retry backoff bounds (ignored unless 0 < min <= max) and
- * refuse_after_ms (0: never; stops a refusal in force) of relay_conf while
- * running (configuration reload). Messages already deferred keep their
- * next try. Takes r->lock. Control thread. */
+/** Change the retry backoff bounds (ignored unless 0 < min <= max),
+ * refuse_after_ms (0: never; stops a refusal in force) and
+ * max_backlog_age_ms (0: never) of relay_conf while running (configuration
+ * reload). Messages already deferred keep their next try. Takes r->lock.
+ * Control thread. */
 void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max_ms,
-		      uint32_t refuse_after_ms);
+		      uint32_t refuse_after_ms, uint32_t max_backlog_age_ms);
+
+/**
+ * Back-pressure from the queue: refuse new mail (spool_refuse_reason(
+ * SPOOL_REFUSE_BACKLOG)) while the message due for delivery the longest has
+ * waited more than max_backlog_age_ms for a relay thread, accept again below
+ * three quarters of it. Relay threads run it at every loop; the daemon's
+ * control thread runs it on a timer too, since every relay thread can be
+ * busy in a slow transaction exactly when it matters. Takes r->lock. Any
+ * thread but a worker lcore.
+ */
+void relay_pressure_tick(struct relay *r);
 
 /** Sum of the counters into @out (relaxed snapshot). Any thread. */
 void relay_stats_read(const struct relay *r, struct relay_stats *out);

@@ -175,8 +175,9 @@ struct spool {
 				the high-water mark limits (segment files keep
 				delivered data until they are deleted) */
 	uint64_t disk_free;
+	uint64_t high_water_auto; /* spool_auto_high_water() of the file system */
 	int disk_full;
-	int refuse;
+	int refuse; /* SPOOL_REFUSE_* bits */
 };
 
 /* spool.c */

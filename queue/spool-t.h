@@ -40,7 +40,8 @@ struct spool_conf {
 	uint32_t buf_size;	     /* worker staging buffer bytes (max record size) */
 	uint32_t bufs_per_worker;    /* staging buffers per worker */
 	uint32_t max_inflight;	     /* messages ended but not yet completed, per worker */
-	uint64_t high_water;	     /* refuse new mail above this many spool bytes (0: off) */
+	uint64_t high_water;	     /* refuse new mail above this many undelivered bytes
+					(0: spool_auto_high_water() of the file system) */
 	uint64_t min_free;	     /* refuse new mail below this many free disk bytes (0: off) */
 	uint32_t maint_interval_ms;  /* commit thread 0 runs spool_maintain() (0: never) */
 	const struct spool_io_ops *io; /* NULL: real syscalls */
@@ -60,6 +61,34 @@ struct spool_conf {
 #define SPOOL_DEF_BUFS_PER_WORKER 32
 #define SPOOL_DEF_MAX_INFLIGHT	  4096
 #define SPOOL_DEF_MAINT_INTERVAL  100
+/**
+ * The high-water mark when none is configured: a quarter of the spool's
+ * file system, at least 64 MiB, at most 8 GiB (spool_auto_high_water()).
+ * A bound by default: a next hop slower than the inflow fills the spool
+ * until senders are told 452 4.3.1, never the disk.
+ */
+#define SPOOL_AUTO_HW_DIV 4
+#define SPOOL_AUTO_HW_MIN (64ULL << 20)
+#define SPOOL_AUTO_HW_MAX (8ULL << 30)
+
+/** Why new transactions are refused regardless of space (spool_refuse_reason()). */
+enum {
+	SPOOL_REFUSE_NEXTHOP_DOWN = 1 << 0, /* every next hop down too long */
+	SPOOL_REFUSE_BACKLOG = 1 << 1,	    /* mail waits too long for a relay thread */
+};
+
+/** Back-pressure state for "show queue" (spool_pressure_read()). */
+struct spool_pressure {
+	uint64_t high_water; /* in force: configured, or the automatic one */
+	bool high_water_auto;
+	uint64_t live_bytes; /* undelivered bytes counted against it */
+	uint64_t disk_free;
+	uint64_t min_free;
+	bool disk_full;
+	unsigned refuse; /* SPOOL_REFUSE_* */
+	bool refusing;	 /* new transactions get 452 4.3.1 now (staging aside) */
+};
+
 /** END events one staging buffer can carry before it is handed off. */
 #define SPOOL_BUF_MAX_ENDS 128
 

@@ -401,6 +401,17 @@ static int worker_init(struct spool *sp, struct spool_worker *w, unsigned id)
 	return 0;
 }
 
+uint64_t spool_auto_high_water(uint64_t fs_bytes)
+{
+	uint64_t hw = fs_bytes / SPOOL_AUTO_HW_DIV;
+
+	if (hw < SPOOL_AUTO_HW_MIN)
+		hw = SPOOL_AUTO_HW_MIN;
+	if (hw > SPOOL_AUTO_HW_MAX)
+		hw = SPOOL_AUTO_HW_MAX;
+	return hw;
+}
+
 static void disk_free_refresh(struct spool *sp)
 {
 	struct statvfs st;
@@ -410,6 +421,11 @@ static void disk_free_refresh(struct spool *sp)
 		return;
 	free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
 	__atomic_store_n(&sp->disk_free, free_bytes, __ATOMIC_RELAXED);
+	/* The mark used when none is configured: the file system can grow or
+	 * shrink under us (LVM), so it follows it. */
+	__atomic_store_n(&sp->high_water_auto,
+			 spool_auto_high_water((uint64_t)st.f_blocks * st.f_frsize),
+			 __ATOMIC_RELAXED);
 	need = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED);
 	if (need < 4ULL * sp->conf.buf_size)
 		need = 4ULL * sp->conf.buf_size;
@@ -604,12 +620,14 @@ int spool_admit(struct spool_worker *w)
 	uint64_t lim;
 	int rc = 0;
 
+	lim = __atomic_load_n(&sp->conf.high_water, __ATOMIC_RELAXED);
+	if (!lim)
+		lim = __atomic_load_n(&sp->high_water_auto, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&sp->refuse, __ATOMIC_RELAXED))
 		rc = -EAGAIN;
 	else if (__atomic_load_n(&sp->disk_full, __ATOMIC_RELAXED))
 		rc = -ENOSPC;
-	else if ((lim = __atomic_load_n(&sp->conf.high_water, __ATOMIC_RELAXED)) &&
-		 __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED) >= lim)
+	else if (lim && __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED) >= lim)
 		rc = -ENOSPC;
 	else if ((lim = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED)) &&
 		 __atomic_load_n(&sp->disk_free, __ATOMIC_RELAXED) < lim)
@@ -1513,7 +1531,31 @@ int spool_maintain(struct spool *sp)
 
 void spool_set_refuse(struct spool *sp, int on)
 {
-	__atomic_store_n(&sp->refuse, on ? 1 : 0, __ATOMIC_RELAXED);
+	spool_refuse_reason(sp, SPOOL_REFUSE_NEXTHOP_DOWN, on);
+}
+
+void spool_refuse_reason(struct spool *sp, unsigned reason, int on)
+{
+	if (on)
+		__atomic_fetch_or(&sp->refuse, (int)reason, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&sp->refuse, ~(int)reason, __ATOMIC_RELAXED);
+}
+
+void spool_pressure_read(struct spool *sp, struct spool_pressure *out)
+{
+	out->high_water = __atomic_load_n(&sp->conf.high_water, __ATOMIC_RELAXED);
+	out->high_water_auto = out->high_water == 0;
+	if (out->high_water_auto)
+		out->high_water = __atomic_load_n(&sp->high_water_auto, __ATOMIC_RELAXED);
+	out->live_bytes = __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED);
+	out->disk_free = __atomic_load_n(&sp->disk_free, __ATOMIC_RELAXED);
+	out->min_free = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED);
+	out->disk_full = __atomic_load_n(&sp->disk_full, __ATOMIC_RELAXED) != 0;
+	out->refuse = (unsigned)__atomic_load_n(&sp->refuse, __ATOMIC_RELAXED);
+	out->refusing = out->refuse || out->disk_full ||
+			(out->high_water && out->live_bytes >= out->high_water) ||
+			(out->min_free && out->disk_free < out->min_free);
 }
 
 uint64_t spool_bytes(struct spool *sp)

@@ -96,7 +96,8 @@ struct spool_worker *spool_worker_get(struct spool *sp, unsigned id);
 
 /**
  * Admission at MAIL FROM: 0 if a new transaction may start, else a negative
- * errno whose reply is spool_reply(): -ENOSPC (above the high-water mark, free
+ * errno whose reply is spool_reply(): -ENOSPC (above the high-water mark -
+ * the configured one, or spool_auto_high_water() when it is 0 -, free
  * disk below min_free, or the disk was found full), -ENOBUFS (this worker's
  * staging or completion capacity is exhausted), -EAGAIN (refused by
  * spool_set_refuse(), e.g. the next hop is down). Reads atomics only.
@@ -213,8 +214,20 @@ size_t spool_msg_count(struct spool *sp);
 int spool_maintain(struct spool *sp);
 
 /** Refuse (@on != 0) or admit new transactions regardless of space (the
- * relay sets it when the next hop has been down too long). Any thread. */
+ * relay sets it when the next hop has been down too long):
+ * spool_refuse_reason(SPOOL_REFUSE_NEXTHOP_DOWN). Any thread. */
 void spool_set_refuse(struct spool *sp, int on);
+
+/** Set (@on != 0) or clear one SPOOL_REFUSE_* @reason; new transactions are
+ * refused (452 4.3.1) while any reason is set. Any thread (atomic). */
+void spool_refuse_reason(struct spool *sp, unsigned reason, int on);
+
+/** The back-pressure state in force (relaxed snapshot). Any thread. */
+void spool_pressure_read(struct spool *sp, struct spool_pressure *out);
+
+/** The automatic high-water mark for a file system of @fs_bytes: a quarter,
+ * bounded to [SPOOL_AUTO_HW_MIN, SPOOL_AUTO_HW_MAX]. Pure. */
+uint64_t spool_auto_high_water(uint64_t fs_bytes);
 
 /**
  * Files the operator has not yet looked at in the spool's quarantine/

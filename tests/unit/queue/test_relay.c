@@ -1110,6 +1110,64 @@ static void test_tls_verify(void **state)
 	tls_id_free(&id);
 }
 
+/*
+ * Issue 15, defect 2: a relay that cannot keep up refuses new mail by
+ * itself. Mail due for delivery that waited longer than max_backlog_age
+ * for a relay thread sets SPOOL_REFUSE_BACKLOG (452 4.3.1 at MAIL FROM);
+ * once the backlog drains it is lifted. Relay threads are held back here
+ * (started late), which is what a next hop slower than the inflow does.
+ */
+static void test_backlog_age_refuses(void **state)
+{
+	struct relay_conf rc;
+	struct relay_queue_summary q;
+	struct spool_conf sc = sconf();
+	struct fh *h;
+	struct rig g;
+	(void)state;
+
+	h = fh_start(0);
+	assert_non_null(h);
+	rc = rconf(h->port, RELAY_PROTO_SMTP);
+	assert_int_equal(rc.max_backlog_age_ms, RELAY_DEF_MAX_BACKLOG_AGE);
+	rc.max_backlog_age_ms = 50;
+	g.sp = spool_create(&sc);
+	assert_non_null(g.sp);
+	g.r = relay_create(&rc, g.sp);
+	assert_non_null(g.r);
+	assert_int_equal(spool_start(g.sp), 0);
+	g.w = spool_worker_get(g.sp, 0);
+	for (int i = 0; i < 3; i++)
+		put_msg(g.w, "x@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	relay_pressure_tick(g.r);
+	tu_sleep_us(120000); /* only a lower bound on the wait matters */
+	relay_pressure_tick(g.r);
+	assert_int_equal(spool_admit(g.w), -EAGAIN);
+	assert_string_equal(spool_reply(-EAGAIN), "452 4.3.1 Insufficient system storage");
+	relay_queue_summary(g.r, &q);
+	assert_true(q.backlog_refusing);
+	assert_true(q.backlog_wait_ms >= 50);
+	assert_int_equal(q.max_backlog_age_ms, 50);
+	/* a bound of 0 turns it off (live reload) */
+	relay_set_limits(g.r, rc.retry_min_ms, rc.retry_max_ms, 0, 0);
+	assert_int_equal(spool_admit(g.w), 0);
+	relay_set_limits(g.r, rc.retry_min_ms, rc.retry_max_ms, 0, 50);
+	assert_int_equal(spool_admit(g.w), -EAGAIN);
+	/* the relay catches up: refusal lifted */
+	assert_int_equal(relay_start(g.r), 0);
+	wait_hop(h, 3);
+	wait_drained(&g);
+	for (int i = 0; i < 300 && spool_admit(g.w) != 0; i++) {
+		relay_pressure_tick(g.r);
+		tu_sleep_us(10000);
+	}
+	assert_int_equal(spool_admit(g.w), 0);
+	relay_queue_summary(g.r, &q);
+	assert_false(q.backlog_refusing);
+	rig_down(&g);
+	fh_stop(h);
+}
+
 static void test_conf_rejects(void **state)
 {
 	struct spool_conf sc = sconf();
@@ -1177,6 +1235,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls_encrypt_not_offered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backlog_age_refuses, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue_relay", tests, NULL, NULL);

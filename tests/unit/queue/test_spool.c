@@ -800,6 +800,7 @@ static void test_group_commit_two_threads(void **state)
 
 static int inject_write, inject_sync;
 static uint64_t fake_free = UINT64_MAX;
+static uint64_t fake_fs_size; /* 0: the real file system size */
 
 static ssize_t hook_pwrite(int fd, const void *b, size_t n, off_t off)
 {
@@ -831,9 +832,16 @@ static int hook_statvfs(const char *path, struct statvfs *st)
 	int rc = statvfs(path, st);
 	uint64_t ff = __atomic_load_n(&fake_free, __ATOMIC_RELAXED);
 
-	if (rc == 0 && ff != UINT64_MAX) {
+	uint64_t fs = __atomic_load_n(&fake_fs_size, __ATOMIC_RELAXED);
+
+	if (rc == 0 && (ff != UINT64_MAX || fs)) {
+		/* f_bavail and f_blocks in the unit the test sets */
+		uint64_t avail = (uint64_t)st->f_bavail * st->f_frsize;
+		uint64_t size = (uint64_t)st->f_blocks * st->f_frsize;
+
 		st->f_frsize = 4096;
-		st->f_bavail = ff / 4096;
+		st->f_bavail = (ff != UINT64_MAX ? ff : avail) / 4096;
+		st->f_blocks = (fs ? fs : size) / 4096;
 	}
 	return rc;
 }
@@ -989,6 +997,78 @@ static void test_back_pressure(void **state)
 	assert_string_equal(spool_reply(-EAGAIN), "452 4.3.1 Insufficient system storage");
 	spool_set_refuse(sp, 0);
 	assert_int_equal(spool_admit(w), 0);
+	close_spool(sp, 1);
+}
+
+/*
+ * Issue 15, defect 2: with no high_water configured the spool is still
+ * bounded: a quarter of its file system (at least 64 MiB, at most 8 GiB),
+ * answered 452 4.3.1 (-ENOSPC) like a configured mark, visible in
+ * spool_pressure_read(), and it follows the file system's size.
+ */
+static void test_auto_high_water(void **state)
+{
+	struct spool_conf c = conf_for(tmp, 1);
+	struct spool_pressure p;
+	struct spool *sp;
+	struct spool_worker *w;
+	struct spool_msg m;
+	struct spool_cpl cpl[1];
+	unsigned n = 0;
+	(void)state;
+
+	assert_int_equal(spool_auto_high_water(0), 64ULL << 20);
+	assert_int_equal(spool_auto_high_water(1ULL << 30), 256ULL << 20);
+	assert_int_equal(spool_auto_high_water(1ULL << 40), 8ULL << 30);
+
+	c.io = &hooks;
+	c.high_water = 0; /* the example configuration */
+	c.min_free = 0;
+	__atomic_store_n(&fake_fs_size, 1ULL << 40, __ATOMIC_RELAXED);
+	sp = open_spool(&c);
+	spool_pressure_read(sp, &p);
+	assert_true(p.high_water_auto);
+	assert_int_equal(p.high_water, 8ULL << 30);
+	/* a 256 MiB file system: the mark is its floor, 64 MiB */
+	__atomic_store_n(&fake_fs_size, 256ULL << 20, __ATOMIC_RELAXED);
+	assert_int_equal(spool_start(sp), 0);
+	spool_maintain(sp);
+	spool_pressure_read(sp, &p);
+	assert_int_equal(p.high_water, 64ULL << 20);
+	assert_false(p.refusing);
+	w = spool_worker_get(sp, 0);
+	while (spool_admit(w) == 0) {
+		assert_true(n < 80);
+		assert_int_equal(tu_send(w, &m, 1, 1 << 20, n, 8192, n), 0);
+		assert_int_equal(tu_wait(w, cpl, 1), 1);
+		assert_int_equal(cpl[0].status, 0);
+		n++;
+	}
+	assert_int_equal(spool_admit(w), -ENOSPC);
+	assert_int_equal(n, 64);
+	spool_pressure_read(sp, &p);
+	assert_true(p.refusing);
+	assert_true(p.live_bytes >= p.high_water);
+	/* the file system grew: the mark follows at the next maintenance */
+	__atomic_store_n(&fake_fs_size, 1ULL << 30, __ATOMIC_RELAXED);
+	spool_maintain(sp);
+	assert_int_equal(spool_admit(w), 0);
+	/* a configured mark wins over the automatic one */
+	spool_set_limits(sp, 1 << 20, 0, 100, 256);
+	assert_int_equal(spool_admit(w), -ENOSPC);
+	spool_pressure_read(sp, &p);
+	assert_false(p.high_water_auto);
+	/* the backlog reason refuses like the next-hop one */
+	spool_set_limits(sp, 0, 0, 100, 256);
+	assert_int_equal(spool_admit(w), 0);
+	spool_refuse_reason(sp, SPOOL_REFUSE_BACKLOG, 1);
+	spool_set_refuse(sp, 1);
+	assert_int_equal(spool_admit(w), -EAGAIN);
+	spool_refuse_reason(sp, SPOOL_REFUSE_BACKLOG, 0);
+	assert_int_equal(spool_admit(w), -EAGAIN); /* next hop still down */
+	spool_set_refuse(sp, 0);
+	assert_int_equal(spool_admit(w), 0);
+	__atomic_store_n(&fake_fs_size, 0, __ATOMIC_RELAXED);
 	close_spool(sp, 1);
 }
 
@@ -1262,6 +1342,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_and_eio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_high_water, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staging_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_dir_kept_when_workers_shrink, setup,
 						teardown),
