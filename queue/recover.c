@@ -478,7 +478,7 @@ static void done_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
 	(void)pos;
 	if (!l || spool_done_decode(payload, h->len, &rcpt, &st, &t) < 0 || rcpt >= l->mi.nrcpt)
 		return;
-	if (l->state[rcpt] == SPOOL_RCPT_DELIVERED || l->state[rcpt] == SPOOL_RCPT_DELETED)
+	if (spool_rcpt_final(l->state[rcpt]))
 		return;
 	l->state[rcpt] = st == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : (uint8_t)st;
 }
@@ -666,7 +666,7 @@ static int settle_messages(struct spool *sp, struct spool_live ***fin, size_t *n
 				for (uint32_t r = 0; r < l->mi.nrcpt; r++) {
 					uint8_t s = l->state[r];
 
-					if (s != SPOOL_RCPT_DELIVERED && s != SPOOL_RCPT_DELETED)
+					if (!spool_rcpt_final(s))
 						pending++;
 					if (s == SPOOL_RCPT_PENDING)
 						todo++;

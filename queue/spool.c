@@ -1394,9 +1394,9 @@ int spool_rcpt_mark(struct spool *sp, const struct spool_qid *qid, uint32_t rcpt
 	l = spool_live_find(&sp->live, qid);
 	old = l->state[rcpt];
 	now_st = st == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : (uint8_t)st;
-	if (old != SPOOL_RCPT_DELIVERED && old != SPOOL_RCPT_DELETED) {
+	if (!spool_rcpt_final(old)) {
 		l->state[rcpt] = now_st;
-		if (now_st == SPOOL_RCPT_DELIVERED || now_st == SPOOL_RCPT_DELETED) {
+		if (spool_rcpt_final(now_st)) {
 			if (--l->mi.npending == 0) {
 				spool_segtab_ref_range(&sp->seg[l->mi.worker], l->mi.first_seq,
 						       l->mi.last_seq, -1);
