@@ -133,10 +133,12 @@ struct mx_config {
 	int64_t relay_threads;
 	int64_t relay_retry_min_s;
 	int64_t relay_retry_max_s;
-	int64_t relay_refuse_after_s;	 /* 0: never */
-	int64_t relay_tls;		 /* enum relay_tls: 0 none, 1 may, 2 encrypt, 3 verify */
-	char relay_ca_file[MX_CFG_STR];	 /* "": none (needed by tls = verify) */
-	int64_t relay_max_backlog_age_s; /* 0: never refuse for a slow relay */
+	int64_t relay_refuse_after_s;	    /* 0: never */
+	int64_t relay_tls;		    /* enum relay_tls: 0 none, 1 may, 2 encrypt, 3 verify */
+	char relay_ca_file[MX_CFG_STR];	    /* "": none (needed by tls = verify) */
+	int64_t relay_max_backlog_age_s;    /* 0: never refuse for a slow relay */
+	int64_t relay_max_queue_lifetime_s; /* 0: never expire */
+	int64_t relay_on_permanent_failure; /* enum relay_on_perm: 0 bounce, 1 hold */
 
 	/* [fault] */
 	int64_t fault_seed;

@@ -137,7 +137,9 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	}
 	spool_conf_defaults(&sc);
 	sc.dir = c->spool_dir;
-	sc.workers = nworkers;
+	/* One more context than worker lcores: the relay's, for the delivery
+	 * status notifications it queues (spool_inject()). */
+	sc.workers = nworkers + 1;
 	sc.commit_threads = (unsigned)c->spool_commit_threads;
 	sc.segment_size = (uint64_t)c->spool_segment_mb << 20;
 	sc.commit_interval_us = (uint32_t)c->spool_commit_interval_us;
@@ -158,6 +160,9 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	rc.retry_max_ms = (uint32_t)(c->relay_retry_max_s * 1000);
 	rc.refuse_after_ms = (uint32_t)(c->relay_refuse_after_s * 1000);
 	rc.max_backlog_age_ms = (uint32_t)(c->relay_max_backlog_age_s * 1000);
+	rc.max_queue_lifetime_ms = (uint64_t)c->relay_max_queue_lifetime_s * 1000;
+	rc.on_permanent_failure = (uint8_t)c->relay_on_permanent_failure; /* enum order */
+	rc.dsn_worker = spool_worker_get(sp, nworkers);
 	rc.ca_file = c->relay_ca_file[0] ? c->relay_ca_file : NULL;
 	for (unsigned i = 0; i < c->relay_nexthop.n && i < RELAY_MAX_NEXTHOPS; i++) {
 		const char *v = c->relay_nexthop.v[i]; /* proto:host:port, checked by config */

@@ -158,6 +158,12 @@ static const struct mx_ctr_group commit_group = {
 #define RELAY_HELP_done_log_errors \
 	"done-log writes that failed after a delivery (may deliver twice)"
 #define RELAY_HELP_spool_errors "messages that could not be read back from the spool"
+#define RELAY_HELP_rcpts_bounced \
+	"recipients failed for good (5xx or max_queue_lifetime), returned to the sender"
+#define RELAY_HELP_rcpts_expired   "recipients bounced because they outlived max_queue_lifetime_s"
+#define RELAY_HELP_dsns_queued	   "delivery status notifications (RFC 3464) queued to senders"
+#define RELAY_HELP_dsns_suppressed "failures that owed no notification (null sender, NOTIFY=)"
+#define RELAY_HELP_dsn_errors	   "notifications that could not be queued (recipients held)"
 
 static const struct mx_ctr_def relay_defs[] = {
 #define X(n) {.name = #n, .help = RELAY_HELP_##n, .type = MX_CTR_COUNTER},

@@ -27,11 +27,19 @@
  *
  * Results per recipient: 2xx -> spool_rcpt_mark(DELIVERED) (done log);
  * 4xx, 421, timeouts, lost connections -> the message is retried with
- * exponential backoff and jitter (relay_backoff_ms()); 5xx -> spool_rcpt_mark
+ * exponential backoff and jitter (relay_backoff_ms()), until the message is
+ * older than max_queue_lifetime_ms: then, like a 5xx, the recipient has
+ * failed for good. Failed for good -> with on_permanent_failure = BOUNCE an
+ * RFC 3464 notification (queue/dsn.h) is written to the spool through
+ * conf.dsn_worker (spool_inject(), from the null sender, relayed like any
+ * message) and only then spool_rcpt_mark(BOUNCED); none is owed for the
+ * null sender or NOTIFY=NEVER (BOUNCED all the same); if it cannot be
+ * queued, or with on_permanent_failure = HOLD for a 5xx, spool_rcpt_mark
  * (HELD) and the reply is kept in memory for ctl and logged (notice level,
  * "relay: <qid> rcpt <n> <addr> held: <reply>"). The reply text is not
  * persisted: after a restart a held recipient shows "held before restart".
- * mxgate sends no bounces.
+ * A crash between the notification's commit and the BOUNCED record sends
+ * the notification again after the restart (the same window as delivery).
  *
  * Duplicates. Delivery is at-least-once. A recipient is sent again after a
  * restart only if the next hop accepted it and the DONE record did not

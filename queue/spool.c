@@ -1349,6 +1349,87 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
+/* ---------------- injection from a non-lcore thread ---------------- */
+
+static void inject_wait(void)
+{
+	struct timespec ts = {0, 100000};
+
+	nanosleep(&ts, NULL);
+}
+
+int spool_inject(struct spool_worker *w, const struct spool_envelope *env, const void *body,
+		 size_t len, uint32_t timeout_ms, struct spool_qid *qid)
+{
+	const uint64_t deadline = spool_now_ns() + (uint64_t)timeout_ms * 1000000;
+	const uint8_t *p = body;
+	struct spool_msg m;
+	struct spool_cpl cpl;
+	size_t done = 0;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	for (;;) {
+		/* A notification does not wait for the room new mail is
+		 * refused for (high water, refusals): only a full disk or no
+		 * free staging stops it. */
+		rc = spool_admit(w);
+		if (rc == -ENOSPC && __atomic_load_n(&w->sp->disk_full, __ATOMIC_RELAXED))
+			return rc;
+		if (rc != -ENOBUFS) {
+			rc = spool_msg_begin(w, &m, env);
+			if (rc == 0)
+				break;
+			if (rc != -ENOBUFS)
+				return rc;
+		}
+		spool_worker_poll(w, &cpl, 0);
+		if (spool_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		inject_wait();
+	}
+	while (done < len) {
+		long k = spool_msg_body(w, &m, p + done, len - done);
+
+		if (k < 0 && k != -ENOBUFS) {
+			spool_msg_abort(w, &m);
+			return (int)k;
+		}
+		if (k > 0) {
+			done += (size_t)k;
+			continue;
+		}
+		spool_worker_poll(w, &cpl, 0);
+		if (spool_now_ns() >= deadline) {
+			spool_msg_abort(w, &m);
+			return -ETIMEDOUT;
+		}
+		inject_wait();
+	}
+	*qid = m.qid;
+	while ((rc = spool_msg_end(w, &m, 0)) == -ENOBUFS) {
+		spool_worker_poll(w, &cpl, 0);
+		if (spool_now_ns() >= deadline) {
+			spool_msg_abort(w, &m);
+			return -ETIMEDOUT;
+		}
+		inject_wait();
+	}
+	if (rc < 0)
+		return rc;
+	/* Completions of earlier injections that timed out are skipped. */
+	for (;;) {
+		if (spool_worker_poll(w, &cpl, 1) == 1) {
+			if (spool_qid_eq(&cpl.qid, qid))
+				return cpl.status;
+			continue;
+		}
+		if (spool_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		inject_wait();
+	}
+}
+
 /* ---------------- done log, relay/control side ---------------- */
 
 int spool_rcpt_mark(struct spool *sp, const struct spool_qid *qid, uint32_t rcpt,

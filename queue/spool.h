@@ -179,6 +179,21 @@ unsigned spool_worker_poll(struct spool_worker *w, struct spool_cpl *cpl, unsign
  * only (or the boot thread once the worker is stopped). */
 void spool_worker_flush(struct spool_worker *w);
 
+/**
+ * Write one complete message (@env, @len bytes of @body) through worker
+ * context @w and wait until it is durable: the relay's way to queue a
+ * delivery status notification. @w must be a context no worker lcore uses
+ * (the daemon reserves the last one) and only one thread at a time may call
+ * this on it (the caller serialises). Admission limits of new mail (high
+ * water, refusals) do not apply; a full disk does. On success stores the
+ * new queue id in *@qid, returns 0, and the message is handed to on_commit
+ * like any other; else -errno (-ETIMEDOUT after @timeout_ms: the message
+ * may still become durable later). Blocks (sleeps in 100 us steps); never
+ * on a worker lcore.
+ */
+int spool_inject(struct spool_worker *w, const struct spool_envelope *env, const void *body,
+		 size_t len, uint32_t timeout_ms, struct spool_qid *qid);
+
 /* ---------------- relay / control API ---------------- */
 
 /**

@@ -8,7 +8,8 @@
 #     clients get 452 4.3.1 (or 451 4.3.0), nothing acknowledged is lost;
 #     once the relay has delivered and the segments are deleted, mail is
 #     accepted again.
-#  3. a 5xx from the next hop puts the recipient on hold (show queue);
+#  3. with [relay] on_permanent_failure = hold, a 5xx from the next hop
+#     puts the recipient on hold (show queue);
 #     after the next hop is fixed, `queue release all` delivers it.
 . "$(dirname "$0")/lib.sh"
 mx_setup press
@@ -94,7 +95,8 @@ umount "$MX_TMP/tiny"
 # 3. 5xx from the next hop: hold, then release.
 stop_sink
 start_sink -f RCPT
-mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 relay retry_min_s 1 relay retry_max_s 1
+mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 relay retry_min_s 1 relay retry_max_s 1 \
+	relay on_permanent_failure hold
 mx_start
 out=$(send hold 1 1024)
 for _ in $(seq 100); do
