@@ -106,16 +106,18 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 		for (unsigned i = 0; i < RELAY_MSG_STATE_COUNT; i++)
 			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_msg_state_name(i),
 				   (unsigned long long)q.msgs[i]);
-		ctl_printf(o,
-			   "},\"rcpts_pending\":%llu,\"rcpts_held\":%llu,\"oldest_age_ms\":%llu,"
-			   "\"bytes\":%llu,\"nexthop_down_ms\":%llu,\"backlog_wait_ms\":%llu,"
-			   "\"max_backlog_age_ms\":%llu,\"backlog_refusing\":%s,\"relay\":{",
-			   (unsigned long long)q.rcpts_pending, (unsigned long long)q.rcpts_held,
-			   (unsigned long long)q.oldest_age_ms, (unsigned long long)q.bytes,
-			   (unsigned long long)q.nexthop_down_ms,
-			   (unsigned long long)q.backlog_wait_ms,
-			   (unsigned long long)q.max_backlog_age_ms,
-			   q.backlog_refusing ? "true" : "false");
+		ctl_printf(
+			o,
+			"},\"rcpts_pending\":%llu,\"rcpts_held\":%llu,\"oldest_age_ms\":%llu,"
+			"\"bytes\":%llu,\"nexthop_down_ms\":%llu,\"backlog_wait_ms\":%llu,"
+			"\"max_backlog_age_ms\":%llu,\"backlog_refusing\":%s,\"drain_per_s\":%llu,"
+			"\"relay\":{",
+			(unsigned long long)q.rcpts_pending, (unsigned long long)q.rcpts_held,
+			(unsigned long long)q.oldest_age_ms, (unsigned long long)q.bytes,
+			(unsigned long long)q.nexthop_down_ms,
+			(unsigned long long)q.backlog_wait_ms,
+			(unsigned long long)q.max_backlog_age_ms,
+			q.backlog_refusing ? "true" : "false", (unsigned long long)q.drain_per_s);
 		for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
 			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_stat_name(i),
 				   (unsigned long long)sv[i]);
@@ -135,6 +137,7 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 		   (unsigned long long)q.nexthop_down_ms);
 	ctl_printf(o, "queue.%-22s %llu\n", "backlog_wait_ms",
 		   (unsigned long long)q.backlog_wait_ms);
+	ctl_printf(o, "queue.%-22s %llu\n", "drain_per_s", (unsigned long long)q.drain_per_s);
 	ctl_printf(o, "queue.%-22s %llu%s\n", "max_backlog_age_ms",
 		   (unsigned long long)q.max_backlog_age_ms,
 		   q.backlog_refusing ? " (exceeded: refusing new mail)" : "");
@@ -277,8 +280,9 @@ static void cmd_delete(struct ctl_out *o, int argc, char **argv)
 static const struct ctl_cmd queue_cmds[] = {
 	{.words = {"show", "queue"},
 	 .usage = "[json]",
-	 .help = "mail queue: messages by state, recipients pending/held, oldest, bytes, relay "
-		 "counters",
+	 .help = "mail queue: messages by state, recipients pending/held, oldest, bytes, "
+		 "back-pressure (high-water mark, backlog wait, refusals), quarantined segments, "
+		 "relay counters",
 	 .fn = cmd_show_queue},
 	{.words = {"show", "queue", "detail"},
 	 .usage = "[N]",

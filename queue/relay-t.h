@@ -86,9 +86,9 @@ struct relay_conf {
 	uint32_t hop_retry_ms;		 /* skip a next hop this long after it failed */
 	uint32_t refuse_after_ms;	 /* spool_set_refuse() once every next hop has
 					    been down this long (0: never) */
-	uint32_t max_backlog_age_ms;	 /* refuse new mail (SPOOL_REFUSE_BACKLOG) while a
-					    message due for delivery has waited longer
-					    than this for a relay thread (0: never) */
+	uint32_t max_backlog_age_ms;	 /* refuse new mail (SPOOL_REFUSE_BACKLOG) while mail
+					    accepted now would wait longer than this for a
+					    relay thread (0: never) */
 	uint8_t on_permanent_failure;	 /* enum relay_on_perm */
 	uint64_t max_queue_lifetime_ms;	 /* a recipient still failing after this long in the
 					    queue is returned to its sender (0: never) */
@@ -148,8 +148,9 @@ struct relay_queue_summary {
 	uint64_t rcpts_held;
 	uint64_t oldest_age_ms;
 	uint64_t bytes;
-	uint64_t nexthop_down_ms;    /* how long every next hop has been down, 0 if up */
-	uint64_t backlog_wait_ms;    /* longest wait of a message due for delivery */
+	uint64_t nexthop_down_ms; /* how long every next hop has been down, 0 if up */
+	uint64_t backlog_wait_ms; /* expected wait of mail accepted now (relay_pressure_tick()) */
+	uint64_t drain_per_s;	  /* delivery attempts finished per second (EWMA), 0: unknown */
 	uint64_t max_backlog_age_ms; /* the bound on it (0: none) */
 	bool backlog_refusing;	     /* new mail refused because of it */
 };

@@ -137,7 +137,14 @@ struct relay {
 	size_t nheap, capheap;
 	uint64_t seq;
 	bool stop, started, probing, refusing, backlog_refusing;
-	uint64_t down_since_ns; /* monotonic, under lock */
+	/* backlog estimate (backlog_tick()), under lock */
+	uint64_t attempts_done;	 /* attempts finished, ever */
+	uint64_t rate_t0_ns;	 /* start of the current rate window */
+	uint64_t rate_n0;	 /* attempts_done then */
+	uint64_t drain_mrate;	 /* attempts finished per 1000 s (EWMA), 0: not known */
+	uint64_t last_tick_ns;	 /* last estimate */
+	uint64_t backlog_est_ns; /* last estimate of the backlog wait */
+	uint64_t down_since_ns;	 /* monotonic, under lock */
 
 	uint64_t down_since_us; /* unix us, atomic (workers read it) */
 	struct relay_stats st;	/* atomics */
@@ -637,20 +644,61 @@ static uint64_t backlog_wait_ns(struct relay *r, uint64_t now)
 	return now - r->heap[0]->next_try_ns;
 }
 
-/* r->lock held. Refuse new mail above max_backlog_age_ms, accept again
- * below three quarters of it (hysteresis: no flapping at each message). */
-static void backlog_tick(struct relay *r, uint64_t now)
-{
-	uint64_t max = (uint64_t)r->conf.max_backlog_age_ms * 1000000;
-	uint64_t wait = backlog_wait_ns(r, now);
-	bool on = max && (r->backlog_refusing ? wait > max / 4 * 3 : wait > max);
+#define BACKLOG_TICK_NS	  100000000ULL	/* estimate at most every 100 ms */
+#define BACKLOG_WINDOW_NS 1000000000ULL /* drain rate measured per second */
 
+/*
+ * r->lock held. The wait a message accepted now can expect before a relay
+ * thread takes it: the messages due ahead of it divided by the rate at
+ * which attempts finish (an EWMA over one-second windows in which there
+ * was work); until that rate is known, the wait of the message due the
+ * longest. The head's wait alone lags: under a burst far above the next
+ * hop's pace the queue already holds max_backlog_age times the inflow, not
+ * the outflow, when the head has waited that long. O(queued messages), at
+ * most every 100 ms.
+ */
+static uint64_t backlog_estimate(struct relay *r, uint64_t now)
+{
+	uint64_t due = 0, est = backlog_wait_ns(r, now);
+
+	for (size_t i = 0; i < r->nheap; i++)
+		due += r->heap[i]->next_try_ns <= now;
+	if (now - r->rate_t0_ns >= BACKLOG_WINDOW_NS) {
+		uint64_t n = r->attempts_done - r->rate_n0;
+		uint64_t inst = n * 1000ULL * 1000000000ULL / (now - r->rate_t0_ns);
+
+		if (n > 0 || due > 0) /* idle windows say nothing of the pace */
+			r->drain_mrate = r->drain_mrate ? (r->drain_mrate + inst) / 2 : inst;
+		r->rate_t0_ns = now;
+		r->rate_n0 = r->attempts_done;
+	}
+	/* Once the pace is known it alone decides: the head's wait lags the
+	 * other way too (after a refusal it stays high until the queue is
+	 * empty, which would leave the next hop idle). */
+	if (r->drain_mrate)
+		est = due * 1000000000000ULL / r->drain_mrate;
+	return est;
+}
+
+/* r->lock held. Refuse new mail while the backlog estimate is above
+ * max_backlog_age_ms, accept again below three quarters of it (hysteresis:
+ * no flapping at each message). */
+static void backlog_tick(struct relay *r, uint64_t now, bool force)
+{
+	uint64_t max = (uint64_t)r->conf.max_backlog_age_ms * 1000000, wait;
+	bool on;
+
+	if (!force && now - r->last_tick_ns < BACKLOG_TICK_NS)
+		return;
+	r->last_tick_ns = now;
+	wait = r->backlog_est_ns = backlog_estimate(r, now);
+	on = max && (r->backlog_refusing ? wait > max / 4 * 3 : wait > max);
 	if (on == r->backlog_refusing)
 		return;
 	r->backlog_refusing = on;
 	spool_refuse_reason(r->sp, SPOOL_REFUSE_BACKLOG, on);
 	if (on)
-		MX_WARN("relay: mail has waited %llu ms for delivery (max_backlog_age %u ms): "
+		MX_WARN("relay: mail would wait %llu ms for delivery (max_backlog_age %u ms): "
 			"refusing new mail (452 4.3.1)",
 			(unsigned long long)(wait / 1000000), r->conf.max_backlog_age_ms);
 	else
@@ -661,7 +709,7 @@ static void backlog_tick(struct relay *r, uint64_t now)
 void relay_pressure_tick(struct relay *r)
 {
 	pthread_mutex_lock(&r->lock);
-	backlog_tick(r, now_ns());
+	backlog_tick(r, now_ns(), false);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -726,7 +774,8 @@ void relay_queue_summary(struct relay *r, struct relay_queue_summary *out)
 	}
 	if (r->down_since_ns)
 		out->nexthop_down_ms = (now - r->down_since_ns) / 1000000;
-	out->backlog_wait_ms = backlog_wait_ns(r, now) / 1000000;
+	out->backlog_wait_ms = r->backlog_est_ns / 1000000;
+	out->drain_per_s = r->drain_mrate / 1000;
 	out->max_backlog_age_ms = r->conf.max_backlog_age_ms;
 	out->backlog_refusing = r->backlog_refusing;
 	pthread_mutex_unlock(&r->lock);
@@ -2211,6 +2260,7 @@ static void attempt(struct relay_thread *t, struct relay_msg *m)
 	}
 done:
 	pthread_mutex_lock(&r->lock);
+	r->attempts_done++;
 	if (out == OUT_GONE) {
 		list_del(r, m);
 		msg_free(m);
@@ -2245,7 +2295,7 @@ void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max
 {
 	pthread_mutex_lock(&r->lock);
 	r->conf.max_backlog_age_ms = max_backlog_age_ms;
-	backlog_tick(r, now_ns());
+	backlog_tick(r, now_ns(), true);
 	if (retry_min_ms && retry_min_ms <= retry_max_ms) {
 		r->conf.retry_min_ms = retry_min_ms;
 		r->conf.retry_max_ms = retry_max_ms;
@@ -2307,7 +2357,7 @@ static void *relay_main(void *arg)
 
 		if ((w = refuse_tick(r, now)) < wake)
 			wake = w;
-		backlog_tick(r, now);
+		backlog_tick(r, now, false);
 		ready_at = hops_ready_at(r);
 		if (ready_at <= now) {
 			if (m && m->next_try_ns <= now) {
@@ -2442,6 +2492,7 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 	}
 	r->conf = *conf;
 	r->sp = sp;
+	r->rate_t0_ns = now;
 	r->tls_ctx = tls_ctx;
 	r->conf.helo_name = strdup(conf->helo_name);
 	r->conf.ca_file = conf->ca_file ? strdup(conf->ca_file) : NULL;

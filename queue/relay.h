@@ -171,8 +171,10 @@ void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max
 
 /**
  * Back-pressure from the queue: refuse new mail (spool_refuse_reason(
- * SPOOL_REFUSE_BACKLOG)) while the message due for delivery the longest has
- * waited more than max_backlog_age_ms for a relay thread, accept again below
+ * SPOOL_REFUSE_BACKLOG)) while mail accepted now would wait more than
+ * max_backlog_age_ms for a relay thread - the messages due divided by the
+ * pace at which attempts finish, or while that is not known the wait of the
+ * message due the longest (relay.c, backlog_estimate()) - and accept again below
  * three quarters of it. Relay threads run it at every loop; the daemon's
  * control thread runs it on a timer too, since every relay thread can be
  * busy in a slow transaction exactly when it matters. Takes r->lock. Any

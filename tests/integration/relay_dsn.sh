@@ -7,16 +7,8 @@
 # (no loops).
 . "$(dirname "$0")/lib.sh"
 mx_setup dsn
-mkdir -p "$MX_TMP/hop"
-HOP_PID=
-trap '[ -n "$HOP_PID" ] && kill "$HOP_PID" 2>/dev/null; mx_cleanup' EXIT
-(mx_ns_exec "$MX_NS" /usr/bin/python3 "$MX_SRC/tests/integration/hop_sink.py" 127.0.0.1 2525 \
-	"$MX_TMP/hop" --reject nobody) >>"$MX_TMP/hop.log" 2>&1 &
-HOP_PID=$!
-for _ in $(seq 50); do
-	in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/2525' 2>/dev/null && break
-	sleep 0.1
-done
+. "$(dirname "$0")/queue_lib.sh"
+hop_start --reject nobody
 
 mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 \
 	relay retry_min_s 1 relay retry_max_s 2
@@ -55,12 +47,7 @@ grep -q "token dsn-1" "$MX_TMP/dsn.txt" && fail "the notification carries the or
 grep -q "Final-Recipient: rfc822; ok@" "$MX_TMP/dsn.txt" && fail "the delivered recipient is reported"
 
 # Nothing held, nothing pending; counters.
-for _ in $(seq 100); do
-	left=$(mx_ctl show queue json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(q["rcpts_pending"] + q["rcpts_held"])')
-	[ "$left" = 0 ] && break
-	sleep 0.1
-done
-[ "$left" = 0 ] || fail "queue not empty: $(mx_ctl show queue | tr '\n' ' ')"
+queue_drain 100 held
 q=$(mx_ctl show queue json)
 read -r bounced queued held <<<"$(python3 -c 'import json,sys; r=json.loads(sys.argv[1])["relay"]; print(r["rcpts_bounced"], r["dsns_queued"], r["rcpts_held"])' "$q")"
 [ "$bounced" = 1 ] && [ "$queued" = 1 ] && [ "$held" = 0 ] ||
