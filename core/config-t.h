@@ -128,7 +128,7 @@ struct mx_config {
 	int64_t spool_commit_interval_us;
 	int64_t spool_commit_batch;
 	int64_t spool_commit_threads;
-	int64_t spool_high_water_mb; /* 0: off */
+	int64_t spool_high_water_mb; /* 0: automatic (queue/spool-t.h SPOOL_AUTO_HW_*) */
 	int64_t spool_min_free_mb;   /* 0: off */
 
 	/* [relay] */
@@ -136,9 +136,12 @@ struct mx_config {
 	int64_t relay_threads;
 	int64_t relay_retry_min_s;
 	int64_t relay_retry_max_s;
-	int64_t relay_refuse_after_s;	/* 0: never */
-	int64_t relay_tls;		/* enum relay_tls: 0 none, 1 may, 2 encrypt, 3 verify */
-	char relay_ca_file[MX_CFG_STR]; /* "": none (needed by tls = verify) */
+	int64_t relay_refuse_after_s;	    /* 0: never */
+	int64_t relay_tls;		    /* enum relay_tls: 0 none, 1 may, 2 encrypt, 3 verify */
+	char relay_ca_file[MX_CFG_STR];	    /* "": none (needed by tls = verify) */
+	int64_t relay_max_backlog_age_s;    /* 0: never refuse for a slow relay */
+	int64_t relay_max_queue_lifetime_s; /* 0: never expire */
+	int64_t relay_on_permanent_failure; /* enum relay_on_perm: 0 bounce, 1 hold */
 
 	/* [fault] */
 	int64_t fault_seed;

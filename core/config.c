@@ -68,6 +68,7 @@ static bool network_ok(const char *v, char *why, size_t len);
 /* [smtp] tls and [tls] min_version (smtp/tls_ctx.h). */
 static const char *const smtp_tls_names[] = {"none", "may", "encrypt", NULL};
 static const char *const tls_version_names[] = {"1.0", "1.1", "1.2", "1.3", NULL};
+static const char *const relay_perm_names[] = {"bounce", "hold", NULL}; /* enum relay_on_perm */
 
 #define OFF(f) offsetof(struct mx_config, f)
 static const struct key_def keys[] = {
@@ -159,6 +160,11 @@ static const struct key_def keys[] = {
 	{"relay", "refuse_after_s", K_INT, OFF(relay_refuse_after_s), 0, 604800, false, LIVE},
 	{"relay", "tls", K_ENUM, OFF(relay_tls), 0, 0, false, RESTART, relay_tls_names},
 	{"relay", "ca_file", K_STR, OFF(relay_ca_file), 0, 0, false, RESTART},
+	{"relay", "max_backlog_age_s", K_INT, OFF(relay_max_backlog_age_s), 0, 86400, false, LIVE},
+	{"relay", "max_queue_lifetime_s", K_INT, OFF(relay_max_queue_lifetime_s), 0, 31536000,
+	 false, RESTART},
+	{"relay", "on_permanent_failure", K_ENUM, OFF(relay_on_permanent_failure), 0, 0, false,
+	 RESTART, relay_perm_names},
 
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false, RESTART},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false, RESTART},
@@ -291,6 +297,9 @@ void config_defaults(struct mx_config *c)
 	c->relay_retry_min_s = 60;
 	c->relay_retry_max_s = 3600;
 	c->relay_refuse_after_s = 0;
+	c->relay_max_backlog_age_s = 300;	/* RELAY_DEF_MAX_BACKLOG_AGE */
+	c->relay_max_queue_lifetime_s = 432000; /* RELAY_DEF_MAX_LIFETIME: 5 days */
+	c->relay_on_permanent_failure = 0;	/* bounce */
 	c->fault_seed = 1;
 	c->fault_reorder_us = 1000;
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");

@@ -2,7 +2,10 @@
  * queue_cmds.c - ctl commands of the mail queue (spool + relay):
  *
  *   show queue [json]            counts by state, recipients pending/held,
- *                                oldest age, bytes, next-hop state, counters
+ *                                oldest age, bytes, next-hop state, counters,
+ *                                back-pressure (high-water mark in force,
+ *                                backlog wait and its bound, refusals),
+ *                                segments quarantined by recovery
  *   show queue detail [N]        the first N messages (default 50)
  *   queue hold ID                stop delivering a message
  *   queue release ID|all         held recipients back to the queue, now
@@ -29,6 +32,61 @@ static struct relay *need_relay(struct ctl_out *o)
 	return r;
 }
 
+/* The spool's side of "show queue": damage kept aside by recovery. */
+static void spool_summary(struct ctl_out *o, bool json)
+{
+	struct spool *sp = queue_spool();
+	struct spool_pressure p;
+	struct spool_stats st;
+	uint64_t qbytes = 0;
+	long qfiles;
+
+	if (!sp)
+		return;
+	spool_stats_read(sp, &st);
+	spool_pressure_read(sp, &p);
+	qfiles = spool_quarantine_files(sp, &qbytes);
+	if (qfiles < 0)
+		qfiles = 0;
+	if (json) {
+		ctl_printf(o,
+			   ",\"spool\":{\"refusing\":%s,\"high_water\":%llu,\"high_water_auto\":%s,"
+			   "\"live_bytes\":%llu,\"disk_free\":%llu,\"min_free\":%llu,"
+			   "\"disk_full\":%s,\"refuse_nexthop_down\":%s,\"refuse_backlog\":%s",
+			   p.refusing ? "true" : "false", (unsigned long long)p.high_water,
+			   p.high_water_auto ? "true" : "false", (unsigned long long)p.live_bytes,
+			   (unsigned long long)p.disk_free, (unsigned long long)p.min_free,
+			   p.disk_full ? "true" : "false",
+			   p.refuse & SPOOL_REFUSE_NEXTHOP_DOWN ? "true" : "false",
+			   p.refuse & SPOOL_REFUSE_BACKLOG ? "true" : "false");
+		ctl_printf(o,
+			   ",\"quarantined_segments\":%llu,\"quarantine_files\":%ld,"
+			   "\"quarantine_bytes\":%llu,\"damaged_tails_kept\":%llu,"
+			   "\"corrupt_regions\":%llu}",
+			   (unsigned long long)st.quarantined_segments, qfiles,
+			   (unsigned long long)qbytes, (unsigned long long)st.damaged_tails_kept,
+			   (unsigned long long)st.corrupt_regions);
+		return;
+	}
+	ctl_printf(o, "spool.%-22s %s\n", "refusing",
+		   !p.refusing				  ? "no"
+		   : p.refuse & SPOOL_REFUSE_BACKLOG	  ? "yes (backlog too old)"
+		   : p.refuse & SPOOL_REFUSE_NEXTHOP_DOWN ? "yes (next hop down)"
+		   : p.disk_full			  ? "yes (disk full)"
+		   : p.live_bytes >= p.high_water && p.high_water
+			   ? "yes (high-water mark)"
+			   : "yes (free disk below min_free)");
+	ctl_printf(o, "spool.%-22s %llu%s\n", "high_water", (unsigned long long)p.high_water,
+		   p.high_water_auto ? " (auto: 1/4 of the file system)" : "");
+	ctl_printf(o, "spool.%-22s %llu\n", "live_bytes", (unsigned long long)p.live_bytes);
+	ctl_printf(o, "spool.%-22s %llu\n", "disk_free", (unsigned long long)p.disk_free);
+	ctl_printf(o, "spool.%-22s %llu\n", "min_free", (unsigned long long)p.min_free);
+	ctl_printf(o, "spool.%-22s %llu\n", "quarantined_segments",
+		   (unsigned long long)st.quarantined_segments);
+	ctl_printf(o, "spool.%-22s %ld\n", "quarantine_files", qfiles);
+	ctl_printf(o, "spool.%-22s %llu\n", "quarantine_bytes", (unsigned long long)qbytes);
+}
+
 static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 {
 	struct relay *r = need_relay(o);
@@ -48,16 +106,24 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 		for (unsigned i = 0; i < RELAY_MSG_STATE_COUNT; i++)
 			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_msg_state_name(i),
 				   (unsigned long long)q.msgs[i]);
-		ctl_printf(o,
-			   "},\"rcpts_pending\":%llu,\"rcpts_held\":%llu,\"oldest_age_ms\":%llu,"
-			   "\"bytes\":%llu,\"nexthop_down_ms\":%llu,\"relay\":{",
-			   (unsigned long long)q.rcpts_pending, (unsigned long long)q.rcpts_held,
-			   (unsigned long long)q.oldest_age_ms, (unsigned long long)q.bytes,
-			   (unsigned long long)q.nexthop_down_ms);
+		ctl_printf(
+			o,
+			"},\"rcpts_pending\":%llu,\"rcpts_held\":%llu,\"oldest_age_ms\":%llu,"
+			"\"bytes\":%llu,\"nexthop_down_ms\":%llu,\"backlog_wait_ms\":%llu,"
+			"\"max_backlog_age_ms\":%llu,\"backlog_refusing\":%s,\"drain_per_s\":%llu,"
+			"\"relay\":{",
+			(unsigned long long)q.rcpts_pending, (unsigned long long)q.rcpts_held,
+			(unsigned long long)q.oldest_age_ms, (unsigned long long)q.bytes,
+			(unsigned long long)q.nexthop_down_ms,
+			(unsigned long long)q.backlog_wait_ms,
+			(unsigned long long)q.max_backlog_age_ms,
+			q.backlog_refusing ? "true" : "false", (unsigned long long)q.drain_per_s);
 		for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
 			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_stat_name(i),
 				   (unsigned long long)sv[i]);
-		ctl_printf(o, "}}\n");
+		ctl_printf(o, "}");
+		spool_summary(o, true);
+		ctl_printf(o, "}\n");
 		return;
 	}
 	for (unsigned i = 0; i < RELAY_MSG_STATE_COUNT; i++)
@@ -69,8 +135,15 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 	ctl_printf(o, "queue.%-22s %llu\n", "bytes", (unsigned long long)q.bytes);
 	ctl_printf(o, "queue.%-22s %llu\n", "nexthop_down_ms",
 		   (unsigned long long)q.nexthop_down_ms);
+	ctl_printf(o, "queue.%-22s %llu\n", "backlog_wait_ms",
+		   (unsigned long long)q.backlog_wait_ms);
+	ctl_printf(o, "queue.%-22s %llu\n", "drain_per_s", (unsigned long long)q.drain_per_s);
+	ctl_printf(o, "queue.%-22s %llu%s\n", "max_backlog_age_ms",
+		   (unsigned long long)q.max_backlog_age_ms,
+		   q.backlog_refusing ? " (exceeded: refusing new mail)" : "");
 	for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
 		ctl_printf(o, "relay.%-22s %llu\n", relay_stat_name(i), (unsigned long long)sv[i]);
+	spool_summary(o, false);
 }
 
 struct detail_ctx {
@@ -207,8 +280,9 @@ static void cmd_delete(struct ctl_out *o, int argc, char **argv)
 static const struct ctl_cmd queue_cmds[] = {
 	{.words = {"show", "queue"},
 	 .usage = "[json]",
-	 .help = "mail queue: messages by state, recipients pending/held, oldest, bytes, relay "
-		 "counters",
+	 .help = "mail queue: messages by state, recipients pending/held, oldest, bytes, "
+		 "back-pressure (high-water mark, backlog wait, refusals), quarantined segments, "
+		 "relay counters",
 	 .fn = cmd_show_queue},
 	{.words = {"show", "queue", "detail"},
 	 .usage = "[N]",

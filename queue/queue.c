@@ -18,12 +18,17 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 #include "queue/relay.h"
 #include "queue/spool.h"
 
 static struct spool *sp;
 static struct relay *rl;
 static bool started;
+/* Control thread: back-pressure from the queue even while every relay
+ * thread is inside a slow transaction (relay_pressure_tick()). */
+static struct mx_loop_timer pressure_timer;
+#define QUEUE_PRESSURE_TICK_MS 250
 static char hosts[RELAY_MAX_NEXTHOPS][MX_CFG_STR];
 
 /* Give the daemon user @name in directory @dfd if another non-root user
@@ -132,7 +137,9 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	}
 	spool_conf_defaults(&sc);
 	sc.dir = c->spool_dir;
-	sc.workers = nworkers;
+	/* One more context than worker lcores: the relay's, for the delivery
+	 * status notifications it queues (spool_inject()). */
+	sc.workers = nworkers + 1;
 	sc.commit_threads = (unsigned)c->spool_commit_threads;
 	sc.segment_size = (uint64_t)c->spool_segment_mb << 20;
 	sc.commit_interval_us = (uint32_t)c->spool_commit_interval_us;
@@ -152,6 +159,10 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	rc.retry_min_ms = (uint32_t)(c->relay_retry_min_s * 1000);
 	rc.retry_max_ms = (uint32_t)(c->relay_retry_max_s * 1000);
 	rc.refuse_after_ms = (uint32_t)(c->relay_refuse_after_s * 1000);
+	rc.max_backlog_age_ms = (uint32_t)(c->relay_max_backlog_age_s * 1000);
+	rc.max_queue_lifetime_ms = (uint64_t)c->relay_max_queue_lifetime_s * 1000;
+	rc.on_permanent_failure = (uint8_t)c->relay_on_permanent_failure; /* enum order */
+	rc.dsn_worker = spool_worker_get(sp, nworkers);
 	rc.ca_file = c->relay_ca_file[0] ? c->relay_ca_file : NULL;
 	for (unsigned i = 0; i < c->relay_nexthop.n && i < RELAY_MAX_NEXTHOPS; i++) {
 		const char *v = c->relay_nexthop.v[i]; /* proto:host:port, checked by config */
@@ -180,6 +191,14 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	return 0;
 }
 
+static void pressure_tick(struct mx_loop_timer *t, void *arg)
+{
+	(void)arg;
+	if (rl)
+		relay_pressure_tick(rl);
+	mx_loop_timer_arm(t, QUEUE_PRESSURE_TICK_MS);
+}
+
 int queue_start(void)
 {
 	if (!sp)
@@ -193,6 +212,10 @@ int queue_start(void)
 		MX_ERR("relay: cannot start its threads: %s", strerror(errno));
 		return -1;
 	}
+	if (rl) {
+		mx_loop_timer_init(&pressure_timer, pressure_tick, NULL);
+		mx_loop_timer_arm(&pressure_timer, QUEUE_PRESSURE_TICK_MS);
+	}
 	MX_NOTICE("queue: spool %s, %s", "started",
 		  rl ? "relay started" : "no relay (no [relay] nexthop)");
 	return 0;
@@ -200,6 +223,8 @@ int queue_start(void)
 
 void queue_stop(void)
 {
+	if (mx_loop_timer_armed(&pressure_timer))
+		mx_loop_timer_cancel(&pressure_timer);
 	if (rl && started)
 		relay_stop(rl);
 	if (sp && started)
@@ -238,5 +263,6 @@ void queue_reconfig(const struct mx_config *c)
 	if (rl)
 		relay_set_limits(rl, (uint32_t)(c->relay_retry_min_s * 1000),
 				 (uint32_t)(c->relay_retry_max_s * 1000),
-				 (uint32_t)(c->relay_refuse_after_s * 1000));
+				 (uint32_t)(c->relay_refuse_after_s * 1000),
+				 (uint32_t)(c->relay_max_backlog_age_s * 1000));
 }

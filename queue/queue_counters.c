@@ -60,7 +60,11 @@
 #define SPOOL_HELP_torn_tails_cut  "segment files cut back to their last intact record"
 #define SPOOL_HELP_torn_bytes_cut  "bytes removed by those cuts"
 #define SPOOL_HELP_corrupt_regions "damaged regions followed by intact records (kept)"
-#define SPOOL_HELP_bad_files	   "files without an intact header, removed"
+#define SPOOL_HELP_damaged_tails_kept \
+	"damaged tails found in segments other than the newest: quarantined, never cut"
+#define SPOOL_HELP_quarantined_segments \
+	"damaged segments linked into the spool's quarantine/ directory at start"
+#define SPOOL_HELP_bad_files "files without an intact header, removed"
 
 static const struct mx_ctr_def spool_defs[] = {
 #define X(n, kind)                                                                    \
@@ -154,6 +158,12 @@ static const struct mx_ctr_group commit_group = {
 #define RELAY_HELP_done_log_errors \
 	"done-log writes that failed after a delivery (may deliver twice)"
 #define RELAY_HELP_spool_errors "messages that could not be read back from the spool"
+#define RELAY_HELP_rcpts_bounced \
+	"recipients failed for good (5xx or max_queue_lifetime), returned to the sender"
+#define RELAY_HELP_rcpts_expired   "recipients bounced because they outlived max_queue_lifetime_s"
+#define RELAY_HELP_dsns_queued	   "delivery status notifications (RFC 3464) queued to senders"
+#define RELAY_HELP_dsns_suppressed "failures that owed no notification (null sender, NOTIFY=)"
+#define RELAY_HELP_dsn_errors	   "notifications that could not be queued (recipients held)"
 
 static const struct mx_ctr_def relay_defs[] = {
 #define X(n) {.name = #n, .help = RELAY_HELP_##n, .type = MX_CTR_COUNTER},

@@ -161,6 +161,7 @@ enum spool_rcpt_state {
 	SPOOL_RCPT_HELD,      /* 5xx: kept in the spool until released */
 	SPOOL_RCPT_RELEASED,  /* operator released a held recipient: pending again */
 	SPOOL_RCPT_DELETED,   /* final: operator deleted it */
+	SPOOL_RCPT_BOUNCED,   /* final: failed (5xx or expired), sender notified (DSN) */
 	SPOOL_RCPT_STATE_COUNT,
 };
 

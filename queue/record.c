@@ -360,7 +360,7 @@ const char *spool_rcpt_state_name(unsigned st)
 	static const char *const names[SPOOL_RCPT_STATE_COUNT] = {
 		[SPOOL_RCPT_PENDING] = "pending", [SPOOL_RCPT_DELIVERED] = "delivered",
 		[SPOOL_RCPT_HELD] = "held",	  [SPOOL_RCPT_RELEASED] = "released",
-		[SPOOL_RCPT_DELETED] = "deleted",
+		[SPOOL_RCPT_DELETED] = "deleted", [SPOOL_RCPT_BOUNCED] = "bounced",
 	};
 	return st < SPOOL_RCPT_STATE_COUNT ? names[st] : "?";
 }

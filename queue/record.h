@@ -147,6 +147,13 @@ long spool_env_encode(const struct spool_envelope *env, uint8_t *out, size_t cap
 int spool_env_decode(const uint8_t *p, uint32_t len, struct spool_envelope *env,
 		     struct spool_rcpt *rcpt, uint32_t max_rcpt);
 
+/** True if @st ends a recipient's life in the spool (delivered, deleted,
+ * bounced): nothing more is done for it. */
+static inline int spool_rcpt_final(unsigned st)
+{
+	return st == SPOOL_RCPT_DELIVERED || st == SPOOL_RCPT_DELETED || st == SPOOL_RCPT_BOUNCED;
+}
+
 /** Name of a record type ("ENVELOPE"...), "?" if unknown. */
 const char *spool_rec_type_name(unsigned type);
 /** Name of a recipient state ("delivered"...), "?" if unknown. */

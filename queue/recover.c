@@ -9,13 +9,25 @@
  * (envelope offset, body length, number of BODY records, message CRC).
  *
  * Damage. When a record does not check, look for the next intact record
- * beyond it. None: a torn tail (the crash came while the last group was being
- * written, nothing there was acknowledged) - truncate the file there. Some:
- * the damage is inside data that may have been acknowledged - keep the file
- * as it is, use what is intact, count it, log it, and never delete that
- * segment automatically. A file whose header does not check is renamed to
- * *.bad for the operator, unless it is shorter than a header (a crash right
- * after creation), which is removed.
+ * beyond it (records carry their stream offset and a salted CRC, so the
+ * scan resynchronises on the next intact record and uses everything intact
+ * after a damaged region). A torn tail - damage with no intact record after
+ * it - is what a crash leaves in the segment that was being written, and
+ * only there: the commit thread makes a segment durable before it creates
+ * the next one (spool.c, process_buf()). So only the newest segment of a
+ * worker directory is cut at its last intact record. Damage anywhere else
+ * (a torn tail in an older segment, a damaged region inside any segment, a
+ * message whose END does not agree with its records) lies in data that may
+ * have been acknowledged: the segment is quarantined, never truncated - a
+ * hard link to it is made in quarantine/<worker>-<seq>.seg (the bytes as
+ * found, for the operator; nothing writes an old segment again), the damage
+ * is logged and counted (quarantined_segments, "show queue"), and the
+ * intact messages in it are delivered as usual; the worker directory's name
+ * goes when they are done, the quarantine link stays until the operator
+ * removes it. If the link cannot be made the segment stays in place and is
+ * never deleted automatically. A file whose header does not check is
+ * renamed to *.bad for the operator, unless it is shorter than a header (a
+ * crash right after creation), which is removed.
  *
  * Then the done log is replayed over the messages found, segments without a
  * message with work left are deleted (and their directory fsynced) and only
@@ -41,6 +53,7 @@
 #define DONE_LOG     "done.log"
 #define DONE_LOG_TMP "done.log.tmp"
 #define DONE_LOG_BAD "done.log.bad"
+#define QUARANTINE   "quarantine"
 
 typedef void (*rec_fn)(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
 		       const uint8_t *payload);
@@ -253,8 +266,47 @@ static int cmp_u64(const void *a, const void *b)
 struct dir_state {
 	struct spool_seg *prev;
 	uint32_t prev_salt;
+	uint64_t newest; /* highest segment sequence number in the directory */
 	bool fsync_dir;
 };
+
+/*
+ * Keep segment @s aside for the operator, once: a hard link
+ * quarantine/<worker>-<seq>.seg (already there from an earlier start: fine).
+ * If the link cannot be made, @s is marked keep (stays in place, never
+ * deleted automatically). Logs why at error level and counts it.
+ */
+static void quarantine_seg(struct spool *sp, struct spool_seg *s, const char *why)
+{
+	char name[64], qname[96];
+	unsigned d = s->worker;
+	bool ok;
+
+	if (s->quarantined)
+		return;
+	s->quarantined = true;
+	spool_seg_name(name, sizeof(name), s->seq);
+	snprintf(qname, sizeof(qname), QUARANTINE "/%u-%s", d, name);
+	if (mkdirat(sp->rootfd, QUARANTINE, 0700) == 0)
+		spool_fsync_fd(sp->rootfd);
+	ok = linkat(sp->dirfd[d], name, sp->rootfd, qname, 0) == 0 || errno == EEXIST;
+	if (ok) {
+		int qfd = openat(sp->rootfd, QUARANTINE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (qfd >= 0) {
+			spool_fsync_fd(qfd);
+			close(qfd);
+		}
+		MX_ERR("spool: %u/%s: %s: quarantined as %s/%s (intact messages are still "
+		       "delivered)",
+		       d, name, why, sp->dir, qname);
+	} else {
+		MX_ERR("spool: %u/%s: %s: cannot link into %s/" QUARANTINE ": %s; kept in place", d,
+		       name, why, sp->dir, strerror(errno));
+		s->keep = true;
+	}
+	ST_ADD(&sp->st, quarantined_segments, 1);
+}
 
 static int scan_segment(struct seg_scan *ss, struct dir_state *ds)
 {
@@ -322,12 +374,23 @@ static int scan_segment(struct seg_scan *ss, struct dir_state *ds)
 
 	end = scan_records(map, size, fh.salt, fh.lstart, false, seg_record, ss, &corrupt);
 	munmap(map, size);
-	if (corrupt) {
-		s->keep = true;
+	if (corrupt)
 		ST_ADD(&sp->st, corrupt_regions, corrupt);
-		MX_ERR("spool: %u/%s: %u damaged region(s) inside the file; intact records used, "
-		       "file kept",
-		       ss->d, name, corrupt);
+	if (end < size && ss->seq != ds->newest) {
+		/* Not the segment a crash can tear: the damage is in data that
+		 * may have been acknowledged. Never cut it. */
+		char why[96];
+
+		snprintf(why, sizeof(why), "damaged tail of %zu bytes at %zu in an older segment",
+			 size - end, end);
+		ST_ADD(&sp->st, damaged_tails_kept, 1);
+		quarantine_seg(sp, s, why);
+		end = size;
+	} else if (corrupt) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "%u damaged region(s) before intact records", corrupt);
+		quarantine_seg(sp, s, why);
 	}
 	if (end < size) {
 		MX_NOTICE("spool: %u/%s: torn tail of %zu bytes cut at %zu", ss->d, name,
@@ -389,6 +452,7 @@ static int scan_dir(struct spool *sp, unsigned d, struct seg_scan *ss)
 	closedir(dir);
 	if (rc == 0 && n > 1)
 		qsort(seqs, n, sizeof(*seqs), cmp_u64);
+	ds.newest = n ? seqs[n - 1] : 0;
 	ss->d = d;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ss->seq = seqs[i];
@@ -414,7 +478,7 @@ static void done_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
 	(void)pos;
 	if (!l || spool_done_decode(payload, h->len, &rcpt, &st, &t) < 0 || rcpt >= l->mi.nrcpt)
 		return;
-	if (l->state[rcpt] == SPOOL_RCPT_DELIVERED || l->state[rcpt] == SPOOL_RCPT_DELETED)
+	if (spool_rcpt_final(l->state[rcpt]))
 		return;
 	l->state[rcpt] = st == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : (uint8_t)st;
 }
@@ -560,11 +624,13 @@ static bool range_has_gap(struct spool_segtab *t, uint64_t first, uint64_t last)
 	return false;
 }
 
-static void range_keep(struct spool_segtab *t, uint64_t first, uint64_t last)
+static void range_quarantine(struct spool *sp, unsigned d, uint64_t first, uint64_t last)
 {
+	struct spool_segtab *t = &sp->seg[d];
+
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->v[i]->seq >= first && t->v[i]->seq <= last)
-			t->v[i]->keep = true;
+			quarantine_seg(sp, t->v[i], "holds a message that does not check");
 	}
 }
 
@@ -600,7 +666,7 @@ static int settle_messages(struct spool *sp, struct spool_live ***fin, size_t *n
 				for (uint32_t r = 0; r < l->mi.nrcpt; r++) {
 					uint8_t s = l->state[r];
 
-					if (s != SPOOL_RCPT_DELIVERED && s != SPOOL_RCPT_DELETED)
+					if (!spool_rcpt_final(s))
 						pending++;
 					if (s == SPOOL_RCPT_PENDING)
 						todo++;
@@ -611,9 +677,10 @@ static int settle_messages(struct spool *sp, struct spool_live ***fin, size_t *n
 				ST_ADD(&sp->st, invalid_msgs, 1);
 				if (!range_has_gap(tab, l->mi.first_seq, l->mi.last_seq)) {
 					/* Not explained by a failed write: damage. */
-					range_keep(tab, l->mi.first_seq, l->mi.last_seq);
+					range_quarantine(sp, l->mi.worker, l->mi.first_seq,
+							 l->mi.last_seq);
 					MX_ERR("spool: message %s in %u/%llx..%llx does not check; "
-					       "segments kept",
+					       "segments quarantined",
 					       spool_qid_format(&l->mi.qid, id), l->mi.worker,
 					       (unsigned long long)l->mi.first_seq,
 					       (unsigned long long)l->mi.last_seq);
@@ -762,12 +829,42 @@ int spool_recover(struct spool *sp)
 	free(fin);
 	if (rc < 0)
 		return rc;
-	if (rc == 0 && (sp->st.torn_tails_cut || sp->st.recovered_msgs || sp->st.corrupt_regions))
+	if (rc == 0 && (sp->st.torn_tails_cut || sp->st.recovered_msgs || sp->st.corrupt_regions ||
+			sp->st.quarantined_segments))
 		MX_NOTICE("spool: recovered %llu message(s), %llu recipient(s) to deliver, "
-			  "%llu torn tail(s) cut, %llu damaged region(s)",
+			  "%llu torn tail(s) cut, %llu damaged region(s), %llu segment(s) "
+			  "quarantined",
 			  (unsigned long long)sp->st.recovered_msgs,
 			  (unsigned long long)sp->st.recovered_rcpts,
 			  (unsigned long long)sp->st.torn_tails_cut,
-			  (unsigned long long)sp->st.corrupt_regions);
+			  (unsigned long long)sp->st.corrupt_regions,
+			  (unsigned long long)sp->st.quarantined_segments);
 	return rc;
+}
+
+long spool_quarantine_files(struct spool *sp, uint64_t *bytes)
+{
+	int fd = openat(sp->rootfd, QUARANTINE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	long n = 0;
+	DIR *d;
+
+	*bytes = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!(d = fdopendir(fd))) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st, 0) != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		n++;
+		*bytes += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return n;
 }

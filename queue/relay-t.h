@@ -11,7 +11,8 @@
 
 #include "queue/record-t.h"
 
-struct relay; /* opaque: the relay of one process */
+struct relay;	     /* opaque: the relay of one process */
+struct spool_worker; /* queue/spool-t.h */
 
 /** Protocol spoken to a next hop. */
 enum relay_proto {
@@ -46,6 +47,13 @@ struct relay_nexthop {
 	uint32_t priority; /* equal priorities: configuration order */
 };
 
+/** What a permanent failure (5xx from the next hop) does to a recipient. */
+enum relay_on_perm {
+	RELAY_PERM_BOUNCE = 0, /* RFC 3464 notification to the sender, recipient done */
+	RELAY_PERM_HOLD,       /* kept in the spool until the operator acts (ctl) */
+	RELAY_PERM_COUNT,
+};
+
 #define RELAY_MAX_NEXTHOPS 8
 #define RELAY_MAX_THREADS  64
 
@@ -78,6 +86,15 @@ struct relay_conf {
 	uint32_t hop_retry_ms;		 /* skip a next hop this long after it failed */
 	uint32_t refuse_after_ms;	 /* spool_set_refuse() once every next hop has
 					    been down this long (0: never) */
+	uint32_t max_backlog_age_ms;	 /* refuse new mail (SPOOL_REFUSE_BACKLOG) while mail
+					    accepted now would wait longer than this for a
+					    relay thread (0: never) */
+	uint8_t on_permanent_failure;	 /* enum relay_on_perm */
+	uint64_t max_queue_lifetime_ms;	 /* a recipient still failing after this long in the
+					    queue is returned to its sender (0: never) */
+	struct spool_worker *dsn_worker; /* spool context no worker lcore uses, for the
+					    notifications (spool_inject()); NULL: none,
+					    failures are held */
 	const struct relay_hooks *hooks; /* tests; NULL in production */
 };
 
@@ -92,6 +109,8 @@ struct relay_conf {
 #define RELAY_DEF_RETRY_JITTER	  20
 #define RELAY_DEF_HOP_RETRY	  5000
 #define RELAY_DEF_REFUSE_AFTER	  0
+#define RELAY_DEF_MAX_BACKLOG_AGE 300000
+#define RELAY_DEF_MAX_LIFETIME	  (5ULL * 86400 * 1000) /* Postfix's maximal_queue_lifetime */
 
 /** State of a message as seen by ctl. */
 enum relay_msg_state {
@@ -130,6 +149,10 @@ struct relay_queue_summary {
 	uint64_t oldest_age_ms;
 	uint64_t bytes;
 	uint64_t nexthop_down_ms; /* how long every next hop has been down, 0 if up */
+	uint64_t backlog_wait_ms; /* expected wait of mail accepted now (relay_pressure_tick()) */
+	uint64_t drain_per_s;	  /* delivery attempts finished per second (EWMA), 0: unknown */
+	uint64_t max_backlog_age_ms; /* the bound on it (0: none) */
+	bool backlog_refusing;	     /* new mail refused because of it */
 };
 
 /*
@@ -151,7 +174,12 @@ struct relay_queue_summary {
 	X(bytes_sent)	    /* body bytes written (after dot-stuffing, with the dot) */    \
 	X(retries)	    /* delivery attempts after the first one */                    \
 	X(done_log_errors)  /* spool_rcpt_mark() failures (see relay.c, "Duplicates") */   \
-	X(spool_errors)	    /* messages that could not be read back from the spool */
+	X(spool_errors)	    /* messages that could not be read back from the spool */      \
+	X(rcpts_bounced)    /* recipients failed for good (5xx or expired): bounced */     \
+	X(rcpts_expired)    /* ... of which had outlived max_queue_lifetime */             \
+	X(dsns_queued)	    /* delivery status notifications queued to senders */          \
+	X(dsns_suppressed)  /* failures owed no notification (null sender, NOTIFY=) */     \
+	X(dsn_errors)	    /* notifications that could not be queued (recipients held) */
 
 struct relay_stats {
 #define RELAY_STAT_FIELD(name) uint64_t name;

@@ -45,6 +45,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/log.h"
+#include "queue/dsn.h"
 #include "queue/qid.h"
 #include "queue/relay.h"
 #include "queue/spool-int.h" /* on_commit installation; see relay_create() */
@@ -129,13 +130,21 @@ struct relay {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
+	pthread_mutex_t dsn_lock;      /* one spool_inject() at a time on conf.dsn_worker */
 	struct relay_msg *head, *tail; /* every message, arrival order */
 	size_t nmsgs;
 	struct relay_msg **heap;
 	size_t nheap, capheap;
 	uint64_t seq;
-	bool stop, started, probing, refusing;
-	uint64_t down_since_ns; /* monotonic, under lock */
+	bool stop, started, probing, refusing, backlog_refusing;
+	/* backlog estimate (backlog_tick()), under lock */
+	uint64_t attempts_done;	 /* attempts finished, ever */
+	uint64_t rate_t0_ns;	 /* start of the current rate window */
+	uint64_t rate_n0;	 /* attempts_done then */
+	uint64_t drain_mrate;	 /* attempts finished per 1000 s (EWMA), 0: not known */
+	uint64_t last_tick_ns;	 /* last estimate */
+	uint64_t backlog_est_ns; /* last estimate of the backlog wait */
+	uint64_t down_since_ns;	 /* monotonic, under lock */
 
 	uint64_t down_since_us; /* unix us, atomic (workers read it) */
 	struct relay_stats st;	/* atomics */
@@ -146,8 +155,21 @@ struct relay_res {
 	int code; /* 0: not tried or no reply (temporary) */
 	bool tried;
 	bool accepted; /* RCPT 2xx, waiting for the data reply */
+	bool expired;  /* failed because the message outlived max_queue_lifetime */
+	uint8_t fate;  /* FATE_*: what a failure does to the recipient */
 	char text[RELAY_REPLY_MAX];
 };
+
+/* What happens to a recipient that failed for good (fail_for_good()). */
+enum {
+	FATE_NONE = 0, /* delivered, or deferred (retry later) */
+	FATE_HOLD,     /* held: operator's choice, or no notification could be queued */
+	FATE_BOUNCE,   /* a notification (DSN) goes to the sender; BOUNCED */
+	FATE_DROP,     /* failed, no notification owed (null sender, NOTIFY=); BOUNCED */
+};
+
+#define RELAY_DSN_HDR_MAX 65536 /* original header returned in a notification */
+#define RELAY_DSN_TIMEOUT 10000 /* ms to make a notification durable */
 
 static const char *const stat_names[] = {
 #define RELAY_STAT_NAME(name) #name,
@@ -271,6 +293,9 @@ void relay_conf_defaults(struct relay_conf *c)
 	c->retry_jitter_pct = RELAY_DEF_RETRY_JITTER;
 	c->hop_retry_ms = RELAY_DEF_HOP_RETRY;
 	c->refuse_after_ms = RELAY_DEF_REFUSE_AFTER;
+	c->max_backlog_age_ms = RELAY_DEF_MAX_BACKLOG_AGE;
+	c->on_permanent_failure = RELAY_PERM_BOUNCE;
+	c->max_queue_lifetime_ms = RELAY_DEF_MAX_LIFETIME;
 }
 
 static int conf_check(const struct relay_conf *c)
@@ -304,6 +329,10 @@ static int conf_check(const struct relay_conf *c)
 	}
 	if (!c->connect_timeout_ms || !c->io_timeout_ms || !c->data_timeout_ms) {
 		MX_ERR("relay: timeouts must be > 0");
+		return -EINVAL;
+	}
+	if (c->on_permanent_failure >= RELAY_PERM_COUNT) {
+		MX_ERR("relay: on_permanent_failure must be bounce or hold");
 		return -EINVAL;
 	}
 	if (!c->retry_min_ms || c->retry_min_ms > c->retry_max_ms || c->retry_jitter_pct > 100) {
@@ -602,6 +631,88 @@ void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 		       spool_qid_format(&mi->qid, q));
 }
 
+/* ---------------- back-pressure from the queue ---------------- */
+
+/* r->lock held. How long the message that has been due the longest has
+ * waited for a relay thread: the heap's top is the earliest next try. A
+ * message deferred after a 4xx is not due, so one recipient retried for
+ * days never stops the inflow; only a relay that cannot keep up does. */
+static uint64_t backlog_wait_ns(struct relay *r, uint64_t now)
+{
+	if (!r->nheap || r->heap[0]->next_try_ns >= now)
+		return 0;
+	return now - r->heap[0]->next_try_ns;
+}
+
+#define BACKLOG_TICK_NS	  100000000ULL	/* estimate at most every 100 ms */
+#define BACKLOG_WINDOW_NS 1000000000ULL /* drain rate measured per second */
+
+/*
+ * r->lock held. The wait a message accepted now can expect before a relay
+ * thread takes it: the messages due ahead of it divided by the rate at
+ * which attempts finish (an EWMA over one-second windows in which there
+ * was work); until that rate is known, the wait of the message due the
+ * longest. The head's wait alone lags: under a burst far above the next
+ * hop's pace the queue already holds max_backlog_age times the inflow, not
+ * the outflow, when the head has waited that long. O(queued messages), at
+ * most every 100 ms.
+ */
+static uint64_t backlog_estimate(struct relay *r, uint64_t now)
+{
+	uint64_t due = 0, est = backlog_wait_ns(r, now);
+
+	for (size_t i = 0; i < r->nheap; i++)
+		due += r->heap[i]->next_try_ns <= now;
+	if (now - r->rate_t0_ns >= BACKLOG_WINDOW_NS) {
+		uint64_t n = r->attempts_done - r->rate_n0;
+		uint64_t inst = n * 1000ULL * 1000000000ULL / (now - r->rate_t0_ns);
+
+		if (n > 0 || due > 0) /* idle windows say nothing of the pace */
+			r->drain_mrate = r->drain_mrate ? (r->drain_mrate + inst) / 2 : inst;
+		r->rate_t0_ns = now;
+		r->rate_n0 = r->attempts_done;
+	}
+	/* Once the pace is known it alone decides: the head's wait lags the
+	 * other way too (after a refusal it stays high until the queue is
+	 * empty, which would leave the next hop idle). */
+	if (r->drain_mrate)
+		est = due * 1000000000000ULL / r->drain_mrate;
+	return est;
+}
+
+/* r->lock held. Refuse new mail while the backlog estimate is above
+ * max_backlog_age_ms, accept again below three quarters of it (hysteresis:
+ * no flapping at each message). */
+static void backlog_tick(struct relay *r, uint64_t now, bool force)
+{
+	uint64_t max = (uint64_t)r->conf.max_backlog_age_ms * 1000000, wait;
+	bool on;
+
+	if (!force && now - r->last_tick_ns < BACKLOG_TICK_NS)
+		return;
+	r->last_tick_ns = now;
+	wait = r->backlog_est_ns = backlog_estimate(r, now);
+	on = max && (r->backlog_refusing ? wait > max / 4 * 3 : wait > max);
+	if (on == r->backlog_refusing)
+		return;
+	r->backlog_refusing = on;
+	spool_refuse_reason(r->sp, SPOOL_REFUSE_BACKLOG, on);
+	if (on)
+		MX_WARN("relay: mail would wait %llu ms for delivery (max_backlog_age %u ms): "
+			"refusing new mail (452 4.3.1)",
+			(unsigned long long)(wait / 1000000), r->conf.max_backlog_age_ms);
+	else
+		MX_NOTICE("relay: backlog wait down to %llu ms: accepting new mail",
+			  (unsigned long long)(wait / 1000000));
+}
+
+void relay_pressure_tick(struct relay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	backlog_tick(r, now_ns(), false);
+	pthread_mutex_unlock(&r->lock);
+}
+
 /* ---------------- control API ---------------- */
 
 static unsigned view_state(const struct relay_msg *m, uint64_t now)
@@ -663,6 +774,10 @@ void relay_queue_summary(struct relay *r, struct relay_queue_summary *out)
 	}
 	if (r->down_since_ns)
 		out->nexthop_down_ms = (now - r->down_since_ns) / 1000000;
+	out->backlog_wait_ms = r->backlog_est_ns / 1000000;
+	out->drain_per_s = r->drain_mrate / 1000;
+	out->max_backlog_age_ms = r->conf.max_backlog_age_ms;
+	out->backlog_refusing = r->backlog_refusing;
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -1833,10 +1948,12 @@ static bool record_results(struct relay_thread *t, struct relay_txn *x)
 		enum spool_rcpt_state st;
 		int rc;
 
-		if (s->code / 100 == 2)
-			st = SPOOL_RCPT_DELIVERED;
-		else if (s->code / 100 == 5)
+		if (s->fate == FATE_BOUNCE || s->fate == FATE_DROP)
+			st = SPOOL_RCPT_BOUNCED;
+		else if (s->fate == FATE_HOLD)
 			st = SPOOL_RCPT_HELD;
+		else if (s->code / 100 == 2)
+			st = SPOOL_RCPT_DELIVERED;
 		else
 			continue;
 		if (st == SPOOL_RCPT_DELIVERED && hk && hk->before_mark &&
@@ -1851,6 +1968,13 @@ static bool record_results(struct relay_thread *t, struct relay_txn *x)
 		if (st == SPOOL_RCPT_HELD)
 			MX_NOTICE("relay: %s rcpt %u <%s> held: %s", q, i,
 				  m->rcpt[i].addr ? m->rcpt[i].addr : "?", s->text);
+		else if (st == SPOOL_RCPT_BOUNCED)
+			MX_NOTICE("relay: %s rcpt %u <%s> %s, %s: %s", q, i,
+				  m->rcpt[i].addr ? m->rcpt[i].addr : "?",
+				  s->expired ? "expired" : "failed",
+				  s->fate == FATE_BOUNCE ? "sender notified"
+							 : "no notification owed",
+				  s->text);
 		else
 			MX_DEBUG("relay: %s rcpt %u <%s> delivered: %s", q, i,
 				 m->rcpt[i].addr ? m->rcpt[i].addr : "?", s->text);
@@ -1873,12 +1997,17 @@ static void settle_after(struct relay_thread *t, struct relay_txn *x)
 
 		if (!s->tried)
 			continue;
-		if (s->code / 100 == 2) {
-			m->rcpt[i].state = SPOOL_RCPT_DELIVERED;
-			STAT_ADD(r, rcpts_delivered, 1);
-		} else if (s->code / 100 == 5) {
+		if (s->fate == FATE_HOLD) {
 			m->rcpt[i].state = SPOOL_RCPT_HELD;
 			STAT_ADD(r, rcpts_held, 1);
+		} else if (s->fate != FATE_NONE) {
+			m->rcpt[i].state = SPOOL_RCPT_BOUNCED;
+			STAT_ADD(r, rcpts_bounced, 1);
+			if (s->expired)
+				STAT_ADD(r, rcpts_expired, 1);
+		} else if (s->code / 100 == 2) {
+			m->rcpt[i].state = SPOOL_RCPT_DELIVERED;
+			STAT_ADD(r, rcpts_delivered, 1);
 		} else {
 			ndef++;
 		}
@@ -1888,7 +2017,7 @@ static void settle_after(struct relay_thread *t, struct relay_txn *x)
 	for (uint32_t k = 0; k < x->n && !why; k++) {
 		const struct relay_res *s = &x->res[x->idx[k]];
 
-		if (s->tried && s->code / 100 != 2 && s->code / 100 != 5)
+		if (s->tried && s->fate == FATE_NONE && s->code / 100 != 2)
 			why = s->text;
 	}
 	if (m->want_delete) {
@@ -1924,6 +2053,181 @@ static void settle_after(struct relay_thread *t, struct relay_txn *x)
 	}
 }
 
+/* The original message's header block (up to its empty line, at most
+ * RELAY_DSN_HDR_MAX bytes) into a malloc'd *@hdr. Returns its length. */
+static size_t read_header(struct spool_reader *rd, uint8_t **hdr)
+{
+	const uint8_t *p;
+	uint32_t n;
+	size_t len = 0;
+	uint8_t *b = malloc(RELAY_DSN_HDR_MAX);
+
+	*hdr = b;
+	if (!b)
+		return 0;
+	while (len < RELAY_DSN_HDR_MAX && spool_reader_body(rd, &p, &n) == 1) {
+		size_t k = n < RELAY_DSN_HDR_MAX - len ? n : RELAY_DSN_HDR_MAX - len;
+		size_t from = len > 3 ? len - 3 : 0;
+
+		memcpy(b + len, p, k);
+		len += k;
+		for (size_t i = from; i + 3 < len; i++) {
+			if (!memcmp(b + i, "\r\n\r\n", 4))
+				return i + 4;
+		}
+	}
+	return len;
+}
+
+/*
+ * Queue one notification for the recipients of x whose fate is FATE_BOUNCE
+ * (those owed none become FATE_DROP). On any failure to queue it they are
+ * held instead: never dropped without the sender being told. No lock held;
+ * blocks on spool I/O (relay thread).
+ */
+static void bounce(struct relay_thread *t, struct relay_txn *x)
+{
+	struct relay *r = t->r;
+	struct relay_msg *m = x->m;
+	struct spool_reader *rd = NULL;
+	struct spool_envelope env;
+	struct spool_rcpt *er = calloc(m->nrcpt, sizeof(*er));
+	struct dsn_rcpt *dr = calloc(m->nrcpt, sizeof(*dr));
+	char q[SPOOL_QID_STRLEN + 1], nq[SPOOL_QID_STRLEN + 1], envid[256];
+	const char *why = NULL;
+	uint64_t now_us = now_unix_us();
+	uint32_t nd = 0;
+	uint8_t *hdr = NULL;
+	size_t hlen = 0, len = 0;
+	char *msg = NULL;
+	bool expired = false;
+	int rc;
+
+	spool_qid_format(&m->qid, q);
+	if (!er || !dr)
+		why = "out of memory";
+	else if (!r->conf.dsn_worker)
+		why = "no spool context for notifications";
+	else if (!(rd = spool_reader_open(r->sp, &m->qid)) ||
+		 spool_reader_envelope(rd, &env, er, m->nrcpt) != 0 || env.nrcpt != m->nrcpt)
+		why = "cannot read the message back";
+	for (uint32_t k = 0; k < x->n && !why; k++) {
+		uint32_t i = x->idx[k];
+		struct relay_res *s = &x->res[i];
+
+		if (s->fate != FATE_BOUNCE)
+			continue;
+		if (!dsn_wanted(env.mail_from, er[i].notify)) {
+			s->fate = FATE_DROP;
+			STAT_ADD(r, dsns_suppressed, 1);
+			continue;
+		}
+		expired |= s->expired;
+		dr[nd++] = (struct dsn_rcpt){
+			.addr = er[i].addr,
+			.orcpt = er[i].orcpt,
+			.status = s->expired ? "4.4.7" : NULL,
+			.reply = s->text[0] ? s->text : "delivery time expired",
+			.remote_mta = s->code ? r->hop[t->c.hop].h.host : NULL,
+			.last_attempt_us = now_us,
+		};
+	}
+	if (!why && nd) {
+		struct dsn_info d = {
+			.reporting_mta = r->conf.helo_name,
+			.sender = env.mail_from,
+			.envid = dsn_envid(env.mail_params, envid, sizeof(envid)),
+			.qid = q,
+			.arrival_us = env.arrival_us,
+			.now_us = now_us,
+			.expired = expired,
+			.rcpt = dr,
+			.nrcpt = nd,
+		};
+		const struct spool_rcpt to = {env.mail_from, NULL, NULL, SPOOL_NOTIFY_NEVER};
+		const struct spool_envelope denv = {
+			.arrival_us = now_us,
+			.family = 4,
+			.addr = {127, 0, 0, 1},
+			.helo = r->conf.helo_name,
+			.mail_from = "", /* RFC 5321 4.5.5: a notification cannot loop */
+			.nrcpt = 1,
+			.rcpt = &to,
+		};
+		struct spool_qid nid;
+
+		hlen = read_header(rd, &hdr);
+		msg = dsn_build(&d, hdr, hlen, &len);
+		if (!msg) {
+			why = "cannot build the notification";
+		} else {
+			pthread_mutex_lock(&r->dsn_lock);
+			rc = spool_inject(r->conf.dsn_worker, &denv, msg, len, RELAY_DSN_TIMEOUT,
+					  &nid);
+			pthread_mutex_unlock(&r->dsn_lock);
+			if (rc < 0) {
+				why = "cannot queue the notification";
+				MX_ERR("relay: %s: notification to <%s>: spool: %s", q,
+				       env.mail_from, strerror(-rc));
+			} else {
+				STAT_ADD(r, dsns_queued, 1);
+				MX_NOTICE("relay: %s: %s notification %s queued to <%s> for %u "
+					  "recipient(s)",
+					  q, expired ? "expiry" : "failure",
+					  spool_qid_format(&nid, nq), env.mail_from, nd);
+			}
+		}
+	}
+	if (why) {
+		for (uint32_t k = 0; k < x->n; k++) {
+			struct relay_res *s = &x->res[x->idx[k]];
+
+			if (s->fate == FATE_BOUNCE)
+				s->fate = FATE_HOLD;
+		}
+		STAT_ADD(r, dsn_errors, 1);
+		MX_ERR("relay: %s: %s: failed recipients held instead", q, why);
+	}
+	free(msg);
+	free(hdr);
+	spool_reader_close(rd);
+	free(dr);
+	free(er);
+}
+
+/*
+ * After an attempt, before anything is recorded: which tried recipients
+ * failed for good. A 5xx is permanent (bounced, or held when the operator
+ * chose on_permanent_failure = hold); anything not delivered in a message
+ * older than max_queue_lifetime is expired (bounced whatever that choice:
+ * RFC 5321 6.1, nothing is retried forever). No lock held.
+ */
+static void fail_for_good(struct relay_thread *t, struct relay_txn *x)
+{
+	struct relay *r = t->r;
+	uint64_t life = r->conf.max_queue_lifetime_ms, born = spool_qid_ms(&x->m->qid);
+	uint64_t now_ms = now_unix_us() / 1000;
+	bool expired = life && now_ms > born && now_ms - born >= life;
+	bool any = false;
+
+	for (uint32_t k = 0; k < x->n; k++) {
+		struct relay_res *s = &x->res[x->idx[k]];
+
+		if (!s->tried || s->code / 100 == 2)
+			continue;
+		if (s->code / 100 == 5) {
+			s->fate = r->conf.on_permanent_failure == RELAY_PERM_HOLD ? FATE_HOLD
+										  : FATE_BOUNCE;
+		} else if (expired) {
+			s->fate = FATE_BOUNCE;
+			s->expired = true;
+		}
+		any |= s->fate == FATE_BOUNCE;
+	}
+	if (any)
+		bounce(t, x);
+}
+
 static void attempt(struct relay_thread *t, struct relay_msg *m)
 {
 	struct relay *r = t->r;
@@ -1948,12 +2252,15 @@ static void attempt(struct relay_thread *t, struct relay_msg *m)
 	out = x.n ? deliver(t, &x) : OUT_DONE;
 	spool_reader_close(x.rd); /* before any mark may delete segments */
 	x.rd = NULL;
+	if (out == OUT_DONE)
+		fail_for_good(t, &x);
 	if (out == OUT_DONE && !record_results(t, &x)) {
 		/* Simulated crash: leave the message active and untouched. */
 		goto out;
 	}
 done:
 	pthread_mutex_lock(&r->lock);
+	r->attempts_done++;
 	if (out == OUT_GONE) {
 		list_del(r, m);
 		msg_free(m);
@@ -1984,9 +2291,11 @@ static uint64_t hops_ready_at(struct relay *r)
 }
 
 void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max_ms,
-		      uint32_t refuse_after_ms)
+		      uint32_t refuse_after_ms, uint32_t max_backlog_age_ms)
 {
 	pthread_mutex_lock(&r->lock);
+	r->conf.max_backlog_age_ms = max_backlog_age_ms;
+	backlog_tick(r, now_ns(), true);
 	if (retry_min_ms && retry_min_ms <= retry_max_ms) {
 		r->conf.retry_min_ms = retry_min_ms;
 		r->conf.retry_max_ms = retry_max_ms;
@@ -2048,6 +2357,7 @@ static void *relay_main(void *arg)
 
 		if ((w = refuse_tick(r, now)) < wake)
 			wake = w;
+		backlog_tick(r, now, false);
 		ready_at = hops_ready_at(r);
 		if (ready_at <= now) {
 			if (m && m->next_try_ns <= now) {
@@ -2182,10 +2492,12 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 	}
 	r->conf = *conf;
 	r->sp = sp;
+	r->rate_t0_ns = now;
 	r->tls_ctx = tls_ctx;
 	r->conf.helo_name = strdup(conf->helo_name);
 	r->conf.ca_file = conf->ca_file ? strdup(conf->ca_file) : NULL;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_mutex_init(&r->dsn_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->cv, &ca);
@@ -2302,5 +2614,6 @@ void relay_destroy(struct relay *r)
 	free(r->t);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->dsn_lock);
 	free(r);
 }

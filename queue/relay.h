@@ -27,11 +27,19 @@
  *
  * Results per recipient: 2xx -> spool_rcpt_mark(DELIVERED) (done log);
  * 4xx, 421, timeouts, lost connections -> the message is retried with
- * exponential backoff and jitter (relay_backoff_ms()); 5xx -> spool_rcpt_mark
+ * exponential backoff and jitter (relay_backoff_ms()), until the message is
+ * older than max_queue_lifetime_ms: then, like a 5xx, the recipient has
+ * failed for good. Failed for good -> with on_permanent_failure = BOUNCE an
+ * RFC 3464 notification (queue/dsn.h) is written to the spool through
+ * conf.dsn_worker (spool_inject(), from the null sender, relayed like any
+ * message) and only then spool_rcpt_mark(BOUNCED); none is owed for the
+ * null sender or NOTIFY=NEVER (BOUNCED all the same); if it cannot be
+ * queued, or with on_permanent_failure = HOLD for a 5xx, spool_rcpt_mark
  * (HELD) and the reply is kept in memory for ctl and logged (notice level,
  * "relay: <qid> rcpt <n> <addr> held: <reply>"). The reply text is not
  * persisted: after a restart a held recipient shows "held before restart".
- * mxgate sends no bounces.
+ * A crash between the notification's commit and the BOUNCED record sends
+ * the notification again after the restart (the same window as delivery).
  *
  * Duplicates. Delivery is at-least-once. A recipient is sent again after a
  * restart only if the next hop accepted it and the DONE record did not
@@ -153,12 +161,26 @@ int relay_delete(struct relay *r, const struct spool_qid *qid);
  */
 uint64_t relay_nexthop_down_since(const struct relay *r);
 
-/** Change the retry backoff bounds (ignored unless 0 < min <= max) and
- * refuse_after_ms (0: never; stops a refusal in force) of relay_conf while
- * running (configuration reload). Messages already deferred keep their
- * next try. Takes r->lock. Control thread. */
+/** Change the retry backoff bounds (ignored unless 0 < min <= max),
+ * refuse_after_ms (0: never; stops a refusal in force) and
+ * max_backlog_age_ms (0: never) of relay_conf while running (configuration
+ * reload). Messages already deferred keep their next try. Takes r->lock.
+ * Control thread. */
 void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max_ms,
-		      uint32_t refuse_after_ms);
+		      uint32_t refuse_after_ms, uint32_t max_backlog_age_ms);
+
+/**
+ * Back-pressure from the queue: refuse new mail (spool_refuse_reason(
+ * SPOOL_REFUSE_BACKLOG)) while mail accepted now would wait more than
+ * max_backlog_age_ms for a relay thread - the messages due divided by the
+ * pace at which attempts finish, or while that is not known the wait of the
+ * message due the longest (relay.c, backlog_estimate()) - and accept again below
+ * three quarters of it. Relay threads run it at every loop; the daemon's
+ * control thread runs it on a timer too, since every relay thread can be
+ * busy in a slow transaction exactly when it matters. Takes r->lock. Any
+ * thread but a worker lcore.
+ */
+void relay_pressure_tick(struct relay *r);
 
 /** Sum of the counters into @out (relaxed snapshot). Any thread. */
 void relay_stats_read(const struct relay *r, struct relay_stats *out);

@@ -53,13 +53,14 @@ struct spool_seg {
 	uint64_t lstart; /* logical offset of the byte after the file header */
 	uint64_t llen;	 /* stream bytes in the file */
 	uint64_t fsize;
-	uint32_t refs;	 /* committed messages with work left touching it */
-	int fd;		 /* commit thread's descriptor, -1 when closed */
-	bool old;	 /* from before this boot */
-	bool busy;	 /* current, or written and not yet synced: commit thread owns it */
-	bool keep;	 /* damage found: never deleted automatically */
-	bool gap_before; /* recovery: stream gap before it (a failed write) */
-	bool dirty;	 /* commit thread: in its dirty list */
+	uint32_t refs;	  /* committed messages with work left touching it */
+	int fd;		  /* commit thread's descriptor, -1 when closed */
+	bool old;	  /* from before this boot */
+	bool busy;	  /* current, or written and not yet synced: commit thread owns it */
+	bool keep;	  /* damage found and no quarantine link: never deleted automatically */
+	bool quarantined; /* recovery: linked into quarantine/ (once) */
+	bool gap_before;  /* recovery: stream gap before it (a failed write) */
+	bool dirty;	  /* commit thread: in its dirty list */
 	uint16_t worker;
 };
 
@@ -174,8 +175,9 @@ struct spool {
 				the high-water mark limits (segment files keep
 				delivered data until they are deleted) */
 	uint64_t disk_free;
+	uint64_t high_water_auto; /* spool_auto_high_water() of the file system */
 	int disk_full;
-	int refuse;
+	int refuse; /* SPOOL_REFUSE_* bits */
 };
 
 /* spool.c */

@@ -40,7 +40,8 @@ struct spool_conf {
 	uint32_t buf_size;	     /* worker staging buffer bytes (max record size) */
 	uint32_t bufs_per_worker;    /* staging buffers per worker */
 	uint32_t max_inflight;	     /* messages ended but not yet completed, per worker */
-	uint64_t high_water;	     /* refuse new mail above this many spool bytes (0: off) */
+	uint64_t high_water;	     /* refuse new mail above this many undelivered bytes
+					(0: spool_auto_high_water() of the file system) */
 	uint64_t min_free;	     /* refuse new mail below this many free disk bytes (0: off) */
 	uint32_t maint_interval_ms;  /* commit thread 0 runs spool_maintain() (0: never) */
 	const struct spool_io_ops *io; /* NULL: real syscalls */
@@ -60,6 +61,34 @@ struct spool_conf {
 #define SPOOL_DEF_BUFS_PER_WORKER 32
 #define SPOOL_DEF_MAX_INFLIGHT	  4096
 #define SPOOL_DEF_MAINT_INTERVAL  100
+/**
+ * The high-water mark when none is configured: a quarter of the spool's
+ * file system, at least 64 MiB, at most 8 GiB (spool_auto_high_water()).
+ * A bound by default: a next hop slower than the inflow fills the spool
+ * until senders are told 452 4.3.1, never the disk.
+ */
+#define SPOOL_AUTO_HW_DIV 4
+#define SPOOL_AUTO_HW_MIN (64ULL << 20)
+#define SPOOL_AUTO_HW_MAX (8ULL << 30)
+
+/** Why new transactions are refused regardless of space (spool_refuse_reason()). */
+enum {
+	SPOOL_REFUSE_NEXTHOP_DOWN = 1 << 0, /* every next hop down too long */
+	SPOOL_REFUSE_BACKLOG = 1 << 1,	    /* mail waits too long for a relay thread */
+};
+
+/** Back-pressure state for "show queue" (spool_pressure_read()). */
+struct spool_pressure {
+	uint64_t high_water; /* in force: configured, or the automatic one */
+	bool high_water_auto;
+	uint64_t live_bytes; /* undelivered bytes counted against it */
+	uint64_t disk_free;
+	uint64_t min_free;
+	bool disk_full;
+	unsigned refuse; /* SPOOL_REFUSE_* */
+	bool refusing;	 /* new transactions get 452 4.3.1 now (staging aside) */
+};
+
 /** END events one staging buffer can carry before it is handed off. */
 #define SPOOL_BUF_MAX_ENDS 128
 
@@ -107,45 +136,47 @@ struct spool_msginfo {
  * the instance it increments (single writer, relaxed atomics);
  * spool_stats_read() sums them (kind MAX: maximum).
  */
-#define SPOOL_STATS(X)                                                                        \
-	X(records_staged, SUM)	    /* records encoded by workers */                          \
-	X(bytes_staged, SUM)	    /* bytes encoded by workers */                            \
-	X(msgs_begun, SUM)	    /* spool_msg_begin() successes */                         \
-	X(msgs_ended, SUM)	    /* spool_msg_end() successes */                           \
-	X(msgs_aborted, SUM)	    /* spool_msg_abort() */                                   \
-	X(staging_full, SUM)	    /* append refused: no free staging buffer */              \
-	X(admit_refused, SUM)	    /* spool_admit() said no */                               \
-	X(records_written, SUM)	    /* records written to segments */                         \
-	X(bytes_written, SUM)	    /* bytes written to segments */                           \
-	X(write_calls, SUM)	    /* pwrite(2) calls */                                     \
-	X(fdatasyncs, SUM)	    /* fdatasync(2) calls on segments */                      \
-	X(sync_groups, SUM)	    /* group commits (one or more fdatasyncs each) */         \
-	X(sync_records, SUM)	    /* records made durable by group commits */               \
-	X(sync_msgs, SUM)	    /* messages made durable by group commits */              \
-	X(group_1, SUM)		    /* groups of 1 message */                                 \
-	X(group_2_3, SUM)	    /* groups of 2-3 messages */                              \
-	X(group_4_15, SUM)	    /* groups of 4-15 messages */                             \
-	X(group_16_63, SUM)	    /* groups of 16-63 messages */                            \
-	X(group_64_plus, SUM)	    /* groups of 64 messages or more */                       \
-	X(commit_lat_ns_sum, SUM)   /* spool_msg_end() -> completion posted, summed */        \
-	X(commit_lat_ns_max, MAX)   /* ... worst */                                           \
-	X(msgs_committed, SUM)	    /* ok completions */                                      \
-	X(msgs_failed, SUM)	    /* error completions */                                   \
-	X(write_errors, SUM)	    /* pwrite failures (any errno) */                         \
-	X(sync_errors, SUM)	    /* fdatasync failures */                                  \
-	X(enospc_errors, SUM)	    /* ENOSPC/EDQUOT from pwrite, fdatasync or open */        \
-	X(segments_created, SUM)    /* segment files created */                               \
-	X(segments_deleted, SUM)    /* segment files deleted (all messages done) */           \
-	X(done_records, SUM)	    /* done-log records written */                            \
-	X(recovered_msgs, SUM)	    /* committed messages found at start with work left */    \
-	X(recovered_rcpts, SUM)	    /* ... their recipients not yet delivered */              \
-	X(recovered_done_msgs, SUM) /* committed messages found fully done */                 \
-	X(incomplete_msgs, SUM)	    /* messages without intact END (never acknowledged) */    \
-	X(invalid_msgs, SUM)	    /* END intact but message check failed */                 \
-	X(torn_tails_cut, SUM)	    /* segment files truncated to their last intact record */ \
-	X(torn_bytes_cut, SUM)	    /* bytes removed by those cuts */                         \
-	X(corrupt_regions, SUM)	    /* damaged regions followed by intact records (kept) */   \
-	X(bad_files, SUM)	    /* files without an intact header, removed */
+#define SPOOL_STATS(X)                                                                         \
+	X(records_staged, SUM)	     /* records encoded by workers */                          \
+	X(bytes_staged, SUM)	     /* bytes encoded by workers */                            \
+	X(msgs_begun, SUM)	     /* spool_msg_begin() successes */                         \
+	X(msgs_ended, SUM)	     /* spool_msg_end() successes */                           \
+	X(msgs_aborted, SUM)	     /* spool_msg_abort() */                                   \
+	X(staging_full, SUM)	     /* append refused: no free staging buffer */              \
+	X(admit_refused, SUM)	     /* spool_admit() said no */                               \
+	X(records_written, SUM)	     /* records written to segments */                         \
+	X(bytes_written, SUM)	     /* bytes written to segments */                           \
+	X(write_calls, SUM)	     /* pwrite(2) calls */                                     \
+	X(fdatasyncs, SUM)	     /* fdatasync(2) calls on segments */                      \
+	X(sync_groups, SUM)	     /* group commits (one or more fdatasyncs each) */         \
+	X(sync_records, SUM)	     /* records made durable by group commits */               \
+	X(sync_msgs, SUM)	     /* messages made durable by group commits */              \
+	X(group_1, SUM)		     /* groups of 1 message */                                 \
+	X(group_2_3, SUM)	     /* groups of 2-3 messages */                              \
+	X(group_4_15, SUM)	     /* groups of 4-15 messages */                             \
+	X(group_16_63, SUM)	     /* groups of 16-63 messages */                            \
+	X(group_64_plus, SUM)	     /* groups of 64 messages or more */                       \
+	X(commit_lat_ns_sum, SUM)    /* spool_msg_end() -> completion posted, summed */        \
+	X(commit_lat_ns_max, MAX)    /* ... worst */                                           \
+	X(msgs_committed, SUM)	     /* ok completions */                                      \
+	X(msgs_failed, SUM)	     /* error completions */                                   \
+	X(write_errors, SUM)	     /* pwrite failures (any errno) */                         \
+	X(sync_errors, SUM)	     /* fdatasync failures */                                  \
+	X(enospc_errors, SUM)	     /* ENOSPC/EDQUOT from pwrite, fdatasync or open */        \
+	X(segments_created, SUM)     /* segment files created */                               \
+	X(segments_deleted, SUM)     /* segment files deleted (all messages done) */           \
+	X(done_records, SUM)	     /* done-log records written */                            \
+	X(recovered_msgs, SUM)	     /* committed messages found at start with work left */    \
+	X(recovered_rcpts, SUM)	     /* ... their recipients not yet delivered */              \
+	X(recovered_done_msgs, SUM)  /* committed messages found fully done */                 \
+	X(incomplete_msgs, SUM)	     /* messages without intact END (never acknowledged) */    \
+	X(invalid_msgs, SUM)	     /* END intact but message check failed */                 \
+	X(torn_tails_cut, SUM)	     /* segment files truncated to their last intact record */ \
+	X(torn_bytes_cut, SUM)	     /* bytes removed by those cuts */                         \
+	X(corrupt_regions, SUM)	     /* damaged regions followed by intact records (kept) */   \
+	X(damaged_tails_kept, SUM)   /* damaged tails of older segments: never cut */          \
+	X(quarantined_segments, SUM) /* damaged segments linked into quarantine/ */            \
+	X(bad_files, SUM)	     /* files without an intact header, removed */
 
 /* Kinds used in SPOOL_STATS (token-pasted onto SPOOL_STAT_). */
 enum spool_stat_kind {

@@ -401,6 +401,17 @@ static int worker_init(struct spool *sp, struct spool_worker *w, unsigned id)
 	return 0;
 }
 
+uint64_t spool_auto_high_water(uint64_t fs_bytes)
+{
+	uint64_t hw = fs_bytes / SPOOL_AUTO_HW_DIV;
+
+	if (hw < SPOOL_AUTO_HW_MIN)
+		hw = SPOOL_AUTO_HW_MIN;
+	if (hw > SPOOL_AUTO_HW_MAX)
+		hw = SPOOL_AUTO_HW_MAX;
+	return hw;
+}
+
 static void disk_free_refresh(struct spool *sp)
 {
 	struct statvfs st;
@@ -410,6 +421,11 @@ static void disk_free_refresh(struct spool *sp)
 		return;
 	free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
 	__atomic_store_n(&sp->disk_free, free_bytes, __ATOMIC_RELAXED);
+	/* The mark used when none is configured: the file system can grow or
+	 * shrink under us (LVM), so it follows it. */
+	__atomic_store_n(&sp->high_water_auto,
+			 spool_auto_high_water((uint64_t)st.f_blocks * st.f_frsize),
+			 __ATOMIC_RELAXED);
 	need = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED);
 	if (need < 4ULL * sp->conf.buf_size)
 		need = 4ULL * sp->conf.buf_size;
@@ -604,12 +620,14 @@ int spool_admit(struct spool_worker *w)
 	uint64_t lim;
 	int rc = 0;
 
+	lim = __atomic_load_n(&sp->conf.high_water, __ATOMIC_RELAXED);
+	if (!lim)
+		lim = __atomic_load_n(&sp->high_water_auto, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&sp->refuse, __ATOMIC_RELAXED))
 		rc = -EAGAIN;
 	else if (__atomic_load_n(&sp->disk_full, __ATOMIC_RELAXED))
 		rc = -ENOSPC;
-	else if ((lim = __atomic_load_n(&sp->conf.high_water, __ATOMIC_RELAXED)) &&
-		 __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED) >= lim)
+	else if (lim && __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED) >= lim)
 		rc = -ENOSPC;
 	else if ((lim = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED)) &&
 		 __atomic_load_n(&sp->disk_free, __ATOMIC_RELAXED) < lim)
@@ -1013,6 +1031,8 @@ static void note_error(struct spool_committer *c, struct spool_worker *w, const 
 	}
 }
 
+static void group_sync(struct spool_committer *c);
+
 static void process_buf(struct spool_committer *c, struct spool_worker *w, struct spool_buf *b)
 {
 	struct spool *sp = c->sp;
@@ -1024,6 +1044,13 @@ static void process_buf(struct spool_committer *c, struct spool_worker *w, struc
 		struct spool_seg *s = w->ct_cur;
 
 		if (s && s->llen > 0 && s->fsize + b->len > sp->conf.segment_size) {
+			/* The segment is durable before its successor exists:
+			 * only the newest segment of a worker can then have a
+			 * torn tail, and recovery quarantines damage anywhere
+			 * else instead of cutting it (recover.c). A failed
+			 * sync fails what it must (group_sync()). */
+			if (s->dirty)
+				group_sync(c);
 			seg_close_current(w);
 			s = NULL;
 		}
@@ -1322,6 +1349,87 @@ static void *committer_main(void *arg)
 	return NULL;
 }
 
+/* ---------------- injection from a non-lcore thread ---------------- */
+
+static void inject_wait(void)
+{
+	struct timespec ts = {0, 100000};
+
+	nanosleep(&ts, NULL);
+}
+
+int spool_inject(struct spool_worker *w, const struct spool_envelope *env, const void *body,
+		 size_t len, uint32_t timeout_ms, struct spool_qid *qid)
+{
+	const uint64_t deadline = spool_now_ns() + (uint64_t)timeout_ms * 1000000;
+	const uint8_t *p = body;
+	struct spool_msg m;
+	struct spool_cpl cpl;
+	size_t done = 0;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	for (;;) {
+		/* A notification does not wait for the room new mail is
+		 * refused for (high water, refusals): only a full disk or no
+		 * free staging stops it. */
+		rc = spool_admit(w);
+		if (rc == -ENOSPC && __atomic_load_n(&w->sp->disk_full, __ATOMIC_RELAXED))
+			return rc;
+		if (rc != -ENOBUFS) {
+			rc = spool_msg_begin(w, &m, env);
+			if (rc == 0)
+				break;
+			if (rc != -ENOBUFS)
+				return rc;
+		}
+		spool_worker_poll(w, &cpl, 0);
+		if (spool_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		inject_wait();
+	}
+	while (done < len) {
+		long k = spool_msg_body(w, &m, p + done, len - done);
+
+		if (k < 0 && k != -ENOBUFS) {
+			spool_msg_abort(w, &m);
+			return (int)k;
+		}
+		if (k > 0) {
+			done += (size_t)k;
+			continue;
+		}
+		spool_worker_poll(w, &cpl, 0);
+		if (spool_now_ns() >= deadline) {
+			spool_msg_abort(w, &m);
+			return -ETIMEDOUT;
+		}
+		inject_wait();
+	}
+	*qid = m.qid;
+	while ((rc = spool_msg_end(w, &m, 0)) == -ENOBUFS) {
+		spool_worker_poll(w, &cpl, 0);
+		if (spool_now_ns() >= deadline) {
+			spool_msg_abort(w, &m);
+			return -ETIMEDOUT;
+		}
+		inject_wait();
+	}
+	if (rc < 0)
+		return rc;
+	/* Completions of earlier injections that timed out are skipped. */
+	for (;;) {
+		if (spool_worker_poll(w, &cpl, 1) == 1) {
+			if (spool_qid_eq(&cpl.qid, qid))
+				return cpl.status;
+			continue;
+		}
+		if (spool_now_ns() >= deadline)
+			return -ETIMEDOUT;
+		inject_wait();
+	}
+}
+
 /* ---------------- done log, relay/control side ---------------- */
 
 int spool_rcpt_mark(struct spool *sp, const struct spool_qid *qid, uint32_t rcpt,
@@ -1367,9 +1475,9 @@ int spool_rcpt_mark(struct spool *sp, const struct spool_qid *qid, uint32_t rcpt
 	l = spool_live_find(&sp->live, qid);
 	old = l->state[rcpt];
 	now_st = st == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : (uint8_t)st;
-	if (old != SPOOL_RCPT_DELIVERED && old != SPOOL_RCPT_DELETED) {
+	if (!spool_rcpt_final(old)) {
 		l->state[rcpt] = now_st;
-		if (now_st == SPOOL_RCPT_DELIVERED || now_st == SPOOL_RCPT_DELETED) {
+		if (spool_rcpt_final(now_st)) {
 			if (--l->mi.npending == 0) {
 				spool_segtab_ref_range(&sp->seg[l->mi.worker], l->mi.first_seq,
 						       l->mi.last_seq, -1);
@@ -1504,7 +1612,31 @@ int spool_maintain(struct spool *sp)
 
 void spool_set_refuse(struct spool *sp, int on)
 {
-	__atomic_store_n(&sp->refuse, on ? 1 : 0, __ATOMIC_RELAXED);
+	spool_refuse_reason(sp, SPOOL_REFUSE_NEXTHOP_DOWN, on);
+}
+
+void spool_refuse_reason(struct spool *sp, unsigned reason, int on)
+{
+	if (on)
+		__atomic_fetch_or(&sp->refuse, (int)reason, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&sp->refuse, ~(int)reason, __ATOMIC_RELAXED);
+}
+
+void spool_pressure_read(struct spool *sp, struct spool_pressure *out)
+{
+	out->high_water = __atomic_load_n(&sp->conf.high_water, __ATOMIC_RELAXED);
+	out->high_water_auto = out->high_water == 0;
+	if (out->high_water_auto)
+		out->high_water = __atomic_load_n(&sp->high_water_auto, __ATOMIC_RELAXED);
+	out->live_bytes = __atomic_load_n(&sp->live_bytes, __ATOMIC_RELAXED);
+	out->disk_free = __atomic_load_n(&sp->disk_free, __ATOMIC_RELAXED);
+	out->min_free = __atomic_load_n(&sp->conf.min_free, __ATOMIC_RELAXED);
+	out->disk_full = __atomic_load_n(&sp->disk_full, __ATOMIC_RELAXED) != 0;
+	out->refuse = (unsigned)__atomic_load_n(&sp->refuse, __ATOMIC_RELAXED);
+	out->refusing = out->refuse || out->disk_full ||
+			(out->high_water && out->live_bytes >= out->high_water) ||
+			(out->min_free && out->disk_free < out->min_free);
 }
 
 uint64_t spool_bytes(struct spool *sp)

@@ -96,7 +96,8 @@ struct spool_worker *spool_worker_get(struct spool *sp, unsigned id);
 
 /**
  * Admission at MAIL FROM: 0 if a new transaction may start, else a negative
- * errno whose reply is spool_reply(): -ENOSPC (above the high-water mark, free
+ * errno whose reply is spool_reply(): -ENOSPC (above the high-water mark -
+ * the configured one, or spool_auto_high_water() when it is 0 -, free
  * disk below min_free, or the disk was found full), -ENOBUFS (this worker's
  * staging or completion capacity is exhausted), -EAGAIN (refused by
  * spool_set_refuse(), e.g. the next hop is down). Reads atomics only.
@@ -178,6 +179,21 @@ unsigned spool_worker_poll(struct spool_worker *w, struct spool_cpl *cpl, unsign
  * only (or the boot thread once the worker is stopped). */
 void spool_worker_flush(struct spool_worker *w);
 
+/**
+ * Write one complete message (@env, @len bytes of @body) through worker
+ * context @w and wait until it is durable: the relay's way to queue a
+ * delivery status notification. @w must be a context no worker lcore uses
+ * (the daemon reserves the last one) and only one thread at a time may call
+ * this on it (the caller serialises). Admission limits of new mail (high
+ * water, refusals) do not apply; a full disk does. On success stores the
+ * new queue id in *@qid, returns 0, and the message is handed to on_commit
+ * like any other; else -errno (-ETIMEDOUT after @timeout_ms: the message
+ * may still become durable later). Blocks (sleeps in 100 us steps); never
+ * on a worker lcore.
+ */
+int spool_inject(struct spool_worker *w, const struct spool_envelope *env, const void *body,
+		 size_t len, uint32_t timeout_ms, struct spool_qid *qid);
+
 /* ---------------- relay / control API ---------------- */
 
 /**
@@ -213,8 +229,28 @@ size_t spool_msg_count(struct spool *sp);
 int spool_maintain(struct spool *sp);
 
 /** Refuse (@on != 0) or admit new transactions regardless of space (the
- * relay sets it when the next hop has been down too long). Any thread. */
+ * relay sets it when the next hop has been down too long):
+ * spool_refuse_reason(SPOOL_REFUSE_NEXTHOP_DOWN). Any thread. */
 void spool_set_refuse(struct spool *sp, int on);
+
+/** Set (@on != 0) or clear one SPOOL_REFUSE_* @reason; new transactions are
+ * refused (452 4.3.1) while any reason is set. Any thread (atomic). */
+void spool_refuse_reason(struct spool *sp, unsigned reason, int on);
+
+/** The back-pressure state in force (relaxed snapshot). Any thread. */
+void spool_pressure_read(struct spool *sp, struct spool_pressure *out);
+
+/** The automatic high-water mark for a file system of @fs_bytes: a quarter,
+ * bounded to [SPOOL_AUTO_HW_MIN, SPOOL_AUTO_HW_MAX]. Pure. */
+uint64_t spool_auto_high_water(uint64_t fs_bytes);
+
+/**
+ * Files the operator has not yet looked at in the spool's quarantine/
+ * directory (damaged segments kept aside by recovery, see recover.c), their
+ * total size in *@bytes. Returns the count or -errno. Control thread (reads
+ * the directory).
+ */
+long spool_quarantine_files(struct spool *sp, uint64_t *bytes);
 
 /** Bytes of segment files in the spool. Any thread (atomic read). */
 uint64_t spool_bytes(struct spool *sp);

@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 secs=${1:-45}
 B=${FUZZ_BUILD:-build-fuzz}
 [ -f "$B/build.ninja" ] || CC=clang meson setup "$B" -Dfuzz=true -Dtests=disabled >/dev/null
-ninja -C "$B" tests/fuzz/tcp/fuzz_tcp tests/fuzz/smtp/fuzz_smtp >/dev/null
+targets="tcp smtp recover relay_reply"
+ninja -C "$B" $(for t in $targets; do echo "tests/fuzz/$t/fuzz_$t"; done) >/dev/null
 rc=0
-for t in tcp smtp; do
+for t in $targets; do
 	work=$(mktemp -d)
 	cp -r "tests/fuzz/$t/corpus/." "$work/"
 	echo "fuzz_$t: ${secs}s"

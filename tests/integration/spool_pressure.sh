@@ -8,10 +8,12 @@
 #     clients get 452 4.3.1 (or 451 4.3.0), nothing acknowledged is lost;
 #     once the relay has delivered and the segments are deleted, mail is
 #     accepted again.
-#  3. a 5xx from the next hop puts the recipient on hold (show queue);
+#  3. with [relay] on_permanent_failure = hold, a 5xx from the next hop
+#     puts the recipient on hold (show queue);
 #     after the next hop is fixed, `queue release all` delivers it.
 . "$(dirname "$0")/lib.sh"
 mx_setup press
+. "$(dirname "$0")/queue_lib.sh"
 pf=$("$MX_SRC/scripts/get-postfix.sh" "$MX_BUILD/peers/postfix") || fail "cannot get Postfix"
 PFLIB=$MX_BUILD/peers/postfix/usr/lib/postfix
 mkdir -p "$MX_TMP/sink" && chmod 777 "$MX_TMP/sink"
@@ -26,14 +28,6 @@ stop_sink() { [ -n "$sink" ] && kill "$sink" 2>/dev/null; wait "$sink" 2>/dev/nu
 trap 'stop_sink; umount "$MX_TMP/tiny" 2>/dev/null; mx_cleanup' EXIT
 send() { # TAG SECONDS SIZE -> appends acked tokens to $ACK, prints the client's counts
 	in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 "$1" "$2" 2 "$3" "$ACK"
-}
-drain() {
-	for _ in $(seq 300); do
-		left=$(mx_ctl show queue json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(q["rcpts_pending"])')
-		[ "$left" = 0 ] && return 0
-		sleep 0.1
-	done
-	fail "queue did not drain: $(mx_ctl show queue | tr '\n' ' ')"
 }
 check_delivered() {
 	lost=$(python3 - "$ACK" "$MX_TMP/sink" <<'PY'
@@ -62,7 +56,7 @@ n452=$(mx_ctl show stats json | python3 -c 'import json,sys; print(json.load(sys
 held=$(mx_ctl show queue json | python3 -c 'import json,sys; print(json.load(sys.stdin)["rcpts_pending"])')
 pass "next hop down: $out; $held recipients queued, new transactions refused with 452 4.3.1"
 start_sink
-drain
+queue_drain 300
 mx_ctl queue flush >/dev/null
 sleep 1.5 # the commit thread's maintenance deletes delivered segments
 out=$(send hw2 2 4096)
@@ -82,7 +76,7 @@ out=$(send full 5 65536)
 grep -q "tempfail [1-9]" <<<"$out" || fail "disk full: no temporary failure ($out)"
 pass "disk full: $out (452 4.3.1 / 451 4.3.0, never 250 for what could not be stored)"
 start_sink
-drain
+queue_drain 300
 sleep 1.5
 out=$(send full2 2 4096)
 grep -q "acked [1-9]" <<<"$out" || fail "acceptance did not resume after space returned ($out)"
@@ -94,7 +88,8 @@ umount "$MX_TMP/tiny"
 # 3. 5xx from the next hop: hold, then release.
 stop_sink
 start_sink -f RCPT
-mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 relay retry_min_s 1 relay retry_max_s 1
+mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 relay retry_min_s 1 relay retry_max_s 1 \
+	relay on_permanent_failure hold
 mx_start
 out=$(send hold 1 1024)
 for _ in $(seq 100); do

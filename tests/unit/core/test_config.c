@@ -285,6 +285,7 @@ static void test_apply_classes(void **state)
 		"relay.retry_min_s",
 		"relay.retry_max_s",
 		"relay.refuse_after_s",
+		"relay.max_backlog_age_s",
 		/* admission (smtp/admission.h) */
 		"smtp.max_conn_per_ip",
 		"smtp.max_conn_per_net",

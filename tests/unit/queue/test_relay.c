@@ -80,6 +80,8 @@ static struct relay_conf rconf(uint16_t port, unsigned proto)
 	c.retry_max_ms = 400;
 	c.retry_jitter_pct = 0;
 	c.hop_retry_ms = 100;
+	/* the tests of holding choose it; test_dsn_* bounce */
+	c.on_permanent_failure = RELAY_PERM_HOLD;
 	return c;
 }
 
@@ -1110,6 +1112,210 @@ static void test_tls_verify(void **state)
 	tls_id_free(&id);
 }
 
+/*
+ * Issue 15, defect 2: a relay that cannot keep up refuses new mail by
+ * itself. Mail due for delivery that waited longer than max_backlog_age
+ * for a relay thread sets SPOOL_REFUSE_BACKLOG (452 4.3.1 at MAIL FROM);
+ * once the backlog drains it is lifted. Relay threads are held back here
+ * (started late), which is what a next hop slower than the inflow does.
+ */
+static void test_backlog_age_refuses(void **state)
+{
+	struct relay_conf rc;
+	struct relay_queue_summary q;
+	struct spool_conf sc = sconf();
+	struct fh *h;
+	struct rig g;
+	(void)state;
+
+	h = fh_start(0);
+	assert_non_null(h);
+	rc = rconf(h->port, RELAY_PROTO_SMTP);
+	assert_int_equal(rc.max_backlog_age_ms, RELAY_DEF_MAX_BACKLOG_AGE);
+	rc.max_backlog_age_ms = 50;
+	g.sp = spool_create(&sc);
+	assert_non_null(g.sp);
+	g.r = relay_create(&rc, g.sp);
+	assert_non_null(g.r);
+	assert_int_equal(spool_start(g.sp), 0);
+	g.w = spool_worker_get(g.sp, 0);
+	for (int i = 0; i < 3; i++)
+		put_msg(g.w, "x@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	relay_pressure_tick(g.r);
+	tu_sleep_us(120000); /* only a lower bound on the wait matters */
+	relay_pressure_tick(g.r);
+	assert_int_equal(spool_admit(g.w), -EAGAIN);
+	assert_string_equal(spool_reply(-EAGAIN), "452 4.3.1 Insufficient system storage");
+	relay_queue_summary(g.r, &q);
+	assert_true(q.backlog_refusing);
+	assert_true(q.backlog_wait_ms >= 50);
+	assert_int_equal(q.max_backlog_age_ms, 50);
+	/* a bound of 0 turns it off (live reload) */
+	relay_set_limits(g.r, rc.retry_min_ms, rc.retry_max_ms, 0, 0);
+	assert_int_equal(spool_admit(g.w), 0);
+	relay_set_limits(g.r, rc.retry_min_ms, rc.retry_max_ms, 0, 50);
+	assert_int_equal(spool_admit(g.w), -EAGAIN);
+	/* the relay catches up: refusal lifted */
+	assert_int_equal(relay_start(g.r), 0);
+	wait_hop(h, 3);
+	wait_drained(&g);
+	for (int i = 0; i < 300 && spool_admit(g.w) != 0; i++) {
+		relay_pressure_tick(g.r);
+		tu_sleep_us(10000);
+	}
+	assert_int_equal(spool_admit(g.w), 0);
+	relay_queue_summary(g.r, &q);
+	assert_false(q.backlog_refusing);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+/* rig_up() with a second spool context reserved for notifications, as the
+ * daemon does (queue.c: one more than the worker lcores). */
+static void rig_up_dsn(struct rig *g, struct relay_conf *rc)
+{
+	struct spool_conf sc = sconf();
+
+	sc.workers = 2;
+	g->sp = spool_create(&sc);
+	assert_non_null(g->sp);
+	rc->on_permanent_failure = RELAY_PERM_BOUNCE;
+	rc->dsn_worker = spool_worker_get(g->sp, 1);
+	g->r = relay_create(rc, g->sp);
+	assert_non_null(g->r);
+	assert_int_equal(spool_start(g->sp), 0);
+	assert_int_equal(relay_start(g->r), 0);
+	g->w = spool_worker_get(g->sp, 0);
+}
+
+/* The hop's message @i was a notification: MAIL FROM:<>, to @to, body
+ * holding @needle. */
+static void check_dsn(struct fh *h, size_t i, const char *to, const char *needle)
+{
+	char *body;
+
+	pthread_mutex_lock(&h->mu);
+	assert_true(i < h->nmsgs);
+	assert_non_null(strstr(h->msgs[i].mail, "MAIL FROM:<>"));
+	assert_int_equal(h->msgs[i].nrcpt, 1);
+	assert_non_null(strstr(h->msgs[i].rcpt[0], to));
+	body = strndup((const char *)h->msgs[i].body, h->msgs[i].len);
+	pthread_mutex_unlock(&h->mu);
+	assert_non_null(body);
+	assert_non_null(
+		strstr(body, "Content-Type: multipart/report; report-type=delivery-status"));
+	assert_non_null(strstr(body, "Reporting-MTA: dns; mxgate.test\r\n"));
+	assert_non_null(strstr(body, "Action: failed\r\n"));
+	assert_non_null(strstr(body, "Subject: dots\r\n")); /* the original header */
+	assert_null(strstr(body, "starts with a dot"));	    /* not its body */
+	if (!strstr(body, needle))
+		fail_msg("notification lacks '%s':\n%s", needle, body);
+	free(body);
+}
+
+static const struct spool_rcpt rc_dsn[3] = {
+	{"ok@example.test", NULL, NULL, 0},
+	{"perm@example.test", "rfc822;perm@example.test", NULL, 0},
+	{"never-perm@example.test", NULL, NULL, SPOOL_NOTIFY_NEVER},
+};
+
+/*
+ * Issue 15, defect 3: a 5xx from the next hop returns the recipient to its
+ * sender with an RFC 3464 notification, queued in the spool as a new
+ * message from the null sender and relayed like any other; the recipient
+ * is done (BOUNCED), nothing is held. NOTIFY=NEVER and the null sender get
+ * none (and a notification that fails is never answered by another).
+ */
+static void test_dsn_permanent_failure(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool_qid q;
+	struct rig g;
+	(void)state;
+
+	snprintf(h->perm_match, sizeof(h->perm_match), "perm");
+	rig_up_dsn(&g, &rc);
+	q = put_msg(g.w, "alice@example.test", "ENVID=E123", rc_dsn, 3, body_dots,
+		    sizeof(body_dots) - 1);
+	wait_hop(h, 2); /* the message to ok@, then the notification */
+	wait_rcpt(g.sp, q, 0, -ENOENT);
+	wait_drained(&g);
+	assert_non_null(strstr(h->msgs[0].rcpt[0], "ok@example.test"));
+	check_dsn(h, 1, "alice@example.test",
+		  "Final-Recipient: rfc822; perm@example.test\r\n"
+		  "Original-Recipient: rfc822;perm@example.test\r\n"
+		  "Action: failed\r\n"
+		  "Status: 5.1.1\r\n"
+		  "Remote-MTA: dns; 127.0.0.1\r\n"
+		  "Diagnostic-Code: smtp; 550 5.1.1 <perm@example.test>: scripted\r\n");
+	assert_null(strstr((const char *)h->msgs[1].body, "never-perm"));
+	assert_non_null(strstr((const char *)h->msgs[1].body, "Original-Envelope-Id: E123\r\n"));
+	assert_int_equal(stats(g.r).rcpts_bounced, 2);
+	assert_int_equal(stats(g.r).dsns_queued, 1);
+	assert_int_equal(stats(g.r).dsns_suppressed, 1);
+	assert_int_equal(stats(g.r).rcpts_held, 0);
+
+	/* mail from the null sender (a notification itself) failing: no
+	 * notification, recipient done */
+	q = put_msg(g.w, "", NULL, rc_dsn + 1, 1, body_dots, sizeof(body_dots) - 1);
+	wait_rcpt(g.sp, q, 0, -ENOENT);
+	wait_drained(&g);
+	assert_int_equal(fh_count(h), 2);
+	assert_int_equal(stats(g.r).dsns_queued, 1);
+	assert_int_equal(stats(g.r).dsns_suppressed, 2);
+	rig_down(&g);
+	fh_stop(h);
+}
+
+/*
+ * Issue 15, defect 3: a recipient still deferred (4xx) once its message is
+ * older than max_queue_lifetime is returned to the sender (Status 4.4.7),
+ * not retried forever.
+ */
+static void test_dsn_expiry(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool_qid q;
+	struct rig g;
+	(void)state;
+
+	snprintf(h->temp_match, sizeof(h->temp_match), "temp");
+	snprintf(h->perm_match, sizeof(h->perm_match), "perm");
+	rc.max_queue_lifetime_ms = 300;
+	rc.retry_min_ms = 100;
+	rc.retry_max_ms = 100;
+	rig_up_dsn(&g, &rc);
+	q = put_msg(g.w, "alice@example.test", NULL, rc_mixed, 3, body_dots, sizeof(body_dots) - 1);
+	/* ok@ delivered at once; perm@ is bounced (5xx); temp@ retried
+	 * until it expires, then bounced: two notifications */
+	wait_rcpt(g.sp, q, 0, -ENOENT);
+	wait_drained(&g);
+	assert_int_equal(stats(g.r).rcpts_expired, 1);
+	assert_int_equal(stats(g.r).dsns_queued, 2);
+	assert_true(stats(g.r).retries >= 1);
+	{
+		size_t n = fh_count(h);
+		bool seen = false;
+
+		for (size_t i = 0; i < n; i++) {
+			if (!strstr(h->msgs[i].mail, "MAIL FROM:<>") ||
+			    !memmem(h->msgs[i].body, h->msgs[i].len, "Status: 4.4.7", 13))
+				continue;
+			check_dsn(h, i, "alice@example.test",
+				  "Final-Recipient: rfc822; temp@example.test\r\n"
+				  "Action: failed\r\nStatus: 4.4.7\r\n");
+			assert_non_null(memmem(h->msgs[i].body, h->msgs[i].len,
+					       "delivery time expired", 21));
+			seen = true;
+		}
+		assert_true(seen);
+	}
+	rig_down(&g);
+	fh_stop(h);
+}
+
 static void test_conf_rejects(void **state)
 {
 	struct spool_conf sc = sconf();
@@ -1177,6 +1383,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls_encrypt_not_offered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backlog_age_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsn_permanent_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsn_expiry, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue_relay", tests, NULL, NULL);

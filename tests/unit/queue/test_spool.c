@@ -800,6 +800,7 @@ static void test_group_commit_two_threads(void **state)
 
 static int inject_write, inject_sync;
 static uint64_t fake_free = UINT64_MAX;
+static uint64_t fake_fs_size; /* 0: the real file system size */
 
 static ssize_t hook_pwrite(int fd, const void *b, size_t n, off_t off)
 {
@@ -831,9 +832,16 @@ static int hook_statvfs(const char *path, struct statvfs *st)
 	int rc = statvfs(path, st);
 	uint64_t ff = __atomic_load_n(&fake_free, __ATOMIC_RELAXED);
 
-	if (rc == 0 && ff != UINT64_MAX) {
+	uint64_t fs = __atomic_load_n(&fake_fs_size, __ATOMIC_RELAXED);
+
+	if (rc == 0 && (ff != UINT64_MAX || fs)) {
+		/* f_bavail and f_blocks in the unit the test sets */
+		uint64_t avail = (uint64_t)st->f_bavail * st->f_frsize;
+		uint64_t size = (uint64_t)st->f_blocks * st->f_frsize;
+
 		st->f_frsize = 4096;
-		st->f_bavail = ff / 4096;
+		st->f_bavail = (ff != UINT64_MAX ? ff : avail) / 4096;
+		st->f_blocks = (fs ? fs : size) / 4096;
 	}
 	return rc;
 }
@@ -992,6 +1000,78 @@ static void test_back_pressure(void **state)
 	close_spool(sp, 1);
 }
 
+/*
+ * Issue 15, defect 2: with no high_water configured the spool is still
+ * bounded: a quarter of its file system (at least 64 MiB, at most 8 GiB),
+ * answered 452 4.3.1 (-ENOSPC) like a configured mark, visible in
+ * spool_pressure_read(), and it follows the file system's size.
+ */
+static void test_auto_high_water(void **state)
+{
+	struct spool_conf c = conf_for(tmp, 1);
+	struct spool_pressure p;
+	struct spool *sp;
+	struct spool_worker *w;
+	struct spool_msg m;
+	struct spool_cpl cpl[1];
+	unsigned n = 0;
+	(void)state;
+
+	assert_int_equal(spool_auto_high_water(0), 64ULL << 20);
+	assert_int_equal(spool_auto_high_water(1ULL << 30), 256ULL << 20);
+	assert_int_equal(spool_auto_high_water(1ULL << 40), 8ULL << 30);
+
+	c.io = &hooks;
+	c.high_water = 0; /* the example configuration */
+	c.min_free = 0;
+	__atomic_store_n(&fake_fs_size, 1ULL << 40, __ATOMIC_RELAXED);
+	sp = open_spool(&c);
+	spool_pressure_read(sp, &p);
+	assert_true(p.high_water_auto);
+	assert_int_equal(p.high_water, 8ULL << 30);
+	/* a 256 MiB file system: the mark is its floor, 64 MiB */
+	__atomic_store_n(&fake_fs_size, 256ULL << 20, __ATOMIC_RELAXED);
+	assert_int_equal(spool_start(sp), 0);
+	spool_maintain(sp);
+	spool_pressure_read(sp, &p);
+	assert_int_equal(p.high_water, 64ULL << 20);
+	assert_false(p.refusing);
+	w = spool_worker_get(sp, 0);
+	while (spool_admit(w) == 0) {
+		assert_true(n < 80);
+		assert_int_equal(tu_send(w, &m, 1, 1 << 20, n, 8192, n), 0);
+		assert_int_equal(tu_wait(w, cpl, 1), 1);
+		assert_int_equal(cpl[0].status, 0);
+		n++;
+	}
+	assert_int_equal(spool_admit(w), -ENOSPC);
+	assert_int_equal(n, 64);
+	spool_pressure_read(sp, &p);
+	assert_true(p.refusing);
+	assert_true(p.live_bytes >= p.high_water);
+	/* the file system grew: the mark follows at the next maintenance */
+	__atomic_store_n(&fake_fs_size, 1ULL << 30, __ATOMIC_RELAXED);
+	spool_maintain(sp);
+	assert_int_equal(spool_admit(w), 0);
+	/* a configured mark wins over the automatic one */
+	spool_set_limits(sp, 1 << 20, 0, 100, 256);
+	assert_int_equal(spool_admit(w), -ENOSPC);
+	spool_pressure_read(sp, &p);
+	assert_false(p.high_water_auto);
+	/* the backlog reason refuses like the next-hop one */
+	spool_set_limits(sp, 0, 0, 100, 256);
+	assert_int_equal(spool_admit(w), 0);
+	spool_refuse_reason(sp, SPOOL_REFUSE_BACKLOG, 1);
+	spool_set_refuse(sp, 1);
+	assert_int_equal(spool_admit(w), -EAGAIN);
+	spool_refuse_reason(sp, SPOOL_REFUSE_BACKLOG, 0);
+	assert_int_equal(spool_admit(w), -EAGAIN); /* next hop still down */
+	spool_set_refuse(sp, 0);
+	assert_int_equal(spool_admit(w), 0);
+	__atomic_store_n(&fake_fs_size, 0, __ATOMIC_RELAXED);
+	close_spool(sp, 1);
+}
+
 static void test_staging_limits(void **state)
 {
 	struct spool_conf c = conf_for(tmp, 1);
@@ -1073,6 +1153,147 @@ static void test_worker_dir_kept_when_workers_shrink(void **state)
 	close_spool(sp, 1);
 }
 
+/* Segment names of worker directory 0, sorted (at most @max). */
+static size_t list_segs(const char *root, char names[][32], size_t max)
+{
+	char path[300];
+	DIR *d;
+	struct dirent *de;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "%s/0", root);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d)) && n < max) {
+		if (strlen(de->d_name) == 20 && strstr(de->d_name, ".seg"))
+			snprintf(names[n++], 32, "%s", de->d_name);
+	}
+	closedir(d);
+	for (size_t i = 1; i < n; i++) /* insertion sort: a handful of names */
+		for (size_t k = i; k > 0 && strcmp(names[k - 1], names[k]) > 0; k--) {
+			char t[32];
+
+			memcpy(t, names[k], 32);
+			memcpy(names[k], names[k - 1], 32);
+			memcpy(names[k - 1], t, 32);
+		}
+	return n;
+}
+
+static off_t file_size(const char *root, const char *rel)
+{
+	char path[400];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/*
+ * Issue 15, defect 1: damage in a segment that is not the newest of its
+ * worker is never cut (it may hold acknowledged mail): the file keeps every
+ * byte, a quarantine link is made, it is counted, and every message whose
+ * records are intact (before and after the damage) is still recovered.
+ */
+static void test_older_segment_damage_quarantined(void **state)
+{
+	struct spool_conf c = conf_for(tmp, 1);
+	enum { N = 30 };
+	struct spool_msg m[N];
+	struct spool_cpl cpl[1];
+	struct spool_qid id[N];
+	char seg[16][32], rel[64], qrel[96];
+	struct spool_stats st;
+	struct spool *sp;
+	struct spool_worker *w;
+	size_t nseg;
+	off_t sz0, sz1;
+	(void)state;
+
+	c.buf_size = 16 * 1024;
+	c.segment_size = 64 * 1024;
+	sp = open_spool(&c);
+	assert_int_equal(spool_start(sp), 0);
+	w = spool_worker_get(sp, 0);
+	for (unsigned i = 0; i < N; i++) {
+		assert_int_equal(tu_send(w, &m[i], 1, 6000, i, 4096, i), 0);
+		id[i] = m[i].qid;
+		assert_int_equal(tu_wait(w, cpl, 1), 1);
+		assert_int_equal(cpl[0].status, 0);
+	}
+	close_spool(sp, 1);
+	nseg = list_segs(tmp, seg, 16);
+	assert_true(nseg >= 3);
+
+	/* A damaged tail in the oldest segment (nothing intact after it in
+	 * that file) and a damaged region inside the second one. */
+	snprintf(rel, sizeof(rel), "0/%s", seg[0]);
+	sz0 = file_size(tmp, rel);
+	{
+		char path[400];
+		uint8_t zeros[300] = {0};
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+		fd = open(path, O_WRONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, zeros, sizeof(zeros), sz0 - (off_t)sizeof(zeros)),
+				 (ssize_t)sizeof(zeros));
+		close(fd);
+		snprintf(path, sizeof(path), "%s/0/%s", tmp, seg[1]);
+		sz1 = file_size(tmp, path + strlen(tmp) + 1);
+		fd = open(path, O_WRONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, zeros, 64, sz1 / 2), 64);
+		close(fd);
+	}
+
+	sp = open_spool(&c);
+	spool_stats_read(sp, &st);
+	assert_int_equal(st.torn_tails_cut, 0);
+	assert_int_equal(st.damaged_tails_kept, 1);
+	assert_int_equal(st.corrupt_regions, 1);
+	assert_true(st.quarantined_segments >= 2);
+	/* never truncated, and kept aside for the operator */
+	assert_int_equal(file_size(tmp, rel), sz0);
+	snprintf(qrel, sizeof(qrel), "quarantine/0-%s", seg[0]);
+	assert_int_equal(file_size(tmp, qrel), sz0);
+	snprintf(qrel, sizeof(qrel), "quarantine/0-%s", seg[1]);
+	assert_int_equal(file_size(tmp, qrel), sz1);
+	/* every recovered message reads back intact; only those touching the
+	 * two damaged spots are missing */
+	struct spool_qid got[N];
+	size_t n = count_recovered(sp, got, N);
+
+	assert_true(n >= N - 4 && n < N);
+	for (size_t k = 0; k < n; k++) {
+		unsigned i = N;
+
+		for (unsigned j = 0; j < N; j++)
+			if (spool_qid_eq(&got[k], &id[j]))
+				i = j;
+		assert_true(i < N);
+		check_message(sp, &id[i], 6000, i, 1);
+	}
+	/* messages after the damaged tail, in newer segments, are all there */
+	for (unsigned j = N - 5; j < N; j++) {
+		bool found = false;
+
+		for (size_t k = 0; k < n; k++)
+			found |= spool_qid_eq(&got[k], &id[j]);
+		assert_true(found);
+	}
+	spool_destroy(sp);
+
+	/* a second start finds the same, cuts nothing */
+	sp = open_spool(&c);
+	spool_stats_read(sp, &st);
+	assert_int_equal(st.torn_tails_cut, 0);
+	assert_int_equal(count_recovered(sp, NULL, 0), n);
+	assert_int_equal(file_size(tmp, rel), sz0);
+	spool_destroy(sp);
+}
+
 static void test_conf_rejects(void **state)
 {
 	struct spool_conf c = conf_for(tmp, 2);
@@ -1121,10 +1342,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit_two_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc_and_eio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_high_water, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staging_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worker_dir_kept_when_workers_shrink, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_older_segment_damage_quarantined, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
