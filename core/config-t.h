@@ -153,8 +153,18 @@ struct mx_config {
 	char daemon_user[MX_CFG_STR];
 	char daemon_group[MX_CFG_STR];
 
+	/* Operator's toolbox (issue 16) */
+	int64_t daemon_drain_timeout_s; /* [daemon]: live sessions get this long */
+	int64_t daemon_drain_mode;	/* [daemon]: enum mx_drain_mode */
+
 	/* [metrics] */
 	char metrics_listen[MX_CFG_STR]; /* "a.b.c.d:PORT" or "[v6]:PORT"; "": no /metrics */
+};
+
+/* [daemon] drain_mode: what new connections get while draining. */
+enum mx_drain_mode {
+	MX_DRAIN_REPLY = 0, /* 421 4.3.2 Service shutting down */
+	MX_DRAIN_SILENT,    /* closed without a word */
 };
 
 #endif

@@ -59,6 +59,9 @@ static bool nexthop_ok(const char *v, char *why, size_t len);
 
 static const char *const steer_names[] = {"auto", "rss", "software", NULL};
 static const char *const pregreet_names[] = {"drop", "log", NULL};
+/* Operator's toolbox (issue 16): in the order of enum mx_drain_mode. */
+static const char *const drain_mode_names[] = {"reply", "silent", NULL};
+
 /* In the order of enum relay_tls (queue/relay-t.h). */
 static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify", NULL};
 
@@ -168,6 +171,11 @@ static const struct key_def keys[] = {
 	{"daemon", "user", K_STR, OFF(daemon_user), 0, 0, false, RESTART},
 	{"daemon", "group", K_STR, OFF(daemon_group), 0, 0, false, RESTART},
 
+	/* Operator's toolbox (issue 16): drain. */
+	{"daemon", "drain_timeout_s", K_INT, OFF(daemon_drain_timeout_s), 1, 86400, false, LIVE},
+	{"daemon", "drain_mode", K_ENUM, OFF(daemon_drain_mode), 0, 0, false, LIVE,
+	 drain_mode_names},
+
 	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false, RESTART},
 };
 #undef OFF
@@ -243,6 +251,7 @@ void config_defaults(struct mx_config *c)
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");
 	c->log_level = MX_LOG_INFO;
 	snprintf(c->daemon_user, sizeof(c->daemon_user), "mxgate");
+	c->daemon_drain_timeout_s = 30;
 }
 
 struct load_ctx {

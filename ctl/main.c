@@ -44,6 +44,23 @@ time_t daemon_started(void)
 	return started;
 }
 
+void daemon_request_stop(void)
+{
+	got_stop = -1; /* not a signal: a drain finished */
+}
+
+/* Has every worker gone round its loop once (READY for systemd)? */
+static bool workers_polling(void)
+{
+	for (unsigned i = 0; i < dp_nworkers(); i++) {
+		struct dp_stats st;
+		dp_stats_read(i, &st);
+		if (st.loops == 0)
+			return false;
+	}
+	return true;
+}
+
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
@@ -123,7 +140,7 @@ int main(int argc, char **argv)
 	};
 	const char *path = NULL;
 	struct mx_config *config; /* the boot generation; see config_publish() below */
-	bool check = false;
+	bool check = false, ready = false;
 	char err[8192];
 	uid_t uid;
 	gid_t gid;
@@ -195,7 +212,12 @@ int main(int argc, char **argv)
 	}
 	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config->ctl_socket);
 	while (!got_stop) {
-		int n = mx_loop_run_once(20);
+		int n;
+		if (!ready && workers_polling()) {
+			ready = true;
+			daemon_notify_ready();
+		}
+		n = mx_loop_run_once(20);
 		if (n < 0) { /* epoll itself failed: a bug, but stop cleanly */
 			MX_ERR("control loop: %s", strerror(-n));
 			rc = 1;
@@ -208,8 +230,9 @@ int main(int argc, char **argv)
 			daemon_reload(NULL);
 		}
 	}
-	if (got_stop)
+	if (got_stop > 0)
 		MX_NOTICE("signal %d received: stopping", (int)got_stop);
+	daemon_notify("STOPPING=1");
 out:
 	ctl_close();
 	metrics_close();

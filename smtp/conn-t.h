@@ -141,6 +141,20 @@ struct smtp_conn {
 	uint64_t linger_end_us; /* 0; else reset here (our FIN sent, or lifetime) */
 	struct smtp_peer peer;
 	struct smtp_park park;
+	/* The operator's view (show sessions, kill session: ctlbox.h).
+	 * Written by conn.c on the owner lcore, read there by the ctl box. */
+	uint64_t serial;	      /* session id on this worker, from 1, never reused */
+	uint64_t t_open_us;	      /* accepted */
+	uint64_t t_last_us;	      /* last octet read or sent */
+	uint64_t bytes_in, bytes_out; /* octets read from / sent to the client */
+	bool kill_pending;	      /* shut down once its parked command is answered */
+};
+
+/* What a draining table does with a new connection (smtp_conn_set_drain()). */
+enum smtp_conn_drain {
+	SMTP_CONN_DRAIN_OFF = 0, /* accept */
+	SMTP_CONN_DRAIN_REPLY,	 /* "421 4.3.2 ... Service shutting down", close */
+	SMTP_CONN_DRAIN_SILENT,	 /* close without a word */
 };
 
 /* Called when a parked session reaches its deadline (the host answers). */

@@ -33,6 +33,9 @@ struct smtp_conn_table {
 	uint64_t refused;	  /* idem */
 	uint64_t linger_aborts;	  /* idem */
 	uint64_t lifetime_closes; /* idem */
+	uint64_t drain_refused;	  /* idem */
+	uint64_t serial_next;	  /* session ids (smtp_conn.serial) */
+	uint8_t drain;		  /* enum smtp_conn_drain */
 	smtp_conn_release_fn on_release;
 	void *release_arg;
 };
@@ -153,6 +156,16 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	struct smtp_conn *c = tab->free;
 	char client[INET6_ADDRSTRLEN];
 
+	if (tab->drain != SMTP_CONN_DRAIN_OFF) {
+		static const char bye[] = "421 4.3.2 mxgate: Service shutting down\r\n";
+
+		cnt_inc(&tab->drain_refused);
+		if (tab->drain == SMTP_CONN_DRAIN_REPLY)
+			ops->send(tr, bye, sizeof(bye) - 1, *tab->now_us);
+		ops->close(tr, *tab->now_us);
+		errno = EAGAIN;
+		return NULL;
+	}
 	if (!c) {
 		refuse(tab, ops, tr, "connections");
 		return NULL;
@@ -168,6 +181,10 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->life_end_us = *tab->now_us + tab->lifetime_us;
 	c->linger_end_us = 0;
 	c->peer = *peer;
+	c->serial = ++tab->serial_next;
+	c->t_open_us = c->t_last_us = *tab->now_us;
+	c->bytes_in = c->bytes_out = 0;
+	c->kill_pending = false;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {
@@ -214,6 +231,8 @@ static bool conn_flush(struct smtp_conn *c)
 		ssize_t n = c->top.ops->send(c->top.tr, p, len, now);
 		if (n <= 0)
 			return false; /* full (WRITABLE follows) or closed */
+		c->bytes_out += (uint64_t)n;
+		c->t_last_us = now;
 		smtp_output_consume(c->s, (size_t)n);
 		if ((size_t)n < len)
 			return false;
@@ -243,6 +262,10 @@ void smtp_conn_pump(struct smtp_conn *c)
 
 	if (!c->s || !ops)
 		return;
+	if (c->kill_pending && !smtp_session_parked(c->s)) {
+		c->kill_pending = false; /* its parked command was answered */
+		smtp_session_shutdown(c->s, now);
+	}
 	while (progress) {
 		unsigned n;
 
@@ -256,6 +279,8 @@ void smtp_conn_pump(struct smtp_conn *c)
 			size_t used = smtp_input(c->s, iov[i].base, iov[i].len, now);
 			if (used) {
 				ops->consume(c->top.tr, used, now);
+				c->bytes_in += used;
+				c->t_last_us = now;
 				progress = true;
 			}
 			if (used < iov[i].len)
@@ -279,7 +304,7 @@ void smtp_conn_pump(struct smtp_conn *c)
 static void conn_linger_abort(struct smtp_conn *c)
 {
 	MX_DEBUG("smtp %u: client did not close within %llu ms of the end: reset", c->slot,
-		(unsigned long long)(c->tab->linger_us / 1000));
+		 (unsigned long long)(c->tab->linger_us / 1000));
 	cnt_inc(&c->tab->linger_aborts);
 	smtp_conn_abort(c);
 }
@@ -410,4 +435,35 @@ uint64_t smtp_conn_linger_aborts(const struct smtp_conn_table *tab)
 uint64_t smtp_conn_lifetime_closes(const struct smtp_conn_table *tab)
 {
 	return __atomic_load_n(&tab->lifetime_closes, __ATOMIC_RELAXED);
+}
+
+int smtp_conn_kill(struct smtp_conn *c)
+{
+	int rc;
+
+	if (!c->s)
+		return -ENOENT;
+	rc = smtp_session_shutdown(c->s, *c->tab->now_us);
+	if (rc == -EBUSY) {
+		c->kill_pending = true; /* smtp_conn_pump() after the answer */
+		return 0;
+	}
+	if (rc == 0)
+		smtp_conn_pump(c);
+	return rc;
+}
+
+void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode)
+{
+	tab->drain = (uint8_t)mode;
+}
+
+uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab)
+{
+	return __atomic_load_n(&tab->drain_refused, __ATOMIC_RELAXED);
+}
+
+unsigned smtp_conn_worker(const struct smtp_conn_table *tab)
+{
+	return tab->worker;
 }

@@ -30,6 +30,7 @@
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "smtp/admission.h"
+#include "smtp/ctlbox.h"
 #include "smtp/host.h"
 #include "smtp/smtp.h"
 #include "smtp/stage_spool.h"
@@ -44,6 +45,7 @@ struct srv {
 	struct smtp_spool_stage *spool;
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
+	struct smtp_ctlbox *box; /* show/kill sessions, drain (ctlbox.h) */
 };
 
 static struct srv *servers[SRV_MAX_WORKERS];
@@ -98,6 +100,7 @@ static void srv_free(struct srv *srv)
 	smtp_spool_stage_destroy(srv->spool);
 	smtp_host_destroy(srv->host);
 	smtp_adm_worker_destroy(srv->adm);
+	smtp_ctlbox_destroy(srv->box);
 	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
 		smtp_adm_destroy(adm_shared);
 		adm_shared = NULL;
@@ -147,7 +150,9 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		srv_adm_set(srv, cfg, sc.hostname);
 		smtp_conn_on_release(smtp_host_conns(srv->host), smtp_adm_unbind, srv->adm);
 	}
-	if (!srv->host || !srv->spool || !srv->adm) {
+	if (srv->host)
+		srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions);
+	if (!srv->host || !srv->spool || !srv->adm || !srv->box) {
 		MX_ERR("worker %u: cannot create %u SMTP sessions: %s (lower [smtp] max_sessions)",
 		       ctx->worker, sc.max_sessions, strerror(errno));
 		srv_free(srv);
@@ -191,6 +196,7 @@ static void srv_poll(void *state)
 	if (!smtp_spool_stage_worker(srv->spool))
 		smtp_spool_stage_attach(srv->spool, queue_worker(srv->worker));
 	smtp_spool_stage_poll(srv->spool);
+	smtp_ctlbox_poll(srv->box, smtp_host_conns(srv->host));
 }
 
 /* A new configuration generation: apply the live [smtp] keys to this
@@ -251,5 +257,17 @@ unsigned smtp_server_sessions(unsigned i)
 {
 	return i < SRV_MAX_WORKERS && servers[i]
 		       ? smtp_conn_open_count(smtp_host_conns(servers[i]->host))
+		       : 0;
+}
+
+struct smtp_ctlbox *smtp_server_ctlbox(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i] ? servers[i]->box : NULL;
+}
+
+uint64_t smtp_server_drain_refused(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i]
+		       ? smtp_conn_drain_refused(smtp_host_conns(servers[i]->host))
 		       : 0;
 }

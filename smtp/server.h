@@ -31,4 +31,12 @@ uint64_t smtp_server_refused(unsigned i);
 /** Connections currently open on worker @i (any thread, relaxed). */
 unsigned smtp_server_sessions(unsigned i);
 
+struct smtp_ctlbox;
+/** Worker @i's ctl box (smtp/ctlbox.h: show/kill sessions, drain), or
+ * NULL if it runs no SMTP server. Control thread. */
+struct smtp_ctlbox *smtp_server_ctlbox(unsigned i);
+
+/** Connections turned away on worker @i while draining (any thread). */
+uint64_t smtp_server_drain_refused(unsigned i);
+
 #endif

@@ -88,6 +88,7 @@ static const char *const result_names[SMTP_RES_COUNT] = {
 	[SMTP_RES_TEMPFAIL] = "tempfail", [SMTP_RES_REJECTED] = "rejected",
 	[SMTP_RES_PREGREET] = "pregreet", [SMTP_RES_TIMEOUT] = "timeout",
 	[SMTP_RES_ERRORS] = "errors",	  [SMTP_RES_LIFETIME] = "lifetime",
+	[SMTP_RES_SHUTDOWN] = "shutdown",
 };
 
 const char *const smtp_counter_names[SMTP_CNT_COUNT] = {
@@ -2187,6 +2188,23 @@ int smtp_session_expire(struct smtp_session *s, uint64_t now)
 	txn_abort(s, now);
 	close_session(s);
 	reply(s, 0, 421, "4.4.2", "%s Error: connection lifetime exceeded", s->pool->cfg.hostname);
+	return 0;
+}
+
+int smtp_session_shutdown(struct smtp_session *s, uint64_t now)
+{
+	if (s->state == SMTP_ST_CLOSING)
+		return -EALREADY;
+	if (s->parked)
+		return -EBUSY;
+	/* RFC 5321 3.8: a server that must shut down answers 421 and closes;
+	 * 4.3.2 is RFC 3463's "system not accepting network messages". */
+	MX_INFO("smtp %u: client %s: shut down by the operator in state %s", s->id, s->client,
+		state_names[s->state]);
+	s->result = SMTP_RES_SHUTDOWN;
+	txn_abort(s, now);
+	close_session(s);
+	reply(s, 0, 421, "4.3.2", "%s Service shutting down", s->pool->cfg.hostname);
 	return 0;
 }
 

@@ -291,6 +291,9 @@ static void test_apply_classes(void **state)
 		"smtp.conn_rate_per_net",
 		"smtp.conn_burst_per_net",
 		"smtp.reserve_pct",
+		/* the operator's toolbox (ctl/drain.c reads them at `drain`) */
+		"daemon.drain_timeout_s",
+		"daemon.drain_mode",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
