@@ -11,6 +11,7 @@ Runs inside the test's network namespace; CTL is mxgatectl, SOCK its socket.
 Prints one line per check; exit 1 at the first failure.
 """
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -148,7 +149,7 @@ def load(host, port, seconds, outpath):
         while time.time() < end:
             i += 1
             try:
-                s = socket.create_connection((host, port), timeout=10)
+                s = socket.create_connection((host, port), timeout=2)
             except OSError:
                 with lock:
                     refused[0] += 1
@@ -199,9 +200,47 @@ def load(host, port, seconds, outpath):
     print("load: %d messages 250 queued, %d connections refused" % (len(qids), refused[0]))
 
 
+def hold(host, port, seconds):
+    """One transaction held open in RCPT for SECONDS (a drain must wait for
+    it), then finished: prints the queue id of its 250, then the QUIT's."""
+    a = Client(host, port)
+    a.cmd("EHLO hold.example.test", 250)
+    a.cmd("MAIL FROM:<hold@example.org>", 250)
+    a.cmd("RCPT TO:<u@example.test>", 250)
+    print("held", flush=True)
+    time.sleep(seconds)
+    a.cmd("DATA", 354)
+    lines = a.cmd("Subject: held\r\n\r\nx\r\n.", 250)
+    print("queued " + lines[-1].split()[-1], flush=True)
+    a.s.sendall(b"QUIT\r\n")
+    code, lines = a.reply()
+    print("quit " + (lines[-1] if lines else "(none)"), flush=True)
+
+
+def notify_listen(path, outpath, seconds):
+    """A fake service manager: every datagram on PATH appended to OUTPATH."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    os.chmod(path, 0o777)
+    s.settimeout(0.2)
+    end = time.time() + seconds
+    with open(outpath, "a") as f:
+        while time.time() < end:
+            try:
+                d = s.recv(4096)
+            except socket.timeout:
+                continue
+            f.write(d.decode().replace("\n", " ") + "\n")
+            f.flush()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "sessions":
         sessions(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+    elif sys.argv[1] == "hold":
+        hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif sys.argv[1] == "notify":
+        notify_listen(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     elif sys.argv[1] == "load":
         load(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
     else:

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# drain (issue 16) under load: 4 clients send one message per connection
+# in a loop while one transaction is held open in RCPT; `drain` refuses new
+# connections with 421 4.3.2, `show info` says draining, the held
+# transaction still gets its 250, then the daemon exits 0 by itself. Every
+# queue id a client got in a 250 is in the spool afterwards (a second run
+# lists the queue). A fake NOTIFY_SOCKET records READY=1, WATCHDOG=1 and
+# STOPPING=1 (sd_notify protocol, ctl/sd_notify.c).
+. "$(dirname "$0")/lib.sh"
+mx_setup ops-drain
+TOOL="$MX_SRC/tests/integration/ops_tool.py"
+# The next hop refuses (nothing listens on port 1): mail stays queued.
+mx_conf smtp port 25 smtp hostname mx.example.test daemon drain_timeout_s 20 \
+	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600
+python3 "$TOOL" notify "$MX_TMP/notify.sock" "$MX_TMP/notify.log" 60 &
+npid=$!
+trap 'kill $npid 2>/dev/null; mx_cleanup' EXIT
+for _ in $(seq 50); do [ -S "$MX_TMP/notify.sock" ] && break; sleep 0.1; done
+export NOTIFY_SOCKET=$MX_TMP/notify.sock WATCHDOG_USEC=200000
+mx_start
+unset NOTIFY_SOCKET WATCHDOG_USEC
+in_ns python3 "$TOOL" hold 198.18.0.2 25 4 >"$MX_TMP/hold.out" 2>&1 &
+hpid=$!
+in_ns python3 "$TOOL" load 198.18.0.2 25 6 "$MX_TMP/qids" >"$MX_TMP/load.out" 2>&1 &
+lpid=$!
+for _ in $(seq 50); do grep -q held "$MX_TMP/hold.out" && break; sleep 0.1; done
+grep -q held "$MX_TMP/hold.out" || fail "held client: $(cat "$MX_TMP/hold.out")"
+sleep 1
+out=$(mx_ctl drain) || fail "drain: $out"
+pass "$out"
+info=$(mx_ctl show info | grep '^draining') || fail "show info has no draining line"
+grep -q '^draining yes' <<<"$info" || fail "show info: $info"
+pass "show info: $info"
+out=$(mx_ctl drain 2>&1) && fail "second drain accepted: $out"
+# A new connection while the held transaction keeps the daemon up.
+out=$(in_ns python3 -c 'import socket; s=socket.create_connection(("198.18.0.2",25),timeout=5); print(s.makefile().readline().strip())') ||
+	fail "connection during the drain: $out"
+grep -q '^421 4.3.2 .*Service shutting down' <<<"$out" || fail "new connection got '$out'"
+pass "new connection during the drain: $out"
+wait "$hpid" || fail "held client: $(cat "$MX_TMP/hold.out")"
+grep -q '^queued ' "$MX_TMP/hold.out" || fail "held transaction: $(cat "$MX_TMP/hold.out")"
+pass "held transaction finished during the drain: $(tr '\n' ' ' <"$MX_TMP/hold.out")"
+for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$MX_PID" 2>/dev/null && fail "mxgate still running 10 s after the held session ended"
+wait "$MX_PID"
+rc=$?
+MX_PID=
+[ "$rc" -eq 0 ] || fail "mxgate exited $rc after the drain"
+pass "exit status 0 after the drain"
+wait "$lpid"
+cat "$MX_TMP/load.out"
+grep -q "connections refused" "$MX_TMP/load.out" || fail "load: $(cat "$MX_TMP/load.out")"
+sed -n 's/^queued //p' "$MX_TMP/hold.out" >>"$MX_TMP/qids"
+sort -u "$MX_TMP/qids" | grep -v '^$' >"$MX_TMP/qids.sorted"
+n=$(wc -l <"$MX_TMP/qids.sorted")
+[ "$n" -ge 2 ] || fail "only $n messages got 250 under load"
+
+# Every 250'd message is in the spool: a second run lists the queue.
+mx_start
+mx_ctl show queue detail 100000 >"$MX_TMP/queue.out" || fail "show queue detail: $(head -3 "$MX_TMP/queue.out")"
+grep -oE '\b[0-9A-Z]{26}\b' "$MX_TMP/queue.out" | sort -u >"$MX_TMP/queued.sorted"
+missing=$(comm -23 "$MX_TMP/qids.sorted" "$MX_TMP/queued.sorted" | wc -l)
+[ "$missing" -eq 0 ] || fail "$missing of $n messages answered 250 are not in the spool"
+pass "all $n messages answered 250 (load + held) are in the spool after the drain"
+mx_stop
+sleep 0.3
+grep -q '^READY=1' "$MX_TMP/notify.log" || fail "no READY=1: $(cat "$MX_TMP/notify.log")"
+grep -q '^WATCHDOG=1' "$MX_TMP/notify.log" || fail "no WATCHDOG=1: $(cat "$MX_TMP/notify.log")"
+grep -q '^STOPPING=1 STATUS=draining' "$MX_TMP/notify.log" || fail "no STOPPING=1 at the drain: $(cat "$MX_TMP/notify.log")"
+pass "sd_notify: $(sort -u "$MX_TMP/notify.log" | cut -c1-40 | tr '\n' '|')"
