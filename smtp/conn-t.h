@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/hist.h"
 #include "dataplane/timer.h"
 #include "smtp/smtp-t.h"
 
@@ -148,6 +149,36 @@ struct smtp_conn {
 	uint64_t t_last_us;	      /* last octet read or sent */
 	uint64_t bytes_in, bytes_out; /* octets read from / sent to the client */
 	bool kill_pending;	      /* shut down once its parked command is answered */
+	/* Per-phase latency (latency.c marks, conn.c records at the flush). */
+	uint64_t t_banner_us; /* first octet sent (0: not yet) */
+	uint64_t t_helo_us;   /* first HELO/EHLO (0: not yet) */
+	uint64_t t_mark_us;   /* RCPT or end of data received */
+	uint8_t mark;	      /* 1 + enum smtp_lat_phase awaiting its reply; 0 none */
+	bool mailed;	      /* first MAIL seen */
+};
+
+/*
+ * Per-phase latency of sessions, X(name, help), microseconds: one set of
+ * histograms per worker (single writer), read by the control thread
+ * (`show latency`, /metrics). End of data to durable is the spool's own
+ * spool.commit_latency_ns; data_reply adds the way back to the session.
+ */
+#define SMTP_LATENCY(X)                                                                     \
+	X(connect_banner, "accept to the first octet of the greeting sent")                 \
+	X(banner_helo, "greeting sent to the first HELO/EHLO received")                     \
+	X(helo_mail, "first HELO/EHLO to the first MAIL FROM received")                     \
+	X(rcpt_verdict, "RCPT TO received to its reply sent (every check, parks included)") \
+	X(data_reply, "end of data received to its reply sent (the spool commit included)")
+
+enum smtp_lat_phase {
+#define SMTP_LAT_X_ENUM(n, h) SMTP_LAT_##n,
+	SMTP_LATENCY(SMTP_LAT_X_ENUM)
+#undef SMTP_LAT_X_ENUM
+		SMTP_LAT_COUNT,
+};
+
+struct smtp_conn_lat {
+	struct mx_hist h[SMTP_LAT_COUNT];
 };
 
 /* What a draining table does with a new connection (smtp_conn_set_drain()). */

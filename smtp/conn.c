@@ -27,15 +27,16 @@ struct smtp_conn_table {
 	struct smtp_conn *conns;
 	struct smtp_conn *free;
 	unsigned nconns;
-	uint64_t linger_us;	  /* after our FIN, until the reset */
-	uint64_t lifetime_us;	  /* of every session */
-	unsigned open;		  /* owner writes, anyone reads (relaxed) */
-	uint64_t refused;	  /* idem */
-	uint64_t linger_aborts;	  /* idem */
-	uint64_t lifetime_closes; /* idem */
-	uint64_t drain_refused;	  /* idem */
-	uint64_t serial_next;	  /* session ids (smtp_conn.serial) */
-	uint8_t drain;		  /* enum smtp_conn_drain */
+	uint64_t linger_us;	   /* after our FIN, until the reset */
+	uint64_t lifetime_us;	   /* of every session */
+	unsigned open;		   /* owner writes, anyone reads (relaxed) */
+	uint64_t refused;	   /* idem */
+	uint64_t linger_aborts;	   /* idem */
+	uint64_t lifetime_closes;  /* idem */
+	uint64_t drain_refused;	   /* idem */
+	uint64_t serial_next;	   /* session ids (smtp_conn.serial) */
+	uint8_t drain;		   /* enum smtp_conn_drain */
+	struct smtp_conn_lat *lat; /* NULL: latencies not recorded */
 	smtp_conn_release_fn on_release;
 	void *release_arg;
 };
@@ -185,6 +186,9 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->t_open_us = c->t_last_us = *tab->now_us;
 	c->bytes_in = c->bytes_out = 0;
 	c->kill_pending = false;
+	c->t_banner_us = c->t_helo_us = c->t_mark_us = 0;
+	c->mark = 0;
+	c->mailed = false;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {
@@ -220,6 +224,24 @@ void smtp_conn_arm(struct smtp_conn *c)
 		timer_arm(c->tab->wheel, &c->timer, (d + 999) / 1000);
 }
 
+/* Octets are going out at @now: the greeting's first, or the reply a
+ * latency mark waits for (not while parked: that reply is not there yet). */
+static void conn_lat_sent(struct smtp_conn *c, uint64_t now)
+{
+	struct smtp_conn_lat *lat = c->tab->lat;
+
+	if (!lat)
+		return;
+	if (c->bytes_out == 0) {
+		c->t_banner_us = now ? now : 1;
+		mx_hist_record(&lat->h[SMTP_LAT_connect_banner], now - c->t_open_us);
+	}
+	if (c->mark && !smtp_session_parked(c->s)) {
+		mx_hist_record(&lat->h[c->mark - 1], now - c->t_mark_us);
+		c->mark = 0;
+	}
+}
+
 /* Move engine output into the transport. Returns true if it is empty. */
 static bool conn_flush(struct smtp_conn *c)
 {
@@ -231,6 +253,7 @@ static bool conn_flush(struct smtp_conn *c)
 		ssize_t n = c->top.ops->send(c->top.tr, p, len, now);
 		if (n <= 0)
 			return false; /* full (WRITABLE follows) or closed */
+		conn_lat_sent(c, now);
 		c->bytes_out += (uint64_t)n;
 		c->t_last_us = now;
 		smtp_output_consume(c->s, (size_t)n);
@@ -461,6 +484,11 @@ void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode)
 uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab)
 {
 	return __atomic_load_n(&tab->drain_refused, __ATOMIC_RELAXED);
+}
+
+void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat)
+{
+	tab->lat = lat;
 }
 
 unsigned smtp_conn_worker(const struct smtp_conn_table *tab)

@@ -130,6 +130,10 @@ void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode)
  * relaxed. */
 uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab);
 
+/** Record per-phase latencies of @tab's sessions into @lat (NULL: none);
+ * the marks come from the stages of latency.h. Boot path or owner lcore. */
+void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat);
+
 /** The worker index given at create. Any thread (constant). */
 unsigned smtp_conn_worker(const struct smtp_conn_table *tab);
 

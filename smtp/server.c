@@ -32,6 +32,7 @@
 #include "smtp/admission.h"
 #include "smtp/ctlbox.h"
 #include "smtp/host.h"
+#include "smtp/latency.h"
 #include "smtp/smtp.h"
 #include "smtp/stage_spool.h"
 #include "smtp/transport_tcp.h"
@@ -45,7 +46,8 @@ struct srv {
 	struct smtp_spool_stage *spool;
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
-	struct smtp_ctlbox *box; /* show/kill sessions, drain (ctlbox.h) */
+	struct smtp_ctlbox *box;   /* show/kill sessions, drain (ctlbox.h) */
+	struct smtp_conn_lat *lat; /* per-phase latency (latency.h) */
 };
 
 static struct srv *servers[SRV_MAX_WORKERS];
@@ -101,6 +103,7 @@ static void srv_free(struct srv *srv)
 	smtp_host_destroy(srv->host);
 	smtp_adm_worker_destroy(srv->adm);
 	smtp_ctlbox_destroy(srv->box);
+	free(srv->lat);
 	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
 		smtp_adm_destroy(adm_shared);
 		adm_shared = NULL;
@@ -136,7 +139,16 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	hc.linger_ms = (uint32_t)cfg->smtp_linger_ms;
 	hc.max_lifetime_s = (uint32_t)cfg->smtp_max_lifetime_s;
 	srv->host = smtp_host_create(&hc);
-	/* Stages in the order they run: policy stages go before the spool's. */
+	/* Stages in the order they run: the latency marks first, policy
+	 * stages before the spool's. */
+	srv->lat = malloc(sizeof(*srv->lat));
+	if (srv->lat)
+		for (unsigned i = 0; i < SMTP_LAT_COUNT; i++)
+			mx_hist_init(&srv->lat->h[i]);
+	if (srv->host && (!srv->lat || smtp_latency_stages_add(srv->host, srv->lat) != 0)) {
+		smtp_host_destroy(srv->host);
+		srv->host = NULL;
+	}
 	if (srv->host)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
 	/* Admission entries: two per slot of every worker, plus idle networks. */
@@ -270,4 +282,9 @@ uint64_t smtp_server_drain_refused(unsigned i)
 	return i < SRV_MAX_WORKERS && servers[i]
 		       ? smtp_conn_drain_refused(smtp_host_conns(servers[i]->host))
 		       : 0;
+}
+
+const struct smtp_conn_lat *smtp_server_latency(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i] ? servers[i]->lat : NULL;
 }

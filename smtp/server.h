@@ -39,4 +39,9 @@ struct smtp_ctlbox *smtp_server_ctlbox(unsigned i);
 /** Connections turned away on worker @i while draining (any thread). */
 uint64_t smtp_server_drain_refused(unsigned i);
 
+struct smtp_conn_lat;
+/** Worker @i's per-phase latency histograms (smtp/latency.h; merge them
+ * with mx_hist_merge(), any thread), or NULL. */
+const struct smtp_conn_lat *smtp_server_latency(unsigned i);
+
 #endif

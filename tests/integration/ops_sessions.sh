@@ -4,7 +4,7 @@
 # and filters; a kill ends the right one only (421 4.3.2, then close).
 . "$(dirname "$0")/lib.sh"
 mx_setup ops-sess
-mx_conf smtp port 25 smtp hostname mx.example.test
+mx_conf smtp port 25 smtp hostname mx.example.test metrics listen 127.0.0.1:9187
 mx_start
 out=$(in_ns python3 "$MX_SRC/tests/integration/ops_tool.py" sessions 198.18.0.2 25 "$MX_CTL_BIN" "$MX_SOCK") || fail "$out"
 echo "$out"
@@ -16,4 +16,24 @@ done
 [ "$out" = "sessions 0" ] || fail "sessions left after the kills: $out"
 out=$(mx_ctl kill session 0-x 2>&1) && fail "kill session 0-x accepted: $out"
 pass "bad id refused: $out"
+# Per-phase latency: every phase the clients went through was recorded
+# (counts only: no timing assertion), in `show latency` and on /metrics.
+out=$(mx_ctl show latency) || fail "show latency: $out"
+echo "$out"
+json=$(mx_ctl show latency json) || fail "show latency json: $json"
+python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+want = {"connect_banner": 3, "banner_helo": 3, "helo_mail": 1, "rcpt_verdict": 1, "data_reply": 1}
+for k, n in want.items():
+    if j[k]["count"] < n or j[k]["max_us"] < j[k]["p50_us"]:
+        sys.exit("%s: %s, expected count >= %d" % (k, j[k], n))
+' "$json" || fail "show latency json: $json"
+pass "show latency: every phase recorded"
+in_ns curl -sS -o "$MX_TMP/metrics.txt" http://127.0.0.1:9187/metrics || fail "curl /metrics"
+for p in connect_banner banner_helo helo_mail rcpt_verdict data_reply; do
+	grep -q "^mxgate_latency_${p}_seconds_bucket{worker=\"0\",le=\"+Inf\"} [1-9]" "$MX_TMP/metrics.txt" ||
+		fail "/metrics has no mxgate_latency_${p}_seconds histogram: $(grep latency "$MX_TMP/metrics.txt" | head -5)"
+done
+pass "/metrics: mxgate_latency_*_seconds histograms"
 mx_stop
