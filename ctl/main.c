@@ -178,6 +178,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mx_log_level = (int)config->log_level;
+	mx_log_json = (int)config->log_format;
+	if (config->log_syslog && !check)
+		mx_log_open_syslog();
 	if (resolve_user(config, &uid, &gid) != 0)
 		return 1;
 	if (check) {

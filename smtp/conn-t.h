@@ -47,6 +47,11 @@
  */
 #define SMTP_CONN_LIFETIME_S 3600
 
+/* The session's log line names the queue ids of its first SMTP_CONN_QIDS
+ * messages (qids=A,B,...; "+N" more), as the 250 named them. */
+#define SMTP_CONN_QIDS	  4
+#define SMTP_CONN_QID_LEN 26
+
 /* One piece of received, in-order data, read in place (zero copy). */
 struct smtp_iov {
 	const void *base;
@@ -155,6 +160,9 @@ struct smtp_conn {
 	uint64_t t_mark_us;   /* RCPT or end of data received */
 	uint8_t mark;	      /* 1 + enum smtp_lat_phase awaiting its reply; 0 none */
 	bool mailed;	      /* first MAIL seen */
+	/* Queue ids our 250s named (the first SMTP_CONN_QIDS), for the log. */
+	uint8_t nqids;
+	char qids[SMTP_CONN_QIDS][SMTP_CONN_QID_LEN + 1];
 };
 
 /*

@@ -114,8 +114,18 @@ static void conn_release(struct smtp_conn *c)
 
 	timer_cancel(tab->wheel, &c->timer);
 	if (c->s) {
+		char qids[SMTP_CONN_QIDS * (SMTP_CONN_QID_LEN + 1) + 16] = "";
+		size_t q = 0;
+
+		for (unsigned i = 0; i < c->nqids && i < SMTP_CONN_QIDS; i++)
+			q += (size_t)snprintf(qids + q, sizeof(qids) - q, "%s%s",
+					      i ? "," : " qids=", c->qids[i]);
+		if (c->nqids > SMTP_CONN_QIDS)
+			snprintf(qids + q, sizeof(qids) - q, ",+%u", c->nqids - SMTP_CONN_QIDS);
+		/* session=W-N as `show sessions` names it: the key of JSON logs. */
 		if (smtp_summary_format(c->s, *tab->now_us, line, sizeof(line)) > 0)
-			MX_INFO("smtp %s", line);
+			MX_INFO("smtp %s session=%u-%llu%s", line, tab->worker,
+				(unsigned long long)c->serial, qids);
 		smtp_session_free(c->s, *tab->now_us);
 		c->s = NULL;
 	}
@@ -189,6 +199,7 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->t_banner_us = c->t_helo_us = c->t_mark_us = 0;
 	c->mark = 0;
 	c->mailed = false;
+	c->nqids = 0;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {
@@ -242,6 +253,31 @@ static void conn_lat_sent(struct smtp_conn *c, uint64_t now)
 	}
 }
 
+/* Note the queue id of every "250 2.0.0 Ok: queued as ID" line (the
+ * spool stage's words) in @len octets of output going out. Only a line's
+ * start is matched, so no echoed client text can forge one. */
+static void conn_note_qids(struct smtp_conn *c, const uint8_t *p, size_t len)
+{
+	static const char pre[] = "250 2.0.0 Ok: queued as ";
+	const size_t pl = sizeof(pre) - 1;
+
+	for (size_t i = 0; i + pl + SMTP_CONN_QID_LEN <= len;) {
+		const uint8_t *nl;
+		if (memcmp(p + i, pre, pl) == 0) {
+			if (c->nqids < SMTP_CONN_QIDS) {
+				memcpy(c->qids[c->nqids], p + i + pl, SMTP_CONN_QID_LEN);
+				c->qids[c->nqids][SMTP_CONN_QID_LEN] = '\0';
+			}
+			if (c->nqids < UINT8_MAX)
+				c->nqids++;
+		}
+		nl = memchr(p + i, '\n', len - i);
+		if (!nl)
+			break;
+		i = (size_t)(nl - p) + 1;
+	}
+}
+
 /* Move engine output into the transport. Returns true if it is empty. */
 static bool conn_flush(struct smtp_conn *c)
 {
@@ -254,6 +290,7 @@ static bool conn_flush(struct smtp_conn *c)
 		if (n <= 0)
 			return false; /* full (WRITABLE follows) or closed */
 		conn_lat_sent(c, now);
+		conn_note_qids(c, p, (size_t)n);
 		c->bytes_out += (uint64_t)n;
 		c->t_last_us = now;
 		smtp_output_consume(c->s, (size_t)n);

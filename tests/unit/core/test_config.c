@@ -294,6 +294,7 @@ static void test_apply_classes(void **state)
 		/* the operator's toolbox (ctl/drain.c reads them at `drain`) */
 		"daemon.drain_timeout_s",
 		"daemon.drain_mode",
+		"log.format",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
