@@ -63,6 +63,47 @@ missing=$(comm -23 "$MX_TMP/qids.sorted" "$MX_TMP/queued.sorted" | wc -l)
 [ "$missing" -eq 0 ] || fail "$missing of $n messages answered 250 are not in the spool"
 pass "all $n messages answered 250 (load + held) are in the spool after the drain"
 mx_stop
+
+# At [daemon] drain_timeout_s the sessions left get 421 4.3.2; with
+# drain_mode = silent a new connection is closed without a banner.
+mx_conf smtp port 25 smtp hostname mx.example.test daemon drain_timeout_s 2 daemon drain_mode silent \
+	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600
+mx_start
+in_ns python3 - >"$MX_TMP/stuck.out" 2>&1 <<'PY' &
+import socket
+s = socket.create_connection(("198.18.0.2", 25), timeout=30)
+f = s.makefile("rb")
+def rep():
+    while True:
+        l = f.readline().decode()
+        if not l or l[3:4] != "-":
+            return l.strip()
+print(rep(), flush=True)
+for c in ("EHLO stuck.example.test", "MAIL FROM:<a@example.org>", "RCPT TO:<u@example.test>"):
+    s.sendall(c.encode() + b"\r\n")
+    print(rep(), flush=True)
+print("held", flush=True)
+print("got " + rep(), flush=True)  # nothing more sent: the drain's 421
+PY
+spid=$!
+for _ in $(seq 50); do grep -q held "$MX_TMP/stuck.out" && break; sleep 0.1; done
+grep -q held "$MX_TMP/stuck.out" || fail "stuck client: $(cat "$MX_TMP/stuck.out")"
+mx_ctl drain >/dev/null || fail "second drain"
+out=$(in_ns python3 -c 'import socket; s=socket.create_connection(("198.18.0.2",25),timeout=5); print(repr(s.makefile().readline()))') ||
+	fail "connection during the silent drain: $out"
+[ "$out" = "''" ] || fail "silent drain: a new connection got $out"
+pass "drain_mode silent: a new connection is closed without a banner"
+wait "$spid"
+grep -q '^got 421 4.3.2 .*Service shutting down' "$MX_TMP/stuck.out" || fail "stuck client: $(cat "$MX_TMP/stuck.out")"
+for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$MX_PID" 2>/dev/null && fail "mxgate still running after the forced end of the drain"
+wait "$MX_PID"
+rc=$?
+MX_PID=
+[ "$rc" -eq 0 ] || fail "mxgate exited $rc after the forced drain"
+grep -q "drain: 1 sessions still open at \[daemon\] drain_timeout_s" "$MX_LOG" || fail "no forced-drain log line"
+pass "drain_timeout_s: the transaction left got '$(sed -n 's/^got //p' "$MX_TMP/stuck.out")', exit 0"
+
 sleep 0.3
 grep -q '^READY=1' "$MX_TMP/notify.log" || fail "no READY=1: $(cat "$MX_TMP/notify.log")"
 grep -q '^WATCHDOG=1' "$MX_TMP/notify.log" || fail "no WATCHDOG=1: $(cat "$MX_TMP/notify.log")"
