@@ -5,6 +5,7 @@
  *   show sessions [json] [net CIDR] [state NAME]
  *   kill session ID          (ID as shown: WORKER-SERIAL)
  *   kill sessions CIDR       (every session of a client network)
+ *   show top [conns|msgs|bytes|refused] [N] [json]   top talkers
  *
  * Workers are asked through their ctl box (smtp/ctlbox.h): a request is
  * posted to every worker's box, a loop timer polls the answers every
@@ -52,6 +53,8 @@ struct sess_job {
 	bool gone; /* the client went away: finish unanswered */
 	uint64_t deadline_ms;
 	unsigned total; /* LIST: shown; KILL: ended */
+	int top_by;	/* TOP: sort key (enum top_key) */
+	unsigned top_n; /* TOP: rows */
 };
 
 static struct sess_job *head, *tail;
@@ -194,7 +197,7 @@ static void job_post(struct sess_job *j)
 	}
 	j->posted = true;
 	j->deadline_ms = mx_loop_now_ms() + SESS_DEADLINE_MS;
-	if (j->json && j->o)
+	if (j->json && j->o && j->op == SMTP_CTLBOX_LIST)
 		ctl_printf(j->o, "{\"sessions\":[");
 }
 
@@ -213,6 +216,108 @@ static bool job_answered(char *late, size_t n)
 		}
 	}
 	return all;
+}
+
+enum top_key { TOP_CONNS = 0, TOP_MSGS, TOP_BYTES, TOP_REFUSED };
+static const char *const top_keys[] = {"conns", "msgs", "bytes", "refused"};
+
+static uint64_t top_val(const struct smtp_top_entry *e, int key)
+{
+	switch (key) {
+	case TOP_MSGS:
+		return e->msgs;
+	case TOP_BYTES:
+		return e->bytes;
+	case TOP_REFUSED:
+		return e->refused;
+	default:
+		return e->conns;
+	}
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct smtp_top_entry *x = a, *y = b;
+
+	if (x->peer.family != y->peer.family)
+		return (int)x->peer.family - (int)y->peer.family;
+	return memcmp(x->peer.addr, y->peer.addr, sizeof(x->peer.addr));
+}
+
+static int top_sort_key;
+static int cmp_val(const void *a, const void *b)
+{
+	uint64_t x = top_val(a, top_sort_key), y = top_val(b, top_sort_key);
+
+	return x < y ? 1 : x > y ? -1 : cmp_addr(a, b);
+}
+
+/* Every worker's table, merged by address (RSS may spread one client's
+ * connections over workers), sorted by the key, the first N printed. */
+static void top_finish(struct sess_job *j)
+{
+	unsigned nw = dp_nworkers(), n = 0, m = 0;
+	uint64_t evicted = 0;
+	struct smtp_top_entry *all = calloc((size_t)nw * SMTP_TOP_SLOTS + 1, sizeof(*all));
+
+	if (!all) {
+		ctl_error(j->o, "out of memory");
+		return;
+	}
+	for (unsigned w = 0; w < nw; w++) {
+		struct smtp_ctlbox *b = smtp_server_ctlbox(w);
+		if (!b)
+			continue;
+		evicted += __atomic_load_n(&b->top_evicted, __ATOMIC_RELAXED);
+		for (unsigned i = 0; i < SMTP_TOP_SLOTS; i++)
+			if (b->top_snap[i].peer.family)
+				all[n++] = b->top_snap[i];
+	}
+	qsort(all, n, sizeof(*all), cmp_addr);
+	for (unsigned i = 0; i < n; i++) {
+		if (m && cmp_addr(&all[m - 1], &all[i]) == 0) {
+			all[m - 1].conns += all[i].conns;
+			all[m - 1].msgs += all[i].msgs;
+			all[m - 1].bytes += all[i].bytes;
+			all[m - 1].refused += all[i].refused;
+		} else {
+			all[m++] = all[i];
+		}
+	}
+	top_sort_key = j->top_by;
+	qsort(all, m, sizeof(*all), cmp_val);
+	if (m > j->top_n)
+		m = j->top_n;
+	if (j->json)
+		ctl_printf(j->o, "{\"by\":\"%s\",\"top\":[", top_keys[j->top_by]);
+	else
+		ctl_printf(j->o, "%-39s %10s %10s %14s %10s\n", "client", "conns", "msgs", "bytes",
+			   "refused");
+	for (unsigned i = 0; i < m; i++) {
+		char addr[INET6_ADDRSTRLEN];
+		const struct smtp_top_entry *e = &all[i];
+
+		inet_ntop(e->peer.family == 6 ? AF_INET6 : AF_INET, e->peer.addr, addr,
+			  sizeof(addr));
+		if (j->json)
+			ctl_printf(j->o,
+				   "%s{\"client\":\"%s\",\"conns\":%" PRIu64 ",\"msgs\":%" PRIu64
+				   ",\"bytes\":%" PRIu64 ",\"refused\":%" PRIu64 "}",
+				   i ? "," : "", addr, e->conns, e->msgs, e->bytes, e->refused);
+		else
+			ctl_printf(j->o,
+				   "%-39s %10" PRIu64 " %10" PRIu64 " %14" PRIu64 " %10" PRIu64
+				   "\n",
+				   addr, e->conns, e->msgs, e->bytes, e->refused);
+	}
+	if (j->json)
+		ctl_printf(j->o, "],\"evicted\":%" PRIu64 "}\n", evicted);
+	else
+		ctl_printf(j->o,
+			   "(finished sessions since start, by %s; %" PRIu64
+			   " addresses pushed out of the bounded tables)\n",
+			   top_keys[j->top_by], evicted);
+	free(all);
 }
 
 static void job_finish(struct sess_job *j, const char *late)
@@ -246,6 +351,8 @@ static void job_finish(struct sess_job *j, const char *late)
 	if (late[0]) {
 		j->o->len = 0; /* drop a partial JSON opening */
 		ctl_error(j->o, "workers %s did not answer within %d ms", late, SESS_DEADLINE_MS);
+	} else if (j->op == SMTP_CTLBOX_TOP) {
+		top_finish(j);
 	} else if (j->op == SMTP_CTLBOX_LIST) {
 		if (j->json)
 			ctl_printf(j->o, "],\"count\":%u}\n", j->total);
@@ -402,6 +509,40 @@ static void cmd_kill_sessions(struct ctl_out *o, int argc, char **argv)
 	job_queue(j);
 }
 
+static void cmd_show_top(struct ctl_out *o, int argc, char **argv)
+{
+	struct sess_job *j;
+	int by = TOP_CONNS;
+	unsigned long n = 20;
+	bool json = false;
+
+	for (int i = 0; i < argc; i++) {
+		char *end;
+		bool key = false;
+		for (int k = 0; k < 4; k++)
+			if (strcmp(argv[i], top_keys[k]) == 0) {
+				by = k;
+				key = true;
+			}
+		if (key)
+			continue;
+		if (strcmp(argv[i], "json") == 0) {
+			json = true;
+			continue;
+		}
+		n = strtoul(argv[i], &end, 10);
+		if (*end || n == 0 || n > 100000)
+			return ctl_error(o,
+					 "usage: show top [conns|msgs|bytes|refused] [N] [json]");
+	}
+	if (!(j = job_new(o, SMTP_CTLBOX_TOP)))
+		return;
+	j->top_by = by;
+	j->top_n = (unsigned)n;
+	j->json = json;
+	job_queue(j);
+}
+
 void sessions_kill_all(void)
 {
 	static const char *const nets[] = {"0.0.0.0/0", "::/0"};
@@ -420,6 +561,10 @@ static const struct ctl_cmd session_cmds[] = {
 	 .usage = "[json] [net CIDR] [state NAME]",
 	 .help = "live SMTP sessions: client, HELO, state, sender, bytes, age, parked-on",
 	 .fn = cmd_show_sessions},
+	{.words = {"show", "top"},
+	 .usage = "[conns|msgs|bytes|refused] [N] [json]",
+	 .help = "top talkers: client addresses by sessions, messages, bytes or refusals",
+	 .fn = cmd_show_top},
 	{.words = {"kill", "session"},
 	 .usage = "ID",
 	 .help = "end one session (421 4.3.2, then close)",

@@ -163,6 +163,8 @@ struct smtp_conn {
 	/* Queue ids our 250s named (the first SMTP_CONN_QIDS), for the log. */
 	uint8_t nqids;
 	char qids[SMTP_CONN_QIDS][SMTP_CONN_QID_LEN + 1];
+	uint32_t nrefused;  /* 4xx/5xx replies sent (show top) */
+	uint32_t naccepted; /* messages answered 250 by the spool (show top) */
 };
 
 /*

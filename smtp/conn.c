@@ -37,6 +37,8 @@ struct smtp_conn_table {
 	uint64_t serial_next;	   /* session ids (smtp_conn.serial) */
 	uint8_t drain;		   /* enum smtp_conn_drain */
 	struct smtp_conn_lat *lat; /* NULL: latencies not recorded */
+	smtp_conn_finish_fn on_finish;
+	void *finish_arg;
 	smtp_conn_release_fn on_release;
 	void *release_arg;
 };
@@ -126,6 +128,8 @@ static void conn_release(struct smtp_conn *c)
 		if (smtp_summary_format(c->s, *tab->now_us, line, sizeof(line)) > 0)
 			MX_INFO("smtp %s session=%u-%llu%s", line, tab->worker,
 				(unsigned long long)c->serial, qids);
+		if (tab->on_finish)
+			tab->on_finish(tab->finish_arg, c);
 		smtp_session_free(c->s, *tab->now_us);
 		c->s = NULL;
 	}
@@ -200,6 +204,7 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->mark = 0;
 	c->mailed = false;
 	c->nqids = 0;
+	c->nrefused = c->naccepted = 0;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {
@@ -254,22 +259,27 @@ static void conn_lat_sent(struct smtp_conn *c, uint64_t now)
 }
 
 /* Note the queue id of every "250 2.0.0 Ok: queued as ID" line (the
- * spool stage's words) in @len octets of output going out. Only a line's
- * start is matched, so no echoed client text can forge one. */
-static void conn_note_qids(struct smtp_conn *c, const uint8_t *p, size_t len)
+ * spool stage's words) in @len octets of output going out, and count the
+ * refusals. Only a line's start is matched, so no echoed client text can
+ * forge one. */
+static void conn_note_replies(struct smtp_conn *c, const uint8_t *p, size_t len)
 {
 	static const char pre[] = "250 2.0.0 Ok: queued as ";
 	const size_t pl = sizeof(pre) - 1;
 
-	for (size_t i = 0; i + pl + SMTP_CONN_QID_LEN <= len;) {
+	for (size_t i = 0; i < len;) {
 		const uint8_t *nl;
-		if (memcmp(p + i, pre, pl) == 0) {
+		/* A final reply line "4xx " or "5xx ": a refusal (show top). */
+		if (i + 4 <= len && (p[i] == '4' || p[i] == '5') && p[i + 3] == ' ')
+			c->nrefused++;
+		if (i + pl + SMTP_CONN_QID_LEN <= len && memcmp(p + i, pre, pl) == 0) {
 			if (c->nqids < SMTP_CONN_QIDS) {
 				memcpy(c->qids[c->nqids], p + i + pl, SMTP_CONN_QID_LEN);
 				c->qids[c->nqids][SMTP_CONN_QID_LEN] = '\0';
 			}
 			if (c->nqids < UINT8_MAX)
 				c->nqids++;
+			c->naccepted++;
 		}
 		nl = memchr(p + i, '\n', len - i);
 		if (!nl)
@@ -290,7 +300,7 @@ static bool conn_flush(struct smtp_conn *c)
 		if (n <= 0)
 			return false; /* full (WRITABLE follows) or closed */
 		conn_lat_sent(c, now);
-		conn_note_qids(c, p, (size_t)n);
+		conn_note_replies(c, p, (size_t)n);
 		c->bytes_out += (uint64_t)n;
 		c->t_last_us = now;
 		smtp_output_consume(c->s, (size_t)n);
@@ -521,6 +531,12 @@ void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode)
 uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab)
 {
 	return __atomic_load_n(&tab->drain_refused, __ATOMIC_RELAXED);
+}
+
+void smtp_conn_on_finish(struct smtp_conn_table *tab, smtp_conn_finish_fn fn, void *arg)
+{
+	tab->on_finish = fn;
+	tab->finish_arg = arg;
 }
 
 void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat)

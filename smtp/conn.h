@@ -130,6 +130,12 @@ void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode)
  * relaxed. */
 uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab);
 
+/** Call @fn(@arg, c) for every session of @tab as its slot is released,
+ * before the slot is reset (its counters, peer, queue ids still there):
+ * show top's accounting (ctlbox.h). NULL: none. Boot path or owner lcore. */
+typedef void (*smtp_conn_finish_fn)(void *arg, const struct smtp_conn *c);
+void smtp_conn_on_finish(struct smtp_conn_table *tab, smtp_conn_finish_fn fn, void *arg);
+
 /** Record per-phase latencies of @tab's sessions into @lat (NULL: none);
  * the marks come from the stages of latency.h. Boot path or owner lcore. */
 void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat);

@@ -20,7 +20,12 @@ struct smtp_ctlbox *smtp_ctlbox_create(unsigned worker, unsigned slots)
 	if (!b)
 		return NULL;
 	b->snap = calloc(slots ? slots : 1, sizeof(*b->snap));
-	if (!b->snap) {
+	b->top = calloc(SMTP_TOP_SLOTS, sizeof(*b->top));
+	b->top_snap = calloc(SMTP_TOP_SLOTS, sizeof(*b->top_snap));
+	if (!b->snap || !b->top || !b->top_snap) {
+		free(b->snap);
+		free(b->top);
+		free(b->top_snap);
 		free(b);
 		errno = ENOMEM;
 		return NULL;
@@ -35,7 +40,47 @@ void smtp_ctlbox_destroy(struct smtp_ctlbox *b)
 	if (!b)
 		return;
 	free(b->snap);
+	free(b->top);
+	free(b->top_snap);
 	free(b);
+}
+
+/* FNV-1a over the address: which set an address lives in. */
+static unsigned top_set(const struct smtp_peer *p)
+{
+	uint32_t h = 2166136261u;
+	unsigned len = p->family == 6 ? 16 : 4;
+
+	for (unsigned i = 0; i < len; i++)
+		h = (h ^ p->addr[i]) * 16777619u;
+	return h % SMTP_TOP_SETS;
+}
+
+void smtp_ctlbox_account(void *arg, const struct smtp_conn *c)
+{
+	struct smtp_ctlbox *b = arg;
+	struct smtp_top_entry *set = &b->top[top_set(&c->peer) * SMTP_TOP_WAYS], *e = NULL;
+	unsigned len = c->peer.family == 6 ? 16 : 4;
+
+	for (unsigned w = 0; w < SMTP_TOP_WAYS && !e; w++)
+		if (set[w].peer.family == c->peer.family &&
+		    memcmp(set[w].peer.addr, c->peer.addr, len) == 0)
+			e = &set[w];
+	if (!e) { /* the way with the fewest sessions makes room */
+		e = &set[0];
+		for (unsigned w = 1; w < SMTP_TOP_WAYS; w++)
+			if (set[w].conns < e->conns)
+				e = &set[w];
+		if (e->peer.family)
+			b->top_evicted++;
+		memset(e, 0, sizeof(*e));
+		e->peer.family = c->peer.family;
+		memcpy(e->peer.addr, c->peer.addr, len);
+	}
+	e->conns++;
+	e->msgs += c->naccepted;
+	e->bytes += c->bytes_in;
+	e->refused += c->nrefused;
 }
 
 bool smtp_peer_in_net(const struct smtp_peer *peer, const struct smtp_peer *net, unsigned prefix)
@@ -92,12 +137,19 @@ static void serve(struct smtp_ctlbox *b, struct smtp_conn_table *tab)
 	unsigned slots = smtp_conn_slots(tab), n = 0;
 	uint64_t now = smtp_conn_now(tab);
 
+	if (b->op == SMTP_CTLBOX_TOP) {
+		memcpy(b->top_snap, b->top, SMTP_TOP_SLOTS * sizeof(*b->top));
+		b->n = SMTP_TOP_SLOTS;
+		return;
+	}
 	for (unsigned s = 0; s < slots; s++) {
 		struct smtp_conn *c = smtp_conn_at(tab, s);
 
 		if (!c->s)
 			continue;
 		switch ((enum smtp_ctlbox_op)b->op) {
+		case SMTP_CTLBOX_TOP:
+			break;
 		case SMTP_CTLBOX_LIST:
 			if (n < b->cap)
 				fill_info(&b->snap[n++], c, now);

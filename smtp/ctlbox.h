@@ -33,8 +33,25 @@
 #define SMTP_CTLBOX_FROM_MAX	  96
 #define SMTP_CTLBOX_DRAIN_SCAN_US 10000
 
+/* Top talkers (show top): per worker, SMTP_TOP_SETS x SMTP_TOP_WAYS
+ * client addresses with what their finished sessions did; a new address
+ * takes the way of its set with the fewest connections (bounded memory,
+ * heavy hitters stay). */
+#define SMTP_TOP_SETS  1024
+#define SMTP_TOP_WAYS  4
+#define SMTP_TOP_SLOTS (SMTP_TOP_SETS * SMTP_TOP_WAYS)
+
+struct smtp_top_entry {
+	struct smtp_peer peer; /* port 0; family 0: empty */
+	uint64_t conns;	       /* sessions ended */
+	uint64_t msgs;	       /* messages answered 250 by the spool */
+	uint64_t bytes;	       /* octets received */
+	uint64_t refused;      /* 4xx/5xx replies sent */
+};
+
 enum smtp_ctlbox_op {
 	SMTP_CTLBOX_LIST = 1, /* snapshot every live session */
+	SMTP_CTLBOX_TOP,      /* copy the top talkers table into @top_snap */
 	SMTP_CTLBOX_KILL_ID,  /* end the session whose serial is @id */
 	SMTP_CTLBOX_KILL_NET, /* end every session whose client is in @net/@prefix */
 };
@@ -70,7 +87,10 @@ struct smtp_ctlbox {
 	uint64_t next_scan_us;
 	unsigned worker;
 	unsigned cap;
-	struct smtp_sess_info *snap; /* [cap] */
+	struct smtp_sess_info *snap;	 /* [cap] */
+	struct smtp_top_entry *top;	 /* [SMTP_TOP_SLOTS], the worker's */
+	struct smtp_top_entry *top_snap; /* [SMTP_TOP_SLOTS], TOP answers */
+	uint64_t top_evicted;		 /* addresses pushed out (worker writes) */
 };
 
 /** A box for a worker whose table has @slots slots. Boot path. NULL with
@@ -92,6 +112,11 @@ bool smtp_ctlbox_answered(const struct smtp_ctlbox *b);
 
 /** Control side: set the drain mode (enum smtp_conn_drain). Any thread. */
 void smtp_ctlbox_set_drain(struct smtp_ctlbox *b, uint8_t mode);
+
+/** Account a finished session of @c (its counters at release) in @b's
+ * top talkers. The release hook of the connection table (conn.h
+ * smtp_conn_on_finish()); owner lcore. */
+void smtp_ctlbox_account(void *b, const struct smtp_conn *c);
 
 /** Does @peer fall in @net/@prefix (same family only)? */
 bool smtp_peer_in_net(const struct smtp_peer *peer, const struct smtp_peer *net, unsigned prefix);

@@ -162,8 +162,8 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		srv_adm_set(srv, cfg, sc.hostname);
 		smtp_conn_on_release(smtp_host_conns(srv->host), smtp_adm_unbind, srv->adm);
 	}
-	if (srv->host)
-		srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions);
+	if (srv->host && (srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions)))
+		smtp_conn_on_finish(smtp_host_conns(srv->host), smtp_ctlbox_account, srv->box);
 	if (!srv->host || !srv->spool || !srv->adm || !srv->box) {
 		MX_ERR("worker %u: cannot create %u SMTP sessions: %s (lower [smtp] max_sessions)",
 		       ctx->worker, sc.max_sessions, strerror(errno));

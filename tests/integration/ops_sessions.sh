@@ -16,6 +16,18 @@ done
 [ "$out" = "sessions 0" ] || fail "sessions left after the kills: $out"
 out=$(mx_ctl kill session 0-x 2>&1) && fail "kill session 0-x accepted: $out"
 pass "bad id refused: $out"
+# Top talkers: the three sessions above, one message, their 421s.
+out=$(mx_ctl show top json) || fail "show top json: $out"
+python3 -c '
+import json, sys
+j = json.loads(sys.argv[1])
+t = [e for e in j["top"] if e["client"] == "198.18.0.1"]
+if not t or t[0]["conns"] < 3 or t[0]["msgs"] < 1 or t[0]["refused"] < 3 or t[0]["bytes"] < 100:
+    sys.exit("show top: %s" % j)
+' "$out" || fail "show top json: $out"
+mx_ctl show top msgs 5
+pass "show top: 198.18.0.1 with its sessions, message, bytes and 421s"
+
 # Per-phase latency: every phase the clients went through was recorded
 # (counts only: no timing assertion), in `show latency` and on /metrics.
 out=$(mx_ctl show latency) || fail "show latency: $out"

@@ -223,6 +223,49 @@ static void test_drain(void **state)
 	smtp_ctlbox_destroy(b);
 }
 
+/* Top talkers: finished sessions accounted by address at release; a
+ * full set gives up its entry with the fewest sessions. */
+static void test_top(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_ctlbox *b = box_new();
+	struct smtp_stage st = {.name = "spool", .event = SMTP_EV_DATA_END, .fn = park_eod};
+	const struct smtp_answer ok = {.code = 250, .enh = "2.0.0", .text = "Ok: queued as " QID};
+	struct smtp_conn fake = {0};
+	const struct smtp_top_entry *e = NULL;
+
+	assert_int_equal(smtp_host_stage_add(f->h, &st), 0);
+	smtp_conn_on_finish(smtp_host_conns(f->h), smtp_ctlbox_account, b);
+	connect_client(f, 0);
+	client(f, 0, "EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<r@y.test>\r\nDATA\r\n");
+	client(f, 0, "x\r\n.\r\n");
+	assert_int_equal(smtp_host_resume(f->h, spool.ticket, &ok), 0);
+	client(f, 0, "RCPT TO:<nobody>\r\n"); /* 503: a refusal */
+	connect_client(f, 1);
+	fx_close_all(f);
+	b->op = SMTP_CTLBOX_TOP;
+	round_trip(f, b);
+	for (unsigned i = 0; i < SMTP_TOP_SLOTS; i++)
+		if (b->top_snap[i].peer.family == 4)
+			e = &b->top_snap[i];
+	assert_non_null(e);
+	assert_int_equal(e->conns, 2);
+	assert_int_equal(e->msgs, 1);
+	assert_int_equal(e->refused, 1);
+	assert_true(e->bytes > 40);
+	/* Addresses until some set overflows: one is pushed out (bounded
+	 * memory), and the table never holds more than SMTP_TOP_SLOTS. */
+	fake.peer.family = 6;
+	for (unsigned n = 0; !b->top_evicted && n < 100000; n++) {
+		fake.peer.addr[13] = (uint8_t)(n >> 16);
+		fake.peer.addr[14] = (uint8_t)(n >> 8);
+		fake.peer.addr[15] = (uint8_t)n;
+		smtp_ctlbox_account(b, &fake);
+	}
+	assert_true(b->top_evicted >= 1);
+	smtp_ctlbox_destroy(b);
+}
+
 static void test_latency_marks(void **state)
 {
 	struct fx *f = *state;
@@ -257,6 +300,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill_net, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_parked_after_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_top, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_latency_marks, setup, teardown),
 	};
 
