@@ -164,9 +164,10 @@ static void print_session(struct sess_job *j, unsigned w, const struct smtp_sess
 		ctl_printf(j->o,
 			   ",\"rcpts\":%u,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
 			   ",\"age_ms\":%" PRIu64 ",\"idle_ms\":%" PRIu64
-			   ",\"parked\":\"%s\",\"killing\":%s}",
+			   ",\"parked\":\"%s\",\"tls\":%s,\"killing\":%s}",
 			   s->nrcpt, s->bytes_in, s->bytes_out, s->age_us / 1000, s->idle_us / 1000,
-			   park_name(s->park_kind), s->kill_pending ? "true" : "false");
+			   park_name(s->park_kind), s->tls ? "true" : "false",
+			   s->kill_pending ? "true" : "false");
 		return;
 	}
 	token(helo, sizeof(helo), s->helo);
@@ -174,11 +175,12 @@ static void print_session(struct sess_job *j, unsigned w, const struct smtp_sess
 	ctl_printf(j->o,
 		   "%u-%" PRIu64 " worker=%u client=%s%s%s:%u helo=%s state=%s from=%s rcpts=%u "
 		   "in=%" PRIu64 " out=%" PRIu64 " age_ms=%" PRIu64 " idle_ms=%" PRIu64
-		   " parked=%s%s\n",
+		   " parked=%s tls=%s%s\n",
 		   w, s->serial, w, s->peer.family == 6 ? "[" : "", addr,
 		   s->peer.family == 6 ? "]" : "", s->peer.port, helo, st, from, s->nrcpt,
 		   s->bytes_in, s->bytes_out, s->age_us / 1000, s->idle_us / 1000,
-		   park_name(s->park_kind), s->kill_pending ? " killing=1" : "");
+		   park_name(s->park_kind), s->tls ? "yes" : "no",
+		   s->kill_pending ? " killing=1" : "");
 }
 
 static void job_post(struct sess_job *j)

@@ -109,6 +109,7 @@ static void fill_info(struct smtp_sess_info *i, const struct smtp_conn *c, uint6
 	i->state = (uint8_t)smtp_session_state(c->s);
 	i->park_kind = c->park.active ? (uint8_t)(c->park.ticket >> 56) : 0;
 	i->kill_pending = c->kill_pending;
+	i->tls = c->low.ops != NULL;
 	i->peer = c->peer;
 	i->age_us = now > c->t_open_us ? now - c->t_open_us : 0;
 	i->idle_us = now > c->t_last_us ? now - c->t_last_us : 0;

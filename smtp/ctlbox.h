@@ -63,6 +63,7 @@ struct smtp_sess_info {
 	uint8_t state;	   /* enum smtp_state */
 	uint8_t park_kind; /* enum smtp_ticket_kind; 0: not parked */
 	bool kill_pending; /* kill asked, waiting for its parked command */
+	bool tls;	   /* a transport is stacked on TCP (STARTTLS done) */
 	uint32_t nrcpt;	   /* recipients of the transaction in progress */
 	struct smtp_peer peer;
 	uint64_t age_us, idle_us;

@@ -9,6 +9,16 @@
 . "$(dirname "$0")/lib.sh"
 mx_setup ops-drain
 TOOL="$MX_SRC/tests/integration/ops_tool.py"
+# exits_zero WHAT: the daemon ends by itself within 10 s, with status 0.
+exits_zero() {
+	local rc
+	for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$MX_PID" 2>/dev/null && fail "mxgate still running 10 s after $1"
+	wait "$MX_PID"
+	rc=$?
+	MX_PID=
+	[ "$rc" -eq 0 ] || fail "mxgate exited $rc after $1"
+}
 # The next hop refuses (nothing listens on port 1): mail stays queued.
 mx_conf smtp port 25 smtp hostname mx.example.test daemon drain_timeout_s 20 \
 	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600
@@ -40,12 +50,7 @@ pass "new connection during the drain: $out"
 wait "$hpid" || fail "held client: $(cat "$MX_TMP/hold.out")"
 grep -q '^queued ' "$MX_TMP/hold.out" || fail "held transaction: $(cat "$MX_TMP/hold.out")"
 pass "held transaction finished during the drain: $(tr '\n' ' ' <"$MX_TMP/hold.out")"
-for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$MX_PID" 2>/dev/null && fail "mxgate still running 10 s after the held session ended"
-wait "$MX_PID"
-rc=$?
-MX_PID=
-[ "$rc" -eq 0 ] || fail "mxgate exited $rc after the drain"
+exits_zero "the held session ended"
 pass "exit status 0 after the drain"
 wait "$lpid"
 cat "$MX_TMP/load.out"
@@ -95,12 +100,7 @@ out=$(in_ns python3 -c 'import socket; s=socket.create_connection(("198.18.0.2",
 pass "drain_mode silent: a new connection is closed without a banner"
 wait "$spid"
 grep -q '^got 421 4.3.2 .*Service shutting down' "$MX_TMP/stuck.out" || fail "stuck client: $(cat "$MX_TMP/stuck.out")"
-for _ in $(seq 100); do kill -0 "$MX_PID" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$MX_PID" 2>/dev/null && fail "mxgate still running after the forced end of the drain"
-wait "$MX_PID"
-rc=$?
-MX_PID=
-[ "$rc" -eq 0 ] || fail "mxgate exited $rc after the forced drain"
+exits_zero "the forced end of the drain"
 grep -q "drain: 1 sessions still open at \[daemon\] drain_timeout_s" "$MX_LOG" || fail "no forced-drain log line"
 pass "drain_timeout_s: the transaction left got '$(sed -n 's/^got //p' "$MX_TMP/stuck.out")', exit 0"
 

@@ -94,7 +94,7 @@ def sessions(host, port, ctlbin, sock):
             fail("session fields: %s, expected helo %s state %s from %s rcpts %d"
                  % (s, helo, st, frm, rc_))
         if s["bytes_out"] <= 0 or s["age_ms"] < 0 or s["idle_ms"] > s["age_ms"] + 1 \
-                or s["parked"] != "-":
+                or s["parked"] != "-" or s["tls"] is not False:
             fail("session counters: %s" % s)
     if not (sa["bytes_in"] > sb["bytes_in"] > sc["bytes_in"] == 0):
         fail("bytes_in not ordered by what each client sent: %s" % out)
