@@ -423,7 +423,10 @@ static struct sess_job *job_new(struct ctl_out *o, enum smtp_ctlbox_op op)
 	struct sess_job *j = calloc(1, sizeof(*j));
 
 	if (!j) {
-		ctl_error(o, "out of memory");
+		if (o)
+			ctl_error(o, "out of memory");
+		else
+			MX_ERR("sessions: out of memory for a kill request");
 		return NULL;
 	}
 	j->o = o;

@@ -71,8 +71,8 @@ void smtp_ctlbox_account(void *arg, const struct smtp_conn *c)
 		for (unsigned w = 1; w < SMTP_TOP_WAYS; w++)
 			if (set[w].conns < e->conns)
 				e = &set[w];
-		if (e->peer.family)
-			b->top_evicted++;
+		if (e->peer.family) /* the control thread reads it (relaxed) */
+			__atomic_store_n(&b->top_evicted, b->top_evicted + 1, __ATOMIC_RELAXED);
 		memset(e, 0, sizeof(*e));
 		e->peer.family = c->peer.family;
 		memcpy(e->peer.addr, c->peer.addr, len);
