@@ -13,6 +13,8 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "dataplane/dp_counters.h"
+#include "queue/queue.h"
+#include "queue/relay.h"
 #include "smtp/conn-t.h"
 #include "smtp/latency.h"
 #include "smtp/server.h"
@@ -49,6 +51,37 @@ static const struct mx_ctr_group lat_group = {
 	.read_hist = lat_read_hist,
 };
 
+/* The relay's delivery time (queue/relay.h): one global histogram in
+ * milliseconds, right after the per-worker phases (same group name). */
+static const struct mx_ctr_def relay_lat_defs[] = {
+	{.name = "relay_delivery_ms",
+	 .prom = "relay_delivery_seconds",
+	 .help = "arrival (the queue id's time) to the message's last recipient delivered",
+	 .type = MX_CTR_HISTOGRAM,
+	 .le_lo = 0, /* 1 ms .. 50000 s */
+	 .le_hi = 7,
+	 .scale = 1e-3},
+};
+
+static void relay_lat_read_hist(void *arg, unsigned inst, unsigned def, struct mx_hist *h)
+{
+	struct relay *r = queue_relay();
+
+	(void)arg;
+	(void)inst;
+	(void)def;
+	if (r)
+		relay_delivery_hist_read(r, h);
+}
+
+static const struct mx_ctr_group relay_lat_group = {
+	.name = "lat",
+	.long_name = "latency",
+	.defs = relay_lat_defs,
+	.ndefs = 1,
+	.read_hist = relay_lat_read_hist,
+};
+
 static void cmd_show_latency(struct ctl_out *o, int argc, char **argv)
 {
 	bool json = argc == 1 && strcmp(argv[0], "json") == 0;
@@ -82,8 +115,22 @@ static void cmd_show_latency(struct ctl_out *o, int argc, char **argv)
 				   mx_hist_percentile(h, 50) / 1e3, mx_hist_percentile(h, 90) / 1e3,
 				   mx_hist_percentile(h, 99) / 1e3, (h->count ? h->max : 0) / 1e3);
 	}
+	mx_hist_init(h);
+	relay_lat_read_hist(NULL, 0, 0, h);
 	if (json)
-		ctl_printf(o, "}\n");
+		ctl_printf(o,
+			   ",\"relay_delivery\":{\"count\":%llu,\"p50_us\":%llu,\"p90_us\":%llu,"
+			   "\"p99_us\":%llu,\"max_us\":%llu}}\n",
+			   (unsigned long long)h->count,
+			   (unsigned long long)mx_hist_percentile(h, 50) * 1000,
+			   (unsigned long long)mx_hist_percentile(h, 90) * 1000,
+			   (unsigned long long)mx_hist_percentile(h, 99) * 1000,
+			   (unsigned long long)(h->count ? h->max : 0) * 1000);
+	else
+		ctl_printf(o, "%-15s %9llu %10.3f %10.3f %10.3f %10.3f  (ms resolution)\n",
+			   "relay_delivery", (unsigned long long)h->count,
+			   (double)mx_hist_percentile(h, 50), (double)mx_hist_percentile(h, 90),
+			   (double)mx_hist_percentile(h, 99), (double)(h->count ? h->max : 0));
 	free(h);
 }
 
@@ -97,6 +144,6 @@ static const struct ctl_cmd latency_cmd = {
 __attribute__((constructor)) static void register_latency(void)
 {
 	ctl_register(&latency_cmd);
-	if (mx_ctr_register(&lat_group) != 0)
+	if (mx_ctr_register(&lat_group) != 0 || mx_ctr_register(&relay_lat_group) != 0)
 		mx_panic("counter registry: the latency group could not be registered");
 }

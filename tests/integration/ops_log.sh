@@ -4,7 +4,12 @@
 # queue id its 250 named; `log level` changes what is logged, live.
 . "$(dirname "$0")/lib.sh"
 mx_setup ops-log
-mx_conf smtp port 25 smtp hostname mx.example.test log format json
+# A next hop that takes everything: the relay's delivery time is recorded.
+(mx_ns_exec "$MX_NS" python3 "$MX_SRC/tests/integration/ops_tool.py" sink 2526 120) >"$MX_TMP/sink.log" 2>&1 &
+spid=$!
+trap 'kill $spid 2>/dev/null; mx_cleanup' EXIT
+mx_conf smtp port 25 smtp hostname mx.example.test log format json \
+	relay nexthop smtp:127.0.0.1:2526
 mx_start
 send() { # send HELO-NAME: one message, prints the queue id of its 250
 	in_ns python3 - "$1" <<'PY'
@@ -59,4 +64,12 @@ q3=$(send three.example.test) || fail "third message: $q3"
 wait_log "$q3" || fail "no session line for $q3 at level info"
 grep -q "$q2" "$MX_LOG" && fail "session line for $q2 logged at level warn"
 pass "log level warn hid the info line of $q2; info showed $q3's"
+for _ in $(seq 100); do
+	n=$(mx_ctl show latency json | python3 -c 'import json,sys; print(json.load(sys.stdin)["relay_delivery"]["count"])')
+	[ "$n" -ge 3 ] && break
+	sleep 0.1
+done
+[ "$n" -ge 3 ] || fail "relay delivery times recorded: $n, expected 3: $(mx_ctl show queue)"
+mx_ctl show latency | tail -1
+pass "relay_delivery: $n messages delivered and timed"
 mx_stop

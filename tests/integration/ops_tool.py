@@ -234,11 +234,51 @@ def notify_listen(path, outpath, seconds):
             f.flush()
 
 
+def sink(port, seconds):
+    """A next hop that takes every message (no PIPELINING, no extensions)."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+    srv.settimeout(0.5)
+    end = time.time() + seconds
+
+    def serve(c):
+        f = c.makefile("rb")
+        c.sendall(b"220 sink ESMTP\r\n")
+        data = False
+        for line in f:
+            if data:
+                if line in (b".\r\n", b".\n"):
+                    data = False
+                    c.sendall(b"250 2.0.0 Ok\r\n")
+                continue
+            cmd = line[:4].upper()
+            if cmd == b"DATA":
+                data = True
+                c.sendall(b"354 go\r\n")
+            elif cmd == b"QUIT":
+                c.sendall(b"221 bye\r\n")
+                break
+            else:
+                c.sendall(b"250 ok\r\n")
+        c.close()
+
+    while time.time() < end:
+        try:
+            c, _ = srv.accept()
+        except socket.timeout:
+            continue
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "sessions":
         sessions(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif sys.argv[1] == "hold":
         hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif sys.argv[1] == "sink":
+        sink(int(sys.argv[2]), float(sys.argv[3]))
     elif sys.argv[1] == "notify":
         notify_listen(sys.argv[2], sys.argv[3], float(sys.argv[4]))
     elif sys.argv[1] == "load":
