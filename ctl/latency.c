@@ -82,6 +82,29 @@ static const struct mx_ctr_group relay_lat_group = {
 	.read_hist = relay_lat_read_hist,
 };
 
+/* One row of `show latency`: @h recorded in units of @us_per microseconds
+ * (1: the SMTP phases, 1000: the relay's milliseconds). */
+static void print_row(struct ctl_out *o, bool json, bool first, const char *name,
+		      const struct mx_hist *h, uint64_t us_per, const char *note)
+{
+	uint64_t v[4] = {mx_hist_percentile(h, 50), mx_hist_percentile(h, 90),
+			 mx_hist_percentile(h, 99), h->count ? h->max : 0};
+
+	for (unsigned i = 0; i < 4; i++)
+		v[i] *= us_per;
+	if (json)
+		ctl_printf(o,
+			   "%s\"%s\":{\"count\":%llu,\"p50_us\":%llu,\"p90_us\":%llu,"
+			   "\"p99_us\":%llu,\"max_us\":%llu}",
+			   first ? "" : ",", name, (unsigned long long)h->count,
+			   (unsigned long long)v[0], (unsigned long long)v[1],
+			   (unsigned long long)v[2], (unsigned long long)v[3]);
+	else
+		ctl_printf(o, "%-15s %9llu %10.3f %10.3f %10.3f %10.3f%s\n", name,
+			   (unsigned long long)h->count, v[0] / 1e3, v[1] / 1e3, v[2] / 1e3,
+			   v[3] / 1e3, note);
+}
+
 static void cmd_show_latency(struct ctl_out *o, int argc, char **argv)
 {
 	bool json = argc == 1 && strcmp(argv[0], "json") == 0;
@@ -100,37 +123,13 @@ static void cmd_show_latency(struct ctl_out *o, int argc, char **argv)
 		mx_hist_init(h);
 		for (unsigned w = 0; w < dp_counters_workers(NULL); w++)
 			lat_read_hist(NULL, w, p, h);
-		if (json)
-			ctl_printf(o,
-				   "%s\"%s\":{\"count\":%llu,\"p50_us\":%llu,\"p90_us\":%llu,"
-				   "\"p99_us\":%llu,\"max_us\":%llu}",
-				   p ? "," : "", smtp_lat_names[p], (unsigned long long)h->count,
-				   (unsigned long long)mx_hist_percentile(h, 50),
-				   (unsigned long long)mx_hist_percentile(h, 90),
-				   (unsigned long long)mx_hist_percentile(h, 99),
-				   (unsigned long long)(h->count ? h->max : 0));
-		else
-			ctl_printf(o, "%-15s %9llu %10.3f %10.3f %10.3f %10.3f\n",
-				   smtp_lat_names[p], (unsigned long long)h->count,
-				   mx_hist_percentile(h, 50) / 1e3, mx_hist_percentile(h, 90) / 1e3,
-				   mx_hist_percentile(h, 99) / 1e3, (h->count ? h->max : 0) / 1e3);
+		print_row(o, json, p == 0, smtp_lat_names[p], h, 1, "");
 	}
 	mx_hist_init(h);
 	relay_lat_read_hist(NULL, 0, 0, h);
+	print_row(o, json, false, "relay_delivery", h, 1000, "  (ms resolution)");
 	if (json)
-		ctl_printf(o,
-			   ",\"relay_delivery\":{\"count\":%llu,\"p50_us\":%llu,\"p90_us\":%llu,"
-			   "\"p99_us\":%llu,\"max_us\":%llu}}\n",
-			   (unsigned long long)h->count,
-			   (unsigned long long)mx_hist_percentile(h, 50) * 1000,
-			   (unsigned long long)mx_hist_percentile(h, 90) * 1000,
-			   (unsigned long long)mx_hist_percentile(h, 99) * 1000,
-			   (unsigned long long)(h->count ? h->max : 0) * 1000);
-	else
-		ctl_printf(o, "%-15s %9llu %10.3f %10.3f %10.3f %10.3f  (ms resolution)\n",
-			   "relay_delivery", (unsigned long long)h->count,
-			   (double)mx_hist_percentile(h, 50), (double)mx_hist_percentile(h, 90),
-			   (double)mx_hist_percentile(h, 99), (double)(h->count ? h->max : 0));
+		ctl_printf(o, "}\n");
 	free(h);
 }
 

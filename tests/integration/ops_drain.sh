@@ -29,13 +29,14 @@ for _ in $(seq 50); do [ -S "$MX_TMP/notify.sock" ] && break; sleep 0.1; done
 export NOTIFY_SOCKET=$MX_TMP/notify.sock WATCHDOG_USEC=200000
 mx_start
 unset NOTIFY_SOCKET WATCHDOG_USEC
-in_ns python3 "$TOOL" hold 198.18.0.2 25 4 >"$MX_TMP/hold.out" 2>&1 &
+in_ns python3 "$TOOL" hold 198.18.0.2 25 "$MX_TMP/release" >"$MX_TMP/hold.out" 2>&1 &
 hpid=$!
-in_ns python3 "$TOOL" load 198.18.0.2 25 6 "$MX_TMP/qids" >"$MX_TMP/load.out" 2>&1 &
+in_ns python3 "$TOOL" load 198.18.0.2 25 15 "$MX_TMP/qids" >"$MX_TMP/load.out" 2>&1 &
 lpid=$!
 for _ in $(seq 50); do grep -q held "$MX_TMP/hold.out" && break; sleep 0.1; done
 grep -q held "$MX_TMP/hold.out" || fail "held client: $(cat "$MX_TMP/hold.out")"
-sleep 1
+# Drain under load: once the clients have had some messages accepted.
+for _ in $(seq 300); do [ "$(wc -l <"$MX_TMP/qids" 2>/dev/null || echo 0)" -ge 50 ] && break; sleep 0.1; done
 out=$(mx_ctl drain) || fail "drain: $out"
 pass "$out"
 info=$(mx_ctl show info | grep '^draining') || fail "show info has no draining line"
@@ -47,6 +48,7 @@ out=$(in_ns python3 -c 'import socket; s=socket.create_connection(("198.18.0.2",
 	fail "connection during the drain: $out"
 grep -q '^421 4.3.2 .*Service shutting down' <<<"$out" || fail "new connection got '$out'"
 pass "new connection during the drain: $out"
+touch "$MX_TMP/release" # the held transaction may finish now
 wait "$hpid" || fail "held client: $(cat "$MX_TMP/hold.out")"
 grep -q '^queued ' "$MX_TMP/hold.out" || fail "held transaction: $(cat "$MX_TMP/hold.out")"
 pass "held transaction finished during the drain: $(tr '\n' ' ' <"$MX_TMP/hold.out")"
@@ -70,13 +72,16 @@ pass "all $n messages answered 250 (load + held) are in the spool after the drai
 mx_stop
 
 # At [daemon] drain_timeout_s the sessions left get 421 4.3.2; with
-# drain_mode = silent a new connection is closed without a banner.
-mx_conf smtp port 25 smtp hostname mx.example.test daemon drain_timeout_s 2 daemon drain_mode silent \
+# drain_mode = silent a new connection is closed without a banner. The
+# stuck client keeps its side open after the 421 until told (a long
+# linger keeps its session, and so the daemon, there meanwhile).
+mx_conf smtp port 25 smtp hostname mx.example.test smtp linger_ms 30000 \
+	daemon drain_timeout_s 2 daemon drain_mode silent \
 	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600
 mx_start
-in_ns python3 - >"$MX_TMP/stuck.out" 2>&1 <<'PY' &
-import socket
-s = socket.create_connection(("198.18.0.2", 25), timeout=30)
+in_ns python3 - "$MX_TMP/release2" >"$MX_TMP/stuck.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection(("198.18.0.2", 25), timeout=60)
 f = s.makefile("rb")
 def rep():
     while True:
@@ -89,17 +94,24 @@ for c in ("EHLO stuck.example.test", "MAIL FROM:<a@example.org>", "RCPT TO:<u@ex
     print(rep(), flush=True)
 print("held", flush=True)
 print("got " + rep(), flush=True)  # nothing more sent: the drain's 421
+for _ in range(600):
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.1)
+s.close()
 PY
 spid=$!
 for _ in $(seq 50); do grep -q held "$MX_TMP/stuck.out" && break; sleep 0.1; done
 grep -q held "$MX_TMP/stuck.out" || fail "stuck client: $(cat "$MX_TMP/stuck.out")"
 mx_ctl drain >/dev/null || fail "second drain"
+for _ in $(seq 150); do grep -q '^got ' "$MX_TMP/stuck.out" && break; sleep 0.1; done
+grep -q '^got 421 4.3.2 .*Service shutting down' "$MX_TMP/stuck.out" || fail "stuck client: $(cat "$MX_TMP/stuck.out")"
 out=$(in_ns python3 -c 'import socket; s=socket.create_connection(("198.18.0.2",25),timeout=5); print(repr(s.makefile().readline()))') ||
 	fail "connection during the silent drain: $out"
 [ "$out" = "''" ] || fail "silent drain: a new connection got $out"
 pass "drain_mode silent: a new connection is closed without a banner"
+touch "$MX_TMP/release2"
 wait "$spid"
-grep -q '^got 421 4.3.2 .*Service shutting down' "$MX_TMP/stuck.out" || fail "stuck client: $(cat "$MX_TMP/stuck.out")"
 exits_zero "the forced end of the drain"
 grep -q "drain: 1 sessions still open at \[daemon\] drain_timeout_s" "$MX_LOG" || fail "no forced-drain log line"
 pass "drain_timeout_s: the transaction left got '$(sed -n 's/^got //p' "$MX_TMP/stuck.out")', exit 0"

@@ -2,6 +2,9 @@
 """ops_tool.py - clients for the operator's toolbox tests (issue 16).
 
   ops_tool.py sessions HOST PORT CTL SOCK   show sessions / kill session(s)
+  ops_tool.py hold HOST PORT RELEASE        a transaction held until RELEASE exists
+  ops_tool.py sink PORT SECONDS             a next hop that takes everything
+  ops_tool.py notify PATH OUT SECONDS       a fake NOTIFY_SOCKET, datagrams to OUT
   ops_tool.py load HOST PORT SECONDS OUT    sequential messages, one per
                                             connection, over 4 threads, until
                                             the server refuses; every queue id
@@ -141,8 +144,9 @@ def sessions(host, port, ctlbin, sock):
 
 def load(host, port, seconds, outpath):
     end = time.time() + seconds
-    qids, refused, errors = [], [0], []
+    qids, refused = [], [0]
     lock = threading.Lock()
+    out = open(outpath, "w")  # one queue id a line as they come
 
     def worker(n):
         i = 0
@@ -184,6 +188,8 @@ def load(host, port, seconds, outpath):
                     if code == 250 and "queued as" in text:
                         with lock:
                             qids.append(text.split()[-1])
+                            out.write(qids[-1] + "\n")
+                            out.flush()
                     if code != want:
                         break
             except OSError:
@@ -195,20 +201,23 @@ def load(host, port, seconds, outpath):
         t.start()
     for t in ts:
         t.join()
-    with open(outpath, "w") as f:
-        f.write("\n".join(qids) + "\n")
+    out.close()
     print("load: %d messages 250 queued, %d connections refused" % (len(qids), refused[0]))
 
 
-def hold(host, port, seconds):
-    """One transaction held open in RCPT for SECONDS (a drain must wait for
-    it), then finished: prints the queue id of its 250, then the QUIT's."""
+def hold(host, port, release):
+    """One transaction held open in RCPT until the file RELEASE exists (at
+    most 60 s; a drain must wait for it), then finished: prints the queue
+    id of its 250, then the QUIT's."""
     a = Client(host, port)
     a.cmd("EHLO hold.example.test", 250)
     a.cmd("MAIL FROM:<hold@example.org>", 250)
     a.cmd("RCPT TO:<u@example.test>", 250)
     print("held", flush=True)
-    time.sleep(seconds)
+    for _ in range(600):
+        if os.path.exists(release):
+            break
+        time.sleep(0.1)
     a.cmd("DATA", 354)
     lines = a.cmd("Subject: held\r\n\r\nx\r\n.", 250)
     print("queued " + lines[-1].split()[-1], flush=True)
@@ -276,7 +285,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "sessions":
         sessions(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif sys.argv[1] == "hold":
-        hold(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif sys.argv[1] == "sink":
         sink(int(sys.argv[2]), float(sys.argv[3]))
     elif sys.argv[1] == "notify":
