@@ -159,6 +159,12 @@ struct mx_config {
 	char daemon_user[MX_CFG_STR];
 	char daemon_group[MX_CFG_STR];
 
+	/* Operator's toolbox (issue 16) */
+	int64_t daemon_drain_timeout_s; /* [daemon]: live sessions get this long */
+	int64_t daemon_drain_mode;	/* [daemon]: enum mx_drain_mode */
+	int64_t log_format;		/* [log]: 0 text, 1 json (mx_log_json) */
+	bool log_syslog;		/* [log]: also to syslog(3), facility mail */
+
 	/* [metrics] */
 	char metrics_listen[MX_CFG_STR]; /* "a.b.c.d:PORT" or "[v6]:PORT"; "": no /metrics */
 
@@ -197,6 +203,12 @@ struct mx_config {
 	int64_t tls_watch_s;		      /* look at the files' mtimes this often (0: off) */
 	int64_t tls_expiry_warn_days;	      /* log a warning when a cert expires sooner */
 	char tls_ticket_key_file[MX_CFG_STR]; /* "": random ticket keys per generation */
+};
+
+/* [daemon] drain_mode: what new connections get while draining. */
+enum mx_drain_mode {
+	MX_DRAIN_REPLY = 0, /* 421 4.3.2 Service shutting down */
+	MX_DRAIN_SILENT,    /* closed without a word */
 };
 
 #endif

@@ -59,6 +59,11 @@ static bool nexthop_ok(const char *v, char *why, size_t len);
 
 static const char *const steer_names[] = {"auto", "rss", "software", NULL};
 static const char *const pregreet_names[] = {"drop", "log", NULL};
+/* Operator's toolbox (issue 16): in the order of enum mx_drain_mode and
+ * of mx_log_json (core/log.h). */
+static const char *const drain_mode_names[] = {"reply", "silent", NULL};
+static const char *const log_format_names[] = {"text", "json", NULL};
+
 /* In the order of enum relay_tls (queue/relay-t.h). */
 static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify", NULL};
 /* [policy] DNS checks: off, a 4xx (the client retries), a 5xx. */
@@ -183,6 +188,13 @@ static const struct key_def keys[] = {
 
 	{"daemon", "user", K_STR, OFF(daemon_user), 0, 0, false, RESTART},
 	{"daemon", "group", K_STR, OFF(daemon_group), 0, 0, false, RESTART},
+
+	/* Operator's toolbox (issue 16): drain, log format, syslog. */
+	{"daemon", "drain_timeout_s", K_INT, OFF(daemon_drain_timeout_s), 1, 86400, false, LIVE},
+	{"daemon", "drain_mode", K_ENUM, OFF(daemon_drain_mode), 0, 0, false, LIVE,
+	 drain_mode_names},
+	{"log", "format", K_ENUM, OFF(log_format), 0, 0, false, LIVE, log_format_names},
+	{"log", "syslog", K_BOOL, OFF(log_syslog), 0, 0, false, RESTART},
 
 	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false, RESTART},
 
@@ -319,6 +331,7 @@ void config_defaults(struct mx_config *c)
 	c->dns_neg_ttl_max = 3600;
 	c->dns_cache_max = 100000;
 	c->dns_inflight_max = 4096;
+	c->daemon_drain_timeout_s = 30;
 }
 
 struct load_ctx {

@@ -34,6 +34,15 @@ typedef void (*mx_log_sink_fn)(enum mx_log_level level, const char *line, size_t
 /** Global level threshold; lines above it are not formatted at all. */
 extern int mx_log_level;
 
+/** [log] format: 0 text lines (default), 1 one JSON object per line
+ * (fields: ts, level, pid, worker, event, every KEY=VALUE of the text,
+ * qid, msg). Set by the control thread, read by every writer (relaxed). */
+extern int mx_log_json;
+
+/** Also send every line to syslog(3), facility mail, ident mxgate ([log]
+ * syslog). Boot, before threads start. */
+void mx_log_open_syslog(void);
+
 /** Install @fn as the sink of the calling thread (NULL: stderr). */
 void mx_log_set_thread_sink(mx_log_sink_fn fn);
 

@@ -5,6 +5,7 @@
 #ifndef MX_CTL_DAEMON_H
 #define MX_CTL_DAEMON_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "core/config-t.h"
@@ -22,5 +23,25 @@ time_t daemon_started(void);
  * only, for SIGHUP); returns 0, or -1 if the file is not valid (nothing
  * changed, every error reported). */
 int daemon_reload(struct ctl_out *o);
+
+/** Leave the control loop and shut down as on SIGTERM (exit status 0).
+ * main.c. */
+void daemon_request_stop(void);
+
+/** Start a drain (drain.c): refuse new connections, let the live sessions
+ * finish within [daemon] drain_timeout_s, then daemon_request_stop().
+ * Returns 0, or -EALREADY. */
+int daemon_drain_start(void);
+/** Is a drain under way? */
+bool daemon_draining(void);
+/** One "draining ..." line for `show info`. */
+void daemon_drain_describe(struct ctl_out *o);
+
+/** Tell the service manager @state ("READY=1", "STOPPING=1" ...) if
+ * $NOTIFY_SOCKET is set (sd_notify.c); no-op otherwise. */
+void daemon_notify(const char *state);
+/** READY=1 (the workers poll), and the WATCHDOG=1 timer on the control
+ * loop if $WATCHDOG_USEC asks for it. */
+void daemon_notify_ready(void);
 
 #endif

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/counters.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "ctl/ctl.h"
@@ -47,12 +48,52 @@ time_t daemon_started(void)
 	return started;
 }
 
+void daemon_request_stop(void)
+{
+	got_stop = -1; /* not a signal: a drain finished */
+}
+
+/* Has every worker gone round its loop once (READY for systemd)? */
+static bool workers_polling(void)
+{
+	for (unsigned i = 0; i < dp_nworkers(); i++) {
+		struct dp_stats st;
+		dp_stats_read(i, &st);
+		if (st.loops == 0)
+			return false;
+	}
+	return true;
+}
+
 static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		got_hup = 1;
 	else
 		got_stop = sig;
+}
+
+/* --list-keys: "[section] key live|restart", one a line, from the key
+ * table itself (core/config.c). */
+static void list_keys(void)
+{
+	const char *name, *section;
+
+	for (unsigned i = 0; (name = config_key_name(i, &section)) != NULL; i++)
+		printf("[%s] %s %s\n", section, name,
+		       config_key_apply(i) == MX_CFG_LIVE ? "live" : "restart");
+}
+
+/* --list-commands: what `mxgatectl help` answers, from the same registry. */
+static void list_commands(void)
+{
+	struct ctl_out o = {0};
+	char line[] = "help";
+
+	ctl_run_line(&o, line, true);
+	if (o.buf)
+		fputs(o.buf, stdout);
+	free(o.buf);
 }
 
 static void usage(FILE *f)
@@ -136,11 +177,15 @@ int main(int argc, char **argv)
 		{"check", no_argument, NULL, 'k'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
+		/* Hidden, for the man page drift test (tests/docs_drift.py). */
+		{"list-keys", no_argument, NULL, 'K'},
+		{"list-commands", no_argument, NULL, 'L'},
+		{"list-metrics", no_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	struct mx_config *config; /* the boot generation; see config_publish() below */
-	bool check = false;
+	bool check = false, ready = false;
 	char err[8192];
 	uid_t uid;
 	gid_t gid;
@@ -161,6 +206,20 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'K':
+			list_keys();
+			return 0;
+		case 'L':
+			list_commands();
+			return 0;
+		case 'M': { /* `show counters json` without a daemon (Grafana test) */
+			struct mx_buf b = {0};
+			int r = mx_ctr_format_list(&b, true);
+			if (b.p)
+				fputs(b.p, stdout);
+			mx_buf_free(&b);
+			return r == 0 ? 0 : 1;
+		}
 		default:
 			usage(stderr);
 			return 1;
@@ -178,6 +237,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	mx_log_level = (int)config->log_level;
+	mx_log_json = (int)config->log_format;
+	if (config->log_syslog && !check)
+		mx_log_open_syslog();
 	if (resolve_user(config, &uid, &gid) != 0)
 		return 1;
 	if (check) {
@@ -219,7 +281,12 @@ int main(int argc, char **argv)
 	}
 	MX_NOTICE("mxgate ready: %u workers, ctl socket %s", dp_nworkers(), config->ctl_socket);
 	while (!got_stop) {
-		int n = mx_loop_run_once(20);
+		int n;
+		if (!ready && workers_polling()) {
+			ready = true;
+			daemon_notify_ready();
+		}
+		n = mx_loop_run_once(20);
 		if (n < 0) { /* epoll itself failed: a bug, but stop cleanly */
 			MX_ERR("control loop: %s", strerror(-n));
 			rc = 1;
@@ -232,8 +299,9 @@ int main(int argc, char **argv)
 			daemon_reload(NULL);
 		}
 	}
-	if (got_stop)
+	if (got_stop > 0)
 		MX_NOTICE("signal %d received: stopping", (int)got_stop);
+	daemon_notify("STOPPING=1");
 out:
 	ctl_close();
 	metrics_close();

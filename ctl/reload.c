@@ -162,6 +162,7 @@ int daemon_reload(struct ctl_out *o)
 	config_publish(nc);
 	gen = nc->generation;
 	__atomic_store_n(&mx_log_level, (int)nc->log_level, __ATOMIC_RELAXED);
+	__atomic_store_n(&mx_log_json, (int)nc->log_format, __ATOMIC_RELAXED);
 	queue_reconfig(nc);
 	{
 		struct mx_dns_conf dc;

@@ -57,6 +57,7 @@ static void cmd_show_info(struct ctl_out *o, int argc, char **argv)
 		   (int)getpid(), (long long)(time(NULL) - daemon_started()), dp_nworkers(),
 		   daemon_config()->path, desc);
 	ctl_printf(o, "config_generation %llu\n", (unsigned long long)daemon_config()->generation);
+	daemon_drain_describe(o);
 }
 
 static void cmd_show_counters(struct ctl_out *o, int argc, char **argv)

@@ -44,6 +44,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "core/hist.h"
 #include "core/log.h"
 #include "queue/dsn.h"
 #include "queue/qid.h"
@@ -148,6 +149,9 @@ struct relay {
 
 	uint64_t down_since_us; /* unix us, atomic (workers read it) */
 	struct relay_stats st;	/* atomics */
+	/* Arrival (the queue id's time) to the last recipient delivered, ms;
+	 * written under @lock, read with relaxed loads (show latency). */
+	struct mx_hist delivery;
 };
 
 /* Per-recipient outcome of one attempt. */
@@ -249,6 +253,11 @@ const char *relay_stat_name(size_t i)
 const char *relay_msg_state_name(unsigned st)
 {
 	return st < RELAY_MSG_STATE_COUNT ? state_names[st] : "?";
+}
+
+void relay_delivery_hist_read(const struct relay *r, struct mx_hist *h)
+{
+	mx_hist_merge(h, &r->delivery);
 }
 
 void relay_stats_read(const struct relay *r, struct relay_stats *out)
@@ -2032,8 +2041,11 @@ static void settle_after(struct relay_thread *t, struct relay_txn *x)
 
 		for (uint32_t i = 0; i < m->nrcpt; i++)
 			any |= m->rcpt[i].state == SPOOL_RCPT_DELIVERED;
-		if (any)
+		if (any) {
+			uint64_t now_ms = now_unix_us() / 1000, in_ms = m->qid.hi >> 16;
 			STAT_ADD(r, msgs_delivered, 1);
+			mx_hist_record(&r->delivery, now_ms > in_ms ? now_ms - in_ms : 0);
+		}
 		list_del(r, m);
 		msg_free(m);
 		return;
@@ -2493,6 +2505,7 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 	r->conf = *conf;
 	r->sp = sp;
 	r->rate_t0_ns = now;
+	mx_hist_init(&r->delivery);
 	r->tls_ctx = tls_ctx;
 	r->conf.helo_name = strdup(conf->helo_name);
 	r->conf.ca_file = conf->ca_file ? strdup(conf->ca_file) : NULL;

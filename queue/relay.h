@@ -185,6 +185,11 @@ void relay_pressure_tick(struct relay *r);
 /** Sum of the counters into @out (relaxed snapshot). Any thread. */
 void relay_stats_read(const struct relay *r, struct relay_stats *out);
 
+struct mx_hist;
+/** Merge @r's delivery times (ms from the message's arrival, the time in
+ * its queue id, to its last recipient delivered) into @h. Any thread. */
+void relay_delivery_hist_read(const struct relay *r, struct mx_hist *h);
+
 /** Name of counter @i in RELAY_STATS order; NULL past the end. */
 const char *relay_stat_name(size_t i);
 #define RELAY_STAT_COUNT (sizeof(struct relay_stats) / sizeof(uint64_t))

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/hist.h"
 #include "dataplane/timer.h"
 #include "smtp/smtp-t.h"
 
@@ -45,6 +46,11 @@
  * is answered first (its park deadline bounds that wait).
  */
 #define SMTP_CONN_LIFETIME_S 3600
+
+/* The session's log line names the queue ids of its first SMTP_CONN_QIDS
+ * messages (qids=A,B,...; "+N" more), as the 250 named them. */
+#define SMTP_CONN_QIDS	  4
+#define SMTP_CONN_QID_LEN 26
 
 /* One piece of received, in-order data, read in place (zero copy). */
 struct smtp_iov {
@@ -145,6 +151,55 @@ struct smtp_conn {
 	uint64_t linger_end_us; /* 0; else reset here (our FIN sent, or lifetime) */
 	struct smtp_peer peer;
 	struct smtp_park park;
+	/* The operator's view (show sessions, kill session: ctlbox.h).
+	 * Written by conn.c on the owner lcore, read there by the ctl box. */
+	uint64_t serial;	      /* session id on this worker, from 1, never reused */
+	uint64_t t_open_us;	      /* accepted */
+	uint64_t t_last_us;	      /* last octet read or sent */
+	uint64_t bytes_in, bytes_out; /* octets read from / sent to the client */
+	bool kill_pending;	      /* shut down once its parked command is answered */
+	/* Per-phase latency (latency.c marks, conn.c records at the flush). */
+	uint64_t t_banner_us; /* first octet sent (0: not yet) */
+	uint64_t t_helo_us;   /* first HELO/EHLO (0: not yet) */
+	uint64_t t_mark_us;   /* RCPT or end of data received */
+	uint8_t mark;	      /* 1 + enum smtp_lat_phase awaiting its reply; 0 none */
+	bool mailed;	      /* first MAIL seen */
+	/* Queue ids our 250s named (the first SMTP_CONN_QIDS), for the log. */
+	uint8_t nqids;
+	char qids[SMTP_CONN_QIDS][SMTP_CONN_QID_LEN + 1];
+	uint32_t nrefused;  /* 4xx/5xx replies sent (show top) */
+	uint32_t naccepted; /* messages answered 250 by the spool (show top) */
+};
+
+/*
+ * Per-phase latency of sessions, X(name, help), microseconds: one set of
+ * histograms per worker (single writer), read by the control thread
+ * (`show latency`, /metrics). End of data to durable is the spool's own
+ * spool.commit_latency_ns; data_reply adds the way back to the session.
+ */
+#define SMTP_LATENCY(X)                                                                     \
+	X(connect_banner, "accept to the first octet of the greeting sent")                 \
+	X(banner_helo, "greeting sent to the first HELO/EHLO received")                     \
+	X(helo_mail, "first HELO/EHLO to the first MAIL FROM received")                     \
+	X(rcpt_verdict, "RCPT TO received to its reply sent (every check, parks included)") \
+	X(data_reply, "end of data received to its reply sent (the spool commit included)")
+
+enum smtp_lat_phase {
+#define SMTP_LAT_X_ENUM(n, h) SMTP_LAT_##n,
+	SMTP_LATENCY(SMTP_LAT_X_ENUM)
+#undef SMTP_LAT_X_ENUM
+		SMTP_LAT_COUNT,
+};
+
+struct smtp_conn_lat {
+	struct mx_hist h[SMTP_LAT_COUNT];
+};
+
+/* What a draining table does with a new connection (smtp_conn_set_drain()). */
+enum smtp_conn_drain {
+	SMTP_CONN_DRAIN_OFF = 0, /* accept */
+	SMTP_CONN_DRAIN_REPLY,	 /* "421 4.3.2 ... Service shutting down", close */
+	SMTP_CONN_DRAIN_SILENT,	 /* close without a word */
 };
 
 /* Called when a parked session reaches its deadline (the host answers). */

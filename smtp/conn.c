@@ -27,12 +27,18 @@ struct smtp_conn_table {
 	struct smtp_conn *conns;
 	struct smtp_conn *free;
 	unsigned nconns;
-	uint64_t linger_us;	  /* after our FIN, until the reset */
-	uint64_t lifetime_us;	  /* of every session */
-	unsigned open;		  /* owner writes, anyone reads (relaxed) */
-	uint64_t refused;	  /* idem */
-	uint64_t linger_aborts;	  /* idem */
-	uint64_t lifetime_closes; /* idem */
+	uint64_t linger_us;	   /* after our FIN, until the reset */
+	uint64_t lifetime_us;	   /* of every session */
+	unsigned open;		   /* owner writes, anyone reads (relaxed) */
+	uint64_t refused;	   /* idem */
+	uint64_t linger_aborts;	   /* idem */
+	uint64_t lifetime_closes;  /* idem */
+	uint64_t drain_refused;	   /* idem */
+	uint64_t serial_next;	   /* session ids (smtp_conn.serial) */
+	uint8_t drain;		   /* enum smtp_conn_drain */
+	struct smtp_conn_lat *lat; /* NULL: latencies not recorded */
+	smtp_conn_finish_fn on_finish;
+	void *finish_arg;
 	smtp_conn_release_fn on_release;
 	void *release_arg;
 	smtp_conn_starttls_fn starttls; /* NULL: no TLS layer */
@@ -112,9 +118,16 @@ static void conn_release(struct smtp_conn *c)
 
 	timer_cancel(tab->wheel, &c->timer);
 	if (c->s) {
+		char qids[SMTP_CONN_QIDS * (SMTP_CONN_QID_LEN + 1) + 16] = "";
+		size_t q = 0;
 		int n = smtp_summary_format(c->s, *tab->now_us, line, sizeof(line));
 		const char *sec = smtp_conn_security(c);
 
+		for (unsigned i = 0; i < c->nqids && i < SMTP_CONN_QIDS; i++)
+			q += (size_t)snprintf(qids + q, sizeof(qids) - q, "%s%s",
+					      i ? "," : " qids=", c->qids[i]);
+		if (c->nqids > SMTP_CONN_QIDS)
+			snprintf(qids + q, sizeof(qids) - q, ",+%u", c->nqids - SMTP_CONN_QIDS);
 		/* tls=TLSv1.3\x20with\x20cipher...: escaped like the other values. */
 		if (n > 0 && sec && *sec && (size_t)n + 8 < sizeof(line))
 			n += snprintf(line + n, sizeof(line) - (size_t)n, " tls=");
@@ -126,8 +139,12 @@ static void conn_release(struct smtp_conn *c)
 					      (unsigned char)*sec);
 			line[n] = '\0';
 		}
+		/* session=W-N as `show sessions` names it: the key of JSON logs. */
 		if (n > 0)
-			MX_INFO("smtp %s", line);
+			MX_INFO("smtp %s session=%u-%llu%s", line, tab->worker,
+				(unsigned long long)c->serial, qids);
+		if (tab->on_finish)
+			tab->on_finish(tab->finish_arg, c);
 		smtp_session_free(c->s, *tab->now_us);
 		c->s = NULL;
 	}
@@ -169,6 +186,16 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	struct smtp_conn *c = tab->free;
 	char client[INET6_ADDRSTRLEN];
 
+	if (tab->drain != SMTP_CONN_DRAIN_OFF) {
+		static const char bye[] = "421 4.3.2 mxgate: Service shutting down\r\n";
+
+		cnt_inc(&tab->drain_refused);
+		if (tab->drain == SMTP_CONN_DRAIN_REPLY)
+			ops->send(tr, bye, sizeof(bye) - 1, *tab->now_us);
+		ops->close(tr, *tab->now_us);
+		errno = EAGAIN;
+		return NULL;
+	}
 	if (!c) {
 		refuse(tab, ops, tr, "connections");
 		return NULL;
@@ -184,6 +211,15 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->life_end_us = *tab->now_us + tab->lifetime_us;
 	c->linger_end_us = 0;
 	c->peer = *peer;
+	c->serial = ++tab->serial_next;
+	c->t_open_us = c->t_last_us = *tab->now_us;
+	c->bytes_in = c->bytes_out = 0;
+	c->kill_pending = false;
+	c->t_banner_us = c->t_helo_us = c->t_mark_us = 0;
+	c->mark = 0;
+	c->mailed = false;
+	c->nqids = 0;
+	c->nrefused = c->naccepted = 0;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {
@@ -219,6 +255,54 @@ void smtp_conn_arm(struct smtp_conn *c)
 		timer_arm(c->tab->wheel, &c->timer, (d + 999) / 1000);
 }
 
+/* Octets are going out at @now: the greeting's first, or the reply a
+ * latency mark waits for (not while parked: that reply is not there yet). */
+static void conn_lat_sent(struct smtp_conn *c, uint64_t now)
+{
+	struct smtp_conn_lat *lat = c->tab->lat;
+
+	if (!lat)
+		return;
+	if (c->bytes_out == 0) {
+		c->t_banner_us = now ? now : 1;
+		mx_hist_record(&lat->h[SMTP_LAT_connect_banner], now - c->t_open_us);
+	}
+	if (c->mark && !smtp_session_parked(c->s)) {
+		mx_hist_record(&lat->h[c->mark - 1], now - c->t_mark_us);
+		c->mark = 0;
+	}
+}
+
+/* Note the queue id of every "250 2.0.0 Ok: queued as ID" line (the
+ * spool stage's words) in @len octets of output going out, and count the
+ * refusals. Only a line's start is matched, so no echoed client text can
+ * forge one. */
+static void conn_note_replies(struct smtp_conn *c, const uint8_t *p, size_t len)
+{
+	static const char pre[] = "250 2.0.0 Ok: queued as ";
+	const size_t pl = sizeof(pre) - 1;
+
+	for (size_t i = 0; i < len;) {
+		const uint8_t *nl;
+		/* A final reply line "4xx " or "5xx ": a refusal (show top). */
+		if (i + 4 <= len && (p[i] == '4' || p[i] == '5') && p[i + 3] == ' ')
+			c->nrefused++;
+		if (i + pl + SMTP_CONN_QID_LEN <= len && memcmp(p + i, pre, pl) == 0) {
+			if (c->nqids < SMTP_CONN_QIDS) {
+				memcpy(c->qids[c->nqids], p + i + pl, SMTP_CONN_QID_LEN);
+				c->qids[c->nqids][SMTP_CONN_QID_LEN] = '\0';
+			}
+			if (c->nqids < UINT8_MAX)
+				c->nqids++;
+			c->naccepted++;
+		}
+		nl = memchr(p + i, '\n', len - i);
+		if (!nl)
+			break;
+		i = (size_t)(nl - p) + 1;
+	}
+}
+
 /* Move engine output into the transport. Returns true if it is empty. */
 static bool conn_flush(struct smtp_conn *c)
 {
@@ -230,6 +314,10 @@ static bool conn_flush(struct smtp_conn *c)
 		ssize_t n = c->top.ops->send(c->top.tr, p, len, now);
 		if (n <= 0)
 			return false; /* full (WRITABLE follows) or closed */
+		conn_lat_sent(c, now);
+		conn_note_replies(c, p, (size_t)n);
+		c->bytes_out += (uint64_t)n;
+		c->t_last_us = now;
 		smtp_output_consume(c->s, (size_t)n);
 		if ((size_t)n < len)
 			return false;
@@ -259,6 +347,10 @@ void smtp_conn_pump(struct smtp_conn *c)
 
 	if (!c->s || !ops)
 		return;
+	if (c->kill_pending && !smtp_session_parked(c->s)) {
+		c->kill_pending = false; /* its parked command was answered */
+		smtp_session_shutdown(c->s, now);
+	}
 	while (progress) {
 		unsigned n;
 
@@ -272,6 +364,8 @@ void smtp_conn_pump(struct smtp_conn *c)
 			size_t used = smtp_input(c->s, iov[i].base, iov[i].len, now);
 			if (used) {
 				ops->consume(c->top.tr, used, now);
+				c->bytes_in += used;
+				c->t_last_us = now;
 				progress = true;
 			}
 			if (used < iov[i].len)
@@ -447,4 +541,46 @@ uint64_t smtp_conn_linger_aborts(const struct smtp_conn_table *tab)
 uint64_t smtp_conn_lifetime_closes(const struct smtp_conn_table *tab)
 {
 	return __atomic_load_n(&tab->lifetime_closes, __ATOMIC_RELAXED);
+}
+
+int smtp_conn_kill(struct smtp_conn *c)
+{
+	int rc;
+
+	if (!c->s)
+		return -ENOENT;
+	rc = smtp_session_shutdown(c->s, *c->tab->now_us);
+	if (rc == -EBUSY) {
+		c->kill_pending = true; /* smtp_conn_pump() after the answer */
+		return 0;
+	}
+	if (rc == 0)
+		smtp_conn_pump(c);
+	return rc;
+}
+
+void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode)
+{
+	tab->drain = (uint8_t)mode;
+}
+
+uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab)
+{
+	return __atomic_load_n(&tab->drain_refused, __ATOMIC_RELAXED);
+}
+
+void smtp_conn_on_finish(struct smtp_conn_table *tab, smtp_conn_finish_fn fn, void *arg)
+{
+	tab->on_finish = fn;
+	tab->finish_arg = arg;
+}
+
+void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat)
+{
+	tab->lat = lat;
+}
+
+unsigned smtp_conn_worker(const struct smtp_conn_table *tab)
+{
+	return tab->worker;
 }

@@ -129,4 +129,32 @@ uint64_t smtp_conn_linger_aborts(const struct smtp_conn_table *tab);
 /** Sessions ended with a 421 at their lifetime. Any thread, relaxed. */
 uint64_t smtp_conn_lifetime_closes(const struct smtp_conn_table *tab);
 
+/** End @c for the operator: "421 4.3.2 <host> Service shutting down"
+ * (smtp_session_shutdown()), then the usual close and linger. A parked
+ * command is answered first: the shutdown follows at the next pump.
+ * Returns 0, -ENOENT (free slot) or -EALREADY (closing already). Owner
+ * lcore, from the worker loop, never from inside a stage of @c. */
+int smtp_conn_kill(struct smtp_conn *c);
+
+/** From now on answer new connections as @mode says (enum smtp_conn_drain;
+ * OFF accepts again). Owner lcore. */
+void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode);
+
+/** Connections turned away because the table was draining. Any thread,
+ * relaxed. */
+uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab);
+
+/** Call @fn(@arg, c) for every session of @tab as its slot is released,
+ * before the slot is reset (its counters, peer, queue ids still there):
+ * show top's accounting (ctlbox.h). NULL: none. Boot path or owner lcore. */
+typedef void (*smtp_conn_finish_fn)(void *arg, const struct smtp_conn *c);
+void smtp_conn_on_finish(struct smtp_conn_table *tab, smtp_conn_finish_fn fn, void *arg);
+
+/** Record per-phase latencies of @tab's sessions into @lat (NULL: none);
+ * the marks come from the stages of latency.h. Boot path or owner lcore. */
+void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat);
+
+/** The worker index given at create. Any thread (constant). */
+unsigned smtp_conn_worker(const struct smtp_conn_table *tab);
+
 #endif

@@ -32,7 +32,9 @@
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "smtp/admission.h"
+#include "smtp/ctlbox.h"
 #include "smtp/host.h"
+#include "smtp/latency.h"
 #include "smtp/smtp.h"
 #include "smtp/stage_spool.h"
 #include "smtp/transport_tcp.h"
@@ -49,6 +51,8 @@ struct srv {
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
 	struct smtp_tls_worker *tls; /* NULL: no STARTTLS */
+	struct smtp_ctlbox *box;   /* show/kill sessions, drain (ctlbox.h) */
+	struct smtp_conn_lat *lat; /* per-phase latency (latency.h) */
 };
 
 static struct srv *servers[SRV_MAX_WORKERS];
@@ -109,6 +113,8 @@ static void srv_free(struct srv *srv)
 	smtp_host_destroy(srv->host);
 	smtp_tls_worker_destroy(srv->tls);
 	smtp_adm_worker_destroy(srv->adm);
+	smtp_ctlbox_destroy(srv->box);
+	free(srv->lat);
 	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
 		smtp_adm_destroy(adm_shared);
 		adm_shared = NULL;
@@ -144,7 +150,16 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	hc.linger_ms = (uint32_t)cfg->smtp_linger_ms;
 	hc.max_lifetime_s = (uint32_t)cfg->smtp_max_lifetime_s;
 	srv->host = smtp_host_create(&hc);
-	/* Stages in the order they run: policy stages go before the spool's. */
+	/* Stages in the order they run: the latency marks first, policy
+	 * stages before the spool's. */
+	srv->lat = malloc(sizeof(*srv->lat));
+	if (srv->lat)
+		for (unsigned i = 0; i < SMTP_LAT_COUNT; i++)
+			mx_hist_init(&srv->lat->h[i]);
+	if (srv->host && (!srv->lat || smtp_latency_stages_add(srv->host, srv->lat) != 0)) {
+		smtp_host_destroy(srv->host);
+		srv->host = NULL;
+	}
 	if (srv->host)
 		srv->pol = pol_stage_create(srv->host, ctx->worker);
 	if (srv->host && srv->pol)
@@ -176,7 +191,9 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		}
 		smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls, srv->tls);
 	}
-	if (!srv->host || !srv->spool || !srv->adm) {
+	if (srv->host && (srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions)))
+		smtp_conn_on_finish(smtp_host_conns(srv->host), smtp_ctlbox_account, srv->box);
+	if (!srv->host || !srv->spool || !srv->adm || !srv->box) {
 		MX_ERR("worker %u: cannot create %u SMTP sessions: %s (lower [smtp] max_sessions)",
 		       ctx->worker, sc.max_sessions, strerror(errno));
 		srv_free(srv);
@@ -221,6 +238,7 @@ static void srv_poll(void *state)
 		smtp_spool_stage_attach(srv->spool, queue_worker(srv->worker));
 	smtp_spool_stage_poll(srv->spool);
 	pol_stage_poll(srv->pol); /* DNS answers: parked sessions resume */
+	smtp_ctlbox_poll(srv->box, smtp_host_conns(srv->host));
 }
 
 /* A new configuration generation: apply the live [smtp] keys to this
@@ -289,4 +307,21 @@ void smtp_server_tls_counters(unsigned i, struct smtp_tls_counters *out)
 	memset(out, 0, sizeof(*out));
 	if (i < SRV_MAX_WORKERS && servers[i] && servers[i]->tls)
 		smtp_tls_counters_read(servers[i]->tls, out);
+}
+
+struct smtp_ctlbox *smtp_server_ctlbox(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i] ? servers[i]->box : NULL;
+}
+
+uint64_t smtp_server_drain_refused(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i]
+		       ? smtp_conn_drain_refused(smtp_host_conns(servers[i]->host))
+		       : 0;
+}
+
+const struct smtp_conn_lat *smtp_server_latency(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i] ? servers[i]->lat : NULL;
 }

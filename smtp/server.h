@@ -36,4 +36,17 @@ void smtp_server_tls_counters(unsigned i, struct smtp_tls_counters *out);
 /** Connections currently open on worker @i (any thread, relaxed). */
 unsigned smtp_server_sessions(unsigned i);
 
+struct smtp_ctlbox;
+/** Worker @i's ctl box (smtp/ctlbox.h: show/kill sessions, drain), or
+ * NULL if it runs no SMTP server. Control thread. */
+struct smtp_ctlbox *smtp_server_ctlbox(unsigned i);
+
+/** Connections turned away on worker @i while draining (any thread). */
+uint64_t smtp_server_drain_refused(unsigned i);
+
+struct smtp_conn_lat;
+/** Worker @i's per-phase latency histograms (smtp/latency.h; merge them
+ * with mx_hist_merge(), any thread), or NULL. */
+const struct smtp_conn_lat *smtp_server_latency(unsigned i);
+
 #endif

@@ -93,6 +93,7 @@ static const char *const result_names[SMTP_RES_COUNT] = {
 	[SMTP_RES_ERRORS] = "errors",
 	[SMTP_RES_LIFETIME] = "lifetime",
 	[SMTP_RES_TLS_FAILED] = "tls-failed",
+	[SMTP_RES_SHUTDOWN] = "shutdown",
 };
 
 const char *const smtp_counter_names[SMTP_CNT_COUNT] = {
@@ -2203,21 +2204,37 @@ int smtp_timer(struct smtp_session *s, uint64_t now)
 	return 1;
 }
 
-int smtp_session_expire(struct smtp_session *s, uint64_t now)
+/* End @s from the host's side: the transaction in progress is dropped,
+ * "421 @enh <hostname> @text" queued, the session closing. */
+static int session_end(struct smtp_session *s, uint64_t now, enum smtp_result res, const char *enh,
+		       const char *text, const char *why)
 {
 	if (s->state == SMTP_ST_CLOSING)
 		return -EALREADY;
 	if (s->parked)
 		return -EBUSY;
-	/* Like a timeout (RFC 5321 4.2.2/3.8: 421, then close), in the
-	 * words of Postfix's "421 4.4.2 <host> Error: timeout exceeded". */
-	MX_INFO("smtp %u: client %s: connection lifetime exceeded in state %s", s->id, s->client,
-		state_names[s->state]);
-	s->result = SMTP_RES_LIFETIME;
+	MX_INFO("smtp %u: client %s: %s in state %s", s->id, s->client, why, state_names[s->state]);
+	s->result = (uint8_t)res;
 	txn_abort(s, now);
 	close_session(s);
-	reply(s, 0, 421, "4.4.2", "%s Error: connection lifetime exceeded", s->pool->cfg.hostname);
+	reply(s, 0, 421, enh, "%s %s", s->pool->cfg.hostname, text);
 	return 0;
+}
+
+int smtp_session_expire(struct smtp_session *s, uint64_t now)
+{
+	/* Like a timeout (RFC 5321 4.2.2/3.8: 421, then close), in the
+	 * words of Postfix's "421 4.4.2 <host> Error: timeout exceeded". */
+	return session_end(s, now, SMTP_RES_LIFETIME, "4.4.2",
+			   "Error: connection lifetime exceeded", "connection lifetime exceeded");
+}
+
+int smtp_session_shutdown(struct smtp_session *s, uint64_t now)
+{
+	/* RFC 5321 3.8: a server that must shut down answers 421 and closes;
+	 * 4.3.2 is RFC 3463's "system not accepting network messages". */
+	return session_end(s, now, SMTP_RES_SHUTDOWN, "4.3.2", "Service shutting down",
+			   "shut down by the operator");
 }
 
 uint64_t smtp_next_deadline(const struct smtp_session *s)

@@ -128,6 +128,12 @@ int smtp_timer(struct smtp_session *s, uint64_t now_us);
  * closing already. Owner thread only, never from an event callback of @s. */
 int smtp_session_expire(struct smtp_session *s, uint64_t now_us);
 
+/** End @s for the operator (kill session, drain): like
+ * smtp_session_expire() but "421 4.3.2 <hostname> Service shutting down"
+ * and result "shutdown". Same returns (-EBUSY while parked: call again
+ * once it is answered). Owner thread only, never from an event callback. */
+int smtp_session_shutdown(struct smtp_session *s, uint64_t now_us);
+
 /** Absolute time (us) at which smtp_timer() must be called next, or
  * UINT64_MAX if none (parked: the host owns that wait; closing). */
 uint64_t smtp_next_deadline(const struct smtp_session *s);

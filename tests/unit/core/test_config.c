@@ -323,6 +323,10 @@ static void test_apply_classes(void **state)
 		"tls.watch_s",
 		"tls.expiry_warn_days",
 		"tls.ticket_key_file",
+		/* the operator's toolbox (ctl/drain.c reads them at `drain`) */
+		"daemon.drain_timeout_s",
+		"daemon.drain_mode",
+		"log.format",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
