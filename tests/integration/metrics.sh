@@ -55,6 +55,11 @@ for c in counters:
         got = sorted({s.labels.get("worker") for s in f.samples})
         if got != ["0", "1"]:
             errs.append("%s: worker labels %s" % (c["name"], got))
+    elif c["scope"] == "global" and c["type"] == "histogram":
+        # One series: buckets labelled by le only, one _sum, one _count.
+        if any(set(s.labels) - {"le"} for s in f.samples) or \
+                sum(s.name.endswith("_count") for s in f.samples) != 1:
+            errs.append("%s: expected one unlabelled histogram" % c["name"])
     elif c["scope"] == "global":
         if len(f.samples) != 1 or f.samples[0].labels:
             errs.append("%s: expected one unlabelled sample" % c["name"])
