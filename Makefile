@@ -34,7 +34,7 @@ demo: build
 # All suites on the normal build (unit + integration, which needs root);
 # the unit suite again under AddressSanitizer + UndefinedBehaviorSanitizer;
 # a short run of every fuzz target (FUZZ_SECONDS each).
-FUZZ_SECONDS ?= 45
+FUZZ_SECONDS ?= 30
 test: build build-asan
 	meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
