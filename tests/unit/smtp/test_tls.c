@@ -514,6 +514,48 @@ static void test_sni(void **state)
 	}
 }
 
+/* Implicit TLS (port 465): the banner waits for the handshake and goes out
+ * encrypted; STARTTLS is not offered; nothing leaks in plaintext. */
+static void test_implicit(void **state)
+{
+	static const struct smtp_peer peer = {.family = 4, .port = 40000, .addr = {192, 0, 2, 1}};
+	struct tfx *t = tfx_create(2, NULL);
+	struct fx *f = t->f;
+	const char *r;
+
+	(void)state;
+	memset(&f->tr[0], 0, sizeof(f->tr[0]));
+	f->tr[0].send_room = SIZE_MAX;
+	f->c[0] = smtp_conn_open(smtp_host_conns(f->h), &fake_ops, &f->tr[0], &peer);
+	assert_non_null(f->c[0]);
+	smtp_tls_on_implicit(t->w, f->c[0]);
+	smtp_conn_pump(f->c[0]);
+	assert_string_equal(sent(f, 0), ""); /* no plaintext banner */
+	assert_int_equal(handshake(t, 0, 1), 1);
+	r = tls_cmd(t, 0, NULL, 1 << 20);
+	assert_non_null(strstr(r, "220 mx.test"));
+	r = tls_cmd(t, 0, "EHLO c.test\r\n", 7);
+	assert_non_null(strstr(r, "250-mx.test"));
+	assert_null(strstr(r, "STARTTLS"));
+	r = tls_cmd(t, 0, "STARTTLS\r\n", 1 << 20);
+	assert_non_null(strstr(r, "503 5.5.1"));
+	assert_int_equal(tcnt(t).implicit, 1);
+	tfx_destroy(t);
+
+	/* No handshake within the bound: closed, no banner in plaintext. */
+	t = tfx_create(2, NULL);
+	f = t->f;
+	memset(&f->tr[0], 0, sizeof(f->tr[0]));
+	f->tr[0].send_room = SIZE_MAX;
+	f->c[0] = smtp_conn_open(smtp_host_conns(f->h), &fake_ops, &f->tr[0], &peer);
+	smtp_tls_on_implicit(t->w, f->c[0]);
+	smtp_conn_pump(f->c[0]);
+	advance_ms(f, 5100);
+	assert_int_equal(f->tr[0].shut, 1);
+	assert_string_equal(sent(f, 0), "");
+	tfx_destroy(t);
+}
+
 /* Tickets under keys from a file survive a new generation (a restart or
  * reload); without the file a new generation means a full handshake. */
 static void test_ticket_file_resumption(void **state)
@@ -587,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_slot_bound),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ticket_file_resumption),
+		cmocka_unit_test(test_implicit),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
