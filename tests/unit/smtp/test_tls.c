@@ -75,6 +75,45 @@ static void mkcert(const char *name, const char *cn, long from_days, long to_day
 	EVP_PKEY_free(k);
 }
 
+/* A CA and a leaf for @cn it signed: NAME.pem = leaf then CA, NAME.key. */
+static void mkchain(const char *name, const char *cn)
+{
+	EVP_PKEY *ck = EVP_EC_gen("P-256"), *lk = EVP_EC_gen("P-256");
+	X509 *ca = X509_new(), *leaf = X509_new();
+	char pem[64], key[64];
+	FILE *f;
+
+	ASN1_INTEGER_set(X509_get_serialNumber(ca), 1);
+	X509_gmtime_adj(X509_getm_notBefore(ca), -86400);
+	X509_gmtime_adj(X509_getm_notAfter(ca), 86400 * 60);
+	X509_set_pubkey(ca, ck);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(ca), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"Test CA", -1, -1, 0);
+	X509_set_issuer_name(ca, X509_get_subject_name(ca));
+	X509_sign(ca, ck, EVP_sha256());
+	ASN1_INTEGER_set(X509_get_serialNumber(leaf), 2);
+	X509_gmtime_adj(X509_getm_notBefore(leaf), -86400);
+	X509_gmtime_adj(X509_getm_notAfter(leaf), 86400 * 30);
+	X509_set_pubkey(leaf, lk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(leaf), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(leaf, X509_get_subject_name(ca));
+	X509_sign(leaf, ck, EVP_sha256());
+	snprintf(pem, sizeof(pem), "%s.pem", name);
+	snprintf(key, sizeof(key), "%s.key", name);
+	f = fopen(path(pem), "w");
+	PEM_write_X509(f, leaf);
+	PEM_write_X509(f, ca);
+	fclose(f);
+	f = fopen(path(key), "w");
+	PEM_write_PrivateKey(f, lk, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	X509_free(ca);
+	X509_free(leaf);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(lk);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -85,6 +124,7 @@ static int group_setup(void **state)
 	mkcert("b", "other.test", -1, 30);
 	mkcert("w", "*.wild.test", -1, 30);
 	mkcert("old", "mx.test", -30, -1);
+	mkchain("chain", "chained.test");
 	/* The control thread's QSBR registration, as config_gen.c does it. */
 	rcu_register_thread();
 	rcu_thread_offline();
@@ -142,6 +182,22 @@ static void test_build_checks(void **state)
 	assert_non_null(strstr(err, "none.pem: cannot read the certificate"));
 	assert_null(build1(path("a.key"), path("a.key"), err, sizeof(err)));
 	assert_non_null(strstr(err, "a.key: no PEM certificate"));
+	/* A leaf with the CA that issued it: accepted, issuer shown. */
+	g = build1(path("chain.pem"), path("chain.key"), err, sizeof(err));
+	assert_non_null(g);
+	assert_int_equal(smtp_tls_gen_cert(g, 0, &ci), 0);
+	assert_non_null(strstr(ci.issuer, "Test CA"));
+	smtp_tls_release(g);
+	/* A "chain" that did not issue the certificate. */
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "cat %s %s > %s", path("a.pem"), path("b.pem"),
+			 path("ab.pem"));
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_null(build1(path("ab.pem"), path("a.key"), err, sizeof(err)));
+	assert_non_null(strstr(err, "ab.pem: chain certificate 1 did not issue the one before it"));
 }
 
 static void test_publish_keeps_old_for_holders(void **state)
