@@ -202,6 +202,7 @@ struct mx_config {
 	int64_t tls_max_sessions;	      /* TLS sessions per worker (0: [smtp] max_sessions) */
 	int64_t tls_watch_s;		      /* look at the files' mtimes this often (0: off) */
 	int64_t tls_expiry_warn_days;	      /* log a warning when a cert expires sooner */
+	int64_t tls_implicit_port;	      /* implicit TLS listener (465); 0: none */
 	char tls_ticket_key_file[MX_CFG_STR]; /* "": random ticket keys per generation */
 };
 

@@ -232,6 +232,7 @@ static const struct key_def keys[] = {
 	{"tls", "watch_s", K_INT, OFF(tls_watch_s), 0, 86400, false, LIVE},
 	{"tls", "expiry_warn_days", K_INT, OFF(tls_expiry_warn_days), 0, 3650, false, LIVE},
 	{"tls", "ticket_key_file", K_STR, OFF(tls_ticket_key_file), 0, 0, false, LIVE},
+	{"tls", "implicit_port", K_INT, OFF(tls_implicit_port), 0, 65535, false, RESTART},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -812,6 +813,12 @@ static void check_whole(struct load_ctx *x)
 	if (c->tls_ticket_key_file[0] && c->tls_ticket_key_file[0] != '/')
 		add_err(x, "%s:%u: [tls] ticket_key_file = %s: expected an absolute path", x->name,
 			key_line(x, "tls", "ticket_key_file"), c->tls_ticket_key_file);
+	if (c->tls_implicit_port && c->tls_cert.n == 0)
+		add_err(x, "%s:%u: [tls] implicit_port: expected a [tls] cert and key", x->name,
+			key_line(x, "tls", "implicit_port"));
+	if (c->tls_implicit_port && c->tls_implicit_port == c->smtp_port)
+		add_err(x, "%s:%u: [tls] implicit_port: the same as [smtp] port", x->name,
+			key_line(x, "tls", "implicit_port"));
 	if (c->smtp_tls == 2 && c->tls_cert.n == 0)
 		add_err(x, "%s:%u: [smtp] tls = encrypt: expected a [tls] cert and key", x->name,
 			key_line(x, "smtp", "tls"));

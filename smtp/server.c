@@ -53,6 +53,8 @@ struct srv {
 	struct smtp_tls_worker *tls; /* NULL: no STARTTLS */
 	struct smtp_ctlbox *box;   /* show/kill sessions, drain (ctlbox.h) */
 	struct smtp_conn_lat *lat; /* per-phase latency (latency.h) */
+	struct tcp_listener *l_tls;  /* [tls] implicit_port, or NULL */
+	struct smtp_tcp_accept tls_accept;
 };
 
 static struct srv *servers[SRV_MAX_WORKERS];
@@ -178,7 +180,7 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		smtp_conn_on_release(smtp_host_conns(srv->host), smtp_adm_unbind, srv->adm);
 	}
 	/* TLS session slots, bounded per worker ([tls] max_sessions). */
-	if (srv->host && sc.starttls_available) {
+	if (srv->host && (sc.starttls_available || (cfg->tls_implicit_port && cfg->tls_cert.n))) {
 		unsigned ntls = (unsigned)(cfg->tls_max_sessions ? cfg->tls_max_sessions
 								 : cfg->smtp_max_sessions);
 		srv->tls = smtp_tls_worker_create(ctx->worker, ntls);
@@ -189,7 +191,9 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 			srv_free(srv);
 			return NULL;
 		}
-		smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls, srv->tls);
+		if (sc.starttls_available)
+			smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls,
+					      srv->tls);
 	}
 	if (srv->host && (srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions)))
 		smtp_conn_on_finish(smtp_host_conns(srv->host), smtp_ctlbox_account, srv->box);
@@ -206,6 +210,20 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		       (long long)cfg->smtp_port, strerror(errno));
 		srv_free(srv);
 		return NULL;
+	}
+	/* Implicit TLS (RFC 8314) on [tls] implicit_port: same sessions. */
+	if (srv->tls && cfg->tls_implicit_port) {
+		srv->tls_accept.adm = srv->adm;
+		srv->tls_accept.on_open = smtp_tls_on_implicit;
+		srv->tls_accept.arg = srv->tls;
+		srv->l_tls = smtp_tcp_listen_hook(ctx->tcp, (uint16_t)cfg->tls_implicit_port,
+						  (unsigned)cfg->tcp_backlog, &srv->tls_accept);
+		if (!srv->l_tls) {
+			MX_ERR("worker %u: cannot listen on TLS port %lld: %s", ctx->worker,
+			       (long long)cfg->tls_implicit_port, strerror(errno));
+			srv_free(srv);
+			return NULL;
+		}
 	}
 	servers[ctx->worker] = srv;
 	return srv;

@@ -1615,8 +1615,30 @@ static void cmd_starttls(struct smtp_session *s, const char *arg, size_t alen, u
 	set_timeout(s, now);
 }
 
+int smtp_tls_implicit(struct smtp_session *s, uint64_t now)
+{
+	const struct smtp_config *c = &s->pool->cfg;
+
+	if ((s->state != SMTP_ST_GREETING && s->state != SMTP_ST_INIT) || s->ncmds)
+		return -EINVAL;
+	/* TLS from the first octet (RFC 8314 3.3): the banner waits in the
+	 * output for the handshake, bounded like a STARTTLS handshake. */
+	s->flags |= SMTP_SF_TLS | SMTP_SF_TLS_HS;
+	if (s->state == SMTP_ST_INIT)
+		s->deadline_us = now + (uint64_t)(c->timeout_tls_ms ? c->timeout_tls_ms
+								    : c->timeout_cmd_ms) *
+					       1000;
+	return 0;
+}
+
 int smtp_tls_started(struct smtp_session *s, uint64_t now)
 {
+	if (s->flags & SMTP_SF_TLS_HS) {
+		s->flags &= (uint16_t)~SMTP_SF_TLS_HS;
+		if (s->state == SMTP_ST_INIT)
+			set_timeout(s, now);
+		return 0;
+	}
 	if (s->state != SMTP_ST_TLS_WAIT)
 		return -EINVAL;
 	/* RFC 3207 4.2: the server MUST discard knowledge obtained from the
@@ -1633,11 +1655,15 @@ int smtp_tls_started(struct smtp_session *s, uint64_t now)
 int smtp_tls_failed(struct smtp_session *s, uint64_t now)
 {
 	(void)now;
-	if (s->state != SMTP_ST_TLS_WAIT)
+	if (s->state != SMTP_ST_TLS_WAIT && !(s->flags & SMTP_SF_TLS_HS))
 		return -EINVAL;
+	if (s->state == SMTP_ST_CLOSING)
+		return -EALREADY;
 	/* Nothing can be said to the client: no plaintext after the 220,
-	 * no TLS either. The host closes the connection. */
+	 * no TLS either (implicit TLS: the banner waiting is dropped). The
+	 * host closes the connection. */
 	s->result = SMTP_RES_TLS_FAILED;
+	s->out_head = s->out_len = 0;
 	close_session(s);
 	return 0;
 }

@@ -139,9 +139,18 @@ int smtp_session_shutdown(struct smtp_session *s, uint64_t now_us);
 uint64_t smtp_next_deadline(const struct smtp_session *s);
 
 /** The host finished the TLS handshake after a 220 to STARTTLS: the session
- * forgets its HELO (RFC 3207 4.2) and waits for EHLO. Returns 0, or -EINVAL
+ * forgets its HELO (RFC 3207 4.2) and waits for EHLO (after
+ * smtp_tls_implicit(): the command timeout starts). Returns 0, or -EINVAL
  * if @s was not waiting for a handshake. */
 int smtp_tls_started(struct smtp_session *s, uint64_t now_us);
+
+/** The host runs TLS from the connection's first octet (implicit TLS, port
+ * 465): the session counts as TLS (ESMTPS, no STARTTLS offered) and its
+ * banner waits in the output until the host can send it; the handshake is
+ * bounded by timeout_tls_ms. Call right after smtp_session_open(); then
+ * smtp_tls_started() or smtp_tls_failed(). Returns 0 or -EINVAL (a
+ * command was already read). Owner thread only. */
+int smtp_tls_implicit(struct smtp_session *s, uint64_t now_us);
 
 /** The TLS handshake after a 220 to STARTTLS failed: the session is
  * closing without a reply (none can be sent). Returns 0, or -EINVAL if @s

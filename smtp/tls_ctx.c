@@ -429,6 +429,24 @@ static int load_pair(const char *cf, const char *kf, time_t now, X509 **cert,
 		seterr(err, errlen, "%s: certificate not valid yet", cf);
 		return -1;
 	}
+	/* The chain in the file builds: each certificate issued the one
+	 * before it (the root, if any, is the client's business). */
+	x = *cert;
+	for (int i = 0; *chain && i < sk_X509_num(*chain); i++) {
+		X509 *up = sk_X509_value(*chain, i);
+
+		if (X509_check_issued(up, x) != X509_V_OK) {
+			seterr(err, errlen,
+			       "%s: chain certificate %d did not issue the one before it", cf,
+			       i + 1);
+			return -1;
+		}
+		if (X509_cmp_time(X509_get0_notAfter(up), &now) <= 0) {
+			seterr(err, errlen, "%s: chain certificate %d expired", cf, i + 1);
+			return -1;
+		}
+		x = up;
+	}
 	return 0;
 }
 

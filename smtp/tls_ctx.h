@@ -8,7 +8,8 @@
  * algorithms), the first group being the default, and the names (exact and
  * "*.wildcard") by which a client's SNI selects another group. It is built
  * once from files (certificates and keys decoded, each pair checked: the
- * key matches the certificate, the certificate is valid now), with the
+ * key matches the certificate, the certificate is valid now, each chain
+ * certificate in its file issued the one before it), with the
  * protocol floor ([tls] min_version, never below TLS 1.0, SSLv3 never),
  * the TLS 1.2 ciphers of Mozilla's "intermediate" profile (ECDHE with
  * AES-GCM or ChaCha20-Poly1305), the X25519 and P-256 groups, no

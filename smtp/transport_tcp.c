@@ -92,9 +92,9 @@ static void on_tcb_event(struct tcp_tcb *t, void *user, enum tcp_event ev, int r
 	}
 }
 
-static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reason)
+static void accept_conn(struct tcp_tcb *t, struct smtp_adm_worker *adm, enum tcp_event ev,
+			const struct smtp_tcp_accept *hook)
 {
-	struct smtp_adm_worker *adm = user;
 	struct smtp_conn_table *tab = smtp_adm_worker_conns(adm);
 	const struct tcp_key *k = tcp_tcb_key(t);
 	struct smtp_peer peer = {0};
@@ -102,7 +102,6 @@ static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reas
 	struct smtp_conn *c;
 	unsigned slots = smtp_conn_slots(tab);
 
-	(void)reason;
 	if (ev != TCP_EV_ACCEPTED) {
 		if (ev == TCP_EV_CLOSED)
 			tcp_close(t, smtp_conn_now(tab));
@@ -129,7 +128,29 @@ static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reas
 	smtp_adm_bind(adm, c->slot, &tk); /* given back at release */
 	tcp_set_callback(t, on_tcb_event, c);
 	tcp_set_nodelay(t, true); /* replies are small and latency-bound */
+	if (hook && hook->on_open)
+		hook->on_open(hook->arg, c); /* e.g. implicit TLS, before the banner */
 	smtp_conn_pump(c);
+}
+
+static void on_accept(struct tcp_tcb *t, void *user, enum tcp_event ev, int reason)
+{
+	(void)reason;
+	accept_conn(t, user, ev, NULL);
+}
+
+static void on_accept_hook(struct tcp_tcb *t, void *user, enum tcp_event ev, int reason)
+{
+	const struct smtp_tcp_accept *hook = user;
+
+	(void)reason;
+	accept_conn(t, hook->adm, ev, hook);
+}
+
+struct tcp_listener *smtp_tcp_listen_hook(struct tcp_stack *st, uint16_t port, unsigned backlog,
+					  const struct smtp_tcp_accept *hook)
+{
+	return tcp_listen(st, TCP_AF_INET, port, backlog, on_accept_hook, (void *)hook);
 }
 
 struct tcp_listener *smtp_tcp_listen(struct tcp_stack *st, uint16_t port, unsigned backlog,

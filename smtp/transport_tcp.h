@@ -28,4 +28,17 @@ extern const struct smtp_transport_ops smtp_tcp_ops;
 struct tcp_listener *smtp_tcp_listen(struct tcp_stack *st, uint16_t port, unsigned backlog,
 				     struct smtp_adm_worker *adm);
 
+/* A listener whose connections get @on_open(@arg, c) once open, before
+ * their first pump (the implicit TLS listener pushes TLS there). */
+struct smtp_tcp_accept {
+	struct smtp_adm_worker *adm;
+	void (*on_open)(void *arg, struct smtp_conn *c);
+	void *arg;
+};
+
+/** smtp_tcp_listen() with @hook (caller-owned, outlives the listener).
+ * Boot path of the worker. */
+struct tcp_listener *smtp_tcp_listen_hook(struct tcp_stack *st, uint16_t port, unsigned backlog,
+					  const struct smtp_tcp_accept *hook);
+
 #endif

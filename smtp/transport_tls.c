@@ -40,6 +40,7 @@ struct smtp_tls {
 	bool hs_done;	    /* handshake completed */
 	bool dead;	    /* handshake failed or a fatal record error: no more I/O */
 	bool peer_closed;   /* close_notify received */
+	bool implicit;	    /* TLS from the first octet: replies wait for the handshake */
 	char info[96];	    /* "TLSv1.3 with cipher ... (256/256 bits)" */
 	uint8_t buf[SMTP_TLS_PLAIN];
 };
@@ -233,8 +234,12 @@ static ssize_t tls_send(void *tr, const void *data, size_t len, uint64_t now)
 	int r, e;
 
 	(void)now;
-	/* Before the handshake (a 421 at its timeout) or after a fatal
-	 * error, nothing can be said: the octets are dropped. */
+	/* Implicit TLS: the banner waits for the handshake ("full"; the
+	 * handshake's end pumps again). Otherwise, before the handshake (a
+	 * 421 at its timeout) or after a fatal error, nothing can be said:
+	 * the octets are dropped. */
+	if (t->implicit && !t->hs_done && !t->dead && t->c->s && !smtp_session_closing(t->c->s))
+		return 0;
 	if (!t->hs_done || t->dead)
 		return (ssize_t)len;
 	ERR_clear_error();
@@ -383,21 +388,18 @@ const struct smtp_transport_ops smtp_tls_ops = {
 	.describe = tls_describe_op,
 };
 
-void smtp_tls_on_starttls(void *arg, struct smtp_conn *c)
+/* Take a slot and an SSL on the current generation, push the transport
+ * over @c's; on failure the session ends (smtp_tls_failed()). */
+static void tls_push(struct smtp_tls_worker *w, struct smtp_conn *c, bool implicit)
 {
-	struct smtp_tls_worker *w = arg;
 	uint64_t now = smtp_conn_now(c->tab);
-	size_t left = c->top.ops->avail(c->top.tr);
 	struct smtp_tls_gen *g;
 	struct smtp_tls *t = w->free;
 	BIO *bio;
 	SSL *ssl;
 
-	/* RFC 3207 4.2 (CVE-2011-0411): plaintext after STARTTLS is never
-	 * read as commands; the engine dropped what it was fed, this drops
-	 * what is still queued. */
-	if (left)
-		c->top.ops->consume(c->top.tr, left, now);
+	if (implicit && smtp_tls_implicit(c->s, now) != 0)
+		return;
 	if (!t) {
 		CNT_INC(w, no_slot);
 		smtp_tls_failed(c->s, now);
@@ -426,13 +428,34 @@ void smtp_tls_on_starttls(void *arg, struct smtp_conn *c)
 	t->low = c->top;
 	t->head = t->len = 0;
 	t->hs_done = t->dead = t->peer_closed = false;
+	t->implicit = implicit;
 	t->info[0] = '\0';
 	BIO_set_data(bio, t);
 	SSL_set_bio(ssl, bio, bio);
 	SSL_set_accept_state(ssl);
 	smtp_conn_transport_push(c, &smtp_tls_ops, t);
-	CNT_INC(w, starttls);
+	if (implicit)
+		CNT_INC(w, implicit);
+	else
+		CNT_INC(w, starttls);
 	CNT_SET(w, sessions, w->cnt.sessions + 1);
+}
+
+void smtp_tls_on_starttls(void *arg, struct smtp_conn *c)
+{
+	size_t left = c->top.ops->avail(c->top.tr);
+
+	/* RFC 3207 4.2 (CVE-2011-0411): plaintext after STARTTLS is never
+	 * read as commands; the engine dropped what it was fed, this drops
+	 * what is still queued. */
+	if (left)
+		c->top.ops->consume(c->top.tr, left, smtp_conn_now(c->tab));
+	tls_push(arg, c, false);
+}
+
+void smtp_tls_on_implicit(void *arg, struct smtp_conn *c)
+{
+	tls_push(arg, c, true);
 }
 
 struct smtp_tls_worker *smtp_tls_worker_create(unsigned worker, unsigned max)

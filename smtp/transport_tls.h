@@ -31,6 +31,7 @@
 #define SMTP_TLS_COUNTERS(X)                                                               \
 	X(sessions, GAUGE, "TLS sessions open")                                            \
 	X(starttls, COUNTER, "STARTTLS handshakes started")                                \
+	X(implicit, COUNTER, "implicit TLS connections ([tls] implicit_port)")             \
 	X(handshakes_ok, COUNTER, "TLS handshakes completed")                              \
 	X(handshakes_failed, COUNTER, "TLS handshakes failed (protocol, version, cipher)") \
 	X(handshakes_eof, COUNTER, "clients that closed during the TLS handshake")         \
@@ -65,6 +66,13 @@ void smtp_tls_worker_destroy(struct smtp_tls_worker *w);
  * current generation and pushes the TLS transport; without a slot or a
  * generation the session ends (smtp_tls_failed(), counted). Owner lcore. */
 void smtp_tls_on_starttls(void *arg, struct smtp_conn *c);
+
+/** For a connection just opened on the implicit TLS listener (before its
+ * first pump): the session is TLS from the first octet
+ * (smtp_tls_implicit()), its banner goes out once the handshake is done;
+ * without a slot or a generation it is closed without a word. Owner
+ * lcore. */
+void smtp_tls_on_implicit(void *arg, struct smtp_conn *c);
 
 /** Copy @w's counters (any thread, relaxed loads). */
 void smtp_tls_counters_read(const struct smtp_tls_worker *w, struct smtp_tls_counters *out);

@@ -75,6 +75,45 @@ static void mkcert(const char *name, const char *cn, long from_days, long to_day
 	EVP_PKEY_free(k);
 }
 
+/* A CA and a leaf for @cn it signed: NAME.pem = leaf then CA, NAME.key. */
+static void mkchain(const char *name, const char *cn)
+{
+	EVP_PKEY *ck = EVP_EC_gen("P-256"), *lk = EVP_EC_gen("P-256");
+	X509 *ca = X509_new(), *leaf = X509_new();
+	char pem[64], key[64];
+	FILE *f;
+
+	ASN1_INTEGER_set(X509_get_serialNumber(ca), 1);
+	X509_gmtime_adj(X509_getm_notBefore(ca), -86400);
+	X509_gmtime_adj(X509_getm_notAfter(ca), 86400 * 60);
+	X509_set_pubkey(ca, ck);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(ca), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"Test CA", -1, -1, 0);
+	X509_set_issuer_name(ca, X509_get_subject_name(ca));
+	X509_sign(ca, ck, EVP_sha256());
+	ASN1_INTEGER_set(X509_get_serialNumber(leaf), 2);
+	X509_gmtime_adj(X509_getm_notBefore(leaf), -86400);
+	X509_gmtime_adj(X509_getm_notAfter(leaf), 86400 * 30);
+	X509_set_pubkey(leaf, lk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(leaf), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(leaf, X509_get_subject_name(ca));
+	X509_sign(leaf, ck, EVP_sha256());
+	snprintf(pem, sizeof(pem), "%s.pem", name);
+	snprintf(key, sizeof(key), "%s.key", name);
+	f = fopen(path(pem), "w");
+	PEM_write_X509(f, leaf);
+	PEM_write_X509(f, ca);
+	fclose(f);
+	f = fopen(path(key), "w");
+	PEM_write_PrivateKey(f, lk, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	X509_free(ca);
+	X509_free(leaf);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(lk);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -85,6 +124,7 @@ static int group_setup(void **state)
 	mkcert("b", "other.test", -1, 30);
 	mkcert("w", "*.wild.test", -1, 30);
 	mkcert("old", "mx.test", -30, -1);
+	mkchain("chain", "chained.test");
 	/* The control thread's QSBR registration, as config_gen.c does it. */
 	rcu_register_thread();
 	rcu_thread_offline();
@@ -142,6 +182,22 @@ static void test_build_checks(void **state)
 	assert_non_null(strstr(err, "none.pem: cannot read the certificate"));
 	assert_null(build1(path("a.key"), path("a.key"), err, sizeof(err)));
 	assert_non_null(strstr(err, "a.key: no PEM certificate"));
+	/* A leaf with the CA that issued it: accepted, issuer shown. */
+	g = build1(path("chain.pem"), path("chain.key"), err, sizeof(err));
+	assert_non_null(g);
+	assert_int_equal(smtp_tls_gen_cert(g, 0, &ci), 0);
+	assert_non_null(strstr(ci.issuer, "Test CA"));
+	smtp_tls_release(g);
+	/* A "chain" that did not issue the certificate. */
+	{
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "cat %s %s > %s", path("a.pem"), path("b.pem"),
+			 path("ab.pem"));
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_null(build1(path("ab.pem"), path("a.key"), err, sizeof(err)));
+	assert_non_null(strstr(err, "ab.pem: chain certificate 1 did not issue the one before it"));
 }
 
 static void test_publish_keeps_old_for_holders(void **state)
@@ -514,6 +570,48 @@ static void test_sni(void **state)
 	}
 }
 
+/* Implicit TLS (port 465): the banner waits for the handshake and goes out
+ * encrypted; STARTTLS is not offered; nothing leaks in plaintext. */
+static void test_implicit(void **state)
+{
+	static const struct smtp_peer peer = {.family = 4, .port = 40000, .addr = {192, 0, 2, 1}};
+	struct tfx *t = tfx_create(2, NULL);
+	struct fx *f = t->f;
+	const char *r;
+
+	(void)state;
+	memset(&f->tr[0], 0, sizeof(f->tr[0]));
+	f->tr[0].send_room = SIZE_MAX;
+	f->c[0] = smtp_conn_open(smtp_host_conns(f->h), &fake_ops, &f->tr[0], &peer);
+	assert_non_null(f->c[0]);
+	smtp_tls_on_implicit(t->w, f->c[0]);
+	smtp_conn_pump(f->c[0]);
+	assert_string_equal(sent(f, 0), ""); /* no plaintext banner */
+	assert_int_equal(handshake(t, 0, 1), 1);
+	r = tls_cmd(t, 0, NULL, 1 << 20);
+	assert_non_null(strstr(r, "220 mx.test"));
+	r = tls_cmd(t, 0, "EHLO c.test\r\n", 7);
+	assert_non_null(strstr(r, "250-mx.test"));
+	assert_null(strstr(r, "STARTTLS"));
+	r = tls_cmd(t, 0, "STARTTLS\r\n", 1 << 20);
+	assert_non_null(strstr(r, "503 5.5.1"));
+	assert_int_equal(tcnt(t).implicit, 1);
+	tfx_destroy(t);
+
+	/* No handshake within the bound: closed, no banner in plaintext. */
+	t = tfx_create(2, NULL);
+	f = t->f;
+	memset(&f->tr[0], 0, sizeof(f->tr[0]));
+	f->tr[0].send_room = SIZE_MAX;
+	f->c[0] = smtp_conn_open(smtp_host_conns(f->h), &fake_ops, &f->tr[0], &peer);
+	smtp_tls_on_implicit(t->w, f->c[0]);
+	smtp_conn_pump(f->c[0]);
+	advance_ms(f, 5100);
+	assert_int_equal(f->tr[0].shut, 1);
+	assert_string_equal(sent(f, 0), "");
+	tfx_destroy(t);
+}
+
 /* Tickets under keys from a file survive a new generation (a restart or
  * reload); without the file a new generation means a full handshake. */
 static void test_ticket_file_resumption(void **state)
@@ -587,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_slot_bound),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ticket_file_resumption),
+		cmocka_unit_test(test_implicit),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
