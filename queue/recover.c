@@ -20,7 +20,9 @@
  * message whose END does not agree with its records) lies in data that may
  * have been acknowledged: the segment is quarantined, never truncated - a
  * hard link to it is made in quarantine/<worker>-<seq>.seg (the bytes as
- * found, for the operator; nothing writes an old segment again), the damage
+ * found, for the operator; nothing writes an old segment again; the same
+ * inode, so a torn tail cut from a damaged newest segment is gone there too:
+ * it was never acknowledged), the damage
  * is logged and counted (quarantined_segments, "show queue"), and the
  * intact messages in it are delivered as usual; the worker directory's name
  * goes when they are done, the quarantine link stays until the operator

@@ -2598,6 +2598,10 @@ void relay_stop(struct relay *r)
 			pthread_join(r->t[i].th, NULL);
 		r->t[i].started = false;
 	}
+	/* The notification context is the relay threads' "worker": hand off
+	 * what a timed-out spool_inject() left staged (spool_stop() needs it). */
+	if (r->conf.dsn_worker)
+		spool_worker_flush(r->conf.dsn_worker);
 }
 
 void relay_destroy(struct relay *r)
