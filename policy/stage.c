@@ -59,6 +59,8 @@ enum q_kind {
 	Q_ZONE, /* + zone index in the cookie */
 	Q_TXT,
 	Q_SPF, /* + the slot's SPF generation in the cookie */
+	Q_PTR,
+	Q_RDNS_FWD,
 };
 
 struct pol_slot {
@@ -77,6 +79,8 @@ struct pol_slot {
 	char rcpt[SMTP_PATH_MAX];
 	bool from_set, rcpt_set;
 	char txt[POL_DNSBL_TXT_MAX];
+	uint8_t rdns; /* enum pol_dns_state: FOUND = forward-confirmed */
+	char rdns_name[MX_DNS_NAME_MAX + 1];
 	uint8_t spf; /* POL_DNS_NONE, POL_DNS_WAIT, POL_DNS_FOUND (done) */
 	uint8_t spf_result;
 	uint8_t spf_gen;  /* in the cookies of this evaluation */
@@ -129,6 +133,7 @@ static void input_of(const struct pol_slot *sl, const struct smtp_conn *c, struc
 	in->dnsbl_errors = sl->dnsbl_errors;
 	in->spf = sl->spf;
 	in->spf_result = sl->spf_result;
+	in->rdns = sl->rdns;
 }
 
 /* ---- DNS -------------------------------------------------------------------- */
@@ -237,6 +242,32 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	case Q_ZONE:
 		zone_answer(ps, sl, slot, zone, r);
 		break;
+	case Q_PTR: {
+		const char *name = ok ? pol_dns_text(r, 0) : "";
+		size_t n = strlen(name);
+		const struct smtp_conn *c = smtp_conn_at(ps->conns, slot);
+		if (n && name[n - 1] == '.')
+			n--;
+		if (n == 0 || n > MX_DNS_NAME_MAX) {
+			sl->rdns = ok || none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
+			break;
+		}
+		memcpy(sl->rdns_name, name, n);
+		sl->rdns_name[n] = '\0';
+		ask(ps, sl, slot, Q_RDNS_FWD, 0, c->peer.family == 4 ? MX_DNS_A : MX_DNS_AAAA,
+		    sl->rdns_name);
+		break;
+	}
+	case Q_RDNS_FWD: {
+		/* Forward-confirmed: the name's addresses include the client's. */
+		const struct smtp_conn *c = smtp_conn_at(ps->conns, slot);
+		sl->rdns = ok ? POL_DNS_NOTFOUND : none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
+		for (unsigned i = 0; ok && i < r->n && i < MX_DNS_RR_MAX; i++)
+			if (c->peer.family == 4 ? !memcmp(&r->u.a[i], c->peer.addr, 4)
+						: !memcmp(&r->u.aaaa[i], c->peer.addr, 16))
+				sl->rdns = POL_DNS_FOUND;
+		break;
+	}
 	case Q_SPF:
 		if (sl->spf == POL_DNS_WAIT && sl->spf_eval >= 0 && zone == sl->spf_gen) {
 			spf_feed(&ps->spf[sl->spf_eval], r);
@@ -317,6 +348,21 @@ static void spf_begin(struct pol_stage *ps, struct pol_slot *sl, unsigned slot,
 	spf_start(&ps->spf[sl->spf_eval], c->peer.family == 4 ? AF_INET : AF_INET6, c->peer.addr,
 		  sl->from, sl->helo);
 	spf_drive(ps, sl, slot);
+}
+
+int pol_stage_trace(void *arg, uint32_t slot, char *buf, size_t len, const char **rdns)
+{
+	*rdns = pol_stage_rdns(arg, slot);
+	return pol_stage_received_spf(arg, slot, buf, len);
+}
+
+const char *pol_stage_rdns(void *arg, uint32_t slot)
+{
+	struct pol_stage *ps = arg;
+
+	if (!ps || slot >= ps->nslots || ps->slots[slot].rdns != POL_DNS_FOUND)
+		return NULL;
+	return ps->slots[slot].rdns_name;
 }
 
 int pol_stage_received_spf(void *arg, uint32_t slot, char *buf, size_t len)
@@ -420,6 +466,15 @@ static enum smtp_stage_verdict st_connect(void *arg, struct smtp_stage_call *cal
 		return SMTP_STAGE_CONTINUE;
 	input_of(sl, call->conn, &in);
 	sl->trusted = pol_trusted(s, &in);
+	if (pol_wants(s) & POL_WANT_RDNS) {
+		char q[MX_DNS_NAME_MAX + 1];
+		sl->rdns = POL_DNS_WAIT;
+		if (mx_dns_ptr_name(in.family == 4 ? AF_INET : AF_INET6, in.addr, q, sizeof(q)) ==
+		    0)
+			ask(ps, sl, slot, Q_PTR, 0, MX_DNS_PTR, q);
+		else
+			sl->rdns = POL_DNS_NOTFOUND;
+	}
 	if (!sl->trusted && (pol_wants(s) & POL_WANT_DNSBL)) {
 		unsigned nz = pol_dnsbl_zones(s);
 		sl->dnsbl_done = false;

@@ -337,6 +337,42 @@ static void test_spf(void **state)
 	fx_close_all(t->f);
 }
 
+/* Reverse DNS with forward confirmation: recorded, and with
+ * client_rdns = defer a client without one is refused 450 4.7.25. */
+static void test_rdns(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\nclient_rdns = defer\n");
+	fake_dns_set(MX_DNS_PTR, "1.2.0.192.in-addr.arpa", MX_DNS_OK, 1,
+		     (const char *[]){"mail.example.org."});
+	fake_dns_set(MX_DNS_A, "mail.example.org", MX_DNS_OK, 1, (const char *[]){"192.0.2.1"});
+	connect_client(t->f, 0);
+	pol_stage_poll(t->ps);
+	pol_stage_poll(t->ps);
+	sent(t->f, 0);
+	assert_string_equal(pol_stage_rdns(t->ps, t->f->c[0]->slot), "mail.example.org");
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	fx_close_all(t->f);
+
+	/* The name does not point back at the client. */
+	fake_dns_reset();
+	fake_dns_set(MX_DNS_PTR, "1.2.0.192.in-addr.arpa", MX_DNS_OK, 1,
+		     (const char *[]){"forged.example.org"});
+	fake_dns_set(MX_DNS_A, "forged.example.org", MX_DNS_OK, 1, (const char *[]){"192.0.2.99"});
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"),
+			    "450 4.7.25 Client host rejected: cannot find your hostname, "
+			    "[192.0.2.1]\r\n");
+	assert_null(pol_stage_rdns(t->ps, t->f->c[0]->slot));
+	fx_close_all(t->f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +386,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dns_silent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rdns, setup, teardown),
 	};
 	int rc;
 
