@@ -84,6 +84,8 @@ struct pol_slot {
 	uint8_t spf; /* POL_DNS_NONE, POL_DNS_WAIT, POL_DNS_FOUND (done) */
 	uint8_t spf_result;
 	uint8_t spf_gen;  /* in the cookies of this evaluation */
+	uint8_t helo_gen; /* in the cookies of the HELO name's lookups */
+	uint8_t from_gen; /* in the cookies of the sender domain's lookups */
 	int16_t spf_eval; /* index in the pool while evaluating (-1: none) */
 	char spf_hdr[POL_SPF_HDR];
 };
@@ -208,13 +210,17 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	bool none = r->status == MX_DNS_NXDOMAIN || r->status == MX_DNS_NODATA ||
 		    (r->status == MX_DNS_OK && r->n == 0);
 
+	/* An answer for an earlier HELO name or sender of this session. */
+	if (((kind == Q_HELO_A || kind == Q_HELO_AAAA) && zone != sl->helo_gen) ||
+	    ((kind == Q_MX || kind == Q_SA || kind == Q_SAAAA) && zone != sl->from_gen))
+		return;
 	switch (kind) {
 	case Q_HELO_A:
 	case Q_HELO_AAAA:
 		if (ok)
 			sl->helo_dns = POL_DNS_FOUND;
 		else if (kind == Q_HELO_A && r->status == MX_DNS_NODATA)
-			ask(ps, sl, slot, Q_HELO_AAAA, 0, MX_DNS_AAAA, sl->helo);
+			ask(ps, sl, slot, Q_HELO_AAAA, sl->helo_gen, MX_DNS_AAAA, sl->helo);
 		else
 			sl->helo_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
 		break;
@@ -225,7 +231,7 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 				       (!pol_dns_text(r, 0)[0] || !strcmp(pol_dns_text(r, 0), "."));
 			sl->sender_dns = null_mx ? POL_DNS_NOTFOUND : POL_DNS_FOUND;
 		} else if (r->status == MX_DNS_NODATA && dom) {
-			ask(ps, sl, slot, Q_SA, 0, MX_DNS_A, dom);
+			ask(ps, sl, slot, Q_SA, sl->from_gen, MX_DNS_A, dom);
 		} else {
 			sl->sender_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
 		}
@@ -235,7 +241,7 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 		if (ok)
 			sl->sender_dns = POL_DNS_FOUND;
 		else if (kind == Q_SA && r->status == MX_DNS_NODATA && dom)
-			ask(ps, sl, slot, Q_SAAAA, 0, MX_DNS_AAAA, dom);
+			ask(ps, sl, slot, Q_SAAAA, sl->from_gen, MX_DNS_AAAA, dom);
 		else
 			sl->sender_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
 		break;
@@ -504,6 +510,7 @@ static enum smtp_stage_verdict st_helo(void *arg, struct smtp_stage_call *call)
 
 	snprintf(sl->helo, sizeof(sl->helo), "%s", call->ev->str ? call->ev->str : "");
 	sl->helo_dns = POL_DNS_NONE;
+	sl->helo_gen++;
 	sl->from_set = sl->rcpt_set = false;
 	if (!pol_enabled(s) || sl->trusted)
 		return SMTP_STAGE_CONTINUE;
@@ -516,7 +523,7 @@ static enum smtp_stage_verdict st_helo(void *arg, struct smtp_stage_call *call)
 		pol_eval_class(s, POL_CLASS_HELO, &in, &v);
 		if (v.action == POL_CONTINUE || v.action == POL_ACCEPT) {
 			sl->helo_dns = POL_DNS_WAIT;
-			ask(ps, sl, slot, Q_HELO_A, 0, MX_DNS_A, sl->helo);
+			ask(ps, sl, slot, Q_HELO_A, sl->helo_gen, MX_DNS_A, sl->helo);
 		}
 	}
 	if (pol_delay_reject(s))
@@ -536,6 +543,7 @@ static enum smtp_stage_verdict st_mail(void *arg, struct smtp_stage_call *call)
 	sl->from_set = true;
 	sl->rcpt_set = false;
 	sl->sender_dns = POL_DNS_NONE;
+	sl->from_gen++;
 	spf_release(ps, sl);
 	sl->spf = POL_DNS_NONE;
 	sl->spf_hdr[0] = '\0';
@@ -546,7 +554,7 @@ static enum smtp_stage_verdict st_mail(void *arg, struct smtp_stage_call *call)
 	dom = pol_addr_domain(sl->from);
 	if ((pol_wants(s) & POL_WANT_SENDER) && dom) {
 		sl->sender_dns = POL_DNS_WAIT;
-		ask(ps, sl, slot, Q_MX, 0, MX_DNS_MX, dom);
+		ask(ps, sl, slot, Q_MX, sl->from_gen, MX_DNS_MX, dom);
 	}
 	if (pol_delay_reject(s))
 		return SMTP_STAGE_CONTINUE;
@@ -608,7 +616,7 @@ static void answer_cb(void *arg, uint64_t ck, const struct mx_dns_result *r)
 		return;
 	sl = &ps->slots[slot];
 	if (!sl->active || (sl->sess & 0xffffffu) != sess ||
-	    (kind != Q_SPF && zone >= POL_DNSBL_MAX))
+	    ((kind == Q_ZONE || kind == Q_TXT) && zone >= POL_DNSBL_MAX))
 		return;
 	on_answer(ps, sl, slot, kind, zone, r);
 	if (!sl->ticket)

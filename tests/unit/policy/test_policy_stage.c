@@ -213,6 +213,17 @@ static void test_helo_dns(void **state)
 	say(t, "EHLO good.example.org\r\n");
 	say(t, "MAIL FROM:<a@example.org>\r\n");
 	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	/* An answer for an earlier name of the session is not taken for the
+	 * new one: EHLO ghost, EHLO good before the answers, then RCPT. */
+	for (unsigned i = 0; i < 20; i++) { /* past 16: generations are bytes */
+		fake_dns_hold(true);
+		say(t, "EHLO good.example.org\r\n");
+		say(t, "EHLO ghost.example.org\r\n");
+		say(t, "EHLO good.example.org\r\n");
+		fake_dns_hold(false);
+		say(t, "MAIL FROM:<a@example.org>\r\n");
+		assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	}
 	fx_close_all(t->f);
 }
 
