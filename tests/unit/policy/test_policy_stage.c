@@ -166,6 +166,26 @@ static void test_dnsbl(void **state)
 	fx_close_all(t->f);
 }
 
+/* Without delay_reject a listed client is refused at connect, after the
+ * answers came (the banner waits): 554 instead of the 220. */
+static void test_dnsbl_at_connect(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\ndelay_reject = no\ndnsbl = zen.example\n");
+	fake_dns_set(MX_DNS_A, "1.2.0.192.zen.example", MX_DNS_OK, 1,
+		     (const char *[]){"127.0.0.4"});
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "");
+	pol_stage_poll(t->ps); /* the A */
+	pol_stage_poll(t->ps); /* the TXT (none: NXDOMAIN) */
+	assert_string_equal(sent(t->f, 0), "554 5.7.1 Service unavailable; Client host "
+					   "[192.0.2.1] blocked using zen.example\r\n");
+	assert_string_equal(say(t, "EHLO mail.example.org\r\n"),
+			    "503 5.5.1 Error: no SMTP service here, send QUIT\r\n");
+	fx_close_all(t->f);
+}
+
 static void test_dnsbl_error_not_listing(void **state)
 {
 	struct tfx *t = *state;
@@ -391,6 +411,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dnsbl_at_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_error_not_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_helo_dns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_domain, setup, teardown),
