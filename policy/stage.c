@@ -48,7 +48,7 @@
 #define POL_PARK_MS	20000 /* DNS: tries x timeout and then some */
 #define POL_SPF_POOL	256   /* SPF evaluations at once per worker (8 KiB each) */
 #define POL_SPF_HDR	512
-#define POL_PARK_DATA	0xff /* park_class: DATA_BEGIN waits for SPF */
+#define POL_PARK_DATA	0xff /* park_class: DATA_BEGIN waits for SPF, rDNS */
 
 enum q_kind {
 	Q_HELO_A = 1,
@@ -571,14 +571,16 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 	return finish(ps, call, POL_CLASS_RCPT);
 }
 
-/* The Received-SPF header needs the result: wait for it (bounded by the
- * park deadline; the spool stage then writes what there is). */
+/* Received-SPF and the client's name in Received: need their answers:
+ * wait for them at DATA (normally long in; bounded by the park deadline,
+ * after which the spool stage writes what there is), as Postfix waits
+ * for the client's name before its banner. */
 static enum smtp_stage_verdict st_data(void *arg, struct smtp_stage_call *call)
 {
 	struct pol_stage *ps = arg;
 	struct pol_slot *sl = &ps->slots[call->conn->slot];
 
-	if (sl->spf != POL_DNS_WAIT)
+	if (sl->spf != POL_DNS_WAIT && sl->rdns != POL_DNS_WAIT)
 		return SMTP_STAGE_CONTINUE;
 	sl->park_class = POL_PARK_DATA;
 	sl->ticket = smtp_stage_ticket(call, SMTP_TICKET_DNS);
@@ -627,7 +629,7 @@ static void answer_cb(void *arg, uint64_t ck, const struct mx_dns_result *r)
 		return;
 	}
 	if (sl->park_class == POL_PARK_DATA) {
-		if (sl->spf == POL_DNS_WAIT)
+		if (sl->spf == POL_DNS_WAIT || sl->rdns == POL_DNS_WAIT)
 			return;
 		t = sl->ticket;
 		sl->ticket = 0;

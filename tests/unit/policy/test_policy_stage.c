@@ -402,6 +402,27 @@ static void test_rdns(void **state)
 			    "[192.0.2.1]\r\n");
 	assert_null(pol_stage_rdns(t->ps, t->f->c[0]->slot));
 	fx_close_all(t->f);
+
+	/* client_rdns = record (the default): nothing refused, RCPT does not
+	 * wait, DATA waits for the name (it goes into Received:). */
+	use_policy("");
+	fake_dns_reset();
+	fake_dns_set(MX_DNS_PTR, "1.2.0.192.in-addr.arpa", MX_DNS_OK, 1,
+		     (const char *[]){"mail.example.org"});
+	fake_dns_set(MX_DNS_A, "mail.example.org", MX_DNS_OK, 1, (const char *[]){"192.0.2.1"});
+	fake_dns_hold(true);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	assert_string_equal(say(t, "DATA\r\n"), "");
+	fake_dns_hold(false);
+	pol_stage_poll(t->ps); /* PTR */
+	pol_stage_poll(t->ps); /* A */
+	assert_memory_equal(sent(t->f, 0), "354 ", 4);
+	assert_string_equal(pol_stage_rdns(t->ps, t->f->c[0]->slot), "mail.example.org");
+	fx_close_all(t->f);
 }
 
 int main(void)
