@@ -38,6 +38,9 @@ struct ptest {
 	struct mx_dns_result r[TQ_ZONE + 2 * POL_DNSBL_MAX];
 	bool asked[TQ_ZONE + 2 * POL_DNSBL_MAX];
 	bool spf_on, spf_in_drive, spf_waiting;
+	bool rdns_on;
+	uint8_t rdns; /* enum pol_dns_state */
+	char rdns_name[MX_DNS_NAME_MAX + 1];
 	struct spf_eval spf; /* one question at a time (spf.h) */
 };
 
@@ -116,6 +119,13 @@ static void report(struct ptest *t)
 			}
 		}
 	}
+	if (t->rdns_on) {
+		in->rdns = t->rdns;
+		ctl_printf(o, "rdns %s (%s)\n", t->rdns_name[0] ? t->rdns_name : "-",
+			   t->rdns == POL_DNS_FOUND	 ? "forward-confirmed"
+			   : t->rdns == POL_DNS_TEMPFAIL ? "lookup failed"
+							 : "none or not confirmed");
+	}
 	if (t->spf_on) {
 		in->spf = POL_DNS_FOUND;
 		in->spf_result = t->spf.result;
@@ -176,6 +186,38 @@ static void on_dns(void *arg, const struct mx_dns_result *r)
 }
 
 static void spf_run(struct ptest *t);
+
+/* Reverse DNS: the PTR, then the name's A/AAAA must give the client back. */
+static void on_fwd(void *arg, const struct mx_dns_result *r)
+{
+	struct ptest *t = arg;
+
+	t->rdns = r->status == MX_DNS_TEMPFAIL ? POL_DNS_TEMPFAIL : POL_DNS_NOTFOUND;
+	for (unsigned i = 0; r->status == MX_DNS_OK && i < r->n && i < MX_DNS_RR_MAX; i++)
+		if (t->in.family == 4 ? !memcmp(&r->u.a[i], t->in.addr, 4)
+				      : !memcmp(&r->u.aaaa[i], t->in.addr, 16))
+			t->rdns = POL_DNS_FOUND;
+	done_one(t);
+}
+
+static void on_ptr(void *arg, const struct mx_dns_result *r)
+{
+	struct ptest *t = arg;
+	const char *name = r->status == MX_DNS_OK ? pol_dns_text(r, 0) : "";
+	size_t n = strlen(name);
+
+	if (n && name[n - 1] == '.')
+		n--;
+	if (n && n <= MX_DNS_NAME_MAX) {
+		memcpy(t->rdns_name, name, n);
+		t->rdns_name[n] = '\0';
+		if (mx_dns_resolve(t->in.family == 4 ? MX_DNS_A : MX_DNS_AAAA, t->rdns_name, on_fwd,
+				   t) == 0)
+			return;
+	}
+	t->rdns = r->status == MX_DNS_TEMPFAIL ? POL_DNS_TEMPFAIL : POL_DNS_NOTFOUND;
+	done_one(t);
+}
 
 static void on_spf(void *arg, const struct mx_dns_result *r)
 {
@@ -280,6 +322,19 @@ static void cmd_policy_test(struct ctl_out *o, int argc, char **argv)
 		ask(t, TQ_MX, MX_DNS_MX, dom);
 		ask(t, TQ_SA, MX_DNS_A, dom);
 		ask(t, TQ_SAAAA, MX_DNS_AAAA, dom);
+	}
+	if (want & POL_WANT_RDNS) {
+		char q[MX_DNS_NAME_MAX + 1];
+		t->rdns_on = true;
+		t->rdns = POL_DNS_NOTFOUND;
+		if (mx_dns_ptr_name(t->in.family == 4 ? AF_INET : AF_INET6, t->in.addr, q,
+				    sizeof(q)) == 0) {
+			t->outstanding++;
+			if (mx_dns_resolve(MX_DNS_PTR, q, on_ptr, t) != 0) {
+				t->outstanding--;
+				t->rdns = POL_DNS_TEMPFAIL;
+			}
+		}
 	}
 	if (want & POL_WANT_SPF) {
 		t->spf_on = true;

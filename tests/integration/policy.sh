@@ -102,6 +102,7 @@ grep -q "^verdict 554 5.7.1 <pc.lan>: Helo command rejected" <<<"$out" || fail "
 out=$(mx_ctl policy test 198.18.0.1 good.example.org s@example.org known@example.com)
 grep -q "^verdict accept" <<<"$out" || fail "policy test (good): $out"
 grep -q "^spf pass" <<<"$out" || fail "policy test (good): no 'spf pass': $out"
+grep -q "^rdns good.example.org (forward-confirmed)" <<<"$out" || fail "policy test (good): rdns: $out"
 out=$(mx_ctl policy test 198.18.0.1 good.example.org s@fail.example.org known@example.com)
 grep -q "^spf fail" <<<"$out" && grep -q "^verdict 550 5.7.23 <s@fail.example.org>" <<<"$out" ||
 	fail "policy test (SPF fail): $out"
