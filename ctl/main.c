@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <urcu-qsbr.h>
+
 #include "core/config.h"
 #include "core/counters.h"
 #include "core/log.h"
@@ -243,6 +245,17 @@ int main(int argc, char **argv)
 	if (resolve_user(config, &uid, &gid) != 0)
 		return 1;
 	if (check) {
+		/* The policy set too: recipient file, DNSBL zones, replies. */
+		struct pol_set *ps;
+		rcu_register_thread();
+		rcu_thread_offline();
+		ps = pol_set_build(config, "localhost", err, sizeof(err));
+		pol_set_free(ps);
+		rcu_unregister_thread();
+		if (!ps) {
+			fprintf(stderr, "%s\n%s: configuration is not valid\n", err, path);
+			return 1;
+		}
 		printf("%s: configuration is valid\n", path);
 		return 0;
 	}
@@ -307,7 +320,7 @@ out:
 	metrics_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
-	pol_shutdown(); /* the workers are gone */
+	pol_shutdown();	   /* the workers are gone */
 	mx_dns_shutdown(); /* after the workers: they read its cache */
 	tls_stop(); /* the workers are gone: no session holds a generation */
 	mx_loop_fini();

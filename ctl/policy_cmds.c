@@ -24,6 +24,7 @@
 #include "dataplane/dataplane.h"
 #include "policy/dns.h"
 #include "policy/policy.h"
+#include "policy/spf.h"
 
 enum { TQ_HELO_A, TQ_HELO_AAAA, TQ_MX, TQ_SA, TQ_SAAAA, TQ_ZONE };
 
@@ -36,6 +37,11 @@ struct ptest {
 	char helo[256], from[256], rcpt[256];
 	struct mx_dns_result r[TQ_ZONE + 2 * POL_DNSBL_MAX];
 	bool asked[TQ_ZONE + 2 * POL_DNSBL_MAX];
+	bool spf_on, spf_in_drive, spf_waiting;
+	bool rdns_on;
+	uint8_t rdns; /* enum pol_dns_state */
+	char rdns_name[MX_DNS_NAME_MAX + 1];
+	struct spf_eval spf; /* one question at a time (spf.h) */
 };
 
 struct ptest_q {
@@ -113,6 +119,19 @@ static void report(struct ptest *t)
 			}
 		}
 	}
+	if (t->rdns_on) {
+		in->rdns = t->rdns;
+		ctl_printf(o, "rdns %s (%s)\n", t->rdns_name[0] ? t->rdns_name : "-",
+			   t->rdns == POL_DNS_FOUND	 ? "forward-confirmed"
+			   : t->rdns == POL_DNS_TEMPFAIL ? "lookup failed"
+							 : "none or not confirmed");
+	}
+	if (t->spf_on) {
+		in->spf = POL_DNS_FOUND;
+		in->spf_result = t->spf.result;
+		ctl_printf(o, "spf %s (%s)\n", spf_result_name((enum spf_result)t->spf.result),
+			   t->spf.why);
+	}
 	ctl_printf(o, "trusted %s\n", in->trusted ? "yes" : "no");
 	for (unsigned c = 0; c < POL_CLASS_COUNT; c++) {
 		struct pol_verdict v;
@@ -145,6 +164,17 @@ static void finish(struct ptest *t)
 	free(t);
 }
 
+/* One lookup (or the SPF evaluation) is over: answer when it was the last. */
+static void done_one(struct ptest *t)
+{
+	if (--t->outstanding > 0)
+		return;
+	if (t->abandoned)
+		free(t);
+	else if (t->client)
+		finish(t);
+}
+
 static void on_dns(void *arg, const struct mx_dns_result *r)
 {
 	struct ptest_q *q = arg;
@@ -152,12 +182,75 @@ static void on_dns(void *arg, const struct mx_dns_result *r)
 
 	t->r[q->i] = *r;
 	free(q);
-	if (--t->outstanding > 0)
-		return;
-	if (t->abandoned)
-		free(t);
-	else if (t->client)
-		finish(t);
+	done_one(t);
+}
+
+static void spf_run(struct ptest *t);
+
+/* Reverse DNS: the PTR, then the name's A/AAAA must give the client back. */
+static void on_fwd(void *arg, const struct mx_dns_result *r)
+{
+	struct ptest *t = arg;
+
+	t->rdns = r->status == MX_DNS_TEMPFAIL ? POL_DNS_TEMPFAIL : POL_DNS_NOTFOUND;
+	for (unsigned i = 0; r->status == MX_DNS_OK && i < r->n && i < MX_DNS_RR_MAX; i++)
+		if (t->in.family == 4 ? !memcmp(&r->u.a[i], t->in.addr, 4)
+				      : !memcmp(&r->u.aaaa[i], t->in.addr, 16))
+			t->rdns = POL_DNS_FOUND;
+	done_one(t);
+}
+
+static void on_ptr(void *arg, const struct mx_dns_result *r)
+{
+	struct ptest *t = arg;
+	const char *name = r->status == MX_DNS_OK ? pol_dns_text(r, 0) : "";
+	size_t n = strlen(name);
+
+	if (n && name[n - 1] == '.')
+		n--;
+	if (n && n <= MX_DNS_NAME_MAX) {
+		memcpy(t->rdns_name, name, n);
+		t->rdns_name[n] = '\0';
+		if (mx_dns_resolve(t->in.family == 4 ? MX_DNS_A : MX_DNS_AAAA, t->rdns_name, on_fwd,
+				   t) == 0)
+			return;
+	}
+	t->rdns = r->status == MX_DNS_TEMPFAIL ? POL_DNS_TEMPFAIL : POL_DNS_NOTFOUND;
+	done_one(t);
+}
+
+static void on_spf(void *arg, const struct mx_dns_result *r)
+{
+	struct ptest *t = arg;
+
+	spf_feed(&t->spf, r);
+	t->spf_waiting = false;
+	if (!t->spf_in_drive) /* answered later: go on */
+		spf_run(t);
+}
+
+/* Step the evaluation through mx_dns_resolve() (which may answer before
+ * it returns: then the loop goes on here) until it is done. */
+static void spf_run(struct ptest *t)
+{
+	t->spf_in_drive = true;
+	while (spf_step(&t->spf) == SPF_STEP_QUERY) {
+		t->spf_waiting = true;
+		if (mx_dns_resolve((enum mx_dns_type)t->spf.q.type, t->spf.q.name, on_spf, t) !=
+		    0) {
+			static struct mx_dns_result fail = {.status = MX_DNS_TEMPFAIL};
+			t->spf_waiting = false;
+			fail.type = t->spf.q.type;
+			spf_feed(&t->spf, &fail);
+			continue;
+		}
+		if (t->spf_waiting) {
+			t->spf_in_drive = false;
+			return;
+		}
+	}
+	t->spf_in_drive = false;
+	done_one(t);
 }
 
 static void ask(struct ptest *t, unsigned i, enum mx_dns_type type, const char *name)
@@ -229,6 +322,26 @@ static void cmd_policy_test(struct ctl_out *o, int argc, char **argv)
 		ask(t, TQ_MX, MX_DNS_MX, dom);
 		ask(t, TQ_SA, MX_DNS_A, dom);
 		ask(t, TQ_SAAAA, MX_DNS_AAAA, dom);
+	}
+	if (want & POL_WANT_RDNS) {
+		char q[MX_DNS_NAME_MAX + 1];
+		t->rdns_on = true;
+		t->rdns = POL_DNS_NOTFOUND;
+		if (mx_dns_ptr_name(t->in.family == 4 ? AF_INET : AF_INET6, t->in.addr, q,
+				    sizeof(q)) == 0) {
+			t->outstanding++;
+			if (mx_dns_resolve(MX_DNS_PTR, q, on_ptr, t) != 0) {
+				t->outstanding--;
+				t->rdns = POL_DNS_TEMPFAIL;
+			}
+		}
+	}
+	if (want & POL_WANT_SPF) {
+		t->spf_on = true;
+		t->outstanding++;
+		spf_start(&t->spf, t->in.family == 4 ? AF_INET : AF_INET6, t->in.addr, t->from,
+			  t->helo);
+		spf_run(t);
 	}
 	for (unsigned z = 0; (want & POL_WANT_DNSBL) && z < pol_dnsbl_zones(s); z++) {
 		char q[MX_DNS_NAME_MAX + 1];

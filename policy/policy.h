@@ -125,7 +125,8 @@ bool pol_delay_reject(const struct pol_set *s);
 #define POL_WANT_HELO_A 0x1u
 #define POL_WANT_SENDER 0x2u
 #define POL_WANT_DNSBL	0x4u
-#define POL_WANT_SPF	0x8u /* evaluate SPF at MAIL (header, refusal) */
+#define POL_WANT_SPF	0x8u  /* evaluate SPF at MAIL (header, refusal) */
+#define POL_WANT_RDNS	0x10u /* client PTR + forward confirmation at connect */
 unsigned pol_wants(const struct pol_set *s);
 unsigned pol_dnsbl_zones(const struct pol_set *s);
 const struct pol_dnsbl_zone *pol_dnsbl_zone(const struct pol_set *s, unsigned i);
@@ -165,6 +166,14 @@ void pol_stage_destroy(struct pol_stage *ps);
  * (with its final CRLF), for the spool stage to prepend: its length, or 0
  * (no SPF result). Worker lcore, inside a DATA_BEGIN stage. */
 int pol_stage_received_spf(void *ps, uint32_t slot, char *buf, size_t len);
+
+/** The spool stage's header callback (smtp/stage_spool.h): Received-SPF
+ * and the verified client name (pol_stage_rdns()). Worker lcore. */
+int pol_stage_trace(void *ps, uint32_t slot, char *buf, size_t len, const char **rdns);
+
+/** The client's forward-confirmed reverse name of the session in @slot,
+ * NULL if none (yet): Received: says "unknown" then. Worker lcore. */
+const char *pol_stage_rdns(void *ps, uint32_t slot);
 
 /** Worker loop: take DNS answers, resume parked sessions. Returns the
  * answers taken. Owner lcore. */

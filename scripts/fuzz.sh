@@ -13,7 +13,7 @@ B=${FUZZ_BUILD:-build-fuzz}
 # DIR:TARGET:CORPUS:REGRESSIONS under tests/fuzz/.
 targets="tcp:tcp:corpus:regressions smtp:smtp:corpus:regressions tls:tls:corpus:regressions
 recover:recover:corpus:regressions relay_reply:relay_reply:corpus:regressions
-policy:policy:corpus:regressions policy:dns:corpus_dns:regressions_dns
+policy:policy:corpus_checks:regressions_checks policy:dns:corpus_dns:regressions_dns
 policy:spf:corpus_spf:regressions_spf"
 ninja -C "$B" $(for e in $targets; do IFS=: read -r d t _ _ <<<"$e"; echo "tests/fuzz/$d/fuzz_$t"; done) >/dev/null
 rc=0
