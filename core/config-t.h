@@ -157,6 +157,21 @@ struct mx_config {
 
 	/* [metrics] */
 	char metrics_listen[MX_CFG_STR]; /* "a.b.c.d:PORT" or "[v6]:PORT"; "": no /metrics */
+
+	/* [policy] (policy/policy.h) */
+	bool policy_enabled;
+	bool policy_delay_reject;		/* connect/HELO/MAIL verdicts applied at RCPT */
+	struct mx_cfg_list policy_mynetworks;	/* trusted clients */
+	struct mx_cfg_list policy_domains;	/* accepted domains; empty: hostname's */
+	char policy_recipients[MX_CFG_STR];	/* recipient list file; "": none */
+	bool policy_helo_checks;		/* syntax, FQDN, special-use, literal, ours */
+	struct mx_cfg_list policy_helo_special; /* more special-use suffixes */
+	int64_t policy_helo_dns;		/* 0 off, 1 defer (450), 2 reject (550) */
+	bool policy_sender_ours;		/* our domains from strangers: 553 */
+	int64_t policy_sender_domain;		/* 0 off, 1 defer (450), 2 reject (550) */
+	struct mx_cfg_list policy_dnsbl;	/* zone[=filter][*weight] */
+	int64_t policy_dnsbl_threshold;
+	struct mx_cfg_list policy_reply; /* CHECK CODE ENH TEXT */
 };
 
 #endif

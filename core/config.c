@@ -61,6 +61,9 @@ static const char *const steer_names[] = {"auto", "rss", "software", NULL};
 static const char *const pregreet_names[] = {"drop", "log", NULL};
 /* In the order of enum relay_tls (queue/relay-t.h). */
 static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify", NULL};
+/* [policy] DNS checks: off, a 4xx (the client retries), a 5xx. */
+static const char *const pol_dns_names[] = {"off", "defer", "reject", NULL};
+static bool network_ok(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct mx_config, f)
 static const struct key_def keys[] = {
@@ -171,6 +174,22 @@ static const struct key_def keys[] = {
 	{"daemon", "group", K_STR, OFF(daemon_group), 0, 0, false, RESTART},
 
 	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false, RESTART},
+
+	{"policy", "enabled", K_BOOL, OFF(policy_enabled), 0, 0, false, LIVE},
+	{"policy", "delay_reject", K_BOOL, OFF(policy_delay_reject), 0, 0, false, LIVE},
+	{"policy", "mynetworks", K_LIST, OFF(policy_mynetworks), 0, 0, false, LIVE,
+	 .entry_ok = network_ok},
+	{"policy", "domains", K_LIST, OFF(policy_domains), 0, 0, false, LIVE},
+	{"policy", "recipients", K_STR, OFF(policy_recipients), 0, 0, false, LIVE},
+	{"policy", "helo_checks", K_BOOL, OFF(policy_helo_checks), 0, 0, false, LIVE},
+	{"policy", "helo_special", K_LIST, OFF(policy_helo_special), 0, 0, false, LIVE},
+	{"policy", "helo_dns", K_ENUM, OFF(policy_helo_dns), 0, 0, false, LIVE, pol_dns_names},
+	{"policy", "sender_ours", K_BOOL, OFF(policy_sender_ours), 0, 0, false, LIVE},
+	{"policy", "sender_domain", K_ENUM, OFF(policy_sender_domain), 0, 0, false, LIVE,
+	 pol_dns_names},
+	{"policy", "dnsbl", K_LIST, OFF(policy_dnsbl), 0, 0, false, LIVE},
+	{"policy", "dnsbl_threshold", K_INT, OFF(policy_dnsbl_threshold), 1, 1000, false, LIVE},
+	{"policy", "reply", K_LIST, OFF(policy_reply), 0, 0, false, LIVE},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -247,6 +266,13 @@ void config_defaults(struct mx_config *c)
 	snprintf(c->ctl_socket, sizeof(c->ctl_socket), "/run/mxgate/ctl.sock");
 	c->log_level = MX_LOG_INFO;
 	snprintf(c->daemon_user, sizeof(c->daemon_user), "mxgate");
+	c->policy_enabled = true;
+	c->policy_delay_reject = true; /* Postfix smtpd_delay_reject */
+	c->policy_helo_checks = true;
+	c->policy_helo_dns = 0;
+	c->policy_sender_ours = true;
+	c->policy_sender_domain = 0;
+	c->policy_dnsbl_threshold = 1;
 }
 
 struct load_ctx {
@@ -348,6 +374,29 @@ static bool nexthop_ok(const char *v, char *why, size_t len)
 	    port <= 65535)
 		return true;
 	snprintf(why, len, "expected smtp:HOST:PORT or lmtp:HOST:PORT");
+	return false;
+}
+
+/* [policy] mynetworks: an address or a network, IPv4 or IPv6. */
+static bool network_ok(const char *v, char *why, size_t len)
+{
+	char a[64];
+	const char *slash = strchr(v, '/');
+	size_t alen = slash ? (size_t)(slash - v) : strlen(v);
+	unsigned char buf[16];
+	int64_t plen = 0, max;
+
+	if (alen && alen < sizeof(a)) {
+		memcpy(a, v, alen);
+		a[alen] = '\0';
+		max = inet_pton(AF_INET, a, buf) == 1	 ? 32
+		      : inet_pton(AF_INET6, a, buf) == 1 ? 128
+							 : -1;
+		if (max > 0 &&
+		    (!slash || (parse_int(slash + 1, &plen) && plen >= 0 && plen <= max)))
+			return true;
+	}
+	snprintf(why, len, "expected an address or a network (a.b.c.d/n or v6::/n)");
 	return false;
 }
 

@@ -28,6 +28,7 @@
 #include "ctl/daemon.h"
 #include "ctl/metrics.h"
 #include "dataplane/dataplane.h"
+#include "policy/policy.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
 
@@ -183,6 +184,12 @@ int main(int argc, char **argv)
 	/* Generation 1. @config stays valid through boot: only this thread
 	 * publishes, and reloads start with the loop below. */
 	config_publish(config);
+	/* The policy set (tables read by the workers) before they start. */
+	if (pol_load(config, err, sizeof(err)) != 0) {
+		MX_ERR("%s", err);
+		return 1;
+	}
+	pol_collect_every(1000);
 	if (dp_eal_init(config, argv[0]) != 0)
 		return 1;
 	smtp_server_register();
@@ -215,6 +222,7 @@ out:
 	metrics_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
+	pol_shutdown(); /* the workers are gone */
 	mx_loop_fini();
 	config_shutdown();
 	MX_NOTICE("mxgate stopped");

@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
+#include "policy/policy.h"
 #include "queue/queue.h"
 
 #define RELOAD_ERR_MAX (256 * 1024)
@@ -140,6 +141,19 @@ int daemon_reload(struct ctl_out *o)
 		free(d.live.buf);
 		free(d.restart.buf);
 		return -1;
+	}
+	/* The policy set of @nc (re-reads its tables): refused as a whole. */
+	{
+		char perr[1024];
+		if (pol_load(nc, perr, sizeof(perr)) != 0) {
+			MX_ERR("reload: %s; nothing changed", perr);
+			if (o)
+				ctl_error(o, "%s; nothing changed", perr);
+			config_free(nc);
+			free(d.live.buf);
+			free(d.restart.buf);
+			return -1;
+		}
 	}
 	/* From here on @cur may be freed (after a grace period): not used. */
 	config_publish(nc);

@@ -5,7 +5,8 @@
 #
 #   . lib.sh; mx_setup NAME          namespace + veth (kernel side 198.18.0.1/24)
 #   mx_conf [SECTION KEY VALUE]...   write $MX_CONF from the base config
-#                                    ([smtp] conn_rate_per_net = 0 unless given)
+#                                    ([smtp] conn_rate_per_net = 0 and
+#                                    [policy] enabled = no unless given)
 #                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none;
 #                                    another port: MX_VDEV=, MX_PORT=, MX_IP=, and
 #                                    MX_GW= (empty: no gateway))
@@ -87,9 +88,12 @@ mx_conf() {
 	# Every load of these tests comes from one address (the namespace's
 	# kernel side), often one message per connection: the per-network
 	# connection rate limit is off unless a test sets it (int-admission).
-	local rate_set=
+	# Their clients say EHLO x.test and write to any domain: the policy
+	# checks are off unless a test sets [policy] enabled (int-policy).
+	local rate_set= policy_set=
 	while [ $# -ge 3 ]; do
 		[ "$1 $2" = "smtp conn_rate_per_net" ] && rate_set=1
+		[ "$1 $2" = "policy enabled" ] && policy_set=1
 		extra="$extra
 [$1]
 $2 = $3"
@@ -98,6 +102,9 @@ $2 = $3"
 	[ -n "$rate_set" ] || extra="$extra
 [smtp]
 conn_rate_per_net = 0"
+	[ -n "$policy_set" ] || extra="$extra
+[policy]
+enabled = no"
 	cat >"$MX_CONF" <<EOC
 [eal]
 lcores = $lcores

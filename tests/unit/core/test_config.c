@@ -291,6 +291,20 @@ static void test_apply_classes(void **state)
 		"smtp.conn_rate_per_net",
 		"smtp.conn_burst_per_net",
 		"smtp.reserve_pct",
+		/* policy (policy/policy.h): the set is rebuilt on every reload */
+		"policy.enabled",
+		"policy.delay_reject",
+		"policy.mynetworks",
+		"policy.domains",
+		"policy.recipients",
+		"policy.helo_checks",
+		"policy.helo_special",
+		"policy.helo_dns",
+		"policy.sender_ours",
+		"policy.sender_domain",
+		"policy.dnsbl",
+		"policy.dnsbl_threshold",
+		"policy.reply",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;

@@ -1,0 +1,593 @@
+/*
+ * stage.c - the policy checks as session host stages (smtp/host.h), with
+ * their DNS lookups. See policy.h.
+ *
+ * PER SESSION. One struct pol_slot per connection slot of the worker
+ * (allocated at create, nothing per session): copies of the HELO name,
+ * sender and the recipient being checked, the state of each DNS chain
+ * and, while parked, the ticket. A session number per slot, bumped at
+ * connect and close, is in every DNS cookie, so a late answer for an
+ * earlier session of the slot is dropped.
+ *
+ * WHEN. Lookups start as soon as their input is known (DNSBL zones at
+ * connect, all in parallel; the HELO name's A/AAAA at HELO; the sender
+ * domain's MX/A/AAAA at MAIL) and answers are folded in as they come
+ * (pol_stage_poll()). With [policy] delay_reject (the default, like
+ * Postfix's smtpd_delay_reject) every class is decided at RCPT, in order
+ * client, helo, sender, recipient, so the refusal names the envelope;
+ * otherwise each class at its own event. A decision that needs a missing
+ * answer parks the session under an SMTP_TICKET_DNS ticket; the host's
+ * deadline answers 451 4.4.3 if DNS never does.
+ *
+ * DNS CHAINS. HELO: A, then AAAA on NODATA; NXDOMAIN or neither is "Host
+ * not found". Sender domain: MX, then A, then AAAA (RFC 5321 5.1 implicit
+ * MX); a null MX (RFC 7505, exchange ".") is "not found". DNSBL: the A
+ * record of the reversed address under each zone; an answer in
+ * 127.255.255.0/24 or outside 127/8 is an error (counted, the zone
+ * flagged), never a listing; a TEMPFAIL zone counts as not listed (as
+ * postscreen does); the first listing zone of positive weight has its TXT
+ * fetched for the reply.
+ *
+ * Worker lcore only, except create/destroy (boot) and the counter reads.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/counters.h"
+#include "core/log.h"
+#include "policy/dns.h"
+#include "policy/policy.h"
+#include "smtp/host.h"
+#include "smtp/smtp.h"
+
+#define POL_MAX_WORKERS 128
+#define POL_PARK_MS	20000 /* DNS: tries x timeout and then some */
+
+enum q_kind {
+	Q_HELO_A = 1,
+	Q_HELO_AAAA,
+	Q_MX,
+	Q_SA,
+	Q_SAAAA,
+	Q_ZONE, /* + zone index in the cookie */
+	Q_TXT,
+};
+
+struct pol_slot {
+	uint32_t sess; /* bumped at connect and close */
+	bool active, trusted;
+	uint8_t helo_dns, sender_dns; /* enum pol_dns_state */
+	uint8_t park_class;	      /* class to decide when the answers are in */
+	uint16_t dnsbl_wait;	      /* zones (and TXT: bit 15) outstanding */
+	bool dnsbl_done;
+	int dnsbl_score;
+	int dnsbl_zone;
+	uint16_t dnsbl_errors;
+	uint64_t ticket; /* parked (0: not) */
+	char helo[SMTP_HELO_MAX + 1];
+	char from[SMTP_PATH_MAX]; /* "" null sender; from_set tells */
+	char rcpt[SMTP_PATH_MAX];
+	bool from_set, rcpt_set;
+	char txt[POL_DNSBL_TXT_MAX];
+};
+
+struct pol_worker_ctr {
+	uint64_t ctr[POL_CHK_COUNT][POL_CTR_COUNT];
+	uint64_t zone_err[POL_DNSBL_MAX];
+};
+
+struct pol_stage {
+	struct smtp_stage_host *host;
+	struct smtp_conn_table *conns;
+	unsigned worker;
+	struct pol_slot *slots;
+	unsigned nslots;
+	struct pol_worker_ctr ctr;
+};
+
+static struct pol_stage *stages[POL_MAX_WORKERS];
+
+#define CTR_INC(ps, chk, k) __atomic_fetch_add(&(ps)->ctr.ctr[chk][k], 1, __ATOMIC_RELAXED)
+
+static uint64_t cookie(unsigned slot, uint32_t sess, unsigned kind, unsigned zone)
+{
+	return (uint64_t)slot << 40 | (uint64_t)(sess & 0xffffffu) << 16 | kind << 8 | zone;
+}
+
+static void input_of(const struct pol_slot *sl, const struct smtp_conn *c, struct pol_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->family = c->peer.family;
+	memcpy(in->addr, c->peer.addr, 16);
+	in->trusted = sl->trusted;
+	in->helo = sl->helo[0] ? sl->helo : NULL;
+	in->from = sl->from_set ? sl->from : NULL;
+	in->rcpt = sl->rcpt_set ? sl->rcpt : NULL;
+	in->helo_dns = sl->helo_dns;
+	in->sender_dns = sl->sender_dns;
+	in->dnsbl_done = sl->dnsbl_done;
+	in->dnsbl_score = sl->dnsbl_score;
+	in->dnsbl_zone = sl->dnsbl_zone;
+	in->dnsbl_txt = sl->txt;
+	in->dnsbl_errors = sl->dnsbl_errors;
+}
+
+/* ---- DNS -------------------------------------------------------------------- */
+
+static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, unsigned kind,
+		      unsigned zone, const struct mx_dns_result *r);
+
+/* Ask (cache first). The answer is folded in now (cached) or later. */
+static void ask(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, unsigned kind,
+		unsigned zone, enum mx_dns_type type, const char *name)
+{
+	struct mx_dns_worker *w = mx_dns_worker(ps->worker);
+	struct mx_dns_result r;
+
+	if (w && mx_dns_cached(w, type, name, &r) == 1) {
+		on_answer(ps, sl, slot, kind, zone, &r);
+		return;
+	}
+	if (!w || mx_dns_submit(w, type, name, cookie(slot, sl->sess, kind, zone)) != 0) {
+		memset(&r, 0, sizeof(r));
+		r.type = (uint8_t)type;
+		r.status = MX_DNS_TEMPFAIL;
+		on_answer(ps, sl, slot, kind, zone, &r);
+	}
+}
+
+static void zone_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, unsigned zone,
+			const struct mx_dns_result *r)
+{
+	const struct pol_set *s = pol_current();
+	const struct pol_dnsbl_zone *z = s ? pol_dnsbl_zone(s, zone) : NULL;
+	int listed = 0;
+
+	sl->dnsbl_wait &= (uint16_t) ~(1u << zone);
+	if (z && r->status == MX_DNS_OK) {
+		for (unsigned i = 0; i < r->n && i < MX_DNS_RR_MAX; i++) {
+			int k = pol_dnsbl_classify(z, (const uint8_t *)&r->u.a[i]);
+			if (k < 0) {
+				listed = -1;
+				break;
+			}
+			listed |= k;
+		}
+		if (listed < 0) {
+			sl->dnsbl_errors++;
+			__atomic_fetch_add(&ps->ctr.zone_err[zone], 1, __ATOMIC_RELAXED);
+		} else if (listed) {
+			sl->dnsbl_score += z->weight;
+			if (z->weight > 0 && sl->dnsbl_zone < 0) {
+				char q[MX_DNS_NAME_MAX + 1];
+				struct pol_input in = {.family = 0};
+				sl->dnsbl_zone = (int)zone;
+				in.family = smtp_conn_at(ps->conns, slot)->peer.family;
+				memcpy(in.addr, smtp_conn_at(ps->conns, slot)->peer.addr, 16);
+				if (pol_dnsbl_qname(&in, z->name, q, sizeof(q)) == 0) {
+					sl->dnsbl_wait |= 0x8000;
+					ask(ps, sl, slot, Q_TXT, zone, MX_DNS_TXT, q);
+				}
+			}
+		}
+	}
+	if (sl->dnsbl_wait == 0)
+		sl->dnsbl_done = true;
+}
+
+static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, unsigned kind,
+		      unsigned zone, const struct mx_dns_result *r)
+{
+	const char *dom = pol_addr_domain(sl->from);
+	bool ok = r->status == MX_DNS_OK && r->n > 0;
+	bool none = r->status == MX_DNS_NXDOMAIN || r->status == MX_DNS_NODATA ||
+		    (r->status == MX_DNS_OK && r->n == 0);
+
+	switch (kind) {
+	case Q_HELO_A:
+	case Q_HELO_AAAA:
+		if (ok)
+			sl->helo_dns = POL_DNS_FOUND;
+		else if (kind == Q_HELO_A && r->status == MX_DNS_NODATA)
+			ask(ps, sl, slot, Q_HELO_AAAA, 0, MX_DNS_AAAA, sl->helo);
+		else
+			sl->helo_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
+		break;
+	case Q_MX:
+		if (ok) {
+			/* RFC 7505: one MX "." (an empty exchange) says no mail. */
+			bool null_mx = r->n == 1 && (!r->text[r->u.s.off[0]] ||
+						     strcmp(r->text + r->u.s.off[0], ".") == 0);
+			sl->sender_dns = null_mx ? POL_DNS_NOTFOUND : POL_DNS_FOUND;
+		} else if (r->status == MX_DNS_NODATA && dom) {
+			ask(ps, sl, slot, Q_SA, 0, MX_DNS_A, dom);
+		} else {
+			sl->sender_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
+		}
+		break;
+	case Q_SA:
+	case Q_SAAAA:
+		if (ok)
+			sl->sender_dns = POL_DNS_FOUND;
+		else if (kind == Q_SA && r->status == MX_DNS_NODATA && dom)
+			ask(ps, sl, slot, Q_SAAAA, 0, MX_DNS_AAAA, dom);
+		else
+			sl->sender_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
+		break;
+	case Q_ZONE:
+		zone_answer(ps, sl, slot, zone, r);
+		break;
+	case Q_TXT:
+		sl->dnsbl_wait &= (uint16_t)~0x8000u;
+		if (ok)
+			snprintf(sl->txt, sizeof(sl->txt), "%s", r->text + r->u.s.off[0]);
+		if (sl->dnsbl_wait == 0)
+			sl->dnsbl_done = true;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- deciding ----------------------------------------------------------------- */
+
+static void log_verdict(struct pol_stage *ps, const struct smtp_conn *c, const struct pol_slot *sl,
+			const struct pol_verdict *v, const char *ev)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(c->peer.family == 4 ? AF_INET : AF_INET6, c->peer.addr, ip, sizeof(ip));
+	MX_INFO("policy: worker %u: %s from [%s]: %u %s %s; from=<%s> to=<%s> helo=<%s> (check %s)",
+		ps->worker, ev, ip, v->code, v->enh, v->text, sl->from_set ? sl->from : "",
+		sl->rcpt_set ? sl->rcpt : "", sl->helo, pol_check_name(v->check));
+}
+
+/* Decide @cls (with delay_reject at RCPT: every class up to it). Returns
+ * CONTINUE, REPLY (@ans filled from @v) or PARK (PENDING). */
+static enum smtp_stage_verdict decide(struct pol_stage *ps, struct pol_slot *sl,
+				      const struct smtp_conn *c, enum pol_class cls,
+				      struct pol_verdict *v, struct smtp_answer *ans, bool count)
+{
+	const struct pol_set *s = pol_current();
+	struct pol_input in;
+	unsigned from = cls;
+
+	if (!pol_enabled(s))
+		return SMTP_STAGE_CONTINUE;
+	if (cls == POL_CLASS_RCPT && pol_delay_reject(s))
+		from = POL_CLASS_CLIENT;
+	input_of(sl, c, &in);
+	for (unsigned k = from; k <= cls; k++) {
+		pol_eval_class(s, (enum pol_class)k, &in, v);
+		if (v->action == POL_PENDING) {
+			sl->park_class = (uint8_t)cls;
+			return SMTP_STAGE_PARK;
+		}
+		if (v->action == POL_REJECT || v->action == POL_DEFER) {
+			if (count) {
+				CTR_INC(ps, v->check,
+					v->action == POL_REJECT ? POL_CTR_REJECT : POL_CTR_DEFER);
+				if (v->tempfail)
+					CTR_INC(ps, v->check, POL_CTR_TEMPFAIL);
+				log_verdict(ps, c, sl, v,
+					    cls == POL_CLASS_RCPT ? "RCPT" : pol_class_name(cls));
+			}
+			ans->code = v->code;
+			ans->enh = v->enh;
+			ans->text = v->text;
+			return SMTP_STAGE_REPLY;
+		}
+	}
+	return SMTP_STAGE_CONTINUE;
+}
+
+static enum smtp_stage_verdict finish(struct pol_stage *ps, struct smtp_stage_call *call,
+				      enum pol_class cls)
+{
+	struct pol_slot *sl = &ps->slots[call->conn->slot];
+	static __thread struct pol_verdict v; /* text outlives the call until copied */
+	enum smtp_stage_verdict r = decide(ps, sl, call->conn, cls, &v, call->reply, true);
+
+	if (r == SMTP_STAGE_PARK)
+		sl->ticket = smtp_stage_ticket(call, SMTP_TICKET_DNS);
+	return r;
+}
+
+/* ---- stages ---------------------------------------------------------------------- */
+
+static enum smtp_stage_verdict st_connect(void *arg, struct smtp_stage_call *call)
+{
+	struct pol_stage *ps = arg;
+	unsigned slot = call->conn->slot;
+	struct pol_slot *sl = &ps->slots[slot];
+	const struct pol_set *s = pol_current();
+	uint32_t sess = sl->sess + 1;
+	struct pol_input in;
+
+	memset(sl, 0, sizeof(*sl));
+	sl->sess = sess;
+	sl->active = true;
+	sl->dnsbl_zone = -1;
+	sl->dnsbl_done = true;
+	if (!pol_enabled(s))
+		return SMTP_STAGE_CONTINUE;
+	input_of(sl, call->conn, &in);
+	sl->trusted = pol_trusted(s, &in);
+	if (!sl->trusted && (pol_wants(s) & POL_WANT_DNSBL)) {
+		unsigned nz = pol_dnsbl_zones(s);
+		sl->dnsbl_done = false;
+		sl->dnsbl_wait = (uint16_t)((1u << nz) - 1);
+		for (unsigned z = 0; z < nz; z++) {
+			char q[MX_DNS_NAME_MAX + 1];
+			if (pol_dnsbl_qname(&in, pol_dnsbl_zone(s, z)->name, q, sizeof(q)) != 0) {
+				sl->dnsbl_wait &= (uint16_t) ~(1u << z);
+				continue;
+			}
+			ask(ps, sl, slot, Q_ZONE, z, MX_DNS_A, q);
+		}
+		if (sl->dnsbl_wait == 0)
+			sl->dnsbl_done = true;
+	}
+	if (pol_delay_reject(s))
+		return SMTP_STAGE_CONTINUE;
+	return finish(ps, call, POL_CLASS_CLIENT);
+}
+
+static enum smtp_stage_verdict st_helo(void *arg, struct smtp_stage_call *call)
+{
+	struct pol_stage *ps = arg;
+	unsigned slot = call->conn->slot;
+	struct pol_slot *sl = &ps->slots[slot];
+	const struct pol_set *s = pol_current();
+
+	snprintf(sl->helo, sizeof(sl->helo), "%s", call->ev->str ? call->ev->str : "");
+	sl->helo_dns = POL_DNS_NONE;
+	sl->from_set = sl->rcpt_set = false;
+	if (!pol_enabled(s) || sl->trusted)
+		return SMTP_STAGE_CONTINUE;
+	if ((pol_wants(s) & POL_WANT_HELO_A) && sl->helo[0] != '[') {
+		struct pol_verdict v;
+		struct pol_input in;
+		/* Look the name up only if no check without DNS refuses it. */
+		input_of(sl, call->conn, &in);
+		in.helo_dns = POL_DNS_FOUND;
+		pol_eval_class(s, POL_CLASS_HELO, &in, &v);
+		if (v.action == POL_CONTINUE || v.action == POL_ACCEPT) {
+			sl->helo_dns = POL_DNS_WAIT;
+			ask(ps, sl, slot, Q_HELO_A, 0, MX_DNS_A, sl->helo);
+		}
+	}
+	if (pol_delay_reject(s))
+		return SMTP_STAGE_CONTINUE;
+	return finish(ps, call, POL_CLASS_HELO);
+}
+
+static enum smtp_stage_verdict st_mail(void *arg, struct smtp_stage_call *call)
+{
+	struct pol_stage *ps = arg;
+	unsigned slot = call->conn->slot;
+	struct pol_slot *sl = &ps->slots[slot];
+	const struct pol_set *s = pol_current();
+	const char *dom;
+
+	snprintf(sl->from, sizeof(sl->from), "%s", call->ev->str ? call->ev->str : "");
+	sl->from_set = true;
+	sl->rcpt_set = false;
+	sl->sender_dns = POL_DNS_NONE;
+	if (!pol_enabled(s) || sl->trusted)
+		return SMTP_STAGE_CONTINUE;
+	dom = pol_addr_domain(sl->from);
+	if ((pol_wants(s) & POL_WANT_SENDER) && dom) {
+		sl->sender_dns = POL_DNS_WAIT;
+		ask(ps, sl, slot, Q_MX, 0, MX_DNS_MX, dom);
+	}
+	if (pol_delay_reject(s))
+		return SMTP_STAGE_CONTINUE;
+	return finish(ps, call, POL_CLASS_SENDER);
+}
+
+static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
+{
+	struct pol_stage *ps = arg;
+	struct pol_slot *sl = &ps->slots[call->conn->slot];
+
+	snprintf(sl->rcpt, sizeof(sl->rcpt), "%s", call->ev->str ? call->ev->str : "");
+	sl->rcpt_set = true;
+	return finish(ps, call, POL_CLASS_RCPT);
+}
+
+static enum smtp_stage_verdict st_close(void *arg, struct smtp_stage_call *call)
+{
+	struct pol_stage *ps = arg;
+	struct pol_slot *sl = &ps->slots[call->conn->slot];
+
+	sl->sess++; /* answers still on their way are for nobody now */
+	sl->active = false;
+	sl->ticket = 0;
+	return SMTP_STAGE_CONTINUE;
+}
+
+/* ---- answers -------------------------------------------------------------------- */
+
+static void answer_cb(void *arg, uint64_t ck, const struct mx_dns_result *r)
+{
+	struct pol_stage *ps = arg;
+	unsigned slot = (unsigned)(ck >> 40), kind = (unsigned)(ck >> 8) & 0xff,
+		 zone = (unsigned)ck & 0xff;
+	uint32_t sess = (uint32_t)(ck >> 16) & 0xffffffu;
+	struct pol_slot *sl;
+	struct smtp_conn *c;
+	struct pol_verdict v;
+	struct smtp_answer a = {0};
+	enum smtp_stage_verdict d;
+	uint64_t t;
+
+	if (slot >= ps->nslots)
+		return;
+	sl = &ps->slots[slot];
+	if (!sl->active || (sl->sess & 0xffffffu) != sess || zone >= POL_DNSBL_MAX)
+		return;
+	on_answer(ps, sl, slot, kind, zone, r);
+	if (!sl->ticket)
+		return;
+	c = smtp_conn_at(ps->conns, slot);
+	if (!c->park.active || c->park.ticket != sl->ticket) {
+		sl->ticket = 0; /* answered at the deadline already */
+		return;
+	}
+	d = decide(ps, sl, c, (enum pol_class)sl->park_class, &v, &a, true);
+	if (d == SMTP_STAGE_PARK)
+		return; /* another answer is still missing */
+	t = sl->ticket;
+	sl->ticket = 0;
+	smtp_host_resume(ps->host, t, d == SMTP_STAGE_REPLY ? &a : NULL);
+}
+
+unsigned pol_stage_poll(struct pol_stage *ps)
+{
+	struct mx_dns_worker *w = mx_dns_worker(ps->worker);
+
+	return w ? mx_dns_poll(w, 64, answer_cb, ps) : 0;
+}
+
+/* ---- life ------------------------------------------------------------------------ */
+
+struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
+{
+	static const struct {
+		const char *name;
+		enum smtp_event_type ev;
+		smtp_stage_fn fn;
+	} defs[] = {
+		{"policy-client", SMTP_EV_CONNECT, st_connect},
+		{"policy-helo", SMTP_EV_HELO, st_helo},
+		{"policy-sender", SMTP_EV_MAIL, st_mail},
+		{"policy-rcpt", SMTP_EV_RCPT, st_rcpt},
+		{"policy-close", SMTP_EV_CLOSE, st_close},
+	};
+	struct pol_stage *ps;
+
+	if (worker >= POL_MAX_WORKERS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ps = calloc(1, sizeof(*ps));
+	if (!ps)
+		return NULL;
+	ps->host = h;
+	ps->worker = worker;
+	ps->conns = smtp_host_conns(h);
+	ps->nslots = smtp_conn_slots(ps->conns);
+	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
+	if (!ps->slots) {
+		free(ps);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+		struct smtp_stage st = {
+			.name = defs[i].name,
+			.event = defs[i].ev,
+			.fn = defs[i].fn,
+			.arg = ps,
+			.park_ms = POL_PARK_MS,
+			.expire_code = 451,
+			.expire_enh = "4.4.3",
+			.expire_text = "Error: temporary lookup failure",
+		};
+		int rc = smtp_host_stage_add(h, &st);
+		if (rc != 0) {
+			free(ps->slots);
+			free(ps);
+			errno = -rc;
+			return NULL;
+		}
+	}
+	stages[worker] = ps;
+	return ps;
+}
+
+void pol_stage_destroy(struct pol_stage *ps)
+{
+	if (!ps)
+		return;
+	if (stages[ps->worker] == ps)
+		stages[ps->worker] = NULL;
+	free(ps->slots);
+	free(ps);
+}
+
+void pol_counters_read(unsigned w, uint64_t out[POL_CHK_COUNT][POL_CTR_COUNT])
+{
+	for (unsigned i = 0; i < POL_CHK_COUNT; i++)
+		for (unsigned k = 0; k < POL_CTR_COUNT; k++)
+			out[i][k] = w < POL_MAX_WORKERS && stages[w]
+					    ? __atomic_load_n(&stages[w]->ctr.ctr[i][k],
+							      __ATOMIC_RELAXED)
+					    : 0;
+}
+
+uint64_t pol_zone_errors_read(unsigned w, unsigned zone)
+{
+	return w < POL_MAX_WORKERS && stages[w] && zone < POL_DNSBL_MAX
+		       ? __atomic_load_n(&stages[w]->ctr.zone_err[zone], __ATOMIC_RELAXED)
+		       : 0;
+}
+
+/* ---- counter registry: policy.<check>_<reject|defer|tempfail> ---------------- */
+
+static const struct mx_ctr_def ctr_defs[] = {
+#define POL_X_DEF(id, cl, c, e, t)                                                      \
+	{.name = #id "_reject", .help = "Replies 5xx by the policy check " #id},        \
+		{.name = #id "_defer", .help = "Replies 4xx by the policy check " #id}, \
+		{.name = #id "_tempfail",                                               \
+		 .help = "Of the 4xx of " #id ": a DNS lookup failed (timeout, SERVFAIL)"},
+	POL_CHECKS(POL_X_DEF)
+#undef POL_X_DEF
+		{.name = "dnsbl_zone_errors",
+		 .help = "DNSBL answers that were errors (127.255.255.0/24, outside 127/8), any "
+			 "zone"},
+};
+
+static unsigned ctr_instances(void *arg)
+{
+	unsigned n = 0;
+
+	(void)arg;
+	for (unsigned w = 0; w < POL_MAX_WORKERS; w++)
+		if (stages[w])
+			n = w + 1;
+	return n;
+}
+
+static void ctr_read(void *arg, unsigned inst, uint64_t *vals)
+{
+	uint64_t c[POL_CHK_COUNT][POL_CTR_COUNT];
+	uint64_t ze = 0;
+
+	(void)arg;
+	pol_counters_read(inst, c);
+	for (unsigned i = 0; i < POL_CHK_COUNT; i++)
+		for (unsigned k = 0; k < POL_CTR_COUNT; k++)
+			vals[i * POL_CTR_COUNT + k] = c[i][k];
+	for (unsigned z = 0; z < POL_DNSBL_MAX; z++)
+		ze += pol_zone_errors_read(inst, z);
+	vals[POL_CHK_COUNT * POL_CTR_COUNT] = ze;
+}
+
+static const struct mx_ctr_group ctr_group = {
+	.name = "policy",
+	.scope = MX_CTR_WORKER,
+	.defs = ctr_defs,
+	.ndefs = sizeof(ctr_defs) / sizeof(ctr_defs[0]),
+	.instances = ctr_instances,
+	.read = ctr_read,
+};
+
+int pol_counters_register(void)
+{
+	return mx_ctr_register(&ctr_group);
+}

@@ -1,0 +1,313 @@
+/*
+ * test_policy_stage.c - the policy stages on a session host (fake
+ * transport, virtual time) with a fake DNS (dns_fake.c): transcripts of
+ * what a client sees for every class, delay_reject, parks on DNS and their
+ * resumption, a DNS that never answers (4xx at the deadline, never 5xx,
+ * no stuck session), DNSBL scoring with error answers, the counters.
+ * The fixture's client is 192.0.2.1.
+ */
+#include <arpa/inet.h>
+#include <urcu-qsbr.h>
+
+#include "core/config.h"
+#include "dns_fake.h"
+#include "fake_conn.h"
+#include "policy/policy.h"
+
+static const char base_conf[] = "[eal]\nlcores = 0\n[port]\ndevice = x\n[ipv4]\n"
+				"address = 198.18.0.2/24\n[smtp]\nhostname = mx.example.com\n";
+
+struct tfx {
+	struct fx *f;
+	struct pol_stage *ps;
+};
+
+static void use_policy(const char *extra)
+{
+	char text[4096], err[2048];
+	struct mx_config *c = config_new();
+	struct pol_set *s;
+
+	snprintf(text, sizeof(text), "%s%s", base_conf, extra);
+	if (config_load_string(c, "t.conf", text, err, sizeof(err)) != 0)
+		fail_msg("config: %s", err);
+	s = pol_set_build(c, "sys", err, sizeof(err));
+	if (!s)
+		fail_msg("build: %s", err);
+	config_free(c);
+	pol_publish(s);
+}
+
+static int setup(void **state)
+{
+	struct tfx *t = calloc(1, sizeof(*t));
+
+	fake_dns_reset();
+	t->f = fx_create(2);
+	t->ps = pol_stage_create(t->f->h, 0);
+	assert_non_null(t->ps);
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct tfx *t = *state;
+
+	fx_destroy(t->f);
+	pol_stage_destroy(t->ps);
+	free(t);
+	pol_shutdown();
+	return 0;
+}
+
+/* Client @cmd, then the worker's DNS poll; what came back. */
+static const char *say(struct tfx *t, const char *cmd)
+{
+	static char out[16384];
+	size_t n;
+
+	client(t->f, 0, cmd);
+	pol_stage_poll(t->ps);
+	n = (size_t)snprintf(out, sizeof(out), "%s", sent(t->f, 0));
+	(void)n;
+	return out;
+}
+
+static uint64_t ctr(struct tfx *t, unsigned check, unsigned k)
+{
+	uint64_t c[POL_CHK_COUNT][POL_CTR_COUNT];
+
+	(void)t;
+	pol_counters_read(0, c);
+	return c[check][k];
+}
+
+static void test_helo_local_delayed(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("");
+	connect_client(t->f, 0);
+	assert_memory_equal(sent(t->f, 0), "220 ", 4);
+	assert_memory_equal(say(t, "EHLO x.local\r\n"), "250-mx.test", 11);
+	assert_string_equal(say(t, "MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+	/* smtpd_delay_reject: the HELO verdict is applied at RCPT, with the envelope. */
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"),
+			    "554 5.7.1 <x.local>: Helo command rejected: special-use or made-up "
+			    "name, not a host on the Internet\r\n");
+	assert_int_equal(ctr(t, POL_CHK_helo_special, POL_CTR_REJECT), 1);
+	/* A good name fixes it. */
+	assert_memory_equal(say(t, "EHLO mail.example.org\r\n"), "250-mx.test", 11);
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@elsewhere.org>\r\n"),
+			    "554 5.7.1 <u@elsewhere.org>: Relay access denied\r\n");
+	fx_close_all(t->f);
+}
+
+static void test_no_delay(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\ndelay_reject = no\n");
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	assert_string_equal(say(t, "EHLO bare\r\n"),
+			    "504 5.5.2 <bare>: Helo command rejected: need fully-qualified "
+			    "hostname\r\n");
+	assert_memory_equal(say(t, "EHLO mail.example.org\r\n"), "250-mx.test", 11);
+	assert_string_equal(say(t, "MAIL FROM:<boss@example.com>\r\n"),
+			    "553 5.7.1 <boss@example.com>: Sender address rejected: not logged "
+			    "in\r\n");
+	assert_string_equal(say(t, "MAIL FROM:<>\r\n"), "250 2.1.0 Ok\r\n");
+	fx_close_all(t->f);
+}
+
+static void test_trusted(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\nmynetworks = 192.0.2.0/24\n");
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO x.local\r\n");
+	say(t, "MAIL FROM:<boss@example.com>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@elsewhere.org>\r\n"), "250 2.1.5 Ok\r\n");
+	fx_close_all(t->f);
+}
+
+static void test_dnsbl(void **state)
+{
+	struct tfx *t = *state;
+	const char *listed[] = {"127.0.0.2"}, *txt[] = {"Listed, see https://zen.example/"},
+		   *err[] = {"127.255.255.254"};
+
+	use_policy("[policy]\ndnsbl = zen.example=127.0.0.[2..11]*2\ndnsbl = bad.example\n"
+		   "dnsbl_threshold = 2\n");
+	fake_dns_set(MX_DNS_A, "1.2.0.192.zen.example", MX_DNS_OK, 1, listed);
+	fake_dns_set(MX_DNS_TXT, "1.2.0.192.zen.example", MX_DNS_OK, 1, txt);
+	fake_dns_set(MX_DNS_A, "1.2.0.192.bad.example", MX_DNS_OK, 1, err);
+	fake_dns_hold(true); /* answers arrive only after RCPT: the session parks */
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "");
+	assert_true(smtp_session_parked(t->f->c[0]->s));
+	fake_dns_hold(false);
+	pol_stage_poll(t->ps);
+	pol_stage_poll(t->ps); /* the TXT asked after the listing */
+	assert_string_equal(sent(t->f, 0),
+			    "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using "
+			    "zen.example; Listed, see https://zen.example/\r\n");
+	assert_int_equal(pol_zone_errors_read(0, 1), 1);
+	assert_int_equal(ctr(t, POL_CHK_client_dnsbl, POL_CTR_REJECT), 1);
+	fx_close_all(t->f);
+}
+
+static void test_dnsbl_error_not_listing(void **state)
+{
+	struct tfx *t = *state;
+	const char *err[] = {"127.255.255.254"};
+
+	use_policy("[policy]\ndnsbl = zen.example\n");
+	fake_dns_set(MX_DNS_A, "1.2.0.192.zen.example", MX_DNS_OK, 1, err);
+	connect_client(t->f, 0);
+	pol_stage_poll(t->ps);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	assert_int_equal(pol_zone_errors_read(0, 0), 1);
+	fx_close_all(t->f);
+}
+
+static void test_helo_dns(void **state)
+{
+	struct tfx *t = *state;
+	const char *a[] = {"192.0.2.50"};
+
+	use_policy("[policy]\nhelo_dns = defer\n");
+	fake_dns_set(MX_DNS_A, "good.example.org", MX_DNS_OK, 1, a);
+	fake_dns_set(MX_DNS_A, "v6only.example.org", MX_DNS_NODATA, 0, NULL);
+	fake_dns_set(MX_DNS_AAAA, "v6only.example.org", MX_DNS_OK, 1,
+		     (const char *[]){"2001:db8::1"});
+	fake_dns_set(MX_DNS_A, "broken.example.org", MX_DNS_TEMPFAIL, 0, NULL);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO ghost.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"),
+			    "450 4.7.1 <ghost.example.org>: Helo command rejected: Host not "
+			    "found\r\n");
+	say(t, "EHLO v6only.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	say(t, "EHLO broken.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"),
+			    "451 4.4.3 <broken.example.org>: Helo command rejected: temporary "
+			    "lookup failure\r\n");
+	assert_int_equal(ctr(t, POL_CHK_helo_dns, POL_CTR_TEMPFAIL), 1);
+	say(t, "EHLO good.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	fx_close_all(t->f);
+}
+
+static void test_sender_domain(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\nsender_domain = defer\n");
+	fake_dns_set(MX_DNS_MX, "mx.example.org", MX_DNS_OK, 1, (const char *[]){"in.example.org"});
+	fake_dns_set(MX_DNS_MX, "a.example.org", MX_DNS_NODATA, 0, NULL);
+	fake_dns_set(MX_DNS_A, "a.example.org", MX_DNS_OK, 1, (const char *[]){"192.0.2.9"});
+	fake_dns_set(MX_DNS_MX, "nullmx.example.org", MX_DNS_OK, 1, (const char *[]){""});
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<x@mx.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	say(t, "RSET\r\n");
+	say(t, "MAIL FROM:<x@a.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	say(t, "RSET\r\n");
+	say(t, "MAIL FROM:<x@gone.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"),
+			    "450 4.1.8 <x@gone.example.org>: Sender address rejected: Domain not "
+			    "found\r\n");
+	say(t, "RSET\r\n");
+	say(t, "MAIL FROM:<x@nullmx.example.org>\r\n");
+	assert_memory_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "450 4.1.8", 9);
+	say(t, "RSET\r\n");
+	/* The null sender is never looked up, never refused. */
+	say(t, "MAIL FROM:<>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	fx_close_all(t->f);
+}
+
+/* A DNS server that stops answering: the parked RCPT gets the host's 451
+ * at the deadline (never a 5xx), and the session goes on. */
+static void test_dns_silent(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\nsender_domain = reject\n");
+	fake_dns_hold(true);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<x@slow.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "");
+	advance_ms(t->f, 19000);
+	assert_string_equal(sent(t->f, 0), "");
+	advance_ms(t->f, 1500);
+	assert_string_equal(sent(t->f, 0), "451 4.4.3 Error: temporary lookup failure\r\n");
+	assert_false(smtp_session_parked(t->f->c[0]->s));
+	/* The late answer is dropped (stale ticket), nothing else is sent. */
+	fake_dns_hold(false);
+	pol_stage_poll(t->ps);
+	assert_string_equal(sent(t->f, 0), "");
+	assert_string_equal(say(t, "QUIT\r\n"), "221 2.0.0 Bye\r\n");
+	fx_close_all(t->f);
+}
+
+/* No resolver at all: a DNS check is a 4xx at once. */
+static void test_dns_off(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\nhelo_dns = reject\n");
+	fake_dns_off(true);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_memory_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "451 4.4.3 <mail.example.org>",
+			    28);
+	fx_close_all(t->f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_helo_local_delayed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trusted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dnsbl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dnsbl_error_not_listing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_helo_dns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sender_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_silent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dns_off, setup, teardown),
+	};
+	int rc;
+
+	rcu_register_thread();
+	rcu_thread_offline();
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rcu_unregister_thread();
+	return rc;
+}
