@@ -172,6 +172,17 @@ struct mx_config {
 	struct mx_cfg_list policy_dnsbl;	/* zone[=filter][*weight] */
 	int64_t policy_dnsbl_threshold;
 	struct mx_cfg_list policy_reply; /* CHECK CODE ENH TEXT */
+	int64_t policy_spf;		 /* 0 off, 1 header, 2 reject (fail: 550 5.7.23) */
+
+	/* [dns] (policy/dns.h) */
+	char dns_servers[MX_CFG_STR]; /* "ip[:port],[v6]:port,..."; "": /etc/resolv.conf */
+	int64_t dns_timeout_ms;
+	int64_t dns_tries;
+	int64_t dns_min_ttl;
+	int64_t dns_max_ttl;
+	int64_t dns_neg_ttl_max;
+	int64_t dns_cache_max;
+	int64_t dns_inflight_max;
 };
 
 #endif

@@ -63,6 +63,7 @@ static const char *const pregreet_names[] = {"drop", "log", NULL};
 static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify", NULL};
 /* [policy] DNS checks: off, a 4xx (the client retries), a 5xx. */
 static const char *const pol_dns_names[] = {"off", "defer", "reject", NULL};
+static const char *const pol_spf_names[] = {"off", "header", "reject", NULL};
 static bool network_ok(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct mx_config, f)
@@ -190,6 +191,16 @@ static const struct key_def keys[] = {
 	{"policy", "dnsbl", K_LIST, OFF(policy_dnsbl), 0, 0, false, LIVE},
 	{"policy", "dnsbl_threshold", K_INT, OFF(policy_dnsbl_threshold), 1, 1000, false, LIVE},
 	{"policy", "reply", K_LIST, OFF(policy_reply), 0, 0, false, LIVE},
+	{"policy", "spf", K_ENUM, OFF(policy_spf), 0, 0, false, LIVE, pol_spf_names},
+
+	{"dns", "servers", K_STR, OFF(dns_servers), 0, 0, false, LIVE},
+	{"dns", "timeout_ms", K_INT, OFF(dns_timeout_ms), 100, 60000, false, LIVE},
+	{"dns", "tries", K_INT, OFF(dns_tries), 1, 10, false, LIVE},
+	{"dns", "min_ttl", K_INT, OFF(dns_min_ttl), 0, 86400, false, LIVE},
+	{"dns", "max_ttl", K_INT, OFF(dns_max_ttl), 1, 604800, false, LIVE},
+	{"dns", "neg_ttl_max", K_INT, OFF(dns_neg_ttl_max), 0, 86400, false, LIVE},
+	{"dns", "cache_max", K_INT, OFF(dns_cache_max), 16, 10000000, false, LIVE},
+	{"dns", "inflight_max", K_INT, OFF(dns_inflight_max), 1, 1000000, false, LIVE},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -273,6 +284,13 @@ void config_defaults(struct mx_config *c)
 	c->policy_sender_ours = true;
 	c->policy_sender_domain = 0;
 	c->policy_dnsbl_threshold = 1;
+	c->dns_timeout_ms = 2000;
+	c->dns_tries = 2;
+	c->dns_min_ttl = 60;
+	c->dns_max_ttl = 86400;
+	c->dns_neg_ttl_max = 3600;
+	c->dns_cache_max = 100000;
+	c->dns_inflight_max = 4096;
 }
 
 struct load_ctx {
@@ -662,6 +680,49 @@ static unsigned key_line(const struct load_ctx *x, const char *section, const ch
 	return 0;
 }
 
+/* [dns] servers: "ADDR[:PORT]" or "[IPv6]:PORT", comma-separated (the
+ * syntax of c-ares' ares_set_servers_ports_csv()). */
+static bool dns_servers_ok(const char *v)
+{
+	char buf[MX_CFG_STR], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (char *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+		unsigned char a[16];
+		char *port = NULL, *end;
+		while (*s == ' ')
+			s++;
+		if (*s == '[') {
+			char *rb = strchr(s, ']');
+			if (!rb || rb[1] != ':')
+				return false;
+			*rb = '\0';
+			port = rb + 2;
+			if (inet_pton(AF_INET6, s + 1, a) != 1)
+				return false;
+		} else {
+			char *colon = strchr(s, ':');
+			if (colon && strchr(colon + 1, ':')) {
+				if (inet_pton(AF_INET6, s, a) != 1) /* bare IPv6, port 53 */
+					return false;
+			} else {
+				if (colon) {
+					*colon = '\0';
+					port = colon + 1;
+				}
+				if (inet_pton(AF_INET, s, a) != 1)
+					return false;
+			}
+		}
+		if (port) {
+			long p = strtol(port, &end, 10);
+			if (end == port || *end || p < 1 || p > 65535)
+				return false;
+		}
+	}
+	return true;
+}
+
 static void check_whole(struct load_ctx *x)
 {
 	struct mx_config *c = x->c;
@@ -705,6 +766,14 @@ static void check_whole(struct load_ctx *x)
 			"%s: [metrics] listen = %s: expected ADDRESS:PORT (a.b.c.d:PORT or "
 			"[IPv6]:PORT, port 1..65535)",
 			x->name, c->metrics_listen);
+	if (c->dns_servers[0] && !dns_servers_ok(c->dns_servers))
+		add_err(x,
+			"%s:%u: [dns] servers = %s: expected ADDRESS[:PORT] or [IPv6]:PORT, "
+			"comma-separated",
+			x->name, key_line(x, "dns", "servers"), c->dns_servers);
+	if (c->dns_min_ttl > c->dns_max_ttl)
+		add_err(x, "%s:%u: [dns] min_ttl: expected at most max_ttl (%lld)", x->name,
+			key_line(x, "dns", "min_ttl"), (long long)c->dns_max_ttl);
 }
 
 static int finish(struct load_ctx *x, int rc)

@@ -28,6 +28,7 @@
 #include "ctl/daemon.h"
 #include "ctl/metrics.h"
 #include "dataplane/dataplane.h"
+#include "policy/dns.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
@@ -113,6 +114,20 @@ static int drop_privileges(uid_t uid, gid_t gid)
 	return 0;
 }
 
+/* The resolver (policy/dns.h), before the workers start. */
+static int dns_boot(const struct mx_config *c)
+{
+	struct mx_dns_conf dc;
+	int rc;
+
+	mx_dns_conf_from_config(&dc, c);
+	if ((rc = mx_dns_init(&dc, dp_nworkers())) != 0) {
+		MX_ERR("cannot start the resolver: %s", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -195,8 +210,8 @@ int main(int argc, char **argv)
 	smtp_server_register();
 	if (dp_port_init(config) != 0 || ctl_open(config->ctl_socket, uid, gid) != 0 ||
 	    metrics_open(config) != 0 || queue_prepare(config, uid, gid) != 0 ||
-	    drop_privileges(uid, gid) != 0 || queue_boot(config, dp_nworkers()) != 0 ||
-	    queue_start() != 0 || dp_start() != 0) {
+	    drop_privileges(uid, gid) != 0 || dns_boot(config) != 0 ||
+	    queue_boot(config, dp_nworkers()) != 0 || queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -223,6 +238,7 @@ out:
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
 	pol_shutdown(); /* the workers are gone */
+	mx_dns_shutdown(); /* after the workers: they read its cache */
 	mx_loop_fini();
 	config_shutdown();
 	MX_NOTICE("mxgate stopped");

@@ -13,8 +13,9 @@
  *      from the running one in live keys only, then publish it
  *      (config_publish(): workers' reconfig hooks pick it up at their next
  *      loop iteration).
- *   4. Apply the control-thread live keys: [log] level, and the [spool] and
- *      [relay] limits (queue_reconfig()).
+ *   4. Apply the control-thread live keys: [log] level, the [spool] and
+ *      [relay] limits (queue_reconfig()), the resolver's [dns] settings
+ *      (mx_dns_reconfigure(): a bad server list keeps the old one).
  *   5. Report and log which live keys changed and which changed keys keep
  *      their running value until a restart.
  *
@@ -30,6 +31,7 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
+#include "policy/dns.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 
@@ -160,6 +162,14 @@ int daemon_reload(struct ctl_out *o)
 	gen = nc->generation;
 	__atomic_store_n(&mx_log_level, (int)nc->log_level, __ATOMIC_RELAXED);
 	queue_reconfig(nc);
+	{
+		struct mx_dns_conf dc;
+		int rc;
+		mx_dns_conf_from_config(&dc, nc);
+		if ((rc = mx_dns_reconfigure(&dc)) != 0)
+			MX_ERR("reload: [dns] not applied, the resolver keeps its settings: %s",
+			       strerror(-rc));
+	}
 
 	ctl_printf(&r,
 		   "reloaded %s: generation %llu, %u live key(s) applied, %u key(s) need a "

@@ -37,8 +37,8 @@
 #include <stdint.h>
 
 #define MX_DNS_NAME_MAX 253
-#define MX_DNS_RR_MAX	8    /* records kept per answer */
-#define MX_DNS_TEXT_MAX 1024 /* PTR/MX names and TXT strings, NUL-separated */
+#define MX_DNS_RR_MAX	16   /* records kept per answer */
+#define MX_DNS_TEXT_MAX 2048 /* PTR/MX names and TXT strings, NUL-separated */
 
 enum mx_dns_type {
 	MX_DNS_A = 1,
@@ -49,10 +49,10 @@ enum mx_dns_type {
 };
 
 enum mx_dns_status {
-	MX_DNS_OK = 0,	   /* n >= 1 records */
-	MX_DNS_NXDOMAIN,   /* the name does not exist */
-	MX_DNS_NODATA,	   /* the name exists, no record of this type */
-	MX_DNS_TEMPFAIL,   /* timeout, SERVFAIL, REFUSED, ring full, no resolver */
+	MX_DNS_OK = 0,	 /* n >= 1 records */
+	MX_DNS_NXDOMAIN, /* the name does not exist */
+	MX_DNS_NODATA,	 /* the name exists, no record of this type */
+	MX_DNS_TEMPFAIL, /* timeout, SERVFAIL, REFUSED, ring full, no resolver */
 };
 
 /* One answer (fixed size: lives in rings and cache nodes, never on a
@@ -145,5 +145,13 @@ int mx_dns_ptr_name(int af, const void *addr, char *buf, size_t len);
 
 /** Sum of the workers' and the control thread's counters. Any thread. */
 void mx_dns_counters_read(struct mx_dns_counters *out);
+
+struct mx_config;
+/** Fill @out from the [dns] keys of @c (@out->servers points into @c). */
+void mx_dns_conf_from_config(struct mx_dns_conf *out, const struct mx_config *c);
+
+/** The number of bytes of @r that carry information (the header, the
+ * records and the used part of text[]): what a copy needs. */
+size_t mx_dns_result_size(const struct mx_dns_result *r);
 
 #endif

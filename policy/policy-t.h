@@ -29,18 +29,19 @@ enum pol_class {
  * overrides, with the code and enhanced code. DNS checks answer TEMPFAIL
  * with 451 4.4.3 "... temporary lookup failure" (never 5xx).
  */
-#define POL_CHECKS(X)                                                              \
-	X(client_dnsbl, CLIENT, 554, "5.7.1", "")                                  \
-	X(helo_invalid, HELO, 501, "5.5.2", "Invalid name")                        \
-	X(helo_fqdn, HELO, 504, "5.5.2", "need fully-qualified hostname")          \
-	X(helo_special, HELO, 554, "5.7.1",                                        \
-	  "special-use or made-up name, not a host on the Internet")               \
-	X(helo_literal, HELO, 554, "5.7.1", "address literal is not your address") \
-	X(helo_ours, HELO, 554, "5.7.1", "You are not me")                         \
-	X(helo_dns, HELO, 450, "4.7.1", "Host not found")                          \
-	X(sender_ours, SENDER, 553, "5.7.1", "not logged in")                      \
-	X(sender_domain, SENDER, 450, "4.1.8", "Domain not found")                 \
-	X(rcpt_relay, RCPT, 554, "5.7.1", "Relay access denied")                   \
+#define POL_CHECKS(X)                                                                              \
+	X(client_dnsbl, CLIENT, 554, "5.7.1", "")                                                  \
+	X(helo_invalid, HELO, 501, "5.5.2", "Invalid name")                                        \
+	X(helo_fqdn, HELO, 504, "5.5.2", "need fully-qualified hostname")                          \
+	X(helo_special, HELO, 554, "5.7.1",                                                        \
+	  "special-use or made-up name, not a host on the Internet")                               \
+	X(helo_literal, HELO, 554, "5.7.1", "address literal is not your address")                 \
+	X(helo_ours, HELO, 554, "5.7.1", "You are not me")                                         \
+	X(helo_dns, HELO, 450, "4.7.1", "Host not found")                                          \
+	X(sender_ours, SENDER, 553, "5.7.1", "not logged in")                                      \
+	X(sender_domain, SENDER, 450, "4.1.8", "Domain not found")                                 \
+	X(sender_spf, SENDER, 550, "5.7.23", "Message rejected due to: SPF fail - not authorized") \
+	X(rcpt_relay, RCPT, 554, "5.7.1", "Relay access denied")                                   \
 	X(rcpt_unknown, RCPT, 550, "5.1.1", "User unknown in local recipient table")
 
 enum pol_check_id {
@@ -121,6 +122,8 @@ struct pol_input {
 	bool dnsbl_done;
 	uint16_t dnsbl_errors; /* zones that answered an error this session */
 	int dnsbl_zone;	       /* the listing zone shown (-1: none) */
+	uint8_t spf;	       /* POL_DNS_NONE / POL_DNS_WAIT, else done */
+	uint8_t spf_result;    /* enum spf_result once done */
 	const char *dnsbl_txt; /* its TXT reason ("" if none) */
 };
 

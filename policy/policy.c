@@ -45,6 +45,7 @@ struct pol_set {
 	struct cds_lfs_node retired;
 	bool enabled, delay_reject, helo_checks, sender_ours;
 	uint8_t helo_dns, sender_domain; /* 0 off, 1 defer, 2 reject */
+	uint8_t spf;			 /* 0 off, 1 header, 2 reject fail */
 	char hostname[SMTP_HOSTNAME_MAX + 1];
 	uint32_t ip4; /* ours, network order (0: none) */
 	struct pol_table *domains, *nets, *rcpts, *special;
@@ -225,6 +226,7 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 	s->sender_ours = c->policy_sender_ours;
 	s->helo_dns = (uint8_t)c->policy_helo_dns;
 	s->sender_domain = (uint8_t)c->policy_sender_domain;
+	s->spf = (uint8_t)c->policy_spf;
 	s->threshold = (int)c->policy_dnsbl_threshold;
 	snprintf(s->hostname, sizeof(s->hostname), "%.*s", SMTP_HOSTNAME_MAX, hn ? hn : "");
 	s->ip4 = htonl(c->ip4_addr);
@@ -438,7 +440,7 @@ bool pol_delay_reject(const struct pol_set *s)
 unsigned pol_wants(const struct pol_set *s)
 {
 	return (s->helo_dns ? POL_WANT_HELO_A : 0) | (s->sender_domain ? POL_WANT_SENDER : 0) |
-	       (s->nzones ? POL_WANT_DNSBL : 0);
+	       (s->nzones ? POL_WANT_DNSBL : 0) | (s->spf ? POL_WANT_SPF : 0);
 }
 
 unsigned pol_dnsbl_zones(const struct pol_set *s)
@@ -700,8 +702,18 @@ static enum pol_action eval_sender(const struct pol_set *s, const struct pol_inp
 	dom = pol_addr_domain(in->from);
 	if (s->sender_ours && dom && pol_table_has(s->domains, dom, strlen(dom)))
 		return verdict(s, POL_CHK_sender_ours, in, v), (enum pol_action)v->action;
-	if (s->sender_domain && dom)
-		return dns_state(s, POL_CHK_sender_domain, in->sender_dns, in, v);
+	if (s->sender_domain && dom &&
+	    dns_state(s, POL_CHK_sender_domain, in->sender_dns, in, v) != POL_CONTINUE)
+		return (enum pol_action)v->action;
+	/* SPF: only "fail" refuses (RFC 7208 8.4); temperror, softfail and
+	 * the rest are recorded in Received-SPF, never refused. */
+	if (s->spf == 2 && in->spf == POL_DNS_WAIT) {
+		v->action = POL_PENDING;
+		v->check = POL_CHK_sender_spf;
+		return POL_PENDING;
+	}
+	if (s->spf == 2 && in->spf != POL_DNS_NONE && in->spf_result == 3 /* SPF_FAIL */)
+		return verdict(s, POL_CHK_sender_spf, in, v), (enum pol_action)v->action;
 	return POL_CONTINUE;
 }
 

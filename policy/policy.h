@@ -125,6 +125,7 @@ bool pol_delay_reject(const struct pol_set *s);
 #define POL_WANT_HELO_A 0x1u
 #define POL_WANT_SENDER 0x2u
 #define POL_WANT_DNSBL	0x4u
+#define POL_WANT_SPF	0x8u /* evaluate SPF at MAIL (header, refusal) */
 unsigned pol_wants(const struct pol_set *s);
 unsigned pol_dnsbl_zones(const struct pol_set *s);
 const struct pol_dnsbl_zone *pol_dnsbl_zone(const struct pol_set *s, unsigned i);
@@ -155,6 +156,11 @@ struct pol_stage;
  * Boot, owner's thread or before it runs. NULL + errno. */
 struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker);
 void pol_stage_destroy(struct pol_stage *ps);
+/** The Received-SPF header field of the session in connection slot @slot
+ * (with its final CRLF), for the spool stage to prepend: its length, or 0
+ * (no SPF result). Worker lcore, inside a DATA_BEGIN stage. */
+int pol_stage_received_spf(void *ps, uint32_t slot, char *buf, size_t len);
+
 /** Worker loop: take DNS answers, resume parked sessions. Returns the
  * answers taken. Owner lcore. */
 unsigned pol_stage_poll(struct pol_stage *ps);

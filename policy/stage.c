@@ -40,11 +40,15 @@
 #include "core/log.h"
 #include "policy/dns.h"
 #include "policy/policy.h"
+#include "policy/spf.h"
 #include "smtp/host.h"
 #include "smtp/smtp.h"
 
 #define POL_MAX_WORKERS 128
 #define POL_PARK_MS	20000 /* DNS: tries x timeout and then some */
+#define POL_SPF_POOL	256   /* SPF evaluations at once per worker (8 KiB each) */
+#define POL_SPF_HDR	512
+#define POL_PARK_DATA	0xff /* park_class: DATA_BEGIN waits for SPF */
 
 enum q_kind {
 	Q_HELO_A = 1,
@@ -54,6 +58,7 @@ enum q_kind {
 	Q_SAAAA,
 	Q_ZONE, /* + zone index in the cookie */
 	Q_TXT,
+	Q_SPF, /* + the slot's SPF generation in the cookie */
 };
 
 struct pol_slot {
@@ -72,6 +77,11 @@ struct pol_slot {
 	char rcpt[SMTP_PATH_MAX];
 	bool from_set, rcpt_set;
 	char txt[POL_DNSBL_TXT_MAX];
+	uint8_t spf; /* POL_DNS_NONE, POL_DNS_WAIT, POL_DNS_FOUND (done) */
+	uint8_t spf_result;
+	uint8_t spf_gen;  /* in the cookies of this evaluation */
+	int16_t spf_eval; /* index in the pool while evaluating (-1: none) */
+	char spf_hdr[POL_SPF_HDR];
 };
 
 struct pol_worker_ctr {
@@ -86,6 +96,10 @@ struct pol_stage {
 	struct pol_slot *slots;
 	unsigned nslots;
 	struct pol_worker_ctr ctr;
+	struct spf_eval *spf; /* [POL_SPF_POOL] */
+	int16_t spf_free[POL_SPF_POOL];
+	unsigned nspf_free;
+	char hostname[SMTP_HOSTNAME_MAX + 1];
 };
 
 static struct pol_stage *stages[POL_MAX_WORKERS];
@@ -113,12 +127,15 @@ static void input_of(const struct pol_slot *sl, const struct smtp_conn *c, struc
 	in->dnsbl_zone = sl->dnsbl_zone;
 	in->dnsbl_txt = sl->txt;
 	in->dnsbl_errors = sl->dnsbl_errors;
+	in->spf = sl->spf;
+	in->spf_result = sl->spf_result;
 }
 
 /* ---- DNS -------------------------------------------------------------------- */
 
 static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, unsigned kind,
 		      unsigned zone, const struct mx_dns_result *r);
+static void spf_drive(struct pol_stage *ps, struct pol_slot *sl, unsigned slot);
 
 /* Ask (cache first). The answer is folded in now (cached) or later. */
 static void ask(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, unsigned kind,
@@ -220,6 +237,12 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	case Q_ZONE:
 		zone_answer(ps, sl, slot, zone, r);
 		break;
+	case Q_SPF:
+		if (sl->spf == POL_DNS_WAIT && sl->spf_eval >= 0 && zone == sl->spf_gen) {
+			spf_feed(&ps->spf[sl->spf_eval], r);
+			spf_drive(ps, sl, slot);
+		}
+		break;
 	case Q_TXT:
 		sl->dnsbl_wait &= (uint16_t)~0x8000u;
 		if (ok)
@@ -230,6 +253,86 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	default:
 		break;
 	}
+}
+
+/* ---- SPF (spf.h: one question at a time, state in a pooled evaluator) ---- */
+
+static void spf_release(struct pol_stage *ps, struct pol_slot *sl)
+{
+	if (sl->spf_eval >= 0) {
+		ps->spf_free[ps->nspf_free++] = sl->spf_eval;
+		sl->spf_eval = -1;
+	}
+}
+
+/* Step the evaluation of @sl until it needs an answer not in the cache, or
+ * is done (then the header is formatted and the evaluator given back). */
+static void spf_drive(struct pol_stage *ps, struct pol_slot *sl, unsigned slot)
+{
+	struct mx_dns_worker *w = mx_dns_worker(ps->worker);
+	struct spf_eval *e = &ps->spf[sl->spf_eval];
+	struct mx_dns_result r;
+
+	for (unsigned guard = 0; guard < 64; guard++) {
+		if (spf_step(e) == SPF_STEP_DONE) {
+			int n;
+			sl->spf = POL_DNS_FOUND;
+			sl->spf_result = e->result;
+			n = spf_received_spf(e, ps->hostname, sl->spf_hdr, sizeof(sl->spf_hdr) - 2);
+			if (n > 0 && (size_t)n < sizeof(sl->spf_hdr) - 2)
+				memcpy(sl->spf_hdr + n, "\r\n", 3);
+			else
+				sl->spf_hdr[0] = '\0';
+			spf_release(ps, sl);
+			return;
+		}
+		if (w && mx_dns_cached(w, e->q.type, e->q.name, &r) == 1) {
+			spf_feed(e, &r);
+			continue;
+		}
+		if (w && mx_dns_submit(w, e->q.type, e->q.name,
+				       cookie(slot, sl->sess, Q_SPF, sl->spf_gen)) == 0)
+			return; /* the answer comes through pol_stage_poll() */
+		memset(&r, 0, sizeof(r));
+		r.type = e->q.type;
+		r.status = MX_DNS_TEMPFAIL;
+		spf_feed(e, &r);
+	}
+	/* spf.h bounds the questions (10 lookups, 10 names each); this loop
+	 * only guards cached answers fed in a row. */
+}
+
+static void spf_begin(struct pol_stage *ps, struct pol_slot *sl, unsigned slot,
+		      const struct smtp_conn *c)
+{
+	spf_release(ps, sl);
+	sl->spf_gen++;
+	sl->spf_hdr[0] = '\0';
+	if (ps->nspf_free == 0) { /* all busy: no result, nothing refused */
+		sl->spf = POL_DNS_NONE;
+		return;
+	}
+	sl->spf_eval = ps->spf_free[--ps->nspf_free];
+	sl->spf = POL_DNS_WAIT;
+	spf_start(&ps->spf[sl->spf_eval], c->peer.family == 4 ? AF_INET : AF_INET6, c->peer.addr,
+		  sl->from, sl->helo);
+	spf_drive(ps, sl, slot);
+}
+
+int pol_stage_received_spf(void *arg, uint32_t slot, char *buf, size_t len)
+{
+	struct pol_stage *ps = arg;
+	const struct pol_slot *sl;
+	size_t n;
+
+	if (!ps || slot >= ps->nslots)
+		return 0;
+	sl = &ps->slots[slot];
+	n = strlen(sl->spf_hdr);
+	if (sl->spf != POL_DNS_FOUND || n == 0 || n >= len)
+		return 0;
+	memcpy(buf, sl->spf_hdr, n);
+	return (int)n;
 }
 
 /* ---- deciding ----------------------------------------------------------------- */
@@ -312,6 +415,7 @@ static enum smtp_stage_verdict st_connect(void *arg, struct smtp_stage_call *cal
 	sl->active = true;
 	sl->dnsbl_zone = -1;
 	sl->dnsbl_done = true;
+	sl->spf_eval = -1;
 	if (!pol_enabled(s))
 		return SMTP_STAGE_CONTINUE;
 	input_of(sl, call->conn, &in);
@@ -377,8 +481,13 @@ static enum smtp_stage_verdict st_mail(void *arg, struct smtp_stage_call *call)
 	sl->from_set = true;
 	sl->rcpt_set = false;
 	sl->sender_dns = POL_DNS_NONE;
+	spf_release(ps, sl);
+	sl->spf = POL_DNS_NONE;
+	sl->spf_hdr[0] = '\0';
 	if (!pol_enabled(s) || sl->trusted)
 		return SMTP_STAGE_CONTINUE;
+	if (pol_wants(s) & POL_WANT_SPF)
+		spf_begin(ps, sl, slot, call->conn);
 	dom = pol_addr_domain(sl->from);
 	if ((pol_wants(s) & POL_WANT_SENDER) && dom) {
 		sl->sender_dns = POL_DNS_WAIT;
@@ -399,11 +508,26 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 	return finish(ps, call, POL_CLASS_RCPT);
 }
 
+/* The Received-SPF header needs the result: wait for it (bounded by the
+ * park deadline; the spool stage then writes what there is). */
+static enum smtp_stage_verdict st_data(void *arg, struct smtp_stage_call *call)
+{
+	struct pol_stage *ps = arg;
+	struct pol_slot *sl = &ps->slots[call->conn->slot];
+
+	if (sl->spf != POL_DNS_WAIT)
+		return SMTP_STAGE_CONTINUE;
+	sl->park_class = POL_PARK_DATA;
+	sl->ticket = smtp_stage_ticket(call, SMTP_TICKET_DNS);
+	return SMTP_STAGE_PARK;
+}
+
 static enum smtp_stage_verdict st_close(void *arg, struct smtp_stage_call *call)
 {
 	struct pol_stage *ps = arg;
 	struct pol_slot *sl = &ps->slots[call->conn->slot];
 
+	spf_release(ps, sl);
 	sl->sess++; /* answers still on their way are for nobody now */
 	sl->active = false;
 	sl->ticket = 0;
@@ -428,7 +552,8 @@ static void answer_cb(void *arg, uint64_t ck, const struct mx_dns_result *r)
 	if (slot >= ps->nslots)
 		return;
 	sl = &ps->slots[slot];
-	if (!sl->active || (sl->sess & 0xffffffu) != sess || zone >= POL_DNSBL_MAX)
+	if (!sl->active || (sl->sess & 0xffffffu) != sess ||
+	    (kind != Q_SPF && zone >= POL_DNSBL_MAX))
 		return;
 	on_answer(ps, sl, slot, kind, zone, r);
 	if (!sl->ticket)
@@ -436,6 +561,14 @@ static void answer_cb(void *arg, uint64_t ck, const struct mx_dns_result *r)
 	c = smtp_conn_at(ps->conns, slot);
 	if (!c->park.active || c->park.ticket != sl->ticket) {
 		sl->ticket = 0; /* answered at the deadline already */
+		return;
+	}
+	if (sl->park_class == POL_PARK_DATA) {
+		if (sl->spf == POL_DNS_WAIT)
+			return;
+		t = sl->ticket;
+		sl->ticket = 0;
+		smtp_host_resume(ps->host, t, NULL);
 		return;
 	}
 	d = decide(ps, sl, c, (enum pol_class)sl->park_class, &v, &a, true);
@@ -466,6 +599,7 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 		{"policy-helo", SMTP_EV_HELO, st_helo},
 		{"policy-sender", SMTP_EV_MAIL, st_mail},
 		{"policy-rcpt", SMTP_EV_RCPT, st_rcpt},
+		{"policy-spf-wait", SMTP_EV_DATA_BEGIN, st_data},
 		{"policy-close", SMTP_EV_CLOSE, st_close},
 	};
 	struct pol_stage *ps;
@@ -482,11 +616,20 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 	ps->conns = smtp_host_conns(h);
 	ps->nslots = smtp_conn_slots(ps->conns);
 	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
-	if (!ps->slots) {
+	ps->spf = calloc(POL_SPF_POOL, sizeof(*ps->spf));
+	if (!ps->slots || !ps->spf) {
+		free(ps->slots);
+		free(ps->spf);
 		free(ps);
 		errno = ENOMEM;
 		return NULL;
 	}
+	for (unsigned i = 0; i < POL_SPF_POOL; i++)
+		ps->spf_free[ps->nspf_free++] = (int16_t)(POL_SPF_POOL - 1 - i);
+	for (unsigned i = 0; i < ps->nslots; i++)
+		ps->slots[i].spf_eval = -1;
+	snprintf(ps->hostname, sizeof(ps->hostname), "%s",
+		 smtp_pool_config(smtp_host_pool(h))->hostname);
 	for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
 		struct smtp_stage st = {
 			.name = defs[i].name,
@@ -501,6 +644,7 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 		int rc = smtp_host_stage_add(h, &st);
 		if (rc != 0) {
 			free(ps->slots);
+			free(ps->spf);
 			free(ps);
 			errno = -rc;
 			return NULL;
@@ -517,6 +661,7 @@ void pol_stage_destroy(struct pol_stage *ps)
 	if (stages[ps->worker] == ps)
 		stages[ps->worker] = NULL;
 	free(ps->slots);
+	free(ps->spf);
 	free(ps);
 }
 

@@ -6,6 +6,8 @@
 #                                       ip netns exec mxdemo ping 198.18.0.2
 #   mxgate       veth1  198.18.0.2/24   (DPDK net_af_packet, etc/mxgate.conf)
 #
+# A client saying EHLO x.local is refused at RCPT ([policy] in
+# etc/mxgate.conf: 554 5.7.1 with the operator's text).
 # Mail for example.test is accepted (250 only once it is on disk in the
 # spool, /var/spool/mxgate) and relayed to the next hop the demo starts in
 # the namespace: Postfix's smtp-sink on 127.0.0.1:2525, which writes every
@@ -94,6 +96,13 @@ out=$(ip netns exec "$NS" swaks --server 198.18.0.2 --ehlo client.example.org \
 grep -E '^ *(<-|->|<\*\*|\*\*\*) ' <<<"$out" | grep -v -E '^ *-> (Date|Message-Id|X-Mailer):' || true
 qid=$(sed -n 's/.*queued as \([0-9A-Z]*\).*/\1/p' <<<"$out")
 
+step "policy: a client saying EHLO x.local is refused ([policy], delay_reject: at RCPT)"
+out=$(ip netns exec "$NS" swaks --server 198.18.0.2 --ehlo x.local \
+	--from bot@example.org --to postmaster@example.test --quit-after RCPT --timeout 10 2>&1)
+grep -E '^ *(<-|->|<\*\*|\*\*\*) ' <<<"$out" | grep -v -E '^<-  250-' || true
+echo "dry run of the same: mxgatectl policy test 198.18.0.1 x.local bot@example.org postmaster@example.test"
+$CTL policy test 198.18.0.1 x.local bot@example.org postmaster@example.test
+
 step "relayed: the message as the next hop received it (queue id ${qid:-?})"
 for _ in $(seq 50); do
 	f=$(grep -l "${qid:-none}" "$MAIL"/* 2>/dev/null | head -1)
@@ -126,6 +135,7 @@ mxgate is running. Try, from another terminal:
   ip netns exec $NS nc 198.18.0.2 7          (type a line, get it back)
   ip netns exec $NS nc -C 198.18.0.2 25      (speak SMTP)
   ip netns exec $NS swaks --server 198.18.0.2 --to postmaster@example.test
+  $CTL show policy                 (checks and their refusals)
   ls $MAIL/                                   (what the next hop received)
   $CTL show queue
   $CTL show stats

@@ -16,6 +16,8 @@ packages=(
 	python3 python3-scapy swaks dovecot-lmtpd
 	# /metrics test: fetch and parse the Prometheus exposition
 	curl python3-prometheus-client
+	# DNS tests: fixture zones served by dnsmasq (the binary only, no service)
+	dnsmasq-base
 )
 
 missing=()

@@ -7,6 +7,7 @@
  *                   slots, timers, the pump between transport and engine)
  *   transport_tcp.c the plain transport and the listener on [smtp] port
  *   stage_spool.c   the spool as stages (admission, message, commit)
+ *   policy/stage.c  the policy checks as stages, before the spool's
  *
  * One struct srv per worker, allocated at init, freed at fini. The poll
  * hook takes the spool's completions; the reconfig hook applies the live
@@ -27,6 +28,7 @@
 #include "core/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/tcp/tcp.h"
+#include "policy/policy.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "smtp/admission.h"
@@ -42,6 +44,7 @@ struct srv {
 	char sysname[256]; /* gethostname() at boot: [smtp] hostname unset */
 	struct smtp_stage_host *host;
 	struct smtp_spool_stage *spool;
+	struct pol_stage *pol;
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
 };
@@ -96,6 +99,7 @@ static int smtp_config_from(const struct mx_config *cfg, const char *default_nam
 static void srv_free(struct srv *srv)
 {
 	smtp_spool_stage_destroy(srv->spool);
+	pol_stage_destroy(srv->pol);
 	smtp_host_destroy(srv->host);
 	smtp_adm_worker_destroy(srv->adm);
 	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
@@ -135,7 +139,11 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	srv->host = smtp_host_create(&hc);
 	/* Stages in the order they run: policy stages go before the spool's. */
 	if (srv->host)
+		srv->pol = pol_stage_create(srv->host, ctx->worker);
+	if (srv->host && srv->pol)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
+	if (srv->spool) /* Received-SPF above our Received: */
+		smtp_spool_stage_set_header(srv->spool, pol_stage_received_spf, srv->pol);
 	/* Admission entries: two per slot of every worker, plus idle networks. */
 	if (srv->host && srv->spool && !adm_shared &&
 	    (adm_shared = smtp_adm_create(2 * sc.max_sessions * dp_nworkers() + 16384)))
@@ -191,6 +199,7 @@ static void srv_poll(void *state)
 	if (!smtp_spool_stage_worker(srv->spool))
 		smtp_spool_stage_attach(srv->spool, queue_worker(srv->worker));
 	smtp_spool_stage_poll(srv->spool);
+	pol_stage_poll(srv->pol); /* DNS answers: parked sessions resume */
 }
 
 /* A new configuration generation: apply the live [smtp] keys to this

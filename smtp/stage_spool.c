@@ -36,6 +36,8 @@ struct smtp_spool_stage {
 	struct slot_msg *slots;	 /* [smtp_conn_slots()] */
 	struct spool_rcpt *rcpt; /* scratch for envelopes, [max_rcpt] */
 	unsigned max_rcpt;
+	smtp_spool_header_fn header; /* trace fields above Received: (NULL: none) */
+	void *header_arg;
 };
 
 static enum smtp_stage_verdict reply_status(struct smtp_stage_call *call, int status)
@@ -128,6 +130,12 @@ static enum smtp_stage_verdict st_data_begin(void *arg, struct smtp_stage_call *
 	if (rc != 0)
 		return reply_status(call, rc);
 	m->open = true;
+	/* RFC 7208 9.1: Received-SPF goes above our Received:. */
+	if (sp->header &&
+	    (n = sp->header(sp->header_arg, call->conn->slot, received, sizeof(received))) > 0 &&
+	    (size_t)n < sizeof(received) &&
+	    spool_msg_body(sp->w, &m->msg, received, (size_t)n) != n)
+		m->err = -ENOBUFS;
 	/* RFC 5321 4.4: our trace header first. */
 	ri.queue_id = spool_qid_format(&m->msg.qid, qid);
 	n = smtp_received_format(call->s, &ri, received, sizeof(received));
@@ -271,6 +279,12 @@ struct smtp_spool_stage *smtp_spool_stage_create(struct smtp_stage_host *h, unsi
 void smtp_spool_stage_attach(struct smtp_spool_stage *sp, struct spool_worker *w)
 {
 	sp->w = w;
+}
+
+void smtp_spool_stage_set_header(struct smtp_spool_stage *sp, smtp_spool_header_fn fn, void *arg)
+{
+	sp->header = fn;
+	sp->header_arg = arg;
 }
 
 struct spool_worker *smtp_spool_stage_worker(const struct smtp_spool_stage *sp)

@@ -305,6 +305,16 @@ static void test_apply_classes(void **state)
 		"policy.dnsbl",
 		"policy.dnsbl_threshold",
 		"policy.reply",
+		"policy.spf",
+		/* resolver (policy/dns.h) */
+		"dns.servers",
+		"dns.timeout_ms",
+		"dns.tries",
+		"dns.min_ttl",
+		"dns.max_ttl",
+		"dns.neg_ttl_max",
+		"dns.cache_max",
+		"dns.inflight_max",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;

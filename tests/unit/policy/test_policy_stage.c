@@ -290,6 +290,53 @@ static void test_dns_off(void **state)
 	fx_close_all(t->f);
 }
 
+/* SPF at MAIL: a pass gets its Received-SPF field; with spf = reject a
+ * fail is refused 550 5.7.23 at RCPT (delay_reject); softfail is not. */
+static void test_spf(void **state)
+{
+	struct tfx *t = *state;
+	char hdr[600];
+	int n;
+
+	use_policy("[policy]\nspf = reject\n");
+	fake_dns_set(MX_DNS_TXT, "ok.example.org", MX_DNS_OK, 1,
+		     (const char *[]){"v=spf1 ip4:192.0.2.0/24 -all"});
+	fake_dns_set(MX_DNS_TXT, "bad.example.org", MX_DNS_OK, 1, (const char *[]){"v=spf1 -all"});
+	fake_dns_set(MX_DNS_TXT, "soft.example.org", MX_DNS_OK, 1, (const char *[]){"v=spf1 ~all"});
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@ok.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	n = pol_stage_received_spf(t->ps, t->f->c[0]->slot, hdr, sizeof(hdr));
+	assert_true(n > 0);
+	assert_memory_equal(hdr, "Received-SPF: pass", 18);
+	assert_non_null(strstr(hdr, "client-ip=192.0.2.1"));
+	assert_memory_equal(hdr + n - 2, "\r\n", 2);
+	say(t, "RSET\r\n");
+	say(t, "MAIL FROM:<a@bad.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"),
+			    "550 5.7.23 <a@bad.example.org>: Sender address rejected: Message "
+			    "rejected due to: SPF fail - not authorized\r\n");
+	assert_int_equal(ctr(t, POL_CHK_sender_spf, POL_CTR_REJECT), 1);
+	say(t, "RSET\r\n");
+	say(t, "MAIL FROM:<a@soft.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	n = pol_stage_received_spf(t->ps, t->f->c[0]->slot, hdr, sizeof(hdr));
+	assert_memory_equal(hdr, "Received-SPF: softfail", 22);
+	/* An answer that never comes: DATA waits for the header, then the
+	 * deadline answers 451 (the client retries), nothing is stuck. */
+	say(t, "RSET\r\n");
+	fake_dns_hold(true);
+	say(t, "MAIL FROM:<a@slow.example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "");
+	advance_ms(t->f, 21000);
+	assert_string_equal(sent(t->f, 0), "451 4.4.3 Error: temporary lookup failure\r\n");
+	fake_dns_hold(false);
+	pol_stage_poll(t->ps);
+	fx_close_all(t->f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +349,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sender_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_silent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spf, setup, teardown),
 	};
 	int rc;
 

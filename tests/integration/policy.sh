@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The policy checks on the real daemon (policy/), with swaks from several
+# client addresses of the namespace (198.18.0.1, .10, .11, .20 on veth0)
+# and a dnsmasq fixture on the namespace's 127.0.0.1:5353 ([dns] servers):
+#   - a well-behaved client is accepted (250 queued);
+#   - EHLO x.local, a relay attempt, an unknown user, our own domain as
+#     sender, a HELO name that does not resolve: refused at RCPT with
+#     Postfix's codes and texts (delay_reject);
+#   - a client listed in the DNSBL zone gets the 554 with the zone's TXT;
+#     one whose zone answers 127.255.255.254 is not listed (error counted,
+#     zone flagged in `show policy`);
+#   - SPF: Received-SPF: pass in the spooled message, a fail refused
+#     550 5.7.23 ([policy] spf = reject);
+#   - a trusted client (mynetworks) may relay and say EHLO x.local;
+#   - `mxgatectl policy test` gives the same verdict as a dry run;
+#   - dnsmasq stopped: a new HELO name is 451 4.4.3 (never 5xx) and no
+#     session stays open.
+. "$(dirname "$0")/lib.sh"
+mx_setup policy
+trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; mx_cleanup' EXIT
+for a in 10 11 20; do in_ns ip addr add "198.18.0.$a/24" dev veth0; done
+
+dnsmasq_start() {
+	# ip netns exec execs dnsmasq itself: $! is dnsmasq's pid.
+	ip netns exec "$MX_NS" dnsmasq --keep-in-foreground --no-resolv --no-hosts --port 5353 \
+		--listen-address=127.0.0.1 --bind-interfaces --pid-file= --log-facility=- \
+		--local=/example.org/ --local=/bl.example/ \
+		--host-record=good.example.org,198.18.0.1 \
+		--host-record=10.0.18.198.bl.example,127.0.0.2 \
+		--txt-record=10.0.18.198.bl.example,"Listed in the test zone" \
+		--host-record=11.0.18.198.bl.example,127.255.255.254 \
+		--mx-host=example.org,good.example.org \
+		--txt-record=example.org,"v=spf1 ip4:198.18.0.0/24 -all" \
+		--txt-record=fail.example.org,"v=spf1 -all" \
+		>"$MX_TMP/dnsmasq.log" 2>&1 &
+	dnsp=$!
+	for _ in $(seq 50); do
+		in_ns bash -c 'exec 3<>/dev/udp/127.0.0.1/5353' 2>/dev/null && break
+		sleep 0.1
+	done
+}
+dnsmasq_start
+
+printf 'known@example.com\npostmaster@example.com\n' >"$MX_TMP/rcpts"
+chmod 644 "$MX_TMP/rcpts"
+mx_conf smtp port 25 smtp hostname mx.example.com \
+	policy enabled yes policy domains example.com policy recipients "$MX_TMP/rcpts" \
+	policy helo_dns defer policy mynetworks 198.18.0.20/32 \
+	policy dnsbl 'bl.example=127.0.0.[2..11]' \
+	policy spf reject dns servers 127.0.0.1:5353 dns timeout_ms 300 dns tries 1
+mx_start
+
+# send FROM-IP EHLO MAIL RCPT: the swaks transcript.
+send() {
+	in_ns swaks --server 198.18.0.2 --local-interface "$1" --ehlo "$2" --from "$3" --to "$4" \
+		--timeout 15 2>&1
+}
+# expect FROM-IP EHLO MAIL RCPT REPLY: the RCPT (or end of data) reply line.
+expect() {
+	local out
+	out=$(send "$1" "$2" "$3" "$4")
+	grep -qF "<** $5" <<<"$out" || grep -qF "<-  $5" <<<"$out" ||
+		fail "from $1 EHLO $2 MAIL $3 RCPT $4: expected '$5', got: $(grep -E '^<' <<<"$out" | tail -3)"
+	pass "from $1 EHLO $2 <$3> <$4>: $5"
+}
+
+expect 198.18.0.1 good.example.org s@example.org known@example.com "250 2.0.0 Ok: queued as"
+grep -rqa "Received-SPF: pass (mx.example.com: domain of s@example.org designates 198.18.0.1" "$MX_TMP/spool" ||
+	fail "no Received-SPF: pass in the spool: $(grep -rah "Received" "$MX_TMP/spool" | head -2)"
+pass "the spooled message carries Received-SPF: pass"
+expect 198.18.0.1 good.example.org s@fail.example.org known@example.com \
+	"550 5.7.23 <s@fail.example.org>: Sender address rejected: Message rejected due to: SPF fail - not authorized"
+expect 198.18.0.1 x.local s@example.org known@example.com \
+	"554 5.7.1 <x.local>: Helo command rejected: special-use or made-up name, not a host on the Internet"
+expect 198.18.0.1 good.example.org s@example.org a@elsewhere.net \
+	"554 5.7.1 <a@elsewhere.net>: Relay access denied"
+expect 198.18.0.1 good.example.org s@example.org nobody@example.com \
+	"550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in local recipient table"
+expect 198.18.0.1 good.example.org boss@example.com known@example.com \
+	"553 5.7.1 <boss@example.com>: Sender address rejected: not logged in"
+expect 198.18.0.1 ghost.example.org s@example.org known@example.com \
+	"450 4.7.1 <ghost.example.org>: Helo command rejected: Host not found"
+expect 198.18.0.10 good.example.org s@example.org known@example.com \
+	"554 5.7.1 Service unavailable; Client host [198.18.0.10] blocked using bl.example; Listed in the test zone"
+expect 198.18.0.11 good.example.org s@example.org known@example.com "250 2.0.0 Ok: queued as"
+expect 198.18.0.20 x.local boss@example.com a@elsewhere.net "250 2.0.0 Ok: queued as"
+
+out=$(mx_ctl show policy) || fail "show policy: $out"
+grep -qE "^helo_special +helo +1 " <<<"$out" || fail "show policy: helo_special not counted: $out"
+grep -q "dnsbl bl.example weight 1 errors 1 FLAGGED" <<<"$out" || fail "show policy: zone not flagged: $out"
+pass "show policy: checks counted, the zone with an error answer flagged"
+mx_ctl show stats | grep -q "^policy.rcpt_relay_reject *1$" || fail "show stats: no policy.rcpt_relay_reject 1"
+pass "show stats: policy.rcpt_relay_reject 1"
+
+out=$(mx_ctl policy test 198.18.0.10 good.example.org s@example.org known@example.com)
+grep -q "^verdict 554 5.7.1 Service unavailable; Client host \[198.18.0.10\] blocked using bl.example; Listed in the test zone" <<<"$out" ||
+	fail "policy test (listed): $out"
+out=$(mx_ctl policy test 198.18.0.1 pc.lan '<>' known@example.com)
+grep -q "^verdict 554 5.7.1 <pc.lan>: Helo command rejected" <<<"$out" || fail "policy test (.lan): $out"
+out=$(mx_ctl policy test 198.18.0.1 good.example.org s@example.org known@example.com)
+grep -q "^verdict accept" <<<"$out" || fail "policy test (good): $out"
+pass "policy test: listed client, .lan HELO and a good client as the sessions saw them"
+
+# The DNS server stops answering: temporary, never 5xx, nothing stuck.
+kill "$dnsp"
+wait "$dnsp" 2>/dev/null
+dnsp=
+expect 198.18.0.1 fresh.example.org s@example.org known@example.com \
+	"451 4.4.3 <fresh.example.org>: Helo command rejected: temporary lookup failure"
+for _ in $(seq 100); do
+	[ "$(mx_ctl show stats | awk '$1 == "smtp.sessions_open" { print $2 }')" = 0 ] && break
+	sleep 0.1
+done
+[ "$(mx_ctl show stats | awk '$1 == "smtp.sessions_open" { print $2 }')" = 0 ] ||
+	fail "sessions still open after the DNS server stopped"
+pass "DNS server gone: 451 4.4.3, no session left open"
+
+# A reload with a bad recipient file changes nothing.
+sed -i "s|^recipients = .*|recipients = $MX_TMP/missing|" "$MX_CONF"
+out=$(mx_ctl reload 2>&1) && fail "reload with a missing recipient file succeeded: $out"
+grep -q "\[policy\] recipients" <<<"$out" || fail "reload error does not name the key: $out"
+pass "reload with a missing recipient file refused: $(head -1 <<<"$out")"
+mx_stop
