@@ -183,6 +183,24 @@ struct mx_config {
 	int64_t dns_neg_ttl_max;
 	int64_t dns_cache_max;
 	int64_t dns_inflight_max;
+
+	/* [greylist] (policy/greylist.h, policy/grey_stage.c) */
+	bool grey_enabled;
+	int64_t grey_delay_s;
+	int64_t grey_window_s;
+	int64_t grey_max_age_s;
+	int64_t grey_awl_passes;
+	int64_t grey_v4_prefix;
+	int64_t grey_v6_prefix;
+	int64_t grey_max_entries;
+	char grey_snapshot[MX_CFG_STR]; /* "": <spool_dir>/greylist.snap */
+	int64_t grey_snapshot_s;	/* seconds between snapshots */
+	bool grey_spf_domain;		/* SPF pass: key on the sender domain */
+	char grey_reply[MX_CFG_STR];	/* text after "<rcpt>: Recipient address rejected: " */
+	char grey_wl_senders[MX_CFG_STR];
+	char grey_wl_clients[MX_CFG_STR];
+	char grey_wl_hosts[MX_CFG_STR];
+	char grey_wl_rcpts[MX_CFG_STR];
 };
 
 #endif

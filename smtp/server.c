@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/tcp/tcp.h"
+#include "policy/grey_stage.h"
 #include "policy/policy.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
@@ -45,6 +46,7 @@ struct srv {
 	struct smtp_stage_host *host;
 	struct smtp_spool_stage *spool;
 	struct pol_stage *pol;
+	struct grey_stage *grey;
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
 };
@@ -100,6 +102,7 @@ static void srv_free(struct srv *srv)
 {
 	smtp_spool_stage_destroy(srv->spool);
 	pol_stage_destroy(srv->pol);
+	grey_stage_destroy(srv->grey);
 	smtp_host_destroy(srv->host);
 	smtp_adm_worker_destroy(srv->adm);
 	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
@@ -140,7 +143,9 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	/* Stages in the order they run: policy stages go before the spool's. */
 	if (srv->host)
 		srv->pol = pol_stage_create(srv->host, ctx->worker);
-	if (srv->host && srv->pol)
+	if (srv->host && srv->pol) /* greylisting after the policy checks */
+		srv->grey = grey_stage_create(srv->host, ctx->worker);
+	if (srv->host && srv->grey)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
 	if (srv->spool) /* Received-SPF above our Received: */
 		smtp_spool_stage_set_header(srv->spool, pol_stage_received_spf, srv->pol);

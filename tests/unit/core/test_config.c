@@ -315,6 +315,20 @@ static void test_apply_classes(void **state)
 		"dns.neg_ttl_max",
 		"dns.cache_max",
 		"dns.inflight_max",
+		/* greylisting (policy/grey_stage.h): the set is rebuilt on every reload */
+		"greylist.enabled",
+		"greylist.delay_s",
+		"greylist.window_s",
+		"greylist.max_age_s",
+		"greylist.awl_passes",
+		"greylist.v4_prefix",
+		"greylist.v6_prefix",
+		"greylist.spf_domain",
+		"greylist.reply",
+		"greylist.whitelist_senders",
+		"greylist.whitelist_clients",
+		"greylist.whitelist_hosts",
+		"greylist.whitelist_recipients",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
