@@ -201,6 +201,14 @@ struct mx_config {
 	char grey_wl_clients[MX_CFG_STR];
 	char grey_wl_hosts[MX_CFG_STR];
 	char grey_wl_rcpts[MX_CFG_STR];
+
+	/* [ratelimit] (policy/ratelimit.h): per minute, 0 off */
+	bool rl_enabled;
+	int64_t rl_msg_per_ip;
+	int64_t rl_rcpt_per_ip;
+	int64_t rl_msg_per_net;
+	int64_t rl_rcpt_per_net;
+	int64_t rl_max_entries;
 };
 
 #endif

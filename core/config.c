@@ -218,6 +218,13 @@ static const struct key_def keys[] = {
 	{"greylist", "whitelist_clients", K_STR, OFF(grey_wl_clients), 0, 0, false, LIVE},
 	{"greylist", "whitelist_hosts", K_STR, OFF(grey_wl_hosts), 0, 0, false, LIVE},
 	{"greylist", "whitelist_recipients", K_STR, OFF(grey_wl_rcpts), 0, 0, false, LIVE},
+
+	{"ratelimit", "enabled", K_BOOL, OFF(rl_enabled), 0, 0, false, LIVE},
+	{"ratelimit", "msg_per_ip", K_INT, OFF(rl_msg_per_ip), 0, 1000000, false, LIVE},
+	{"ratelimit", "rcpt_per_ip", K_INT, OFF(rl_rcpt_per_ip), 0, 1000000, false, LIVE},
+	{"ratelimit", "msg_per_net", K_INT, OFF(rl_msg_per_net), 0, 1000000, false, LIVE},
+	{"ratelimit", "rcpt_per_net", K_INT, OFF(rl_rcpt_per_net), 0, 1000000, false, LIVE},
+	{"ratelimit", "max_entries", K_INT, OFF(rl_max_entries), 1000, 1 << 26, false, RESTART},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -320,6 +327,13 @@ void config_defaults(struct mx_config *c)
 	c->grey_spf_domain = true;
 	snprintf(c->grey_reply, sizeof(c->grey_reply),
 		 "Intentional policy rejection, please try again later");
+	/* [ratelimit]: far above what one host of a legitimate sender does. */
+	c->rl_enabled = true;
+	c->rl_msg_per_ip = 300;
+	c->rl_rcpt_per_ip = 1500;
+	c->rl_msg_per_net = 1000;
+	c->rl_rcpt_per_net = 5000;
+	c->rl_max_entries = 200000;
 }
 
 struct load_ctx {

@@ -1,7 +1,8 @@
 /*
  * greylist_cmds.c - ctl commands of greylisting (policy/grey_stage.h):
  * `show greylist [IP|NET|TEXT]`, `greylist pass|delete KEY`, `greylist
- * save`, `show whitelist`, `whitelist add|delete KIND VALUE`. Control
+ * save`, `show whitelist`, `whitelist add|delete KIND VALUE`, and the rate
+ * limits: `show ratelimit IP`, `ratelimit reset IP`. Control
  * thread; the table is walked online (QSBR read side) and nothing here
  * waits for a grace period.
  */
@@ -13,9 +14,11 @@
 
 #include <urcu-qsbr.h>
 
+#include "core/config.h"
 #include "ctl/ctl.h"
 #include "policy/grey_stage.h"
 #include "policy/greylist.h"
+#include "policy/rl_stage.h"
 
 #define SHOW_MAX 1000
 
@@ -200,6 +203,69 @@ static void cmd_whitelist_delete(struct ctl_out *o, int argc, char **argv)
 	cmd_whitelist_edit(o, argc, argv, false);
 }
 
+/* ---- rate limits ---------------------------------------------------------------- */
+
+static int parse_ip(const char *s, uint8_t a[16])
+{
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET, s, a) == 1)
+		return 4;
+	if (inet_pton(AF_INET6, s, a) == 1)
+		return 6;
+	return 0;
+}
+
+/* "name left/rate", "name -" (limit off); no entry: a full bucket. */
+static void show_bucket(struct ctl_out *o, const char *name, long left, uint32_t rate)
+{
+	if (!rate)
+		ctl_printf(o, "%s -\n", name);
+	else
+		ctl_printf(o, "%s %ld/%u\n", name, left < 0 ? (long)rate : left, rate);
+}
+
+static void cmd_show_ratelimit(struct ctl_out *o, int argc, char **argv)
+{
+	struct rl_table *t = rl_table();
+	struct rl_limits lim;
+	struct rl_state s;
+	uint8_t a[16];
+	int fam = argc == 1 ? parse_ip(argv[0], a) : 0;
+
+	if (!t || !fam) {
+		ctl_error(o, !t ? "rate limits are not running" : "usage: show ratelimit IP");
+		return;
+	}
+	rl_limits_of(config_current(), &lim);
+	rcu_thread_online();
+	rl_query(t, &lim, fam, a, rl_now_ns(), &s);
+	rcu_thread_offline();
+	ctl_printf(o, "client %s network /%u entries %zu (tokens left/per minute)\n", argv[0],
+		   fam == 4 ? lim.v4_prefix : lim.v6_prefix, rl_entries(t));
+	show_bucket(o, "msg_per_ip", s.ip[RL_MSG], lim.msg_per_ip);
+	show_bucket(o, "rcpt_per_ip", s.ip[RL_RCPT], lim.rcpt_per_ip);
+	show_bucket(o, "msg_per_net", s.net[RL_MSG], lim.msg_per_net);
+	show_bucket(o, "rcpt_per_net", s.net[RL_RCPT], lim.rcpt_per_net);
+}
+
+static void cmd_ratelimit_reset(struct ctl_out *o, int argc, char **argv)
+{
+	struct rl_table *t = rl_table();
+	struct rl_limits lim;
+	uint8_t a[16];
+	int fam = argc == 1 ? parse_ip(argv[0], a) : 0, n;
+
+	if (!t || !fam) {
+		ctl_error(o, !t ? "rate limits are not running" : "usage: ratelimit reset IP");
+		return;
+	}
+	rl_limits_of(config_current(), &lim);
+	rcu_thread_online();
+	n = rl_reset(t, &lim, fam, a);
+	rcu_thread_offline();
+	ctl_printf(o, "%s: %d entries reset (address and network)\n", argv[0], n);
+}
+
 static const struct ctl_cmd greylist_cmds[] = {
 	{.words = {"show", "greylist"},
 	 .usage = "[IP|NET|TEXT]",
@@ -235,6 +301,15 @@ static const struct ctl_cmd greylist_cmds[] = {
 	 .help = "delete from a greylisting whitelist (live, written to its file)",
 	 .flags = CTL_F_PRIV,
 	 .fn = cmd_whitelist_delete},
+	{.words = {"show", "ratelimit"},
+	 .usage = "IP",
+	 .help = "tokens left in the message and recipient buckets of an address and its network",
+	 .fn = cmd_show_ratelimit},
+	{.words = {"ratelimit", "reset"},
+	 .usage = "IP",
+	 .help = "refill the buckets of an address and its network",
+	 .flags = CTL_F_PRIV,
+	 .fn = cmd_ratelimit_reset},
 };
 
 __attribute__((constructor)) static void register_greylist_cmds(void)
@@ -242,4 +317,5 @@ __attribute__((constructor)) static void register_greylist_cmds(void)
 	for (unsigned i = 0; i < sizeof(greylist_cmds) / sizeof(greylist_cmds[0]); i++)
 		ctl_register(&greylist_cmds[i]);
 	grey_counters_register(0);
+	rl_counters_register();
 }

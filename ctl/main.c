@@ -31,6 +31,7 @@
 #include "policy/dns.h"
 #include "policy/grey_stage.h"
 #include "policy/policy.h"
+#include "policy/rl_stage.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
 
@@ -213,7 +214,8 @@ int main(int argc, char **argv)
 	    metrics_open(config) != 0 || queue_prepare(config, uid, gid) != 0 ||
 	    drop_privileges(uid, gid) != 0 || dns_boot(config) != 0 ||
 	    grey_boot(config, dp_nworkers(), err, sizeof(err)) != 0 ||
-	    queue_boot(config, dp_nworkers()) != 0 || queue_start() != 0 || dp_start() != 0) {
+	    rl_boot(config, dp_nworkers()) != 0 || queue_boot(config, dp_nworkers()) != 0 ||
+	    queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -239,7 +241,8 @@ out:
 	metrics_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
-	grey_shutdown();   /* the workers are gone: last snapshot */
+	grey_shutdown(); /* the workers are gone: last snapshot */
+	rl_shutdown();
 	pol_shutdown();	   /* the workers are gone */
 	mx_dns_shutdown(); /* after the workers: they read its cache */
 	mx_loop_fini();

@@ -414,7 +414,7 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 	struct grey_result r;
 	struct grey_table *g = table;
 
-	if (!s || !s->enabled || !g)
+	if (!s || !s->enabled || !g || !pol_enabled(pol_current()))
 		return SMTP_STAGE_CONTINUE;
 	if (pol_session_input(gs->worker, call->conn->slot, &in) != 0) {
 		memset(&in, 0, sizeof(in));

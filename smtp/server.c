@@ -30,6 +30,7 @@
 #include "dataplane/tcp/tcp.h"
 #include "policy/grey_stage.h"
 #include "policy/policy.h"
+#include "policy/rl_stage.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "smtp/admission.h"
@@ -47,6 +48,7 @@ struct srv {
 	struct smtp_spool_stage *spool;
 	struct pol_stage *pol;
 	struct grey_stage *grey;
+	struct rl_stage *rl;
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
 };
@@ -103,6 +105,7 @@ static void srv_free(struct srv *srv)
 	smtp_spool_stage_destroy(srv->spool);
 	pol_stage_destroy(srv->pol);
 	grey_stage_destroy(srv->grey);
+	rl_stage_destroy(srv->rl);
 	smtp_host_destroy(srv->host);
 	smtp_adm_worker_destroy(srv->adm);
 	if (srv->adm && --adm_users == 0) { /* the last worker: the table goes */
@@ -143,7 +146,10 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	/* Stages in the order they run: policy stages go before the spool's. */
 	if (srv->host)
 		srv->pol = pol_stage_create(srv->host, ctx->worker);
-	if (srv->host && srv->pol) /* greylisting after the policy checks */
+	/* Rate limits, then greylisting, after the policy checks. */
+	if (srv->host && srv->pol)
+		srv->rl = rl_stage_create(srv->host, ctx->worker);
+	if (srv->host && srv->rl)
 		srv->grey = grey_stage_create(srv->host, ctx->worker);
 	if (srv->host && srv->grey)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);

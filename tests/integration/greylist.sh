@@ -15,7 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 mx_setup greylist
 trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; mx_cleanup' EXIT
-for a in 198.18.0.10/24 198.18.0.11/24 198.18.0.12/24 198.18.1.10/24; do
+for a in 198.18.0.10/24 198.18.0.11/24 198.18.0.12/24 198.18.0.13/24 198.18.1.10/24; do
 	in_ns ip addr add "$a" dev veth0
 done
 
@@ -36,13 +36,16 @@ printf 'optout@example.com\n' >"$MX_TMP/wl/rcpts"
 : >"$MX_TMP/wl/senders"
 chmod -R a+rX "$MX_TMP/wl"
 chown -R mxgate "$MX_TMP/wl"
-mx_conf smtp port 25 smtp hostname mx.example.com \
+conf() {
+	mx_conf smtp port 25 smtp hostname mx.example.com \
 	policy enabled yes policy domains example.com policy spf reject \
 	dns servers 127.0.0.1:5353 dns timeout_ms 300 dns tries 1 \
 	greylist enabled yes greylist delay_s 3 greylist snapshot_s 1 \
 	greylist whitelist_clients "$MX_TMP/wl/clients" \
 	greylist whitelist_recipients "$MX_TMP/wl/rcpts" \
-	greylist whitelist_senders "$MX_TMP/wl/senders"
+	greylist whitelist_senders "$MX_TMP/wl/senders" "$@"
+}
+conf
 mx_start
 
 send() {
@@ -114,6 +117,23 @@ grep -q "greylist: .* entries loaded" "$MX_LOG" || fail "snapshot not loaded"
 expect 198.18.0.10 a@example.org u@example.com "$OK"
 expect 198.18.1.10 bounce@pool.example.org u@example.com "$OK"
 pass "the table survived kill -9 and a restart ($(grep -o 'greylist: [0-9]* entries loaded' "$MX_LOG"))"
+
+# Rate limits (live): 2 messages a minute per address; the third is
+# refused with Postfix's text, show ratelimit says so, reset refills.
+conf ratelimit msg_per_ip 2
+mx_ctl reload >/dev/null || fail "reload: $(mx_ctl reload)"
+expect 198.18.0.13 x@apple.com v@example.com "$OK"
+expect 198.18.0.13 x@apple.com v@example.com "$OK"
+expect 198.18.0.13 x@apple.com v@example.com \
+	"450 4.7.1 <v@example.com>: Recipient address rejected: Error: too much mail from 198.18.0.13"
+mx_ctl show ratelimit 198.18.0.13 | grep -q "^msg_per_ip 0/2" ||
+	fail "show ratelimit: $(mx_ctl show ratelimit 198.18.0.13)"
+v=$(mx_ctl show stats | awk '$1 == "ratelimit.refused_msg_ip" { print $2 }')
+[ "${v:-0}" -ge 1 ] || fail "ratelimit.refused_msg_ip = ${v:-missing}"
+mx_ctl ratelimit reset 198.18.0.13 >/dev/null || fail "ratelimit reset"
+expect 198.18.0.13 x@apple.com v@example.com "$OK"
+pass "rate limit: third message in a minute refused 450 4.7.1, counted, reset by ctl"
+
 mx_stop
 grep -q "greylist: .* entries saved" "$MX_LOG" || fail "no snapshot at shutdown"
 pass "snapshot written at shutdown"

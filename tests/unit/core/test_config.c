@@ -329,6 +329,11 @@ static void test_apply_classes(void **state)
 		"greylist.whitelist_clients",
 		"greylist.whitelist_hosts",
 		"greylist.whitelist_recipients",
+		"ratelimit.enabled",
+		"ratelimit.msg_per_ip",
+		"ratelimit.rcpt_per_ip",
+		"ratelimit.msg_per_net",
+		"ratelimit.rcpt_per_net",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
