@@ -51,9 +51,20 @@ static struct mx_loop_timer clock_timer, age_timer, snap_timer;
 static char snap_path[PATH_MAX];
 static unsigned snap_every_s, n_workers;
 
+#define GREY_PARK_MAX 64 /* sessions waiting for SPF per worker */
+
+struct grey_parked {
+	uint32_t slot;
+	uint64_t ticket;
+	char rcpt[SMTP_PATH_MAX];
+};
+
 struct grey_stage {
 	unsigned worker;
+	struct smtp_stage_host *host;
 	char text[SMTP_REPLY_MAX];
+	unsigned nparked;
+	struct grey_parked parked[GREY_PARK_MAX];
 };
 
 /* ---- sets --------------------------------------------------------------------- */
@@ -404,48 +415,43 @@ static void log_grey(const struct grey_stage *gs, const struct smtp_conn *c, con
 		q->spf_domain ? " spf=" : "", q->spf_domain ? q->spf_domain : "", wait);
 }
 
-static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
+/* The session's view from the policy stage (or only the client). */
+static void session_input(const struct grey_stage *gs, const struct smtp_conn *c,
+			  struct pol_input *in)
 {
-	struct grey_stage *gs = arg;
-	const struct grey_set *s = current();
-	const char *rcpt = call->ev->str ? call->ev->str : "";
-	struct pol_input in;
+	if (pol_session_input(gs->worker, c->slot, in) != 0) {
+		memset(in, 0, sizeof(*in));
+		in->family = c->peer.family;
+		memcpy(in->addr, c->peer.addr, 16);
+	}
+}
+
+/* Decide @rcpt for the session of @c: CONTINUE, or REPLY with @ans. */
+static enum smtp_stage_verdict decide(struct grey_stage *gs, const struct grey_set *s,
+				      const struct smtp_conn *c, const struct pol_input *in,
+				      const char *rcpt, struct smtp_answer *ans)
+{
+	struct grey_table *g = table;
 	struct grey_query q;
 	struct grey_result r;
-	struct grey_table *g = table;
 
-	if (!s || !s->enabled || !g || !pol_enabled(pol_current()))
-		return SMTP_STAGE_CONTINUE;
-	if (pol_session_input(gs->worker, call->conn->slot, &in) != 0) {
-		memset(&in, 0, sizeof(in));
-		in.family = call->conn->peer.family;
-		memcpy(in.addr, call->conn->peer.addr, 16);
-	}
-	/* Trusted, DNS-allowlisted and whitelisted clients are never greylisted. */
-	if (in.trusted || (in.dnsbl_done && in.dnsbl_score < 0) ||
-	    grey_wl_match(s->wl, GREY_WL_CLIENTS, NULL, in.family, in.addr) ||
-	    grey_wl_match(s->wl, GREY_WL_SENDERS, in.from, 0, NULL) ||
-	    grey_wl_match(s->wl, GREY_WL_RCPTS, rcpt, 0, NULL)) {
-		grey_count_whitelisted(g, gs->worker);
-		return SMTP_STAGE_CONTINUE;
-	}
 	memset(&q, 0, sizeof(q));
-	q.family = in.family;
-	memcpy(q.addr, in.addr, 16);
-	q.sender = in.from ? in.from : "";
-	q.helo = in.helo ? in.helo : "";
+	q.family = in->family;
+	memcpy(q.addr, in->addr, 16);
+	q.sender = in->from ? in->from : "";
+	q.helo = in->helo ? in->helo : "";
 	q.rcpt = rcpt;
-	if (s->spf_domain && in.spf != POL_DNS_NONE && in.spf != POL_DNS_WAIT &&
-	    in.spf_result == SPF_PASS && in.from)
-		q.spf_domain = pol_addr_domain(in.from);
+	if (s->spf_domain && in->spf != POL_DNS_NONE && in->spf != POL_DNS_WAIT &&
+	    in->spf_result == SPF_PASS && in->from)
+		q.spf_domain = pol_addr_domain(in->from);
 	grey_check(g, gs->worker, &q, grey_now(g), &r);
 	if (!grey_verdict_defers(r.verdict)) {
 		if (r.verdict == GREY_PASS_RETRY)
-			log_grey(gs, call->conn, "pass", rcpt, &q, 0);
+			log_grey(gs, c, "pass", rcpt, &q, 0);
 		return SMTP_STAGE_CONTINUE;
 	}
-	log_grey(gs, call->conn, r.verdict == GREY_DEFER_NEW ? "defer new" : "defer early", rcpt,
-		 &q, r.wait_s);
+	log_grey(gs, c, r.verdict == GREY_DEFER_NEW ? "defer new" : "defer early", rcpt, &q,
+		 r.wait_s);
 	{
 		/* Postfix's form; a long address cuts the text, never the code. */
 		int n = snprintf(gs->text, sizeof(gs->text),
@@ -456,10 +462,75 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 			gs->text[(size_t)n + (l < room ? l : room)] = '\0';
 		}
 	}
-	call->reply->code = 451;
-	call->reply->enh = "4.7.1";
-	call->reply->text = gs->text;
+	ans->code = 451;
+	ans->enh = "4.7.1";
+	ans->text = gs->text;
 	return SMTP_STAGE_REPLY;
+}
+
+static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
+{
+	struct grey_stage *gs = arg;
+	const struct grey_set *s = current();
+	const char *rcpt = call->ev->str ? call->ev->str : "";
+	struct pol_input in;
+	struct grey_table *g = table;
+
+	if (!s || !s->enabled || !g || !pol_enabled(pol_current()))
+		return SMTP_STAGE_CONTINUE;
+	session_input(gs, call->conn, &in);
+	/* Trusted, DNS-allowlisted and whitelisted clients are never greylisted. */
+	if (in.trusted || (in.dnsbl_done && in.dnsbl_score < 0) ||
+	    grey_wl_match(s->wl, GREY_WL_CLIENTS, NULL, in.family, in.addr) ||
+	    grey_wl_match(s->wl, GREY_WL_SENDERS, in.from, 0, NULL) ||
+	    grey_wl_match(s->wl, GREY_WL_RCPTS, rcpt, 0, NULL)) {
+		grey_count_whitelisted(g, gs->worker);
+		return SMTP_STAGE_CONTINUE;
+	}
+	/* SPF still being evaluated ([policy] spf = header does not wait at
+	 * RCPT): wait for it, so that a pool's retry is keyed by its domain.
+	 * Beyond GREY_PARK_MAX waiting sessions, decide on the network. */
+	if (s->spf_domain && in.spf == POL_DNS_WAIT && in.from && gs->nparked < GREY_PARK_MAX) {
+		struct grey_parked *p = &gs->parked[gs->nparked++];
+		p->slot = call->conn->slot;
+		snprintf(p->rcpt, sizeof(p->rcpt), "%s", rcpt);
+		p->ticket = smtp_stage_ticket(call, SMTP_TICKET_STORE);
+		return SMTP_STAGE_PARK;
+	}
+	return decide(gs, s, call->conn, &in, rcpt, call->reply);
+}
+
+unsigned grey_stage_poll(struct grey_stage *gs)
+{
+	const struct grey_set *s;
+	unsigned done = 0;
+
+	if (!gs || gs->nparked == 0)
+		return 0;
+	s = current();
+	for (unsigned i = 0; i < gs->nparked;) {
+		struct grey_parked *p = &gs->parked[i];
+		struct smtp_conn *c = smtp_conn_at(smtp_host_conns(gs->host), p->slot);
+		struct pol_input in;
+		struct smtp_answer ans = {0};
+		uint64_t ticket = p->ticket;
+		bool ready;
+
+		session_input(gs, c, &in);
+		ready = !s || !s->enabled || in.spf != POL_DNS_WAIT ||
+			smtp_ticket_gen(ticket) != c->gen;
+		if (!ready) {
+			i++;
+			continue;
+		}
+		if (s && s->enabled && table && smtp_ticket_gen(ticket) == c->gen &&
+		    decide(gs, s, c, &in, p->rcpt, &ans) == SMTP_STAGE_CONTINUE)
+			ans.code = 0;
+		*p = gs->parked[--gs->nparked]; /* before resume: it may park again */
+		smtp_host_resume(gs->host, ticket, ans.code ? &ans : NULL);
+		done++;
+	}
+	return done;
 }
 
 struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker)
@@ -475,7 +546,9 @@ struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker)
 	if (!gs)
 		return NULL;
 	gs->worker = worker;
+	gs->host = h;
 	st.arg = gs;
+	st.park_ms = 20000; /* SPF: tries x timeout and then some */
 	rc = smtp_host_stage_add(h, &st);
 	if (rc) {
 		free(gs);

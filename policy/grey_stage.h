@@ -94,6 +94,9 @@ struct grey_stage;
  * policy stages, before the spool's). Boot. NULL + errno. */
 struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker);
 void grey_stage_destroy(struct grey_stage *gs);
+/** Worker loop: resume the sessions that waited for their SPF result.
+ * Returns how many. Owner lcore. */
+unsigned grey_stage_poll(struct grey_stage *gs);
 
 /** Register the "greylist" counter group (per worker) for @nworkers. Boot. */
 int grey_counters_register(unsigned nworkers);

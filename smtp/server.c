@@ -210,7 +210,8 @@ static void srv_poll(void *state)
 	if (!smtp_spool_stage_worker(srv->spool))
 		smtp_spool_stage_attach(srv->spool, queue_worker(srv->worker));
 	smtp_spool_stage_poll(srv->spool);
-	pol_stage_poll(srv->pol); /* DNS answers: parked sessions resume */
+	pol_stage_poll(srv->pol);   /* DNS answers: parked sessions resume */
+	grey_stage_poll(srv->grey); /* sessions that waited for SPF */
 }
 
 /* A new configuration generation: apply the live [smtp] keys to this

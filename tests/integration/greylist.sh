@@ -2,7 +2,7 @@
 # Greylisting on the real daemon (policy/greylist.c, grey_stage.c), with
 # swaks from several client addresses of the namespace (198.18.0.1, .10,
 # .11 on veth0, and 198.18.1.10 in another /24 through the gateway) and a
-# dnsmasq fixture for SPF ([policy] spf = reject, so that RCPT waits for the SPF result):
+# dnsmasq fixture for SPF ([policy] spf = header: the greylisting stage waits for the SPF result):
 #   - a first attempt is deferred 451 4.7.1 with Postfix's text, an early
 #     retry too, a retry after the (short, configured) delay is accepted;
 #   - a retry from another address of the same /24 is accepted at once;
@@ -38,7 +38,7 @@ chmod -R a+rX "$MX_TMP/wl"
 chown -R mxgate "$MX_TMP/wl"
 conf() {
 	mx_conf smtp port 25 smtp hostname mx.example.com \
-	policy enabled yes policy domains example.com policy spf reject \
+	policy enabled yes policy domains example.com policy spf header \
 	dns servers 127.0.0.1:5353 dns timeout_ms 300 dns tries 1 \
 	greylist enabled yes greylist delay_s 3 greylist snapshot_s 1 \
 	greylist whitelist_clients "$MX_TMP/wl/clients" \
