@@ -172,6 +172,7 @@ struct mx_config {
 	struct mx_cfg_list policy_dnsbl;	/* zone[=filter][*weight] */
 	int64_t policy_dnsbl_threshold;
 	struct mx_cfg_list policy_reply; /* CHECK CODE ENH TEXT */
+	int64_t policy_client_rdns;	 /* 0 off, 1 record, 2 defer (450), 3 reject (550) */
 	int64_t policy_spf;		 /* 0 off, 1 header, 2 reject (fail: 550 5.7.23) */
 
 	/* [dns] (policy/dns.h) */

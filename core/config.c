@@ -64,6 +64,7 @@ static const char *const relay_tls_names[] = {"none", "may", "encrypt", "verify"
 /* [policy] DNS checks: off, a 4xx (the client retries), a 5xx. */
 static const char *const pol_dns_names[] = {"off", "defer", "reject", NULL};
 static const char *const pol_spf_names[] = {"off", "header", "reject", NULL};
+static const char *const pol_rdns_names[] = {"off", "record", "defer", "reject", NULL};
 static bool network_ok(const char *v, char *why, size_t len);
 
 #define OFF(f) offsetof(struct mx_config, f)
@@ -191,6 +192,8 @@ static const struct key_def keys[] = {
 	{"policy", "dnsbl", K_LIST, OFF(policy_dnsbl), 0, 0, false, LIVE},
 	{"policy", "dnsbl_threshold", K_INT, OFF(policy_dnsbl_threshold), 1, 1000, false, LIVE},
 	{"policy", "reply", K_LIST, OFF(policy_reply), 0, 0, false, LIVE},
+	{"policy", "client_rdns", K_ENUM, OFF(policy_client_rdns), 0, 0, false, LIVE,
+	 pol_rdns_names},
 	{"policy", "spf", K_ENUM, OFF(policy_spf), 0, 0, false, LIVE, pol_spf_names},
 
 	{"dns", "servers", K_STR, OFF(dns_servers), 0, 0, false, LIVE},
@@ -308,6 +311,7 @@ void config_defaults(struct mx_config *c)
 	c->policy_sender_ours = true;
 	c->policy_sender_domain = 0;
 	c->policy_dnsbl_threshold = 1;
+	c->policy_client_rdns = 1; /* record: Received: names a verified client */
 	c->dns_timeout_ms = 2000;
 	c->dns_tries = 2;
 	c->dns_min_ttl = 60;

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <urcu-qsbr.h>
+
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -182,6 +184,17 @@ int main(int argc, char **argv)
 	if (resolve_user(config, &uid, &gid) != 0)
 		return 1;
 	if (check) {
+		/* The policy set too: recipient file, DNSBL zones, replies. */
+		struct pol_set *ps;
+		rcu_register_thread();
+		rcu_thread_offline();
+		ps = pol_set_build(config, "localhost", err, sizeof(err));
+		pol_set_free(ps);
+		rcu_unregister_thread();
+		if (!ps) {
+			fprintf(stderr, "%s\n%s: configuration is not valid\n", err, path);
+			return 1;
+		}
 		printf("%s: configuration is valid\n", path);
 		return 0;
 	}

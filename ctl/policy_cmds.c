@@ -24,6 +24,7 @@
 #include "dataplane/dataplane.h"
 #include "policy/dns.h"
 #include "policy/policy.h"
+#include "policy/spf.h"
 
 enum { TQ_HELO_A, TQ_HELO_AAAA, TQ_MX, TQ_SA, TQ_SAAAA, TQ_ZONE };
 
@@ -36,6 +37,8 @@ struct ptest {
 	char helo[256], from[256], rcpt[256];
 	struct mx_dns_result r[TQ_ZONE + 2 * POL_DNSBL_MAX];
 	bool asked[TQ_ZONE + 2 * POL_DNSBL_MAX];
+	bool spf_on, spf_in_drive, spf_waiting;
+	struct spf_eval spf; /* one question at a time (spf.h) */
 };
 
 struct ptest_q {
@@ -76,9 +79,8 @@ static void report(struct ptest *t)
 	if (t->asked[TQ_MX]) {
 		/* A null MX (RFC 7505) counts as none. */
 		const struct mx_dns_result *mx = &t->r[TQ_MX];
-		bool null_mx =
-			found(mx) && mx->n == 1 &&
-			(!mx->text[mx->u.s.off[0]] || !strcmp(mx->text + mx->u.s.off[0], "."));
+		bool null_mx = found(mx) && mx->n == 1 &&
+			       (!pol_dns_text(mx, 0)[0] || !strcmp(pol_dns_text(mx, 0), "."));
 		in->sender_dns = null_mx ? POL_DNS_NOTFOUND : chain_state(&t->r[TQ_MX], 3);
 	}
 	in->dnsbl_done = true;
@@ -110,9 +112,15 @@ static void report(struct ptest *t)
 					&t->r[TQ_ZONE + POL_DNSBL_MAX + z];
 				in->dnsbl_zone = (int)z;
 				if (found(txt))
-					in->dnsbl_txt = txt->text + txt->u.s.off[0];
+					in->dnsbl_txt = pol_dns_text(txt, 0);
 			}
 		}
+	}
+	if (t->spf_on) {
+		in->spf = POL_DNS_FOUND;
+		in->spf_result = t->spf.result;
+		ctl_printf(o, "spf %s (%s)\n", spf_result_name((enum spf_result)t->spf.result),
+			   t->spf.why);
 	}
 	ctl_printf(o, "trusted %s\n", in->trusted ? "yes" : "no");
 	for (unsigned c = 0; c < POL_CLASS_COUNT; c++) {
@@ -146,6 +154,17 @@ static void finish(struct ptest *t)
 	free(t);
 }
 
+/* One lookup (or the SPF evaluation) is over: answer when it was the last. */
+static void done_one(struct ptest *t)
+{
+	if (--t->outstanding > 0)
+		return;
+	if (t->abandoned)
+		free(t);
+	else if (t->client)
+		finish(t);
+}
+
 static void on_dns(void *arg, const struct mx_dns_result *r)
 {
 	struct ptest_q *q = arg;
@@ -153,12 +172,43 @@ static void on_dns(void *arg, const struct mx_dns_result *r)
 
 	t->r[q->i] = *r;
 	free(q);
-	if (--t->outstanding > 0)
-		return;
-	if (t->abandoned)
-		free(t);
-	else if (t->client)
-		finish(t);
+	done_one(t);
+}
+
+static void spf_run(struct ptest *t);
+
+static void on_spf(void *arg, const struct mx_dns_result *r)
+{
+	struct ptest *t = arg;
+
+	spf_feed(&t->spf, r);
+	t->spf_waiting = false;
+	if (!t->spf_in_drive) /* answered later: go on */
+		spf_run(t);
+}
+
+/* Step the evaluation through mx_dns_resolve() (which may answer before
+ * it returns: then the loop goes on here) until it is done. */
+static void spf_run(struct ptest *t)
+{
+	t->spf_in_drive = true;
+	while (spf_step(&t->spf) == SPF_STEP_QUERY) {
+		t->spf_waiting = true;
+		if (mx_dns_resolve((enum mx_dns_type)t->spf.q.type, t->spf.q.name, on_spf, t) !=
+		    0) {
+			static struct mx_dns_result fail = {.status = MX_DNS_TEMPFAIL};
+			t->spf_waiting = false;
+			fail.type = t->spf.q.type;
+			spf_feed(&t->spf, &fail);
+			continue;
+		}
+		if (t->spf_waiting) {
+			t->spf_in_drive = false;
+			return;
+		}
+	}
+	t->spf_in_drive = false;
+	done_one(t);
 }
 
 static void ask(struct ptest *t, unsigned i, enum mx_dns_type type, const char *name)
@@ -230,6 +280,13 @@ static void cmd_policy_test(struct ctl_out *o, int argc, char **argv)
 		ask(t, TQ_MX, MX_DNS_MX, dom);
 		ask(t, TQ_SA, MX_DNS_A, dom);
 		ask(t, TQ_SAAAA, MX_DNS_AAAA, dom);
+	}
+	if (want & POL_WANT_SPF) {
+		t->spf_on = true;
+		t->outstanding++;
+		spf_start(&t->spf, t->in.family == 4 ? AF_INET : AF_INET6, t->in.addr, t->from,
+			  t->helo);
+		spf_run(t);
 	}
 	for (unsigned z = 0; (want & POL_WANT_DNSBL) && z < pol_dnsbl_zones(s); z++) {
 		char q[MX_DNS_NAME_MAX + 1];

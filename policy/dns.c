@@ -15,13 +15,17 @@
  *
  * WORKERS. A worker looks the cache up itself (mx_dns_cached) and posts a
  * miss on its request ring (mx_dns_submit); no syscall, no allocation, no
- * lock. The control thread runs a 1 ms loop timer (the tick) that drains
+ * lock. The control thread runs a 1 ms loop timer (the tick; 5 ms after
+ * 200 ticks without a request, so an idle daemon does not wake 1000 times
+ * a second, at the cost of up to 5 ms on a first request) that drains
  * every request ring (a bounded number per tick), answers from the cache
  * what another worker's query put there meanwhile, joins requests to an
  * identical query in flight, or starts a query. Answers are copied to the
  * asking worker's answer ring; when that ring is full they wait on a
  * control-side list for the next tick (never dropped: the parked session
- * would wait for its deadline). The tick also publishes the clock the
+ * would wait for its deadline), and that worker's requests are not taken
+ * until the list is empty, so the list is bounded by one drain's worth
+ * plus the queries it had in flight. The tick also publishes the clock the
  * workers compare cache expiry with (so they read no clock) and ages the
  * cache out a slice at a time.
  *
@@ -51,7 +55,9 @@
 
 #define REQ_RING       1024 /* requests per worker ring */
 #define ANS_RING       1024 /* answers per worker ring */
-#define TICK_MS	       1    /* request drain period */
+#define TICK_MS	       1    /* request drain period while busy */
+#define TICK_IDLE_MS   5    /* ... after IDLE_TICKS ticks without a request */
+#define IDLE_TICKS     200
 #define DRAIN_PER_TICK 256  /* requests taken per worker per tick */
 #define EXPIRE_EVERY   1000 /* ms between cache ageing slices */
 #define EXPIRE_SLICE   4096 /* entries looked at per slice */
@@ -113,6 +119,7 @@ static struct {
 	struct mx_dns_worker *w;
 	struct mx_loop_timer tick;
 	uint64_t last_expire_ms;
+	unsigned idle_ticks;
 	struct inflight *inflight[INFLIGHT_HASH];
 	unsigned n_inflight;
 	/* control-thread counters (one writer; relaxed) */
@@ -441,8 +448,14 @@ static struct resolver *res_new(const struct mx_dns_conf *c, int *err)
 	o.sock_state_cb_data = res;
 	o.timeout = (int)c->timeout_ms;
 	o.tries = (int)c->tries;
+	/* EDNS0 with 1232 octets (the DNS flag day 2020 size): SPF TXT sets of
+	 * large senders fit one UDP answer instead of a TCP retry; c-ares asks
+	 * again without EDNS when a server answers FORMERR. */
+	o.flags = ARES_FLAG_EDNS;
+	o.ednspsz = 1232;
 	rc = ares_init_options(&res->ch, &o,
-			       ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+			       ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+				       ARES_OPT_FLAGS | ARES_OPT_EDNSPSZ);
 	if (rc != ARES_SUCCESS) {
 		MX_ERR("dns: cannot create a resolver: %s", ares_strerror(rc));
 		free(res);
@@ -515,12 +528,19 @@ static bool request(uint8_t type, const char *name, size_t len, struct waiter *w
 	return false;
 }
 
-static void drain_worker(struct mx_dns_worker *w)
+/* Take @w's requests; returns how many (and answers still queued). */
+static unsigned drain_worker(struct mx_dns_worker *w)
 {
 	const struct dns_req *rq;
+	unsigned i;
 
 	flush_pending(w);
-	for (unsigned i = 0; i < DRAIN_PER_TICK && (rq = dns_ring_slot_get(w->req)); i++) {
+	/* Back-pressure: a worker that does not take its answers gets no new
+	 * ones; its request ring fills and mx_dns_submit() refuses (TEMPFAIL)
+	 * instead of answers piling up here without bound. */
+	if (w->pend_head)
+		return 1;
+	for (i = 0; i < DRAIN_PER_TICK && (rq = dns_ring_slot_get(w->req)); i++) {
 		struct waiter *wt = malloc(sizeof(*wt));
 		char name[MX_DNS_NAME_MAX + 1];
 		uint8_t type = rq->type, len = rq->len;
@@ -537,23 +557,27 @@ static void drain_worker(struct mx_dns_worker *w)
 		*wt = (struct waiter){.worker = w->idx, .cookie = cookie};
 		request(type, name, len, wt);
 	}
+	return i + (w->pend_head != NULL);
 }
 
 static void on_tick(struct mx_loop_timer *t, void *arg)
 {
 	uint64_t now = clock_fn();
+	unsigned busy = 0;
 
 	(void)arg;
 	__atomic_store_n(&dns_now, now, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < D.nw; i++)
-		drain_worker(&D.w[i]);
+		busy += drain_worker(&D.w[i]);
+	/* Idle, tick slower: a first request waits at most TICK_IDLE_MS. */
+	D.idle_ticks = busy ? 0 : D.idle_ticks + 1;
 	if (now - D.last_expire_ms >= EXPIRE_EVERY) {
 		D.last_expire_ms = now;
 		rcu_thread_online();
 		dns_cache_expire(D.cache, now, EXPIRE_SLICE);
 		rcu_thread_offline();
 	}
-	mx_loop_timer_arm(t, TICK_MS);
+	mx_loop_timer_arm(t, D.idle_ticks > IDLE_TICKS ? TICK_IDLE_MS : TICK_MS);
 }
 
 /* ---- public: control thread --------------------------------------- */

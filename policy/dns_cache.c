@@ -68,7 +68,13 @@ struct dns_cache *dns_cache_new(uint32_t max, uint64_t seed)
 
 	if (!c)
 		return NULL;
-	c->ht = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	/* Start near the expected size (a quarter of the bound, so chains are
+	 * short before the first resize, which runs on liburcu's worker thread
+	 * after grace periods); grow from there. */
+	unsigned long init = 1024;
+	while (init < max / 4 && init < (1ul << 18))
+		init <<= 1;
+	c->ht = cds_lfht_new(init, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	if (!c->ht) {
 		free(c);
 		errno = ENOMEM;

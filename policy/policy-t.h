@@ -30,6 +30,7 @@ enum pol_class {
  * with 451 4.4.3 "... temporary lookup failure" (never 5xx).
  */
 #define POL_CHECKS(X)                                                                              \
+	X(client_rdns, CLIENT, 450, "4.7.25", "cannot find your hostname")                         \
 	X(client_dnsbl, CLIENT, 554, "5.7.1", "")                                                  \
 	X(helo_invalid, HELO, 501, "5.5.2", "Invalid name")                                        \
 	X(helo_fqdn, HELO, 504, "5.5.2", "need fully-qualified hostname")                          \
@@ -122,6 +123,7 @@ struct pol_input {
 	bool dnsbl_done;
 	uint16_t dnsbl_errors; /* zones that answered an error this session */
 	int dnsbl_zone;	       /* the listing zone shown (-1: none) */
+	uint8_t rdns;	       /* reverse DNS, forward-confirmed: FOUND; else NOTFOUND... */
 	uint8_t spf;	       /* POL_DNS_NONE / POL_DNS_WAIT, else done */
 	uint8_t spf_result;    /* enum spf_result once done */
 	const char *dnsbl_txt; /* its TXT reason ("" if none) */

@@ -23,6 +23,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "policy/dns.h"
 #include "policy/policy.h"
 
 /* RFC 6761/6762/8375 special-use names and the made-up ones that leak from
@@ -46,6 +47,7 @@ struct pol_set {
 	bool enabled, delay_reject, helo_checks, sender_ours;
 	uint8_t helo_dns, sender_domain; /* 0 off, 1 defer, 2 reject */
 	uint8_t spf;			 /* 0 off, 1 header, 2 reject fail */
+	uint8_t rdns;			 /* 0 off, 1 record, 2 defer, 3 reject */
 	char hostname[SMTP_HOSTNAME_MAX + 1];
 	uint32_t ip4; /* ours, network order (0: none) */
 	struct pol_table *domains, *nets, *rcpts, *special;
@@ -90,6 +92,14 @@ const char *pol_action_name(enum pol_action a)
 {
 	static const char *const n[] = {"continue", "accept", "reject", "defer", "pending"};
 	return a < POL_ACTION_COUNT ? n[a] : "?";
+}
+
+const char *pol_dns_text(const struct mx_dns_result *r, unsigned i)
+{
+	if (i >= r->n || i >= MX_DNS_RR_MAX || r->u.s.off[i] >= MX_DNS_TEXT_MAX ||
+	    !memchr(r->text + r->u.s.off[i], '\0', MX_DNS_TEXT_MAX - r->u.s.off[i]))
+		return "";
+	return r->text + r->u.s.off[i];
 }
 
 const char *pol_addr_domain(const char *addr)
@@ -227,6 +237,7 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 	s->helo_dns = (uint8_t)c->policy_helo_dns;
 	s->sender_domain = (uint8_t)c->policy_sender_domain;
 	s->spf = (uint8_t)c->policy_spf;
+	s->rdns = (uint8_t)c->policy_client_rdns;
 	s->threshold = (int)c->policy_dnsbl_threshold;
 	snprintf(s->hostname, sizeof(s->hostname), "%.*s", SMTP_HOSTNAME_MAX, hn ? hn : "");
 	s->ip4 = htonl(c->ip4_addr);
@@ -234,6 +245,9 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 		s->reply[i] = checks[i].def;
 	if (s->helo_dns == 2)
 		s->reply[POL_CHK_helo_dns] = (struct pol_reply_def){550, "5.7.1", "Host not found"};
+	if (s->rdns == 3)
+		s->reply[POL_CHK_client_rdns] =
+			(struct pol_reply_def){550, "5.7.25", "cannot find your hostname"};
 	if (s->sender_domain == 2)
 		s->reply[POL_CHK_sender_domain] =
 			(struct pol_reply_def){550, "5.1.8", "Domain not found"};
@@ -440,7 +454,8 @@ bool pol_delay_reject(const struct pol_set *s)
 unsigned pol_wants(const struct pol_set *s)
 {
 	return (s->helo_dns ? POL_WANT_HELO_A : 0) | (s->sender_domain ? POL_WANT_SENDER : 0) |
-	       (s->nzones ? POL_WANT_DNSBL : 0) | (s->spf ? POL_WANT_SPF : 0);
+	       (s->nzones ? POL_WANT_DNSBL : 0) | (s->spf ? POL_WANT_SPF : 0) |
+	       (s->rdns ? POL_WANT_RDNS : 0);
 }
 
 unsigned pol_dnsbl_zones(const struct pol_set *s)
@@ -533,8 +548,14 @@ static void verdict(const struct pol_set *s, unsigned id, const struct pol_input
 	switch (checks[id].cls) {
 	case POL_CLASS_CLIENT: {
 		char ip[INET6_ADDRSTRLEN] = "?";
-		const char *txt = r->text[0] ? r->text : (in->dnsbl_txt ? in->dnsbl_txt : "");
+		const char *txt = NULL;
 		inet_ntop(in->family == 4 ? AF_INET : AF_INET6, in->addr, ip, sizeof(ip));
+		if (id == POL_CHK_client_rdns) { /* Postfix's reject_unknown_client_hostname */
+			snprintf(v->text, sizeof(v->text), "Client host rejected: %s, [%s]", text,
+				 ip);
+			break;
+		}
+		txt = r->text[0] ? r->text : (in->dnsbl_txt ? in->dnsbl_txt : "");
 		snprintf(v->text, sizeof(v->text),
 			 "Service unavailable; Client host [%s] blocked using %s%s%s", ip,
 			 in->dnsbl_zone >= 0 ? s->zones[in->dnsbl_zone].name : "dnsbl",
@@ -748,6 +769,8 @@ static enum pol_action eval_rcpt(const struct pol_set *s, const struct pol_input
 static enum pol_action eval_client(const struct pol_set *s, const struct pol_input *in,
 				   struct pol_verdict *v)
 {
+	if (s->rdns >= 2 && dns_state(s, POL_CHK_client_rdns, in->rdns, in, v) != POL_CONTINUE)
+		return (enum pol_action)v->action;
 	if (s->nzones == 0)
 		return POL_CONTINUE;
 	if (!in->dnsbl_done) {

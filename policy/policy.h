@@ -125,7 +125,8 @@ bool pol_delay_reject(const struct pol_set *s);
 #define POL_WANT_HELO_A 0x1u
 #define POL_WANT_SENDER 0x2u
 #define POL_WANT_DNSBL	0x4u
-#define POL_WANT_SPF	0x8u /* evaluate SPF at MAIL (header, refusal) */
+#define POL_WANT_SPF	0x8u  /* evaluate SPF at MAIL (header, refusal) */
+#define POL_WANT_RDNS	0x10u /* client PTR + forward confirmation at connect */
 unsigned pol_wants(const struct pol_set *s);
 unsigned pol_dnsbl_zones(const struct pol_set *s);
 const struct pol_dnsbl_zone *pol_dnsbl_zone(const struct pol_set *s, unsigned i);
@@ -144,6 +145,11 @@ const char *pol_check_name(unsigned id);
 enum pol_class pol_check_class(unsigned id);
 const char *pol_class_name(enum pol_class c);
 const char *pol_action_name(enum pol_action a);
+
+struct mx_dns_result;
+/** Record @i's string of a PTR/MX/TXT answer, "" if the answer does not
+ * hold one (offsets checked: answers come from the network). Any thread. */
+const char *pol_dns_text(const struct mx_dns_result *r, unsigned i);
 
 /** The domain part of an address (after the last '@'; NULL if none). */
 const char *pol_addr_domain(const char *addr);
@@ -167,6 +173,14 @@ int pol_stage_received_spf(void *ps, uint32_t slot, char *buf, size_t len);
  * stage or no session). Strings point into the stage's slot, valid until
  * the session's next event. Worker lcore @worker. */
 int pol_session_input(unsigned worker, uint32_t slot, struct pol_input *out);
+
+/** The spool stage's header callback (smtp/stage_spool.h): Received-SPF
+ * and the verified client name (pol_stage_rdns()). Worker lcore. */
+int pol_stage_trace(void *ps, uint32_t slot, char *buf, size_t len, const char **rdns);
+
+/** The client's forward-confirmed reverse name of the session in @slot,
+ * NULL if none (yet): Received: says "unknown" then. Worker lcore. */
+const char *pol_stage_rdns(void *ps, uint32_t slot);
 
 /** Worker loop: take DNS answers, resume parked sessions. Returns the
  * answers taken. Owner lcore. */

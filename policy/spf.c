@@ -80,17 +80,29 @@ static bool is_alnum(int c)
 	return is_alpha(c) || is_digit(c);
 }
 
+/* e->why = @fmt with its one "%s" (if any) replaced by @arg[0 .. @n),
+ * truncated to fit: a comment, so no printf on the evaluation path. */
 static void set_why(struct spf_eval *e, const char *fmt, const char *arg, size_t n)
 {
-	char a[SPF_WHY];
+	const char *pct = strstr(fmt, "%s");
+	size_t o = 0, cap = sizeof(e->why) - 1;
+	size_t pre = pct ? (size_t)(pct - fmt) : strlen(fmt);
 
-	if (n >= sizeof(a))
-		n = sizeof(a) - 1;
-	memcpy(a, arg ? arg : "", arg ? n : 0);
-	a[arg ? n : 0] = '\0';
-	/* truncated when long: it is a comment */
-	if (snprintf(e->why, sizeof(e->why), fmt, a) < 0)
-		e->why[0] = '\0';
+	if (!arg)
+		n = 0;
+	memcpy(e->why, fmt, pre < cap ? pre : cap);
+	o = pre < cap ? pre : cap;
+	if (pct) {
+		size_t k = n < cap - o ? n : cap - o;
+		memcpy(e->why + o, arg, k);
+		o += k;
+		pct += 2;
+		k = strlen(pct);
+		k = k < cap - o ? k : cap - o;
+		memcpy(e->why + o, pct, k);
+		o += k;
+	}
+	e->why[o] = '\0';
 }
 
 static void done(struct spf_eval *e, uint8_t res)
@@ -375,9 +387,12 @@ static int arena_put(struct spf_eval *e, const char *s, size_t n)
 
 static void ask(struct spf_eval *e, uint8_t wait, uint8_t type, const char *name)
 {
+	size_t n = strnlen(name, MX_DNS_NAME_MAX);
+
 	e->wait = wait;
 	e->q.type = type;
-	snprintf(e->q.name, sizeof(e->q.name), "%s", name);
+	memcpy(e->q.name, name, n);
+	e->q.name[n] = '\0';
 	e->state = ST_WAIT;
 }
 
@@ -830,7 +845,7 @@ static void run(struct spf_eval *e)
 			}
 			continue;
 		}
-		snprintf(e->target, sizeof(e->target), "%s", name);
+		memcpy(e->target, name, strlen(name) + 1); /* both MX_DNS_NAME_MAX + 1 */
 		switch (term.kind) {
 		case M_INCLUDE:
 			push(e, name, term.qual);
@@ -866,12 +881,39 @@ static bool under_target(const char *name, const char *target)
 	return n > t && name[n - t - 1] == '.' && strncasecmp(name + n - t, target, t) == 0;
 }
 
+/* Keep the names of the MX or PTR answer @r (at most NAMES_MAX) in the
+ * arena above what the frames use (no frame is pushed while they are
+ * walked). False (permerror set) if they do not fit. */
+static bool keep_names(struct spf_eval *e, const struct mx_dns_result *r)
+{
+	size_t o = e->arena_used;
+
+	e->name_pos = (uint16_t)o;
+	e->names_left = 0;
+	for (unsigned i = 0; i < r->n && i < MX_DNS_RR_MAX && i < NAMES_MAX; i++) {
+		const char *nm = r->text + r->u.s.off[i];
+		size_t n = strnlen(nm, MX_DNS_NAME_MAX + 1);
+		if (n > MX_DNS_NAME_MAX)
+			continue;
+		if (o + n + 1 > sizeof(e->arena)) {
+			permerror(e, "records too large", NULL, 0);
+			return false;
+		}
+		memcpy(e->arena + o, nm, n + 1);
+		o += n + 1;
+		e->names_left++;
+	}
+	return true;
+}
+
 /* Ask for the address of the next MX or PTR name; false when none is left. */
 static bool next_name(struct spf_eval *e, uint8_t wait)
 {
-	while (e->name_i < e->names.n && e->name_i < NAMES_MAX) {
-		const char *nm = e->names.text + e->names.u.s.off[e->name_i++];
+	while (e->names_left > 0) {
+		const char *nm = e->arena + e->name_pos;
 		char norm[MX_DNS_NAME_MAX + 1];
+		e->name_pos = (uint16_t)(e->name_pos + strlen(nm) + 1);
+		e->names_left--;
 		if (wait == W_PTRADDR && !under_target(nm, e->target))
 			continue;
 		if (dns_name_norm(nm, norm) <= 0)
@@ -916,9 +958,8 @@ void spf_feed(struct spf_eval *e, const struct mx_dns_result *r)
 			permerror(e, "more than 10 MX names for %s", e->target, strlen(e->target));
 			return;
 		}
-		memcpy(&e->names, r, mx_dns_result_size(r));
-		e->name_i = 0;
-		next_name(e, W_MXADDR);
+		if (keep_names(e, r))
+			next_name(e, W_MXADDR);
 		return;
 	case W_MXADDR:
 		if (r->status == MX_DNS_TEMPFAIL) {
@@ -941,9 +982,8 @@ void spf_feed(struct spf_eval *e, const struct mx_dns_result *r)
 			void_lookup(e);
 			return;
 		}
-		memcpy(&e->names, r, mx_dns_result_size(r));
-		e->name_i = 0;
-		next_name(e, W_PTRADDR);
+		if (keep_names(e, r))
+			next_name(e, W_PTRADDR);
 		return;
 	case W_PTRADDR:
 		/* a validated name: the client's address among its own */
@@ -990,7 +1030,7 @@ void spf_start(struct spf_eval *e, int af, const void *addr, const char *sender,
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	const char *at;
 
-	memset(e, 0, offsetof(struct spf_eval, names));
+	memset(e, 0, offsetof(struct spf_eval, arena));
 	e->af = (uint8_t)af;
 	if (af == AF_INET6 && memcmp(addr, mapped, 12) == 0) {
 		e->af = AF_INET;

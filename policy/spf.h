@@ -32,8 +32,10 @@
  * in one answer see only the first MX_DNS_RR_MAX; a name that is not a
  * valid DNS name after expansion (empty label, label over 63 octets,
  * octets a resolver cannot carry) is treated as non-existent without a
- * query; the records of one evaluation's include chain must fit in
- * SPF_ARENA octets together (permerror otherwise, never seen in practice).
+ * query; the records of one evaluation's include chain and the names of
+ * the mx or ptr being walked must fit in SPF_ARENA octets together
+ * (permerror otherwise, never seen in practice). sizeof(struct spf_eval)
+ * is about 7.8 KB.
  *
  * Threads: none of its own; a struct spf_eval is used by one thread at a
  * time. Memory: the caller's.
@@ -100,12 +102,12 @@ struct spf_eval {
 	uint8_t state, wait;
 	uint8_t depth, lookups, voids;
 	uint8_t mech, qual, cidr4, cidr6;
-	uint8_t name_i;
+	uint8_t names_left; /* MX or PTR names still to look at */
+	uint16_t name_pos;  /* the next one, in the arena above arena_used */
 	uint16_t arena_used;
 	uint16_t term_len;
 	struct spf_frame f[SPF_DEPTH];
 	char target[MX_DNS_NAME_MAX + 1];
-	struct mx_dns_result names; /* MX or PTR names being walked */
 	char arena[SPF_ARENA];
 };
 

@@ -48,7 +48,7 @@
 #define POL_PARK_MS	20000 /* DNS: tries x timeout and then some */
 #define POL_SPF_POOL	256   /* SPF evaluations at once per worker (8 KiB each) */
 #define POL_SPF_HDR	512
-#define POL_PARK_DATA	0xff /* park_class: DATA_BEGIN waits for SPF */
+#define POL_PARK_DATA	0xff /* park_class: DATA_BEGIN waits for SPF, rDNS */
 
 enum q_kind {
 	Q_HELO_A = 1,
@@ -59,6 +59,8 @@ enum q_kind {
 	Q_ZONE, /* + zone index in the cookie */
 	Q_TXT,
 	Q_SPF, /* + the slot's SPF generation in the cookie */
+	Q_PTR,
+	Q_RDNS_FWD,
 };
 
 struct pol_slot {
@@ -77,9 +79,13 @@ struct pol_slot {
 	char rcpt[SMTP_PATH_MAX];
 	bool from_set, rcpt_set;
 	char txt[POL_DNSBL_TXT_MAX];
+	uint8_t rdns; /* enum pol_dns_state: FOUND = forward-confirmed */
+	char rdns_name[MX_DNS_NAME_MAX + 1];
 	uint8_t spf; /* POL_DNS_NONE, POL_DNS_WAIT, POL_DNS_FOUND (done) */
 	uint8_t spf_result;
 	uint8_t spf_gen;  /* in the cookies of this evaluation */
+	uint8_t helo_gen; /* in the cookies of the HELO name's lookups */
+	uint8_t from_gen; /* in the cookies of the sender domain's lookups */
 	int16_t spf_eval; /* index in the pool while evaluating (-1: none) */
 	char spf_hdr[POL_SPF_HDR];
 };
@@ -129,6 +135,7 @@ static void input_of(const struct pol_slot *sl, const struct smtp_conn *c, struc
 	in->dnsbl_errors = sl->dnsbl_errors;
 	in->spf = sl->spf;
 	in->spf_result = sl->spf_result;
+	in->rdns = sl->rdns;
 }
 
 int pol_session_input(unsigned worker, uint32_t slot, struct pol_input *out)
@@ -213,24 +220,28 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	bool none = r->status == MX_DNS_NXDOMAIN || r->status == MX_DNS_NODATA ||
 		    (r->status == MX_DNS_OK && r->n == 0);
 
+	/* An answer for an earlier HELO name or sender of this session. */
+	if (((kind == Q_HELO_A || kind == Q_HELO_AAAA) && zone != sl->helo_gen) ||
+	    ((kind == Q_MX || kind == Q_SA || kind == Q_SAAAA) && zone != sl->from_gen))
+		return;
 	switch (kind) {
 	case Q_HELO_A:
 	case Q_HELO_AAAA:
 		if (ok)
 			sl->helo_dns = POL_DNS_FOUND;
 		else if (kind == Q_HELO_A && r->status == MX_DNS_NODATA)
-			ask(ps, sl, slot, Q_HELO_AAAA, 0, MX_DNS_AAAA, sl->helo);
+			ask(ps, sl, slot, Q_HELO_AAAA, sl->helo_gen, MX_DNS_AAAA, sl->helo);
 		else
 			sl->helo_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
 		break;
 	case Q_MX:
 		if (ok) {
 			/* RFC 7505: one MX "." (an empty exchange) says no mail. */
-			bool null_mx = r->n == 1 && (!r->text[r->u.s.off[0]] ||
-						     strcmp(r->text + r->u.s.off[0], ".") == 0);
+			bool null_mx = r->n == 1 &&
+				       (!pol_dns_text(r, 0)[0] || !strcmp(pol_dns_text(r, 0), "."));
 			sl->sender_dns = null_mx ? POL_DNS_NOTFOUND : POL_DNS_FOUND;
 		} else if (r->status == MX_DNS_NODATA && dom) {
-			ask(ps, sl, slot, Q_SA, 0, MX_DNS_A, dom);
+			ask(ps, sl, slot, Q_SA, sl->from_gen, MX_DNS_A, dom);
 		} else {
 			sl->sender_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
 		}
@@ -240,13 +251,39 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 		if (ok)
 			sl->sender_dns = POL_DNS_FOUND;
 		else if (kind == Q_SA && r->status == MX_DNS_NODATA && dom)
-			ask(ps, sl, slot, Q_SAAAA, 0, MX_DNS_AAAA, dom);
+			ask(ps, sl, slot, Q_SAAAA, sl->from_gen, MX_DNS_AAAA, dom);
 		else
 			sl->sender_dns = none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
 		break;
 	case Q_ZONE:
 		zone_answer(ps, sl, slot, zone, r);
 		break;
+	case Q_PTR: {
+		const char *name = ok ? pol_dns_text(r, 0) : "";
+		size_t n = strlen(name);
+		const struct smtp_conn *c = smtp_conn_at(ps->conns, slot);
+		if (n && name[n - 1] == '.')
+			n--;
+		if (n == 0 || n > MX_DNS_NAME_MAX) {
+			sl->rdns = ok || none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
+			break;
+		}
+		memcpy(sl->rdns_name, name, n);
+		sl->rdns_name[n] = '\0';
+		ask(ps, sl, slot, Q_RDNS_FWD, 0, c->peer.family == 4 ? MX_DNS_A : MX_DNS_AAAA,
+		    sl->rdns_name);
+		break;
+	}
+	case Q_RDNS_FWD: {
+		/* Forward-confirmed: the name's addresses include the client's. */
+		const struct smtp_conn *c = smtp_conn_at(ps->conns, slot);
+		sl->rdns = ok ? POL_DNS_NOTFOUND : none ? POL_DNS_NOTFOUND : POL_DNS_TEMPFAIL;
+		for (unsigned i = 0; ok && i < r->n && i < MX_DNS_RR_MAX; i++)
+			if (c->peer.family == 4 ? !memcmp(&r->u.a[i], c->peer.addr, 4)
+						: !memcmp(&r->u.aaaa[i], c->peer.addr, 16))
+				sl->rdns = POL_DNS_FOUND;
+		break;
+	}
 	case Q_SPF:
 		if (sl->spf == POL_DNS_WAIT && sl->spf_eval >= 0 && zone == sl->spf_gen) {
 			spf_feed(&ps->spf[sl->spf_eval], r);
@@ -256,7 +293,7 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 	case Q_TXT:
 		sl->dnsbl_wait &= (uint16_t)~0x8000u;
 		if (ok)
-			snprintf(sl->txt, sizeof(sl->txt), "%s", r->text + r->u.s.off[0]);
+			snprintf(sl->txt, sizeof(sl->txt), "%s", pol_dns_text(r, 0));
 		if (sl->dnsbl_wait == 0)
 			sl->dnsbl_done = true;
 		break;
@@ -327,6 +364,21 @@ static void spf_begin(struct pol_stage *ps, struct pol_slot *sl, unsigned slot,
 	spf_start(&ps->spf[sl->spf_eval], c->peer.family == 4 ? AF_INET : AF_INET6, c->peer.addr,
 		  sl->from, sl->helo);
 	spf_drive(ps, sl, slot);
+}
+
+int pol_stage_trace(void *arg, uint32_t slot, char *buf, size_t len, const char **rdns)
+{
+	*rdns = pol_stage_rdns(arg, slot);
+	return pol_stage_received_spf(arg, slot, buf, len);
+}
+
+const char *pol_stage_rdns(void *arg, uint32_t slot)
+{
+	struct pol_stage *ps = arg;
+
+	if (!ps || slot >= ps->nslots || ps->slots[slot].rdns != POL_DNS_FOUND)
+		return NULL;
+	return ps->slots[slot].rdns_name;
 }
 
 int pol_stage_received_spf(void *arg, uint32_t slot, char *buf, size_t len)
@@ -430,6 +482,15 @@ static enum smtp_stage_verdict st_connect(void *arg, struct smtp_stage_call *cal
 		return SMTP_STAGE_CONTINUE;
 	input_of(sl, call->conn, &in);
 	sl->trusted = pol_trusted(s, &in);
+	if (pol_wants(s) & POL_WANT_RDNS) {
+		char q[MX_DNS_NAME_MAX + 1];
+		sl->rdns = POL_DNS_WAIT;
+		if (mx_dns_ptr_name(in.family == 4 ? AF_INET : AF_INET6, in.addr, q, sizeof(q)) ==
+		    0)
+			ask(ps, sl, slot, Q_PTR, 0, MX_DNS_PTR, q);
+		else
+			sl->rdns = POL_DNS_NOTFOUND;
+	}
 	if (!sl->trusted && (pol_wants(s) & POL_WANT_DNSBL)) {
 		unsigned nz = pol_dnsbl_zones(s);
 		sl->dnsbl_done = false;
@@ -459,6 +520,7 @@ static enum smtp_stage_verdict st_helo(void *arg, struct smtp_stage_call *call)
 
 	snprintf(sl->helo, sizeof(sl->helo), "%s", call->ev->str ? call->ev->str : "");
 	sl->helo_dns = POL_DNS_NONE;
+	sl->helo_gen++;
 	sl->from_set = sl->rcpt_set = false;
 	if (!pol_enabled(s) || sl->trusted)
 		return SMTP_STAGE_CONTINUE;
@@ -471,7 +533,7 @@ static enum smtp_stage_verdict st_helo(void *arg, struct smtp_stage_call *call)
 		pol_eval_class(s, POL_CLASS_HELO, &in, &v);
 		if (v.action == POL_CONTINUE || v.action == POL_ACCEPT) {
 			sl->helo_dns = POL_DNS_WAIT;
-			ask(ps, sl, slot, Q_HELO_A, 0, MX_DNS_A, sl->helo);
+			ask(ps, sl, slot, Q_HELO_A, sl->helo_gen, MX_DNS_A, sl->helo);
 		}
 	}
 	if (pol_delay_reject(s))
@@ -491,6 +553,7 @@ static enum smtp_stage_verdict st_mail(void *arg, struct smtp_stage_call *call)
 	sl->from_set = true;
 	sl->rcpt_set = false;
 	sl->sender_dns = POL_DNS_NONE;
+	sl->from_gen++;
 	spf_release(ps, sl);
 	sl->spf = POL_DNS_NONE;
 	sl->spf_hdr[0] = '\0';
@@ -501,7 +564,7 @@ static enum smtp_stage_verdict st_mail(void *arg, struct smtp_stage_call *call)
 	dom = pol_addr_domain(sl->from);
 	if ((pol_wants(s) & POL_WANT_SENDER) && dom) {
 		sl->sender_dns = POL_DNS_WAIT;
-		ask(ps, sl, slot, Q_MX, 0, MX_DNS_MX, dom);
+		ask(ps, sl, slot, Q_MX, sl->from_gen, MX_DNS_MX, dom);
 	}
 	if (pol_delay_reject(s))
 		return SMTP_STAGE_CONTINUE;
@@ -518,14 +581,16 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 	return finish(ps, call, POL_CLASS_RCPT);
 }
 
-/* The Received-SPF header needs the result: wait for it (bounded by the
- * park deadline; the spool stage then writes what there is). */
+/* Received-SPF and the client's name in Received: need their answers:
+ * wait for them at DATA (normally long in; bounded by the park deadline,
+ * after which the spool stage writes what there is), as Postfix waits
+ * for the client's name before its banner. */
 static enum smtp_stage_verdict st_data(void *arg, struct smtp_stage_call *call)
 {
 	struct pol_stage *ps = arg;
 	struct pol_slot *sl = &ps->slots[call->conn->slot];
 
-	if (sl->spf != POL_DNS_WAIT)
+	if (sl->spf != POL_DNS_WAIT && sl->rdns != POL_DNS_WAIT)
 		return SMTP_STAGE_CONTINUE;
 	sl->park_class = POL_PARK_DATA;
 	sl->ticket = smtp_stage_ticket(call, SMTP_TICKET_DNS);
@@ -563,7 +628,7 @@ static void answer_cb(void *arg, uint64_t ck, const struct mx_dns_result *r)
 		return;
 	sl = &ps->slots[slot];
 	if (!sl->active || (sl->sess & 0xffffffu) != sess ||
-	    (kind != Q_SPF && zone >= POL_DNSBL_MAX))
+	    ((kind == Q_ZONE || kind == Q_TXT) && zone >= POL_DNSBL_MAX))
 		return;
 	on_answer(ps, sl, slot, kind, zone, r);
 	if (!sl->ticket)
@@ -574,7 +639,7 @@ static void answer_cb(void *arg, uint64_t ck, const struct mx_dns_result *r)
 		return;
 	}
 	if (sl->park_class == POL_PARK_DATA) {
-		if (sl->spf == POL_DNS_WAIT)
+		if (sl->spf == POL_DNS_WAIT || sl->rdns == POL_DNS_WAIT)
 			return;
 		t = sl->ticket;
 		sl->ticket = 0;

@@ -153,8 +153,8 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		srv->grey = grey_stage_create(srv->host, ctx->worker);
 	if (srv->host && srv->grey)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
-	if (srv->spool) /* Received-SPF above our Received: */
-		smtp_spool_stage_set_header(srv->spool, pol_stage_received_spf, srv->pol);
+	if (srv->spool) /* Received-SPF above our Received:, the client's verified name */
+		smtp_spool_stage_set_header(srv->spool, pol_stage_trace, srv->pol);
 	/* Admission entries: two per slot of every worker, plus idle networks. */
 	if (srv->host && srv->spool && !adm_shared &&
 	    (adm_shared = smtp_adm_create(2 * sc.max_sessions * dp_nworkers() + 16384)))

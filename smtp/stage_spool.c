@@ -132,7 +132,8 @@ static enum smtp_stage_verdict st_data_begin(void *arg, struct smtp_stage_call *
 	m->open = true;
 	/* RFC 7208 9.1: Received-SPF goes above our Received:. */
 	if (sp->header &&
-	    (n = sp->header(sp->header_arg, call->conn->slot, received, sizeof(received))) > 0 &&
+	    (n = sp->header(sp->header_arg, call->conn->slot, received, sizeof(received),
+			    &ri.rdns)) > 0 &&
 	    (size_t)n < sizeof(received) &&
 	    spool_msg_body(sp->w, &m->msg, received, (size_t)n) != n)
 		m->err = -ENOBUFS;

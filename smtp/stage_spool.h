@@ -39,11 +39,14 @@ struct smtp_spool_stage *smtp_spool_stage_create(struct smtp_stage_host *h, unsi
  * the first transaction. */
 void smtp_spool_stage_attach(struct smtp_spool_stage *sp, struct spool_worker *w);
 
-/* Trace header fields written above our Received: (e.g. Received-SPF,
- * RFC 7208 9.1): fill @buf with complete fields (CRLF-terminated) for the
- * session in connection slot @slot, return their length (0: none). Called
- * on the owner lcore at DATA_BEGIN, after the stages before the spool's. */
-typedef int (*smtp_spool_header_fn)(void *arg, uint32_t slot, char *buf, size_t len);
+/* Trace information from the stages before the spool's: fill @buf with
+ * header fields written above our Received: (e.g. Received-SPF, RFC 7208
+ * 9.1; complete, CRLF-terminated) for the session in connection slot
+ * @slot and return their length (0: none); set *@rdns to the client's
+ * verified name for Received: (left NULL: "unknown"; the string must stay
+ * valid during the stage). Called on the owner lcore at DATA_BEGIN. */
+typedef int (*smtp_spool_header_fn)(void *arg, uint32_t slot, char *buf, size_t len,
+				    const char **rdns);
 
 /** Set the header callback (NULL: none). Boot only. */
 void smtp_spool_stage_set_header(struct smtp_spool_stage *sp, smtp_spool_header_fn fn, void *arg);

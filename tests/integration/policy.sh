@@ -67,7 +67,9 @@ expect() {
 expect 198.18.0.1 good.example.org s@example.org known@example.com "250 2.0.0 Ok: queued as"
 grep -rqa "Received-SPF: pass (mx.example.com: domain of s@example.org designates 198.18.0.1" "$MX_TMP/spool" ||
 	fail "no Received-SPF: pass in the spool: $(grep -rah "Received" "$MX_TMP/spool" | head -2)"
-pass "the spooled message carries Received-SPF: pass"
+grep -rqa "Received: from good.example.org (good.example.org \[198.18.0.1\])" "$MX_TMP/spool" ||
+	fail "Received: lacks the verified client name: $(grep -rah "Received: from" "$MX_TMP/spool" | head -2)"
+pass "the spooled message carries Received-SPF: pass and the verified client name in Received:"
 expect 198.18.0.1 good.example.org s@fail.example.org known@example.com \
 	"550 5.7.23 <s@fail.example.org>: Sender address rejected: Message rejected due to: SPF fail - not authorized"
 expect 198.18.0.1 x.local s@example.org known@example.com \
@@ -99,7 +101,11 @@ out=$(mx_ctl policy test 198.18.0.1 pc.lan '<>' known@example.com)
 grep -q "^verdict 554 5.7.1 <pc.lan>: Helo command rejected" <<<"$out" || fail "policy test (.lan): $out"
 out=$(mx_ctl policy test 198.18.0.1 good.example.org s@example.org known@example.com)
 grep -q "^verdict accept" <<<"$out" || fail "policy test (good): $out"
-pass "policy test: listed client, .lan HELO and a good client as the sessions saw them"
+grep -q "^spf pass" <<<"$out" || fail "policy test (good): no 'spf pass': $out"
+out=$(mx_ctl policy test 198.18.0.1 good.example.org s@fail.example.org known@example.com)
+grep -q "^spf fail" <<<"$out" && grep -q "^verdict 550 5.7.23 <s@fail.example.org>" <<<"$out" ||
+	fail "policy test (SPF fail): $out"
+pass "policy test: listed client, .lan HELO, SPF pass and fail as the sessions saw them"
 
 # The DNS server stops answering: temporary, never 5xx, nothing stuck.
 kill "$dnsp"

@@ -306,6 +306,7 @@ static void test_apply_classes(void **state)
 		"policy.dnsbl_threshold",
 		"policy.reply",
 		"policy.spf",
+		"policy.client_rdns",
 		/* resolver (policy/dns.h) */
 		"dns.servers",
 		"dns.timeout_ms",

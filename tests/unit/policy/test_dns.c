@@ -203,6 +203,22 @@ static void test_parse_txt(void **state)
 	assert_string_equal(r.text + r.u.s.off[0], "v=spf1 ip4:192.0.2.0/24 -all");
 	assert_true(r.n < 13);
 	assert_true(mx_dns_result_size(&r) <= sizeof(r));
+
+	/* A NUL inside a string is handed over as '?' (the record stays whole) */
+	{
+		static const char nul[] = "v=spf1 -all\0x";
+		int at;
+		dm_header(&m, 1, 0);
+		dm_question(&m, "example.test", 16);
+		at = dm_rr(&m, "example.test", 16, 100);
+		dm_u8(&m, sizeof(nul) - 1);
+		dm_put(&m, nul, sizeof(nul) - 1);
+		dm_rr_end(&m, at);
+		dm_count(&m, 1, 1, 0, 0);
+		parse(&m, MX_DNS_TXT, &r, &ttl);
+		assert_int_equal(r.status, MX_DNS_OK);
+		assert_string_equal(r.text, "v=spf1 -all?x");
+	}
 }
 
 static void test_parse_negative(void **state)
@@ -904,6 +920,49 @@ static void test_ring_full(void **state)
 	assert_int_equal(ctr.ring_full, 1);
 }
 
+static void count_answer(void *arg, uint64_t cookie, const struct mx_dns_result *r)
+{
+	unsigned *n = arg;
+
+	(void)cookie;
+	assert_int_equal(r->status, MX_DNS_OK);
+	(*n)++;
+}
+
+/* A worker that does not take its answers: they are held, its requests
+ * are no longer taken, its ring fills and refuses; once it polls again,
+ * every accepted request is answered exactly once. */
+static void test_backpressure(void **state)
+{
+	struct mx_dns_worker *w = mx_dns_worker(0);
+	struct ctl_ans a = {0};
+	unsigned accepted = 0, answered = 0, refused = 0;
+
+	(void)state;
+	assert_int_equal(mx_dns_resolve(MX_DNS_A, "a.fake.test", on_ctl, &a), 0);
+	run_until(&a.done); /* now cached: every request is answered at once */
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 600; i++) {
+			if (mx_dns_submit(w, MX_DNS_A, "a.fake.test", accepted) == 0)
+				accepted++;
+			else
+				refused++;
+		}
+		for (int i = 0; i < 10; i++)
+			mx_loop_run_once(2);
+	}
+	assert_true(refused > 0);
+	assert_true(accepted < 20 * 600);
+	/* Take the answers while the loop runs: all come, once each. */
+	for (int i = 0; i < 20000 && answered < accepted; i++) {
+		unsigned n = 0;
+		mx_dns_poll(w, 256, count_answer, &n);
+		answered += n;
+		mx_loop_run_once(1);
+	}
+	assert_int_equal(answered, accepted);
+}
+
 static void test_reconfigure_inflight(void **state)
 {
 	struct ctl_ans a = {0};
@@ -958,6 +1017,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_worker_rings, resolver_setup,
 						resolver_teardown),
 		cmocka_unit_test_setup_teardown(test_ring_full, resolver_setup, resolver_teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure, resolver_setup,
+						resolver_teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_inflight, resolver_setup,
 						resolver_teardown),
 	};

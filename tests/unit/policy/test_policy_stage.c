@@ -166,6 +166,26 @@ static void test_dnsbl(void **state)
 	fx_close_all(t->f);
 }
 
+/* Without delay_reject a listed client is refused at connect, after the
+ * answers came (the banner waits): 554 instead of the 220. */
+static void test_dnsbl_at_connect(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\ndelay_reject = no\ndnsbl = zen.example\n");
+	fake_dns_set(MX_DNS_A, "1.2.0.192.zen.example", MX_DNS_OK, 1,
+		     (const char *[]){"127.0.0.4"});
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "");
+	pol_stage_poll(t->ps); /* the A */
+	pol_stage_poll(t->ps); /* the TXT (none: NXDOMAIN) */
+	assert_string_equal(sent(t->f, 0), "554 5.7.1 Service unavailable; Client host "
+					   "[192.0.2.1] blocked using zen.example\r\n");
+	assert_string_equal(say(t, "EHLO mail.example.org\r\n"),
+			    "503 5.5.1 Error: no SMTP service here, send QUIT\r\n");
+	fx_close_all(t->f);
+}
+
 static void test_dnsbl_error_not_listing(void **state)
 {
 	struct tfx *t = *state;
@@ -213,6 +233,17 @@ static void test_helo_dns(void **state)
 	say(t, "EHLO good.example.org\r\n");
 	say(t, "MAIL FROM:<a@example.org>\r\n");
 	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	/* An answer for an earlier name of the session is not taken for the
+	 * new one: EHLO ghost, EHLO good before the answers, then RCPT. */
+	for (unsigned i = 0; i < 20; i++) { /* past 16: generations are bytes */
+		fake_dns_hold(true);
+		say(t, "EHLO good.example.org\r\n");
+		say(t, "EHLO ghost.example.org\r\n");
+		say(t, "EHLO good.example.org\r\n");
+		fake_dns_hold(false);
+		say(t, "MAIL FROM:<a@example.org>\r\n");
+		assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	}
 	fx_close_all(t->f);
 }
 
@@ -337,6 +368,63 @@ static void test_spf(void **state)
 	fx_close_all(t->f);
 }
 
+/* Reverse DNS with forward confirmation: recorded, and with
+ * client_rdns = defer a client without one is refused 450 4.7.25. */
+static void test_rdns(void **state)
+{
+	struct tfx *t = *state;
+
+	use_policy("[policy]\nclient_rdns = defer\n");
+	fake_dns_set(MX_DNS_PTR, "1.2.0.192.in-addr.arpa", MX_DNS_OK, 1,
+		     (const char *[]){"mail.example.org."});
+	fake_dns_set(MX_DNS_A, "mail.example.org", MX_DNS_OK, 1, (const char *[]){"192.0.2.1"});
+	connect_client(t->f, 0);
+	pol_stage_poll(t->ps);
+	pol_stage_poll(t->ps);
+	sent(t->f, 0);
+	assert_string_equal(pol_stage_rdns(t->ps, t->f->c[0]->slot), "mail.example.org");
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	fx_close_all(t->f);
+
+	/* The name does not point back at the client. */
+	fake_dns_reset();
+	fake_dns_set(MX_DNS_PTR, "1.2.0.192.in-addr.arpa", MX_DNS_OK, 1,
+		     (const char *[]){"forged.example.org"});
+	fake_dns_set(MX_DNS_A, "forged.example.org", MX_DNS_OK, 1, (const char *[]){"192.0.2.99"});
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"),
+			    "450 4.7.25 Client host rejected: cannot find your hostname, "
+			    "[192.0.2.1]\r\n");
+	assert_null(pol_stage_rdns(t->ps, t->f->c[0]->slot));
+	fx_close_all(t->f);
+
+	/* client_rdns = record (the default): nothing refused, RCPT does not
+	 * wait, DATA waits for the name (it goes into Received:). */
+	use_policy("");
+	fake_dns_reset();
+	fake_dns_set(MX_DNS_PTR, "1.2.0.192.in-addr.arpa", MX_DNS_OK, 1,
+		     (const char *[]){"mail.example.org"});
+	fake_dns_set(MX_DNS_A, "mail.example.org", MX_DNS_OK, 1, (const char *[]){"192.0.2.1"});
+	fake_dns_hold(true);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO mail.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<u@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	assert_string_equal(say(t, "DATA\r\n"), "");
+	fake_dns_hold(false);
+	pol_stage_poll(t->ps); /* PTR */
+	pol_stage_poll(t->ps); /* A */
+	assert_memory_equal(sent(t->f, 0), "354 ", 4);
+	assert_string_equal(pol_stage_rdns(t->ps, t->f->c[0]->slot), "mail.example.org");
+	fx_close_all(t->f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,12 +432,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dnsbl_at_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_error_not_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_helo_dns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sender_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_silent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rdns, setup, teardown),
 	};
 	int rc;
 
