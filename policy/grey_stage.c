@@ -62,6 +62,7 @@ struct grey_parked {
 struct grey_stage {
 	unsigned worker;
 	struct smtp_stage_host *host;
+	void *pol; /* the worker's struct pol_stage (reverse name) */
 	char text[SMTP_REPLY_MAX];
 	unsigned nparked;
 	struct grey_parked parked[GREY_PARK_MAX];
@@ -435,6 +436,13 @@ static enum smtp_stage_verdict decide(struct grey_stage *gs, const struct grey_s
 	struct grey_query q;
 	struct grey_result r;
 
+	/* The client's forward-confirmed reverse name, once the policy
+	 * stage has it. */
+	if (gs->pol &&
+	    grey_wl_match(s->wl, GREY_WL_HOSTS, pol_stage_rdns(gs->pol, c->slot), 0, NULL)) {
+		grey_count_whitelisted(g, gs->worker);
+		return SMTP_STAGE_CONTINUE;
+	}
 	memset(&q, 0, sizeof(q));
 	q.family = in->family;
 	memcpy(q.addr, in->addr, 16);
@@ -488,9 +496,12 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 		return SMTP_STAGE_CONTINUE;
 	}
 	/* SPF still being evaluated ([policy] spf = header does not wait at
-	 * RCPT): wait for it, so that a pool's retry is keyed by its domain.
+	 * RCPT): wait for it, so that a pool's retry is keyed by its domain;
+	 * the same for the reverse name when there are host whitelists.
 	 * Beyond GREY_PARK_MAX waiting sessions, decide on the network. */
-	if (s->spf_domain && in.spf == POL_DNS_WAIT && in.from && gs->nparked < GREY_PARK_MAX) {
+	if (((s->spf_domain && in.spf == POL_DNS_WAIT && in.from) ||
+	     (in.rdns == POL_DNS_WAIT && grey_wl_count(s->wl, GREY_WL_HOSTS))) &&
+	    gs->nparked < GREY_PARK_MAX) {
 		struct grey_parked *p = &gs->parked[gs->nparked++];
 		p->slot = call->conn->slot;
 		snprintf(p->rcpt, sizeof(p->rcpt), "%s", rcpt);
@@ -517,7 +528,9 @@ unsigned grey_stage_poll(struct grey_stage *gs)
 		bool ready;
 
 		session_input(gs, c, &in);
-		ready = !s || !s->enabled || in.spf != POL_DNS_WAIT ||
+		ready = !s || !s->enabled ||
+			(in.spf != POL_DNS_WAIT &&
+			 (in.rdns != POL_DNS_WAIT || !grey_wl_count(s->wl, GREY_WL_HOSTS))) ||
 			smtp_ticket_gen(ticket) != c->gen;
 		if (!ready) {
 			i++;
@@ -533,7 +546,7 @@ unsigned grey_stage_poll(struct grey_stage *gs)
 	return done;
 }
 
-struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker)
+struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker, void *pol)
 {
 	struct grey_stage *gs = calloc(1, sizeof(*gs));
 	struct smtp_stage st = {
@@ -547,6 +560,7 @@ struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker)
 		return NULL;
 	gs->worker = worker;
 	gs->host = h;
+	gs->pol = pol;
 	st.arg = gs;
 	st.park_ms = 20000; /* SPF: tries x timeout and then some */
 	rc = smtp_host_stage_add(h, &st);

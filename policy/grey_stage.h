@@ -7,8 +7,9 @@
  *
  * THE STAGE. At RCPT, after the policy stages: nothing for trusted clients
  * ([policy] mynetworks), clients on a DNS allowlist (a negative DNSBL
- * score), a whitelisted client network, client host name (confirmed PTR,
- * when the policy layer has one), sender or recipient; otherwise the table
+ * score), a whitelisted client network, client host name (the policy
+ * stage's forward-confirmed reverse name, waited for when there are host
+ * whitelists), sender or recipient; otherwise the table
  * decides (with the sender's domain as the key's origin when SPF passed
  * and [greylist] spf_domain is on). A deferral is "451 4.7.1 <rcpt>:
  * Recipient address rejected: <reply>"; each deferral and first pass is
@@ -91,8 +92,9 @@ long grey_save_now(void);
 struct grey_stage;
 
 /** Register the greylisting stage on @h for worker @worker (after the
- * policy stages, before the spool's). Boot. NULL + errno. */
-struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker);
+ * policy stages @pol, a struct pol_stage for the client's reverse name,
+ * before the spool's). Boot. NULL + errno. */
+struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker, void *pol);
 void grey_stage_destroy(struct grey_stage *gs);
 /** Worker loop: resume the sessions that waited for their SPF result.
  * Returns how many. Owner lcore. */

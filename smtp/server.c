@@ -150,7 +150,7 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	if (srv->host && srv->pol)
 		srv->rl = rl_stage_create(srv->host, ctx->worker);
 	if (srv->host && srv->rl)
-		srv->grey = grey_stage_create(srv->host, ctx->worker);
+		srv->grey = grey_stage_create(srv->host, ctx->worker, srv->pol);
 	if (srv->host && srv->grey)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
 	if (srv->spool) /* Received-SPF above our Received:, the client's verified name */

@@ -9,13 +9,14 @@
 #   - a sender in each Apple domain is accepted on its first try;
 #   - a sender whose domain passes SPF retries from another /24 and is
 #     accepted (the key is the domain); without SPF it is deferred again;
-#   - a whitelisted client network and an opted-out recipient pass;
+#   - a whitelisted client network, a whitelisted host name (verified
+#     reverse name) and an opted-out recipient pass;
 #   - counters in `show stats`; `show greylist`, `greylist delete|pass`;
 #   - the table survives kill -9 (snapshot every second) and a restart.
 . "$(dirname "$0")/lib.sh"
 mx_setup greylist
 trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; mx_cleanup' EXIT
-for a in 198.18.0.10/24 198.18.0.11/24 198.18.0.12/24 198.18.0.13/24 198.18.1.10/24; do
+for a in 198.18.0.10/24 198.18.0.11/24 198.18.0.12/24 198.18.0.13/24 198.18.0.14/24 198.18.1.10/24; do
 	in_ns ip addr add "$a" dev veth0
 done
 
@@ -23,6 +24,7 @@ ip netns exec "$MX_NS" dnsmasq --keep-in-foreground --no-resolv --no-hosts --por
 	--listen-address=127.0.0.1 --bind-interfaces --pid-file= --log-facility=- \
 	--local=/example.org/ \
 	--txt-record=pool.example.org,"v=spf1 ip4:198.18.0.0/16 -all" \
+	--host-record=mta1.poolhost.example.org,198.18.0.14 \
 	>"$MX_TMP/dnsmasq.log" 2>&1 &
 dnsp=$!
 for _ in $(seq 50); do
@@ -34,6 +36,7 @@ mkdir -p "$MX_TMP/wl"
 printf '# test\n198.18.0.12\n' >"$MX_TMP/wl/clients"
 printf 'optout@example.com\n' >"$MX_TMP/wl/rcpts"
 : >"$MX_TMP/wl/senders"
+printf 'poolhost.example.org\n' >"$MX_TMP/wl/hosts"
 chmod -R a+rX "$MX_TMP/wl"
 chown -R mxgate "$MX_TMP/wl"
 conf() {
@@ -43,7 +46,8 @@ conf() {
 	greylist enabled yes greylist delay_s 3 greylist snapshot_s 1 \
 	greylist whitelist_clients "$MX_TMP/wl/clients" \
 	greylist whitelist_recipients "$MX_TMP/wl/rcpts" \
-	greylist whitelist_senders "$MX_TMP/wl/senders" "$@"
+	greylist whitelist_senders "$MX_TMP/wl/senders" \
+	greylist whitelist_hosts "$MX_TMP/wl/hosts" "$@"
 }
 conf
 mx_start
@@ -73,6 +77,7 @@ for d in apple.com icloud.com me.com mac.com; do
 done
 expect 198.18.0.12 b@example.org w@example.com "$OK"    # whitelisted client
 expect 198.18.0.1 b@example.org optout@example.com "$OK" # opted-out recipient
+expect 198.18.0.14 c@example.org w@example.com "$OK"     # host name mta1.poolhost.example.org
 
 # A pool: SPF passes for pool.example.org, the retry comes from another /24.
 expect 198.18.0.11 bounce@pool.example.org u@example.com "$DEFER"
@@ -84,7 +89,7 @@ sleep 4
 expect 198.18.1.10 n@example.org u@example.com "$DEFER"
 
 stats=$(mx_ctl show stats)
-for c in defer_new:4 defer_early:1 pass_retry:2 pass_known:1 pass_whitelist:6; do
+for c in defer_new:4 defer_early:1 pass_retry:2 pass_known:1 pass_whitelist:7; do
 	v=$(awk -v k="greylist.${c%%:*}" '$1 == k { print $2 }' <<<"$stats")
 	[ "${v:-0}" -ge "${c##*:}" ] || fail "greylist.${c%%:*} = ${v:-missing}, expected >= ${c##*:}"
 done
