@@ -205,6 +205,32 @@ struct mx_config {
 	int64_t tls_expiry_warn_days;	      /* log a warning when a cert expires sooner */
 	int64_t tls_implicit_port;	      /* implicit TLS listener (465); 0: none */
 	char tls_ticket_key_file[MX_CFG_STR]; /* "": random ticket keys per generation */
+
+	/* [greylist] (policy/greylist.h, policy/grey_stage.c) */
+	bool grey_enabled;
+	int64_t grey_delay_s;
+	int64_t grey_window_s;
+	int64_t grey_max_age_s;
+	int64_t grey_awl_passes;
+	int64_t grey_v4_prefix;
+	int64_t grey_v6_prefix;
+	int64_t grey_max_entries;
+	char grey_snapshot[MX_CFG_STR]; /* "": <spool_dir>/greylist.snap */
+	int64_t grey_snapshot_s;	/* seconds between snapshots */
+	bool grey_spf_domain;		/* SPF pass: key on the sender domain */
+	char grey_reply[MX_CFG_STR];	/* text after "<rcpt>: Recipient address rejected: " */
+	char grey_wl_senders[MX_CFG_STR];
+	char grey_wl_clients[MX_CFG_STR];
+	char grey_wl_hosts[MX_CFG_STR];
+	char grey_wl_rcpts[MX_CFG_STR];
+
+	/* [ratelimit] (policy/ratelimit.h): per minute, 0 off */
+	bool rl_enabled;
+	int64_t rl_msg_per_ip;
+	int64_t rl_rcpt_per_ip;
+	int64_t rl_msg_per_net;
+	int64_t rl_rcpt_per_net;
+	int64_t rl_max_entries;
 };
 
 /* [daemon] drain_mode: what new connections get while draining. */

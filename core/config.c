@@ -236,6 +236,30 @@ static const struct key_def keys[] = {
 	{"tls", "expiry_warn_days", K_INT, OFF(tls_expiry_warn_days), 0, 3650, false, LIVE},
 	{"tls", "ticket_key_file", K_STR, OFF(tls_ticket_key_file), 0, 0, false, LIVE},
 	{"tls", "implicit_port", K_INT, OFF(tls_implicit_port), 0, 65535, false, RESTART},
+
+	{"greylist", "enabled", K_BOOL, OFF(grey_enabled), 0, 0, false, LIVE},
+	{"greylist", "delay_s", K_INT, OFF(grey_delay_s), 0, 86400, false, LIVE},
+	{"greylist", "window_s", K_INT, OFF(grey_window_s), 1, 30 * 86400, false, LIVE},
+	{"greylist", "max_age_s", K_INT, OFF(grey_max_age_s), 60, 365 * 86400, false, LIVE},
+	{"greylist", "awl_passes", K_INT, OFF(grey_awl_passes), 0, 1000000, false, LIVE},
+	{"greylist", "v4_prefix", K_INT, OFF(grey_v4_prefix), 8, 32, false, LIVE},
+	{"greylist", "v6_prefix", K_INT, OFF(grey_v6_prefix), 16, 128, false, LIVE},
+	{"greylist", "max_entries", K_INT, OFF(grey_max_entries), 1000, 1 << 28, false, RESTART},
+	{"greylist", "snapshot", K_STR, OFF(grey_snapshot), 0, 0, false, RESTART},
+	{"greylist", "snapshot_s", K_INT, OFF(grey_snapshot_s), 0, 86400, false, RESTART},
+	{"greylist", "spf_domain", K_BOOL, OFF(grey_spf_domain), 0, 0, false, LIVE},
+	{"greylist", "reply", K_STR, OFF(grey_reply), 0, 0, false, LIVE},
+	{"greylist", "whitelist_senders", K_STR, OFF(grey_wl_senders), 0, 0, false, LIVE},
+	{"greylist", "whitelist_clients", K_STR, OFF(grey_wl_clients), 0, 0, false, LIVE},
+	{"greylist", "whitelist_hosts", K_STR, OFF(grey_wl_hosts), 0, 0, false, LIVE},
+	{"greylist", "whitelist_recipients", K_STR, OFF(grey_wl_rcpts), 0, 0, false, LIVE},
+
+	{"ratelimit", "enabled", K_BOOL, OFF(rl_enabled), 0, 0, false, LIVE},
+	{"ratelimit", "msg_per_ip", K_INT, OFF(rl_msg_per_ip), 0, 1000000, false, LIVE},
+	{"ratelimit", "rcpt_per_ip", K_INT, OFF(rl_rcpt_per_ip), 0, 1000000, false, LIVE},
+	{"ratelimit", "msg_per_net", K_INT, OFF(rl_msg_per_net), 0, 1000000, false, LIVE},
+	{"ratelimit", "rcpt_per_net", K_INT, OFF(rl_rcpt_per_net), 0, 1000000, false, LIVE},
+	{"ratelimit", "max_entries", K_INT, OFF(rl_max_entries), 1000, 1 << 26, false, RESTART},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -337,6 +361,25 @@ void config_defaults(struct mx_config *c)
 	c->dns_cache_max = 100000;
 	c->dns_inflight_max = 4096;
 	c->daemon_drain_timeout_s = 30;
+	/* [greylist]: postgrey's defaults; off until the operator turns it on. */
+	c->grey_delay_s = 300;
+	c->grey_window_s = 2 * 86400;
+	c->grey_max_age_s = 35 * 86400;
+	c->grey_awl_passes = 5;
+	c->grey_v4_prefix = 24;
+	c->grey_v6_prefix = 64;
+	c->grey_max_entries = 1000000;
+	c->grey_snapshot_s = 300;
+	c->grey_spf_domain = true;
+	snprintf(c->grey_reply, sizeof(c->grey_reply),
+		 "Intentional policy rejection, please try again later");
+	/* [ratelimit]: far above what one host of a legitimate sender does. */
+	c->rl_enabled = true;
+	c->rl_msg_per_ip = 300;
+	c->rl_rcpt_per_ip = 1500;
+	c->rl_msg_per_net = 1000;
+	c->rl_rcpt_per_net = 5000;
+	c->rl_max_entries = 200000;
 }
 
 struct load_ctx {

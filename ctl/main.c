@@ -33,7 +33,9 @@
 #include "ctl/tls.h"
 #include "dataplane/dataplane.h"
 #include "policy/dns.h"
+#include "policy/grey_stage.h"
 #include "policy/policy.h"
+#include "policy/rl_stage.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
 
@@ -287,8 +289,9 @@ int main(int argc, char **argv)
 	if (dp_port_init(config) != 0 || ctl_open(config->ctl_socket, uid, gid) != 0 ||
 	    metrics_open(config) != 0 || tls_boot(config) != 0 ||
 	    queue_prepare(config, uid, gid) != 0 || drop_privileges(uid, gid) != 0 ||
-	    dns_boot(config) != 0 ||
-	    queue_boot(config, dp_nworkers()) != 0 || queue_start() != 0 || dp_start() != 0) {
+	    dns_boot(config) != 0 || grey_boot(config, dp_nworkers(), err, sizeof(err)) != 0 ||
+	    rl_boot(config, dp_nworkers()) != 0 || queue_boot(config, dp_nworkers()) != 0 ||
+	    queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -320,6 +323,8 @@ out:
 	metrics_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
+	grey_shutdown(); /* the workers are gone: last snapshot */
+	rl_shutdown();
 	pol_shutdown();	   /* the workers are gone */
 	mx_dns_shutdown(); /* after the workers: they read its cache */
 	tls_stop(); /* the workers are gone: no session holds a generation */

@@ -32,6 +32,7 @@
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "policy/dns.h"
+#include "policy/grey_stage.h"
 #include "policy/policy.h"
 #include "ctl/tls.h"
 #include "queue/queue.h"
@@ -148,7 +149,11 @@ int daemon_reload(struct ctl_out *o)
 	/* The policy set of @nc (re-reads its tables): refused as a whole. */
 	{
 		char perr[1024];
-		if (pol_load(nc, perr, sizeof(perr)) != 0) {
+		/* Greylisting's set is built first and published only if the
+		 * policy's is (policy/grey_stage.h). */
+		int grc = grey_reload_prepare(nc, perr, sizeof(perr));
+		if (grc != 0 || pol_load(nc, perr, sizeof(perr)) != 0) {
+			grey_reload_commit(false);
 			MX_ERR("reload: %s; nothing changed", perr);
 			if (o)
 				ctl_error(o, "%s; nothing changed", perr);
@@ -158,6 +163,7 @@ int daemon_reload(struct ctl_out *o)
 			return -1;
 		}
 	}
+	grey_reload_commit(true);
 	/* From here on @cur may be freed (after a grace period): not used. */
 	config_publish(nc);
 	gen = nc->generation;

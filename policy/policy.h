@@ -167,6 +167,13 @@ void pol_stage_destroy(struct pol_stage *ps);
  * (no SPF result). Worker lcore, inside a DATA_BEGIN stage. */
 int pol_stage_received_spf(void *ps, uint32_t slot, char *buf, size_t len);
 
+/** What the checks know of the session in connection slot @slot of
+ * worker @worker (trusted, SPF result, DNSBL/DNSWL score, envelope), for
+ * the stages after the policy's (greylisting): 0, or -ENOENT (no policy
+ * stage or no session). Strings point into the stage's slot, valid until
+ * the session's next event. Worker lcore @worker. */
+int pol_session_input(unsigned worker, uint32_t slot, struct pol_input *out);
+
 /** The spool stage's header callback (smtp/stage_spool.h): Received-SPF
  * and the verified client name (pol_stage_rdns()). Worker lcore. */
 int pol_stage_trace(void *ps, uint32_t slot, char *buf, size_t len, const char **rdns);

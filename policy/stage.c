@@ -138,6 +138,16 @@ static void input_of(const struct pol_slot *sl, const struct smtp_conn *c, struc
 	in->rdns = sl->rdns;
 }
 
+int pol_session_input(unsigned worker, uint32_t slot, struct pol_input *out)
+{
+	struct pol_stage *ps = worker < POL_MAX_WORKERS ? stages[worker] : NULL;
+
+	if (!ps || slot >= ps->nslots || !ps->slots[slot].active)
+		return -ENOENT;
+	input_of(&ps->slots[slot], smtp_conn_at(ps->conns, slot), out);
+	return 0;
+}
+
 /* ---- DNS -------------------------------------------------------------------- */
 
 static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, unsigned kind,

@@ -28,7 +28,9 @@
 #include "core/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/tcp/tcp.h"
+#include "policy/grey_stage.h"
 #include "policy/policy.h"
+#include "policy/rl_stage.h"
 #include "queue/queue.h"
 #include "queue/spool.h"
 #include "smtp/admission.h"
@@ -48,6 +50,8 @@ struct srv {
 	struct smtp_stage_host *host;
 	struct smtp_spool_stage *spool;
 	struct pol_stage *pol;
+	struct grey_stage *grey;
+	struct rl_stage *rl;
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
 	struct smtp_tls_worker *tls; /* NULL: no STARTTLS */
@@ -112,6 +116,8 @@ static void srv_free(struct srv *srv)
 {
 	smtp_spool_stage_destroy(srv->spool);
 	pol_stage_destroy(srv->pol);
+	grey_stage_destroy(srv->grey);
+	rl_stage_destroy(srv->rl);
 	smtp_host_destroy(srv->host);
 	smtp_tls_worker_destroy(srv->tls);
 	smtp_adm_worker_destroy(srv->adm);
@@ -164,7 +170,12 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 	}
 	if (srv->host)
 		srv->pol = pol_stage_create(srv->host, ctx->worker);
+	/* Rate limits, then greylisting, after the policy checks. */
 	if (srv->host && srv->pol)
+		srv->rl = rl_stage_create(srv->host, ctx->worker);
+	if (srv->host && srv->rl)
+		srv->grey = grey_stage_create(srv->host, ctx->worker, srv->pol);
+	if (srv->host && srv->grey)
 		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
 	if (srv->spool) /* Received-SPF above our Received:, the client's verified name */
 		smtp_spool_stage_set_header(srv->spool, pol_stage_trace, srv->pol);
@@ -255,7 +266,8 @@ static void srv_poll(void *state)
 	if (!smtp_spool_stage_worker(srv->spool))
 		smtp_spool_stage_attach(srv->spool, queue_worker(srv->worker));
 	smtp_spool_stage_poll(srv->spool);
-	pol_stage_poll(srv->pol); /* DNS answers: parked sessions resume */
+	pol_stage_poll(srv->pol);   /* DNS answers: parked sessions resume */
+	grey_stage_poll(srv->grey); /* sessions that waited for SPF */
 	smtp_ctlbox_poll(srv->box, smtp_host_conns(srv->host));
 }
 

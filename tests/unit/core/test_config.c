@@ -328,6 +328,25 @@ static void test_apply_classes(void **state)
 		"daemon.drain_timeout_s",
 		"daemon.drain_mode",
 		"log.format",
+		/* greylisting (policy/grey_stage.h): the set is rebuilt on every reload */
+		"greylist.enabled",
+		"greylist.delay_s",
+		"greylist.window_s",
+		"greylist.max_age_s",
+		"greylist.awl_passes",
+		"greylist.v4_prefix",
+		"greylist.v6_prefix",
+		"greylist.spf_domain",
+		"greylist.reply",
+		"greylist.whitelist_senders",
+		"greylist.whitelist_clients",
+		"greylist.whitelist_hosts",
+		"greylist.whitelist_recipients",
+		"ratelimit.enabled",
+		"ratelimit.msg_per_ip",
+		"ratelimit.rcpt_per_ip",
+		"ratelimit.msg_per_net",
+		"ratelimit.rcpt_per_net",
 	};
 	const char *name, *section;
 	unsigned nlive = 0;
