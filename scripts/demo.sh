@@ -74,8 +74,9 @@ mkdir -p "$BUILD/demo-tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 	-subj "/CN=mx.example.test" -addext "subjectAltName=DNS:mx.example.test" \
 	-keyout "$BUILD/demo-tls/demo.key" -out "$BUILD/demo-tls/demo.pem" 2>/dev/null
-# The example configuration plus the certificate ([tls] is its last section).
-{ cat "$CONF"; printf '\ncert = %s\nkey = %s\n' "$PWD/$BUILD/demo-tls/demo.pem" \
+# The example configuration plus the certificate (a [tls] section again:
+# ini sections may repeat, the keys add to the first one's).
+{ cat "$CONF"; printf '\n[tls]\ncert = %s\nkey = %s\n' "$PWD/$BUILD/demo-tls/demo.pem" \
 	"$PWD/$BUILD/demo-tls/demo.key"; } >"$BUILD/demo.conf"
 CONF=$BUILD/demo.conf
 
