@@ -224,6 +224,28 @@ static struct dp_worker *worker_create(const struct mx_config *cfg, unsigned idx
 	return w;
 }
 
+/* [tcp] conn_table resolved by dp_port_init() (the configuration is not
+ * kept), opened by dp_start(). */
+static char conn_table_file[4096];
+static unsigned conn_table_slots;
+
+/* [tcp] conn_table: "" = <[spool] dir>/tcp-conns if there is a spool, else
+ * none; "none"; or a path. */
+static int conn_table_path(const struct mx_config *c, char *buf, size_t len)
+{
+	int n;
+
+	if (!strcmp(c->tcp_conn_table, "none"))
+		return 0;
+	if (c->tcp_conn_table[0])
+		n = snprintf(buf, len, "%s", c->tcp_conn_table);
+	else if (c->spool_dir[0])
+		n = snprintf(buf, len, "%s/tcp-conns", c->spool_dir);
+	else
+		return 0;
+	return n > 0 && (size_t)n < len ? 1 : -1;
+}
+
 int dp_port_init(const struct mx_config *c)
 {
 	struct rte_eth_conf conf = {0};
@@ -235,6 +257,12 @@ int dp_port_init(const struct mx_config *c)
 	int rc;
 
 	boot_generation = c->generation;
+	conn_table_file[0] = '\0';
+	if (conn_table_path(c, conn_table_file, sizeof(conn_table_file)) < 0) {
+		MX_ERR("[tcp] conn_table: path too long");
+		return -1;
+	}
+	conn_table_slots = (unsigned)c->tcp_max_conns;
 	if (rte_eth_dev_count_avail() == 0) {
 		MX_ERR("no DPDK port available: the device in [eal] vdev/pci_allow did not probe "
 		       "(see the EAL messages above)");
@@ -475,40 +503,18 @@ static int worker_main(void *arg)
 	return 0;
 }
 
-/* [tcp] conn_table: "" = <[spool] dir>/tcp-conns if there is a spool, else
- * none; "none"; or a path. */
-static int conn_table_path(const struct mx_config *c, char *buf, size_t len)
-{
-	int n;
-
-	if (!strcmp(c->tcp_conn_table, "none"))
-		return 0;
-	if (c->tcp_conn_table[0])
-		n = snprintf(buf, len, "%s", c->tcp_conn_table);
-	else if (c->spool_dir[0])
-		n = snprintf(buf, len, "%s/tcp-conns", c->spool_dir);
-	else
-		return 0;
-	return n > 0 && (size_t)n < len ? 1 : -1;
-}
-
 /* Open the table of live connections (after the privilege drop: the file
  * belongs to the daemon's user) and give each worker its share of the
  * previous incarnation's connections to reset. */
-static int conn_table_start(const struct mx_config *c)
+static int conn_table_start(void)
 {
-	char path[4096];
 	struct tcp_key *old = NULL;
 	size_t nold = 0;
-	int rc = conn_table_path(c, path, sizeof(path));
+	const char *path = conn_table_file;
 
-	if (rc <= 0) {
-		if (rc < 0)
-			MX_ERR("[tcp] conn_table: path too long");
-		return rc;
-	}
-	dp_g.conns =
-		dp_conn_table_open(path, dp_g.nworkers, (unsigned)c->tcp_max_conns, &old, &nold);
+	if (!path[0])
+		return 0;
+	dp_g.conns = dp_conn_table_open(path, dp_g.nworkers, conn_table_slots, &old, &nold);
 	if (!dp_g.conns) {
 		MX_ERR("[tcp] conn_table %s: %s", path, strerror(errno));
 		return -1;
@@ -539,7 +545,7 @@ static int conn_table_start(const struct mx_config *c)
 
 int dp_start(void)
 {
-	if (conn_table_start(config_current()) != 0)
+	if (conn_table_start() != 0)
 		return -1;
 	for (unsigned i = 0; i < dp_g.nworkers; i++) {
 		int rc =
