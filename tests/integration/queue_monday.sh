@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 mx_setup monday
 . "$(dirname "$0")/queue_lib.sh"
-hop_start --delay-ms 100
+hop_start --delay-ms 10
 mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 \
 	relay retry_min_s 1 relay retry_max_s 2 relay max_backlog_age_s 2
 ACK=$MX_TMP/acked
@@ -59,7 +59,7 @@ PY
 mx_start
 sample "$MX_TMP/series-burst.txt" &
 spid=$!
-out=$(in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 mon 10 8 2048 "$ACK")
+out=$(in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 mon 4 4 2048 "$ACK")
 grep -q "tempfail [1-9]" <<<"$out" || fail "burst: senders never got 452 ($out; $(mx_ctl show queue | tr '\n' ' '))"
 refused=$(awk '$4 == 1' "$MX_TMP/series-burst.txt" | wc -l)
 [ "$refused" -gt 0 ] || fail "burst: the backlog bound never refused: $(cat "$MX_TMP/series-burst.txt")"
@@ -75,12 +75,12 @@ pass "burst over a throttled next hop: client '$out'; peak pending / backlog wai
 
 # 2. Burst with two kill -9.
 mx_start
-in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 kil 12 8 2048 "$ACK" \
+in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 kil 5 4 2048 "$ACK" \
 	>"$MX_TMP/client-kill.log" 2>&1 &
 cpid=$!
 restarts=""
 for k in 1 2; do
-	sleep 3
+	sleep 2
 	kill -KILL "$MX_PID"
 	wait "$MX_PID" 2>/dev/null
 	MX_PID=
