@@ -76,8 +76,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 	-keyout "$BUILD/demo-tls/demo.key" -out "$BUILD/demo-tls/demo.pem" 2>/dev/null
 # The example configuration plus the certificate (a [tls] section again:
 # ini sections may repeat, the keys add to the first one's).
-{ cat "$CONF"; printf '\n[tls]\ncert = %s\nkey = %s\n' "$PWD/$BUILD/demo-tls/demo.pem" \
-	"$PWD/$BUILD/demo-tls/demo.key"; } >"$BUILD/demo.conf"
+# Absolute paths (BUILD may be relative or absolute: int-shutdown passes
+# an absolute one).
+tlsdir=$(cd "$BUILD/demo-tls" && pwd)
+{ cat "$CONF"; printf '\n[tls]\ncert = %s\nkey = %s\n' "$tlsdir/demo.pem" \
+	"$tlsdir/demo.key"; } >"$BUILD/demo.conf"
 CONF=$BUILD/demo.conf
 
 step "starting mxgate (log: $LOG)"
