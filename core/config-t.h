@@ -95,11 +95,11 @@ struct mx_config {
 	bool tcp_keepalive;
 	int64_t tcp_echo_port; /* 0: echo test service off */
 	int64_t tcp_fin_wait2_s;
-	int64_t tcp_zero_window_max_s; /* 0: no bound */
+	int64_t tcp_zero_window_max_s;	  /* 0: no bound */
 	int64_t tcp_snd_mem_pressure_pct; /* 0: never */
 	int64_t tcp_synack_retries;
 	char tcp_conn_table[MX_CFG_STR]; /* "": <spool>/tcp-conns; "none" */
-	int64_t tcp_max_lifetime_s;    /* 0: no bound */
+	int64_t tcp_max_lifetime_s;	 /* 0: no bound */
 
 	/* [smtp] */
 	int64_t smtp_port; /* 0: no SMTP listener */

@@ -327,7 +327,7 @@ out:
 	rl_shutdown();
 	pol_shutdown();	   /* the workers are gone */
 	mx_dns_shutdown(); /* after the workers: they read its cache */
-	tls_stop(); /* the workers are gone: no session holds a generation */
+	tls_stop();	   /* the workers are gone: no session holds a generation */
 	mx_loop_fini();
 	config_shutdown();
 	MX_NOTICE("mxgate stopped");

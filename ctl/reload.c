@@ -31,10 +31,10 @@
 #include "core/log.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
+#include "ctl/tls.h"
 #include "policy/dns.h"
 #include "policy/grey_stage.h"
 #include "policy/policy.h"
-#include "ctl/tls.h"
 #include "queue/queue.h"
 
 #define RELOAD_ERR_MAX (256 * 1024)

@@ -55,8 +55,8 @@ struct srv {
 	struct tcp_listener *l;
 	struct smtp_adm_worker *adm;
 	struct smtp_tls_worker *tls; /* NULL: no STARTTLS */
-	struct smtp_ctlbox *box;   /* show/kill sessions, drain (ctlbox.h) */
-	struct smtp_conn_lat *lat; /* per-phase latency (latency.h) */
+	struct smtp_ctlbox *box;     /* show/kill sessions, drain (ctlbox.h) */
+	struct smtp_conn_lat *lat;   /* per-phase latency (latency.h) */
 	struct tcp_listener *l_tls;  /* [tls] implicit_port, or NULL */
 	struct smtp_tcp_accept tls_accept;
 };

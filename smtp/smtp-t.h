@@ -124,7 +124,7 @@ enum smtp_result {
 	SMTP_RES_ERRORS,
 	SMTP_RES_LIFETIME,   /* ended by the host at the connection's lifetime */
 	SMTP_RES_TLS_FAILED, /* the TLS handshake after STARTTLS failed */
-	SMTP_RES_SHUTDOWN, /* ended by the operator (kill session) or a drain */
+	SMTP_RES_SHUTDOWN,   /* ended by the operator (kill session) or a drain */
 	SMTP_RES_COUNT,
 };
 
