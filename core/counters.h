@@ -87,6 +87,38 @@ struct mx_ctr_group {
 	void *arg;
 };
 
+/*
+ * The usual shape of a module's counters: one X-macro list of its
+ * snapshot struct's fields,
+ *
+ *   #define FOO_COUNTERS(X) \
+ *           X(refused, COUNTER, "sessions refused 554") \
+ *           X(entries, GAUGE, "entries in the table now")
+ *
+ * expanded with these: MX_CTR_X_FIELD declares the struct's uint64_t
+ * fields, MX_CTR_X_DEF the group's defs, MX_CTR_X_LOAD copies one field
+ * from `in` to `out` with a relaxed load (a worker's live counters into a
+ * snapshot), and MX_CTR_LIST_READER defines the group's read function.
+ */
+#define MX_CTR_X_FIELD(n, t, h) uint64_t n;
+#define MX_CTR_X_DEF(n, t, h)	{.name = #n, .help = h, .type = MX_CTR_##t},
+#define MX_CTR_X_LOAD(n, t, h)	out->n = __atomic_load_n(&in->n, __ATOMIC_RELAXED);
+#define MX_CTR_X_VAL_(n, t, h)	vals[k_++] = s_.n;
+
+/* static void FN(void *arg, unsigned inst, uint64_t *vals): fills vals from
+ * struct STRUCT, which SNAP(inst, &s) fills for instance @inst. */
+#define MX_CTR_LIST_READER(FN, LIST, STRUCT, SNAP)               \
+	static void FN(void *arg, unsigned inst, uint64_t *vals) \
+	{                                                        \
+		struct STRUCT s_;                                \
+		unsigned k_ = 0;                                 \
+                                                                 \
+		(void)arg;                                       \
+		(void)inst;                                      \
+		SNAP(inst, &s_);                                 \
+		LIST(MX_CTR_X_VAL_)                              \
+	}
+
 /* In per-worker JSON objects (`show stats json workers`), print this
  * group's names bare ("loops") instead of "group.name" (the dataplane's
  * historical shape). At most one group should have it. */

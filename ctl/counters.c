@@ -116,23 +116,9 @@ static const struct mx_ctr_group smtp_host_group = {
 
 /* Admission per client (smtp/admission.h): per worker, then the shared
  * table's gauge. */
-static const struct mx_ctr_def adm_defs[] = {
-#define X(n, t, h) {.name = #n, .help = h, .type = MX_CTR_##t},
-	SMTP_ADM_COUNTERS(X)
-#undef X
-};
+static const struct mx_ctr_def adm_defs[] = {SMTP_ADM_COUNTERS(MX_CTR_X_DEF)};
 
-static void adm_read(void *arg, unsigned inst, uint64_t *vals)
-{
-	struct smtp_adm_counters s;
-	unsigned k = 0;
-
-	(void)arg;
-	smtp_adm_counters_read(inst, &s);
-#define X(n, t, h) vals[k++] = s.n;
-	SMTP_ADM_COUNTERS(X)
-#undef X
-}
+MX_CTR_LIST_READER(adm_read, SMTP_ADM_COUNTERS, smtp_adm_counters, smtp_adm_counters_read)
 
 static const struct mx_ctr_group adm_group = {
 	.name = "adm",

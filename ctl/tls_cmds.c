@@ -301,23 +301,9 @@ static const struct ctl_cmd tls_cmds[] = {
 
 /* ---- counters ---------------------------------------------------------- */
 
-static const struct mx_ctr_def tls_defs[] = {
-#define X(n, t, h) {.name = #n, .help = h, .type = MX_CTR_##t},
-	SMTP_TLS_COUNTERS(X)
-#undef X
-};
+static const struct mx_ctr_def tls_defs[] = {SMTP_TLS_COUNTERS(MX_CTR_X_DEF)};
 
-static void tls_read(void *arg, unsigned inst, uint64_t *vals)
-{
-	struct smtp_tls_counters s;
-	unsigned k = 0;
-
-	(void)arg;
-	smtp_server_tls_counters(inst, &s);
-#define X(n, t, h) vals[k++] = s.n;
-	SMTP_TLS_COUNTERS(X)
-#undef X
-}
+MX_CTR_LIST_READER(tls_read, SMTP_TLS_COUNTERS, smtp_tls_counters, smtp_server_tls_counters)
 
 static const struct mx_ctr_group tls_group = {
 	.name = "tls",

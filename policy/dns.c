@@ -143,36 +143,27 @@ static uint64_t ctr_get(const uint64_t *c)
 
 /* ---- counters in the registry -------------------------------------- */
 
-#define DNS_COUNTERS(X)                                                                           \
-	X(queries, "queries sent to the resolvers (c-ares)", MX_CTR_COUNTER)                      \
-	X(cache_hits, "answers found in the cache (workers and control thread)", MX_CTR_COUNTER)  \
-	X(cache_miss, "lookups not found in the cache", MX_CTR_COUNTER)                           \
-	X(coalesced, "requests joined to an identical query in flight", MX_CTR_COUNTER)           \
-	X(timeouts, "queries answered TEMPFAIL because no resolver answered in time",             \
-	  MX_CTR_COUNTER)                                                                         \
-	X(servfail,                                                                               \
-	  "queries answered TEMPFAIL for another reason (SERVFAIL, REFUSED, malformed, "          \
-	  "too many in flight)",                                                                  \
-	  MX_CTR_COUNTER)                                                                         \
-	X(ring_full, "requests refused because a worker's request ring was full", MX_CTR_COUNTER) \
-	X(cache_items, "answers in the cache now", MX_CTR_GAUGE)
+#define DNS_COUNTERS(X)                                                                        \
+	X(queries, COUNTER, "queries sent to the resolvers (c-ares)")                          \
+	X(cache_hits, COUNTER, "answers found in the cache (workers and control thread)")      \
+	X(cache_miss, COUNTER, "lookups not found in the cache")                               \
+	X(coalesced, COUNTER, "requests joined to an identical query in flight")               \
+	X(timeouts, COUNTER, "queries answered TEMPFAIL because no resolver answered in time") \
+	X(servfail, COUNTER,                                                                   \
+	  "queries answered TEMPFAIL for another reason (SERVFAIL, REFUSED, malformed, "       \
+	  "too many in flight)")                                                               \
+	X(ring_full, COUNTER, "requests refused because a worker's request ring was full")     \
+	X(cache_items, GAUGE, "answers in the cache now")
 
-#define DEF(n, h, t) {.name = #n, .help = h, .type = t},
-static const struct mx_ctr_def dns_defs[] = {DNS_COUNTERS(DEF)};
-#undef DEF
+static const struct mx_ctr_def dns_defs[] = {DNS_COUNTERS(MX_CTR_X_DEF)};
 
-static void dns_ctr_read(void *arg, unsigned inst, uint64_t *vals)
+static void dns_snap(unsigned inst, struct mx_dns_counters *c)
 {
-	struct mx_dns_counters c;
-	unsigned i = 0;
-
-	(void)arg;
 	(void)inst;
-	mx_dns_counters_read(&c);
-#define VAL(n, h, t) vals[i++] = c.n;
-	DNS_COUNTERS(VAL)
-#undef VAL
+	mx_dns_counters_read(c);
 }
+
+MX_CTR_LIST_READER(dns_ctr_read, DNS_COUNTERS, mx_dns_counters, dns_snap)
 
 static const struct mx_ctr_group dns_group = {
 	.name = "dns",

@@ -579,11 +579,7 @@ void grey_stage_destroy(struct grey_stage *gs)
 
 /* ---- counters ---------------------------------------------------------------------- */
 
-static const struct mx_ctr_def grey_defs[] = {
-#define GREY_X_DEF(n, t, h) {.name = #n, .help = h, .type = MX_CTR_##t},
-	GREY_COUNTERS(GREY_X_DEF)
-#undef GREY_X_DEF
-};
+static const struct mx_ctr_def grey_defs[] = {GREY_COUNTERS(MX_CTR_X_DEF)};
 
 static unsigned grey_instances(void *arg)
 {
@@ -591,17 +587,12 @@ static unsigned grey_instances(void *arg)
 	return table ? n_workers : 0;
 }
 
-static void grey_read(void *arg, unsigned inst, uint64_t *vals)
+static void grey_snap(unsigned inst, struct grey_counters *c)
 {
-	struct grey_counters c;
-	unsigned k = 0;
-
-	(void)arg;
-	grey_counters_read(table, inst, &c);
-#define GREY_X_VAL(n, t, h) vals[k++] = c.n;
-	GREY_COUNTERS(GREY_X_VAL)
-#undef GREY_X_VAL
+	grey_counters_read(table, inst, c);
 }
+
+MX_CTR_LIST_READER(grey_read, GREY_COUNTERS, grey_counters, grey_snap)
 
 static const struct mx_ctr_group grey_group = {
 	.name = "greylist",

@@ -744,9 +744,9 @@ void grey_counters_read(const struct grey_table *g, unsigned w, struct grey_coun
 	memset(out, 0, sizeof(*out));
 	if (!g || w > g->nworkers)
 		return;
-#define GREY_X_READ(n, t, h) out->n = LD(&g->pools[w].ctr.n);
-	GREY_COUNTERS(GREY_X_READ)
-#undef GREY_X_READ
+	const struct grey_counters *in = &g->pools[w].ctr;
+
+	GREY_COUNTERS(MX_CTR_X_LOAD)
 }
 
 const char *grey_verdict_name(enum grey_verdict v)

@@ -54,6 +54,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/counters.h"
+
 #define GREY_TEXT_MAX 56 /* key text kept per entry, NUL included */
 #define GREY_KEY_MAX  (256 + 256 + 320)
 
@@ -127,9 +129,7 @@ struct grey_info {
 	X(pass_whitelist, COUNTER, "RCPTs passed: static whitelist or trusted client")
 
 struct grey_counters {
-#define GREY_X_FIELD(n, t, h) uint64_t n;
-	GREY_COUNTERS(GREY_X_FIELD)
-#undef GREY_X_FIELD
+	GREY_COUNTERS(MX_CTR_X_FIELD)
 };
 
 struct grey_table;

@@ -218,16 +218,12 @@ void rl_counters_read(unsigned w, struct rl_counters *out)
 	memset(out, 0, sizeof(*out));
 	if (!rs)
 		return;
-#define RL_X_READ(n, t, h) out->n = __atomic_load_n(&rs->ctr.n, __ATOMIC_RELAXED);
-	RL_COUNTERS(RL_X_READ)
-#undef RL_X_READ
+	const struct rl_counters *in = &rs->ctr;
+
+	RL_COUNTERS(MX_CTR_X_LOAD)
 }
 
-static const struct mx_ctr_def rl_defs[] = {
-#define RL_X_DEF(n, t, h) {.name = #n, .help = h, .type = MX_CTR_##t},
-	RL_COUNTERS(RL_X_DEF)
-#undef RL_X_DEF
-};
+static const struct mx_ctr_def rl_defs[] = {RL_COUNTERS(MX_CTR_X_DEF)};
 
 static unsigned rl_instances(void *arg)
 {
@@ -235,17 +231,7 @@ static unsigned rl_instances(void *arg)
 	return table ? n_workers : 0;
 }
 
-static void rl_read(void *arg, unsigned inst, uint64_t *vals)
-{
-	struct rl_counters c;
-	unsigned k = 0;
-
-	(void)arg;
-	rl_counters_read(inst, &c);
-#define RL_X_VAL(n, t, h) vals[k++] = c.n;
-	RL_COUNTERS(RL_X_VAL)
-#undef RL_X_VAL
-}
+MX_CTR_LIST_READER(rl_read, RL_COUNTERS, rl_counters, rl_counters_read)
 
 static const struct mx_ctr_group rl_group = {
 	.name = "ratelimit",

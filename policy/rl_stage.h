@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/config-t.h"
+#include "core/counters.h"
 #include "policy/ratelimit.h"
 
 struct smtp_stage_host;
@@ -27,9 +28,7 @@ struct rl_stage;
 	X(table_full, COUNTER, "draws allowed unchecked: rate-limit table full (fail open)")
 
 struct rl_counters {
-#define RL_X_FIELD(n, t, h) uint64_t n;
-	RL_COUNTERS(RL_X_FIELD)
-#undef RL_X_FIELD
+	RL_COUNTERS(MX_CTR_X_FIELD)
 };
 
 /** The limits of @c (all 0 when [ratelimit] enabled = no). Any thread. */

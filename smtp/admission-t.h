@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "core/counters.h"
+
 /* The [smtp] admission keys; 0 turns a limit off. */
 struct smtp_adm_limits {
 	uint32_t max_conn_per_ip;  /* concurrent connections per client address */
@@ -41,9 +43,7 @@ enum smtp_adm_verdict {
 	X(table_full, COUNTER, "connections admitted unchecked: admission table full (fail open)")
 
 struct smtp_adm_counters {
-#define X(n, t, h) uint64_t n;
-	SMTP_ADM_COUNTERS(X)
-#undef X
+	SMTP_ADM_COUNTERS(MX_CTR_X_FIELD)
 };
 
 struct smtp_adm_entry;

@@ -576,9 +576,9 @@ size_t smtp_adm_reply(const struct smtp_adm_worker *w, const struct smtp_peer *p
 
 void smtp_adm_worker_counters(const struct smtp_adm_worker *w, struct smtp_adm_counters *out)
 {
-#define X(n, t, h) out->n = __atomic_load_n(&w->ctr.n, __ATOMIC_RELAXED);
-	SMTP_ADM_COUNTERS(X)
-#undef X
+	const struct smtp_adm_counters *in = &w->ctr;
+
+	SMTP_ADM_COUNTERS(MX_CTR_X_LOAD)
 }
 
 void smtp_adm_counters_read(unsigned worker, struct smtp_adm_counters *out)

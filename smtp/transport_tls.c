@@ -505,9 +505,9 @@ void smtp_tls_worker_destroy(struct smtp_tls_worker *w)
 
 void smtp_tls_counters_read(const struct smtp_tls_worker *w, struct smtp_tls_counters *out)
 {
-#define X(n, t, h) out->n = __atomic_load_n(&w->cnt.n, __ATOMIC_RELAXED);
-	SMTP_TLS_COUNTERS(X)
-#undef X
+	const struct smtp_tls_counters *in = &w->cnt;
+
+	SMTP_TLS_COUNTERS(MX_CTR_X_LOAD)
 }
 
 size_t smtp_tls_slot_size(void)

@@ -22,6 +22,8 @@
 
 #include <stdint.h>
 
+#include "core/counters.h"
+
 #include "smtp/conn-t.h"
 
 /* Plaintext octets decrypted ahead of the engine, per TLS session. */
@@ -44,9 +46,7 @@
 	X(record_errors, COUNTER, "TLS sessions ended by a bad record or alert after the handshake")
 
 struct smtp_tls_counters {
-#define SMTP_TLS_X_FIELD(n, t, h) uint64_t n;
-	SMTP_TLS_COUNTERS(SMTP_TLS_X_FIELD)
-#undef SMTP_TLS_X_FIELD
+	SMTP_TLS_COUNTERS(MX_CTR_X_FIELD)
 };
 
 struct smtp_tls_worker;
