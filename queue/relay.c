@@ -668,8 +668,18 @@ static uint64_t backlog_wait_ns(struct relay *r, uint64_t now)
  */
 static uint64_t backlog_estimate(struct relay *r, uint64_t now)
 {
-	uint64_t due = 0, est = backlog_wait_ns(r, now);
+	uint64_t due = 0, est;
 
+	/* Every next hop down: mail waits for the outage, not for a thread,
+	 * and refuse_after_s decides about that (default: never refuse). The
+	 * pace of the probes says nothing of the hop's: the rate is measured
+	 * afresh once it is back. */
+	if (r->down_since_ns) {
+		r->rate_t0_ns = now;
+		r->rate_n0 = r->attempts_done;
+		return 0;
+	}
+	est = backlog_wait_ns(r, now);
 	for (size_t i = 0; i < r->nheap; i++)
 		due += r->heap[i]->next_try_ns <= now;
 	if (now - r->rate_t0_ns >= BACKLOG_WINDOW_NS) {

@@ -20,12 +20,8 @@ exits_zero() {
 	[ "$rc" -eq 0 ] || fail "mxgate exited $rc after $1"
 }
 # The next hop refuses (nothing listens on port 1): mail stays queued.
-# Back-pressure is off: with the hop down and the first run's mail due at
-# the restart, max_backlog_age_s would refuse MAIL (452 4.3.1) and the
-# stuck client below would be between transactions, not in one.
 mx_conf smtp port 25 smtp hostname mx.example.test daemon drain_timeout_s 20 \
-	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600 \
-	relay max_backlog_age_s 0
+	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600
 python3 "$TOOL" notify "$MX_TMP/notify.sock" "$MX_TMP/notify.log" 60 &
 npid=$!
 trap 'kill $npid 2>/dev/null; mx_cleanup' EXIT
@@ -81,8 +77,7 @@ mx_stop
 # linger keeps its session, and so the daemon, there meanwhile).
 mx_conf smtp port 25 smtp hostname mx.example.test smtp linger_ms 30000 \
 	daemon drain_timeout_s 2 daemon drain_mode silent \
-	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600 \
-	relay max_backlog_age_s 0
+	relay nexthop smtp:127.0.0.1:1 relay retry_min_s 600 relay retry_max_s 600
 mx_start
 in_ns python3 - "$MX_TMP/release2" >"$MX_TMP/stuck.out" 2>&1 <<'PY' &
 import os, socket, sys, time

@@ -1170,6 +1170,43 @@ static void test_backlog_age_refuses(void **state)
 	fh_stop(h);
 }
 
+/*
+ * A dead next hop is refuse_after_s's business, not max_backlog_age_s's:
+ * mail due while every hop is down waits for the outage, and the probes'
+ * pace (one per hop_retry) is not the hop's. Before the fix the head's wait
+ * and then the probe pace crossed the bound and MAIL got 452 4.3.1 although
+ * refuse_after_s was 0 ("never"): int-ops-drain and int-bench-compare (whose
+ * next hops are dead on purpose) failed whenever the estimate got there.
+ */
+static void test_backlog_ignores_dead_hop(void **state)
+{
+	struct relay_conf rc = rconf(fh_dead_port(), RELAY_PROTO_SMTP);
+	struct relay_queue_summary q;
+	struct rig g;
+
+	(void)state;
+	rc.retry_min_ms = 60000;
+	rc.retry_max_ms = 60000;
+	rc.hop_retry_ms = 50;
+	rc.refuse_after_ms = 0;
+	rc.max_backlog_age_ms = 50;
+	rig_up(&g, &rc);
+	for (int i = 0; i < 40; i++)
+		put_msg(g.w, "x@example.test", NULL, rc_one, 1, body_dots, sizeof(body_dots) - 1);
+	for (int i = 0; i < 300 && !relay_nexthop_down_since(g.r); i++)
+		tu_sleep_us(10000);
+	assert_true(relay_nexthop_down_since(g.r) != 0);
+	for (int i = 0; i < 40; i++) { /* 400 ms: 8 times the bound */
+		relay_pressure_tick(g.r);
+		assert_int_equal(spool_admit(g.w), 0);
+		tu_sleep_us(10000);
+	}
+	relay_queue_summary(g.r, &q);
+	assert_false(q.backlog_refusing);
+	assert_true(q.nexthop_down_ms > 0);
+	rig_down(&g);
+}
+
 /* rig_up() with a second spool context reserved for notifications, as the
  * daemon does (queue.c: one more than the worker lcores). */
 static void rig_up_dsn(struct rig *g, struct relay_conf *rc)
@@ -1386,6 +1423,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_age_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backlog_ignores_dead_hop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_permanent_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_expiry, setup, teardown),
 	};
