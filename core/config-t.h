@@ -184,6 +184,7 @@ struct mx_config {
 	struct mx_cfg_list policy_reply; /* CHECK CODE ENH TEXT */
 	int64_t policy_client_rdns;	 /* 0 off, 1 record, 2 defer (450), 3 reject (550) */
 	int64_t policy_spf;		 /* 0 off, 1 header, 2 reject (fail: 550 5.7.23) */
+	struct mx_cfg_list policy_tempfail_skip; /* DNS checks skipped on TEMPFAIL */
 
 	/* [dns] (policy/dns.h) */
 	char dns_servers[MX_CFG_STR]; /* "ip[:port],[v6]:port,..."; "": /etc/resolv.conf */

@@ -218,6 +218,7 @@ static const struct key_def keys[] = {
 	{"policy", "client_rdns", K_ENUM, OFF(policy_client_rdns), 0, 0, false, LIVE,
 	 pol_rdns_names},
 	{"policy", "spf", K_ENUM, OFF(policy_spf), 0, 0, false, LIVE, pol_spf_names},
+	{"policy", "tempfail_skip", K_LIST, OFF(policy_tempfail_skip), 0, 0, false, LIVE},
 
 	{"dns", "servers", K_STR, OFF(dns_servers), 0, 0, false, LIVE},
 	{"dns", "timeout_ms", K_INT, OFF(dns_timeout_ms), 100, 60000, false, LIVE},

@@ -48,6 +48,7 @@ struct pol_set {
 	uint8_t helo_dns, sender_domain; /* 0 off, 1 defer, 2 reject */
 	uint8_t spf;			 /* 0 off, 1 header, 2 reject fail */
 	uint8_t rdns;			 /* 0 off, 1 record, 2 defer, 3 reject */
+	uint32_t tempfail_skip;		 /* bit per check id: TEMPFAIL skips it */
 	char hostname[SMTP_HOSTNAME_MAX + 1];
 	uint32_t ip4; /* ours, network order (0: none) */
 	struct pol_table *domains, *nets, *rcpts, *special;
@@ -212,6 +213,31 @@ static int parse_reply(const char *v, struct pol_reply_def *r, unsigned *id)
 	return 0;
 }
 
+/* [policy] tempfail_skip: a DNS check (client_rdns, helo_dns,
+ * sender_domain), its class (client, helo, sender) or "all" -> check bits.
+ * 0 if @v names none of them. */
+static uint32_t tempfail_bits(const char *v)
+{
+	static const struct {
+		const char *name;
+		uint32_t bits;
+	} names[] = {
+		{"client_rdns", 1u << POL_CHK_client_rdns},
+		{"helo_dns", 1u << POL_CHK_helo_dns},
+		{"sender_domain", 1u << POL_CHK_sender_domain},
+		{"client", 1u << POL_CHK_client_rdns},
+		{"helo", 1u << POL_CHK_helo_dns},
+		{"sender", 1u << POL_CHK_sender_domain},
+		{"all", 1u << POL_CHK_client_rdns | 1u << POL_CHK_helo_dns |
+				1u << POL_CHK_sender_domain},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(v, names[i].name) == 0)
+			return names[i].bits;
+	return 0;
+}
+
 static struct pol_table *table_of(const struct mx_cfg_list *l, size_t extra)
 {
 	return pol_table_new(l->n + extra);
@@ -262,6 +288,17 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 			goto fail;
 		}
 		s->reply[id] = r;
+	}
+	for (unsigned i = 0; i < c->policy_tempfail_skip.n; i++) {
+		uint32_t b = tempfail_bits(c->policy_tempfail_skip.v[i]);
+		if (!b) {
+			snprintf(err, errlen,
+				 "%s: [policy] tempfail_skip = %s: expected a DNS check (client_rdns, "
+				 "helo_dns, sender_domain), a class (client, helo, sender) or all",
+				 c->path, c->policy_tempfail_skip.v[i]);
+			goto fail;
+		}
+		s->tempfail_skip |= b;
 	}
 	for (unsigned i = 0; i < c->policy_dnsbl.n; i++) {
 		if (s->nzones == POL_DNSBL_MAX ||
@@ -449,6 +486,11 @@ bool pol_enabled(const struct pol_set *s)
 bool pol_delay_reject(const struct pol_set *s)
 {
 	return s->delay_reject;
+}
+
+bool pol_tempfail_skips(const struct pol_set *s, unsigned id)
+{
+	return id < POL_CHK_COUNT && (s->tempfail_skip >> id & 1);
 }
 
 unsigned pol_wants(const struct pol_set *s)
@@ -673,6 +715,10 @@ static enum pol_action dns_state(const struct pol_set *s, unsigned id, uint8_t s
 		verdict(s, id, in, v);
 		return (enum pol_action)v->action;
 	case POL_DNS_TEMPFAIL:
+		/* The operator's choice (Postfix: a lookup error is a 4xx, or the
+		 * restriction is skipped): tempfail_skip lets the session go on. */
+		if (s->tempfail_skip >> id & 1)
+			return POL_CONTINUE;
 		v->tempfail = true;
 		verdict(s, id, in, v);
 		return (enum pol_action)v->action;

@@ -14,7 +14,8 @@
 #   - a trusted client (mynetworks) may relay and say EHLO x.local;
 #   - `mxgatectl policy test` gives the same verdict as a dry run;
 #   - dnsmasq stopped: a new HELO name is 451 4.4.3 (never 5xx) and no
-#     session stays open.
+#     session stays open; with [policy] tempfail_skip = helo_dns (reload)
+#     the failed lookup skips the check and the message is queued.
 . "$(dirname "$0")/lib.sh"
 mx_setup policy
 trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; mx_cleanup' EXIT
@@ -121,6 +122,12 @@ done
 [ "$(mx_ctl show stats | awk '$1 == "smtp.sessions_open" { print $2 }')" = 0 ] ||
 	fail "sessions still open after the DNS server stopped"
 pass "DNS server gone: 451 4.4.3, no session left open"
+
+# The operator's choice: [policy] tempfail_skip = helo_dns skips the check
+# whose lookup failed (live, on reload); the session goes on and is queued.
+printf '[policy]\ntempfail_skip = helo_dns\n' >>"$MX_CONF"
+out=$(mx_ctl reload 2>&1) || fail "reload with tempfail_skip: $out"
+expect 198.18.0.1 fresh2.example.org s@example.org known@example.com "250 2.0.0 Ok: queued as"
 
 # A reload with a bad recipient file changes nothing.
 sed -i "s|^recipients = .*|recipients = $MX_TMP/missing|" "$MX_CONF"
