@@ -112,6 +112,7 @@ struct mx_config {
 	int64_t smtp_line_ext;
 	int64_t smtp_greet_delay_ms;
 	int64_t smtp_pregreet; /* 0 drop, 1 log */
+	bool smtp_greet_teaser; /* "220-" at once, "220 " after greet_delay_ms */
 	int64_t smtp_timeout_cmd_s;
 	int64_t smtp_timeout_data_s;
 	int64_t smtp_max_conn_per_ip;	 /* admission (smtp/admission.h); 0: off */
@@ -185,6 +186,7 @@ struct mx_config {
 	int64_t policy_client_rdns;	 /* 0 off, 1 record, 2 defer (450), 3 reject (550) */
 	int64_t policy_spf;		 /* 0 off, 1 header, 2 reject (fail: 550 5.7.23) */
 	struct mx_cfg_list policy_tempfail_skip; /* DNS checks skipped on TEMPFAIL */
+	int64_t policy_pass_cache_ttl_s;	 /* pregreet passes remembered; 0 off */
 
 	/* [dns] (policy/dns.h) */
 	char dns_servers[MX_CFG_STR]; /* "ip[:port],[v6]:port,..."; "": /etc/resolv.conf */

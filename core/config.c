@@ -139,6 +139,7 @@ static const struct key_def keys[] = {
 	{"smtp", "line_ext", K_INT, OFF(smtp_line_ext), 0, 65536, false, RESTART},
 	{"smtp", "greet_delay_ms", K_INT, OFF(smtp_greet_delay_ms), 0, 60000, false, LIVE},
 	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, LIVE, pregreet_names},
+	{"smtp", "greet_teaser", K_BOOL, OFF(smtp_greet_teaser), 0, 0, false, LIVE},
 	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false, LIVE},
 	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false, LIVE},
 	{"smtp", "max_conn_per_ip", K_INT, OFF(smtp_max_conn_per_ip), 0, 1 << 22, false, LIVE},
@@ -219,6 +220,8 @@ static const struct key_def keys[] = {
 	 pol_rdns_names},
 	{"policy", "spf", K_ENUM, OFF(policy_spf), 0, 0, false, LIVE, pol_spf_names},
 	{"policy", "tempfail_skip", K_LIST, OFF(policy_tempfail_skip), 0, 0, false, LIVE},
+	{"policy", "pass_cache_ttl_s", K_INT, OFF(policy_pass_cache_ttl_s), 0, 30 * 86400, false,
+	 LIVE},
 
 	{"dns", "servers", K_STR, OFF(dns_servers), 0, 0, false, LIVE},
 	{"dns", "timeout_ms", K_INT, OFF(dns_timeout_ms), 100, 60000, false, LIVE},
@@ -355,6 +358,7 @@ void config_defaults(struct mx_config *c)
 	c->policy_sender_domain = 0;
 	c->policy_dnsbl_threshold = 1;
 	c->policy_client_rdns = 1; /* record: Received: names a verified client */
+	c->policy_pass_cache_ttl_s = 86400; /* postscreen_greet_ttl */
 	c->dns_timeout_ms = 2000;
 	c->dns_tries = 2;
 	c->dns_min_ttl = 60;

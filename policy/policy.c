@@ -49,6 +49,7 @@ struct pol_set {
 	uint8_t spf;			 /* 0 off, 1 header, 2 reject fail */
 	uint8_t rdns;			 /* 0 off, 1 record, 2 defer, 3 reject */
 	uint32_t tempfail_skip;		 /* bit per check id: TEMPFAIL skips it */
+	uint32_t pass_ttl_s;		 /* pregreet pass cache TTL, 0 off */
 	char hostname[SMTP_HOSTNAME_MAX + 1];
 	uint32_t ip4; /* ours, network order (0: none) */
 	struct pol_table *domains, *nets, *rcpts, *special;
@@ -228,8 +229,8 @@ static uint32_t tempfail_bits(const char *v)
 		{"client", 1u << POL_CHK_client_rdns},
 		{"helo", 1u << POL_CHK_helo_dns},
 		{"sender", 1u << POL_CHK_sender_domain},
-		{"all", 1u << POL_CHK_client_rdns | 1u << POL_CHK_helo_dns |
-				1u << POL_CHK_sender_domain},
+		{"all",
+		 1u << POL_CHK_client_rdns | 1u << POL_CHK_helo_dns | 1u << POL_CHK_sender_domain},
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -265,6 +266,7 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 	s->spf = (uint8_t)c->policy_spf;
 	s->rdns = (uint8_t)c->policy_client_rdns;
 	s->threshold = (int)c->policy_dnsbl_threshold;
+	s->pass_ttl_s = (uint32_t)c->policy_pass_cache_ttl_s;
 	snprintf(s->hostname, sizeof(s->hostname), "%.*s", SMTP_HOSTNAME_MAX, hn ? hn : "");
 	s->ip4 = htonl(c->ip4_addr);
 	for (unsigned i = 0; i < POL_CHK_COUNT; i++)
@@ -293,7 +295,8 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 		uint32_t b = tempfail_bits(c->policy_tempfail_skip.v[i]);
 		if (!b) {
 			snprintf(err, errlen,
-				 "%s: [policy] tempfail_skip = %s: expected a DNS check (client_rdns, "
+				 "%s: [policy] tempfail_skip = %s: expected a DNS check "
+				 "(client_rdns, "
 				 "helo_dns, sender_domain), a class (client, helo, sender) or all",
 				 c->path, c->policy_tempfail_skip.v[i]);
 			goto fail;
@@ -486,6 +489,11 @@ bool pol_enabled(const struct pol_set *s)
 bool pol_delay_reject(const struct pol_set *s)
 {
 	return s->delay_reject;
+}
+
+uint32_t pol_pass_ttl(const struct pol_set *s)
+{
+	return s->pass_ttl_s;
 }
 
 bool pol_tempfail_skips(const struct pol_set *s, unsigned id)

@@ -121,6 +121,9 @@ bool pol_trusted(const struct pol_set *s, const struct pol_input *in);
 /** Accessors for the stages and ctl. */
 bool pol_enabled(const struct pol_set *s);
 bool pol_delay_reject(const struct pol_set *s);
+/** [policy] pass_cache_ttl_s: how long a pregreet pass is remembered (0:
+ * no pass cache). */
+uint32_t pol_pass_ttl(const struct pol_set *s);
 /** Whether a failed lookup (TEMPFAIL) of check @id skips it ([policy]
  * tempfail_skip) instead of deferring (451 4.4.3). */
 bool pol_tempfail_skips(const struct pol_set *s, unsigned id);

@@ -39,6 +39,7 @@
 #include "core/counters.h"
 #include "core/log.h"
 #include "policy/dns.h"
+#include "policy/passcache.h"
 #include "policy/policy.h"
 #include "policy/spf.h"
 #include "smtp/host.h"
@@ -48,7 +49,8 @@
 #define POL_PARK_MS	20000 /* DNS: tries x timeout and then some */
 #define POL_SPF_POOL	256   /* SPF evaluations at once per worker (8 KiB each) */
 #define POL_SPF_HDR	512
-#define POL_PARK_DATA	0xff /* park_class: DATA_BEGIN waits for SPF, rDNS */
+#define POL_PARK_DATA	0xff  /* park_class: DATA_BEGIN waits for SPF, rDNS */
+#define POL_PASS_SLOTS	65536 /* pregreet pass cache entries per worker (1.5 MiB) */
 
 enum q_kind {
 	Q_HELO_A = 1,
@@ -106,6 +108,7 @@ struct pol_stage {
 	int16_t spf_free[POL_SPF_POOL];
 	unsigned nspf_free;
 	char hostname[SMTP_HOSTNAME_MAX + 1];
+	struct pol_pass_cache pass; /* clients that passed the pregreet test */
 };
 
 static struct pol_stage *stages[POL_MAX_WORKERS];
@@ -478,9 +481,15 @@ static enum smtp_stage_verdict st_connect(void *arg, struct smtp_stage_call *cal
 	sl->dnsbl_zone = -1;
 	sl->dnsbl_done = true;
 	sl->spf_eval = -1;
+	input_of(sl, call->conn, &in);
+	/* Passed the pregreet test lately: no greet delay, no teaser. */
+	if (s && pol_pass_ttl(s) &&
+	    pol_pass_has(&ps->pass, in.family, in.addr, (uint32_t)(call->now_us / 1000000))) {
+		ps->pass.hits++;
+		smtp_greet_now(call->s);
+	}
 	if (!pol_enabled(s))
 		return SMTP_STAGE_CONTINUE;
-	input_of(sl, call->conn, &in);
 	sl->trusted = pol_trusted(s, &in);
 	if (pol_wants(s) & POL_WANT_RDNS) {
 		char q[MX_DNS_NAME_MAX + 1];
@@ -519,6 +528,12 @@ static enum smtp_stage_verdict st_helo(void *arg, struct smtp_stage_call *call)
 	const struct pol_set *s = pol_current();
 
 	snprintf(sl->helo, sizeof(sl->helo), "%s", call->ev->str ? call->ev->str : "");
+	if (s && pol_pass_ttl(s) && smtp_greet_passed(call->s)) {
+		struct pol_input in;
+		input_of(sl, call->conn, &in);
+		pol_pass_add(&ps->pass, in.family, in.addr, (uint32_t)(call->now_us / 1000000),
+			     pol_pass_ttl(s));
+	}
 	sl->helo_dns = POL_DNS_NONE;
 	sl->helo_gen++;
 	sl->from_set = sl->rcpt_set = false;
@@ -692,7 +707,8 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 	ps->nslots = smtp_conn_slots(ps->conns);
 	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
 	ps->spf = calloc(POL_SPF_POOL, sizeof(*ps->spf));
-	if (!ps->slots || !ps->spf) {
+	if (!ps->slots || !ps->spf || pol_pass_init(&ps->pass, POL_PASS_SLOTS) != 0) {
+		pol_pass_free(&ps->pass);
 		free(ps->slots);
 		free(ps->spf);
 		free(ps);
@@ -718,6 +734,7 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 		};
 		int rc = smtp_host_stage_add(h, &st);
 		if (rc != 0) {
+			pol_pass_free(&ps->pass);
 			free(ps->slots);
 			free(ps->spf);
 			free(ps);
@@ -735,6 +752,7 @@ void pol_stage_destroy(struct pol_stage *ps)
 		return;
 	if (stages[ps->worker] == ps)
 		stages[ps->worker] = NULL;
+	pol_pass_free(&ps->pass);
 	free(ps->slots);
 	free(ps->spf);
 	free(ps);

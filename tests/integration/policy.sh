@@ -15,7 +15,9 @@
 #   - `mxgatectl policy test` gives the same verdict as a dry run;
 #   - dnsmasq stopped: a new HELO name is 451 4.4.3 (never 5xx) and no
 #     session stays open; with [policy] tempfail_skip = helo_dns (reload)
-#     the failed lookup skips the check and the message is queued.
+#     the failed lookup skips the check and the message is queued;
+#   - greet_teaser: "220-" then "220 " after greet_delay_ms, a client talking
+#     in between refused 554 5.5.1, one that waited greeted at once next time.
 . "$(dirname "$0")/lib.sh"
 mx_setup policy
 trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; mx_cleanup' EXIT
@@ -128,6 +130,43 @@ pass "DNS server gone: 451 4.4.3, no session left open"
 printf '[policy]\ntempfail_skip = helo_dns\n' >>"$MX_CONF"
 out=$(mx_ctl reload 2>&1) || fail "reload with tempfail_skip: $out"
 expect 198.18.0.1 fresh2.example.org s@example.org known@example.com "250 2.0.0 Ok: queued as"
+
+# Postscreen's teaser and pass cache ([smtp] greet_delay_ms, greet_teaser,
+# live): "220-" at once, "220 " after the delay; a client that talks in
+# between gets 554 5.5.1; one that waited is greeted at once next time.
+printf '[smtp]\ngreet_delay_ms = 1500\ngreet_teaser = yes\n' >>"$MX_CONF"
+out=$(mx_ctl reload 2>&1) || fail "reload with greet_teaser: $out"
+# greet SRC EARLY: the lines the server sent (EARLY: EHLO right after the first line).
+greet() {
+	in_ns python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("198.18.0.2", 25), timeout=10, source_address=(sys.argv[1], 0))
+f = s.makefile("rb")
+lines = [f.readline().decode().rstrip()]
+if sys.argv[2] == "1":
+    s.sendall(b"EHLO early.example.org\r\n")
+while lines[-1].startswith("220-"):
+    lines.append(f.readline().decode().rstrip())
+if sys.argv[2] == "0":
+    s.sendall(b"EHLO good.example.org\r\n")
+    lines.append(f.readline().decode().rstrip())
+    s.sendall(b"QUIT\r\n")
+print("|".join(lines))
+PY
+}
+out=$(greet 198.18.0.1 0)
+[ "$out" = "220-mx.example.com ESMTP|220 mx.example.com ESMTP|250-mx.example.com" ] ||
+	fail "teaser, first visit: $out"
+pass "teaser: 220- at once, 220 after greet_delay_ms, EHLO served"
+out=$(greet 198.18.0.1 0)
+[ "$out" = "220 mx.example.com ESMTP|250-mx.example.com" ] || fail "pass cache: $out"
+pass "pass cache: the client that waited is greeted at once"
+out=$(greet 198.18.0.11 1)
+[ "$out" = "220-mx.example.com ESMTP|554 5.5.1 mx.example.com Error: SMTP protocol violation" ] ||
+	fail "pregreet after the teaser: $out"
+out=$(greet 198.18.0.11 0)
+[ "${out%%|*}" = "220-mx.example.com ESMTP" ] || fail "pregreet client remembered: $out"
+pass "pregreet after the teaser: 554 5.5.1, and the client is not remembered"
 
 # A reload with a bad recipient file changes nothing.
 sed -i "s|^recipients = .*|recipients = $MX_TMP/missing|" "$MX_CONF"

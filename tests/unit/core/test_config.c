@@ -276,6 +276,7 @@ static void test_apply_classes(void **state)
 		"smtp.max_commands",
 		"smtp.greet_delay_ms",
 		"smtp.pregreet",
+		"smtp.greet_teaser",
 		"smtp.timeout_cmd_s",
 		"smtp.timeout_data_s",
 		"spool.high_water_mb",
@@ -307,6 +308,8 @@ static void test_apply_classes(void **state)
 		"policy.dnsbl_threshold",
 		"policy.reply",
 		"policy.spf",
+		"policy.tempfail_skip",
+		"policy.pass_cache_ttl_s",
 		"policy.client_rdns",
 		/* resolver (policy/dns.h) */
 		"dns.servers",

@@ -467,11 +467,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_helo),	      cmocka_unit_test(test_helo_dns),
-		cmocka_unit_test(test_tempfail_skip),
-		cmocka_unit_test(test_recipients),    cmocka_unit_test(test_senders),
-		cmocka_unit_test(test_networks),      cmocka_unit_test(test_dnsbl),
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_disabled),
-		cmocka_unit_test(test_table),	      cmocka_unit_test(test_publish),
+		cmocka_unit_test(test_tempfail_skip), cmocka_unit_test(test_recipients),
+		cmocka_unit_test(test_senders),	      cmocka_unit_test(test_networks),
+		cmocka_unit_test(test_dnsbl),	      cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_disabled),      cmocka_unit_test(test_table),
+		cmocka_unit_test(test_publish),
 	};
 	int rc;
 

@@ -106,6 +106,52 @@ static void test_helo_local_delayed(void **state)
 	fx_close_all(t->f);
 }
 
+/* Postscreen's teaser and pass cache: a first visit gets "220-" and waits
+ * for the final "220 "; having waited, the address is remembered and the
+ * next session is greeted at once; a client that talks early is not
+ * remembered; pass_cache_ttl_s = 0 remembers nobody. */
+static void test_pass_cache(void **state)
+{
+	struct tfx *t = *state;
+	struct smtp_pool *pool = smtp_host_pool(t->f->h);
+	struct smtp_config sc = *smtp_pool_config(pool);
+
+	sc.greet_delay_ms = 1000;
+	sc.greet_teaser = true;
+	sc.pregreet_action = SMTP_PREGREET_LOG;
+	assert_int_equal(smtp_pool_update(pool, &sc), 0);
+	use_policy("[policy]\npass_cache_ttl_s = 3600\n");
+	/* Talks after the "220-" only: a pregreet, served (log) but not remembered. */
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+	client(t->f, 0, "EHLO early.example.org\r\n");
+	advance_ms(t->f, 1000);
+	assert_memory_equal(say(t, ""), "220 mx.test ESMTP\r\n250-mx.test", 30);
+	fx_close_all(t->f);
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+	advance_ms(t->f, 1000);
+	assert_string_equal(sent(t->f, 0), "220 mx.test ESMTP\r\n");
+	assert_memory_equal(say(t, "EHLO patient.example.org\r\n"), "250-mx.test", 11);
+	fx_close_all(t->f);
+	/* Remembered: the final greeting at once, no teaser. */
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220 mx.test ESMTP\r\n");
+	fx_close_all(t->f);
+	/* The entry expires with the TTL. */
+	advance_ms(t->f, 3600 * 1000);
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+	fx_close_all(t->f);
+	use_policy("[policy]\npass_cache_ttl_s = 0\n");
+	connect_client(t->f, 0);
+	advance_ms(t->f, 1000);
+	say(t, "EHLO patient.example.org\r\n");
+	fx_close_all(t->f);
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+}
+
 static void test_no_delay(void **state)
 {
 	struct tfx *t = *state;
@@ -430,6 +476,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_helo_local_delayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pass_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_at_connect, setup, teardown),
