@@ -50,6 +50,7 @@ struct pol_set {
 	uint8_t rdns;			 /* 0 off, 1 record, 2 defer, 3 reject */
 	uint32_t tempfail_skip;		 /* bit per check id: TEMPFAIL skips it */
 	uint32_t pass_ttl_s;		 /* pregreet pass cache TTL, 0 off */
+	bool verify;			 /* ask the next hop at RCPT (verify.c) */
 	char hostname[SMTP_HOSTNAME_MAX + 1];
 	uint32_t ip4; /* ours, network order (0: none) */
 	struct pol_table *domains, *nets, *rcpts, *special;
@@ -267,6 +268,7 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 	s->rdns = (uint8_t)c->policy_client_rdns;
 	s->threshold = (int)c->policy_dnsbl_threshold;
 	s->pass_ttl_s = (uint32_t)c->policy_pass_cache_ttl_s;
+	s->verify = c->policy_verify_recipients;
 	snprintf(s->hostname, sizeof(s->hostname), "%.*s", SMTP_HOSTNAME_MAX, hn ? hn : "");
 	s->ip4 = htonl(c->ip4_addr);
 	for (unsigned i = 0; i < POL_CHK_COUNT; i++)
@@ -504,8 +506,8 @@ bool pol_tempfail_skips(const struct pol_set *s, unsigned id)
 unsigned pol_wants(const struct pol_set *s)
 {
 	return (s->helo_dns ? POL_WANT_HELO_A : 0) | (s->sender_domain ? POL_WANT_SENDER : 0) |
-	       (s->nzones ? POL_WANT_DNSBL : 0) | (s->spf ? POL_WANT_SPF : 0) |
-	       (s->rdns ? POL_WANT_RDNS : 0);
+	       (s->verify ? POL_WANT_VERIFY : 0) | (s->nzones ? POL_WANT_DNSBL : 0) |
+	       (s->spf ? POL_WANT_SPF : 0) | (s->rdns ? POL_WANT_RDNS : 0);
 }
 
 unsigned pol_dnsbl_zones(const struct pol_set *s)
@@ -621,11 +623,29 @@ static void verdict(const struct pol_set *s, unsigned id, const struct pol_input
 			 text);
 		break;
 	case POL_CLASS_RCPT:
-		if (id == POL_CHK_rcpt_relay)
+		if (id == POL_CHK_rcpt_relay) {
 			snprintf(v->text, sizeof(v->text), "<%s>: %s", in->rcpt, text);
-		else
+		} else if (id == POL_CHK_rcpt_unverified) {
+			/* Postfix: "undeliverable address: host H said: ..." (5xx) and
+			 * 450 4.1.1 "unverified address: ..." while unknown. */
+			const char *why = in->verify_text && in->verify_text[0] ? in->verify_text
+										: "no answer yet";
+			if (v->tempfail) {
+				v->code = 450;
+				snprintf(v->enh, sizeof(v->enh), "4.1.1");
+				v->action = POL_DEFER;
+				snprintf(v->text, sizeof(v->text),
+					 "<%s>: Recipient address rejected: unverified address: %s",
+					 in->rcpt, why);
+			} else {
+				snprintf(v->text, sizeof(v->text),
+					 "<%s>: Recipient address rejected: %s: %s", in->rcpt, text,
+					 why);
+			}
+		} else {
 			snprintf(v->text, sizeof(v->text), "<%s>: Recipient address rejected: %s",
 				 in->rcpt, text);
+		}
 		break;
 	default:
 		break;
@@ -816,6 +836,16 @@ static enum pol_action eval_rcpt(const struct pol_set *s, const struct pol_input
 		snprintf(key, sizeof(key), "@%s", dom);
 		if (!pol_table_has(s->rcpts, key, strlen(key)))
 			return verdict(s, POL_CHK_rcpt_unknown, in, v), (enum pol_action)v->action;
+	}
+	/* reject_unverified_recipient: never a 250 while the next hop's answer
+	 * is unknown (450 4.1.1), a 5xx from it is ours. */
+	if (s->verify && in->verify != POL_DNS_NONE) {
+		if (in->verify == POL_DNS_TEMPFAIL) {
+			v->tempfail = true;
+			verdict(s, POL_CHK_rcpt_unverified, in, v);
+			return (enum pol_action)v->action;
+		}
+		return dns_state(s, POL_CHK_rcpt_unverified, in->verify, in, v);
 	}
 	return POL_CONTINUE;
 }

@@ -133,6 +133,7 @@ bool pol_tempfail_skips(const struct pol_set *s, unsigned id);
 #define POL_WANT_DNSBL	0x4u
 #define POL_WANT_SPF	0x8u  /* evaluate SPF at MAIL (header, refusal) */
 #define POL_WANT_RDNS	0x10u /* client PTR + forward confirmation at connect */
+#define POL_WANT_VERIFY 0x20u /* recipient verification at the next hop (verify.c) */
 unsigned pol_wants(const struct pol_set *s);
 unsigned pol_dnsbl_zones(const struct pol_set *s);
 const struct pol_dnsbl_zone *pol_dnsbl_zone(const struct pol_set *s, unsigned i);

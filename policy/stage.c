@@ -63,6 +63,7 @@ enum q_kind {
 	Q_SPF, /* + the slot's SPF generation in the cookie */
 	Q_PTR,
 	Q_RDNS_FWD,
+	Q_VERIFY, /* + the slot's RCPT generation in the cookie */
 };
 
 struct pol_slot {
@@ -89,6 +90,9 @@ struct pol_slot {
 	uint8_t helo_gen; /* in the cookies of the HELO name's lookups */
 	uint8_t from_gen; /* in the cookies of the sender domain's lookups */
 	int16_t spf_eval; /* index in the pool while evaluating (-1: none) */
+	uint8_t verify;	  /* enum pol_dns_state of the current RCPT's probe */
+	uint8_t rcpt_gen; /* in the cookies of the RCPT's verification */
+	char verify_text[256];
 	char spf_hdr[POL_SPF_HDR];
 };
 
@@ -139,6 +143,8 @@ static void input_of(const struct pol_slot *sl, const struct smtp_conn *c, struc
 	in->spf = sl->spf;
 	in->spf_result = sl->spf_result;
 	in->rdns = sl->rdns;
+	in->verify = sl->verify;
+	in->verify_text = sl->verify_text;
 }
 
 int pol_session_input(unsigned worker, uint32_t slot, struct pol_input *out)
@@ -225,9 +231,17 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 
 	/* An answer for an earlier HELO name or sender of this session. */
 	if (((kind == Q_HELO_A || kind == Q_HELO_AAAA) && zone != sl->helo_gen) ||
-	    ((kind == Q_MX || kind == Q_SA || kind == Q_SAAAA) && zone != sl->from_gen))
+	    ((kind == Q_MX || kind == Q_SA || kind == Q_SAAAA) && zone != sl->from_gen) ||
+	    (kind == Q_VERIFY && zone != sl->rcpt_gen))
 		return;
 	switch (kind) {
+	case Q_VERIFY:
+		sl->verify = r->status == MX_DNS_OK	    ? POL_DNS_FOUND
+			     : r->status == MX_DNS_NXDOMAIN ? POL_DNS_NOTFOUND
+							    : POL_DNS_TEMPFAIL;
+		snprintf(sl->verify_text, sizeof(sl->verify_text), "%.*s",
+			 (int)strnlen(r->text, sizeof(r->text)), r->text);
+		break;
 	case Q_HELO_A:
 	case Q_HELO_AAAA:
 		if (ok)
@@ -590,9 +604,33 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 {
 	struct pol_stage *ps = arg;
 	struct pol_slot *sl = &ps->slots[call->conn->slot];
+	const struct pol_set *s = pol_current();
 
 	snprintf(sl->rcpt, sizeof(sl->rcpt), "%s", call->ev->str ? call->ev->str : "");
 	sl->rcpt_set = true;
+	sl->verify = POL_DNS_NONE;
+	sl->verify_text[0] = '\0';
+	sl->rcpt_gen++;
+	if (pol_enabled(s) && (pol_wants(s) & POL_WANT_VERIFY)) {
+		struct pol_verdict v;
+		struct pol_input in;
+		unsigned k;
+		/* Ask the next hop only about what every other check lets
+		 * through (not a relay attempt, not an unknown user). */
+		input_of(sl, call->conn, &in);
+		in.verify = POL_DNS_FOUND;
+		for (k = POL_CLASS_CLIENT; k <= POL_CLASS_RCPT; k++) {
+			pol_eval_class(s, (enum pol_class)k, &in, &v);
+			if (v.action != POL_CONTINUE &&
+			    (v.action != POL_ACCEPT || k == POL_CLASS_RCPT))
+				break;
+		}
+		if (k > POL_CLASS_RCPT) {
+			sl->verify = POL_DNS_WAIT;
+			ask(ps, sl, call->conn->slot, Q_VERIFY, sl->rcpt_gen, MX_DNS_VERIFY,
+			    sl->rcpt);
+		}
+	}
 	return finish(ps, call, POL_CLASS_RCPT);
 }
 

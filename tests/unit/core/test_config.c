@@ -310,6 +310,11 @@ static void test_apply_classes(void **state)
 		"policy.spf",
 		"policy.tempfail_skip",
 		"policy.pass_cache_ttl_s",
+		"policy.verify_recipients",
+		"policy.verify_nexthop",
+		"policy.verify_pos_ttl_s",
+		"policy.verify_neg_ttl_s",
+		"policy.verify_timeout_ms",
 		"policy.client_rdns",
 		/* resolver (policy/dns.h) */
 		"dns.servers",

@@ -152,6 +152,45 @@ static void test_pass_cache(void **state)
 	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
 }
 
+/* reject_unverified_recipient: the next hop's 5xx is a 550 5.1.1 with its
+ * reply, a temporary answer 450 4.1.1, a 2xx lets the RCPT through; a relay
+ * attempt is refused without asking. */
+static void test_verify(void **state)
+{
+	struct tfx *t = *state;
+	static const char *const bad[] = {
+		"host 198.18.0.1[198.18.0.1]:25 said: 550 5.1.1 <gone@example.com>: Recipient "
+		"address rejected: User unknown (in reply to RCPT TO command)"};
+	static const char *const good[] = {"host 198.18.0.1[198.18.0.1]:25 said: 250 2.1.5 Ok"};
+	static const char *const slow[] = {"no answer from the next hop in time"};
+	unsigned q;
+
+	use_policy("[policy]\ndomains = example.com\nverify_recipients = yes\n");
+	fake_dns_set(MX_DNS_VERIFY, "gone@example.com", MX_DNS_NXDOMAIN, 1, bad);
+	fake_dns_set(MX_DNS_VERIFY, "here@example.com", MX_DNS_OK, 1, good);
+	fake_dns_set(MX_DNS_VERIFY, "slow@example.com", MX_DNS_TEMPFAIL, 1, slow);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO good.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(
+		say(t, "RCPT TO:<gone@example.com>\r\n"),
+		"550 5.1.1 <gone@example.com>: Recipient address rejected: undeliverable "
+		"address: host 198.18.0.1[198.18.0.1]:25 said: 550 5.1.1 "
+		"<gone@example.com>: Recipient address rejected: User unknown (in reply "
+		"to RCPT TO command)\r\n");
+	assert_string_equal(say(t, "RCPT TO:<slow@example.com>\r\n"),
+			    "450 4.1.1 <slow@example.com>: Recipient address rejected: unverified "
+			    "address: no answer from the next hop in time\r\n");
+	assert_string_equal(say(t, "RCPT TO:<here@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	q = fake_dns_queries();
+	assert_string_equal(say(t, "RCPT TO:<a@elsewhere.net>\r\n"),
+			    "554 5.7.1 <a@elsewhere.net>: Relay access denied\r\n");
+	assert_int_equal(fake_dns_queries(), q);
+	assert_int_equal(ctr(t, POL_CHK_rcpt_unverified, POL_CTR_REJECT), 1);
+	assert_int_equal(ctr(t, POL_CHK_rcpt_unverified, POL_CTR_DEFER), 1);
+}
+
 static void test_no_delay(void **state)
 {
 	struct tfx *t = *state;
@@ -477,6 +516,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_helo_local_delayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pass_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_at_connect, setup, teardown),
