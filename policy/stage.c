@@ -499,7 +499,7 @@ static enum smtp_stage_verdict st_connect(void *arg, struct smtp_stage_call *cal
 	/* Passed the pregreet test lately: no greet delay, no teaser. */
 	if (s && pol_pass_ttl(s) &&
 	    pol_pass_has(&ps->pass, in.family, in.addr, (uint32_t)(call->now_us / 1000000))) {
-		ps->pass.hits++;
+		__atomic_store_n(&ps->pass.hits, ps->pass.hits + 1, __ATOMIC_RELAXED);
 		smtp_greet_now(call->s);
 	}
 	if (!pol_enabled(s))
@@ -826,6 +826,8 @@ static const struct mx_ctr_def ctr_defs[] = {
 		{.name = "dnsbl_zone_errors",
 		 .help = "DNSBL answers that were errors (127.255.255.0/24, outside 127/8), any "
 			 "zone"},
+	{.name = "pass_cache_hits",
+	 .help = "Sessions greeted at once: the client passed the pregreet test lately"},
 };
 
 static unsigned ctr_instances(void *arg)
@@ -852,6 +854,10 @@ static void ctr_read(void *arg, unsigned inst, uint64_t *vals)
 	for (unsigned z = 0; z < POL_DNSBL_MAX; z++)
 		ze += pol_zone_errors_read(inst, z);
 	vals[POL_CHK_COUNT * POL_CTR_COUNT] = ze;
+	vals[POL_CHK_COUNT * POL_CTR_COUNT + 1] =
+		inst < POL_MAX_WORKERS && stages[inst]
+			? __atomic_load_n(&stages[inst]->pass.hits, __ATOMIC_RELAXED)
+			: 0;
 }
 
 static const struct mx_ctr_group ctr_group = {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/config-t.h"
+#include "core/counters.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "policy/dns.h"
@@ -41,8 +42,36 @@ static struct {
 	char helo[256];
 	uint32_t pos_ttl, neg_ttl, timeout_ms;
 	struct probe *list;
-	unsigned long long started, ok, bad, temp;
+	uint64_t started, ok, bad, temp; /* relaxed: read by the registry */
+	bool registered;
 } V;
+
+#define VINC(x) __atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
+
+static const struct mx_ctr_def vdefs[] = {
+	{.name = "probes", .help = "Recipient verification probes started at the next hop"},
+	{.name = "deliverable", .help = "Probes answered 2xx to RCPT"},
+	{.name = "undeliverable", .help = "Probes answered 5xx to RCPT (refused 550 5.1.1)"},
+	{.name = "temporary",
+	 .help = "Probes without an answer: 4xx, refused connection, timeout (450 4.1.1)"},
+};
+
+static void vread(void *arg, unsigned inst, uint64_t *vals)
+{
+	(void)arg, (void)inst;
+	vals[0] = __atomic_load_n(&V.started, __ATOMIC_RELAXED);
+	vals[1] = __atomic_load_n(&V.ok, __ATOMIC_RELAXED);
+	vals[2] = __atomic_load_n(&V.bad, __ATOMIC_RELAXED);
+	vals[3] = __atomic_load_n(&V.temp, __ATOMIC_RELAXED);
+}
+
+static const struct mx_ctr_group vgroup = {
+	.name = "verify",
+	.scope = MX_CTR_GLOBAL,
+	.defs = vdefs,
+	.ndefs = sizeof(vdefs) / sizeof(vdefs[0]),
+	.read = vread,
+};
 
 static void finish(struct probe *p, uint8_t status, const char *text)
 {
@@ -54,12 +83,12 @@ static void finish(struct probe *p, uint8_t status, const char *text)
 	r.n = 1; /* text[0..]: the next hop's reply (or why there is none) */
 	if (status == MX_DNS_OK) {
 		ttl = V.pos_ttl;
-		V.ok++;
+		VINC(V.ok);
 	} else if (status == MX_DNS_NXDOMAIN) {
 		ttl = V.neg_ttl;
-		V.bad++;
+		VINC(V.bad);
 	} else {
-		V.temp++;
+		VINC(V.temp);
 	}
 	snprintf(r.text, sizeof(r.text) - 1, "%s", text ? text : "");
 	if (p->fd >= 0) {
@@ -210,7 +239,7 @@ static void verify_start(const char *addr, size_t len, void *token)
 		mx_dns_verify_done(token, &r, 0);
 		return;
 	}
-	V.started++;
+	VINC(V.started);
 	p->token = token;
 	memcpy(p->addr, addr, len < sizeof(p->addr) ? len : sizeof(p->addr) - 1);
 	p->next = V.list;
@@ -288,6 +317,8 @@ int pol_verify_configure(const struct mx_config *c, char *err, size_t errlen)
 			  : c->relay_nexthop.n	      ? c->relay_nexthop.v[0]
 						      : NULL;
 
+	if (!V.registered && mx_ctr_register(&vgroup) == 0)
+		V.registered = true;
 	if (!c->policy_verify_recipients) {
 		V.on = false;
 		return 0;
@@ -308,9 +339,4 @@ int pol_verify_configure(const struct mx_config *c, char *err, size_t errlen)
 		 c->smtp_hostname[0] ? c->smtp_hostname : "localhost");
 	mx_dns_set_verifier(verify_start, verify_cancel);
 	return 0;
-}
-
-void pol_verify_counts(unsigned long long out[4])
-{
-	out[0] = V.started, out[1] = V.ok, out[2] = V.bad, out[3] = V.temp;
 }

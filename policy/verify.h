@@ -28,7 +28,7 @@ struct mx_config;
  * thread. */
 int pol_verify_configure(const struct mx_config *c, char *err, size_t errlen);
 
-/** Probes started, and of them answered 2xx / 5xx / temporarily. */
-void pol_verify_counts(unsigned long long out[4]);
+/* Counters: the "verify" group (probes, deliverable, undeliverable,
+ * temporary), registered at the first configuration. */
 
 #endif

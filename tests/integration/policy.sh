@@ -163,7 +163,9 @@ out=$(greet 198.18.0.1 0)
 pass "teaser: 220- at once, 220 after greet_delay_ms, EHLO served"
 out=$(greet 198.18.0.1 0)
 [ "$out" = "220 mx.example.com ESMTP|250-mx.example.com" ] || fail "pass cache: $out"
-pass "pass cache: the client that waited is greeted at once"
+mx_ctl show stats | grep -q "^policy.pass_cache_hits *1$" ||
+	fail "show stats: $(mx_ctl show stats | grep pass_cache_hits)"
+pass "pass cache: the client that waited is greeted at once (policy.pass_cache_hits 1)"
 out=$(greet 198.18.0.11 1)
 [ "$out" = "220-mx.example.com ESMTP|554 5.5.1 mx.example.com Error: SMTP protocol violation" ] ||
 	fail "pregreet after the teaser: $out"
@@ -194,7 +196,11 @@ expect 198.18.0.1 good.example.org s@example.org postmaster@example.com \
 	"450 4.1.1 <postmaster@example.com>: Recipient address rejected: unverified address: connect to 127.0.0.1[127.0.0.1]:2526: Connection refused"
 mx_ctl show stats | grep -q "^policy.rcpt_unverified_reject *1$" ||
 	fail "show stats: $(mx_ctl show stats | grep rcpt_unverified)"
-pass "show stats: policy.rcpt_unverified_reject 1"
+out=$(mx_ctl show stats | grep "^verify\.")
+grep -q "^verify.probes *3$" <<<"$out" && grep -q "^verify.undeliverable *1$" <<<"$out" &&
+	grep -q "^verify.deliverable *1$" <<<"$out" && grep -q "^verify.temporary *1$" <<<"$out" ||
+	fail "show stats: verify counters: $out"
+pass "show stats: policy.rcpt_unverified_reject 1, verify.probes 3 (1 each way)"
 
 # A reload with a bad recipient file changes nothing.
 sed -i "s|^recipients = .*|recipients = $MX_TMP/missing|" "$MX_CONF"
