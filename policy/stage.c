@@ -616,13 +616,15 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 		struct pol_input in;
 		unsigned k;
 		/* Ask the next hop only about what every other check lets
-		 * through (not a relay attempt, not an unknown user). */
+		 * through (not a relay attempt, not an unknown user). A check
+		 * still waiting for DNS counts as passing: the RCPT parks for
+		 * both, and is never decided without the probe's answer. */
 		input_of(sl, call->conn, &in);
 		in.verify = POL_DNS_FOUND;
 		for (k = POL_CLASS_CLIENT; k <= POL_CLASS_RCPT; k++) {
 			pol_eval_class(s, (enum pol_class)k, &in, &v);
-			if (v.action != POL_CONTINUE &&
-			    (v.action != POL_ACCEPT || k == POL_CLASS_RCPT))
+			if (v.action == POL_REJECT || v.action == POL_DEFER ||
+			    (v.action == POL_ACCEPT && k == POL_CLASS_RCPT))
 				break;
 		}
 		if (k > POL_CLASS_RCPT) {

@@ -189,6 +189,24 @@ static void test_verify(void **state)
 	assert_int_equal(fake_dns_queries(), q);
 	assert_int_equal(ctr(t, POL_CHK_rcpt_unverified, POL_CTR_REJECT), 1);
 	assert_int_equal(ctr(t, POL_CHK_rcpt_unverified, POL_CTR_DEFER), 1);
+	fx_close_all(t->f);
+
+	/* The RCPT parks on a DNSBL answer (not listed): the probe was asked
+	 * meanwhile, its 5xx decides once both are in. */
+	use_policy("[policy]\ndomains = example.com\nverify_recipients = yes\n"
+		   "dnsbl = zen.example\n");
+	fake_dns_hold(true);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO good.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<gone@example.com>\r\n"), "");
+	fake_dns_hold(false);
+	pol_stage_poll(t->ps);
+	assert_memory_equal(sent(t->f, 0),
+			    "550 5.1.1 <gone@example.com>: Recipient address rejected: "
+			    "undeliverable address",
+			    79);
 }
 
 static void test_no_delay(void **state)
