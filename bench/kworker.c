@@ -147,10 +147,12 @@ static int conn_open(struct kw *k, struct conn *c, uint64_t now)
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (cfg->src_len) {
+	if (cfg->src_len || cfg->refusal.src.nsrc) {
+		socklen_t len = cfg->src_len;
+		const struct sockaddr *sa = bench_ref_src(cfg, k->next_conn_id, &len);
 		/* Port chosen at connect(): more 4-tuples from one address. */
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-		if (bind(fd, (const struct sockaddr *)&cfg->src, cfg->src_len) < 0)
+		if (bind(fd, sa ? sa : (const struct sockaddr *)&cfg->src, len) < 0)
 			goto fail;
 	}
 	c->t_connect = now;

@@ -159,6 +159,13 @@ static void usage(FILE *f)
 		"                             when the load is done, at --hard-timeout or on a\n"
 		"                             second signal; only the target is contacted.\n"
 		"\n"
+		"Refusals (the botnet case of the policy checks; bench/refusal.h)\n"
+		"      --refusal MODE         every session one the server should refuse, one\n"
+		"                             transaction each, replaced: helo-local (EHLO\n"
+		"                             bot.local) or dnsbl (from DNSBL-listed sources);\n"
+		"                             the report's \"refusal\" section has refused/s\n"
+		"      --refusal-src A,B,...  dnsbl, kernel transport: source addresses in turn\n"
+		"\n"
 		"Time limits and output\n"
 		"      --timeout SECS         connect and per-reply timeout (default 30)\n"
 		"      --hard-timeout SECS    end of the whole run; what is in flight then is\n"
@@ -212,6 +219,8 @@ enum {
 	OPT_ATTACK_SRC,
 	OPT_ATTACK_SYN_SRC,
 	OPT_ATTACK_OOO_SEGS,
+	OPT_REFUSAL,
+	OPT_REFUSAL_SRC,
 };
 
 static const struct option long_opts[] = {
@@ -259,6 +268,8 @@ static const struct option long_opts[] = {
 	{"attack-src", required_argument, NULL, OPT_ATTACK_SRC},
 	{"attack-syn-src", required_argument, NULL, OPT_ATTACK_SYN_SRC},
 	{"attack-ooo-segs", required_argument, NULL, OPT_ATTACK_OOO_SEGS},
+	{"refusal", required_argument, NULL, OPT_REFUSAL},
+	{"refusal-src", required_argument, NULL, OPT_REFUSAL_SRC},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -352,7 +363,7 @@ static void parse_bind(struct bench_cfg *cfg, const char *s)
 
 static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 {
-	const char *target = NULL, *bind_addr = NULL, *atk_src = NULL;
+	const char *target = NULL, *bind_addr = NULL, *atk_src = NULL, *ref_src = NULL;
 	const char *why = NULL;
 	bool count_given = false;
 	int o;
@@ -549,6 +560,13 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		case OPT_ATTACK_SRC:
 			atk_src = optarg;
 			break;
+		case OPT_REFUSAL:
+			if (bench_ref_parse_mode(&cfg->refusal, optarg) < 0)
+				die("--refusal: '%s': helo-local or dnsbl", optarg);
+			break;
+		case OPT_REFUSAL_SRC:
+			ref_src = optarg;
+			break;
 		case OPT_ATTACK_OOO_SEGS:
 			cfg->atk.ooo_segs = (unsigned)parse_u64("--attack-ooo-segs", optarg);
 			if (cfg->atk.ooo_segs < 1 || cfg->atk.ooo_segs > 10000)
@@ -590,6 +608,9 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		cfg->atk.nsrc = 1;
 		cfg->atk.src_str = cfg->src_str;
 	}
+	if (ref_src && bench_ref_parse_src(&cfg->refusal, ref_src, cfg->target.ss_family) < 0)
+		die("--refusal-src %s: numeric addresses of the target's family, at most %u",
+		    ref_src, BENCH_ATK_SRC_MAX);
 	if ((cfg->atk.modes & (1u << BENCH_ATK_OOO)) && cfg->target.ss_family != AF_INET)
 		die("--attack ooo: IPv4 targets only");
 	if (cfg->atk.modes & (1u << BENCH_ATK_SYN_FLOOD)) {
@@ -628,6 +649,8 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 	/* N connections x M messages each, unless a count or a duration asks
 	 * for more: then connections that reach M are replaced. */
 	cfg->refill = count_given || cfg->duration > 0.0;
+	if ((why = bench_ref_apply(cfg)))
+		die("--refusal: %s", why);
 	{
 		char probe[BENCH_ADDR_MAX];
 
@@ -894,6 +917,10 @@ static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wsta
 		bench_atk_report_json(f, &cfg->atk, atk->st);
 		fprintf(f, ",\n");
 	}
+	if (cfg->refusal.mode) {
+		bench_ref_report_json(f, cfg, t, elapsed);
+		fprintf(f, ",\n");
+	}
 	fprintf(f,
 		"  \"cpu\": {\"user_s\": %.3f, \"sys_s\": %.3f, \"cpu_us_per_txn\": %.3f},\n"
 		"  \"last_error\": ",
@@ -1036,10 +1063,12 @@ int main(int argc, char **argv)
 			tot->last_err);
 	if (atk && !cfg.quiet)
 		bench_atk_report_text(stderr, &cfg.atk, atk->st);
+	if (cfg.refusal.mode && !cfg.quiet)
+		bench_ref_report_text(stderr, &cfg, tot, elapsed);
 	report(stdout, &cfg, tot, atk, elapsed, &ru);
 	fflush(stdout);
 	bench_sizes_free(&cfg.sizes);
-	rc = tot->txn_done ? 0 : 1;
+	rc = (cfg.refusal.mode ? bench_ref_refused(tot) : tot->txn_done) ? 0 : 1;
 	free(tot);
 	free(atk);
 	free(tid);

@@ -18,6 +18,7 @@
 #include "bench/attack.h"
 #include "bench/client.h"
 #include "bench/rate.h"
+#include "bench/refusal.h"
 #include "bench/sizes.h"
 #include "core/hist.h"
 
@@ -59,6 +60,9 @@ struct bench_cfg {
 
 	/* --attack: attacker connections next to the load (kattack.c). */
 	struct bench_atk_cfg atk;
+
+	/* --refusal: every session is one the policy refuses (refusal.c). */
+	struct bench_ref_cfg refusal;
 
 	/* --transport dpdk: mxgate's TCP stack on a DPDK port. */
 	bool dpdk;

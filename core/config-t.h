@@ -111,7 +111,8 @@ struct mx_config {
 	int64_t smtp_max_commands;
 	int64_t smtp_line_ext;
 	int64_t smtp_greet_delay_ms;
-	int64_t smtp_pregreet; /* 0 drop, 1 log */
+	int64_t smtp_pregreet;	/* 0 drop, 1 log */
+	bool smtp_greet_teaser; /* "220-" at once, "220 " after greet_delay_ms */
 	int64_t smtp_timeout_cmd_s;
 	int64_t smtp_timeout_data_s;
 	int64_t smtp_max_conn_per_ip;	 /* admission (smtp/admission.h); 0: off */
@@ -184,6 +185,11 @@ struct mx_config {
 	struct mx_cfg_list policy_reply; /* CHECK CODE ENH TEXT */
 	int64_t policy_client_rdns;	 /* 0 off, 1 record, 2 defer (450), 3 reject (550) */
 	int64_t policy_spf;		 /* 0 off, 1 header, 2 reject (fail: 550 5.7.23) */
+	struct mx_cfg_list policy_tempfail_skip; /* DNS checks skipped on TEMPFAIL */
+	int64_t policy_pass_cache_ttl_s;	 /* pregreet passes remembered; 0 off */
+	bool policy_verify_recipients;		 /* probe the next hop at RCPT */
+	char policy_verify_nexthop[MX_CFG_STR];	 /* "": the first [relay] nexthop */
+	int64_t policy_verify_pos_ttl_s, policy_verify_neg_ttl_s, policy_verify_timeout_ms;
 
 	/* [dns] (policy/dns.h) */
 	char dns_servers[MX_CFG_STR]; /* "ip[:port],[v6]:port,..."; "": /etc/resolv.conf */

@@ -139,6 +139,7 @@ static const struct key_def keys[] = {
 	{"smtp", "line_ext", K_INT, OFF(smtp_line_ext), 0, 65536, false, RESTART},
 	{"smtp", "greet_delay_ms", K_INT, OFF(smtp_greet_delay_ms), 0, 60000, false, LIVE},
 	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, LIVE, pregreet_names},
+	{"smtp", "greet_teaser", K_BOOL, OFF(smtp_greet_teaser), 0, 0, false, LIVE},
 	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false, LIVE},
 	{"smtp", "timeout_data_s", K_INT, OFF(smtp_timeout_data_s), 1, 3600, false, LIVE},
 	{"smtp", "max_conn_per_ip", K_INT, OFF(smtp_max_conn_per_ip), 0, 1 << 22, false, LIVE},
@@ -218,6 +219,17 @@ static const struct key_def keys[] = {
 	{"policy", "client_rdns", K_ENUM, OFF(policy_client_rdns), 0, 0, false, LIVE,
 	 pol_rdns_names},
 	{"policy", "spf", K_ENUM, OFF(policy_spf), 0, 0, false, LIVE, pol_spf_names},
+	{"policy", "tempfail_skip", K_LIST, OFF(policy_tempfail_skip), 0, 0, false, LIVE},
+	{"policy", "pass_cache_ttl_s", K_INT, OFF(policy_pass_cache_ttl_s), 0, 30 * 86400, false,
+	 LIVE},
+	{"policy", "verify_recipients", K_BOOL, OFF(policy_verify_recipients), 0, 0, false, LIVE},
+	{"policy", "verify_nexthop", K_STR, OFF(policy_verify_nexthop), 0, 0, false, LIVE},
+	{"policy", "verify_pos_ttl_s", K_INT, OFF(policy_verify_pos_ttl_s), 0, 90 * 86400, false,
+	 LIVE},
+	{"policy", "verify_neg_ttl_s", K_INT, OFF(policy_verify_neg_ttl_s), 0, 30 * 86400, false,
+	 LIVE},
+	{"policy", "verify_timeout_ms", K_INT, OFF(policy_verify_timeout_ms), 100, 60000, false,
+	 LIVE},
 
 	{"dns", "servers", K_STR, OFF(dns_servers), 0, 0, false, LIVE},
 	{"dns", "timeout_ms", K_INT, OFF(dns_timeout_ms), 100, 60000, false, LIVE},
@@ -353,7 +365,11 @@ void config_defaults(struct mx_config *c)
 	c->policy_sender_ours = true;
 	c->policy_sender_domain = 0;
 	c->policy_dnsbl_threshold = 1;
-	c->policy_client_rdns = 1; /* record: Received: names a verified client */
+	c->policy_client_rdns = 1;		/* record: Received: names a verified client */
+	c->policy_pass_cache_ttl_s = 86400;	/* postscreen_greet_ttl */
+	c->policy_verify_pos_ttl_s = 7 * 86400; /* address_verify_positive_expire_time: 31d */
+	c->policy_verify_neg_ttl_s = 3 * 3600;	/* address_verify_negative_expire_time: 3d */
+	c->policy_verify_timeout_ms = 10000;
 	c->dns_timeout_ms = 2000;
 	c->dns_tries = 2;
 	c->dns_min_ttl = 60;

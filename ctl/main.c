@@ -36,6 +36,7 @@
 #include "policy/grey_stage.h"
 #include "policy/policy.h"
 #include "policy/rl_stage.h"
+#include "policy/verify.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
 
@@ -278,7 +279,8 @@ int main(int argc, char **argv)
 	 * publishes, and reloads start with the loop below. */
 	config_publish(config);
 	/* The policy set (tables read by the workers) before they start. */
-	if (pol_load(config, err, sizeof(err)) != 0) {
+	if (pol_load(config, err, sizeof(err)) != 0 ||
+	    pol_verify_configure(config, err, sizeof(err)) != 0) {
 		MX_ERR("%s", err);
 		return 1;
 	}

@@ -35,6 +35,7 @@
 #include "policy/dns.h"
 #include "policy/grey_stage.h"
 #include "policy/policy.h"
+#include "policy/verify.h"
 #include "queue/queue.h"
 
 #define RELOAD_ERR_MAX (256 * 1024)
@@ -152,7 +153,8 @@ int daemon_reload(struct ctl_out *o)
 		/* Greylisting's set is built first and published only if the
 		 * policy's is (policy/grey_stage.h). */
 		int grc = grey_reload_prepare(nc, perr, sizeof(perr));
-		if (grc != 0 || pol_load(nc, perr, sizeof(perr)) != 0) {
+		if (grc != 0 || pol_verify_configure(nc, perr, sizeof(perr)) != 0 ||
+		    pol_load(nc, perr, sizeof(perr)) != 0) {
 			grey_reload_commit(false);
 			MX_ERR("reload: %s; nothing changed", perr);
 			if (o)

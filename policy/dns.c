@@ -122,6 +122,8 @@ static struct {
 	unsigned idle_ticks;
 	struct inflight *inflight[INFLIGHT_HASH];
 	unsigned n_inflight;
+	mx_dns_verify_fn verifier;
+	void (*verify_cancel)(void);
 	/* control-thread counters (one writer; relaxed) */
 	uint64_t queries, coalesced, timeouts, servfail, ctl_hits, ctl_miss, pend_posted;
 } D;
@@ -265,6 +267,7 @@ static void tempfail_result(struct mx_dns_result *r, uint8_t type)
 	memset(r, 0, offsetof(struct mx_dns_result, u));
 	r->type = type;
 	r->status = MX_DNS_TEMPFAIL;
+	r->text[0] = '\0'; /* MX_DNS_VERIFY results carry text[] whatever the status */
 }
 
 /* Hand @r to every waiter of the list @wt, freeing them. */
@@ -415,8 +418,40 @@ static const int qtype[] = {
 	[MX_DNS_A] = 1, [MX_DNS_AAAA] = 28, [MX_DNS_PTR] = 12, [MX_DNS_TXT] = 16, [MX_DNS_MX] = 15,
 };
 
+void mx_dns_set_verifier(mx_dns_verify_fn fn, void (*cancel)(void))
+{
+	D.verifier = fn;
+	D.verify_cancel = cancel;
+}
+
+void mx_dns_verify_done(void *token, struct mx_dns_result *r, uint32_t ttl_s)
+{
+	struct inflight *q = token;
+
+	inflight_remove(q);
+	r->type = MX_DNS_VERIFY;
+	r->ttl = ttl_s;
+	if (r->status != MX_DNS_TEMPFAIL && ttl_s && D.cache && !D.shutting_down) {
+		rcu_thread_online();
+		if (dns_cache_put(D.cache, q->name, q->len, r, clock_fn()) != 0)
+			MX_WARN("dns: out of memory caching the verification of %s", q->name);
+		rcu_thread_offline();
+	}
+	answer_waiters(q, r);
+}
+
 static void start_query(struct inflight *q)
 {
+	if (q->type == MX_DNS_VERIFY) {
+		struct mx_dns_result r;
+		if (D.verifier) {
+			D.verifier(q->name, q->len, q);
+			return;
+		}
+		tempfail_result(&r, q->type);
+		mx_dns_verify_done(q, &r, 0);
+		return;
+	}
 	ctr_add(&D.queries, 1);
 	ares_query(D.res->ch, q->name, 1 /* C_IN */, qtype[q->type], on_answer, q);
 	/* @q may be answered (and freed) already. */
@@ -501,7 +536,8 @@ static bool request(uint8_t type, const char *name, size_t len, struct waiter *w
 		ctr_add(&D.coalesced, 1);
 		return false;
 	}
-	if (D.n_inflight >= D.conf.inflight_max || !D.res || !(q = malloc(sizeof(*q)))) {
+	if (D.n_inflight >= D.conf.inflight_max || (!D.res && type != MX_DNS_VERIFY) ||
+	    !(q = malloc(sizeof(*q)))) {
 		tempfail_result(&r, type);
 		ctr_add(&D.servfail, 1);
 		deliver(wt, &r);
@@ -699,6 +735,8 @@ void mx_dns_shutdown(void)
 	mx_loop_timer_cancel(&D.tick);
 	res_free(D.res); /* every query in flight: TEMPFAIL to control callers */
 	D.res = NULL;
+	if (D.verify_cancel)
+		D.verify_cancel(); /* every probe: TEMPFAIL */
 	for (unsigned i = 0; i < INFLIGHT_HASH; i++)
 		if (D.inflight[i])
 			mx_panic("dns: query in flight after the resolver was destroyed");
@@ -729,7 +767,7 @@ int mx_dns_resolve(enum mx_dns_type type, const char *name, mx_dns_ctl_fn fn, vo
 
 	if (!D.up)
 		return -ENODEV;
-	if (type < MX_DNS_A || type > MX_DNS_MX || !fn)
+	if (type < MX_DNS_A || type > MX_DNS_VERIFY || !fn)
 		return -EINVAL;
 	if ((len = dns_name_norm(name, n)) < 0)
 		return len;
@@ -789,7 +827,7 @@ int mx_dns_submit(struct mx_dns_worker *w, enum mx_dns_type type, const char *na
 	struct dns_req *rq;
 	int len;
 
-	if (!w || type < MX_DNS_A || type > MX_DNS_MX)
+	if (!w || type < MX_DNS_A || type > MX_DNS_VERIFY)
 		return -EINVAL;
 	if (!(rq = dns_ring_slot_put(w->req))) {
 		ctr_add(&w->c.ring_full, 1);

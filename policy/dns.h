@@ -46,6 +46,12 @@ enum mx_dns_type {
 	MX_DNS_PTR,
 	MX_DNS_TXT,
 	MX_DNS_MX,
+	/* Not DNS: is this recipient address deliverable at the next hop? The
+	 * same rings, coalescing and cache carry it; the control thread asks
+	 * the verifier (mx_dns_set_verifier(), policy/verify.c). OK: the next
+	 * hop said 2xx; NXDOMAIN: it said 5xx (text[]: its reply); TEMPFAIL:
+	 * 4xx, no answer, no verifier. */
+	MX_DNS_VERIFY,
 };
 
 enum mx_dns_status {
@@ -139,6 +145,21 @@ unsigned mx_dns_poll(struct mx_dns_worker *w, unsigned max, mx_dns_answer_fn fn,
  * mx_dns_resolve() returns (cache hit). */
 typedef void (*mx_dns_ctl_fn)(void *arg, const struct mx_dns_result *r);
 int mx_dns_resolve(enum mx_dns_type type, const char *name, mx_dns_ctl_fn fn, void *arg);
+
+/* The verifier of MX_DNS_VERIFY queries: start probing @addr (@len
+ * octets, lower-cased) and call mx_dns_verify_done(@token, ...) exactly
+ * once, later or before returning. Control thread. */
+typedef void (*mx_dns_verify_fn)(const char *addr, size_t len, void *token);
+
+/** Install (or with NULLs remove) the verifier, and @cancel, which
+ * answers every probe it still runs (TEMPFAIL) at mx_dns_shutdown().
+ * Control thread. */
+void mx_dns_set_verifier(mx_dns_verify_fn fn, void (*cancel)(void));
+
+/** A probe's answer @r (status OK, NXDOMAIN or TEMPFAIL; n and text as the
+ * verifier fills them): cached @ttl_s seconds (not TEMPFAIL; 0: not
+ * cached), handed to every waiter. Control thread. */
+void mx_dns_verify_done(void *token, struct mx_dns_result *r, uint32_t ttl_s);
 
 /** Build the PTR query name of @addr (AF_INET or AF_INET6) into @buf. */
 int mx_dns_ptr_name(int af, const void *addr, char *buf, size_t len);

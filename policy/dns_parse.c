@@ -354,6 +354,9 @@ size_t mx_dns_result_size(const struct mx_dns_result *r)
 		n += last + strnlen(r->text + last, MX_DNS_TEXT_MAX - last) + 1;
 		if (n > sizeof(*r))
 			n = sizeof(*r);
+	} else if (r->type == MX_DNS_VERIFY) {
+		/* The next hop's reply, whatever the answer. */
+		n += strnlen(r->text, MX_DNS_TEXT_MAX - 1) + 1;
 	}
 	return n;
 }

@@ -43,7 +43,8 @@ enum pol_class {
 	X(sender_domain, SENDER, 450, "4.1.8", "Domain not found")                                 \
 	X(sender_spf, SENDER, 550, "5.7.23", "Message rejected due to: SPF fail - not authorized") \
 	X(rcpt_relay, RCPT, 554, "5.7.1", "Relay access denied")                                   \
-	X(rcpt_unknown, RCPT, 550, "5.1.1", "User unknown in local recipient table")
+	X(rcpt_unknown, RCPT, 550, "5.1.1", "User unknown in local recipient table")               \
+	X(rcpt_unverified, RCPT, 550, "5.1.1", "undeliverable address")
 
 enum pol_check_id {
 #define POL_X_ENUM(id, cl, code, enh, text) POL_CHK_##id,
@@ -121,12 +122,14 @@ struct pol_input {
 	uint8_t sender_dns;
 	int dnsbl_score;
 	bool dnsbl_done;
-	uint16_t dnsbl_errors; /* zones that answered an error this session */
-	int dnsbl_zone;	       /* the listing zone shown (-1: none) */
-	uint8_t rdns;	       /* reverse DNS, forward-confirmed: FOUND; else NOTFOUND... */
-	uint8_t spf;	       /* POL_DNS_NONE / POL_DNS_WAIT, else done */
-	uint8_t spf_result;    /* enum spf_result once done */
-	const char *dnsbl_txt; /* its TXT reason ("" if none) */
+	uint16_t dnsbl_errors;	 /* zones that answered an error this session */
+	int dnsbl_zone;		 /* the listing zone shown (-1: none) */
+	uint8_t rdns;		 /* reverse DNS, forward-confirmed: FOUND; else NOTFOUND... */
+	uint8_t spf;		 /* POL_DNS_NONE / POL_DNS_WAIT, else done */
+	uint8_t spf_result;	 /* enum spf_result once done */
+	const char *dnsbl_txt;	 /* its TXT reason ("" if none) */
+	uint8_t verify;		 /* next hop's answer for rcpt (enum pol_dns_state) */
+	const char *verify_text; /* "host H said: ..." ("" or NULL if none) */
 };
 
 struct pol_set;

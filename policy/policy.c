@@ -48,6 +48,9 @@ struct pol_set {
 	uint8_t helo_dns, sender_domain; /* 0 off, 1 defer, 2 reject */
 	uint8_t spf;			 /* 0 off, 1 header, 2 reject fail */
 	uint8_t rdns;			 /* 0 off, 1 record, 2 defer, 3 reject */
+	uint32_t tempfail_skip;		 /* bit per check id: TEMPFAIL skips it */
+	uint32_t pass_ttl_s;		 /* pregreet pass cache TTL, 0 off */
+	bool verify;			 /* ask the next hop at RCPT (verify.c) */
 	char hostname[SMTP_HOSTNAME_MAX + 1];
 	uint32_t ip4; /* ours, network order (0: none) */
 	struct pol_table *domains, *nets, *rcpts, *special;
@@ -212,6 +215,31 @@ static int parse_reply(const char *v, struct pol_reply_def *r, unsigned *id)
 	return 0;
 }
 
+/* [policy] tempfail_skip: a DNS check (client_rdns, helo_dns,
+ * sender_domain), its class (client, helo, sender) or "all" -> check bits.
+ * 0 if @v names none of them. */
+static uint32_t tempfail_bits(const char *v)
+{
+	static const struct {
+		const char *name;
+		uint32_t bits;
+	} names[] = {
+		{"client_rdns", 1u << POL_CHK_client_rdns},
+		{"helo_dns", 1u << POL_CHK_helo_dns},
+		{"sender_domain", 1u << POL_CHK_sender_domain},
+		{"client", 1u << POL_CHK_client_rdns},
+		{"helo", 1u << POL_CHK_helo_dns},
+		{"sender", 1u << POL_CHK_sender_domain},
+		{"all",
+		 1u << POL_CHK_client_rdns | 1u << POL_CHK_helo_dns | 1u << POL_CHK_sender_domain},
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(v, names[i].name) == 0)
+			return names[i].bits;
+	return 0;
+}
+
 static struct pol_table *table_of(const struct mx_cfg_list *l, size_t extra)
 {
 	return pol_table_new(l->n + extra);
@@ -239,6 +267,8 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 	s->spf = (uint8_t)c->policy_spf;
 	s->rdns = (uint8_t)c->policy_client_rdns;
 	s->threshold = (int)c->policy_dnsbl_threshold;
+	s->pass_ttl_s = (uint32_t)c->policy_pass_cache_ttl_s;
+	s->verify = c->policy_verify_recipients;
 	snprintf(s->hostname, sizeof(s->hostname), "%.*s", SMTP_HOSTNAME_MAX, hn ? hn : "");
 	s->ip4 = htonl(c->ip4_addr);
 	for (unsigned i = 0; i < POL_CHK_COUNT; i++)
@@ -262,6 +292,18 @@ struct pol_set *pol_set_build(const struct mx_config *c, const char *sysname, ch
 			goto fail;
 		}
 		s->reply[id] = r;
+	}
+	for (unsigned i = 0; i < c->policy_tempfail_skip.n; i++) {
+		uint32_t b = tempfail_bits(c->policy_tempfail_skip.v[i]);
+		if (!b) {
+			snprintf(err, errlen,
+				 "%s: [policy] tempfail_skip = %s: expected a DNS check "
+				 "(client_rdns, "
+				 "helo_dns, sender_domain), a class (client, helo, sender) or all",
+				 c->path, c->policy_tempfail_skip.v[i]);
+			goto fail;
+		}
+		s->tempfail_skip |= b;
 	}
 	for (unsigned i = 0; i < c->policy_dnsbl.n; i++) {
 		if (s->nzones == POL_DNSBL_MAX ||
@@ -451,11 +493,21 @@ bool pol_delay_reject(const struct pol_set *s)
 	return s->delay_reject;
 }
 
+uint32_t pol_pass_ttl(const struct pol_set *s)
+{
+	return s->pass_ttl_s;
+}
+
+bool pol_tempfail_skips(const struct pol_set *s, unsigned id)
+{
+	return id < POL_CHK_COUNT && (s->tempfail_skip >> id & 1);
+}
+
 unsigned pol_wants(const struct pol_set *s)
 {
 	return (s->helo_dns ? POL_WANT_HELO_A : 0) | (s->sender_domain ? POL_WANT_SENDER : 0) |
-	       (s->nzones ? POL_WANT_DNSBL : 0) | (s->spf ? POL_WANT_SPF : 0) |
-	       (s->rdns ? POL_WANT_RDNS : 0);
+	       (s->verify ? POL_WANT_VERIFY : 0) | (s->nzones ? POL_WANT_DNSBL : 0) |
+	       (s->spf ? POL_WANT_SPF : 0) | (s->rdns ? POL_WANT_RDNS : 0);
 }
 
 unsigned pol_dnsbl_zones(const struct pol_set *s)
@@ -571,11 +623,29 @@ static void verdict(const struct pol_set *s, unsigned id, const struct pol_input
 			 text);
 		break;
 	case POL_CLASS_RCPT:
-		if (id == POL_CHK_rcpt_relay)
+		if (id == POL_CHK_rcpt_relay) {
 			snprintf(v->text, sizeof(v->text), "<%s>: %s", in->rcpt, text);
-		else
+		} else if (id == POL_CHK_rcpt_unverified) {
+			/* Postfix: "undeliverable address: host H said: ..." (5xx) and
+			 * 450 4.1.1 "unverified address: ..." while unknown. */
+			const char *why = in->verify_text && in->verify_text[0] ? in->verify_text
+										: "no answer yet";
+			if (v->tempfail) {
+				v->code = 450;
+				snprintf(v->enh, sizeof(v->enh), "4.1.1");
+				v->action = POL_DEFER;
+				snprintf(v->text, sizeof(v->text),
+					 "<%s>: Recipient address rejected: unverified address: %s",
+					 in->rcpt, why);
+			} else {
+				snprintf(v->text, sizeof(v->text),
+					 "<%s>: Recipient address rejected: %s: %s", in->rcpt, text,
+					 why);
+			}
+		} else {
 			snprintf(v->text, sizeof(v->text), "<%s>: Recipient address rejected: %s",
 				 in->rcpt, text);
+		}
 		break;
 	default:
 		break;
@@ -673,6 +743,10 @@ static enum pol_action dns_state(const struct pol_set *s, unsigned id, uint8_t s
 		verdict(s, id, in, v);
 		return (enum pol_action)v->action;
 	case POL_DNS_TEMPFAIL:
+		/* The operator's choice (Postfix: a lookup error is a 4xx, or the
+		 * restriction is skipped): tempfail_skip lets the session go on. */
+		if (s->tempfail_skip >> id & 1)
+			return POL_CONTINUE;
 		v->tempfail = true;
 		verdict(s, id, in, v);
 		return (enum pol_action)v->action;
@@ -762,6 +836,16 @@ static enum pol_action eval_rcpt(const struct pol_set *s, const struct pol_input
 		snprintf(key, sizeof(key), "@%s", dom);
 		if (!pol_table_has(s->rcpts, key, strlen(key)))
 			return verdict(s, POL_CHK_rcpt_unknown, in, v), (enum pol_action)v->action;
+	}
+	/* reject_unverified_recipient: never a 250 while the next hop's answer
+	 * is unknown (450 4.1.1), a 5xx from it is ours. */
+	if (s->verify && in->verify != POL_DNS_NONE) {
+		if (in->verify == POL_DNS_TEMPFAIL) {
+			v->tempfail = true;
+			verdict(s, POL_CHK_rcpt_unverified, in, v);
+			return (enum pol_action)v->action;
+		}
+		return dns_state(s, POL_CHK_rcpt_unverified, in->verify, in, v);
 	}
 	return POL_CONTINUE;
 }

@@ -121,12 +121,19 @@ bool pol_trusted(const struct pol_set *s, const struct pol_input *in);
 /** Accessors for the stages and ctl. */
 bool pol_enabled(const struct pol_set *s);
 bool pol_delay_reject(const struct pol_set *s);
+/** [policy] pass_cache_ttl_s: how long a pregreet pass is remembered (0:
+ * no pass cache). */
+uint32_t pol_pass_ttl(const struct pol_set *s);
+/** Whether a failed lookup (TEMPFAIL) of check @id skips it ([policy]
+ * tempfail_skip) instead of deferring (451 4.4.3). */
+bool pol_tempfail_skips(const struct pol_set *s, unsigned id);
 /* Which DNS answers the checks of @s want (POL_WANT_*). */
 #define POL_WANT_HELO_A 0x1u
 #define POL_WANT_SENDER 0x2u
 #define POL_WANT_DNSBL	0x4u
 #define POL_WANT_SPF	0x8u  /* evaluate SPF at MAIL (header, refusal) */
 #define POL_WANT_RDNS	0x10u /* client PTR + forward confirmation at connect */
+#define POL_WANT_VERIFY 0x20u /* recipient verification at the next hop (verify.c) */
 unsigned pol_wants(const struct pol_set *s);
 unsigned pol_dnsbl_zones(const struct pol_set *s);
 const struct pol_dnsbl_zone *pol_dnsbl_zone(const struct pol_set *s, unsigned i);

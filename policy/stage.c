@@ -39,6 +39,7 @@
 #include "core/counters.h"
 #include "core/log.h"
 #include "policy/dns.h"
+#include "policy/passcache.h"
 #include "policy/policy.h"
 #include "policy/spf.h"
 #include "smtp/host.h"
@@ -48,7 +49,8 @@
 #define POL_PARK_MS	20000 /* DNS: tries x timeout and then some */
 #define POL_SPF_POOL	256   /* SPF evaluations at once per worker (8 KiB each) */
 #define POL_SPF_HDR	512
-#define POL_PARK_DATA	0xff /* park_class: DATA_BEGIN waits for SPF, rDNS */
+#define POL_PARK_DATA	0xff  /* park_class: DATA_BEGIN waits for SPF, rDNS */
+#define POL_PASS_SLOTS	65536 /* pregreet pass cache entries per worker (1.5 MiB) */
 
 enum q_kind {
 	Q_HELO_A = 1,
@@ -61,6 +63,7 @@ enum q_kind {
 	Q_SPF, /* + the slot's SPF generation in the cookie */
 	Q_PTR,
 	Q_RDNS_FWD,
+	Q_VERIFY, /* + the slot's RCPT generation in the cookie */
 };
 
 struct pol_slot {
@@ -87,6 +90,9 @@ struct pol_slot {
 	uint8_t helo_gen; /* in the cookies of the HELO name's lookups */
 	uint8_t from_gen; /* in the cookies of the sender domain's lookups */
 	int16_t spf_eval; /* index in the pool while evaluating (-1: none) */
+	uint8_t verify;	  /* enum pol_dns_state of the current RCPT's probe */
+	uint8_t rcpt_gen; /* in the cookies of the RCPT's verification */
+	char verify_text[256];
 	char spf_hdr[POL_SPF_HDR];
 };
 
@@ -106,6 +112,7 @@ struct pol_stage {
 	int16_t spf_free[POL_SPF_POOL];
 	unsigned nspf_free;
 	char hostname[SMTP_HOSTNAME_MAX + 1];
+	struct pol_pass_cache pass; /* clients that passed the pregreet test */
 };
 
 static struct pol_stage *stages[POL_MAX_WORKERS];
@@ -136,6 +143,8 @@ static void input_of(const struct pol_slot *sl, const struct smtp_conn *c, struc
 	in->spf = sl->spf;
 	in->spf_result = sl->spf_result;
 	in->rdns = sl->rdns;
+	in->verify = sl->verify;
+	in->verify_text = sl->verify_text;
 }
 
 int pol_session_input(unsigned worker, uint32_t slot, struct pol_input *out)
@@ -222,9 +231,17 @@ static void on_answer(struct pol_stage *ps, struct pol_slot *sl, unsigned slot, 
 
 	/* An answer for an earlier HELO name or sender of this session. */
 	if (((kind == Q_HELO_A || kind == Q_HELO_AAAA) && zone != sl->helo_gen) ||
-	    ((kind == Q_MX || kind == Q_SA || kind == Q_SAAAA) && zone != sl->from_gen))
+	    ((kind == Q_MX || kind == Q_SA || kind == Q_SAAAA) && zone != sl->from_gen) ||
+	    (kind == Q_VERIFY && zone != sl->rcpt_gen))
 		return;
 	switch (kind) {
+	case Q_VERIFY:
+		sl->verify = r->status == MX_DNS_OK	    ? POL_DNS_FOUND
+			     : r->status == MX_DNS_NXDOMAIN ? POL_DNS_NOTFOUND
+							    : POL_DNS_TEMPFAIL;
+		snprintf(sl->verify_text, sizeof(sl->verify_text), "%.*s",
+			 (int)strnlen(r->text, sizeof(r->text)), r->text);
+		break;
 	case Q_HELO_A:
 	case Q_HELO_AAAA:
 		if (ok)
@@ -478,9 +495,15 @@ static enum smtp_stage_verdict st_connect(void *arg, struct smtp_stage_call *cal
 	sl->dnsbl_zone = -1;
 	sl->dnsbl_done = true;
 	sl->spf_eval = -1;
+	input_of(sl, call->conn, &in);
+	/* Passed the pregreet test lately: no greet delay, no teaser. */
+	if (s && pol_pass_ttl(s) &&
+	    pol_pass_has(&ps->pass, in.family, in.addr, (uint32_t)(call->now_us / 1000000))) {
+		__atomic_store_n(&ps->pass.hits, ps->pass.hits + 1, __ATOMIC_RELAXED);
+		smtp_greet_now(call->s);
+	}
 	if (!pol_enabled(s))
 		return SMTP_STAGE_CONTINUE;
-	input_of(sl, call->conn, &in);
 	sl->trusted = pol_trusted(s, &in);
 	if (pol_wants(s) & POL_WANT_RDNS) {
 		char q[MX_DNS_NAME_MAX + 1];
@@ -519,6 +542,12 @@ static enum smtp_stage_verdict st_helo(void *arg, struct smtp_stage_call *call)
 	const struct pol_set *s = pol_current();
 
 	snprintf(sl->helo, sizeof(sl->helo), "%s", call->ev->str ? call->ev->str : "");
+	if (s && pol_pass_ttl(s) && smtp_greet_passed(call->s)) {
+		struct pol_input in;
+		input_of(sl, call->conn, &in);
+		pol_pass_add(&ps->pass, in.family, in.addr, (uint32_t)(call->now_us / 1000000),
+			     pol_pass_ttl(s));
+	}
 	sl->helo_dns = POL_DNS_NONE;
 	sl->helo_gen++;
 	sl->from_set = sl->rcpt_set = false;
@@ -575,9 +604,35 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 {
 	struct pol_stage *ps = arg;
 	struct pol_slot *sl = &ps->slots[call->conn->slot];
+	const struct pol_set *s = pol_current();
 
 	snprintf(sl->rcpt, sizeof(sl->rcpt), "%s", call->ev->str ? call->ev->str : "");
 	sl->rcpt_set = true;
+	sl->verify = POL_DNS_NONE;
+	sl->verify_text[0] = '\0';
+	sl->rcpt_gen++;
+	if (pol_enabled(s) && (pol_wants(s) & POL_WANT_VERIFY)) {
+		struct pol_verdict v;
+		struct pol_input in;
+		unsigned k;
+		/* Ask the next hop only about what every other check lets
+		 * through (not a relay attempt, not an unknown user). A check
+		 * still waiting for DNS counts as passing: the RCPT parks for
+		 * both, and is never decided without the probe's answer. */
+		input_of(sl, call->conn, &in);
+		in.verify = POL_DNS_FOUND;
+		for (k = POL_CLASS_CLIENT; k <= POL_CLASS_RCPT; k++) {
+			pol_eval_class(s, (enum pol_class)k, &in, &v);
+			if (v.action == POL_REJECT || v.action == POL_DEFER ||
+			    (v.action == POL_ACCEPT && k == POL_CLASS_RCPT))
+				break;
+		}
+		if (k > POL_CLASS_RCPT) {
+			sl->verify = POL_DNS_WAIT;
+			ask(ps, sl, call->conn->slot, Q_VERIFY, sl->rcpt_gen, MX_DNS_VERIFY,
+			    sl->rcpt);
+		}
+	}
 	return finish(ps, call, POL_CLASS_RCPT);
 }
 
@@ -692,7 +747,8 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 	ps->nslots = smtp_conn_slots(ps->conns);
 	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
 	ps->spf = calloc(POL_SPF_POOL, sizeof(*ps->spf));
-	if (!ps->slots || !ps->spf) {
+	if (!ps->slots || !ps->spf || pol_pass_init(&ps->pass, POL_PASS_SLOTS) != 0) {
+		pol_pass_free(&ps->pass);
 		free(ps->slots);
 		free(ps->spf);
 		free(ps);
@@ -718,6 +774,7 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 		};
 		int rc = smtp_host_stage_add(h, &st);
 		if (rc != 0) {
+			pol_pass_free(&ps->pass);
 			free(ps->slots);
 			free(ps->spf);
 			free(ps);
@@ -735,6 +792,7 @@ void pol_stage_destroy(struct pol_stage *ps)
 		return;
 	if (stages[ps->worker] == ps)
 		stages[ps->worker] = NULL;
+	pol_pass_free(&ps->pass);
 	free(ps->slots);
 	free(ps->spf);
 	free(ps);
@@ -770,6 +828,8 @@ static const struct mx_ctr_def ctr_defs[] = {
 		{.name = "dnsbl_zone_errors",
 		 .help = "DNSBL answers that were errors (127.255.255.0/24, outside 127/8), any "
 			 "zone"},
+	{.name = "pass_cache_hits",
+	 .help = "Sessions greeted at once: the client passed the pregreet test lately"},
 };
 
 static unsigned ctr_instances(void *arg)
@@ -796,6 +856,10 @@ static void ctr_read(void *arg, unsigned inst, uint64_t *vals)
 	for (unsigned z = 0; z < POL_DNSBL_MAX; z++)
 		ze += pol_zone_errors_read(inst, z);
 	vals[POL_CHK_COUNT * POL_CTR_COUNT] = ze;
+	vals[POL_CHK_COUNT * POL_CTR_COUNT + 1] =
+		inst < POL_MAX_WORKERS && stages[inst]
+			? __atomic_load_n(&stages[inst]->pass.hits, __ATOMIC_RELAXED)
+			: 0;
 }
 
 static const struct mx_ctr_group ctr_group = {

@@ -103,6 +103,7 @@ static int smtp_config_from(const struct mx_config *cfg, const char *default_nam
 	sc->line_ext = (uint32_t)cfg->smtp_line_ext;
 	sc->greet_delay_ms = (uint32_t)cfg->smtp_greet_delay_ms;
 	sc->pregreet_action = cfg->smtp_pregreet ? SMTP_PREGREET_LOG : SMTP_PREGREET_DROP;
+	sc->greet_teaser = cfg->smtp_greet_teaser;
 	sc->timeout_cmd_ms = (uint32_t)cfg->smtp_timeout_cmd_s * 1000;
 	sc->timeout_data_ms = (uint32_t)cfg->smtp_timeout_data_s * 1000;
 	/* STARTTLS ([smtp] tls, [tls]): offered once a certificate is set. */

@@ -19,6 +19,8 @@
 #define SMTP_SF_BDAT_FAILED 0x0100 /* a chunk failed: discard pipelined BDATs */
 #define SMTP_SF_HELO_SEEN   0x0200 /* a HELO/EHLO was accepted */
 #define SMTP_SF_TLS_HS	    0x0400 /* implicit TLS: the handshake is not done yet */
+#define SMTP_SF_TEASED	    0x1000 /* the "220-" teaser went out, "220 " is due */
+#define SMTP_SF_GREET_NOW   0x2000 /* no greet delay (the host knows the client) */
 #define SMTP_SF_FREED	    0x8000 /* slot is in the free list */
 
 enum smtp_addr_err {

@@ -161,6 +161,7 @@ struct smtp_config {
 	uint32_t max_commands;		      /* commands per session */
 	uint32_t greet_delay_ms;	      /* hold the banner this long */
 	enum smtp_pregreet_action pregreet_action;
+	bool greet_teaser;	  /* with greet_delay_ms: "220-" at once, "220 " after it */
 	uint32_t timeout_cmd_ms;  /* waiting for a command line (RFC: >= 5 min) */
 	uint32_t timeout_data_ms; /* between data blocks (RFC: 3 min) */
 	bool starttls_available;  /* advertise and accept STARTTLS */

@@ -291,6 +291,7 @@ int smtp_pool_update(struct smtp_pool *p, const struct smtp_config *cfg)
 	next.max_commands = cfg->max_commands;
 	next.greet_delay_ms = cfg->greet_delay_ms;
 	next.pregreet_action = cfg->pregreet_action;
+	next.greet_teaser = cfg->greet_teaser;
 	next.timeout_cmd_ms = cfg->timeout_cmd_ms;
 	next.timeout_data_ms = cfg->timeout_data_ms;
 	for (int tls = 0; tls < 2; tls++)
@@ -467,9 +468,10 @@ static void set_timeout(struct smtp_session *s, uint64_t now)
 
 	switch (s->state) {
 	case SMTP_ST_GREETING:
-		s->deadline_us = (s->flags & SMTP_SF_CONNECT_OK)
-					 ? s->t_open_us + (uint64_t)c->greet_delay_ms * 1000
-					 : 0;
+		s->deadline_us = !(s->flags & SMTP_SF_CONNECT_OK) ? 0
+				 : (s->flags & SMTP_SF_GREET_NOW)
+					 ? s->t_open_us
+					 : s->t_open_us + (uint64_t)c->greet_delay_ms * 1000;
 		break;
 	case SMTP_ST_DATA:
 	case SMTP_ST_BDAT:
@@ -696,7 +698,32 @@ static void send_banner(struct smtp_session *s, uint64_t now)
 static bool banner_due(const struct smtp_session *s, uint64_t now)
 {
 	return (s->flags & SMTP_SF_CONNECT_OK) &&
-	       now >= s->t_open_us + (uint64_t)s->pool->cfg.greet_delay_ms * 1000;
+	       ((s->flags & SMTP_SF_GREET_NOW) ||
+		now >= s->t_open_us + (uint64_t)s->pool->cfg.greet_delay_ms * 1000);
+}
+
+/* Postscreen's teaser: the first line of a multi-line greeting ("220-",
+ * RFC 5321 4.2.1) goes out at once, the last one ("220 ") after the greet
+ * delay; a client that talks before the last line is a pregreet. */
+static void send_teaser(struct smtp_session *s)
+{
+	char b[SMTP_HOSTNAME_MAX + 16];
+	int n = snprintf(b, sizeof(b), "220-%s ESMTP\r\n", s->pool->cfg.hostname);
+
+	if (n > 0 && (size_t)n < sizeof(b))
+		out_append(s, b, (size_t)n);
+	s->flags |= SMTP_SF_TEASED;
+}
+
+void smtp_greet_now(struct smtp_session *s)
+{
+	if (s->state == SMTP_ST_GREETING && !(s->flags & SMTP_SF_TEASED))
+		s->flags |= SMTP_SF_GREET_NOW;
+}
+
+bool smtp_greet_passed(const struct smtp_session *s)
+{
+	return s->pool->cfg.greet_delay_ms && !(s->flags & (SMTP_SF_GREET_NOW | SMTP_SF_PREGREET));
 }
 
 static void proceed_connect(struct smtp_session *s, enum smtp_verdict v,
@@ -716,10 +743,13 @@ static void proceed_connect(struct smtp_session *s, enum smtp_verdict v,
 		return;
 	}
 	s->flags |= SMTP_SF_CONNECT_OK;
-	if (banner_due(s, now))
+	if (banner_due(s, now)) {
 		send_banner(s, now);
-	else
+	} else {
+		if (s->pool->cfg.greet_teaser)
+			send_teaser(s);
 		set_timeout(s, now);
+	}
 }
 
 struct smtp_session *smtp_session_open(struct smtp_pool *p, const char *client, void *user,

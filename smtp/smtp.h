@@ -160,6 +160,17 @@ int smtp_tls_failed(struct smtp_session *s, uint64_t now_us);
 /** True once a 221 or 421 has been queued: drain, then close. */
 bool smtp_session_closing(const struct smtp_session *s);
 
+/** The host knows the client (a pass cache: it waited for the greeting
+ * before): no greet delay and no teaser for @s. Only while the CONNECT
+ * event is being answered (a no-op once the teaser went out). Owner
+ * thread. */
+void smtp_greet_now(struct smtp_session *s);
+
+/** Whether @s went through a greet delay (with the teaser, if on) and the
+ * client did not talk before the greeting: the pregreet test passed, worth
+ * remembering. Meaningful once HELO/EHLO arrived. Owner thread. */
+bool smtp_greet_passed(const struct smtp_session *s);
+
 /** True while @s waits for smtp_resume(). */
 bool smtp_session_parked(const struct smtp_session *s);
 

@@ -14,10 +14,16 @@
 #   - a trusted client (mynetworks) may relay and say EHLO x.local;
 #   - `mxgatectl policy test` gives the same verdict as a dry run;
 #   - dnsmasq stopped: a new HELO name is 451 4.4.3 (never 5xx) and no
-#     session stays open.
+#     session stays open; with [policy] tempfail_skip = helo_dns (reload)
+#     the failed lookup skips the check and the message is queued;
+#   - greet_teaser: "220-" then "220 " after greet_delay_ms, a client talking
+#     in between refused 554 5.5.1, one that waited greeted at once next time;
+#   - verify_recipients against a fake next hop: its 550 is ours (550 5.1.1
+#     undeliverable address: host ... said: ...), a 250 lets the RCPT
+#     through, the hop gone: 450 4.1.1 unverified address.
 . "$(dirname "$0")/lib.sh"
 mx_setup policy
-trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; mx_cleanup' EXIT
+trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; [ -n "${hopp:-}" ] && kill "$hopp" 2>/dev/null; mx_cleanup' EXIT
 for a in 10 11 20; do in_ns ip addr add "198.18.0.$a/24" dev veth0; done
 
 dnsmasq_start() {
@@ -121,6 +127,80 @@ done
 [ "$(mx_ctl show stats | awk '$1 == "smtp.sessions_open" { print $2 }')" = 0 ] ||
 	fail "sessions still open after the DNS server stopped"
 pass "DNS server gone: 451 4.4.3, no session left open"
+
+# The operator's choice: [policy] tempfail_skip = helo_dns skips the check
+# whose lookup failed (live, on reload); the session goes on and is queued.
+printf '[policy]\ntempfail_skip = helo_dns\n' >>"$MX_CONF"
+out=$(mx_ctl reload 2>&1) || fail "reload with tempfail_skip: $out"
+expect 198.18.0.1 fresh2.example.org s@example.org known@example.com "250 2.0.0 Ok: queued as"
+
+# Postscreen's teaser and pass cache ([smtp] greet_delay_ms, greet_teaser,
+# live): "220-" at once, "220 " after the delay; a client that talks in
+# between gets 554 5.5.1; one that waited is greeted at once next time.
+printf '[smtp]\ngreet_delay_ms = 1500\ngreet_teaser = yes\n' >>"$MX_CONF"
+out=$(mx_ctl reload 2>&1) || fail "reload with greet_teaser: $out"
+# greet SRC EARLY: the lines the server sent (EARLY: EHLO right after the first line).
+greet() {
+	in_ns python3 - "$1" "$2" <<'PY'
+import socket, sys
+s = socket.create_connection(("198.18.0.2", 25), timeout=10, source_address=(sys.argv[1], 0))
+f = s.makefile("rb")
+lines = [f.readline().decode().rstrip()]
+if sys.argv[2] == "1":
+    s.sendall(b"EHLO early.example.org\r\n")
+while lines[-1].startswith("220-"):
+    lines.append(f.readline().decode().rstrip())
+if sys.argv[2] == "0":
+    s.sendall(b"EHLO good.example.org\r\n")
+    lines.append(f.readline().decode().rstrip())
+    s.sendall(b"QUIT\r\n")
+print("|".join(lines))
+PY
+}
+out=$(greet 198.18.0.1 0)
+[ "$out" = "220-mx.example.com ESMTP|220 mx.example.com ESMTP|250-mx.example.com" ] ||
+	fail "teaser, first visit: $out"
+pass "teaser: 220- at once, 220 after greet_delay_ms, EHLO served"
+out=$(greet 198.18.0.1 0)
+[ "$out" = "220 mx.example.com ESMTP|250-mx.example.com" ] || fail "pass cache: $out"
+mx_ctl show stats | grep -q "^policy.pass_cache_hits *1$" ||
+	fail "show stats: $(mx_ctl show stats | grep pass_cache_hits)"
+pass "pass cache: the client that waited is greeted at once (policy.pass_cache_hits 1)"
+out=$(greet 198.18.0.11 1)
+[ "$out" = "220-mx.example.com ESMTP|554 5.5.1 mx.example.com Error: SMTP protocol violation" ] ||
+	fail "pregreet after the teaser: $out"
+out=$(greet 198.18.0.11 0)
+[ "${out%%|*}" = "220-mx.example.com ESMTP" ] || fail "pregreet client remembered: $out"
+pass "pregreet after the teaser: 554 5.5.1, and the client is not remembered"
+
+# reject_unverified_recipient: a fake next hop (hop_sink.py) that refuses
+# "known": its 550 comes back as ours, postmaster is accepted; the hop gone,
+# an unverified address is 450 4.1.1 (positive answers not cached here).
+mkdir -p "$MX_TMP/hop"
+ip netns exec "$MX_NS" python3 "$MX_SRC/tests/integration/hop_sink.py" 127.0.0.1 2526 "$MX_TMP/hop" \
+	--reject known >"$MX_TMP/hop.log" 2>&1 &
+hopp=$!
+for _ in $(seq 50); do
+	in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/2526' 2>/dev/null && break
+	sleep 0.1
+done
+printf '[policy]\nverify_recipients = yes\nverify_nexthop = smtp:127.0.0.1:2526\nverify_pos_ttl_s = 0\n' >>"$MX_CONF"
+out=$(mx_ctl reload 2>&1) || fail "reload with verify_recipients: $out"
+expect 198.18.0.1 good.example.org s@example.org known@example.com \
+	"550 5.1.1 <known@example.com>: Recipient address rejected: undeliverable address: host 127.0.0.1[127.0.0.1]:2526 said: 550 5.1.1 <known@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)"
+expect 198.18.0.1 good.example.org s@example.org postmaster@example.com "250 2.0.0 Ok: queued as"
+kill "$hopp"
+wait "$hopp" 2>/dev/null
+hopp=
+expect 198.18.0.1 good.example.org s@example.org postmaster@example.com \
+	"450 4.1.1 <postmaster@example.com>: Recipient address rejected: unverified address: connect to 127.0.0.1[127.0.0.1]:2526: Connection refused"
+mx_ctl show stats | grep -q "^policy.rcpt_unverified_reject *1$" ||
+	fail "show stats: $(mx_ctl show stats | grep rcpt_unverified)"
+out=$(mx_ctl show stats | grep "^verify\.")
+grep -q "^verify.probes *3$" <<<"$out" && grep -q "^verify.undeliverable *1$" <<<"$out" &&
+	grep -q "^verify.deliverable *1$" <<<"$out" && grep -q "^verify.temporary *1$" <<<"$out" ||
+	fail "show stats: verify counters: $out"
+pass "show stats: policy.rcpt_unverified_reject 1, verify.probes 3 (1 each way)"
 
 # A reload with a bad recipient file changes nothing.
 sed -i "s|^recipients = .*|recipients = $MX_TMP/missing|" "$MX_CONF"

@@ -992,6 +992,93 @@ static void test_reconfigure_inflight(void **state)
 	assert_int_equal(a.r.status, MX_DNS_OK);
 }
 
+/* MX_DNS_VERIFY through the resolver: a fake verifier that answers "gone"
+ * 5xx at once and holds the others; answers cached with the verifier's
+ * TTL (5xx and 2xx) with their text, TEMPFAIL not cached, identical
+ * requests coalesced, held probes cancelled (TEMPFAIL) at shutdown. */
+static void *vtok[4];
+static unsigned nvtok, nprobes;
+static unsigned cancels;
+
+static void fake_verify(const char *addr, size_t len, void *token)
+{
+	struct mx_dns_result r;
+
+	nprobes++;
+	memset(&r, 0, sizeof(r));
+	r.n = 1;
+	if (len == 16 && memcmp(addr, "gone@example.com", 16) == 0) {
+		r.status = MX_DNS_NXDOMAIN;
+		snprintf(r.text, sizeof(r.text), "host h said: 550 5.1.1 no such user");
+		mx_dns_verify_done(token, &r, 60);
+	} else if (nvtok < 4) {
+		vtok[nvtok++] = token;
+	}
+}
+
+static void fake_cancel(void)
+{
+	struct mx_dns_result r;
+
+	cancels++;
+	while (nvtok) {
+		memset(&r, 0, sizeof(r));
+		r.status = MX_DNS_TEMPFAIL;
+		mx_dns_verify_done(vtok[--nvtok], &r, 0);
+	}
+}
+
+static void test_verify(void **state)
+{
+	struct ctl_ans a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+	struct mx_dns_result r;
+
+	(void)state;
+	nvtok = nprobes = cancels = 0;
+	/* No verifier: temporary. */
+	mx_dns_set_verifier(NULL, NULL);
+	assert_int_equal(mx_dns_resolve(MX_DNS_VERIFY, "x@example.com", on_ctl, &a), 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.status, MX_DNS_TEMPFAIL);
+	assert_string_equal(a.r.text, "");
+	mx_dns_set_verifier(fake_verify, fake_cancel);
+	assert_int_equal(mx_dns_resolve(MX_DNS_VERIFY, "Gone@Example.com", on_ctl, &b), 0);
+	assert_int_equal(b.done, 1);
+	assert_int_equal(b.r.status, MX_DNS_NXDOMAIN);
+	assert_string_equal(b.r.text, "host h said: 550 5.1.1 no such user");
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(mx_dns_resolve(MX_DNS_VERIFY, "gone@example.com", on_ctl, &b), 0);
+	assert_int_equal(b.done, 1); /* cached */
+	assert_string_equal(b.r.text, "host h said: 550 5.1.1 no such user");
+	assert_int_equal(nprobes, 1);
+	/* Held: two askers, one probe; a 2xx is cached with its text. */
+	assert_int_equal(mx_dns_resolve(MX_DNS_VERIFY, "here@example.com", on_ctl, &c), 0);
+	assert_int_equal(mx_dns_resolve(MX_DNS_VERIFY, "here@example.com", on_ctl, &d), 0);
+	assert_int_equal(nprobes, 2);
+	assert_int_equal(nvtok, 1);
+	memset(&r, 0, sizeof(r));
+	r.status = MX_DNS_OK;
+	r.n = 1;
+	snprintf(r.text, sizeof(r.text), "host h said: 250 ok");
+	mx_dns_verify_done(vtok[--nvtok], &r, 60);
+	assert_int_equal(c.done, 1);
+	assert_int_equal(d.done, 1);
+	assert_int_equal(d.r.status, MX_DNS_OK);
+	assert_string_equal(d.r.text, "host h said: 250 ok");
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(mx_dns_resolve(MX_DNS_VERIFY, "here@example.com", on_ctl, &c), 0);
+	assert_int_equal(c.done, 1);
+	assert_int_equal(nprobes, 2);
+	/* A probe still held at shutdown is answered TEMPFAIL (teardown). */
+	assert_int_equal(mx_dns_resolve(MX_DNS_VERIFY, "slow@example.com", on_ctl, &e), 0);
+	assert_int_equal(nvtok, 1);
+	mx_dns_shutdown();
+	assert_int_equal(cancels, 1);
+	assert_int_equal(e.done, 1);
+	assert_int_equal(e.r.status, MX_DNS_TEMPFAIL);
+	mx_dns_set_verifier(NULL, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -1021,6 +1108,7 @@ int main(void)
 						resolver_teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_inflight, resolver_setup,
 						resolver_teardown),
+		cmocka_unit_test_setup_teardown(test_verify, resolver_setup, resolver_teardown),
 	};
 	int fails = cmocka_run_group_tests_name("dns-pure", pure, NULL, NULL);
 

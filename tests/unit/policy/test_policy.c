@@ -179,6 +179,54 @@ static void test_helo_dns(void **state)
 	pol_set_free(s);
 }
 
+/* [policy] tempfail_skip: a failed lookup skips the check named (or its
+ * class), the others still defer; a real answer still decides. */
+static void test_tempfail_skip(void **state)
+{
+	struct pol_set *s = set_of("[policy]\nhelo_dns = reject\nsender_domain = defer\n"
+				   "client_rdns = defer\ntempfail_skip = helo\n");
+	struct pol_input in = client_in("192.0.2.1");
+
+	(void)state;
+	assert_true(pol_tempfail_skips(s, POL_CHK_helo_dns));
+	assert_false(pol_tempfail_skips(s, POL_CHK_sender_domain));
+	in.helo = "slow.example.org";
+	in.helo_dns = POL_DNS_TEMPFAIL;
+	assert_string_equal(eval(s, POL_CLASS_HELO, &in), "continue");
+	in.helo_dns = POL_DNS_NOTFOUND;
+	assert_string_equal(eval(s, POL_CLASS_HELO, &in),
+			    "550 5.7.1 <slow.example.org>: Helo command rejected: Host not found");
+	in.helo_dns = POL_DNS_WAIT; /* skipping a failure is not skipping the wait */
+	assert_string_equal(eval(s, POL_CLASS_HELO, &in), "pending");
+	in.rdns = POL_DNS_TEMPFAIL;
+	assert_string_equal(eval(s, POL_CLASS_CLIENT, &in),
+			    "451 4.4.3 Client host rejected: temporary lookup failure, "
+			    "[192.0.2.1]");
+	in.from = "a@slow.example.org";
+	in.sender_dns = POL_DNS_TEMPFAIL;
+	assert_memory_equal(eval(s, POL_CLASS_SENDER, &in), "451 4.4.3", 9);
+	pol_set_free(s);
+
+	s = set_of("[policy]\nsender_domain = defer\nclient_rdns = defer\n"
+		   "tempfail_skip = sender_domain\ntempfail_skip = client_rdns\n");
+	assert_string_equal(eval(s, POL_CLASS_SENDER, &in), "continue");
+	assert_string_equal(eval(s, POL_CLASS_CLIENT, &in), "continue");
+	in.rdns = POL_DNS_NOTFOUND;
+	assert_string_equal(eval(s, POL_CLASS_CLIENT, &in),
+			    "450 4.7.25 Client host rejected: cannot find your hostname, "
+			    "[192.0.2.1]");
+	pol_set_free(s);
+
+	s = set_of("[policy]\nhelo_dns = defer\nsender_domain = defer\ntempfail_skip = all\n");
+	in.helo_dns = POL_DNS_TEMPFAIL;
+	assert_string_equal(eval(s, POL_CLASS_HELO, &in), "continue");
+	assert_string_equal(eval(s, POL_CLASS_SENDER, &in), "continue");
+	pol_set_free(s);
+
+	assert_non_null(strstr(build_err("[policy]\ntempfail_skip = helo_fqdn\n"),
+			       "[policy] tempfail_skip = helo_fqdn"));
+}
+
 static const char *rcpt(const struct pol_set *s, const char *addr, bool trusted)
 {
 	struct pol_input in = client_in("192.0.2.1");
@@ -419,10 +467,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_helo),	      cmocka_unit_test(test_helo_dns),
-		cmocka_unit_test(test_recipients),    cmocka_unit_test(test_senders),
-		cmocka_unit_test(test_networks),      cmocka_unit_test(test_dnsbl),
-		cmocka_unit_test(test_config_errors), cmocka_unit_test(test_disabled),
-		cmocka_unit_test(test_table),	      cmocka_unit_test(test_publish),
+		cmocka_unit_test(test_tempfail_skip), cmocka_unit_test(test_recipients),
+		cmocka_unit_test(test_senders),	      cmocka_unit_test(test_networks),
+		cmocka_unit_test(test_dnsbl),	      cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_disabled),      cmocka_unit_test(test_table),
+		cmocka_unit_test(test_publish),
 	};
 	int rc;
 

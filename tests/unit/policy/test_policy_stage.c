@@ -106,6 +106,109 @@ static void test_helo_local_delayed(void **state)
 	fx_close_all(t->f);
 }
 
+/* Postscreen's teaser and pass cache: a first visit gets "220-" and waits
+ * for the final "220 "; having waited, the address is remembered and the
+ * next session is greeted at once; a client that talks early is not
+ * remembered; pass_cache_ttl_s = 0 remembers nobody. */
+static void test_pass_cache(void **state)
+{
+	struct tfx *t = *state;
+	struct smtp_pool *pool = smtp_host_pool(t->f->h);
+	struct smtp_config sc = *smtp_pool_config(pool);
+
+	sc.greet_delay_ms = 1000;
+	sc.greet_teaser = true;
+	sc.pregreet_action = SMTP_PREGREET_LOG;
+	assert_int_equal(smtp_pool_update(pool, &sc), 0);
+	use_policy("[policy]\npass_cache_ttl_s = 3600\n");
+	/* Talks after the "220-" only: a pregreet, served (log) but not remembered. */
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+	client(t->f, 0, "EHLO early.example.org\r\n");
+	advance_ms(t->f, 1000);
+	assert_memory_equal(say(t, ""), "220 mx.test ESMTP\r\n250-mx.test", 30);
+	fx_close_all(t->f);
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+	advance_ms(t->f, 1000);
+	assert_string_equal(sent(t->f, 0), "220 mx.test ESMTP\r\n");
+	assert_memory_equal(say(t, "EHLO patient.example.org\r\n"), "250-mx.test", 11);
+	fx_close_all(t->f);
+	/* Remembered: the final greeting at once, no teaser. */
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220 mx.test ESMTP\r\n");
+	fx_close_all(t->f);
+	/* The entry expires with the TTL. */
+	advance_ms(t->f, 3600 * 1000);
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+	fx_close_all(t->f);
+	use_policy("[policy]\npass_cache_ttl_s = 0\n");
+	connect_client(t->f, 0);
+	advance_ms(t->f, 1000);
+	say(t, "EHLO patient.example.org\r\n");
+	fx_close_all(t->f);
+	connect_client(t->f, 0);
+	assert_string_equal(sent(t->f, 0), "220-mx.test ESMTP\r\n");
+}
+
+/* reject_unverified_recipient: the next hop's 5xx is a 550 5.1.1 with its
+ * reply, a temporary answer 450 4.1.1, a 2xx lets the RCPT through; a relay
+ * attempt is refused without asking. */
+static void test_verify(void **state)
+{
+	struct tfx *t = *state;
+	static const char *const bad[] = {
+		"host 198.18.0.1[198.18.0.1]:25 said: 550 5.1.1 <gone@example.com>: Recipient "
+		"address rejected: User unknown (in reply to RCPT TO command)"};
+	static const char *const good[] = {"host 198.18.0.1[198.18.0.1]:25 said: 250 2.1.5 Ok"};
+	static const char *const slow[] = {"no answer from the next hop in time"};
+	unsigned q;
+
+	use_policy("[policy]\ndomains = example.com\nverify_recipients = yes\n");
+	fake_dns_set(MX_DNS_VERIFY, "gone@example.com", MX_DNS_NXDOMAIN, 1, bad);
+	fake_dns_set(MX_DNS_VERIFY, "here@example.com", MX_DNS_OK, 1, good);
+	fake_dns_set(MX_DNS_VERIFY, "slow@example.com", MX_DNS_TEMPFAIL, 1, slow);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO good.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(
+		say(t, "RCPT TO:<gone@example.com>\r\n"),
+		"550 5.1.1 <gone@example.com>: Recipient address rejected: undeliverable "
+		"address: host 198.18.0.1[198.18.0.1]:25 said: 550 5.1.1 "
+		"<gone@example.com>: Recipient address rejected: User unknown (in reply "
+		"to RCPT TO command)\r\n");
+	assert_string_equal(say(t, "RCPT TO:<slow@example.com>\r\n"),
+			    "450 4.1.1 <slow@example.com>: Recipient address rejected: unverified "
+			    "address: no answer from the next hop in time\r\n");
+	assert_string_equal(say(t, "RCPT TO:<here@example.com>\r\n"), "250 2.1.5 Ok\r\n");
+	q = fake_dns_queries();
+	assert_string_equal(say(t, "RCPT TO:<a@elsewhere.net>\r\n"),
+			    "554 5.7.1 <a@elsewhere.net>: Relay access denied\r\n");
+	assert_int_equal(fake_dns_queries(), q);
+	assert_int_equal(ctr(t, POL_CHK_rcpt_unverified, POL_CTR_REJECT), 1);
+	assert_int_equal(ctr(t, POL_CHK_rcpt_unverified, POL_CTR_DEFER), 1);
+	fx_close_all(t->f);
+
+	/* The RCPT parks on a DNSBL answer (not listed): the probe was asked
+	 * meanwhile, its 5xx decides once both are in. */
+	use_policy("[policy]\ndomains = example.com\nverify_recipients = yes\n"
+		   "dnsbl = zen.example\n");
+	fake_dns_hold(true);
+	connect_client(t->f, 0);
+	sent(t->f, 0);
+	say(t, "EHLO good.example.org\r\n");
+	say(t, "MAIL FROM:<a@example.org>\r\n");
+	assert_string_equal(say(t, "RCPT TO:<gone@example.com>\r\n"), "");
+	fake_dns_hold(false);
+	pol_stage_poll(t->ps);
+	assert_memory_equal(sent(t->f, 0),
+			    "550 5.1.1 <gone@example.com>: Recipient address rejected: "
+			    "undeliverable address",
+			    79);
+}
+
 static void test_no_delay(void **state)
 {
 	struct tfx *t = *state;
@@ -430,6 +533,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_helo_local_delayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pass_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trusted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dnsbl_at_connect, setup, teardown),

@@ -415,6 +415,8 @@ static int set_config(struct smtp_config *c, const char *kv, char *client)
 		c->max_commands = (uint32_t)x;
 	else if (!strcmp(k, "greet_delay_ms"))
 		c->greet_delay_ms = (uint32_t)x;
+	else if (!strcmp(k, "greet_teaser"))
+		c->greet_teaser = x != 0;
 	else if (!strcmp(k, "pregreet"))
 		c->pregreet_action = !strcmp(v, "log") ? SMTP_PREGREET_LOG : SMTP_PREGREET_DROP;
 	else if (!strcmp(k, "line_ext"))
