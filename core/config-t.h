@@ -119,6 +119,7 @@ struct mx_config {
 	int64_t smtp_conn_rate_per_net;	 /* new connections per second per net */
 	int64_t smtp_conn_burst_per_net; /* of which back to back */
 	int64_t smtp_reserve_pct;	 /* free slots kept for clients with none */
+	bool smtp_connect_spool_check;	 /* spool refusing: 421 4.3.2 at connect */
 	int64_t smtp_linger_ms;		 /* after our FIN, then reset */
 	int64_t smtp_max_lifetime_s;	 /* of a session, then 421 */
 
@@ -223,6 +224,8 @@ struct mx_config {
 	char grey_wl_clients[MX_CFG_STR];
 	char grey_wl_hosts[MX_CFG_STR];
 	char grey_wl_rcpts[MX_CFG_STR];
+	bool grey_ptr_org;		/* confirmed PTR: key on its registered domain */
+	char grey_psl_file[MX_CFG_STR]; /* Public Suffix List ("": last two labels) */
 
 	/* [ratelimit] (policy/ratelimit.h): per minute, 0 off */
 	bool rl_enabled;

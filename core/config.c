@@ -147,6 +147,7 @@ static const struct key_def keys[] = {
 	{"smtp", "conn_burst_per_net", K_INT, OFF(smtp_conn_burst_per_net), 1, 1000000, false,
 	 LIVE},
 	{"smtp", "reserve_pct", K_INT, OFF(smtp_reserve_pct), 0, 90, false, LIVE},
+	{"smtp", "connect_spool_check", K_BOOL, OFF(smtp_connect_spool_check), 0, 0, false, LIVE},
 	{"smtp", "linger_ms", K_INT, OFF(smtp_linger_ms), 1, 60000, false, RESTART},
 	{"smtp", "max_lifetime_s", K_INT, OFF(smtp_max_lifetime_s), 1, 604800, false, RESTART},
 
@@ -254,6 +255,9 @@ static const struct key_def keys[] = {
 	{"greylist", "whitelist_clients", K_STR, OFF(grey_wl_clients), 0, 0, false, LIVE},
 	{"greylist", "whitelist_hosts", K_STR, OFF(grey_wl_hosts), 0, 0, false, LIVE},
 	{"greylist", "whitelist_recipients", K_STR, OFF(grey_wl_rcpts), 0, 0, false, LIVE},
+	/* Keys by the client's organisation (issue 14, ops2). */
+	{"greylist", "ptr_org", K_BOOL, OFF(grey_ptr_org), 0, 0, false, LIVE},
+	{"greylist", "psl_file", K_STR, OFF(grey_psl_file), 0, 0, false, LIVE},
 
 	{"ratelimit", "enabled", K_BOOL, OFF(rl_enabled), 0, 0, false, LIVE},
 	{"ratelimit", "msg_per_ip", K_INT, OFF(rl_msg_per_ip), 0, 1000000, false, LIVE},
@@ -374,6 +378,8 @@ void config_defaults(struct mx_config *c)
 	c->grey_spf_domain = true;
 	snprintf(c->grey_reply, sizeof(c->grey_reply),
 		 "Intentional policy rejection, please try again later");
+	snprintf(c->grey_psl_file, sizeof(c->grey_psl_file), "%s",
+		 "/usr/share/publicsuffix/public_suffix_list.dat");
 	/* [ratelimit]: far above what one host of a legitimate sender does. */
 	c->rl_enabled = true;
 	c->rl_msg_per_ip = 300;
