@@ -161,10 +161,11 @@ struct mx_config {
 	char daemon_group[MX_CFG_STR];
 
 	/* Operator's toolbox (issue 16) */
-	int64_t daemon_drain_timeout_s; /* [daemon]: live sessions get this long */
-	int64_t daemon_drain_mode;	/* [daemon]: enum mx_drain_mode */
-	int64_t log_format;		/* [log]: 0 text, 1 json (mx_log_json) */
-	bool log_syslog;		/* [log]: also to syslog(3), facility mail */
+	int64_t daemon_drain_timeout_s;	    /* [daemon]: live sessions get this long */
+	int64_t daemon_drain_mode;	    /* [daemon]: enum mx_drain_mode */
+	int64_t log_format;		    /* [log]: 0 text, 1 json (mx_log_json) */
+	bool log_syslog;		    /* [log]: also to syslog(3), facility mail */
+	char log_syslog_socket[MX_CFG_STR]; /* [log]: its datagram socket (/dev/log) */
 
 	/* [metrics] */
 	char metrics_listen[MX_CFG_STR]; /* "a.b.c.d:PORT" or "[v6]:PORT"; "": no /metrics */

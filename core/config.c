@@ -198,6 +198,7 @@ static const struct key_def keys[] = {
 	 drain_mode_names},
 	{"log", "format", K_ENUM, OFF(log_format), 0, 0, false, LIVE, log_format_names},
 	{"log", "syslog", K_BOOL, OFF(log_syslog), 0, 0, false, RESTART},
+	{"log", "syslog_socket", K_STR, OFF(log_syslog_socket), 0, 0, false, RESTART},
 
 	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false, RESTART},
 
@@ -366,6 +367,7 @@ void config_defaults(struct mx_config *c)
 	c->dns_cache_max = 100000;
 	c->dns_inflight_max = 4096;
 	c->daemon_drain_timeout_s = 30;
+	snprintf(c->log_syslog_socket, sizeof(c->log_syslog_socket), "/dev/log");
 	/* [greylist]: postgrey's defaults; off until the operator turns it on. */
 	c->grey_delay_s = 300;
 	c->grey_window_s = 2 * 86400;
