@@ -569,7 +569,8 @@ void sessions_kill_all(void)
 static const struct ctl_cmd session_cmds[] = {
 	{.words = {"show", "sessions"},
 	 .usage = "[json] [net CIDR] [state NAME]",
-	 .help = "live SMTP sessions: client, HELO, state, sender, bytes, age, parked-on",
+	 .help = "live SMTP sessions: client, reverse name, HELO, state, sender, bytes, age, "
+		 "parked-on",
 	 .fn = cmd_show_sessions},
 	{.words = {"show", "top"},
 	 .usage = "[conns|msgs|bytes|refused] [N] [json]",
