@@ -143,7 +143,13 @@ grey_try retry
 $CTL show greylist 198.18.0.0/24
 grep -E 'greylist: worker [0-9]+: (defer|pass)|smtp client=.*greylist' "$LOG" | tail -4
 
-step "mxgatectl show latency (per phase, RCPT per check)"
+step "mxgatectl show sessions (a client holding a session open) and show latency"
+(printf 'EHLO held.example.org\r\nMAIL FROM:<held@example.org>\r\n'; sleep 2; printf 'QUIT\r\n') |
+	ip netns exec "$NS" nc -w 5 198.18.0.2 25 >/dev/null &
+held=$!
+sleep 0.5
+$CTL show sessions
+wait "$held" 2>/dev/null
 $CTL show latency
 
 step "relayed: the message as the next hop received it (queue id ${qid:-?})"
