@@ -120,6 +120,7 @@ struct mx_config {
 	int64_t smtp_conn_rate_per_net;	 /* new connections per second per net */
 	int64_t smtp_conn_burst_per_net; /* of which back to back */
 	int64_t smtp_reserve_pct;	 /* free slots kept for clients with none */
+	bool smtp_connect_spool_check;	 /* spool refusing: 421 4.3.2 at connect */
 	int64_t smtp_linger_ms;		 /* after our FIN, then reset */
 	int64_t smtp_max_lifetime_s;	 /* of a session, then 421 */
 
@@ -161,10 +162,11 @@ struct mx_config {
 	char daemon_group[MX_CFG_STR];
 
 	/* Operator's toolbox (issue 16) */
-	int64_t daemon_drain_timeout_s; /* [daemon]: live sessions get this long */
-	int64_t daemon_drain_mode;	/* [daemon]: enum mx_drain_mode */
-	int64_t log_format;		/* [log]: 0 text, 1 json (mx_log_json) */
-	bool log_syslog;		/* [log]: also to syslog(3), facility mail */
+	int64_t daemon_drain_timeout_s;	    /* [daemon]: live sessions get this long */
+	int64_t daemon_drain_mode;	    /* [daemon]: enum mx_drain_mode */
+	int64_t log_format;		    /* [log]: 0 text, 1 json (mx_log_json) */
+	bool log_syslog;		    /* [log]: also to syslog(3), facility mail */
+	char log_syslog_socket[MX_CFG_STR]; /* [log]: its datagram socket (/dev/log) */
 
 	/* [metrics] */
 	char metrics_listen[MX_CFG_STR]; /* "a.b.c.d:PORT" or "[v6]:PORT"; "": no /metrics */
@@ -229,6 +231,8 @@ struct mx_config {
 	char grey_wl_clients[MX_CFG_STR];
 	char grey_wl_hosts[MX_CFG_STR];
 	char grey_wl_rcpts[MX_CFG_STR];
+	bool grey_ptr_org;		/* confirmed PTR: key on its registered domain */
+	char grey_psl_file[MX_CFG_STR]; /* Public Suffix List ("": last two labels) */
 
 	/* [ratelimit] (policy/ratelimit.h): per minute, 0 off */
 	bool rl_enabled;

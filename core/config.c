@@ -148,6 +148,7 @@ static const struct key_def keys[] = {
 	{"smtp", "conn_burst_per_net", K_INT, OFF(smtp_conn_burst_per_net), 1, 1000000, false,
 	 LIVE},
 	{"smtp", "reserve_pct", K_INT, OFF(smtp_reserve_pct), 0, 90, false, LIVE},
+	{"smtp", "connect_spool_check", K_BOOL, OFF(smtp_connect_spool_check), 0, 0, false, LIVE},
 	{"smtp", "linger_ms", K_INT, OFF(smtp_linger_ms), 1, 60000, false, RESTART},
 	{"smtp", "max_lifetime_s", K_INT, OFF(smtp_max_lifetime_s), 1, 604800, false, RESTART},
 
@@ -198,6 +199,7 @@ static const struct key_def keys[] = {
 	 drain_mode_names},
 	{"log", "format", K_ENUM, OFF(log_format), 0, 0, false, LIVE, log_format_names},
 	{"log", "syslog", K_BOOL, OFF(log_syslog), 0, 0, false, RESTART},
+	{"log", "syslog_socket", K_STR, OFF(log_syslog_socket), 0, 0, false, RESTART},
 
 	{"metrics", "listen", K_STR, OFF(metrics_listen), 0, 0, false, RESTART},
 
@@ -266,6 +268,9 @@ static const struct key_def keys[] = {
 	{"greylist", "whitelist_clients", K_STR, OFF(grey_wl_clients), 0, 0, false, LIVE},
 	{"greylist", "whitelist_hosts", K_STR, OFF(grey_wl_hosts), 0, 0, false, LIVE},
 	{"greylist", "whitelist_recipients", K_STR, OFF(grey_wl_rcpts), 0, 0, false, LIVE},
+	/* Keys by the client's organisation (issue 14, ops2). */
+	{"greylist", "ptr_org", K_BOOL, OFF(grey_ptr_org), 0, 0, false, LIVE},
+	{"greylist", "psl_file", K_STR, OFF(grey_psl_file), 0, 0, false, LIVE},
 
 	{"ratelimit", "enabled", K_BOOL, OFF(rl_enabled), 0, 0, false, LIVE},
 	{"ratelimit", "msg_per_ip", K_INT, OFF(rl_msg_per_ip), 0, 1000000, false, LIVE},
@@ -378,6 +383,7 @@ void config_defaults(struct mx_config *c)
 	c->dns_cache_max = 100000;
 	c->dns_inflight_max = 4096;
 	c->daemon_drain_timeout_s = 30;
+	snprintf(c->log_syslog_socket, sizeof(c->log_syslog_socket), "/dev/log");
 	/* [greylist]: postgrey's defaults; off until the operator turns it on. */
 	c->grey_delay_s = 300;
 	c->grey_window_s = 2 * 86400;
@@ -390,6 +396,8 @@ void config_defaults(struct mx_config *c)
 	c->grey_spf_domain = true;
 	snprintf(c->grey_reply, sizeof(c->grey_reply),
 		 "Intentional policy rejection, please try again later");
+	snprintf(c->grey_psl_file, sizeof(c->grey_psl_file), "%s",
+		 "/usr/share/publicsuffix/public_suffix_list.dat");
 	/* [ratelimit]: far above what one host of a legitimate sender does. */
 	c->rl_enabled = true;
 	c->rl_msg_per_ip = 300;

@@ -4,10 +4,14 @@
 #include "core/log.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +19,11 @@
 int mx_log_level = MX_LOG_INFO;
 int mx_log_json;
 static bool to_syslog;
+/* [log] syslog: our own RFC 3164 datagrams to a chosen socket (syslog(3)
+ * only knows /dev/log, which a test cannot stand in for). */
+static int syslog_fd = -1;
+static struct sockaddr_un syslog_sa;
+static pthread_mutex_t syslog_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static __thread mx_log_sink_fn thread_sink;
 
@@ -201,16 +210,56 @@ static size_t format_json(char *out, size_t cap, const char *stamp, long ms,
 	return b.n;
 }
 
-void mx_log_open_syslog(void)
+int mx_log_open_syslog(const char *path)
 {
-	openlog("mxgate", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	if (!path || !path[0])
+		path = "/dev/log";
+	if (strlen(path) >= sizeof(syslog_sa.sun_path))
+		return -ENAMETOOLONG;
+	memset(&syslog_sa, 0, sizeof(syslog_sa));
+	syslog_sa.sun_family = AF_UNIX;
+	memcpy(syslog_sa.sun_path, path, strlen(path) + 1);
+	if (syslog_fd < 0 && (syslog_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	/* Nobody listening yet is no error: every line tries again. */
+	(void)connect(syslog_fd, (const struct sockaddr *)&syslog_sa, sizeof(syslog_sa));
 	to_syslog = true;
+	return 0;
+}
+
+/* One line as syslogd expects it from syslog(3): "<PRI>Mmm dd hh:mm:ss
+ * mxgate[PID]: text", facility mail. A syslogd that restarted (its socket
+ * replaced) is reconnected once per failed line, under a lock that only
+ * that path takes. */
+static void syslog_line(enum mx_log_level level, const char *line, size_t len)
+{
+	static const int prio[MX_LOG_LEVEL_COUNT] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
+						     LOG_DEBUG};
+	char msg[2048], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	n = snprintf(msg, sizeof(msg), "<%d>%s mxgate[%d]: %.*s", LOG_MAIL | prio[level], stamp,
+		     (int)getpid(), (int)len, line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	if (send(syslog_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0 ||
+	    (errno != ENOTCONN && errno != ECONNREFUSED && errno != ENOENT &&
+	     errno != EDESTADDRREQ))
+		return;
+	pthread_mutex_lock(&syslog_mu);
+	if (connect(syslog_fd, (const struct sockaddr *)&syslog_sa, sizeof(syslog_sa)) == 0)
+		(void)send(syslog_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	pthread_mutex_unlock(&syslog_mu);
 }
 
 void mx_log_stderr(enum mx_log_level level, const char *line, size_t len)
 {
-	static const int prio[MX_LOG_LEVEL_COUNT] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
-						     LOG_DEBUG};
 	char stamp[32];
 	struct timespec ts;
 	struct tm tm;
@@ -230,7 +279,7 @@ void mx_log_stderr(enum mx_log_level level, const char *line, size_t len)
 	if (n > (int)sizeof(out))
 		n = sizeof(out);
 	if (to_syslog && (unsigned)level < MX_LOG_LEVEL_COUNT)
-		syslog(prio[level], "%.*s", (int)len, line);
+		syslog_line(level, line, len);
 	/* One write(2) per line so concurrent writers do not interleave. */
 	if (write(STDERR_FILENO, out, (size_t)n) < 0) {
 		/* Nothing sensible to do: stderr is gone. */

@@ -39,9 +39,11 @@ extern int mx_log_level;
  * qid, msg). Set by the control thread, read by every writer (relaxed). */
 extern int mx_log_json;
 
-/** Also send every line to syslog(3), facility mail, ident mxgate ([log]
- * syslog). Boot, before threads start. */
-void mx_log_open_syslog(void);
+/** Also send every line to the syslog socket @path ([log] syslog_socket;
+ * NULL or "": /dev/log) as syslog(3) would: facility mail, ident mxgate,
+ * one datagram per line; reconnected when syslogd restarts. Returns 0, or
+ * -errno (the path too long, no socket). Boot, before threads start. */
+int mx_log_open_syslog(const char *path);
 
 /** Install @fn as the sink of the calling thread (NULL: stderr). */
 void mx_log_set_thread_sink(mx_log_sink_fn fn);

@@ -56,6 +56,10 @@ static const struct mx_ctr_def smtp_defs[] = {
 	{.name = "slots_full_refused",
 	 .help = "connections refused with 421 4.3.2: every session slot in use",
 	 .type = MX_CTR_COUNTER},
+	{.name = "spool_busy_refused",
+	 .help = "connections refused with 421 4.3.2 at connect: the spool refused new mail "
+		 "([smtp] connect_spool_check)",
+	 .type = MX_CTR_COUNTER},
 #define X(n) {.name = #n, .help = SMTP_HELP_##n, .type = MX_CTR_COUNTER},
 	SMTP_COUNTERS(X)
 #undef X
@@ -70,6 +74,7 @@ static void smtp_read(void *arg, unsigned inst, uint64_t *vals)
 	smtp_server_counters(inst, &s);
 	vals[k++] = smtp_server_sessions(inst);
 	vals[k++] = smtp_server_refused(inst);
+	vals[k++] = smtp_server_gate_refused(inst);
 #define X(n) vals[k++] = s.n;
 	SMTP_COUNTERS(X)
 #undef X

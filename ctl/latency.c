@@ -136,7 +136,7 @@ static void cmd_show_latency(struct ctl_out *o, int argc, char **argv)
 static const struct ctl_cmd latency_cmd = {
 	.words = {"show", "latency"},
 	.usage = "[json]",
-	.help = "per-phase SMTP latency: connect to banner ... end of data to reply",
+	.help = "per-phase SMTP latency: connect to banner ... RCPT (per check) ... durable to 250",
 	.fn = cmd_show_latency,
 };
 

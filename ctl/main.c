@@ -243,8 +243,11 @@ int main(int argc, char **argv)
 	}
 	mx_log_level = (int)config->log_level;
 	mx_log_json = (int)config->log_format;
-	if (config->log_syslog && !check)
-		mx_log_open_syslog();
+	if (config->log_syslog && !check && mx_log_open_syslog(config->log_syslog_socket) != 0) {
+		fprintf(stderr, "%s: [log] syslog_socket %s: cannot open a socket for it\n", path,
+			config->log_syslog_socket);
+		return 1;
+	}
 	if (resolve_user(config, &uid, &gid) != 0)
 		return 1;
 	if (check) {

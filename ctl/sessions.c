@@ -148,7 +148,8 @@ static void token(char *dst, size_t n, const char *src)
 
 static void print_session(struct sess_job *j, unsigned w, const struct smtp_sess_info *s)
 {
-	char addr[INET6_ADDRSTRLEN], helo[sizeof(s->helo)], from[sizeof(s->from)];
+	char addr[INET6_ADDRSTRLEN], helo[sizeof(s->helo)], from[sizeof(s->from)],
+		rdns[sizeof(s->rdns)];
 	const char *st = smtp_state_name((enum smtp_state)s->state);
 
 	inet_ntop(s->peer.family == 6 ? AF_INET6 : AF_INET, s->peer.addr, addr, sizeof(addr));
@@ -157,7 +158,9 @@ static void print_session(struct sess_job *j, unsigned w, const struct smtp_sess
 			   "%s{\"id\":\"%u-%" PRIu64 "\",\"worker\":%u,\"slot\":%u,\"client\":",
 			   j->total ? "," : "", w, s->serial, w, s->slot);
 		json_str(j->o, addr);
-		ctl_printf(j->o, ",\"port\":%u,\"helo\":", s->peer.port);
+		ctl_printf(j->o, ",\"port\":%u,\"rdns\":", s->peer.port);
+		json_str(j->o, s->rdns);
+		ctl_printf(j->o, ",\"helo\":");
 		json_str(j->o, s->helo);
 		ctl_printf(j->o, ",\"state\":\"%s\",\"from\":", st);
 		json_str(j->o, s->from);
@@ -172,12 +175,14 @@ static void print_session(struct sess_job *j, unsigned w, const struct smtp_sess
 	}
 	token(helo, sizeof(helo), s->helo);
 	token(from, sizeof(from), s->from);
+	token(rdns, sizeof(rdns), s->rdns);
 	ctl_printf(j->o,
-		   "%u-%" PRIu64 " worker=%u client=%s%s%s:%u helo=%s state=%s from=%s rcpts=%u "
+		   "%u-%" PRIu64
+		   " worker=%u client=%s%s%s:%u rdns=%s helo=%s state=%s from=%s rcpts=%u "
 		   "in=%" PRIu64 " out=%" PRIu64 " age_ms=%" PRIu64 " idle_ms=%" PRIu64
 		   " parked=%s tls=%s%s\n",
 		   w, s->serial, w, s->peer.family == 6 ? "[" : "", addr,
-		   s->peer.family == 6 ? "]" : "", s->peer.port, helo, st, from, s->nrcpt,
+		   s->peer.family == 6 ? "]" : "", s->peer.port, rdns, helo, st, from, s->nrcpt,
 		   s->bytes_in, s->bytes_out, s->age_us / 1000, s->idle_us / 1000,
 		   park_name(s->park_kind), s->tls ? "yes" : "no",
 		   s->kill_pending ? " killing=1" : "");
@@ -564,7 +569,8 @@ void sessions_kill_all(void)
 static const struct ctl_cmd session_cmds[] = {
 	{.words = {"show", "sessions"},
 	 .usage = "[json] [net CIDR] [state NAME]",
-	 .help = "live SMTP sessions: client, HELO, state, sender, bytes, age, parked-on",
+	 .help = "live SMTP sessions: client, reverse name, HELO, state, sender, bytes, age, "
+		 "parked-on",
 	 .fn = cmd_show_sessions},
 	{.words = {"show", "top"},
 	 .usage = "[conns|msgs|bytes|refused] [N] [json]",

@@ -26,6 +26,7 @@
 #include "core/counters.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "policy/grey_org.h"
 #include "policy/policy.h"
 #include "policy/spf.h"
 #include "smtp/host.h"
@@ -34,7 +35,8 @@
 #define AGE_MS		 60000
 
 struct grey_set {
-	bool enabled, spf_domain;
+	bool enabled, spf_domain, ptr_org;
+	struct grey_psl *psl; /* ptr_org: the Public Suffix List (NULL: two labels) */
 	char reply[MX_CFG_STR];
 	char paths[GREY_WL_COUNT][MX_CFG_STR];
 	struct grey_wl *wl;
@@ -80,6 +82,7 @@ static struct grey_set *set_build(const struct mx_config *c, char *err, size_t e
 	}
 	s->enabled = c->grey_enabled;
 	s->spf_domain = c->grey_spf_domain;
+	s->ptr_org = c->grey_ptr_org;
 	snprintf(s->reply, sizeof(s->reply), "%s", c->grey_reply);
 	for (int k = 0; k < GREY_WL_COUNT; k++)
 		snprintf(s->paths[k], sizeof(s->paths[k]), "%s",
@@ -97,11 +100,19 @@ static struct grey_set *set_build(const struct mx_config *c, char *err, size_t e
 		.max_entries = (uint32_t)c->grey_max_entries,
 	};
 	/* The files are read only when greylisting is on. */
+	if (s->enabled && s->ptr_org && c->grey_psl_file[0] &&
+	    !(s->psl = grey_org_load(c->grey_psl_file))) {
+		snprintf(err, errlen, "[greylist] psl_file %s: %s", c->grey_psl_file,
+			 strerror(errno));
+		free(s);
+		return NULL;
+	}
 	if (s->enabled) {
 		rcu_thread_online();
 		s->wl = grey_wl_build(c, err, errlen);
 		rcu_thread_offline();
 		if (!s->wl) {
+			grey_org_free(s->psl);
 			free(s);
 			return NULL;
 		}
@@ -114,6 +125,7 @@ static void set_free(struct grey_set *s)
 	if (!s)
 		return;
 	grey_wl_free(s->wl);
+	grey_org_free(s->psl);
 	free(s);
 }
 
@@ -429,12 +441,13 @@ static void session_input(const struct grey_stage *gs, const struct smtp_conn *c
 
 /* Decide @rcpt for the session of @c: CONTINUE, or REPLY with @ans. */
 static enum smtp_stage_verdict decide(struct grey_stage *gs, const struct grey_set *s,
-				      const struct smtp_conn *c, const struct pol_input *in,
+				      struct smtp_conn *c, const struct pol_input *in,
 				      const char *rcpt, struct smtp_answer *ans)
 {
 	struct grey_table *g = table;
 	struct grey_query q;
 	struct grey_result r;
+	char org[MX_DNS_NAME_MAX + 8];
 
 	/* The client's forward-confirmed reverse name, once the policy
 	 * stage has it. */
@@ -452,14 +465,27 @@ static enum smtp_stage_verdict decide(struct grey_stage *gs, const struct grey_s
 	if (s->spf_domain && in->spf != POL_DNS_NONE && in->spf != POL_DNS_WAIT &&
 	    in->spf_result == SPF_PASS && in->from)
 		q.spf_domain = pol_addr_domain(in->from);
+	/* No SPF domain: the organisation of a confirmed reverse name (its
+	 * registered domain), "ptr:" so it never meets a sender domain. */
+	if (!q.spf_domain && s->ptr_org && gs->pol &&
+	    grey_org_domain(s->psl, pol_stage_rdns(gs->pol, c->slot), org + 4, sizeof(org) - 4) >
+		    0) {
+		memcpy(org, "ptr:", 4);
+		q.spf_domain = org;
+	}
 	grey_check(g, gs->worker, &q, grey_now(g), &r);
 	if (!grey_verdict_defers(r.verdict)) {
-		if (r.verdict == GREY_PASS_RETRY)
+		if (r.verdict == GREY_PASS_RETRY) {
 			log_grey(gs, c, "pass", rcpt, &q, 0);
+			if (c->grey_passed < UINT16_MAX) /* the session's summary line */
+				c->grey_passed++;
+		}
 		return SMTP_STAGE_CONTINUE;
 	}
 	log_grey(gs, c, r.verdict == GREY_DEFER_NEW ? "defer new" : "defer early", rcpt, &q,
 		 r.wait_s);
+	if (c->grey_deferred < UINT16_MAX)
+		c->grey_deferred++;
 	{
 		/* Postfix's form; a long address cuts the text, never the code. */
 		int n = snprintf(gs->text, sizeof(gs->text),
@@ -497,10 +523,11 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 	}
 	/* SPF still being evaluated ([policy] spf = header does not wait at
 	 * RCPT): wait for it, so that a pool's retry is keyed by its domain;
-	 * the same for the reverse name when there are host whitelists.
+	 * the same for the reverse name when there are host whitelists or
+	 * keys by the name's organisation (ptr_org).
 	 * Beyond GREY_PARK_MAX waiting sessions, decide on the network. */
 	if (((s->spf_domain && in.spf == POL_DNS_WAIT && in.from) ||
-	     (in.rdns == POL_DNS_WAIT && grey_wl_count(s->wl, GREY_WL_HOSTS))) &&
+	     (in.rdns == POL_DNS_WAIT && (s->ptr_org || grey_wl_count(s->wl, GREY_WL_HOSTS)))) &&
 	    gs->nparked < GREY_PARK_MAX) {
 		struct grey_parked *p = &gs->parked[gs->nparked++];
 		p->slot = call->conn->slot;
@@ -530,7 +557,8 @@ unsigned grey_stage_poll(struct grey_stage *gs)
 		session_input(gs, c, &in);
 		ready = !s || !s->enabled ||
 			(in.spf != POL_DNS_WAIT &&
-			 (in.rdns != POL_DNS_WAIT || !grey_wl_count(s->wl, GREY_WL_HOSTS))) ||
+			 (in.rdns != POL_DNS_WAIT ||
+			  (!s->ptr_org && !grey_wl_count(s->wl, GREY_WL_HOSTS)))) ||
 			smtp_ticket_gen(ticket) != c->gen;
 		if (!ready) {
 			i++;
@@ -553,6 +581,7 @@ struct grey_stage *grey_stage_create(struct smtp_stage_host *h, unsigned worker,
 		.name = "greylist",
 		.event = SMTP_EV_RCPT,
 		.fn = st_rcpt,
+		.lat = 1 + SMTP_LAT_rcpt_greylist,
 	};
 	int rc;
 

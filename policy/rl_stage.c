@@ -126,6 +126,8 @@ static enum smtp_stage_verdict refuse(struct rl_stage *rs, struct smtp_stage_cal
 	/* Postfix's anvil text; a long address cuts it, never the code. */
 	snprintf(rs->text, sizeof(rs->text),
 		 "<%.200s>: Recipient address rejected: Error: too much mail from %s", rcpt, ip);
+	if (call->conn->rl_refused < UINT16_MAX) /* the session's summary line */
+		call->conn->rl_refused++;
 	call->reply->code = 450;
 	call->reply->enh = "4.7.1";
 	call->reply->text = rs->text;
@@ -178,7 +180,10 @@ struct rl_stage *rl_stage_create(struct smtp_stage_host *h, unsigned worker)
 {
 	struct rl_stage *rs = calloc(1, sizeof(*rs));
 	struct smtp_stage mail = {.name = "ratelimit", .event = SMTP_EV_MAIL, .fn = st_mail};
-	struct smtp_stage rcpt = {.name = "ratelimit", .event = SMTP_EV_RCPT, .fn = st_rcpt};
+	struct smtp_stage rcpt = {.name = "ratelimit",
+				  .event = SMTP_EV_RCPT,
+				  .fn = st_rcpt,
+				  .lat = 1 + SMTP_LAT_rcpt_ratelimit};
 	int rc;
 
 	if (!rs)

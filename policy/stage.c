@@ -768,6 +768,7 @@ struct pol_stage *pol_stage_create(struct smtp_stage_host *h, unsigned worker)
 			.fn = defs[i].fn,
 			.arg = ps,
 			.park_ms = POL_PARK_MS,
+			.lat = defs[i].ev == SMTP_EV_RCPT ? 1 + SMTP_LAT_rcpt_policy : 0,
 			.expire_code = 451,
 			.expire_enh = "4.4.3",
 			.expire_text = "Error: temporary lookup failure",

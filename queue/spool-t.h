@@ -114,6 +114,7 @@ struct spool_cpl {
 	uint64_t cookie; /* as given to spool_msg_end() */
 	int32_t status;	 /* 0: durable, send 250; -ENOSPC/-EDQUOT: 452 4.3.1; other: 451 4.3.0 */
 	uint32_t pad;
+	uint64_t t_ns; /* posted (durable), spool_now_ns() of the commit thread */
 };
 
 /** Where a committed message lives; what recovery hands back for re-queueing. */

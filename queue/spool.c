@@ -996,7 +996,7 @@ static int seg_new(struct spool_committer *c, struct spool_worker *w, uint64_t l
 static void post_cpl(struct spool_committer *c, struct spool_worker *w,
 		     const struct spool_bufend *e, int status, uint64_t now)
 {
-	struct spool_cpl x = {.qid = e->qid, .cookie = e->cookie, .status = status};
+	struct spool_cpl x = {.qid = e->qid, .cookie = e->cookie, .status = status, .t_ns = now};
 	uint64_t lat = now > e->t_ns ? now - e->t_ns : 0;
 
 	/* max_inflight bounds what the worker can have outstanding. */

@@ -20,6 +20,10 @@ packages=(
 	dnsmasq-base
 	# STARTTLS tests (int-tls): swaks --tls needs Net::SSLeay; testssl.sh audits the port
 	libnet-ssleay-perl libio-socket-ssl-perl testssl.sh
+	# greylisting keys by the client's organisation ([greylist] ptr_org): the Public Suffix List
+	publicsuffix
+	# PNG plots of the bench and metrics series (scripts/plot-metrics.py, bench/compare); optional
+	python3-matplotlib
 )
 
 missing=()

@@ -129,6 +129,7 @@ struct smtp_park {
 	uint64_t pending;	    /* ticket handed out by the running stage */
 	uint64_t engine_rid;	    /* request id the engine waits on */
 	uint64_t deadline_us;	    /* host-owned: 4xx at this time */
+	uint64_t since_us;	    /* parked at (per-check latency) */
 	struct smtp_event ev;	    /* the event being served */
 	struct smtp_rcpt_view rcpt; /* ev.rcpt points here */
 };
@@ -159,16 +160,22 @@ struct smtp_conn {
 	uint64_t bytes_in, bytes_out; /* octets read from / sent to the client */
 	bool kill_pending;	      /* shut down once its parked command is answered */
 	/* Per-phase latency (latency.c marks, conn.c records at the flush). */
-	uint64_t t_banner_us; /* first octet sent (0: not yet) */
-	uint64_t t_helo_us;   /* first HELO/EHLO (0: not yet) */
-	uint64_t t_mark_us;   /* RCPT or end of data received */
-	uint8_t mark;	      /* 1 + enum smtp_lat_phase awaiting its reply; 0 none */
-	bool mailed;	      /* first MAIL seen */
+	uint64_t t_banner_us;  /* first octet sent (0: not yet) */
+	uint64_t t_helo_us;    /* first HELO/EHLO (0: not yet) */
+	uint64_t t_mark_us;    /* RCPT or end of data received */
+	uint64_t t_durable_us; /* the message of the DATA_END mark was durable (0: not yet) */
+	uint8_t mark;	       /* 1 + enum smtp_lat_phase awaiting its reply; 0 none */
+	bool mailed;	       /* first MAIL seen */
 	/* Queue ids our 250s named (the first SMTP_CONN_QIDS), for the log. */
 	uint8_t nqids;
 	char qids[SMTP_CONN_QIDS][SMTP_CONN_QID_LEN + 1];
 	uint32_t nrefused;  /* 4xx/5xx replies sent (show top) */
 	uint32_t naccepted; /* messages answered 250 by the spool (show top) */
+	/* Policy verdicts of the session, for its summary log line (the
+	 * greylisting and rate limit stages count them; owner lcore). */
+	uint16_t grey_deferred; /* RCPTs deferred 451 4.7.1 by greylisting */
+	uint16_t grey_passed;	/* RCPTs passed as a retry after the delay */
+	uint16_t rl_refused;	/* RCPTs refused 450 4.7.1 by a rate limit */
 };
 
 /*
@@ -177,12 +184,16 @@ struct smtp_conn {
  * (`show latency`, /metrics). End of data to durable is the spool's own
  * spool.commit_latency_ns; data_reply adds the way back to the session.
  */
-#define SMTP_LATENCY(X)                                                                     \
-	X(connect_banner, "accept to the first octet of the greeting sent")                 \
-	X(banner_helo, "greeting sent to the first HELO/EHLO received")                     \
-	X(helo_mail, "first HELO/EHLO to the first MAIL FROM received")                     \
-	X(rcpt_verdict, "RCPT TO received to its reply sent (every check, parks included)") \
-	X(data_reply, "end of data received to its reply sent (the spool commit included)")
+#define SMTP_LATENCY(X)                                                                        \
+	X(connect_banner, "accept to the first octet of the greeting sent")                    \
+	X(banner_helo, "greeting sent to the first HELO/EHLO received")                        \
+	X(helo_mail, "first HELO/EHLO to the first MAIL FROM received")                        \
+	X(rcpt_verdict, "RCPT TO received to its reply sent (every check, parks included)")    \
+	X(rcpt_policy, "RCPT: time in the policy checks (DNS parks; 0 when answered at once)") \
+	X(rcpt_ratelimit, "RCPT: time in the rate limit check")                                \
+	X(rcpt_greylist, "RCPT: time in greylisting (waits for SPF, shared store parks)")      \
+	X(data_reply, "end of data received to its reply sent (the spool commit included)")    \
+	X(durable_reply, "the spool's commit durable to the 250 sent (completion ring, worker)")
 
 enum smtp_lat_phase {
 #define SMTP_LAT_X_ENUM(n, h) SMTP_LAT_##n,

@@ -34,6 +34,7 @@ struct smtp_conn_table {
 	uint64_t linger_aborts;	   /* idem */
 	uint64_t lifetime_closes;  /* idem */
 	uint64_t drain_refused;	   /* idem */
+	uint64_t gate_refused;	   /* idem */
 	uint64_t serial_next;	   /* session ids (smtp_conn.serial) */
 	uint8_t drain;		   /* enum smtp_conn_drain */
 	struct smtp_conn_lat *lat; /* NULL: latencies not recorded */
@@ -43,6 +44,8 @@ struct smtp_conn_table {
 	void *release_arg;
 	smtp_conn_starttls_fn starttls; /* NULL: no TLS layer */
 	void *starttls_arg;
+	smtp_conn_gate_fn gate; /* NULL: no saturation check at connect */
+	void *gate_arg;
 };
 
 static void conn_timer(struct timer_entry *t);
@@ -139,6 +142,12 @@ static void conn_release(struct smtp_conn *c)
 					      (unsigned char)*sec);
 			line[n] = '\0';
 		}
+		/* The policy verdicts (issue 14): only when there were any. */
+		if (n > 0 && (c->grey_deferred || c->grey_passed || c->rl_refused) &&
+		    (size_t)n + 64 < sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+				      " greylisted=%u greylist_passed=%u ratelimited=%u",
+				      c->grey_deferred, c->grey_passed, c->rl_refused);
 		/* session=W-N as `show sessions` names it: the key of JSON logs. */
 		if (n > 0)
 			MX_INFO("smtp %s session=%u-%llu%s", line, tab->worker,
@@ -166,15 +175,16 @@ void smtp_conn_on_release(struct smtp_conn_table *tab, smtp_conn_release_fn fn, 
 }
 
 static void refuse(struct smtp_conn_table *tab, const struct smtp_transport_ops *ops, void *tr,
-		   const char *why)
+		   const char *why, uint64_t *counter)
 {
-	char msg[96];
+	char msg[128];
 	uint64_t now = *tab->now_us;
-	int n = snprintf(msg, sizeof(msg), "421 4.3.2 mxgate: too many %s, try again later\r\n",
-			 why);
+	int n = snprintf(msg, sizeof(msg), "421 4.3.2 mxgate: %s, try again later\r\n", why);
 
 	/* From static text: no session is needed to say no. */
-	cnt_inc(&tab->refused);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = snprintf(msg, sizeof(msg), "421 4.3.2 mxgate: try again later\r\n");
+	cnt_inc(counter);
 	ops->send(tr, msg, (size_t)n, now);
 	ops->close(tr, now);
 	errno = EAGAIN;
@@ -197,8 +207,17 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 		return NULL;
 	}
 	if (!c) {
-		refuse(tab, ops, tr, "connections");
+		refuse(tab, ops, tr, "too many connections", &tab->refused);
 		return NULL;
+	}
+	/* Global admission (issue 14): a saturated stage behind the session
+	 * (the spool) says no before any work is done for the client. */
+	if (tab->gate) {
+		const char *why = tab->gate(tab->gate_arg);
+		if (why) {
+			refuse(tab, ops, tr, why, &tab->gate_refused);
+			return NULL;
+		}
 	}
 	/* Take the slot before the engine runs the CONNECT stages. */
 	tab->free = c->next_free;
@@ -215,11 +234,12 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->t_open_us = c->t_last_us = *tab->now_us;
 	c->bytes_in = c->bytes_out = 0;
 	c->kill_pending = false;
-	c->t_banner_us = c->t_helo_us = c->t_mark_us = 0;
+	c->t_banner_us = c->t_helo_us = c->t_mark_us = c->t_durable_us = 0;
 	c->mark = 0;
 	c->mailed = false;
 	c->nqids = 0;
 	c->nrefused = c->naccepted = 0;
+	c->grey_deferred = c->grey_passed = c->rl_refused = 0;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {
@@ -227,7 +247,7 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 		memset(&c->park, 0, sizeof(c->park));
 		c->next_free = tab->free;
 		tab->free = c;
-		refuse(tab, ops, tr, "sessions");
+		refuse(tab, ops, tr, "too many sessions", &tab->refused);
 		return NULL;
 	}
 	cnt_set(&tab->open, tab->open + 1);
@@ -269,7 +289,11 @@ static void conn_lat_sent(struct smtp_conn *c, uint64_t now)
 	}
 	if (c->mark && !smtp_session_parked(c->s)) {
 		mx_hist_record(&lat->h[c->mark - 1], now - c->t_mark_us);
+		if (c->mark - 1 == SMTP_LAT_data_reply && c->t_durable_us)
+			mx_hist_record(&lat->h[SMTP_LAT_durable_reply],
+				       now > c->t_durable_us ? now - c->t_durable_us : 0);
 		c->mark = 0;
+		c->t_durable_us = 0;
 	}
 }
 
@@ -564,6 +588,17 @@ void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode)
 	tab->drain = (uint8_t)mode;
 }
 
+void smtp_conn_set_gate(struct smtp_conn_table *tab, smtp_conn_gate_fn fn, void *arg)
+{
+	tab->gate = fn;
+	tab->gate_arg = arg;
+}
+
+uint64_t smtp_conn_gate_refused(const struct smtp_conn_table *tab)
+{
+	return __atomic_load_n(&tab->gate_refused, __ATOMIC_RELAXED);
+}
+
 uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab)
 {
 	return __atomic_load_n(&tab->drain_refused, __ATOMIC_RELAXED);
@@ -573,6 +608,12 @@ void smtp_conn_on_finish(struct smtp_conn_table *tab, smtp_conn_finish_fn fn, vo
 {
 	tab->on_finish = fn;
 	tab->finish_arg = arg;
+}
+
+void smtp_conn_lat_record(struct smtp_conn *c, unsigned phase, uint64_t us)
+{
+	if (c->tab->lat && phase < SMTP_LAT_COUNT)
+		mx_hist_record(&c->tab->lat->h[phase], us);
 }
 
 void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat)

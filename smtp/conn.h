@@ -140,6 +140,19 @@ int smtp_conn_kill(struct smtp_conn *c);
  * OFF accepts again). Owner lcore. */
 void smtp_conn_set_drain(struct smtp_conn_table *tab, enum smtp_conn_drain mode);
 
+/** The connect-time saturation check: NULL to admit, else why not (a
+ * static string, e.g. "spool full"): the connection gets "421 4.3.2
+ * mxgate: <why>, try again later" and is closed, before a session slot is
+ * taken. Owner lcore; no blocking. */
+typedef const char *(*smtp_conn_gate_fn)(void *arg);
+
+/** Ask @fn(@arg) about every new connection (NULL: nobody). Boot path or
+ * owner lcore. */
+void smtp_conn_set_gate(struct smtp_conn_table *tab, smtp_conn_gate_fn fn, void *arg);
+
+/** Connections turned away by the gate. Any thread, relaxed. */
+uint64_t smtp_conn_gate_refused(const struct smtp_conn_table *tab);
+
 /** Connections turned away because the table was draining. Any thread,
  * relaxed. */
 uint64_t smtp_conn_drain_refused(const struct smtp_conn_table *tab);
@@ -153,6 +166,10 @@ void smtp_conn_on_finish(struct smtp_conn_table *tab, smtp_conn_finish_fn fn, vo
 /** Record per-phase latencies of @tab's sessions into @lat (NULL: none);
  * the marks come from the stages of latency.h. Boot path or owner lcore. */
 void smtp_conn_set_latency(struct smtp_conn_table *tab, struct smtp_conn_lat *lat);
+
+/** Record @us into latency phase @phase (enum smtp_lat_phase) of @c's
+ * table, if latencies are recorded. Owner lcore. */
+void smtp_conn_lat_record(struct smtp_conn *c, unsigned phase, uint64_t us);
 
 /** The worker index given at create. Any thread (constant). */
 unsigned smtp_conn_worker(const struct smtp_conn_table *tab);

@@ -99,9 +99,11 @@ bool smtp_peer_in_net(const struct smtp_peer *peer, const struct smtp_peer *net,
 	return true;
 }
 
-static void fill_info(struct smtp_sess_info *i, const struct smtp_conn *c, uint64_t now)
+static void fill_info(const struct smtp_ctlbox *b, struct smtp_sess_info *i,
+		      const struct smtp_conn *c, uint64_t now)
 {
 	const struct smtp_envelope *e = smtp_session_envelope(c->s);
+	const char *rdns = b->rdns ? b->rdns(b->rdns_arg, c->slot) : NULL;
 
 	memset(i, 0, sizeof(*i));
 	i->serial = c->serial;
@@ -116,6 +118,8 @@ static void fill_info(struct smtp_sess_info *i, const struct smtp_conn *c, uint6
 	i->bytes_in = c->bytes_in;
 	i->bytes_out = c->bytes_out;
 	snprintf(i->helo, sizeof(i->helo), "%s", smtp_session_helo(c->s));
+	if (rdns)
+		snprintf(i->rdns, sizeof(i->rdns), "%s", rdns);
 	if (e) {
 		i->nrcpt = e->nrcpt;
 		snprintf(i->from, sizeof(i->from), "<%s>", smtp_envelope_str(e, e->from_off));
@@ -153,7 +157,7 @@ static void serve(struct smtp_ctlbox *b, struct smtp_conn_table *tab)
 			break;
 		case SMTP_CTLBOX_LIST:
 			if (n < b->cap)
-				fill_info(&b->snap[n++], c, now);
+				fill_info(b, &b->snap[n++], c, now);
 			break;
 		case SMTP_CTLBOX_KILL_ID:
 			if (c->serial == b->id && smtp_conn_kill(c) == 0)
@@ -204,6 +208,12 @@ int smtp_ctlbox_post(struct smtp_ctlbox *b)
 bool smtp_ctlbox_answered(const struct smtp_ctlbox *b)
 {
 	return __atomic_load_n(&b->done, __ATOMIC_ACQUIRE) == b->req;
+}
+
+void smtp_ctlbox_set_rdns(struct smtp_ctlbox *b, smtp_ctlbox_rdns_fn fn, void *arg)
+{
+	b->rdns = fn;
+	b->rdns_arg = arg;
 }
 
 void smtp_ctlbox_set_drain(struct smtp_ctlbox *b, uint8_t mode)

@@ -31,6 +31,7 @@
 
 #define SMTP_CTLBOX_HELO_MAX	  64 /* shown octets of HELO, sender (truncated) */
 #define SMTP_CTLBOX_FROM_MAX	  96
+#define SMTP_CTLBOX_RDNS_MAX	  253 /* a whole DNS name */
 #define SMTP_CTLBOX_DRAIN_SCAN_US 10000
 
 /* Top talkers (show top): per worker, SMTP_TOP_SETS x SMTP_TOP_WAYS
@@ -70,7 +71,13 @@ struct smtp_sess_info {
 	uint64_t bytes_in, bytes_out;
 	char helo[SMTP_CTLBOX_HELO_MAX + 1];
 	char from[SMTP_CTLBOX_FROM_MAX + 1]; /* "" outside a transaction; "<>" null sender */
+	char rdns[SMTP_CTLBOX_RDNS_MAX + 1]; /* forward-confirmed reverse name; "" none (yet) */
 };
+
+/* The client's verified reverse name for the session in connection slot
+ * @slot, or NULL (none, not looked up yet, or not confirmed). Owner lcore;
+ * the string is copied at once. The policy stage's pol_stage_rdns(). */
+typedef const char *(*smtp_ctlbox_rdns_fn)(void *arg, uint32_t slot);
 
 struct smtp_ctlbox {
 	/* request: the control thread writes, then bumps @req (release) */
@@ -92,6 +99,8 @@ struct smtp_ctlbox {
 	struct smtp_top_entry *top;	 /* [SMTP_TOP_SLOTS], the worker's */
 	struct smtp_top_entry *top_snap; /* [SMTP_TOP_SLOTS], TOP answers */
 	uint64_t top_evicted;		 /* addresses pushed out (worker writes) */
+	smtp_ctlbox_rdns_fn rdns;	 /* NULL: no reverse names shown */
+	void *rdns_arg;
 };
 
 /** A box for a worker whose table has @slots slots. Boot path. NULL with
@@ -102,6 +111,10 @@ void smtp_ctlbox_destroy(struct smtp_ctlbox *b);
 /** Serve a pending request and apply the drain mode on @tab. Owner
  * (worker) lcore, from the worker loop (not inside a stage). */
 void smtp_ctlbox_poll(struct smtp_ctlbox *b, struct smtp_conn_table *tab);
+
+/** Where LIST snapshots take the client's reverse name from (NULL: none).
+ * Boot, before the worker runs. */
+void smtp_ctlbox_set_rdns(struct smtp_ctlbox *b, smtp_ctlbox_rdns_fn fn, void *arg);
 
 /** Control side: publish the request filled in @b. Returns 0, or -EBUSY
  * if the previous one is not answered yet. Control thread only. */

@@ -73,6 +73,8 @@ struct smtp_stage {
 	unsigned expire_code;	 /* reply at the deadline (0: SMTP_HOST_EXPIRE_*) */
 	const char *expire_enh;	 /* static */
 	const char *expire_text; /* static */
+	uint8_t lat;		 /* 1 + enum smtp_lat_phase: its time (parks included)
+				  * is recorded there; 0: not recorded */
 };
 
 /* Host counters: X(name, help) in display order. */

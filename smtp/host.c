@@ -101,6 +101,7 @@ static void park(struct smtp_stage_host *h, struct smtp_conn *c, const struct sm
 	p->active = true;
 	p->stage = (uint8_t)i;
 	p->ticket = p->pending;
+	p->since_us = now;
 	p->deadline_us = now + (uint64_t)(st->park_ms ? st->park_ms : SMTP_HOST_PARK_MS) * 1000;
 	CNT(h, parked);
 }
@@ -131,6 +132,10 @@ static enum smtp_verdict run_list(struct smtp_stage_host *h, struct smtp_conn *c
 		c->in_stage = true;
 		v = st->fn(st->arg, &call);
 		c->in_stage = false;
+		/* Answered in this pass: the worker clock did not move (a
+		 * check's cost shows in its parks, recorded at unpark). */
+		if (st->lat && v != SMTP_STAGE_PARK)
+			smtp_conn_lat_record(c, st->lat - 1u, 0);
 		if (notification(ev->type) || v == SMTP_STAGE_CONTINUE)
 			continue;
 		if (v == SMTP_STAGE_PARK) {
@@ -185,6 +190,10 @@ static void unpark(struct smtp_stage_host *h, struct smtp_conn *c, const struct 
 	struct smtp_answer a = {0};
 	enum smtp_verdict v;
 
+	const struct smtp_stage *st = &h->stages[c->park.ev.type][c->park.stage];
+
+	if (st->lat) /* the parked check's time: park to answer (or deadline) */
+		smtp_conn_lat_record(c, st->lat - 1u, now - c->park.since_us);
 	c->park.active = false;
 	c->park.ev.now_us = now;
 	if (ans && ans->code) {

@@ -57,6 +57,7 @@ struct srv {
 	struct smtp_tls_worker *tls; /* NULL: no STARTTLS */
 	struct smtp_ctlbox *box;     /* show/kill sessions, drain (ctlbox.h) */
 	struct smtp_conn_lat *lat;   /* per-phase latency (latency.h) */
+	bool spool_gate;	     /* [smtp] connect_spool_check (live) */
 	struct tcp_listener *l_tls;  /* [tls] implicit_port, or NULL */
 	struct smtp_tcp_accept tls_accept;
 };
@@ -64,6 +65,29 @@ struct srv {
 static struct srv *servers[SRV_MAX_WORKERS];
 static struct smtp_adm *adm_shared; /* one for every worker: admission.c */
 static unsigned adm_users;
+
+/* The connect-time gate (conn.h): with [smtp] connect_spool_check, a
+ * spool that refuses new transactions refuses new connections too, 421
+ * 4.3.2 before a session exists (so a surge turns into retries, not into
+ * sessions each answered 452 at MAIL). spool_admit() reads atomics only. */
+static const char *srv_gate(void *arg)
+{
+	struct srv *srv = arg;
+	struct spool_worker *w;
+
+	if (!srv->spool_gate || !(w = smtp_spool_stage_worker(srv->spool)))
+		return NULL;
+	switch (spool_admit(w)) {
+	case 0:
+		return NULL;
+	case -ENOSPC:
+		return "spool full";
+	case -EAGAIN:
+		return "not accepting mail now";
+	default:
+		return "spool busy";
+	}
+}
 
 /* [smtp] admission keys of @c, and the name of the 421, to @srv (live). */
 static void srv_adm_set(struct srv *srv, const struct mx_config *c, const char *hostname)
@@ -77,6 +101,7 @@ static void srv_adm_set(struct srv *srv, const struct mx_config *c, const char *
 	};
 
 	smtp_adm_worker_set(srv->adm, &lim, hostname);
+	srv->spool_gate = c->smtp_connect_spool_check;
 }
 
 /* The engine configuration from [smtp]; an empty hostname means
@@ -207,8 +232,13 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 			smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls,
 					      srv->tls);
 	}
-	if (srv->host && (srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions)))
+	if (srv->host && (srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions))) {
 		smtp_conn_on_finish(smtp_host_conns(srv->host), smtp_ctlbox_account, srv->box);
+		if (srv->pol) /* show sessions: the verified reverse name */
+			smtp_ctlbox_set_rdns(srv->box, pol_stage_rdns, srv->pol);
+	}
+	if (srv->host)
+		smtp_conn_set_gate(smtp_host_conns(srv->host), srv_gate, srv);
 	if (!srv->host || !srv->spool || !srv->adm || !srv->box) {
 		MX_ERR("worker %u: cannot create %u SMTP sessions: %s (lower [smtp] max_sessions)",
 		       ctx->worker, sc.max_sessions, strerror(errno));
@@ -343,6 +373,13 @@ void smtp_server_tls_counters(unsigned i, struct smtp_tls_counters *out)
 struct smtp_ctlbox *smtp_server_ctlbox(unsigned i)
 {
 	return i < SRV_MAX_WORKERS && servers[i] ? servers[i]->box : NULL;
+}
+
+uint64_t smtp_server_gate_refused(unsigned i)
+{
+	return i < SRV_MAX_WORKERS && servers[i] && servers[i]->host
+		       ? smtp_conn_gate_refused(smtp_host_conns(servers[i]->host))
+		       : 0;
 }
 
 uint64_t smtp_server_drain_refused(unsigned i)

@@ -44,6 +44,10 @@ struct smtp_ctlbox *smtp_server_ctlbox(unsigned i);
 /** Connections turned away on worker @i while draining (any thread). */
 uint64_t smtp_server_drain_refused(unsigned i);
 
+/** Connections of worker @i refused 421 4.3.2 at connect because the spool
+ * refused new transactions ([smtp] connect_spool_check). Any thread. */
+uint64_t smtp_server_gate_refused(unsigned i);
+
 struct smtp_conn_lat;
 /** Worker @i's per-phase latency histograms (smtp/latency.h; merge them
  * with mx_hist_merge(), any thread), or NULL. */

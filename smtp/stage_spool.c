@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "queue/spool.h"
+#include "smtp/conn.h"
 #include "smtp/host.h"
 #include "smtp/smtp.h"
 
@@ -200,6 +201,24 @@ static enum smtp_stage_verdict st_txn_abort(void *arg, struct smtp_stage_call *c
 	return SMTP_STAGE_CONTINUE;
 }
 
+/* The durable -> 250 latency phase: when the commit thread posted @cpl
+ * (CLOCK_MONOTONIC, as spool_now_ns(): vDSO, no syscall), on the worker clock of the session it
+ * answers. */
+static void mark_durable(struct smtp_spool_stage *sp, const struct spool_cpl *cpl)
+{
+	struct smtp_conn_table *tab = smtp_host_conns(sp->host);
+	struct smtp_conn *c = smtp_conn_at(tab, smtp_ticket_slot(cpl->cookie));
+	struct timespec ts;
+	uint64_t now_ns, now_us = smtp_conn_now(tab), wait_us;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	wait_us = now_ns > cpl->t_ns ? (now_ns - cpl->t_ns) / 1000 : 0;
+
+	if (c && c->s && c->park.active && c->park.ticket == cpl->cookie)
+		c->t_durable_us = now_us > wait_us ? now_us - wait_us : 1;
+}
+
 unsigned smtp_spool_stage_poll(struct smtp_spool_stage *sp)
 {
 	struct spool_cpl cpl[64];
@@ -215,6 +234,7 @@ unsigned smtp_spool_stage_poll(struct smtp_spool_stage *sp)
 			if (cpl[i].status == 0) {
 				snprintf(text, sizeof(text), "Ok: queued as %s",
 					 spool_qid_format(&cpl[i].qid, qid));
+				mark_durable(sp, &cpl[i]);
 			} else {
 				const struct spool_reply_parts *r =
 					spool_reply_parts(cpl[i].status);

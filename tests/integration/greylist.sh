@@ -12,11 +12,16 @@
 #   - a whitelisted client network, a whitelisted host name (verified
 #     reverse name) and an opted-out recipient pass;
 #   - counters in `show stats`; `show greylist`, `greylist delete|pass`;
-#   - the table survives kill -9 (snapshot every second) and a restart.
+#   - the table survives kill -9 (snapshot every second) and a restart;
+#   - the session summary line carries its greylisting and rate limit
+#     verdicts; `show sessions` the client's verified reverse name;
+#   - [greylist] ptr_org (live): a pool retrying from another /24 passes
+#     when both hosts' reverse names share a registered domain.
 . "$(dirname "$0")/lib.sh"
 mx_setup greylist
 trap '[ -n "${dnsp:-}" ] && kill "$dnsp" 2>/dev/null; mx_cleanup' EXIT
-for a in 198.18.0.10/24 198.18.0.11/24 198.18.0.12/24 198.18.0.13/24 198.18.0.14/24 198.18.1.10/24; do
+for a in 198.18.0.10/24 198.18.0.11/24 198.18.0.12/24 198.18.0.13/24 198.18.0.14/24 198.18.1.10/24 \
+	198.18.2.10/24 198.18.3.10/24; do
 	in_ns ip addr add "$a" dev veth0
 done
 
@@ -25,6 +30,9 @@ ip netns exec "$MX_NS" dnsmasq --keep-in-foreground --no-resolv --no-hosts --por
 	--local=/example.org/ \
 	--txt-record=pool.example.org,"v=spf1 ip4:198.18.0.0/16 -all" \
 	--host-record=mta1.poolhost.example.org,198.18.0.14 \
+	--local=/example.net/ \
+	--host-record=mx-a.pool2.example.net,198.18.2.10 \
+	--host-record=mx-b.pool2.example.net,198.18.3.10 \
 	>"$MX_TMP/dnsmasq.log" 2>&1 &
 dnsp=$!
 for _ in $(seq 50); do
@@ -138,6 +146,58 @@ v=$(mx_ctl show stats | awk '$1 == "ratelimit.refused_msg_ip" { print $2 }')
 mx_ctl ratelimit reset 198.18.0.13 >/dev/null || fail "ratelimit reset"
 expect 198.18.0.13 x@apple.com v@example.com "$OK"
 pass "rate limit: third message in a minute refused 450 4.7.1, counted, reset by ctl"
+
+grep -qE "smtp client=198\.18\.0\.13 .* greylisted=0 greylist_passed=0 ratelimited=1 session=" "$MX_LOG" ||
+	fail "no session line with ratelimited=1: $(grep 'smtp client=198.18.0.13' "$MX_LOG" | tail -2)"
+pass "the session line says ratelimited=1"
+
+# Keys by the organisation of a confirmed reverse name (live): the first
+# try from mx-a.pool2.example.net (198.18.2.0/24) is deferred, the retry
+# from mx-b.pool2.example.net (198.18.3.0/24) passes: key ptr:example.net.
+conf greylist ptr_org yes
+mx_ctl reload >/dev/null || fail "reload: $(mx_ctl reload)"
+# show sessions: a session held open from 198.18.2.10 names its host.
+rm -f "$MX_TMP/release"
+in_ns python3 -c '
+import os, socket, sys, time
+s = socket.socket()
+s.bind(("198.18.2.10", 0))
+s.connect(("198.18.0.2", 25))
+f = s.makefile("rb")
+f.readline()
+s.sendall(b"EHLO hold.example.net\r\n")
+while f.readline()[3:4] == b"-":
+    pass
+for _ in range(300):
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.1)
+s.sendall(b"QUIT\r\n")
+f.readline()
+' "$MX_TMP/release" &
+holdp=$!
+for _ in $(seq 50); do
+	out=$(mx_ctl show sessions net 198.18.2.0/24)
+	grep -q "rdns=mx-a.pool2.example.net helo=hold.example.net" <<<"$out" && break
+	sleep 0.1
+done
+grep -q "rdns=mx-a.pool2.example.net helo=hold.example.net" <<<"$out" || fail "show sessions: no rdns: $out"
+json=$(mx_ctl show sessions json net 198.18.2.0/24)
+python3 -c 'import json, sys; s = json.loads(sys.argv[1])["sessions"][0]; assert s["rdns"] == "mx-a.pool2.example.net", s' "$json" ||
+	fail "show sessions json: $json"
+touch "$MX_TMP/release"
+wait "$holdp" || fail "the held session did not end"
+pass "show sessions: rdns=mx-a.pool2.example.net (text and json)"
+expect 198.18.2.10 p@example.org u@example.com "$DEFER"
+sleep 4
+expect 198.18.3.10 p@example.org u@example.com "$OK"
+out=$(mx_ctl show greylist)
+grep -q "spf:ptr:example.net p@example.org u@example.com passed" <<<"$out" || fail "show greylist (ptr_org): $out"
+grep -qE "smtp client=198\.18\.2\.10 .*from=<p@example.org>.* greylisted=1 greylist_passed=0 ratelimited=0 session=" "$MX_LOG" ||
+	fail "no session line with greylisted=1: $(grep 'smtp client=198.18.2.10' "$MX_LOG" | tail -2)"
+grep -qE "smtp client=198\.18\.3\.10 .*from=<p@example.org>.* greylisted=0 greylist_passed=1 ratelimited=0 session=" "$MX_LOG" ||
+	fail "no session line with greylist_passed=1: $(grep 'smtp client=198.18.3.10' "$MX_LOG" | tail -2)"
+pass "ptr_org: retry from another /24 of the same organisation passed (key ptr:example.net); session lines say greylisted=1, greylist_passed=1"
 
 mx_stop
 grep -q "greylist: .* entries saved" "$MX_LOG" || fail "no snapshot at shutdown"

@@ -2,14 +2,36 @@
 # [log] format = json (issue 16): every line mxgate writes is one JSON
 # object; the session line of a message carries the session id and the
 # queue id its 250 named; `log level` changes what is logged, live.
+# [log] syslog = yes with syslog_socket pointed at a datagram socket of the
+# test's own: the session line arrives there too, as syslog(3) would send
+# it (facility mail, ident mxgate), after the daemon dropped to its user.
 . "$(dirname "$0")/lib.sh"
 mx_setup ops-log
 # A next hop that takes everything: the relay's delivery time is recorded.
 (mx_ns_exec "$MX_NS" python3 "$MX_SRC/tests/integration/ops_tool.py" sink 2526 120) >"$MX_TMP/sink.log" 2>&1 &
 spid=$!
-trap 'kill $spid 2>/dev/null; mx_cleanup' EXIT
+# The "syslogd": a unix datagram socket the daemon's user may write to,
+# every datagram one line of syslog.txt.
+/usr/bin/python3 -c '
+import os, socket, sys, time
+path, out, until = sys.argv[1:4]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o666)
+s.settimeout(0.5)
+with open(out, "a") as f:
+    while not os.path.exists(until):
+        try:
+            f.write(s.recv(65536).decode(errors="replace") + "\n")
+            f.flush()
+        except socket.timeout:
+            pass
+' "$MX_TMP/dev-log" "$MX_TMP/syslog.txt" "$MX_TMP/syslog.stop" &
+slp=$!
+trap 'kill $spid $slp 2>/dev/null; mx_cleanup' EXIT
+for _ in $(seq 50); do [ -S "$MX_TMP/dev-log" ] && break; sleep 0.1; done
 mx_conf smtp port 25 smtp hostname mx.example.test log format json \
-	relay nexthop smtp:127.0.0.1:2526
+	relay nexthop smtp:127.0.0.1:2526 log syslog yes log syslog_socket "$MX_TMP/dev-log"
 mx_start
 send() { # send HELO-NAME: one message, prints the queue id of its 250
 	in_ns python3 - "$1" <<'PY'
@@ -55,6 +77,11 @@ if not s["session"].startswith("0-") or not isinstance(s["duration_ms"], int):
     sys.exit("session/duration_ms: %r" % s)
 print("ok: %d JSON lines parse; session %s: %s" % (len(objs), s["session"], json.dumps(s)))
 PY
+for _ in $(seq 50); do grep -q "qids=$q1" "$MX_TMP/syslog.txt" 2>/dev/null && break; sleep 0.1; done
+line=$(grep "qids=$q1" "$MX_TMP/syslog.txt") || fail "syslog: no session line for $q1: $(tail -3 "$MX_TMP/syslog.txt" 2>&1)"
+[[ "$line" =~ ^\<22\>[A-Z][a-z][a-z]\ [\ 0-9][0-9]\ [0-9:]{8}\ mxgate\[[0-9]+\]:\ worker\ 0:\ smtp\ client=198\.18\.0\.1\  ]] ||
+	fail "syslog line: $line"
+pass "syslog: $line"
 out=$(mx_ctl log level warn) || fail "log level warn: $out"
 pass "$out"
 out=$(mx_ctl log level loud 2>&1) && fail "log level loud accepted: $out"
@@ -73,3 +100,5 @@ done
 mx_ctl show latency | tail -1
 pass "relay_delivery: $n messages delivered and timed"
 mx_stop
+touch "$MX_TMP/syslog.stop"
+wait "$slp"

@@ -36,14 +36,16 @@ json=$(mx_ctl show latency json) || fail "show latency json: $json"
 python3 -c '
 import json, sys
 j = json.loads(sys.argv[1])
-want = {"connect_banner": 3, "banner_helo": 3, "helo_mail": 1, "rcpt_verdict": 1, "data_reply": 1}
+want = {"connect_banner": 3, "banner_helo": 3, "helo_mail": 1, "rcpt_verdict": 1, "data_reply": 1,
+        "rcpt_policy": 1, "rcpt_ratelimit": 1, "rcpt_greylist": 1, "durable_reply": 1}
 for k, n in want.items():
     if j[k]["count"] < n or j[k]["max_us"] < j[k]["p50_us"]:
         sys.exit("%s: %s, expected count >= %d" % (k, j[k], n))
 ' "$json" || fail "show latency json: $json"
-pass "show latency: every phase recorded"
+pass "show latency: every phase recorded (per RCPT check, durable -> 250 included)"
 in_ns curl -sS -o "$MX_TMP/metrics.txt" http://127.0.0.1:9187/metrics || fail "curl /metrics"
-for p in connect_banner banner_helo helo_mail rcpt_verdict data_reply; do
+for p in connect_banner banner_helo helo_mail rcpt_verdict data_reply rcpt_policy rcpt_ratelimit \
+	rcpt_greylist durable_reply; do
 	grep -q "^mxgate_latency_${p}_seconds_bucket{worker=\"0\",le=\"+Inf\"} [1-9]" "$MX_TMP/metrics.txt" ||
 		fail "/metrics has no mxgate_latency_${p}_seconds histogram: $(grep latency "$MX_TMP/metrics.txt" | head -5)"
 done

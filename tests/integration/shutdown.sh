@@ -29,9 +29,9 @@ grep -q " 0% packet loss" <<<"$out" || fail "demo ping failed: $out"
 ip netns list | grep -qw mxdemo && fail "demo left namespace mxdemo"
 pass "DEMO_SECONDS=2 demo: pings answered, namespace removed"
 
-(cd "$MX_SRC" && BUILD=$MX_BUILD DEMO_SECONDS=30 timeout 60 scripts/demo.sh >"$MX_TMP/demo.out" 2>&1) &
+(cd "$MX_SRC" && BUILD=$MX_BUILD DEMO_SECONDS=30 timeout 90 scripts/demo.sh >"$MX_TMP/demo.out" 2>&1) &
 dpid=$!
-for _ in $(seq 100); do pgrep -f "mxgate -c .*demo.conf" >/dev/null && grep -q "Stopping by itself" "$MX_TMP/demo.out" && break; sleep 0.2; done
+for _ in $(seq 300); do pgrep -f "mxgate -c .*demo.conf" >/dev/null && grep -q "Stopping by itself" "$MX_TMP/demo.out" && break; sleep 0.2; done
 pkill -KILL -f "mxgate -c .*demo.conf" || fail "no demo daemon to kill"
 wait "$dpid"
 rc=$?

@@ -293,6 +293,7 @@ static void test_apply_classes(void **state)
 		"smtp.conn_rate_per_net",
 		"smtp.conn_burst_per_net",
 		"smtp.reserve_pct",
+		"smtp.connect_spool_check",
 		/* policy (policy/policy.h): the set is rebuilt on every reload */
 		"policy.enabled",
 		"policy.delay_reject",
@@ -350,6 +351,8 @@ static void test_apply_classes(void **state)
 		"greylist.whitelist_clients",
 		"greylist.whitelist_hosts",
 		"greylist.whitelist_recipients",
+		"greylist.ptr_org",
+		"greylist.psl_file",
 		"ratelimit.enabled",
 		"ratelimit.msg_per_ip",
 		"ratelimit.rcpt_per_ip",

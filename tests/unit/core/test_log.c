@@ -3,13 +3,20 @@
  * with the fields operators query (worker, event, KEY=VALUE fields, qids
  * as a list, qid), escaping that keeps it valid, and the text format
  * unchanged. Lines are captured by pointing stderr at a temporary file.
+ * [log] syslog: lines reach a unix datagram socket of the test's own
+ * ([log] syslog_socket) as syslog(3) formats them (facility mail), also
+ * after that "syslogd" restarted on the same path.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -121,6 +128,68 @@ static void test_text_unchanged(void **state)
 	has(l, "] info: smtp client=192.0.2.1\n");
 }
 
+/* A "syslogd": a datagram socket bound at @path (replacing a stale one). */
+static int syslogd(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 2};
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	unlink(path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static const char *received(int fd)
+{
+	static char buf[4096];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+
+	assert_true(n > 0);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void test_syslog_socket(void **state)
+{
+	char dir[] = "/tmp/mx-syslog.XXXXXX", path[128], want[64];
+	const char *got;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/dev-log", dir);
+	fd = syslogd(path);
+	assert_int_equal(mx_log_open_syslog(path), 0);
+	capture("worker 0: smtp client=198.18.0.1 result=accepted");
+	got = received(fd);
+	/* <22>: facility mail (2 << 3) | info (6); then "Mmm dd hh:mm:ss". */
+	assert_memory_equal(got, "<22>", 4);
+	snprintf(want, sizeof(want), " mxgate[%d]: worker 0: smtp client=", (int)getpid());
+	has(got, want);
+	assert_null(strchr(got, '\n'));
+	mx_log_stderr(MX_LOG_ERR, "disk on fire", 12);
+	has(received(fd), "<19>"); /* mail | err */
+	/* syslogd restarts: a new socket on the same path; lines still come. */
+	close(fd);
+	fd = syslogd(path);
+	mx_log_stderr(MX_LOG_NOTICE, "after the restart", 17);
+	got = received(fd);
+	assert_memory_equal(got, "<21>", 4);
+	has(got, "mxgate[");
+	has(got, "]: after the restart");
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	assert_int_equal(
+		mx_log_open_syslog("/tmp/a-path-far-longer-than-a-unix-socket-address-may-be/"
+				   "0123456789012345678901234567890123456789012345678901234"),
+		-ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -128,6 +197,7 @@ int main(void)
 		cmocka_unit_test(test_queue_event_and_escapes),
 		cmocka_unit_test(test_long_line_stays_valid),
 		cmocka_unit_test(test_text_unchanged),
+		cmocka_unit_test(test_syslog_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,11 +52,19 @@ static const struct smtp_sess_info *by_slot(struct smtp_ctlbox *b, uint32_t slot
 	return NULL;
 }
 
+/* The policy stage's pol_stage_rdns(), faked: slot 0's client is
+ * forward-confirmed, the others are not (yet). */
+static const char *fake_rdns(void *arg, uint32_t slot)
+{
+	return slot == *(uint32_t *)arg ? "mta1.example.net" : NULL;
+}
+
 static void test_list(void **state)
 {
 	struct fx *f = *state;
 	struct smtp_ctlbox *b = box_new();
 	const struct smtp_sess_info *a, *c;
+	uint32_t confirmed;
 
 	connect_client(f, 0);
 	connect_client(f, 1);
@@ -64,10 +72,14 @@ static void test_list(void **state)
 	       "EHLO a.test\r\nMAIL FROM:<s@x.test>\r\nRCPT TO:<r1@y.test>\r\n"
 	       "RCPT TO:<r2@y.test>\r\n");
 	advance_ms(f, 1500);
+	confirmed = f->c[0]->slot;
+	smtp_ctlbox_set_rdns(b, fake_rdns, &confirmed);
 	b->op = SMTP_CTLBOX_LIST;
 	round_trip(f, b);
 	assert_int_equal(b->n, 2);
 	a = by_slot(b, f->c[0]->slot);
+	assert_string_equal(a->rdns, "mta1.example.net");
+	assert_string_equal(by_slot(b, f->c[1]->slot)->rdns, "");
 	c = by_slot(b, f->c[1]->slot);
 	assert_string_equal(a->helo, "a.test");
 	assert_string_equal(a->from, "<s@x.test>");
@@ -292,10 +304,64 @@ static void test_latency_marks(void **state)
 	free(lat);
 }
 
+/* Per-check RCPT latency: a check answered at once records 0 (the worker
+ * clock did not move), a check that parks records park to answer. */
+static uint64_t parked_ticket;
+
+static enum smtp_stage_verdict instant_check(void *arg, struct smtp_stage_call *call)
+{
+	(void)arg;
+	(void)call;
+	return SMTP_STAGE_CONTINUE;
+}
+
+static enum smtp_stage_verdict parking_check(void *arg, struct smtp_stage_call *call)
+{
+	(void)arg;
+	parked_ticket = smtp_stage_ticket(call, SMTP_TICKET_TEST);
+	return SMTP_STAGE_PARK;
+}
+
+static void test_latency_per_check(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_conn_lat *lat = malloc(sizeof(*lat));
+	struct smtp_stage pol = {.name = "policy-rcpt",
+				 .event = SMTP_EV_RCPT,
+				 .fn = instant_check,
+				 .lat = 1 + SMTP_LAT_rcpt_policy};
+	struct smtp_stage grey = {.name = "greylist",
+				  .event = SMTP_EV_RCPT,
+				  .fn = parking_check,
+				  .lat = 1 + SMTP_LAT_rcpt_greylist};
+
+	assert_non_null(lat);
+	for (unsigned i = 0; i < SMTP_LAT_COUNT; i++)
+		mx_hist_init(&lat->h[i]);
+	assert_int_equal(smtp_latency_stages_add(f->h, lat), 0);
+	assert_int_equal(smtp_host_stage_add(f->h, &pol), 0);
+	assert_int_equal(smtp_host_stage_add(f->h, &grey), 0);
+	connect_client(f, 0);
+	client(f, 0, "EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<r@y.test>\r\n");
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_policy].count, 1);
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_policy].max, 0);
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_greylist].count, 0); /* still parked */
+	advance_ms(f, 40);
+	assert_int_equal(smtp_host_resume(f->h, parked_ticket, NULL), 0);
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_greylist].count, 1);
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_greylist].max, 40000);
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_verdict].count, 1);
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_verdict].max, 40000);
+	assert_int_equal(lat->h[SMTP_LAT_rcpt_ratelimit].count, 0);
+	fx_close_all(f);
+	free(lat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_latency_per_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_id_only_that_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_net, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_parked_after_answer, setup, teardown),

@@ -359,6 +359,34 @@ static void test_slots_full(void **state)
 	assert_non_null(connect_client(f, 2));
 }
 
+/* The connect-time gate (global admission): while it names a reason,
+ * new connections get 421 4.3.2 with it, before a slot is taken, and are
+ * counted apart from the full slots; once it admits, they get sessions. */
+static const char *gate_say(void *arg)
+{
+	return *(const char **)arg;
+}
+
+static void test_gate(void **state)
+{
+	struct fx *f = *state;
+	struct smtp_conn_table *tab = smtp_host_conns(f->h);
+	const char *why = "spool full";
+
+	smtp_conn_set_gate(tab, gate_say, &why);
+	assert_null(connect_client(f, 0));
+	assert_string_equal(f->tr[0].out, "421 4.3.2 mxgate: spool full, try again later\r\n");
+	assert_int_equal(f->tr[0].closed, 1);
+	assert_int_equal(smtp_conn_gate_refused(tab), 1);
+	assert_int_equal(smtp_conn_refused(tab), 0);
+	assert_int_equal(smtp_conn_open_count(tab), 0);
+	why = NULL;
+	assert_non_null(connect_client(f, 1));
+	assert_int_equal(smtp_conn_open_count(tab), 1);
+	assert_int_equal(smtp_conn_gate_refused(tab), 1);
+	smtp_conn_set_gate(tab, NULL, NULL);
+}
+
 /* Output back-pressure: what the transport does not take waits for
  * WRITABLE; QUIT half-closes only after the 221 went out; PEER_FIN with
  * nothing queued half-closes. */
@@ -656,6 +684,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reply_ends_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_contract, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_flow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_fin_while_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_fin_output_pending, setup, teardown),

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "queue/spool.h"
+#include "smtp/latency.h"
 #include "smtp/stage_spool.h"
 
 struct sfx {
@@ -18,15 +19,23 @@ struct sfx {
 	struct smtp_spool_stage *st;
 	struct spool *sp;
 	char dir[64];
+	struct smtp_conn_lat *lat; /* setup_lat: the latency marks, first */
 };
 
-static int setup(void **state)
+static int setup_with(void **state, bool lat)
 {
 	struct sfx *x = calloc(1, sizeof(*x));
 	struct spool_conf c;
 
 	assert_non_null(x);
 	x->f = fx_create(2);
+	if (lat) {
+		x->lat = malloc(sizeof(*x->lat));
+		assert_non_null(x->lat);
+		for (unsigned i = 0; i < SMTP_LAT_COUNT; i++)
+			mx_hist_init(&x->lat->h[i]);
+		assert_int_equal(smtp_latency_stages_add(x->f->h, x->lat), 0);
+	}
 	x->st = smtp_spool_stage_create(x->f->h, 100);
 	assert_non_null(x->st);
 	snprintf(x->dir, sizeof(x->dir), "/tmp/mxh-spool-XXXXXX");
@@ -44,6 +53,16 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return setup_with(state, false);
+}
+
+static int setup_lat(void **state)
+{
+	return setup_with(state, true);
+}
+
 static int teardown(void **state)
 {
 	struct sfx *x = *state;
@@ -56,6 +75,7 @@ static int teardown(void **state)
 	spool_destroy(x->sp);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
 	assert_int_equal(system(cmd), 0);
+	free(x->lat);
 	free(x);
 	return 0;
 }
@@ -97,6 +117,24 @@ static void test_queued_after_commit(void **state)
 	assert_int_equal(spool_msg_count(x->sp), 1);
 	client(x->f, 0, "QUIT\r\n");
 	assert_string_equal(sent(x->f, 0), "221 2.0.0 Bye\r\n");
+}
+
+/* The durable -> 250 phase: recorded once per message answered 250, next
+ * to end of data -> reply (counts only: no timing assertion). */
+static void test_durable_reply_recorded(void **state)
+{
+	struct sfx *x = *state;
+
+	smtp_spool_stage_attach(x->st, spool_worker_get(x->sp, 0));
+	connect_client(x->f, 0);
+	client(x->f, 0, msg);
+	assert_null(strstr(sent(x->f, 0), "queued"));
+	assert_int_equal(x->lat->h[SMTP_LAT_durable_reply].count, 0);
+	assert_int_equal(strncmp(poll_until(x, 0, 1), "250 2.0.0 Ok: queued as ", 24), 0);
+	assert_int_equal(x->lat->h[SMTP_LAT_data_reply].count, 1);
+	assert_int_equal(x->lat->h[SMTP_LAT_durable_reply].count, 1);
+	assert_int_equal(x->f->c[0]->t_durable_us, 0); /* used up by the 250 */
+	client(x->f, 0, "QUIT\r\n");
 }
 
 static void test_admission_refused(void **state)
@@ -182,6 +220,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queued_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable_reply_recorded, setup_lat, teardown),
 		cmocka_unit_test_setup_teardown(test_admission_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_during_commit, setup, teardown),
