@@ -169,6 +169,9 @@ struct smtp_conn {
 	char qids[SMTP_CONN_QIDS][SMTP_CONN_QID_LEN + 1];
 	uint32_t nrefused;  /* 4xx/5xx replies sent (show top) */
 	uint32_t naccepted; /* messages answered 250 by the spool (show top) */
+	/* TLS slot taken when STARTTLS was accepted (before its 220), until
+	 * the TLS transport is pushed or the session ends (transport_tls.c). */
+	void *tls_resv;
 };
 
 /*

@@ -220,6 +220,7 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->mailed = false;
 	c->nqids = 0;
 	c->nrefused = c->naccepted = 0;
+	c->tls_resv = NULL;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {

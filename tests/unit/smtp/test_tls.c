@@ -271,6 +271,7 @@ static struct tfx *tfx_create(unsigned tls_slots, const char *sni)
 	t->f = f;
 	t->w = smtp_tls_worker_create(0, tls_slots);
 	assert_non_null(t->w);
+	assert_int_equal(smtp_tls_stages_add(f->h, t->w), 0);
 	smtp_conn_on_starttls(smtp_host_conns(f->h), smtp_tls_on_starttls, t->w);
 	t->cctx = SSL_CTX_new(TLS_client_method());
 	t->cl = SSL_new(t->cctx);
@@ -516,7 +517,9 @@ static void test_peer_fin_in_handshake(void **state)
 	tfx_destroy(t);
 }
 
-/* One TLS slot: the second STARTTLS is closed after its 220, counted. */
+/* One TLS slot: the second STARTTLS gets 454 (Postfix's text) and its
+ * session goes on in plaintext; once the first session ends the slot
+ * serves again. */
 static void test_slot_bound(void **state)
 {
 	struct tfx *t = tfx_create(1, NULL);
@@ -525,11 +528,25 @@ static void test_slot_bound(void **state)
 	start_tls(t, 0, NULL);
 	assert_non_null(connect_client(t->f, 1));
 	sent(t->f, 1);
-	client(t->f, 1, "EHLO c.test\r\nSTARTTLS\r\n");
-	assert_non_null(strstr(sent(t->f, 1), "220 2.0.0 Ready to start TLS"));
+	client(t->f, 1, "EHLO c.test\r\n");
+	sent(t->f, 1);
+	client(t->f, 1, "STARTTLS\r\n");
+	assert_string_equal(sent(t->f, 1), "454 4.7.0 TLS not available due to local problem\r\n");
 	assert_int_equal(tcnt(t).no_slot, 1);
-	assert_true(smtp_session_closing(t->f->c[1]->s));
-	assert_int_equal(t->f->tr[1].shut, 1);
+	assert_false(smtp_session_closing(t->f->c[1]->s));
+	assert_int_equal(t->f->tr[1].shut, 0);
+	assert_ptr_equal(t->f->c[1]->top.ops, t->f->c[0]->low.ops); /* still plain */
+	client(t->f, 1, "MAIL FROM:<a@b.test>\r\n");
+	assert_string_equal(sent(t->f, 1), "250 2.1.0 Ok\r\n");
+	client(t->f, 1, "RSET\r\n");
+	sent(t->f, 1);
+	assert_int_equal(tcnt(t).sessions, 1);
+	/* The TLS session ends: its slot takes the next STARTTLS. */
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(tcnt(t).sessions, 0);
+	client(t->f, 1, "STARTTLS\r\n");
+	assert_string_equal(sent(t->f, 1), "220 2.0.0 Ready to start TLS\r\n");
+	assert_ptr_equal(t->f->c[1]->top.ops, &smtp_tls_ops);
 	assert_int_equal(tcnt(t).sessions, 1);
 	tfx_destroy(t);
 	/* An abort (e.g. the linger) frees the TLS slot and the lower handle. */
@@ -538,6 +555,28 @@ static void test_slot_bound(void **state)
 	smtp_conn_abort(t->f->c[0]);
 	assert_int_equal(t->f->tr[0].aborted, 1);
 	assert_int_equal(tcnt(t).sessions, 0);
+	tfx_destroy(t);
+}
+
+/* No certificate published: 454 too, counted, plaintext goes on; a slot
+ * reserved at STARTTLS whose session ends before the handshake began
+ * goes back to the free list. */
+static void test_no_context(void **state)
+{
+	struct tfx *t = tfx_create(1, NULL);
+
+	(void)state;
+	smtp_tls_publish(NULL);
+	assert_non_null(connect_client(t->f, 0));
+	sent(t->f, 0);
+	client(t->f, 0, "EHLO c.test\r\n");
+	sent(t->f, 0);
+	client(t->f, 0, "STARTTLS\r\n");
+	assert_string_equal(sent(t->f, 0), "454 4.7.0 TLS not available due to local problem\r\n");
+	assert_int_equal(tcnt(t).no_context, 1);
+	client(t->f, 0, "NOOP\r\n");
+	assert_string_equal(sent(t->f, 0), "250 2.0.0 Ok\r\n");
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_CLOSED);
 	tfx_destroy(t);
 }
 
@@ -683,6 +722,7 @@ int main(void)
 		cmocka_unit_test(test_handshake_timeout),
 		cmocka_unit_test(test_peer_fin_in_handshake),
 		cmocka_unit_test(test_slot_bound),
+		cmocka_unit_test(test_no_context),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ticket_file_resumption),
 		cmocka_unit_test(test_implicit),
