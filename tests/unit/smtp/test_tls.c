@@ -683,7 +683,8 @@ static void test_ticket_file_resumption(void **state)
 			assert_true(SSL_SESSION_has_ticket(sess));
 			SSL_shutdown(t->cl); /* else the session is not resumable */
 			tfx_destroy(t);
-			t = tfx_create(2, NULL); /* a new generation: as after a restart */
+			smtp_tls_shutdown(); /* a restart: generation and ticket keys gone */
+			t = tfx_create(2, NULL);
 			SSL_set_max_proto_version(t->cl, maxv);
 			SSL_set_session(t->cl, sess);
 			start_tls(t, 0, NULL);
@@ -710,6 +711,70 @@ static void test_ticket_file_resumption(void **state)
 	}
 }
 
+/* A TLS 1.3 client resumes @sess (NULL: a first visit) and returns its
+ * new session; *@reused says whether the server took the ticket. */
+static SSL_SESSION *visit(SSL_SESSION *sess, int *reused)
+{
+	struct tfx *t = tfx_create(2, NULL);
+	SSL_SESSION *out;
+
+	if (sess)
+		SSL_set_session(t->cl, sess);
+	start_tls(t, 0, NULL);
+	assert_int_equal(handshake(t, 0, 1 << 20), 1);
+	tls_cmd(t, 0, NULL, 1 << 20); /* the TLS 1.3 ticket */
+	*reused = SSL_session_reused(t->cl);
+	assert_int_equal(tcnt(t).handshakes_resumed, (uint64_t)*reused);
+	out = SSL_get1_session(t->cl);
+	assert_true(SSL_SESSION_has_ticket(out));
+	SSL_shutdown(t->cl);
+	tfx_destroy(t);
+	return out;
+}
+
+/* Without a key file: a new ticket key each period on the caller's clock;
+ * tickets under the previous key still resume within their lifetime, and
+ * a certificate reload (a new generation) keeps the keys. */
+static void test_ticket_rotation(void **state)
+{
+	const int64_t p = 43200;
+	time_t base = time(NULL), newest;
+	SSL_SESSION *s1, *s2, *s3;
+	unsigned n;
+	uint64_t rot;
+	int reused;
+
+	(void)state;
+	smtp_tls_shutdown(); /* a fresh ring, made by the next build */
+	s1 = visit(NULL, &reused);
+	assert_int_equal(reused, 0);
+	smtp_tls_ticket_info(&n, &newest, &rot);
+	assert_int_equal(n, 1);
+	assert_int_equal(smtp_tls_ticket_rotate(base + p - 10, p), 0); /* not due */
+	assert_int_equal(smtp_tls_ticket_rotate(base + p + 5, p), 1);
+	smtp_tls_ticket_info(&n, &newest, &rot);
+	assert_int_equal(n, 2);
+	assert_int_equal(newest, base + p + 5);
+	/* The old key decrypts (a new generation each visit: tfx_create). */
+	s2 = visit(s1, &reused);
+	assert_int_equal(reused, 1);
+	/* One period later the first key stopped encrypting a period ago,
+	 * more than a ticket lifetime: dropped; the second still decrypts. */
+	assert_int_equal(smtp_tls_ticket_rotate(base + 2 * p + 5, p), 1);
+	smtp_tls_ticket_info(&n, &newest, &rot);
+	assert_int_equal(n, 2);
+	s3 = visit(s1, &reused);
+	assert_int_equal(reused, 0);
+	SSL_SESSION_free(s3);
+	s3 = visit(s2, &reused); /* s2 was renewed under the second key */
+	assert_int_equal(reused, 1);
+	/* Period 0: never rotates after the first key. */
+	assert_int_equal(smtp_tls_ticket_rotate(base + 100 * p, 0), 0);
+	SSL_SESSION_free(s1);
+	SSL_SESSION_free(s2);
+	SSL_SESSION_free(s3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -725,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_no_context),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ticket_file_resumption),
+		cmocka_unit_test(test_ticket_rotation),
 		cmocka_unit_test(test_implicit),
 	};
 
