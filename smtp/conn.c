@@ -499,6 +499,22 @@ const char *smtp_conn_security(const struct smtp_conn *c)
 	return c->top.ops && c->top.ops->describe ? c->top.ops->describe(c->top.tr) : NULL;
 }
 
+int smtp_conn_tls_params(const struct smtp_conn *c, char *proto, size_t plen, char *cipher,
+			 size_t clen)
+{
+	const char *sec = smtp_conn_security(c), *w, *ci;
+	size_t n;
+
+	proto[0] = cipher[0] = '\0';
+	if (!sec || !(w = strstr(sec, " with cipher ")))
+		return -ENOENT;
+	n = (size_t)(w - sec);
+	snprintf(proto, plen, "%.*s", (int)n, sec);
+	ci = w + strlen(" with cipher ");
+	snprintf(cipher, clen, "%.*s", (int)strcspn(ci, " "), ci);
+	return 0;
+}
+
 int smtp_conn_transport_push(struct smtp_conn *c, const struct smtp_transport_ops *ops, void *tr)
 {
 	if (c->low.ops)
