@@ -299,8 +299,9 @@ static void on_cli_event(struct dw *k, struct dconn *c, enum bench_cli_ev ev, ui
 		closed_refill(k, c, now, false);
 		break;
 	case BENCH_CLI_EV_BROKEN:
+	case BENCH_CLI_EV_STARTTLS: /* mxbench.c refuses --starttls with dpdk */
 		BENCH_INC(k->st->conn_broken);
-		note_err(k, c->cli.err, 0);
+		note_err(k, ev == BENCH_CLI_EV_BROKEN ? c->cli.err : "no TLS on dpdk", 0);
 		conn_fail(k, c, now);
 		break;
 	}
