@@ -438,8 +438,12 @@ static SSL_CTX *ctx_new(const struct smtp_tls_conf *conf, struct smtp_tls_gen *g
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_SSLv3);
 	/* Stateless resumption; client-initiated renegotiation stays off. */
 	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET | SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				      SSL_MODE_RELEASE_BUFFERS);
+	/* No SSL_MODE_RELEASE_BUFFERS here: during the handshake it frees and
+	 * reallocates the record buffers at every empty buffer (malloc,
+	 * free, page faults: about a tenth of a full handshake's cost); the
+	 * transport sets it once the handshake is done, so idle sessions
+	 * still give their buffers back (transport_tls.c). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Tickets carry the session: no server cache (and no lock on it). */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);

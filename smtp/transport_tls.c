@@ -12,7 +12,8 @@
  *
  * Memory: the slot array is allocated at create and freed at destroy; an
  * SSL and its BIO are OpenSSL's (SSL_MODE_RELEASE_BUFFERS gives the record
- * buffers back while a session is idle). Worker lcore only.
+ * buffers back while a session is idle, set once the handshake is done).
+ * Worker lcore only.
  */
 #include "smtp/transport_tls.h"
 
@@ -303,6 +304,10 @@ static void tls_handshake_done(struct smtp_tls *t, uint64_t now)
 	int v = SSL_version(t->ssl);
 
 	t->hs_done = true;
+	/* From now on an idle session holds no record buffers (tls_ctx.c
+	 * leaves this off for the handshake). */
+	SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_free_buffers(t->ssl); /* refused (harmless) while records are pending */
 	CNT_INC(w, handshakes_ok);
 	if (v == TLS1_3_VERSION)
 		CNT_INC(w, tls13);
