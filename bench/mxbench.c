@@ -101,7 +101,7 @@ static void usage(FILE *f)
 		"off)\n"
 		"      --chunk-size N         BDAT chunk size (default 64k)\n"
 		"      --starttls             STARTTLS after EHLO, a full TLS handshake per\n"
-		"                             connection, then EHLO again (kernel transport)\n"
+		"                             connection, then EHLO again\n"
 		"  -e, --ehlo NAME            EHLO name (default mxbench.example.test)\n"
 		"      --domain D             domain for %%d in the templates (default "
 		"example.test)\n"
@@ -600,8 +600,6 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		if (cfg->target.ss_family != AF_INET)
 			die("--attack syn-flood: IPv4 targets only");
 	}
-	if (cfg->dpdk && cfg->cli.starttls)
-		die("--starttls runs on the kernel transport only (not yet supported with dpdk)");
 	if (cfg->cli.starttls && bench_tls_init(0) < 0)
 		die("--starttls: cannot set up OpenSSL");
 	if (cfg->dpdk && cfg->atk.modes)

@@ -12,9 +12,47 @@
 
 struct bench_tls {
 	SSL *ssl;
+	struct bench_tls_io io; /* bench_tls_new_io() */
 };
 
-static SSL_CTX *ctx; /* shared by the workers, read-only after init */
+static SSL_CTX *ctx;	    /* shared by the workers, read-only after init */
+static BIO_METHOD *io_meth; /* likewise */
+
+static int io_read(BIO *b, char *out, size_t len, size_t *got)
+{
+	struct bench_tls *t = BIO_get_data(b);
+	ssize_t n = t->io.read(t->io.arg, out, len);
+
+	BIO_clear_retry_flags(b);
+	*got = n > 0 ? (size_t)n : 0;
+	if (n == 0)
+		BIO_set_retry_read(b);
+	return n > 0;
+}
+
+static int io_write(BIO *b, const char *data, size_t len, size_t *put)
+{
+	struct bench_tls *t = BIO_get_data(b);
+	ssize_t n = t->io.write(t->io.arg, data, len);
+
+	BIO_clear_retry_flags(b);
+	*put = n > 0 ? (size_t)n : 0;
+	if (n == 0)
+		BIO_set_retry_write(b);
+	return n > 0;
+}
+
+static long io_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b, (void)num, (void)ptr;
+	return cmd == BIO_CTRL_FLUSH; /* written as they come */
+}
+
+static int io_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
 
 int bench_tls_init(int max_version)
 {
@@ -29,7 +67,34 @@ int bench_tls_init(int max_version)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	io_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mxbench-io");
+	if (!io_meth || !BIO_meth_set_read_ex(io_meth, io_read) ||
+	    !BIO_meth_set_write_ex(io_meth, io_write) || !BIO_meth_set_ctrl(io_meth, io_ctrl) ||
+	    !BIO_meth_set_create(io_meth, io_create))
+		return -1;
 	return 0;
+}
+
+struct bench_tls *bench_tls_new_io(const struct bench_tls_io *io)
+{
+	struct bench_tls *t = calloc(1, sizeof(*t));
+	BIO *b = NULL;
+
+	if (!t)
+		return NULL;
+	t->io = *io;
+	t->ssl = ctx && io_meth ? SSL_new(ctx) : NULL;
+	if (t->ssl)
+		b = BIO_new(io_meth);
+	if (!b) {
+		SSL_free(t->ssl);
+		free(t);
+		return NULL;
+	}
+	BIO_set_data(b, t);
+	SSL_set_bio(t->ssl, b, b);
+	SSL_set_connect_state(t->ssl);
+	return t;
 }
 
 struct bench_tls *bench_tls_new(int fd)

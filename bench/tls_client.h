@@ -1,7 +1,8 @@
 /*
- * tls_client.h - mxbench's STARTTLS client side (--starttls) for the
- * kernel-socket transport: OpenSSL over the connection's non-blocking
- * socket, driven by the epoll loop of kworker.c.
+ * tls_client.h - mxbench's STARTTLS client side (--starttls): OpenSSL over
+ * the connection's non-blocking socket (kernel transport, kworker.c's
+ * epoll loop) or over a BIO that calls the DPDK transport's TCP stack
+ * (bench_tls_new_io()).
  *
  * Every connection makes a full handshake (no session resumption: the load
  * is the server's full-handshake cost), TLS 1.2 or 1.3 as the server
@@ -43,6 +44,19 @@ int bench_tls_init(int max_version);
 /** A client SSL over socket @fd, not started. NULL on failure. */
 struct bench_tls *bench_tls_new(int fd);
 void bench_tls_free(struct bench_tls *t);
+
+/* I/O of a connection that is no kernel socket (the DPDK transport: its
+ * TCP stack's receive queue and send): read returns octets (> 0), 0 when
+ * none now, < 0 at EOF or error; write returns octets taken (0: full,
+ * retried later), < 0 on error. */
+struct bench_tls_io {
+	ssize_t (*read)(void *arg, void *buf, size_t len);
+	ssize_t (*write)(void *arg, const void *buf, size_t len);
+	void *arg;
+};
+
+/** A client SSL over @io (copied), not started. NULL on failure. */
+struct bench_tls *bench_tls_new_io(const struct bench_tls_io *io);
 
 /** Drive the handshake. Returns 1 done, 0 in progress (*@want_write: wait
  * for EPOLLOUT too), -1 failed (counted in @st). */
