@@ -118,8 +118,20 @@ chmod 755 "$P/run.sh"
 pfrun() { in_ns unshare -m "$P/run.sh" "$@"; }
 
 (pfrun "$PFROOT/usr/lib/postfix/sbin/master" -d -c "$P/conf") >"$P/master.log" 2>&1 &
-pfmaster=$!
-trap 'kill $pfmaster 2>/dev/null; wait $pfmaster 2>/dev/null; mx_cleanup' EXIT
+pfwrap=$!
+# master runs under the subshell: stop it by the pid it writes (it stops its
+# children), then the wrapper.
+pf_stop() {
+	local pid
+	pid=$(tr -d ' ' <"$P/queue/pid/master.pid" 2>/dev/null)
+	if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	kill "$pfwrap" 2>/dev/null
+	wait "$pfwrap" 2>/dev/null
+}
+trap 'pf_stop; mx_cleanup' EXIT
 for _ in $(seq 50); do [ -S "$P/queue/public/pickup" ] || [ -p "$P/queue/public/pickup" ] && break; sleep 0.1; done
 
 subj="tls-postfix-$$"
@@ -185,6 +197,5 @@ EOP
 hs=$(mx_ctl show tls | sed -n 's/^handshakes: ok \([0-9]*\).*/\1/p')
 [ "${hs:-0}" -ge 21 ] || fail "show tls counts $hs handshakes, expected >= 21: $(mx_ctl show tls)"
 pass "mxbench --starttls: 20 messages, a full handshake per connection; show tls: $hs handshakes"
-kill $pfmaster 2>/dev/null
-wait $pfmaster 2>/dev/null
+pf_stop
 mx_stop
