@@ -93,9 +93,9 @@ int smtp_tls_build(const struct smtp_tls_conf *conf, struct smtp_tls_gen **out, 
 		   size_t errlen);
 
 /** Make @g current (takes the caller's reference); the replaced one is
- * released after a grace period. NULL: no TLS (STARTTLS then fails after
- * its 220: do not advertise it). Control thread, registered with QSBR and
- * offline (config_gen.c's writer). */
+ * released after a grace period. NULL: no TLS (STARTTLS is then answered
+ * 454 by transport_tls.c's stage: do not advertise it). Control thread,
+ * registered with QSBR and offline (config_gen.c's writer). */
 void smtp_tls_publish(struct smtp_tls_gen *g);
 
 /** The current generation with one more reference, or NULL if none.
