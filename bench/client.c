@@ -408,6 +408,20 @@ int bench_cli_quit(struct bench_cli *c)
 	return 0;
 }
 
+int bench_cli_tls_started(struct bench_cli *c)
+{
+	int rc;
+
+	if (c->state != BENCH_CLI_EHLO || c->tls || c->exp_n)
+		return -EINVAL;
+	rc = out_printf(&c->out, "EHLO %s\r\n", c->cfg->ehlo);
+	if (rc < 0)
+		return rc;
+	c->tls = true;
+	expect(c, BENCH_CMD_EHLO);
+	return 0;
+}
+
 static enum bench_cli_ev broken(struct bench_cli *c, const char *why)
 {
 	c->err = why;
@@ -444,6 +458,15 @@ enum bench_cli_ev bench_cli_on_reply(struct bench_cli *c, const struct bench_rep
 		if (r->code != 250) {
 			c->stats->unexpected++;
 			return broken(c, "EHLO refused");
+		}
+		if (cfg->starttls && !c->tls) {
+			/* RFC 3207: STARTTLS, then EHLO again inside TLS. */
+			if (!(r->ext & BENCH_EXT_STARTTLS))
+				return broken(c, "STARTTLS not offered");
+			if (out_printf(&c->out, "STARTTLS\r\n") < 0)
+				return broken(c, "out of memory");
+			expect(c, BENCH_CMD_STARTTLS);
+			return BENCH_CLI_EV_NONE;
 		}
 		c->ext = r->ext;
 		c->pipe = cfg->pipelining && (c->ext & BENCH_EXT_PIPELINING);
@@ -508,6 +531,13 @@ enum bench_cli_ev bench_cli_on_reply(struct bench_cli *c, const struct bench_rep
 		}
 		c->state = BENCH_CLI_IDLE;
 		return BENCH_CLI_EV_TXN_FAILED;
+	case BENCH_CMD_STARTTLS:
+		if (r->code != 220) {
+			c->stats->unexpected++;
+			return broken(c, r->code == 454 ? "STARTTLS refused (454)"
+							: "STARTTLS refused");
+		}
+		return BENCH_CLI_EV_STARTTLS;
 	case BENCH_CMD_QUIT:
 		if (r->code != 221)
 			c->stats->unexpected++;

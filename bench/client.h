@@ -50,6 +50,7 @@ struct bench_cli_cfg {
 	bool bdat;	 /* BDAT when CHUNKING is advertised, else DATA */
 	size_t chunk;	 /* BDAT chunk size, >= 1 */
 	unsigned thread; /* for templates */
+	bool starttls;	 /* STARTTLS after the first EHLO (the transport does the TLS) */
 };
 
 /* Counters the session bumps; owned by the caller, may be shared by all the
@@ -79,6 +80,7 @@ enum bench_cli_ev {
 	BENCH_CLI_EV_TXN_FAILED, /* transaction refused: session idle */
 	BENCH_CLI_EV_CLOSED,	 /* QUIT answered: close */
 	BENCH_CLI_EV_BROKEN,	 /* c->err says why: close */
+	BENCH_CLI_EV_STARTTLS,	 /* 220 to STARTTLS: handshake, then bench_cli_tls_started() */
 };
 
 enum bench_cmd {
@@ -91,6 +93,7 @@ enum bench_cmd {
 	BENCH_CMD_BDAT_LAST,
 	BENCH_CMD_RSET,
 	BENCH_CMD_QUIT,
+	BENCH_CMD_STARTTLS,
 };
 
 /* One piece of output: @len bytes at @ext, or at out.buf + @off if !ext. */
@@ -118,6 +121,7 @@ struct bench_cli {
 	unsigned ext;  /* EHLO keywords of the server */
 	bool pipe;     /* pipelining in use */
 	bool use_bdat; /* BDAT in use */
+	bool tls;      /* the transport finished the TLS handshake */
 	const char *err;
 
 	/* FIFO of commands whose replies are awaited. */
@@ -161,6 +165,10 @@ enum bench_cli_ev bench_cli_on_reply(struct bench_cli *c, const struct bench_rep
 
 /** Start a transaction of @size octets on an idle session. 0 or -errno. */
 int bench_cli_start_txn(struct bench_cli *c, size_t size);
+
+/** The transport finished the TLS handshake after BENCH_CLI_EV_STARTTLS:
+ * EHLO again (RFC 3207 4.2). 0 or -errno. */
+int bench_cli_tls_started(struct bench_cli *c);
 
 /** Send QUIT on an idle session. 0 or -errno. */
 int bench_cli_quit(struct bench_cli *c);

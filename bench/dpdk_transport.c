@@ -62,6 +62,9 @@ struct dconn {
 	bool cli_live;
 	bool in_txn;
 	bool had_250;
+	bool hs;	       /* --starttls: handshake under way */
+	struct bench_tls *tls; /* --starttls: after the 220 to STARTTLS */
+	uint64_t t_hs;
 	struct bench_cli cli;
 	struct bench_reply_parser rp;
 	uint64_t t_connect;
@@ -88,6 +91,7 @@ struct dw {
 	uint64_t t_start;
 	bool resolved; /* a connection got through: the next hop's MAC is known */
 	struct bench_rng rng;
+	char rbuf[16384]; /* --starttls: decrypted replies */
 };
 
 static struct {
@@ -155,6 +159,9 @@ static void conn_close(struct dw *k, struct dconn *c, bool graceful)
 		bench_cli_free(&c->cli);
 		c->cli_live = false;
 	}
+	bench_tls_free(c->tls);
+	c->tls = NULL;
+	c->hs = false;
 	c->deadline = 0;
 	c->st = DC_FREE;
 }
@@ -222,6 +229,20 @@ static int conn_flush(struct dw *k, struct dconn *c)
 		size_t total = 0;
 		bool full = false;
 
+		if (c->tls) {
+			ssize_t w = bench_tls_writev(c->tls, iov, n);
+
+			if (w < 0) {
+				BENCH_INC(k->st->conn_io_err);
+				note_err(k, "TLS write", 0);
+				return -1;
+			}
+			BENCH_ADD(k->st->bytes_out, (uint64_t)w);
+			bench_out_consume(o, (size_t)w);
+			if (w == 0)
+				break; /* the lower TCP is full: TCP_EV_WRITABLE */
+			continue;
+		}
 		for (int i = 0; i < n && !full; i++) {
 			ssize_t w = tcp_send(c->t, iov[i].iov_base, iov[i].iov_len, *k->now_us);
 
@@ -278,6 +299,64 @@ static void next_action(struct dw *k, struct dconn *c, uint64_t now)
 		send_quit(k, c, now);
 }
 
+/* --starttls: the TLS records go through the TCP stack's queues. */
+static ssize_t tls_io_read(void *arg, void *buf, size_t len)
+{
+	struct dconn *c = arg;
+	struct tcp_iov iov[8];
+	unsigned n;
+	size_t got = 0;
+
+	if (!c->t)
+		return -1;
+	n = tcp_recv_peek(c->t, iov, 8);
+	for (unsigned i = 0; i < n && got < len; i++) {
+		size_t take = iov[i].len < len - got ? iov[i].len : len - got;
+
+		memcpy((char *)buf + got, iov[i].base, take);
+		got += take;
+	}
+	if (got)
+		tcp_recv_consume(c->t, got, *c->k->now_us);
+	return (ssize_t)got;
+}
+
+static ssize_t tls_io_write(void *arg, const void *buf, size_t len)
+{
+	struct dconn *c = arg;
+
+	return c->t ? tcp_send(c->t, buf, len, *c->k->now_us) : -1;
+}
+
+static void conn_readable(struct dw *k, struct dconn *c, uint64_t now);
+
+/* One step of the handshake; at its end, EHLO again. */
+static void tls_step(struct dw *k, struct dconn *c, uint64_t now)
+{
+	bool want_write;
+	int r = bench_tls_handshake(c->tls, &k->st->tls, &want_write);
+
+	if (r == 0)
+		return; /* READABLE or WRITABLE from TCP drives the next step */
+	if (r < 0) {
+		BENCH_INC(k->st->conn_broken);
+		note_err(k, "TLS handshake failed", 0);
+		conn_fail(k, c, now);
+		return;
+	}
+	c->hs = false;
+	mx_hist_record(&k->st->tls.h_handshake, now - c->t_hs);
+	c->deadline = deadline_of(k, now);
+	if (bench_cli_tls_started(&c->cli) < 0) {
+		BENCH_INC(k->st->conn_broken);
+		note_err(k, "EHLO after STARTTLS", 0);
+		conn_fail(k, c, now);
+		return;
+	}
+	if (conn_flush(k, c) < 0)
+		conn_fail(k, c, now);
+}
+
 static void on_cli_event(struct dw *k, struct dconn *c, enum bench_cli_ev ev, uint64_t now)
 {
 	switch (ev) {
@@ -303,14 +382,84 @@ static void on_cli_event(struct dw *k, struct dconn *c, enum bench_cli_ev ev, ui
 		note_err(k, c->cli.err, 0);
 		conn_fail(k, c, now);
 		break;
+	case BENCH_CLI_EV_STARTTLS: {
+		struct bench_tls_io io = {tls_io_read, tls_io_write, c};
+
+		c->tls = bench_tls_new_io(&io);
+		if (!c->tls) {
+			BENCH_INC(k->st->conn_broken);
+			note_err(k, "cannot make a TLS session", 0);
+			conn_fail(k, c, now);
+			break;
+		}
+		c->hs = true;
+		c->t_hs = now;
+		c->deadline = deadline_of(k, now);
+		bench_reply_init(&c->rp);
+		break; /* conn_readable() starts the handshake */
+	}
 	}
 }
 
 /* Parse every reply TCP holds, then send what the session queued. */
+/* --starttls, after the handshake: decrypt and parse the replies. */
+static void tls_readable(struct dw *k, struct dconn *c, uint64_t now)
+{
+	struct tcp_tcb *t = c->t;
+
+	while (c->t == t && c->st == DC_OPEN && !c->hs) {
+		const char *why = NULL;
+		ssize_t n = bench_tls_read(c->tls, k->rbuf, sizeof(k->rbuf), &why);
+		size_t off = 0;
+
+		if (n == 0)
+			break;
+		if (n < 0) {
+			BENCH_INC(k->st->conn_eof);
+			note_err(k, why, 0);
+			conn_fail(k, c, now);
+			return;
+		}
+		BENCH_ADD(k->st->bytes_in, (uint64_t)n);
+		while (off < (size_t)n) {
+			struct bench_reply r;
+			size_t used;
+			enum bench_reply_rc rc =
+				bench_reply_feed(&c->rp, k->rbuf + off, (size_t)n - off, &used, &r);
+
+			off += used;
+			if (rc == BENCH_REPLY_AGAIN)
+				break;
+			if (rc == BENCH_REPLY_ERROR) {
+				BENCH_INC(k->st->malformed);
+				note_err(k, c->rp.err, 0);
+				conn_fail(k, c, now);
+				return;
+			}
+			BENCH_INC(k->st->replies);
+			BENCH_INC(k->st->by_code[r.code]);
+			on_cli_event(k, c, bench_cli_on_reply(&c->cli, &r), now);
+			if (c->t != t || c->st != DC_OPEN)
+				return;
+		}
+	}
+	if (c->t == t && c->st == DC_OPEN && conn_flush(k, c) < 0)
+		conn_fail(k, c, now);
+}
+
 static void conn_readable(struct dw *k, struct dconn *c, uint64_t now)
 {
 	struct tcp_tcb *t = c->t;
 
+	if (c->hs) {
+		tls_step(k, c, now);
+		if (c->t != t || c->st != DC_OPEN || c->hs)
+			return;
+	}
+	if (c->tls) {
+		tls_readable(k, c, now);
+		return;
+	}
 	while (c->t == t && c->st == DC_OPEN) {
 		struct tcp_iov iov[8];
 		unsigned n = tcp_recv_peek(t, iov, 8);
@@ -343,10 +492,18 @@ static void conn_readable(struct dw *k, struct dconn *c, uint64_t now)
 				on_cli_event(k, c, bench_cli_on_reply(&c->cli, &r), now);
 				if (c->t != t || c->st != DC_OPEN)
 					return; /* released (and maybe replaced) */
+				if (c->hs)
+					break;
 			}
+			if (c->hs)
+				break;
 		}
 		BENCH_ADD(k->st->bytes_in, (uint64_t)consumed);
 		tcp_recv_consume(t, consumed, *k->now_us);
+		if (c->hs) { /* the 220 to STARTTLS: the rest is TLS */
+			conn_readable(k, c, now);
+			return;
+		}
 	}
 	if (c->t == t && c->st == DC_OPEN && conn_flush(k, c) < 0)
 		conn_fail(k, c, now);
@@ -389,7 +546,9 @@ static void conn_event(struct tcp_tcb *t, void *user, enum tcp_event ev, int rea
 			conn_readable(k, c, now);
 		break;
 	case TCP_EV_WRITABLE:
-		if (c->st == DC_OPEN && conn_flush(k, c) < 0)
+		if (c->st == DC_OPEN && c->hs)
+			tls_step(k, c, now);
+		else if (c->st == DC_OPEN && conn_flush(k, c) < 0)
 			conn_fail(k, c, now);
 		break;
 	case TCP_EV_PEER_FIN:

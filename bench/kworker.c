@@ -52,8 +52,11 @@ struct conn {
 	bool cli_live;
 	bool out_armed;
 	bool in_txn;
-	bool had_250; /* a transaction completed on this connection */
-	bool idle;    /* on the open-loop idle list */
+	bool had_250;	       /* a transaction completed on this connection */
+	bool idle;	       /* on the open-loop idle list */
+	bool hs;	       /* --starttls: TLS handshake under way */
+	struct bench_tls *tls; /* --starttls: after the 220 to STARTTLS */
+	uint64_t t_hs;
 	struct bench_cli cli;
 	struct bench_reply_parser rp;
 	uint64_t t_connect;
@@ -128,6 +131,9 @@ static void conn_close(struct kw *k, struct conn *c)
 		bench_cli_free(&c->cli);
 		c->cli_live = false;
 	}
+	bench_tls_free(c->tls);
+	c->tls = NULL;
+	c->hs = false;
 	c->idle = false;
 	c->deadline = 0;
 	c->out_armed = false;
@@ -214,7 +220,10 @@ static int conn_flush(struct kw *k, struct conn *c)
 	while (o->bytes > 0) {
 		struct iovec iov[IOV_BATCH];
 		int n = bench_out_iov(o, iov, IOV_BATCH);
-		ssize_t w = writev(c->fd, iov, n);
+		ssize_t w = c->tls ? bench_tls_writev(c->tls, iov, n) : writev(c->fd, iov, n);
+
+		if (w == 0 && c->tls)
+			break; /* the socket is full */
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -326,6 +335,46 @@ static void next_action(struct kw *k, struct conn *c, uint64_t now)
 		c->idle = true;
 }
 
+static void conn_set_events(struct kw *k, struct conn *c, bool out)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+
+	c->out_armed = out;
+	epoll_ctl(k->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* --starttls: one step of the handshake; at its end, EHLO again. */
+static void tls_step(struct kw *k, struct conn *c, uint64_t now)
+{
+	bool want_write;
+	int r = bench_tls_handshake(c->tls, &k->st->tls, &want_write);
+
+	if (r == 0) {
+		if (want_write != c->out_armed)
+			conn_set_events(k, c, want_write);
+		return;
+	}
+	if (r < 0) {
+		BENCH_INC(k->st->conn_broken);
+		note_err(k, "TLS handshake failed", 0);
+		conn_fail(k, c, now);
+		return;
+	}
+	c->hs = false;
+	mx_hist_record(&k->st->tls.h_handshake, now - c->t_hs);
+	c->deadline = now + (uint64_t)(k->cfg->timeout * 1e9);
+	if (bench_cli_tls_started(&c->cli) < 0) {
+		BENCH_INC(k->st->conn_broken);
+		note_err(k, "EHLO after STARTTLS", 0);
+		conn_fail(k, c, now);
+		return;
+	}
+	if (c->out_armed)
+		conn_set_events(k, c, false);
+	if (conn_flush(k, c) < 0)
+		conn_fail(k, c, now);
+}
+
 static void on_event(struct kw *k, struct conn *c, enum bench_cli_ev ev, uint64_t now)
 {
 	switch (ev) {
@@ -351,15 +400,39 @@ static void on_event(struct kw *k, struct conn *c, enum bench_cli_ev ev, uint64_
 		note_err(k, c->cli.err, 0);
 		conn_fail(k, c, now);
 		break;
+	case BENCH_CLI_EV_STARTTLS:
+		c->tls = bench_tls_new(c->fd);
+		if (!c->tls) {
+			BENCH_INC(k->st->conn_broken);
+			note_err(k, "cannot make a TLS session", 0);
+			conn_fail(k, c, now);
+			break;
+		}
+		c->hs = true;
+		c->t_hs = now;
+		c->deadline = now + (uint64_t)(k->cfg->timeout * 1e9);
+		bench_reply_init(&c->rp);
+		tls_step(k, c, now);
+		break;
 	}
 }
 
 static void conn_readable(struct kw *k, struct conn *c, uint64_t now)
 {
 	for (;;) {
-		ssize_t n = read(c->fd, k->rbuf, sizeof(k->rbuf));
+		const char *why = NULL;
+		ssize_t n = c->tls ? bench_tls_read(c->tls, k->rbuf, sizeof(k->rbuf), &why)
+				   : read(c->fd, k->rbuf, sizeof(k->rbuf));
 		size_t off = 0;
 
+		if (c->tls && n <= 0) {
+			if (n == 0)
+				return; /* nothing decrypted now */
+			BENCH_INC(k->st->conn_eof);
+			note_err(k, why, 0);
+			conn_fail(k, c, now);
+			return;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -395,8 +468,8 @@ static void conn_readable(struct kw *k, struct conn *c, uint64_t now)
 			BENCH_INC(k->st->replies);
 			BENCH_INC(k->st->by_code[r.code]);
 			on_event(k, c, bench_cli_on_reply(&c->cli, &r), now);
-			if (c->st != CONN_OPEN)
-				return; /* closed (and maybe replaced) */
+			if (c->st != CONN_OPEN || c->hs)
+				return; /* closed (and maybe replaced), or handshaking */
 		}
 		if (conn_flush(k, c) < 0) {
 			conn_fail(k, c, now);
@@ -433,6 +506,10 @@ static void conn_event(struct kw *k, struct conn *c, uint32_t events, uint64_t n
 	}
 	if (c->st != CONN_OPEN)
 		return;
+	if (c->hs) {
+		tls_step(k, c, now);
+		return;
+	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		conn_readable(k, c, now);
 		if (c->st != CONN_OPEN)

@@ -100,7 +100,8 @@ static void usage(FILE *f)
 		"                             server advertises CHUNKING, else DATA (default: "
 		"off)\n"
 		"      --chunk-size N         BDAT chunk size (default 64k)\n"
-		"      --starttls             STARTTLS (not yet supported)\n"
+		"      --starttls             STARTTLS after EHLO, a full TLS handshake per\n"
+		"                             connection, then EHLO again\n"
 		"  -e, --ehlo NAME            EHLO name (default mxbench.example.test)\n"
 		"      --domain D             domain for %%d in the templates (default "
 		"example.test)\n"
@@ -458,7 +459,8 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 				die("--chunk-size: expected N[k|m|g] > 0");
 			break;
 		case OPT_STARTTLS:
-			die("--starttls: not yet supported");
+			cfg->cli.starttls = true;
+			break;
 		case 'e':
 			cfg->cli.ehlo = optarg;
 			break;
@@ -619,6 +621,8 @@ static void parse_args(struct bench_cfg *cfg, int argc, char **argv)
 		if (cfg->target.ss_family != AF_INET)
 			die("--attack syn-flood: IPv4 targets only");
 	}
+	if (cfg->cli.starttls && bench_tls_init(0) < 0)
+		die("--starttls: cannot set up OpenSSL");
 	if (cfg->dpdk && cfg->atk.modes)
 		die("--attack runs on the kernel transport only (not yet supported with dpdk)");
 	if (cfg->dpdk) {
@@ -689,6 +693,7 @@ static void collect(struct bench_worker *w, unsigned n, struct bench_wstats *t)
 	mx_hist_init(&t->h_conn_250);
 	mx_hist_init(&t->h_connect);
 	mx_hist_init(&t->h_lag);
+	mx_hist_init(&t->tls.h_handshake);
 	for (unsigned i = 0; i < n; i++) {
 		const struct bench_wstats *s = &w[i].st;
 
@@ -729,6 +734,7 @@ static void collect(struct bench_worker *w, unsigned n, struct bench_wstats *t)
 		mx_hist_merge(&t->h_conn_250, &s->h_conn_250);
 		mx_hist_merge(&t->h_connect, &s->h_connect);
 		mx_hist_merge(&t->h_lag, &s->h_lag);
+		bench_tls_stats_sum(&t->tls, &s->tls);
 		t->hard_stop |= s->hard_stop;
 		if (s->end_ns > t->end_ns)
 			t->end_ns = s->end_ns;
@@ -835,10 +841,10 @@ static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wsta
 	fprintf(f,
 		",\n    \"size_kind\": \"%s\",\n    \"size_max\": %zu,\n    \"rcpts\": %u,\n"
 		"    \"pipelining\": %s,\n    \"bdat\": %s,\n    \"chunk_size\": %zu,\n"
-		"    \"starttls\": false,\n    \"ehlo\": ",
+		"    \"starttls\": %s,\n    \"ehlo\": ",
 		size_kind(&cfg->sizes), cfg->size_max, cfg->cli.rcpts,
 		cfg->cli.pipelining ? "true" : "false", cfg->cli.bdat ? "true" : "false",
-		cfg->cli.chunk);
+		cfg->cli.chunk, cfg->cli.starttls ? "true" : "false");
 	json_str(f, cfg->cli.ehlo);
 	fprintf(f, ",\n    \"sender\": ");
 	json_str(f, cfg->cli.sender_tmpl);
@@ -913,6 +919,10 @@ static void report(FILE *f, const struct bench_cfg *cfg, const struct bench_wsta
 	json_hist(f, "connect", &t->h_connect, ",");
 	json_hist(f, "schedule_lag", &t->h_lag, "");
 	fprintf(f, "  },\n  \"histogram_relative_error\": %.5f,\n", MX_HIST_REL_ERR);
+	if (cfg->cli.starttls) {
+		bench_tls_report_json(f, &t->tls, elapsed);
+		fprintf(f, ",\n");
+	}
 	if (atk) {
 		bench_atk_report_json(f, &cfg->atk, atk->st);
 		fprintf(f, ",\n");
@@ -997,6 +1007,7 @@ int main(int argc, char **argv)
 		mx_hist_init(&w[i].st.h_conn_250);
 		mx_hist_init(&w[i].st.h_connect);
 		mx_hist_init(&w[i].st.h_lag);
+		mx_hist_init(&w[i].st.tls.h_handshake);
 		if (!cfg.dpdk && pthread_create(&tid[i], NULL, worker_thread, &w[i]))
 			die("pthread_create failed");
 	}

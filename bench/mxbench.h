@@ -20,6 +20,7 @@
 #include "bench/rate.h"
 #include "bench/refusal.h"
 #include "bench/sizes.h"
+#include "bench/tls_client.h"
 #include "core/hist.h"
 
 #define BENCH_INC(x)	__atomic_store_n(&(x), (x) + 1, __ATOMIC_RELAXED)
@@ -117,6 +118,7 @@ struct bench_wstats {
 	uint64_t by_code[BENCH_CODES];
 	uint64_t bytes_out, bytes_in;
 	struct bench_cli_stats cli;
+	struct bench_tls_stats tls; /* --starttls (tls_client.h) */
 	/* latency, ns */
 	struct mx_hist h_txn;	   /* intended (open) / MAIL (closed) -> 250 */
 	struct mx_hist h_conn_250; /* connect() -> first 250 after data */

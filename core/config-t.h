@@ -212,7 +212,8 @@ struct mx_config {
 	int64_t tls_watch_s;		      /* look at the files' mtimes this often (0: off) */
 	int64_t tls_expiry_warn_days;	      /* log a warning when a cert expires sooner */
 	int64_t tls_implicit_port;	      /* implicit TLS listener (465); 0: none */
-	char tls_ticket_key_file[MX_CFG_STR]; /* "": random ticket keys per generation */
+	char tls_ticket_key_file[MX_CFG_STR]; /* "": keys made here, rotated (below) */
+	int64_t tls_ticket_key_rotate_s;      /* new ticket key this often without a file */
 
 	/* [greylist] (policy/greylist.h, policy/grey_stage.c) */
 	bool grey_enabled;

@@ -250,6 +250,8 @@ static const struct key_def keys[] = {
 	{"tls", "watch_s", K_INT, OFF(tls_watch_s), 0, 86400, false, LIVE},
 	{"tls", "expiry_warn_days", K_INT, OFF(tls_expiry_warn_days), 0, 3650, false, LIVE},
 	{"tls", "ticket_key_file", K_STR, OFF(tls_ticket_key_file), 0, 0, false, LIVE},
+	{"tls", "ticket_key_rotate_s", K_INT, OFF(tls_ticket_key_rotate_s), 0, 30 * 86400, false,
+	 LIVE},
 	{"tls", "implicit_port", K_INT, OFF(tls_implicit_port), 0, 65535, false, RESTART},
 
 	{"greylist", "enabled", K_BOOL, OFF(grey_enabled), 0, 0, false, LIVE},
@@ -306,6 +308,7 @@ void config_defaults(struct mx_config *c)
 	c->tls_max_sessions = 0;
 	c->tls_watch_s = 5;
 	c->tls_expiry_warn_days = 14;
+	c->tls_ticket_key_rotate_s = 43200;
 	c->tcp_max_timewait = 16384;
 	c->tcp_backlog = 1024;
 	c->tcp_sndbuf_kb = 64;

@@ -162,6 +162,8 @@ static int detail_one(void *arg, const struct relay_msg_view *v)
 		   spool_qid_format(&v->qid, qid), relay_msg_state_name(v->state),
 		   (unsigned long long)(v->age_ms / 1000), (unsigned long long)v->bytes,
 		   v->attempts, v->mail_from ? v->mail_from : "?", v->nrcpt);
+	if (v->tls) /* the protocol and cipher it was received with */
+		ctl_printf(d->o, " tls=%s", v->tls);
 	if (v->state == RELAY_MSG_DEFERRED)
 		ctl_printf(d->o, " next_try_s=%llu",
 			   (unsigned long long)(v->next_try_in_ms / 1000));

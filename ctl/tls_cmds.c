@@ -155,11 +155,32 @@ static bool files_changed(void)
 	return false;
 }
 
+/* Without a key file: a new ticket key every [tls] ticket_key_rotate_s
+ * (looked at each watch tick, 5 s at most when the watch is off). */
+static void ticket_rotate(const struct mx_config *c)
+{
+	unsigned n;
+	time_t newest;
+	uint64_t rot;
+	int rc;
+
+	if (c->tls_ticket_key_file[0])
+		return;
+	rc = smtp_tls_ticket_rotate(time(NULL), c->tls_ticket_key_rotate_s);
+	if (rc < 0) {
+		MX_ERR("tls: cannot make a new session ticket key: %s", strerror(-rc));
+	} else if (rc > 0) {
+		smtp_tls_ticket_info(&n, &newest, &rot);
+		MX_INFO("tls: new session ticket key (%u kept for tickets already issued)", n - 1);
+	}
+}
+
 static void on_watch(struct mx_loop_timer *t, void *arg)
 {
 	const struct mx_config *c = daemon_config();
 
 	(void)arg;
+	ticket_rotate(c);
 	if (c->tls_watch_s == 0) {
 		mx_loop_timer_arm(t, 5000); /* off: look again whether it was turned on */
 		return;
@@ -263,16 +284,32 @@ static void cmd_show_tls(struct ctl_out *o, int argc, char **argv)
 				   ci.key_type, (unsigned long long)ci.handshakes);
 		}
 	}
+	if (g && c->tls_ticket_key_file[0]) {
+		ctl_printf(o, "tickets: keys from %s (rotate the file)\n", c->tls_ticket_key_file);
+	} else if (g) {
+		unsigned nk;
+		time_t newest;
+		uint64_t rot;
+
+		smtp_tls_ticket_info(&nk, &newest, &rot);
+		fmt_time(newest, a, sizeof(a));
+		ctl_printf(o,
+			   "tickets: %u key(s), encrypting since %s, rotated every %llds "
+			   "(%llu rotations)\n",
+			   nk, a, (long long)c->tls_ticket_key_rotate_s, (unsigned long long)rot);
+	}
 	smtp_tls_release(g);
 	tls_totals(&sum);
 	ctl_printf(o,
 		   "handshakes: ok %llu failed %llu eof %llu resumed %llu tls1.2 %llu tls1.3 "
-		   "%llu old %llu\nsessions: %llu open, %llu refused (no slot)\n",
+		   "%llu old %llu\nsessions: %llu open, %llu refused (no slot), %llu refused (no "
+		   "certificate)\n",
 		   (unsigned long long)sum.handshakes_ok, (unsigned long long)sum.handshakes_failed,
 		   (unsigned long long)sum.handshakes_eof,
 		   (unsigned long long)sum.handshakes_resumed, (unsigned long long)sum.tls12,
 		   (unsigned long long)sum.tls13, (unsigned long long)sum.tls_old,
-		   (unsigned long long)sum.sessions, (unsigned long long)sum.no_slot);
+		   (unsigned long long)sum.sessions, (unsigned long long)sum.no_slot,
+		   (unsigned long long)sum.no_context);
 	if (tls.last_error[0])
 		ctl_printf(o, "last reload refused: %s\n", tls.last_error);
 }

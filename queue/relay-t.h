@@ -137,6 +137,7 @@ struct relay_msg_view {
 	uint32_t attempts;
 	uint64_t next_try_in_ms; /* DEFERRED only */
 	const char *mail_from;	 /* NULL until the envelope was read once */
+	const char *tls;	 /* "TLSv1.3/TLS_AES_256_GCM_SHA384" it came in with, or NULL */
 	uint32_t nrcpt;
 	const struct relay_rcpt_view *rcpt;
 };

@@ -90,6 +90,7 @@ struct relay_msg {
 	uint8_t state;
 	bool want_hold, want_delete;
 	char *from;
+	char *tls; /* "TLSv1.3/TLS_AES_256_GCM_SHA384" as received, NULL: plaintext */
 	struct relay_rcpt_view *rcpt; /* addr/reply malloc'd (const cast away to free) */
 };
 
@@ -458,6 +459,7 @@ static void msg_free(struct relay_msg *m)
 	}
 	free(m->rcpt);
 	free(m->from);
+	free(m->tls);
 	free(m);
 }
 
@@ -759,6 +761,7 @@ size_t relay_queue_list(struct relay *r, int (*fn)(void *arg, const struct relay
 			.bytes = m->body_len,
 			.attempts = m->attempts,
 			.mail_from = m->from,
+			.tls = m->tls,
 			.nrcpt = m->nrcpt,
 			.rcpt = m->rcpt,
 		};
@@ -1872,6 +1875,18 @@ enum {
 	OUT_GONE,     /* the spool no longer has the message */
 };
 
+/* "proto/cipher" of the envelope (malloc'd), NULL if it came in plaintext
+ * (or from a spool written before the TLS fields were filled). */
+static char *tls_text(const struct spool_envelope *e)
+{
+	char b[256];
+
+	if (!e->tls_proto || !e->tls_proto[0])
+		return NULL;
+	snprintf(b, sizeof(b), "%s/%s", e->tls_proto, e->tls_cipher ? e->tls_cipher : "?");
+	return strdup(b);
+}
+
 /* Copy envelope strings for ctl views (first read only). */
 static void remember_envelope(struct relay *r, struct relay_msg *m, struct relay_txn *x)
 {
@@ -1879,6 +1894,7 @@ static void remember_envelope(struct relay *r, struct relay_msg *m, struct relay
 		return;
 	pthread_mutex_lock(&r->lock);
 	m->from = strdup(x->env.mail_from);
+	m->tls = tls_text(&x->env);
 	for (uint32_t i = 0; i < m->nrcpt && i < x->env.nrcpt; i++) {
 		if (!m->rcpt[i].addr)
 			m->rcpt[i].addr = strdup(x->ercpt[i].addr);
@@ -2443,6 +2459,7 @@ static void recovered_envelope(struct relay *r, struct relay_msg *m)
 
 	if (rd && rc && spool_reader_envelope(rd, &env, rc, m->nrcpt) == 0) {
 		m->from = strdup(env.mail_from);
+		m->tls = tls_text(&env);
 		for (uint32_t i = 0; i < m->nrcpt && i < env.nrcpt; i++)
 			m->rcpt[i].addr = strdup(rc[i].addr);
 	}

@@ -176,6 +176,9 @@ struct smtp_conn {
 	uint16_t grey_deferred; /* RCPTs deferred 451 4.7.1 by greylisting */
 	uint16_t grey_passed;	/* RCPTs passed as a retry after the delay */
 	uint16_t rl_refused;	/* RCPTs refused 450 4.7.1 by a rate limit */
+	/* TLS slot taken when STARTTLS was accepted (before its 220), until
+	 * the TLS transport is pushed or the session ends (transport_tls.c). */
+	void *tls_resv;
 };
 
 /*

@@ -240,6 +240,7 @@ struct smtp_conn *smtp_conn_open(struct smtp_conn_table *tab, const struct smtp_
 	c->nqids = 0;
 	c->nrefused = c->naccepted = 0;
 	c->grey_deferred = c->grey_passed = c->rl_refused = 0;
+	c->tls_resv = NULL;
 	inet_ntop(peer->family == 6 ? AF_INET6 : AF_INET, peer->addr, client, sizeof(client));
 	c->s = smtp_session_open(tab->pool, client, c, *tab->now_us);
 	if (!c->s) {
@@ -520,6 +521,22 @@ void smtp_conn_on_starttls(struct smtp_conn_table *tab, smtp_conn_starttls_fn fn
 const char *smtp_conn_security(const struct smtp_conn *c)
 {
 	return c->top.ops && c->top.ops->describe ? c->top.ops->describe(c->top.tr) : NULL;
+}
+
+int smtp_conn_tls_params(const struct smtp_conn *c, char *proto, size_t plen, char *cipher,
+			 size_t clen)
+{
+	const char *sec = smtp_conn_security(c), *w, *ci;
+	size_t n;
+
+	proto[0] = cipher[0] = '\0';
+	if (!sec || !(w = strstr(sec, " with cipher ")))
+		return -ENOENT;
+	n = (size_t)(w - sec);
+	snprintf(proto, plen, "%.*s", (int)n, sec);
+	ci = w + strlen(" with cipher ");
+	snprintf(cipher, clen, "%.*s", (int)strcspn(ci, " "), ci);
+	return 0;
 }
 
 int smtp_conn_transport_push(struct smtp_conn *c, const struct smtp_transport_ops *ops, void *tr)

@@ -106,6 +106,14 @@ void smtp_conn_on_starttls(struct smtp_conn_table *tab, smtp_conn_starttls_fn fn
  * cipher ..."), or NULL for plaintext. Owner lcore only. */
 const char *smtp_conn_security(const struct smtp_conn *c);
 
+/** The protocol ("TLSv1.3") and cipher ("TLS_AES_256_GCM_SHA384") of @c's
+ * TLS, split out of smtp_conn_security() ("<proto> with cipher <cipher>
+ * (...)", transport_tls.c's form) into @proto and @cipher (NUL-terminated,
+ * truncated to their sizes). Returns 0, or -ENOENT for plaintext (both
+ * set to ""). Owner lcore only. */
+int smtp_conn_tls_params(const struct smtp_conn *c, char *proto, size_t plen, char *cipher,
+			 size_t clen);
+
 /** Slot @slot of @tab, or NULL if out of range (free slots are returned:
  * check ->s). Owner lcore only. */
 struct smtp_conn *smtp_conn_at(struct smtp_conn_table *tab, uint32_t slot);

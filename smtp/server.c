@@ -228,6 +228,11 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 			srv_free(srv);
 			return NULL;
 		}
+		if (sc.starttls_available && smtp_tls_stages_add(srv->host, srv->tls) != 0) {
+			MX_ERR("worker %u: cannot add the TLS stages", ctx->worker);
+			srv_free(srv);
+			return NULL;
+		}
 		if (sc.starttls_available)
 			smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls,
 					      srv->tls);

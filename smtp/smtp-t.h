@@ -96,6 +96,7 @@ enum smtp_event_type {
 	SMTP_EV_DATA_END,
 	SMTP_EV_TXN_ABORT, /* notification: transaction dropped (RSET, failure, close) */
 	SMTP_EV_CLOSE,	   /* notification: session is being freed */
+	SMTP_EV_STARTTLS,  /* STARTTLS before its 220: REPLY refuses it (454), no PENDING */
 	SMTP_EV_COUNT,
 };
 

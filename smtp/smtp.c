@@ -81,6 +81,7 @@ static const char *const event_names[SMTP_EV_COUNT] = {
 	[SMTP_EV_DATA_END] = "data-end",
 	[SMTP_EV_TXN_ABORT] = "txn-abort",
 	[SMTP_EV_CLOSE] = "close",
+	[SMTP_EV_STARTTLS] = "starttls",
 };
 
 static const char *const result_names[SMTP_RES_COUNT] = {
@@ -1633,9 +1634,34 @@ static void cmd_help(struct smtp_session *s, const char *arg, size_t alen, uint6
 
 static void cmd_starttls(struct smtp_session *s, const char *arg, size_t alen, uint64_t now)
 {
+	struct smtp_event ev = {0};
+	struct smtp_answer a;
+	enum smtp_verdict v;
+
 	(void)arg, (void)alen;
 	if (s->flags & SMTP_SF_TLS) {
 		reply(s, 0, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	/* The host may have no TLS to give (every TLS slot of the worker in
+	 * use, no certificate): RFC 3207 4, 454 and the session goes on in
+	 * plaintext, in Postfix's words. A stage cannot park here; a
+	 * PENDING is taken as a refusal. */
+	ev.type = SMTP_EV_STARTTLS;
+	ev.now_us = now;
+	v = host_event(s, &ev, &a);
+	if (v == SMTP_V_PENDING) {
+		s->parked = 0;
+		v = SMTP_V_REPLY;
+		a.code = 0;
+	}
+	if (v == SMTP_V_REPLY) {
+		if (a.code / 100 != 4 && a.code / 100 != 5) {
+			a.code = 454;
+			a.enh = "4.7.0";
+			a.text = "TLS not available due to local problem";
+		}
+		reply_answer(s, &a, 0);
 		return;
 	}
 	/* RFC 3207 4: 220 then the handshake; 4.2: the client's plaintext

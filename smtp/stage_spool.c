@@ -100,7 +100,7 @@ static enum smtp_stage_verdict st_data_begin(void *arg, struct smtp_stage_call *
 	const struct smtp_peer *peer = &call->conn->peer;
 	struct spool_envelope env = {0};
 	struct smtp_received_info ri = {0};
-	char params[256], qid[64], received[1024];
+	char params[256], qid[64], received[1024], tls_proto[32], tls_cipher[64];
 	struct timespec ts;
 	int rc, n;
 
@@ -115,6 +115,11 @@ static enum smtp_stage_verdict st_data_begin(void *arg, struct smtp_stage_call *
 	memcpy(env.addr, peer->addr, 16);
 	env.port = peer->port;
 	env.helo = smtp_session_helo(call->s);
+	if (smtp_conn_tls_params(call->conn, tls_proto, sizeof(tls_proto), tls_cipher,
+				 sizeof(tls_cipher)) == 0) {
+		env.tls_proto = tls_proto;
+		env.tls_cipher = tls_cipher;
+	}
 	env.mail_from = smtp_envelope_str(e, e->from_off);
 	env.mail_params = mail_params(e, params, sizeof(params));
 	env.nrcpt = e->nrcpt < sp->max_rcpt ? e->nrcpt : sp->max_rcpt;

@@ -69,6 +69,21 @@ struct smtp_tls_gen {
 static struct smtp_tls_gen *current; /* RCU-protected; written by the control thread */
 static uint64_t last_id;
 
+/* Ticket keys made here (no ticket_key_file): [0] encrypts, every key
+ * decrypts; each key is kept SMTP_TLS_TICKET_LIFETIME_S after the next one
+ * replaced it. Shared by every generation (a certificate reload costs no
+ * client a full handshake). Immutable once published; RCU-protected. */
+struct tls_ticket_ring {
+	struct rcu_head rcu;
+	unsigned n;
+	time_t created[SMTP_TLS_MAX_TICKET_KEYS];
+	struct tls_ticket_key keys[SMTP_TLS_MAX_TICKET_KEYS];
+};
+
+static struct tls_ticket_ring *ring; /* written by the control thread */
+static EVP_CIPHER *ring_aes;	     /* fetched with the first ring, freed at shutdown */
+static uint64_t ring_rotations;
+
 static void seterr(char *err, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -312,31 +327,95 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
 		OSSL_PARAM_construct_end(),
 	};
-	const struct tls_ticket_key *k = NULL;
-	unsigned i = 0;
+	const struct tls_ticket_key *k = NULL, *keys;
+	const struct tls_ticket_ring *r = NULL;
+	const EVP_CIPHER *aes;
+	unsigned i = 0, n;
 
-	if (!g || g->nkeys == 0)
+	if (!g)
 		return 0;
+	if (g->nkeys) {
+		keys = g->keys, n = g->nkeys, aes = g->aes;
+	} else {
+		/* The ring: a worker is a QSBR reader online while it runs a
+		 * handshake, so @r lives until this returns. */
+		r = rcu_dereference(ring);
+		if (!r || r->n == 0)
+			return 0; /* no key yet: no ticket, a full handshake */
+		keys = r->keys, n = r->n, aes = ring_aes;
+	}
 	if (enc) {
-		k = &g->keys[0];
+		k = &keys[0];
 		memcpy(name, k->name, 16);
-		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(g->aes)) <= 0 ||
-		    !EVP_EncryptInit_ex2(cctx, g->aes, k->aes, iv, NULL) ||
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes)) <= 0 ||
+		    !EVP_EncryptInit_ex2(cctx, aes, k->aes, iv, NULL) ||
 		    !EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params))
 			return -1;
 		return 1;
 	}
-	for (; i < g->nkeys; i++)
-		if (memcmp(name, g->keys[i].name, 16) == 0) {
-			k = &g->keys[i];
+	for (; i < n; i++)
+		if (memcmp(name, keys[i].name, 16) == 0) {
+			k = &keys[i];
 			break;
 		}
 	if (!k)
-		return 0; /* unknown key: a full handshake */
+		return 0; /* unknown or expired key: a full handshake */
 	if (!EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params) ||
-	    !EVP_DecryptInit_ex2(cctx, g->aes, k->aes, iv, NULL))
+	    !EVP_DecryptInit_ex2(cctx, aes, k->aes, iv, NULL))
 		return -1;
 	return i == 0 ? 1 : 2;
+}
+
+static void ring_free_rcu(struct rcu_head *h)
+{
+	struct tls_ticket_ring *r = caa_container_of(h, struct tls_ticket_ring, rcu);
+
+	OPENSSL_cleanse(r->keys, sizeof(r->keys));
+	free(r);
+}
+
+int smtp_tls_ticket_rotate(time_t now, int64_t period_s)
+{
+	struct tls_ticket_ring *old = ring, *r;
+
+	if (old && (period_s <= 0 || now < old->created[0] + period_s))
+		return 0;
+	if (!ring_aes && !(ring_aes = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)))
+		return -ENOMEM;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	if (RAND_bytes((unsigned char *)&r->keys[0], sizeof(r->keys[0])) <= 0) {
+		free(r);
+		return -EIO;
+	}
+	r->created[0] = now;
+	r->n = 1;
+	/* Old key j stopped encrypting when key j - 1 (or the new one) was
+	 * made; its tickets live SMTP_TLS_TICKET_LIFETIME_S from then. */
+	for (unsigned j = 0; old && j < old->n && r->n < SMTP_TLS_MAX_TICKET_KEYS; j++) {
+		time_t replaced = j == 0 ? now : old->created[j - 1];
+
+		if (now - replaced >= SMTP_TLS_TICKET_LIFETIME_S)
+			break;
+		r->keys[r->n] = old->keys[j];
+		r->created[r->n++] = old->created[j];
+	}
+	rcu_set_pointer(&ring, r);
+	ring_rotations++;
+	if (old) {
+		rcu_thread_online();
+		call_rcu(&old->rcu, ring_free_rcu);
+		rcu_thread_offline();
+	}
+	return 1;
+}
+
+void smtp_tls_ticket_info(unsigned *nkeys, time_t *newest, uint64_t *rotations)
+{
+	*nkeys = ring ? ring->n : 0;
+	*newest = ring ? ring->created[0] : 0;
+	*rotations = ring_rotations;
 }
 
 static SSL_CTX *ctx_new(const struct smtp_tls_conf *conf, struct smtp_tls_gen *g, char *err,
@@ -359,11 +438,16 @@ static SSL_CTX *ctx_new(const struct smtp_tls_conf *conf, struct smtp_tls_gen *g
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_SSLv3);
 	/* Stateless resumption; client-initiated renegotiation stays off. */
 	SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET | SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				      SSL_MODE_RELEASE_BUFFERS);
+	/* No SSL_MODE_RELEASE_BUFFERS here: during the handshake it frees and
+	 * reallocates the record buffers at every empty buffer (malloc,
+	 * free, page faults: about a tenth of a full handshake's cost); the
+	 * transport sets it once the handshake is done, so idle sessions
+	 * still give their buffers back (transport_tls.c). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Tickets carry the session: no server cache (and no lock on it). */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_timeout(ctx, SMTP_TLS_TICKET_LIFETIME_S);
 	if (!SSL_CTX_set_min_proto_version(ctx, minv) || !SSL_CTX_set_cipher_list(ctx, ciphers) ||
 	    !SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) ||
 	    !SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mxgate", 6)) {
@@ -374,8 +458,9 @@ static SSL_CTX *ctx_new(const struct smtp_tls_conf *conf, struct smtp_tls_gen *g
 	SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
 	SSL_CTX_set_tlsext_servername_arg(ctx, g);
 	SSL_CTX_set_app_data(ctx, g);
-	if (g->nkeys)
-		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+	/* Our keys (the file's, or the rotated ring), never OpenSSL's
+	 * per-context ones. */
+	SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
 	return ctx;
 }
 
@@ -485,6 +570,13 @@ int smtp_tls_build(const struct smtp_tls_conf *conf, struct smtp_tls_gen **out, 
 	}
 	g->refs = 1;
 	ERR_clear_error();
+	/* Without a key file the ring serves: make its first key. */
+	if ((!conf->ticket_key_file || !conf->ticket_key_file[0]) && !ring &&
+	    smtp_tls_ticket_rotate(now, 1) < 0) {
+		snprintf(err, errlen, "cannot make a session ticket key");
+		gen_free(g);
+		return -1;
+	}
 	if (conf->ticket_key_file && conf->ticket_key_file[0] &&
 	    load_ticket_keys(g, conf->ticket_key_file, err, errlen) != 0) {
 		gen_free(g);
@@ -632,7 +724,13 @@ void smtp_tls_shutdown(void)
 {
 	struct smtp_tls_gen *old = rcu_xchg_pointer(&current, NULL);
 
+	struct tls_ticket_ring *r = rcu_xchg_pointer(&ring, NULL);
+
 	synchronize_rcu();
 	rcu_barrier();
 	smtp_tls_release(old);
+	if (r)
+		ring_free_rcu(&r->rcu);
+	EVP_CIPHER_free(ring_aes);
+	ring_aes = NULL;
 }

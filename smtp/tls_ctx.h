@@ -50,6 +50,16 @@
  * Tickets under an old key are accepted and renewed under the first.
  */
 
+/*
+ * Without a key file, ticket keys are made here and rotated on the control
+ * thread (smtp_tls_ticket_rotate(), [tls] ticket_key_rotate_s): a new key
+ * encrypts each period, the previous ones still decrypt (and renew) tickets
+ * for SMTP_TLS_TICKET_LIFETIME_S after they stopped encrypting, at most
+ * SMTP_TLS_MAX_TICKET_KEYS in all. They live in one process: a restart,
+ * or another node, means a full handshake (use the file for that).
+ */
+#define SMTP_TLS_TICKET_LIFETIME_S 7200 /* ticket lifetime (session timeout) */
+
 struct smtp_tls_gen;
 
 /* What a generation is built from. */
@@ -58,7 +68,7 @@ struct smtp_tls_conf {
 	const char *cert[SMTP_TLS_MAX_PAIRS]; /* PEM: certificate then its chain */
 	const char *key[SMTP_TLS_MAX_PAIRS];  /* PEM private key of cert[i] */
 	int min_version;		      /* TLS1_VERSION .. TLS1_3_VERSION */
-	const char *ticket_key_file;	      /* NULL/"": random ticket keys per generation */
+	const char *ticket_key_file;	      /* NULL/"": the rotated ring (below) */
 	time_t now;			      /* validity is checked at this time (0: time()) */
 };
 
@@ -83,9 +93,9 @@ int smtp_tls_build(const struct smtp_tls_conf *conf, struct smtp_tls_gen **out, 
 		   size_t errlen);
 
 /** Make @g current (takes the caller's reference); the replaced one is
- * released after a grace period. NULL: no TLS (STARTTLS then fails after
- * its 220: do not advertise it). Control thread, registered with QSBR and
- * offline (config_gen.c's writer). */
+ * released after a grace period. NULL: no TLS (STARTTLS is then answered
+ * 454 by transport_tls.c's stage: do not advertise it). Control thread,
+ * registered with QSBR and offline (config_gen.c's writer). */
 void smtp_tls_publish(struct smtp_tls_gen *g);
 
 /** The current generation with one more reference, or NULL if none.
@@ -119,6 +129,18 @@ int64_t smtp_tls_days_left(time_t now);
 /** Unpublish and free the current generation, waiting for readers
  * (synchronize_rcu, rcu_barrier): shutdown and tests only. */
 void smtp_tls_shutdown(void);
+
+/** Rotate the ticket keys made here: a new encrypting key if there is none
+ * or the newest is @period_s old at @now (@period_s <= 0: never after the
+ * first), keys past their decryption window dropped; the old set is freed
+ * after a grace period. smtp_tls_build() makes the first key when no key
+ * file is configured. Control thread, registered with QSBR and offline.
+ * Returns 1 (rotated), 0 (not due) or -ENOMEM/-EIO. */
+int smtp_tls_ticket_rotate(time_t now, int64_t period_s);
+
+/** Keys in the ring, creation time of the encrypting one, rotations so
+ * far. Control thread. */
+void smtp_tls_ticket_info(unsigned *nkeys, time_t *newest, uint64_t *rotations);
 
 /** OpenSSL protocol version for [tls] min_version index @i (0 "1.0" ..
  * 3 "1.3"). */

@@ -12,7 +12,8 @@
  *
  * Memory: the slot array is allocated at create and freed at destroy; an
  * SSL and its BIO are OpenSSL's (SSL_MODE_RELEASE_BUFFERS gives the record
- * buffers back while a session is idle). Worker lcore only.
+ * buffers back while a session is idle, set once the handshake is done).
+ * Worker lcore only.
  */
 #include "smtp/transport_tls.h"
 
@@ -26,6 +27,7 @@
 
 #include "core/log.h"
 #include "smtp/conn.h"
+#include "smtp/host.h"
 #include "smtp/smtp.h"
 #include "smtp/tls_ctx.h"
 
@@ -302,6 +304,10 @@ static void tls_handshake_done(struct smtp_tls *t, uint64_t now)
 	int v = SSL_version(t->ssl);
 
 	t->hs_done = true;
+	/* From now on an idle session holds no record buffers (tls_ctx.c
+	 * leaves this off for the handshake). */
+	SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+	SSL_free_buffers(t->ssl); /* refused (harmless) while records are pending */
 	CNT_INC(w, handshakes_ok);
 	if (v == TLS1_3_VERSION)
 		CNT_INC(w, tls13);
@@ -388,42 +394,64 @@ const struct smtp_transport_ops smtp_tls_ops = {
 	.describe = tls_describe_op,
 };
 
-/* Take a slot and an SSL on the current generation, push the transport
- * over @c's; on failure the session ends (smtp_tls_failed()). */
-static void tls_push(struct smtp_tls_worker *w, struct smtp_conn *c, bool implicit)
+/* Take a free slot with a reference to the current generation, off the
+ * free list; NULL (counted) when there is no slot or no generation. */
+static struct smtp_tls *tls_take(struct smtp_tls_worker *w)
 {
-	uint64_t now = smtp_conn_now(c->tab);
-	struct smtp_tls_gen *g;
 	struct smtp_tls *t = w->free;
-	BIO *bio;
-	SSL *ssl;
 
-	if (implicit && smtp_tls_implicit(c->s, now) != 0)
-		return;
 	if (!t) {
 		CNT_INC(w, no_slot);
-		smtp_tls_failed(c->s, now);
-		return;
+		return NULL;
 	}
-	g = smtp_tls_acquire();
-	if (!g) {
+	t->gen = smtp_tls_acquire();
+	if (!t->gen) {
 		CNT_INC(w, no_context);
-		smtp_tls_failed(c->s, now);
-		return;
-	}
-	ssl = smtp_tls_gen_ssl(g);
-	bio = ssl ? BIO_new(bio_method) : NULL;
-	if (!bio) {
-		SSL_free(ssl);
-		smtp_tls_release(g);
-		CNT_INC(w, no_slot);
-		smtp_tls_failed(c->s, now);
-		return;
+		return NULL;
 	}
 	w->free = t->next_free;
 	t->next_free = NULL;
+	return t;
+}
+
+/* Give back a slot from tls_take() that never got its SSL. */
+static void tls_untake(struct smtp_tls *t)
+{
+	smtp_tls_release(t->gen);
+	t->gen = NULL;
+	t->next_free = t->w->free;
+	t->w->free = t;
+}
+
+/* Push the TLS transport over @c's, on the slot reserved when STARTTLS was
+ * accepted (smtp_tls_stage_starttls()) or, for implicit TLS, a new one;
+ * on failure the session ends (smtp_tls_failed()). */
+static void tls_push(struct smtp_tls_worker *w, struct smtp_conn *c, bool implicit)
+{
+	uint64_t now = smtp_conn_now(c->tab);
+	struct smtp_tls *t = c->tls_resv;
+	BIO *bio;
+	SSL *ssl;
+
+	c->tls_resv = NULL;
+	if (implicit && smtp_tls_implicit(c->s, now) != 0)
+		return;
+	if (!t)
+		t = tls_take(w);
+	if (!t) {
+		smtp_tls_failed(c->s, now);
+		return;
+	}
+	ssl = smtp_tls_gen_ssl(t->gen);
+	bio = ssl ? BIO_new(bio_method) : NULL;
+	if (!bio) {
+		SSL_free(ssl);
+		tls_untake(t);
+		CNT_INC(w, no_slot);
+		smtp_tls_failed(c->s, now);
+		return;
+	}
 	t->ssl = ssl;
-	t->gen = g;
 	t->c = c;
 	t->low = c->top;
 	t->head = t->len = 0;
@@ -456,6 +484,54 @@ void smtp_tls_on_starttls(void *arg, struct smtp_conn *c)
 void smtp_tls_on_implicit(void *arg, struct smtp_conn *c)
 {
 	tls_push(arg, c, true);
+}
+
+/* STARTTLS, before its 220: a slot and a generation, or 454 and the
+ * session goes on in plaintext (RFC 3207 4; Postfix's text). */
+static enum smtp_stage_verdict tls_stage_starttls(void *arg, struct smtp_stage_call *call)
+{
+	struct smtp_tls_worker *w = arg;
+	struct smtp_conn *c = call->conn;
+
+	if (c->tls_resv) /* cannot happen (one STARTTLS), but never leak */
+		return SMTP_STAGE_CONTINUE;
+	c->tls_resv = tls_take(w);
+	if (c->tls_resv)
+		return SMTP_STAGE_CONTINUE;
+	call->reply->code = SMTP_TLS_REFUSE_CODE;
+	call->reply->enh = SMTP_TLS_REFUSE_ENH;
+	call->reply->text = SMTP_TLS_REFUSE_TEXT;
+	return SMTP_STAGE_REPLY;
+}
+
+/* Session end: a slot reserved for a handshake that never began. */
+static enum smtp_stage_verdict tls_stage_close(void *arg, struct smtp_stage_call *call)
+{
+	struct smtp_conn *c = call->conn;
+
+	(void)arg;
+	if (c->tls_resv) {
+		tls_untake(c->tls_resv);
+		c->tls_resv = NULL;
+	}
+	return SMTP_STAGE_CONTINUE;
+}
+
+int smtp_tls_stages_add(struct smtp_stage_host *h, struct smtp_tls_worker *w)
+{
+	const struct smtp_stage st[] = {
+		{.name = "tls-starttls",
+		 .event = SMTP_EV_STARTTLS,
+		 .fn = tls_stage_starttls,
+		 .arg = w},
+		{.name = "tls-close", .event = SMTP_EV_CLOSE, .fn = tls_stage_close, .arg = w},
+	};
+	int rc;
+
+	for (unsigned i = 0; i < sizeof(st) / sizeof(st[0]); i++)
+		if ((rc = smtp_host_stage_add(h, &st[i])) != 0)
+			return rc;
+	return 0;
 }
 
 struct smtp_tls_worker *smtp_tls_worker_create(unsigned worker, unsigned max)

@@ -25,6 +25,12 @@
 #include "core/counters.h"
 
 #include "smtp/conn-t.h"
+#include "smtp/host-t.h"
+
+/* STARTTLS without a free TLS slot or a certificate (Postfix's words). */
+#define SMTP_TLS_REFUSE_CODE 454
+#define SMTP_TLS_REFUSE_ENH  "4.7.0"
+#define SMTP_TLS_REFUSE_TEXT "TLS not available due to local problem"
 
 /* Plaintext octets decrypted ahead of the engine, per TLS session. */
 #define SMTP_TLS_PLAIN 4096
@@ -41,8 +47,8 @@
 	X(tls12, COUNTER, "TLS 1.2 handshakes completed")                                  \
 	X(tls13, COUNTER, "TLS 1.3 handshakes completed")                                  \
 	X(tls_old, COUNTER, "TLS 1.0/1.1 handshakes completed (min_version lowered)")      \
-	X(no_slot, COUNTER, "STARTTLS refused after 220: every TLS session slot in use")   \
-	X(no_context, COUNTER, "STARTTLS refused after 220: no certificate loaded")        \
+	X(no_slot, COUNTER, "STARTTLS refused (454): every TLS session slot in use")       \
+	X(no_context, COUNTER, "STARTTLS refused (454): no certificate loaded")            \
 	X(record_errors, COUNTER, "TLS sessions ended by a bad record or alert after the handshake")
 
 struct smtp_tls_counters {
@@ -61,10 +67,19 @@ struct smtp_tls_worker *smtp_tls_worker_create(unsigned worker, unsigned max);
 /** Free @w; every TLS session must have been released. NULL: no-op. */
 void smtp_tls_worker_destroy(struct smtp_tls_worker *w);
 
+/** Register @w's stages on @h: at STARTTLS (before its 220) a TLS slot and
+ * a reference to the current generation are reserved for the connection,
+ * or the command is answered "454 4.7.0 TLS not available due to local
+ * problem" (counted no_slot / no_context) and the session goes on in
+ * plaintext; at CLOSE a reservation not used is given back. Boot path.
+ * Returns 0 or smtp_host_stage_add()'s error. */
+int smtp_tls_stages_add(struct smtp_stage_host *h, struct smtp_tls_worker *w);
+
 /** smtp_conn_starttls_fn for smtp_conn_on_starttls(tab, ..., @arg = w):
- * discards any plaintext still queued, takes a slot and an SSL on the
- * current generation and pushes the TLS transport; without a slot or a
- * generation the session ends (smtp_tls_failed(), counted). Owner lcore. */
+ * discards any plaintext still queued, makes an SSL on the slot reserved
+ * by the STARTTLS stage (or takes one) and pushes the TLS transport; if
+ * that fails (SSL allocation) the session ends (smtp_tls_failed(),
+ * counted). Owner lcore. */
 void smtp_tls_on_starttls(void *arg, struct smtp_conn *c);
 
 /** For a connection just opened on the implicit TLS listener (before its

@@ -177,7 +177,7 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 		break;
 	}
 	/* Host behaviour: bits of host_mode decide per event kind. */
-	if ((m & 1) && ev->type != SMTP_EV_CONNECT && k % 3 == 0) {
+	if ((m & 1) && ev->type != SMTP_EV_CONNECT && ev->type != SMTP_EV_STARTTLS && k % 3 == 0) {
 		a->request_id = ++r->req;
 		r->parked_ev = (int)ev->type;
 		r->parked_k = k;

@@ -3,6 +3,7 @@
  * Lockstep and pipelined command order, PIPELINING only when advertised,
  * exact message sizes, BDAT chunks, refusals ending in RSET.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -401,6 +402,49 @@ static void test_bdat_falls_back_to_data(void **state)
 	bench_cli_free(&c);
 }
 
+/* --starttls: EHLO, STARTTLS, 220 hands over to the transport's
+ * handshake, EHLO again, and the second EHLO's extensions count; a server
+ * without STARTTLS, or a 454, breaks the session. */
+static void test_starttls(void **state)
+{
+	struct bench_cli_cfg cf = cfg(true, false, 1);
+	struct bench_cli_stats st = {0};
+	struct bench_cli c;
+
+	(void)state;
+	cf.starttls = true;
+	assert_int_equal(bench_cli_init(&c, &cf, &st, 1), 0);
+	assert_int_equal(reply(&c, 220, 0), BENCH_CLI_EV_NONE);
+	drain(&c);
+	assert_string_equal(out, "EHLO client.example.test\r\n");
+	assert_int_equal(reply(&c, 250, BENCH_EXT_STARTTLS), BENCH_CLI_EV_NONE);
+	drain(&c);
+	assert_string_equal(out, "STARTTLS\r\n");
+	assert_int_equal(bench_cli_tls_started(&c), -EINVAL); /* no 220 yet */
+	assert_int_equal(reply(&c, 220, 0), BENCH_CLI_EV_STARTTLS);
+	assert_int_equal(bench_cli_tls_started(&c), 0);
+	drain(&c);
+	assert_string_equal(out, "EHLO client.example.test\r\n");
+	assert_int_equal(reply(&c, 250, BENCH_EXT_PIPELINING), BENCH_CLI_EV_READY);
+	assert_true(c.pipe);
+	bench_cli_free(&c);
+	/* Not offered. */
+	assert_int_equal(bench_cli_init(&c, &cf, &st, 2), 0);
+	reply(&c, 220, 0);
+	drain(&c);
+	assert_int_equal(reply(&c, 250, BENCH_EXT_PIPELINING), BENCH_CLI_EV_BROKEN);
+	assert_string_equal(c.err, "STARTTLS not offered");
+	bench_cli_free(&c);
+	/* 454: no TLS slot on the server. */
+	assert_int_equal(bench_cli_init(&c, &cf, &st, 3), 0);
+	reply(&c, 220, 0);
+	reply(&c, 250, BENCH_EXT_STARTTLS);
+	drain(&c);
+	assert_int_equal(reply(&c, 454, 0), BENCH_CLI_EV_BROKEN);
+	assert_string_equal(c.err, "STARTTLS refused (454)");
+	bench_cli_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_bdat_lockstep),
 		cmocka_unit_test(test_bdat_pipelined_window),
 		cmocka_unit_test(test_bdat_falls_back_to_data),
+		cmocka_unit_test(test_starttls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -333,6 +333,7 @@ static void test_apply_classes(void **state)
 		"tls.watch_s",
 		"tls.expiry_warn_days",
 		"tls.ticket_key_file",
+		"tls.ticket_key_rotate_s",
 		/* the operator's toolbox (ctl/drain.c reads them at `drain`) */
 		"daemon.drain_timeout_s",
 		"daemon.drain_mode",

@@ -137,6 +137,98 @@ static void test_durable_reply_recorded(void **state)
 	client(x->f, 0, "QUIT\r\n");
 }
 
+/* A pass-through layer that says it is TLS, stacked like transport_tls.c:
+ * the envelope records its protocol and cipher. */
+static struct smtp_transport tls_low;
+#define LOW tls_low.ops
+static unsigned pt_peek(void *tr, struct smtp_iov *iov, unsigned max)
+{
+	return (void)tr, LOW->peek(tls_low.tr, iov, max);
+}
+static int pt_consume(void *tr, size_t n, uint64_t now)
+{
+	return (void)tr, LOW->consume(tls_low.tr, n, now);
+}
+static size_t pt_avail(void *tr)
+{
+	return (void)tr, LOW->avail(tls_low.tr);
+}
+static ssize_t pt_send(void *tr, const void *d, size_t n, uint64_t now)
+{
+	return (void)tr, LOW->send(tls_low.tr, d, n, now);
+}
+static int pt_shutdown(void *tr, uint64_t now)
+{
+	return (void)tr, LOW->shutdown(tls_low.tr, now);
+}
+static void pt_close(void *tr, uint64_t now)
+{
+	(void)tr, LOW->close(tls_low.tr, now);
+}
+static void pt_abort(void *tr, uint64_t now)
+{
+	(void)tr, LOW->abort(tls_low.tr, now);
+}
+static const char *pt_describe(void *tr)
+{
+	return (void)tr, "TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits)";
+}
+#undef LOW
+static const struct smtp_transport_ops pt_ops = {
+	.name = "tls",
+	.peek = pt_peek,
+	.consume = pt_consume,
+	.avail = pt_avail,
+	.send = pt_send,
+	.shutdown = pt_shutdown,
+	.close = pt_close,
+	.abort = pt_abort,
+	.describe = pt_describe,
+};
+
+static void test_envelope_tls(void **state)
+{
+	struct sfx *x = *state;
+	struct spool_envelope env;
+	struct spool_rcpt rc[2];
+	struct spool_reader *rd;
+	struct spool_qid qid;
+	const char *out;
+
+	smtp_spool_stage_attach(x->st, spool_worker_get(x->sp, 0));
+	connect_client(x->f, 0);
+	sent(x->f, 0);
+	tls_low = x->f->c[0]->top;
+	assert_int_equal(smtp_conn_transport_push(x->f->c[0], &pt_ops, NULL), 0);
+	client(x->f, 0, msg);
+	sent(x->f, 0); /* up to the 354 */
+	out = poll_until(x, 0, 1);
+	assert_int_equal(strncmp(out, "250 2.0.0 Ok: queued as ", 24), 0);
+	assert_int_equal(spool_qid_parse(out + 24, SPOOL_QID_STRLEN, &qid), 0);
+	rd = spool_reader_open(x->sp, &qid);
+	assert_non_null(rd);
+	assert_int_equal(spool_reader_envelope(rd, &env, rc, 2), 0);
+	assert_string_equal(env.tls_proto, "TLSv1.3");
+	assert_string_equal(env.tls_cipher, "TLS_AES_128_GCM_SHA256");
+	spool_reader_close(rd);
+	/* Plaintext: absent, as in spools written before these were filled. */
+	connect_client(x->f, 1);
+	sent(x->f, 1);
+	client(x->f, 1, msg);
+	sent(x->f, 1);
+	out = poll_until(x, 1, 1);
+	assert_int_equal(strncmp(out, "250 2.0.0 Ok: queued as ", 24), 0);
+	assert_int_equal(spool_qid_parse(out + 24, SPOOL_QID_STRLEN, &qid), 0);
+	rd = spool_reader_open(x->sp, &qid);
+	assert_non_null(rd);
+	assert_int_equal(spool_reader_envelope(rd, &env, rc, 2), 0);
+	assert_null(env.tls_proto);
+	assert_null(env.tls_cipher);
+	spool_reader_close(rd);
+	client(x->f, 0, "QUIT\r\n");
+	client(x->f, 1, "QUIT\r\n");
+}
+
 static void test_admission_refused(void **state)
 {
 	struct sfx *x = *state;
@@ -221,6 +313,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queued_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_reply_recorded, setup_lat, teardown),
+		cmocka_unit_test_setup_teardown(test_envelope_tls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admission_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_during_commit, setup, teardown),

@@ -271,6 +271,7 @@ static struct tfx *tfx_create(unsigned tls_slots, const char *sni)
 	t->f = f;
 	t->w = smtp_tls_worker_create(0, tls_slots);
 	assert_non_null(t->w);
+	assert_int_equal(smtp_tls_stages_add(f->h, t->w), 0);
 	smtp_conn_on_starttls(smtp_host_conns(f->h), smtp_tls_on_starttls, t->w);
 	t->cctx = SSL_CTX_new(TLS_client_method());
 	t->cl = SSL_new(t->cctx);
@@ -516,7 +517,9 @@ static void test_peer_fin_in_handshake(void **state)
 	tfx_destroy(t);
 }
 
-/* One TLS slot: the second STARTTLS is closed after its 220, counted. */
+/* One TLS slot: the second STARTTLS gets 454 (Postfix's text) and its
+ * session goes on in plaintext; once the first session ends the slot
+ * serves again. */
 static void test_slot_bound(void **state)
 {
 	struct tfx *t = tfx_create(1, NULL);
@@ -525,11 +528,25 @@ static void test_slot_bound(void **state)
 	start_tls(t, 0, NULL);
 	assert_non_null(connect_client(t->f, 1));
 	sent(t->f, 1);
-	client(t->f, 1, "EHLO c.test\r\nSTARTTLS\r\n");
-	assert_non_null(strstr(sent(t->f, 1), "220 2.0.0 Ready to start TLS"));
+	client(t->f, 1, "EHLO c.test\r\n");
+	sent(t->f, 1);
+	client(t->f, 1, "STARTTLS\r\n");
+	assert_string_equal(sent(t->f, 1), "454 4.7.0 TLS not available due to local problem\r\n");
 	assert_int_equal(tcnt(t).no_slot, 1);
-	assert_true(smtp_session_closing(t->f->c[1]->s));
-	assert_int_equal(t->f->tr[1].shut, 1);
+	assert_false(smtp_session_closing(t->f->c[1]->s));
+	assert_int_equal(t->f->tr[1].shut, 0);
+	assert_ptr_equal(t->f->c[1]->top.ops, t->f->c[0]->low.ops); /* still plain */
+	client(t->f, 1, "MAIL FROM:<a@b.test>\r\n");
+	assert_string_equal(sent(t->f, 1), "250 2.1.0 Ok\r\n");
+	client(t->f, 1, "RSET\r\n");
+	sent(t->f, 1);
+	assert_int_equal(tcnt(t).sessions, 1);
+	/* The TLS session ends: its slot takes the next STARTTLS. */
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(tcnt(t).sessions, 0);
+	client(t->f, 1, "STARTTLS\r\n");
+	assert_string_equal(sent(t->f, 1), "220 2.0.0 Ready to start TLS\r\n");
+	assert_ptr_equal(t->f->c[1]->top.ops, &smtp_tls_ops);
 	assert_int_equal(tcnt(t).sessions, 1);
 	tfx_destroy(t);
 	/* An abort (e.g. the linger) frees the TLS slot and the lower handle. */
@@ -538,6 +555,28 @@ static void test_slot_bound(void **state)
 	smtp_conn_abort(t->f->c[0]);
 	assert_int_equal(t->f->tr[0].aborted, 1);
 	assert_int_equal(tcnt(t).sessions, 0);
+	tfx_destroy(t);
+}
+
+/* No certificate published: 454 too, counted, plaintext goes on; a slot
+ * reserved at STARTTLS whose session ends before the handshake began
+ * goes back to the free list. */
+static void test_no_context(void **state)
+{
+	struct tfx *t = tfx_create(1, NULL);
+
+	(void)state;
+	smtp_tls_publish(NULL);
+	assert_non_null(connect_client(t->f, 0));
+	sent(t->f, 0);
+	client(t->f, 0, "EHLO c.test\r\n");
+	sent(t->f, 0);
+	client(t->f, 0, "STARTTLS\r\n");
+	assert_string_equal(sent(t->f, 0), "454 4.7.0 TLS not available due to local problem\r\n");
+	assert_int_equal(tcnt(t).no_context, 1);
+	client(t->f, 0, "NOOP\r\n");
+	assert_string_equal(sent(t->f, 0), "250 2.0.0 Ok\r\n");
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_CLOSED);
 	tfx_destroy(t);
 }
 
@@ -644,7 +683,8 @@ static void test_ticket_file_resumption(void **state)
 			assert_true(SSL_SESSION_has_ticket(sess));
 			SSL_shutdown(t->cl); /* else the session is not resumable */
 			tfx_destroy(t);
-			t = tfx_create(2, NULL); /* a new generation: as after a restart */
+			smtp_tls_shutdown(); /* a restart: generation and ticket keys gone */
+			t = tfx_create(2, NULL);
 			SSL_set_max_proto_version(t->cl, maxv);
 			SSL_set_session(t->cl, sess);
 			start_tls(t, 0, NULL);
@@ -671,6 +711,70 @@ static void test_ticket_file_resumption(void **state)
 	}
 }
 
+/* A TLS 1.3 client resumes @sess (NULL: a first visit) and returns its
+ * new session; *@reused says whether the server took the ticket. */
+static SSL_SESSION *visit(SSL_SESSION *sess, int *reused)
+{
+	struct tfx *t = tfx_create(2, NULL);
+	SSL_SESSION *out;
+
+	if (sess)
+		SSL_set_session(t->cl, sess);
+	start_tls(t, 0, NULL);
+	assert_int_equal(handshake(t, 0, 1 << 20), 1);
+	tls_cmd(t, 0, NULL, 1 << 20); /* the TLS 1.3 ticket */
+	*reused = SSL_session_reused(t->cl);
+	assert_int_equal(tcnt(t).handshakes_resumed, (uint64_t)*reused);
+	out = SSL_get1_session(t->cl);
+	assert_true(SSL_SESSION_has_ticket(out));
+	SSL_shutdown(t->cl);
+	tfx_destroy(t);
+	return out;
+}
+
+/* Without a key file: a new ticket key each period on the caller's clock;
+ * tickets under the previous key still resume within their lifetime, and
+ * a certificate reload (a new generation) keeps the keys. */
+static void test_ticket_rotation(void **state)
+{
+	const int64_t p = 43200;
+	time_t base = time(NULL), newest;
+	SSL_SESSION *s1, *s2, *s3;
+	unsigned n;
+	uint64_t rot;
+	int reused;
+
+	(void)state;
+	smtp_tls_shutdown(); /* a fresh ring, made by the next build */
+	s1 = visit(NULL, &reused);
+	assert_int_equal(reused, 0);
+	smtp_tls_ticket_info(&n, &newest, &rot);
+	assert_int_equal(n, 1);
+	assert_int_equal(smtp_tls_ticket_rotate(base + p - 10, p), 0); /* not due */
+	assert_int_equal(smtp_tls_ticket_rotate(base + p + 5, p), 1);
+	smtp_tls_ticket_info(&n, &newest, &rot);
+	assert_int_equal(n, 2);
+	assert_int_equal(newest, base + p + 5);
+	/* The old key decrypts (a new generation each visit: tfx_create). */
+	s2 = visit(s1, &reused);
+	assert_int_equal(reused, 1);
+	/* One period later the first key stopped encrypting a period ago,
+	 * more than a ticket lifetime: dropped; the second still decrypts. */
+	assert_int_equal(smtp_tls_ticket_rotate(base + 2 * p + 5, p), 1);
+	smtp_tls_ticket_info(&n, &newest, &rot);
+	assert_int_equal(n, 2);
+	s3 = visit(s1, &reused);
+	assert_int_equal(reused, 0);
+	SSL_SESSION_free(s3);
+	s3 = visit(s2, &reused); /* s2 was renewed under the second key */
+	assert_int_equal(reused, 1);
+	/* Period 0: never rotates after the first key. */
+	assert_int_equal(smtp_tls_ticket_rotate(base + 100 * p, 0), 0);
+	SSL_SESSION_free(s1);
+	SSL_SESSION_free(s2);
+	SSL_SESSION_free(s3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,8 +787,10 @@ int main(void)
 		cmocka_unit_test(test_handshake_timeout),
 		cmocka_unit_test(test_peer_fin_in_handshake),
 		cmocka_unit_test(test_slot_bound),
+		cmocka_unit_test(test_no_context),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ticket_file_resumption),
+		cmocka_unit_test(test_ticket_rotation),
 		cmocka_unit_test(test_implicit),
 	};
 

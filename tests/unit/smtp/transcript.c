@@ -254,6 +254,9 @@ static enum smtp_verdict host_cb(void *ctx, struct smtp_session *s, const struct
 	case SMTP_EV_CLOSE:
 		snprintf(b, sizeof(b), "close");
 		break;
+	case SMTP_EV_STARTTLS:
+		snprintf(b, sizeof(b), "starttls");
+		break;
 	default:
 		snprintf(b, sizeof(b), "?");
 	}

@@ -19,6 +19,7 @@ C: STARTTLS extra
 S: 501 5.5.4 Syntax: STARTTLS
 C: STARTTLS
 C: MAIL FROM:<injected@evil.example>
+E: starttls
 S: 220 2.0.0 Ready to start TLS
 T:
 C: MAIL FROM:<a@example.org>
