@@ -156,9 +156,115 @@ static void srv_free(struct srv *srv)
 	free(srv);
 }
 
+/* The session host and its stages, in the order they run: the latency
+ * marks first, the policy checks, rate limits, greylisting, then the
+ * spool's. 0, or -1 (out of memory: the caller says so). */
+static int srv_stages(struct srv *srv, const struct dp_service_ctx *ctx,
+		      const struct mx_config *cfg, const struct smtp_config *sc)
+{
+	struct smtp_host_conf hc = {
+		.worker = ctx->worker,
+		.smtp = sc,
+		.wheel = ctx->wheel,
+		.now_us = ctx->now_us,
+		.linger_ms = (uint32_t)cfg->smtp_linger_ms,
+		.max_lifetime_s = (uint32_t)cfg->smtp_max_lifetime_s,
+	};
+
+	if (!(srv->host = smtp_host_create(&hc)) || !(srv->lat = malloc(sizeof(*srv->lat))))
+		return -1;
+	for (unsigned i = 0; i < SMTP_LAT_COUNT; i++)
+		mx_hist_init(&srv->lat->h[i]);
+	if (smtp_latency_stages_add(srv->host, srv->lat) != 0 ||
+	    !(srv->pol = pol_stage_create(srv->host, ctx->worker)) ||
+	    !(srv->rl = rl_stage_create(srv->host, ctx->worker)) ||
+	    !(srv->grey = grey_stage_create(srv->host, ctx->worker, srv->pol)) ||
+	    !(srv->spool = smtp_spool_stage_create(srv->host, sc->max_rcpt)))
+		return -1;
+	/* Received-SPF above our Received:, the client's verified name */
+	smtp_spool_stage_set_header(srv->spool, pol_stage_trace, srv->pol);
+	return 0;
+}
+
+/* Per-client admission (one table shared by the workers: two entries per
+ * slot of every worker, plus idle networks), the ctl box, the connect-time
+ * gate. 0, or -1 (out of memory). */
+static int srv_sessions(struct srv *srv, const struct dp_service_ctx *ctx,
+			const struct mx_config *cfg, const struct smtp_config *sc)
+{
+	struct smtp_conn_table *conns = smtp_host_conns(srv->host);
+
+	if (!adm_shared &&
+	    (adm_shared = smtp_adm_create(2 * sc->max_sessions * dp_nworkers() + 16384)))
+		smtp_adm_ager_start(adm_shared, 1000);
+	if (!adm_shared ||
+	    !(srv->adm = smtp_adm_worker_create(adm_shared, ctx->worker, sc->max_sessions, conns)))
+		return -1;
+	adm_users++;
+	srv_adm_set(srv, cfg, sc->hostname);
+	smtp_conn_on_release(conns, smtp_adm_unbind, srv->adm);
+	if (!(srv->box = smtp_ctlbox_create(ctx->worker, sc->max_sessions)))
+		return -1;
+	smtp_conn_on_finish(conns, smtp_ctlbox_account, srv->box);
+	smtp_ctlbox_set_rdns(srv->box, pol_stage_rdns, srv->pol); /* show sessions */
+	smtp_conn_set_gate(conns, srv_gate, srv);
+	return 0;
+}
+
+/* TLS session slots, bounded per worker ([tls] max_sessions), and the
+ * STARTTLS stages. 0 (also when TLS is not configured), or -1 (logged). */
+static int srv_tls(struct srv *srv, const struct dp_service_ctx *ctx, const struct mx_config *cfg,
+		   const struct smtp_config *sc)
+{
+	unsigned ntls =
+		(unsigned)(cfg->tls_max_sessions ? cfg->tls_max_sessions : cfg->smtp_max_sessions);
+
+	if (!sc->starttls_available && !(cfg->tls_implicit_port && cfg->tls_cert.n))
+		return 0;
+	if (!(srv->tls = smtp_tls_worker_create(ctx->worker, ntls))) {
+		MX_ERR("worker %u: cannot create %u TLS sessions: %s (lower [tls] max_sessions)",
+		       ctx->worker, ntls, strerror(errno));
+		return -1;
+	}
+	if (!sc->starttls_available)
+		return 0;
+	if (smtp_tls_stages_add(srv->host, srv->tls) != 0) {
+		MX_ERR("worker %u: cannot add the TLS stages", ctx->worker);
+		return -1;
+	}
+	smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls, srv->tls);
+	return 0;
+}
+
+/* The SMTP listener, and implicit TLS (RFC 8314) on [tls] implicit_port
+ * with the same sessions. 0 or -1 (logged). */
+static int srv_listen(struct srv *srv, const struct dp_service_ctx *ctx,
+		      const struct mx_config *cfg)
+{
+	srv->l = smtp_tcp_listen(ctx->tcp, (uint16_t)cfg->smtp_port, (unsigned)cfg->tcp_backlog,
+				 srv->adm);
+	if (!srv->l) {
+		MX_ERR("worker %u: cannot listen on SMTP port %lld: %s", ctx->worker,
+		       (long long)cfg->smtp_port, strerror(errno));
+		return -1;
+	}
+	if (!srv->tls || !cfg->tls_implicit_port)
+		return 0;
+	srv->tls_accept.adm = srv->adm;
+	srv->tls_accept.on_open = smtp_tls_on_implicit;
+	srv->tls_accept.arg = srv->tls;
+	srv->l_tls = smtp_tcp_listen_hook(ctx->tcp, (uint16_t)cfg->tls_implicit_port,
+					  (unsigned)cfg->tcp_backlog, &srv->tls_accept);
+	if (!srv->l_tls) {
+		MX_ERR("worker %u: cannot listen on TLS port %lld: %s", ctx->worker,
+		       (long long)cfg->tls_implicit_port, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *cfg)
 {
-	struct smtp_host_conf hc = {0};
 	struct smtp_config sc;
 	struct srv *srv;
 
@@ -177,100 +283,15 @@ static void *srv_init(const struct dp_service_ctx *ctx, const struct mx_config *
 		return NULL;
 	}
 	srv->worker = ctx->worker;
-	hc.worker = ctx->worker;
-	hc.smtp = &sc;
-	hc.wheel = ctx->wheel;
-	hc.now_us = ctx->now_us;
-	hc.linger_ms = (uint32_t)cfg->smtp_linger_ms;
-	hc.max_lifetime_s = (uint32_t)cfg->smtp_max_lifetime_s;
-	srv->host = smtp_host_create(&hc);
-	/* Stages in the order they run: the latency marks first, policy
-	 * stages before the spool's. */
-	srv->lat = malloc(sizeof(*srv->lat));
-	if (srv->lat)
-		for (unsigned i = 0; i < SMTP_LAT_COUNT; i++)
-			mx_hist_init(&srv->lat->h[i]);
-	if (srv->host && (!srv->lat || smtp_latency_stages_add(srv->host, srv->lat) != 0)) {
-		smtp_host_destroy(srv->host);
-		srv->host = NULL;
-	}
-	if (srv->host)
-		srv->pol = pol_stage_create(srv->host, ctx->worker);
-	/* Rate limits, then greylisting, after the policy checks. */
-	if (srv->host && srv->pol)
-		srv->rl = rl_stage_create(srv->host, ctx->worker);
-	if (srv->host && srv->rl)
-		srv->grey = grey_stage_create(srv->host, ctx->worker, srv->pol);
-	if (srv->host && srv->grey)
-		srv->spool = smtp_spool_stage_create(srv->host, sc.max_rcpt);
-	if (srv->spool) /* Received-SPF above our Received:, the client's verified name */
-		smtp_spool_stage_set_header(srv->spool, pol_stage_trace, srv->pol);
-	/* Admission entries: two per slot of every worker, plus idle networks. */
-	if (srv->host && srv->spool && !adm_shared &&
-	    (adm_shared = smtp_adm_create(2 * sc.max_sessions * dp_nworkers() + 16384)))
-		smtp_adm_ager_start(adm_shared, 1000);
-	if (srv->host && srv->spool && adm_shared &&
-	    (srv->adm = smtp_adm_worker_create(adm_shared, ctx->worker, sc.max_sessions,
-					       smtp_host_conns(srv->host)))) {
-		adm_users++;
-		srv_adm_set(srv, cfg, sc.hostname);
-		smtp_conn_on_release(smtp_host_conns(srv->host), smtp_adm_unbind, srv->adm);
-	}
-	/* TLS session slots, bounded per worker ([tls] max_sessions). */
-	if (srv->host && (sc.starttls_available || (cfg->tls_implicit_port && cfg->tls_cert.n))) {
-		unsigned ntls = (unsigned)(cfg->tls_max_sessions ? cfg->tls_max_sessions
-								 : cfg->smtp_max_sessions);
-		srv->tls = smtp_tls_worker_create(ctx->worker, ntls);
-		if (!srv->tls) {
-			MX_ERR("worker %u: cannot create %u TLS sessions: %s (lower [tls] "
-			       "max_sessions)",
-			       ctx->worker, ntls, strerror(errno));
-			srv_free(srv);
-			return NULL;
-		}
-		if (sc.starttls_available && smtp_tls_stages_add(srv->host, srv->tls) != 0) {
-			MX_ERR("worker %u: cannot add the TLS stages", ctx->worker);
-			srv_free(srv);
-			return NULL;
-		}
-		if (sc.starttls_available)
-			smtp_conn_on_starttls(smtp_host_conns(srv->host), smtp_tls_on_starttls,
-					      srv->tls);
-	}
-	if (srv->host && (srv->box = smtp_ctlbox_create(ctx->worker, sc.max_sessions))) {
-		smtp_conn_on_finish(smtp_host_conns(srv->host), smtp_ctlbox_account, srv->box);
-		if (srv->pol) /* show sessions: the verified reverse name */
-			smtp_ctlbox_set_rdns(srv->box, pol_stage_rdns, srv->pol);
-	}
-	if (srv->host)
-		smtp_conn_set_gate(smtp_host_conns(srv->host), srv_gate, srv);
-	if (!srv->host || !srv->spool || !srv->adm || !srv->box) {
+	if (srv_stages(srv, ctx, cfg, &sc) != 0 || srv_sessions(srv, ctx, cfg, &sc) != 0) {
 		MX_ERR("worker %u: cannot create %u SMTP sessions: %s (lower [smtp] max_sessions)",
 		       ctx->worker, sc.max_sessions, strerror(errno));
 		srv_free(srv);
 		return NULL;
 	}
-	srv->l = smtp_tcp_listen(ctx->tcp, (uint16_t)cfg->smtp_port, (unsigned)cfg->tcp_backlog,
-				 srv->adm);
-	if (!srv->l) {
-		MX_ERR("worker %u: cannot listen on SMTP port %lld: %s", ctx->worker,
-		       (long long)cfg->smtp_port, strerror(errno));
+	if (srv_tls(srv, ctx, cfg, &sc) != 0 || srv_listen(srv, ctx, cfg) != 0) {
 		srv_free(srv);
 		return NULL;
-	}
-	/* Implicit TLS (RFC 8314) on [tls] implicit_port: same sessions. */
-	if (srv->tls && cfg->tls_implicit_port) {
-		srv->tls_accept.adm = srv->adm;
-		srv->tls_accept.on_open = smtp_tls_on_implicit;
-		srv->tls_accept.arg = srv->tls;
-		srv->l_tls = smtp_tcp_listen_hook(ctx->tcp, (uint16_t)cfg->tls_implicit_port,
-						  (unsigned)cfg->tcp_backlog, &srv->tls_accept);
-		if (!srv->l_tls) {
-			MX_ERR("worker %u: cannot listen on TLS port %lld: %s", ctx->worker,
-			       (long long)cfg->tls_implicit_port, strerror(errno));
-			srv_free(srv);
-			return NULL;
-		}
 	}
 	servers[ctx->worker] = srv;
 	return srv;
