@@ -261,6 +261,15 @@ static const struct key_def keys[] = {
 	{"ratelimit", "msg_per_net", K_INT, OFF(rl_msg_per_net), 0, 1000000, false, LIVE},
 	{"ratelimit", "rcpt_per_net", K_INT, OFF(rl_rcpt_per_net), 0, 1000000, false, LIVE},
 	{"ratelimit", "max_entries", K_INT, OFF(rl_max_entries), 1000, 1 << 26, false, RESTART},
+
+	{"cluster", "redis", K_STR, OFF(cluster_redis), 0, 0, false, RESTART},
+	{"cluster", "password", K_STR, OFF(cluster_password), 0, 0, false, RESTART},
+	{"cluster", "prefix", K_STR, OFF(cluster_prefix), 0, 0, false, RESTART},
+	{"cluster", "lookup_timeout_ms", K_INT, OFF(cluster_lookup_timeout_ms), 1, 5000, false,
+	 RESTART},
+	{"cluster", "connect_timeout_ms", K_INT, OFF(cluster_connect_timeout_ms), 10, 60000, false,
+	 RESTART},
+	{"cluster", "backlog_max", K_INT, OFF(cluster_backlog_max), 0, 10000000, false, RESTART},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -381,6 +390,10 @@ void config_defaults(struct mx_config *c)
 	c->rl_msg_per_net = 1000;
 	c->rl_rcpt_per_net = 5000;
 	c->rl_max_entries = 200000;
+	snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "mx:");
+	c->cluster_lookup_timeout_ms = 50;
+	c->cluster_connect_timeout_ms = 1000;
+	c->cluster_backlog_max = 100000;
 }
 
 struct load_ctx {

@@ -20,6 +20,8 @@ packages=(
 	dnsmasq-base
 	# STARTTLS tests (int-tls): swaks --tls needs Net::SSLeay; testssl.sh audits the port
 	libnet-ssleay-perl libio-socket-ssl-perl testssl.sh
+	# shared store of several nodes (issue 17): hiredis, and Redis + Sentinel for int-cluster
+	libhiredis-dev redis-server redis-sentinel
 )
 
 missing=()

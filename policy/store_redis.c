@@ -1,0 +1,887 @@
+/*
+ * store_redis.c - the shared store over Redis (store_redis.h): hiredis's
+ * asynchronous context on the control loop, the worker rings, write-behind
+ * with a backlog while Redis is down, lookups with a deadline, reconnects
+ * with backoff, counters and `show cluster`.
+ *
+ * ADAPTER. hiredis 0.14 drives an event library through five callbacks in
+ * ac->ev (add/del read, add/del write, cleanup); ours keeps the wanted
+ * events and maps them to mx_loop_mod() on the context's fd, and the fd
+ * callback calls redisAsyncHandleRead/Write. hiredis frees the context
+ * itself on an I/O error (disconnect callback, then cleanup): after each
+ * Handle call we check that the context is still ours before using it.
+ *
+ * MEMORY. Rings are malloc'd at boot; lookups in flight and the backlog
+ * are malloc'd on the control thread (jemalloc in the daemon), bounded by
+ * the rings' drain budget and [cluster] backlog_max.
+ */
+#include "policy/store_redis.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <urcu-qsbr.h>
+
+#include "core/config.h"
+#include "core/counters.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "policy/dns_int.h"
+#include "policy/grey_stage.h"
+#include "policy/greylist.h"
+
+#define REQ_RING       1024 /* requests per worker ring */
+#define ANS_RING       1024 /* answers per worker ring */
+#define DRAIN_PER_TICK 256  /* requests taken per worker per tick */
+#define FLUSH_PER_TICK 2000 /* backlog writes sent per tick */
+#define INFLIGHT_MAX   20000
+#define TICK_MS	       1
+#define TICK_IDLE_MS   10
+#define IDLE_TICKS     200
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define PING_MS	       1000
+
+struct store_req {
+	uint64_t cookie;
+	uint32_t first;
+	uint8_t op; /* enum mx_store_op */
+	uint16_t len;
+	char key[GREY_KEY_MAX + 1];
+};
+
+struct store_ans {
+	uint64_t cookie;
+	uint8_t found;
+};
+
+struct store_worker {
+	struct dns_ring *req; /* worker -> control */
+	struct dns_ring *ans; /* control -> worker */
+	uint64_t ring_full;   /* worker writes, control reads relaxed */
+};
+
+/* A write waiting for the connection (backlog), FIFO. */
+struct store_write {
+	struct store_write *next;
+	uint32_t first;
+	uint8_t op;
+	uint16_t len;
+	char key[];
+};
+
+/* A lookup sent, in deadline order (constant timeout: FIFO). */
+struct store_lookup {
+	struct store_lookup *prev, *next;
+	uint64_t deadline_ms;
+	uint64_t cookie;
+	unsigned worker;
+	uint32_t first;
+	bool answered; /* timed out: answered "not found" already */
+	bool write_new;
+	uint16_t len;
+	char key[];
+};
+
+enum store_state {
+	ST_OFF = 0, /* not configured */
+	ST_DOWN,    /* waiting for the next attempt */
+	ST_CONNECTING,
+	ST_UP,
+};
+
+static const char *const state_names[] = {"off", "down", "connecting", "up"};
+
+static struct {
+	enum store_state state;
+	bool up; /* workers read (relaxed) */
+	char host[64];
+	int port;
+	char password[MX_CFG_STR];
+	char prefix[MX_CFG_STR];
+	uint32_t lookup_ms, connect_ms;
+	size_t backlog_max;
+	redisAsyncContext *ac;
+	unsigned ev; /* MX_LOOP_* wanted by hiredis */
+	int fd;
+	struct store_worker *w;
+	unsigned nw;
+	struct mx_loop_timer tick, retry, conn_timer, ping;
+	unsigned idle;
+	uint32_t backoff_ms;
+	struct store_write *bl_head, *bl_tail;
+	struct store_lookup *lk_head, *lk_tail;
+	struct mx_store_counters c;
+	uint64_t ping_sent_ms;
+	bool ping_out;
+	char last_err[128];
+} S = {.fd = -1};
+
+static void start_connect(void);
+
+/* ---- counters --------------------------------------------------------------------- */
+
+void mx_store_counters_read(struct mx_store_counters *out)
+{
+	*out = S.c;
+	out->connected = S.state == ST_UP;
+	out->ring_full = 0;
+	for (unsigned i = 0; i < S.nw; i++)
+		out->ring_full += __atomic_load_n(&S.w[i].ring_full, __ATOMIC_RELAXED);
+}
+
+static const struct mx_ctr_def store_defs[] = {
+#define MX_STORE_X_DEF(n, t, h) {.name = #n, .help = h, .type = MX_CTR_##t},
+	MX_STORE_COUNTERS(MX_STORE_X_DEF)
+#undef MX_STORE_X_DEF
+};
+
+static void store_read(void *arg, unsigned inst, uint64_t *vals)
+{
+	struct mx_store_counters c;
+	unsigned k = 0;
+
+	(void)arg;
+	(void)inst;
+	mx_store_counters_read(&c);
+#define MX_STORE_X_VAL(n, t, h) vals[k++] = c.n;
+	MX_STORE_COUNTERS(MX_STORE_X_VAL)
+#undef MX_STORE_X_VAL
+}
+
+static const struct mx_ctr_group store_group = {
+	.name = "cluster",
+	.scope = MX_CTR_GLOBAL,
+	.defs = store_defs,
+	.ndefs = sizeof(store_defs) / sizeof(store_defs[0]),
+	.read = store_read,
+};
+
+/* The group exists whether or not a store is configured (metrics list). */
+__attribute__((constructor)) static void store_register(void)
+{
+	mx_ctr_register(&store_group);
+}
+
+/* ---- worker side ---------------------------------------------------------------- */
+
+bool mx_store_up(void)
+{
+	return __atomic_load_n(&S.up, __ATOMIC_RELAXED);
+}
+
+bool mx_store_configured(void)
+{
+	return S.nw > 0;
+}
+
+int mx_store_grey_post(unsigned worker, enum mx_store_op op, const char *key, uint32_t first,
+		       uint64_t cookie)
+{
+	struct store_worker *w;
+	struct store_req *rq;
+	size_t len;
+
+	if (worker >= S.nw)
+		return -ENOTCONN;
+	w = &S.w[worker];
+	len = strnlen(key, GREY_KEY_MAX + 1);
+	if (len > GREY_KEY_MAX)
+		return -ENAMETOOLONG;
+	rq = dns_ring_slot_put(w->req);
+	if (!rq) {
+		__atomic_store_n(&w->ring_full, w->ring_full + 1, __ATOMIC_RELAXED);
+		return -ENOBUFS;
+	}
+	rq->cookie = cookie;
+	rq->first = first;
+	rq->op = (uint8_t)op;
+	rq->len = (uint16_t)len;
+	memcpy(rq->key, key, len);
+	rq->key[len] = '\0';
+	dns_ring_put_commit(w->req);
+	return 0;
+}
+
+unsigned mx_store_poll(unsigned worker, unsigned max, mx_store_answer_fn fn, void *arg)
+{
+	const struct store_ans *a;
+	unsigned n = 0;
+
+	if (worker >= S.nw)
+		return 0;
+	while (n < max && (a = dns_ring_slot_get(S.w[worker].ans))) {
+		uint64_t cookie = a->cookie;
+		bool found = a->found;
+		dns_ring_get_commit(S.w[worker].ans);
+		fn(arg, cookie, found);
+		n++;
+	}
+	return n;
+}
+
+/* ---- control side: answers ----------------------------------------------------------- */
+
+static void answer(unsigned worker, uint64_t cookie, bool found)
+{
+	struct store_ans *a = dns_ring_slot_put(S.w[worker].ans);
+
+	/* Lookups in flight per worker are bounded by its parked sessions
+	 * (far below ANS_RING); if it ever fills, the park deadline of the
+	 * session answers it. */
+	if (!a) {
+		S.c.errors++;
+		return;
+	}
+	a->cookie = cookie;
+	a->found = found;
+	dns_ring_put_commit(S.w[worker].ans);
+}
+
+static void lk_unlink(struct store_lookup *l)
+{
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		S.lk_head = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	else
+		S.lk_tail = l->prev;
+	l->prev = l->next = NULL;
+}
+
+/* Lookups past their deadline: the local verdict stands. */
+static void expire_lookups(uint64_t now)
+{
+	for (struct store_lookup *l = S.lk_head; l && l->deadline_ms <= now; l = l->next) {
+		if (l->answered)
+			continue;
+		l->answered = true;
+		S.c.timeouts++;
+		answer(l->worker, l->cookie, false);
+	}
+}
+
+/* ---- control side: commands -------------------------------------------------------------- */
+
+static int key_argv(const char *key, size_t klen, char *buf, size_t blen)
+{
+	int n = snprintf(buf, blen, "%sg:%.*s", S.prefix, (int)klen, key);
+
+	return n < 0 || (size_t)n >= blen ? -1 : n;
+}
+
+static void on_write_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *rep = r;
+
+	(void)ac;
+	(void)priv;
+	if (S.c.inflight)
+		S.c.inflight--;
+	if (rep && rep->type == REDIS_REPLY_ERROR) {
+		S.c.errors++;
+		MX_DEBUG("cluster: redis error: %s", rep->str);
+	}
+}
+
+/* Send a greylist write now. 0 or -1 (not connected: the caller keeps it). */
+static int send_write(uint8_t op, const char *key, size_t klen, uint32_t first)
+{
+	const struct mx_config *c = config_current();
+	char k[MX_CFG_STR + GREY_KEY_MAX + 8], v[32], ttl[16];
+	const char *argv[6];
+	size_t argl[6];
+	int kl, argc = 0;
+	bool pass = op == MX_STORE_GREY_PASS;
+	uint32_t window = c ? (uint32_t)c->grey_window_s : 2 * 86400;
+	uint32_t age = c ? (uint32_t)c->grey_max_age_s : 35 * 86400;
+
+	if (S.state != ST_UP || S.c.inflight >= INFLIGHT_MAX)
+		return -1;
+	kl = key_argv(key, klen, k, sizeof(k));
+	if (kl < 0)
+		return 0; /* cannot be written: dropped */
+	snprintf(v, sizeof(v), "%u %d", first, pass ? 1 : 0);
+	snprintf(ttl, sizeof(ttl), "%u", pass ? age : window);
+	argv[argc] = "SET", argl[argc++] = 3;
+	argv[argc] = k, argl[argc++] = (size_t)kl;
+	argv[argc] = v, argl[argc++] = strlen(v);
+	argv[argc] = "EX", argl[argc++] = 2;
+	argv[argc] = ttl, argl[argc++] = strlen(ttl);
+	if (!pass)
+		argv[argc] = "NX", argl[argc++] = 2;
+	if (redisAsyncCommandArgv(S.ac, on_write_reply, NULL, argc, argv, argl) != REDIS_OK)
+		return -1;
+	S.c.inflight++;
+	S.c.writes++;
+	return 0;
+}
+
+static void backlog_add(uint8_t op, const char *key, size_t klen, uint32_t first)
+{
+	struct store_write *w;
+
+	if (S.c.backlog >= S.backlog_max && S.bl_head) {
+		w = S.bl_head; /* the oldest goes */
+		S.bl_head = w->next;
+		if (!S.bl_head)
+			S.bl_tail = NULL;
+		free(w);
+		S.c.backlog--;
+		S.c.writes_dropped++;
+	}
+	w = malloc(sizeof(*w) + klen + 1);
+	if (!w) {
+		S.c.writes_dropped++;
+		return;
+	}
+	w->next = NULL;
+	w->op = op;
+	w->first = first;
+	w->len = (uint16_t)klen;
+	memcpy(w->key, key, klen);
+	w->key[klen] = '\0';
+	if (S.bl_tail)
+		S.bl_tail->next = w;
+	else
+		S.bl_head = w;
+	S.bl_tail = w;
+	S.c.backlog++;
+}
+
+static void write_or_keep(uint8_t op, const char *key, size_t klen, uint32_t first)
+{
+	if (!S.bl_head && send_write(op, key, klen, first) == 0)
+		return;
+	backlog_add(op, key, klen, first);
+}
+
+static unsigned flush_backlog(void)
+{
+	unsigned n = 0;
+
+	while (S.bl_head && n < FLUSH_PER_TICK) {
+		struct store_write *w = S.bl_head;
+		if (send_write(w->op, w->key, w->len, w->first) != 0)
+			break;
+		S.bl_head = w->next;
+		if (!S.bl_head)
+			S.bl_tail = NULL;
+		free(w);
+		S.c.backlog--;
+		n++;
+	}
+	return n;
+}
+
+/* "first passed" from Redis into the local table. */
+static bool merge(const struct store_lookup *l, const redisReply *rep)
+{
+	struct grey_table *g = grey_table();
+	unsigned long first;
+	int passed;
+
+	if (!rep || rep->type != REDIS_REPLY_STRING ||
+	    sscanf(rep->str, "%lu %d", &first, &passed) != 2)
+		return false;
+	if (!g)
+		return false;
+	rcu_thread_online();
+	grey_merge_key(g, l->key, (uint32_t)first, passed != 0, (uint32_t)time(NULL));
+	rcu_thread_offline();
+	return true;
+}
+
+static void on_get_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct store_lookup *l = priv;
+	redisReply *rep = r;
+	bool found;
+
+	(void)ac;
+	if (S.c.inflight)
+		S.c.inflight--;
+	lk_unlink(l);
+	if (!rep) { /* disconnected: the reply never comes */
+		if (!l->answered)
+			answer(l->worker, l->cookie, false);
+		if (l->write_new)
+			backlog_add(MX_STORE_GREY_NEW, l->key, l->len, l->first);
+		free(l);
+		return;
+	}
+	if (rep->type == REDIS_REPLY_ERROR)
+		S.c.errors++;
+	found = merge(l, rep);
+	if (!l->answered) {
+		if (found)
+			S.c.hits++;
+		else
+			S.c.misses++;
+		answer(l->worker, l->cookie, found);
+	}
+	if (!found && l->write_new)
+		write_or_keep(MX_STORE_GREY_NEW, l->key, l->len, l->first);
+	free(l);
+}
+
+static void send_lookup(unsigned worker, const struct store_req *rq)
+{
+	char k[MX_CFG_STR + GREY_KEY_MAX + 8];
+	int kl = key_argv(rq->key, rq->len, k, sizeof(k));
+	struct store_lookup *l;
+	const char *argv[2] = {"GET", k};
+	size_t argl[2] = {3, 0};
+
+	if (S.state != ST_UP || kl < 0 || S.c.inflight >= INFLIGHT_MAX ||
+	    !(l = calloc(1, sizeof(*l) + rq->len + 1))) {
+		answer(worker, rq->cookie, false);
+		if (rq->op == MX_STORE_GREY_ASK)
+			write_or_keep(MX_STORE_GREY_NEW, rq->key, rq->len, rq->first);
+		return;
+	}
+	argl[1] = (size_t)kl;
+	l->deadline_ms = mx_loop_now_ms() + S.lookup_ms;
+	l->cookie = rq->cookie;
+	l->worker = worker;
+	l->first = rq->first;
+	l->write_new = rq->op == MX_STORE_GREY_ASK;
+	l->len = rq->len;
+	memcpy(l->key, rq->key, rq->len);
+	if (redisAsyncCommandArgv(S.ac, on_get_reply, l, 2, argv, argl) != REDIS_OK) {
+		answer(worker, rq->cookie, false);
+		free(l);
+		return;
+	}
+	S.c.inflight++;
+	S.c.lookups++;
+	l->prev = S.lk_tail;
+	if (S.lk_tail)
+		S.lk_tail->next = l;
+	else
+		S.lk_head = l;
+	S.lk_tail = l;
+}
+
+static unsigned drain_worker(unsigned i)
+{
+	const struct store_req *rq;
+	unsigned n;
+
+	for (n = 0; n < DRAIN_PER_TICK && (rq = dns_ring_slot_get(S.w[i].req)); n++) {
+		if (rq->op == MX_STORE_GREY_ASK || rq->op == MX_STORE_GREY_GET)
+			send_lookup(i, rq);
+		else
+			write_or_keep(rq->op, rq->key, rq->len, rq->first);
+		dns_ring_get_commit(S.w[i].req);
+	}
+	return n;
+}
+
+static void on_tick(struct mx_loop_timer *t, void *arg)
+{
+	unsigned busy = 0;
+
+	(void)arg;
+	for (unsigned i = 0; i < S.nw; i++)
+		busy += drain_worker(i);
+	if (S.state == ST_UP)
+		busy += flush_backlog();
+	expire_lookups(mx_loop_now_ms());
+	if (busy || S.lk_head)
+		S.idle = 0;
+	else if (S.idle <= IDLE_TICKS)
+		S.idle++;
+	mx_loop_timer_arm(t, S.idle > IDLE_TICKS ? TICK_IDLE_MS : TICK_MS);
+}
+
+/* ---- connection ------------------------------------------------------------------------ */
+
+static void set_state(enum store_state st, const char *why)
+{
+	if (S.state == st)
+		return;
+	MX_DEBUG("cluster: %s -> %s", state_names[S.state], state_names[st]);
+	if (st == ST_UP)
+		MX_NOTICE("cluster: connected to redis %s:%d", S.host, S.port);
+	else if (S.state == ST_UP)
+		MX_WARN("cluster: lost redis %s:%d (%s): greylisting per node until it returns",
+			S.host, S.port, why ? why : "?");
+	S.state = st;
+	__atomic_store_n(&S.up, st == ST_UP, __ATOMIC_RELAXED);
+	if (why)
+		snprintf(S.last_err, sizeof(S.last_err), "%s", why);
+}
+
+static void schedule_retry(const char *why)
+{
+	set_state(ST_DOWN, why);
+	mx_loop_timer_cancel(&S.conn_timer);
+	mx_loop_timer_cancel(&S.ping);
+	mx_loop_timer_arm(&S.retry, S.backoff_ms);
+	S.backoff_ms = S.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : S.backoff_ms * 2;
+}
+
+static void ad_apply(void)
+{
+	if (S.fd >= 0)
+		mx_loop_mod(S.fd, S.ev);
+}
+
+static void ad_add_read(void *p)
+{
+	(void)p;
+	S.ev |= MX_LOOP_IN;
+	ad_apply();
+}
+
+static void ad_del_read(void *p)
+{
+	(void)p;
+	S.ev &= ~MX_LOOP_IN;
+	ad_apply();
+}
+
+static void ad_add_write(void *p)
+{
+	(void)p;
+	S.ev |= MX_LOOP_OUT;
+	ad_apply();
+}
+
+static void ad_del_write(void *p)
+{
+	(void)p;
+	S.ev &= ~MX_LOOP_OUT;
+	ad_apply();
+}
+
+static void ad_cleanup(void *p)
+{
+	(void)p;
+	if (S.fd >= 0)
+		mx_loop_del(S.fd);
+	S.fd = -1;
+	S.ev = 0;
+}
+
+static void on_fd(int fd, unsigned events, void *arg)
+{
+	redisAsyncContext *ac = arg;
+
+	(void)fd;
+	if (events & (MX_LOOP_IN | MX_LOOP_ERR))
+		redisAsyncHandleRead(ac);
+	if (S.ac == ac && (events & MX_LOOP_OUT))
+		redisAsyncHandleWrite(ac);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+	char why[128];
+
+	if (ac != S.ac)
+		return;
+	snprintf(why, sizeof(why), "%s", status == REDIS_OK ? "closed" : ac->errstr);
+	S.ac = NULL;
+	S.ping_out = false;
+	S.c.disconnects++;
+	S.c.inflight = 0;
+	schedule_retry(why);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+	if (ac != S.ac)
+		return;
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this callback. */
+		S.ac = NULL;
+		S.c.disconnects++;
+		S.c.inflight = 0;
+		schedule_retry(ac->errstr);
+	}
+}
+
+static void on_ping(struct mx_loop_timer *t, void *arg);
+
+/* The first reply (AUTH, or PING without a password) confirms the link. */
+static void on_hello(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *rep = r;
+
+	(void)priv;
+	if (S.c.inflight)
+		S.c.inflight--;
+	if (ac != S.ac || !rep)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		MX_WARN("cluster: redis %s:%d refused us: %s", S.host, S.port, rep->str);
+		snprintf(S.last_err, sizeof(S.last_err), "%s", rep->str);
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	mx_loop_timer_cancel(&S.conn_timer);
+	S.backoff_ms = BACKOFF_MIN_MS;
+	S.c.connects++;
+	set_state(ST_UP, NULL);
+	S.last_err[0] = '\0';
+	mx_loop_timer_arm(&S.ping, PING_MS);
+	S.idle = 0;
+}
+
+static void on_pong(redisAsyncContext *ac, void *r, void *priv)
+{
+	(void)ac;
+	(void)r;
+	(void)priv;
+	if (S.c.inflight)
+		S.c.inflight--;
+	S.ping_out = false;
+}
+
+/* A peer that stopped answering (paused, partitioned) is dropped after a
+ * ping unanswered for a second: its lookups already timed out. */
+static void on_ping(struct mx_loop_timer *t, void *arg)
+{
+	(void)arg;
+	if (S.state != ST_UP || !S.ac)
+		return;
+	if (S.ping_out) {
+		MX_WARN("cluster: redis %s:%d does not answer", S.host, S.port);
+		snprintf(S.last_err, sizeof(S.last_err), "no answer to PING");
+		redisAsyncDisconnect(S.ac);
+		return;
+	}
+	if (redisAsyncCommand(S.ac, on_pong, NULL, "PING") == REDIS_OK) {
+		S.ping_out = true;
+		S.c.inflight++;
+	}
+	mx_loop_timer_arm(t, PING_MS);
+}
+
+static void on_conn_timeout(struct mx_loop_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	if (S.ac && S.state == ST_CONNECTING) {
+		redisAsyncContext *ac = S.ac;
+		snprintf(S.last_err, sizeof(S.last_err), "connect timeout");
+		S.ac = NULL;
+		redisAsyncFree(ac);
+		S.c.disconnects++;
+		S.c.inflight = 0;
+		schedule_retry("connect timeout");
+	}
+}
+
+static void start_connect(void)
+{
+	redisAsyncContext *ac;
+	int rc;
+
+	set_state(ST_CONNECTING, NULL);
+	ac = redisAsyncConnect(S.host, S.port);
+	if (!ac || ac->err) {
+		char why[128];
+		snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");
+		if (ac)
+			redisAsyncFree(ac);
+		S.c.disconnects++;
+		schedule_retry(why);
+		return;
+	}
+	S.ac = ac;
+	S.fd = ac->c.fd;
+	S.ev = 0;
+	rc = mx_loop_add(S.fd, 0, on_fd, ac);
+	if (rc) {
+		S.fd = -1;
+		S.ac = NULL;
+		redisAsyncFree(ac);
+		schedule_retry(strerror(-rc));
+		return;
+	}
+	ac->ev.data = NULL;
+	ac->ev.addRead = ad_add_read;
+	ac->ev.delRead = ad_del_read;
+	ac->ev.addWrite = ad_add_write;
+	ac->ev.delWrite = ad_del_write;
+	ac->ev.cleanup = ad_cleanup;
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+	if (S.password[0])
+		rc = redisAsyncCommand(ac, on_hello, NULL, "AUTH %s", S.password);
+	else
+		rc = redisAsyncCommand(ac, on_hello, NULL, "PING");
+	if (rc == REDIS_OK)
+		S.c.inflight++;
+	mx_loop_timer_arm(&S.conn_timer, S.connect_ms);
+}
+
+static void on_retry(struct mx_loop_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	if (S.state == ST_DOWN)
+		start_connect();
+}
+
+/* ---- boot ------------------------------------------------------------------------------ */
+
+/* "IP:PORT", "[IPv6]:PORT" or "IP" (port 6379). Literal addresses only:
+ * hiredis resolves names with a blocking getaddrinfo(). */
+static int parse_addr(const char *s, char *host, size_t hlen, int *port)
+{
+	const char *colon;
+	char tmp[64];
+	unsigned char a[16];
+	size_t l;
+
+	*port = 6379;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || (size_t)(end - s - 1) >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, s + 1, (size_t)(end - s - 1));
+		tmp[end - s - 1] = '\0';
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] && !colon)
+			return -1;
+	} else {
+		colon = strrchr(s, ':');
+		l = colon ? (size_t)(colon - s) : strlen(s);
+		if (l >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, s, l);
+		tmp[l] = '\0';
+	}
+	if (inet_pton(AF_INET, tmp, a) != 1 && inet_pton(AF_INET6, tmp, a) != 1)
+		return -1;
+	if (colon) {
+		char *end;
+		long p = strtol(colon + 1, &end, 10);
+		if (*end || p < 1 || p > 65535)
+			return -1;
+		*port = (int)p;
+	}
+	snprintf(host, hlen, "%s", tmp);
+	return 0;
+}
+
+int mx_store_boot(const struct mx_config *c, unsigned nworkers, char *err, size_t errlen)
+{
+	if (!c->cluster_redis[0])
+		return 0;
+	if (parse_addr(c->cluster_redis, S.host, sizeof(S.host), &S.port) != 0) {
+		snprintf(err, errlen, "[cluster] redis: \"%s\" is not IP:PORT", c->cluster_redis);
+		MX_ERR("%s", err);
+		return -1;
+	}
+	snprintf(S.password, sizeof(S.password), "%s", c->cluster_password);
+	snprintf(S.prefix, sizeof(S.prefix), "%s", c->cluster_prefix);
+	S.lookup_ms = (uint32_t)c->cluster_lookup_timeout_ms;
+	S.connect_ms = (uint32_t)c->cluster_connect_timeout_ms;
+	S.backlog_max = (size_t)c->cluster_backlog_max;
+	S.w = calloc(nworkers ? nworkers : 1, sizeof(*S.w));
+	if (!S.w)
+		goto nomem;
+	for (unsigned i = 0; i < nworkers; i++) {
+		S.w[i].req = dns_ring_new(REQ_RING, sizeof(struct store_req));
+		S.w[i].ans = dns_ring_new(ANS_RING, sizeof(struct store_ans));
+		if (!S.w[i].req || !S.w[i].ans) {
+			S.nw = i + 1;
+			goto nomem;
+		}
+	}
+	S.nw = nworkers;
+	S.backoff_ms = BACKOFF_MIN_MS;
+	mx_loop_timer_init(&S.tick, on_tick, NULL);
+	mx_loop_timer_init(&S.retry, on_retry, NULL);
+	mx_loop_timer_init(&S.conn_timer, on_conn_timeout, NULL);
+	mx_loop_timer_init(&S.ping, on_ping, NULL);
+	S.state = ST_DOWN;
+	MX_NOTICE("cluster: shared store redis %s:%d, prefix \"%s\", lookup timeout %u ms", S.host,
+		  S.port, S.prefix, S.lookup_ms);
+	start_connect();
+	mx_loop_timer_arm(&S.tick, TICK_MS);
+	return 0;
+nomem:
+	snprintf(err, errlen, "[cluster]: out of memory");
+	MX_ERR("%s", err);
+	mx_store_shutdown();
+	return -1;
+}
+
+void mx_store_shutdown(void)
+{
+	if (!S.w)
+		return;
+	mx_loop_timer_cancel(&S.tick);
+	mx_loop_timer_cancel(&S.retry);
+	mx_loop_timer_cancel(&S.conn_timer);
+	mx_loop_timer_cancel(&S.ping);
+	if (S.ac) {
+		redisAsyncContext *ac = S.ac;
+		S.ac = NULL; /* callbacks see NULL replies and free their lookups */
+		redisAsyncFree(ac);
+	}
+	if (S.c.backlog)
+		MX_WARN("cluster: %llu greylist writes not sent at shutdown",
+			(unsigned long long)S.c.backlog);
+	while (S.bl_head) {
+		struct store_write *w = S.bl_head;
+		S.bl_head = w->next;
+		free(w);
+	}
+	S.bl_tail = NULL;
+	while (S.lk_head) {
+		struct store_lookup *l = S.lk_head;
+		lk_unlink(l);
+		free(l);
+	}
+	for (unsigned i = 0; i < S.nw; i++) {
+		free(S.w[i].req);
+		free(S.w[i].ans);
+	}
+	free(S.w);
+	S.w = NULL;
+	S.nw = 0;
+	S.state = ST_OFF;
+	__atomic_store_n(&S.up, false, __ATOMIC_RELAXED);
+}
+
+/* ---- show ------------------------------------------------------------------------------- */
+
+void mx_store_show(char *buf, size_t len)
+{
+	struct mx_store_counters c;
+
+	if (!S.nw) {
+		snprintf(buf, len, "cluster off ([cluster] redis not set)\n");
+		return;
+	}
+	mx_store_counters_read(&c);
+	snprintf(buf, len,
+		 "cluster redis %s:%d role primary state %s prefix \"%s\"%s%s\n"
+		 "pending writes %llu inflight %llu\n"
+		 "lookups %llu hits %llu misses %llu timeouts %llu\n"
+		 "writes %llu dropped %llu errors %llu ring_full %llu\n"
+		 "connects %llu disconnects %llu\n",
+		 S.host, S.port, state_names[S.state], S.prefix,
+		 S.last_err[0] ? " last_error " : "", S.last_err, (unsigned long long)c.backlog,
+		 (unsigned long long)c.inflight, (unsigned long long)c.lookups,
+		 (unsigned long long)c.hits, (unsigned long long)c.misses,
+		 (unsigned long long)c.timeouts, (unsigned long long)c.writes,
+		 (unsigned long long)c.writes_dropped, (unsigned long long)c.errors,
+		 (unsigned long long)c.ring_full, (unsigned long long)c.connects,
+		 (unsigned long long)c.disconnects);
+}
