@@ -35,6 +35,8 @@
 #include "policy/dns_int.h"
 #include "policy/grey_stage.h"
 #include "policy/greylist.h"
+#include "policy/ratelimit.h"
+#include "policy/rl_stage.h"
 
 #define REQ_RING       1024 /* requests per worker ring */
 #define ANS_RING       1024 /* answers per worker ring */
@@ -47,6 +49,15 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define PING_MS	       1000
+#define RL_SYNC_MS     1000
+#define RL_AGG_MAX     16384 /* buckets summed between syncs (power of two) */
+#define RL_TTL_S       120
+
+/* INCRBY the window's counter, EXPIRE it when created; the new total. */
+static const char rl_script[] =
+	"local v = redis.call('INCRBY', KEYS[1], ARGV[1]) "
+	"if v == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end "
+	"return v";
 
 struct store_req {
 	uint64_t cookie;
@@ -89,6 +100,19 @@ struct store_lookup {
 	char key[];
 };
 
+/* One bucket's draws since the last sync (control thread). */
+struct rl_agg {
+	uint8_t used, what, family, plen;
+	uint8_t addr[16];
+	uint32_t delta; /* drawn here, not sent yet */
+	uint64_t seen;	/* the window's total at the last reply */
+};
+
+/* A sync in flight. */
+struct rl_sync {
+	uint32_t gen, idx, sent;
+};
+
 enum store_state {
 	ST_OFF = 0, /* not configured */
 	ST_DOWN,    /* waiting for the next attempt */
@@ -120,6 +144,11 @@ static struct {
 	struct mx_store_counters c;
 	uint64_t ping_sent_ms;
 	bool ping_out;
+	struct rl_agg *agg;
+	uint32_t agg_used, agg_gen;
+	uint64_t agg_window; /* minute the table counts for */
+	char rl_sha[41];     /* of rl_script once loaded; "": use EVAL */
+	struct mx_loop_timer rl_timer;
 	char last_err[128];
 } S = {.fd = -1};
 
@@ -205,6 +234,27 @@ int mx_store_grey_post(unsigned worker, enum mx_store_op op, const char *key, ui
 	rq->len = (uint16_t)len;
 	memcpy(rq->key, key, len);
 	rq->key[len] = '\0';
+	dns_ring_put_commit(w->req);
+	return 0;
+}
+
+int mx_store_rl_post(unsigned worker, int what, int family, const uint8_t *addr)
+{
+	struct store_worker *w;
+	struct store_req *rq;
+
+	if (worker >= S.nw)
+		return -ENOTCONN;
+	w = &S.w[worker];
+	rq = dns_ring_slot_put(w->req);
+	if (!rq) {
+		__atomic_store_n(&w->ring_full, w->ring_full + 1, __ATOMIC_RELAXED);
+		return -ENOBUFS;
+	}
+	rq->op = MX_STORE_RL;
+	rq->first = (uint32_t)what;
+	rq->len = (uint16_t)family;
+	memcpy(rq->key, addr, 16);
 	dns_ring_put_commit(w->req);
 	return 0;
 }
@@ -471,13 +521,198 @@ static void send_lookup(unsigned worker, const struct store_req *rq)
 	S.lk_tail = l;
 }
 
+/* ---- control side: shared rate limits ------------------------------------------------- */
+
+static uint32_t agg_hash(const struct rl_agg *k)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	h = (h ^ k->what) * 0x100000001b3ull;
+	h = (h ^ k->plen) * 0x100000001b3ull;
+	for (unsigned i = 0; i < 16; i++)
+		h = (h ^ k->addr[i]) * 0x100000001b3ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* Add @n draws to the bucket (@what, @family, @addr masked to @plen). */
+static void agg_add(uint8_t what, uint8_t family, const uint8_t *addr, unsigned plen, uint32_t n)
+{
+	struct rl_agg k = {.used = 1, .what = what, .family = family, .plen = (uint8_t)plen};
+	uint32_t i;
+
+	memcpy(k.addr, addr, plen / 8);
+	if (plen % 8)
+		k.addr[plen / 8] = addr[plen / 8] & (uint8_t)(0xff00u >> (plen % 8));
+	i = agg_hash(&k) & (RL_AGG_MAX - 1);
+	for (unsigned p = 0; p < RL_AGG_MAX; p++, i = (i + 1) & (RL_AGG_MAX - 1)) {
+		struct rl_agg *a = &S.agg[i];
+		if (!a->used) {
+			if (S.agg_used >= RL_AGG_MAX * 3 / 4)
+				break;
+			*a = k;
+			S.agg_used++;
+		} else if (a->what != k.what || a->plen != k.plen ||
+			   memcmp(a->addr, k.addr, sizeof(k.addr)) != 0) {
+			continue;
+		}
+		a->delta += n;
+		return;
+	}
+	S.c.rl_dropped++;
+}
+
+static void rl_note(const struct store_req *rq)
+{
+	const struct mx_config *c = config_current();
+	struct rl_limits lim;
+	uint8_t what = (uint8_t)rq->first, fam = rq->len == 6 ? 6 : 4;
+	const uint8_t *addr = (const uint8_t *)rq->key;
+
+	if (!c || !S.agg)
+		return;
+	rl_limits_of(c, &lim);
+	if (what == RL_MSG ? lim.msg_per_ip : lim.rcpt_per_ip)
+		agg_add(what, fam, addr, fam == 6 ? 128 : 32, 1);
+	if (what == RL_MSG ? lim.msg_per_net : lim.rcpt_per_net)
+		agg_add(what, fam, addr, fam == 6 ? lim.v6_prefix : lim.v4_prefix, 1);
+}
+
+static uint32_t rate_of(const struct rl_limits *l, const struct rl_agg *a)
+{
+	bool ip = a->plen == (a->family == 6 ? 128 : 32);
+
+	if (a->what == RL_MSG)
+		return ip ? l->msg_per_ip : l->msg_per_net;
+	return ip ? l->rcpt_per_ip : l->rcpt_per_net;
+}
+
+static void on_rl_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct rl_sync *sy = priv;
+	redisReply *rep = r;
+	const struct mx_config *c = config_current();
+	struct rl_table *t = rl_table();
+
+	(void)ac;
+	if (S.c.inflight)
+		S.c.inflight--;
+	if (rep && rep->type == REDIS_REPLY_ERROR) {
+		S.c.errors++;
+		if (strncmp(rep->str, "NOSCRIPT", 8) == 0)
+			S.rl_sha[0] = '\0'; /* EVAL until it is loaded again */
+	}
+	if (rep && rep->type == REDIS_REPLY_INTEGER && sy->gen == S.agg_gen && S.agg && c && t) {
+		struct rl_agg *a = &S.agg[sy->idx];
+		uint64_t total = (uint64_t)rep->integer;
+		uint64_t mine = a->seen + sy->sent;
+		struct rl_limits lim;
+
+		if (total > mine) {
+			uint64_t other = total - mine;
+			rl_limits_of(c, &lim);
+			rcu_thread_online();
+			rl_charge(t, a->what, a->family, a->addr, a->plen, rate_of(&lim, a),
+				  other > UINT32_MAX ? UINT32_MAX : (uint32_t)other,
+				  rl_clock(t) > rl_now_ns() ? rl_clock(t) : rl_now_ns());
+			rcu_thread_offline();
+			S.c.rl_charged += other;
+		}
+		if (total > a->seen)
+			a->seen = total;
+	}
+	free(sy);
+}
+
+static void on_script_loaded(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *rep = r;
+
+	(void)ac;
+	(void)priv;
+	if (S.c.inflight)
+		S.c.inflight--;
+	if (rep && rep->type == REDIS_REPLY_STRING && rep->len == 40)
+		memcpy(S.rl_sha, rep->str, 41);
+}
+
+/* A new minute: a new table, keeping the draws not sent yet (counted in
+ * the new window); replies of the old one are ignored (generation). */
+static void agg_roll(uint64_t window)
+{
+	struct rl_agg *keep = malloc(sizeof(*keep) * S.agg_used + 1);
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; keep && i < RL_AGG_MAX; i++)
+		if (S.agg[i].used && S.agg[i].delta)
+			keep[n++] = S.agg[i];
+	memset(S.agg, 0, sizeof(*S.agg) * RL_AGG_MAX);
+	S.agg_used = 0;
+	S.agg_gen++;
+	S.agg_window = window;
+	for (uint32_t i = 0; i < n; i++)
+		agg_add(keep[i].what, keep[i].family, keep[i].addr, keep[i].plen, keep[i].delta);
+	free(keep);
+}
+
+/* Once a second: each bucket's draws to Redis. */
+static void on_rl_sync(struct mx_loop_timer *t, void *arg)
+{
+	uint64_t window = (uint64_t)time(NULL) / 60;
+
+	(void)arg;
+	if (window != S.agg_window && S.agg)
+		agg_roll(window);
+	for (uint32_t i = 0; S.state == ST_UP && i < RL_AGG_MAX && S.agg_used; i++) {
+		struct rl_agg *a = &S.agg[i];
+		char key[MX_CFG_STR + 96], ip[INET6_ADDRSTRLEN], n[16], ttl[8];
+		const char *argv[6];
+		size_t argl[6];
+		struct rl_sync *sy;
+		int kl, rc;
+
+		if (!a->used || !a->delta || S.c.inflight >= INFLIGHT_MAX)
+			continue;
+		inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->addr, ip, sizeof(ip));
+		kl = snprintf(key, sizeof(key), "%sr:%c:%s/%u:%llu", S.prefix,
+			      a->what == RL_MSG ? 'm' : 'r', ip, a->plen,
+			      (unsigned long long)S.agg_window);
+		sy = malloc(sizeof(*sy));
+		if (kl < 0 || (size_t)kl >= sizeof(key) || !sy) {
+			free(sy);
+			continue;
+		}
+		*sy = (struct rl_sync){.gen = S.agg_gen, .idx = i, .sent = a->delta};
+		snprintf(n, sizeof(n), "%u", a->delta);
+		snprintf(ttl, sizeof(ttl), "%d", RL_TTL_S);
+		argv[0] = S.rl_sha[0] ? "EVALSHA" : "EVAL";
+		argv[1] = S.rl_sha[0] ? S.rl_sha : rl_script;
+		argv[2] = "1";
+		argv[3] = key;
+		argv[4] = n;
+		argv[5] = ttl;
+		for (int k = 0; k < 6; k++)
+			argl[k] = k == 3 ? (size_t)kl : strlen(argv[k]);
+		rc = redisAsyncCommandArgv(S.ac, on_rl_reply, sy, 6, argv, argl);
+		if (rc != REDIS_OK) {
+			free(sy);
+			break;
+		}
+		S.c.inflight++;
+		S.c.rl_syncs++;
+		a->delta = 0;
+	}
+	mx_loop_timer_arm(t, RL_SYNC_MS);
+}
+
 static unsigned drain_worker(unsigned i)
 {
 	const struct store_req *rq;
 	unsigned n;
 
 	for (n = 0; n < DRAIN_PER_TICK && (rq = dns_ring_slot_get(S.w[i].req)); n++) {
-		if (rq->op == MX_STORE_GREY_ASK || rq->op == MX_STORE_GREY_GET)
+		if (rq->op == MX_STORE_RL)
+			rl_note(rq);
+		else if (rq->op == MX_STORE_GREY_ASK || rq->op == MX_STORE_GREY_GET)
 			send_lookup(i, rq);
 		else
 			write_or_keep(rq->op, rq->key, rq->len, rq->first);
@@ -636,6 +871,9 @@ static void on_hello(redisAsyncContext *ac, void *r, void *priv)
 	S.last_err[0] = '\0';
 	mx_loop_timer_arm(&S.ping, PING_MS);
 	S.idle = 0;
+	S.rl_sha[0] = '\0';
+	if (redisAsyncCommand(ac, on_script_loaded, NULL, "SCRIPT LOAD %s", rl_script) == REDIS_OK)
+		S.c.inflight++;
 }
 
 static void on_pong(redisAsyncContext *ac, void *r, void *priv)
@@ -803,6 +1041,12 @@ int mx_store_boot(const struct mx_config *c, unsigned nworkers, char *err, size_
 		}
 	}
 	S.nw = nworkers;
+	S.agg = calloc(RL_AGG_MAX, sizeof(*S.agg));
+	if (!S.agg)
+		goto nomem;
+	S.agg_window = (uint64_t)time(NULL) / 60;
+	mx_loop_timer_init(&S.rl_timer, on_rl_sync, NULL);
+	mx_loop_timer_arm(&S.rl_timer, RL_SYNC_MS);
 	S.backoff_ms = BACKOFF_MIN_MS;
 	mx_loop_timer_init(&S.tick, on_tick, NULL);
 	mx_loop_timer_init(&S.retry, on_retry, NULL);
@@ -829,6 +1073,7 @@ void mx_store_shutdown(void)
 	mx_loop_timer_cancel(&S.retry);
 	mx_loop_timer_cancel(&S.conn_timer);
 	mx_loop_timer_cancel(&S.ping);
+	mx_loop_timer_cancel(&S.rl_timer);
 	if (S.ac) {
 		redisAsyncContext *ac = S.ac;
 		S.ac = NULL; /* callbacks see NULL replies and free their lookups */
@@ -854,6 +1099,9 @@ void mx_store_shutdown(void)
 	}
 	free(S.w);
 	S.w = NULL;
+	free(S.agg);
+	S.agg = NULL;
+	S.agg_used = 0;
 	S.nw = 0;
 	S.state = ST_OFF;
 	__atomic_store_n(&S.up, false, __ATOMIC_RELAXED);

@@ -13,6 +13,16 @@
  * answered within [cluster] lookup_timeout_ms is answered "not found": the
  * local verdict stands.
  *
+ * RATE LIMITS. Each draw a worker's rate-limit stage makes is posted
+ * (MX_STORE_RL); the control thread adds them up per bucket (address and
+ * network, messages and recipients) and once a second sends each
+ * bucket's sum with one EVALSHA (INCRBY + EXPIRE on first use) to
+ * "<prefix>r:<m|r>:<addr>/<plen>:<minute>", a counter per minute window
+ * shared by every node. The reply is the window's total; what other nodes
+ * drew since the last sync is charged to the local GCRA bucket
+ * (rl_charge()), so the worker keeps deciding alone, at once, and all
+ * nodes draw on one budget, late by at most a sync period.
+ *
  * KEYS. "<prefix>g:<greylist key text>" (the whole text, as grey_key_text()
  * builds it), value "<first> <passed>" (seconds, 0|1). A new key is
  * SET ... NX EX window_s (the earliest first attempt wins); a pass is
@@ -41,23 +51,27 @@ enum mx_store_op {
 	MX_STORE_GREY_PASS,    /* a key passed (write) */
 	MX_STORE_GREY_ASK,     /* a local deferral: look the key up (answer), write NEW if absent */
 	MX_STORE_GREY_GET,     /* look the key up (answer), no write */
+	MX_STORE_RL,	       /* a rate-limit token drawn (mx_store_rl_post) */
 };
 
 /* Global counters, also in the registry as "cluster.*". */
-#define MX_STORE_COUNTERS(X)                                                            \
-	X(connected, GAUGE, "1 while the shared store (Redis) is connected")            \
-	X(connects, COUNTER, "connections to the shared store established")             \
-	X(disconnects, COUNTER, "connections to the shared store lost or refused")      \
-	X(writes, COUNTER, "greylist writes sent to the shared store")                  \
-	X(writes_dropped, COUNTER, "greylist writes dropped: backlog full while down")  \
-	X(backlog, GAUGE, "greylist writes waiting for the shared store to come back")  \
-	X(inflight, GAUGE, "commands sent to the shared store, not answered yet")       \
-	X(lookups, COUNTER, "greylist lookups sent to the shared store")                \
-	X(hits, COUNTER, "greylist lookups the shared store knew (merged locally)")     \
-	X(misses, COUNTER, "greylist lookups the shared store did not know")            \
-	X(timeouts, COUNTER, "greylist lookups answered too late: local verdict stood") \
-	X(errors, COUNTER, "error replies from the shared store")                       \
-	X(ring_full, COUNTER, "requests a worker could not post (ring full): local only")
+#define MX_STORE_COUNTERS(X)                                                              \
+	X(connected, GAUGE, "1 while the shared store (Redis) is connected")              \
+	X(connects, COUNTER, "connections to the shared store established")               \
+	X(disconnects, COUNTER, "connections to the shared store lost or refused")        \
+	X(writes, COUNTER, "greylist writes sent to the shared store")                    \
+	X(writes_dropped, COUNTER, "greylist writes dropped: backlog full while down")    \
+	X(backlog, GAUGE, "greylist writes waiting for the shared store to come back")    \
+	X(inflight, GAUGE, "commands sent to the shared store, not answered yet")         \
+	X(lookups, COUNTER, "greylist lookups sent to the shared store")                  \
+	X(hits, COUNTER, "greylist lookups the shared store knew (merged locally)")       \
+	X(misses, COUNTER, "greylist lookups the shared store did not know")              \
+	X(timeouts, COUNTER, "greylist lookups answered too late: local verdict stood")   \
+	X(errors, COUNTER, "error replies from the shared store")                         \
+	X(ring_full, COUNTER, "requests a worker could not post (ring full): local only") \
+	X(rl_syncs, COUNTER, "rate-limit counters sent to the shared store (INCRBY)")     \
+	X(rl_charged, COUNTER, "rate-limit tokens drawn on other nodes charged locally")  \
+	X(rl_dropped, COUNTER, "rate-limit draws not shared: aggregation table full")
 
 struct mx_store_counters {
 #define MX_STORE_X_FIELD(n, t, h) uint64_t n;
@@ -87,6 +101,10 @@ bool mx_store_configured(void);
  * syscall. */
 int mx_store_grey_post(unsigned worker, enum mx_store_op op, const char *key, uint32_t first,
 		       uint64_t cookie);
+
+/** Post one rate-limit draw of @what (enum rl_what) by client @addr
+ * (@family 4 or 6, 16 octets). 0, -ENOBUFS, -ENOTCONN. Worker @worker. */
+int mx_store_rl_post(unsigned worker, int what, int family, const uint8_t *addr);
 
 /* Called for each answer taken by mx_store_poll(): @found is true when
  * the shared store knew the key (already merged into the local table). */

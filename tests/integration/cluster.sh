@@ -26,6 +26,7 @@ cleanup_all() {
 trap cleanup_all EXIT
 mx_add_veth veth2 veth3 198.18.2.1/24
 in_ns ip addr add 198.18.9.10/32 dev lo
+in_ns ip addr add 198.18.9.20/32 dev lo
 CLIENT=198.18.9.10
 
 redis_start() {
@@ -55,13 +56,18 @@ node() {
 	fi
 	[ "$1" = A ] && MX_PORT=
 }
-start_node() {
+# write_conf NODE [SECTION KEY VALUE]...
+write_conf() {
 	node "$1"
+	shift
 	mx_conf smtp port 25 smtp hostname mx.example.com \
 		policy enabled yes policy domains example.com policy spf off \
 		policy client_rdns off \
 		greylist enabled yes greylist delay_s 3 greylist snapshot_s 0 \
-		cluster redis "127.0.0.1:$REDIS_PORT" cluster lookup_timeout_ms 500
+		cluster redis "127.0.0.1:$REDIS_PORT" cluster lookup_timeout_ms 500 "$@"
+}
+start_node() {
+	write_conf "$1"
 	mx_start
 	if [ "$1" = A ]; then PID_A=$MX_PID; else PID_B=$MX_PID; fi
 }
@@ -165,6 +171,38 @@ pass "redis back: both reconnected, A's backlog flushed"
 sleep 3.5
 expect B d@example.org u@example.com "$OK"
 pass "a triplet deferred by A while redis was down passes on B afterwards"
+
+# 5. One budget for one client over both nodes: 6 messages a minute. A
+# takes 4, B one; B charges A's 4 at its next sync (once a second) and
+# refuses within 3 more (tokens come back one per 10 s), where B alone
+# would accept 5. The windows are minutes: start early in one.
+for n in A B; do
+	write_conf $n ratelimit msg_per_ip 6
+	mx_ctl reload >/dev/null || fail "node $n: reload: $(mx_ctl reload)"
+done
+for _ in $(seq 30); do [ $(($(date +%s) % 60)) -lt 40 ] && break; sleep 1; done
+CLIENT=198.18.9.20
+REFUSED="450 4.7.1 <u@example.com>: Recipient address rejected: Error: too much mail from 198.18.9.20"
+for i in 1 2 3 4; do expect A "r$i@example.org" u@example.com "$DEFER"; done
+before=$(cstat B rl_charged)
+expect B r5@example.org u@example.com "$DEFER"
+for _ in $(seq 100); do
+	[ "$(cstat B rl_charged)" -ge $((before + 4)) ] && break
+	sleep 0.1
+done
+[ "$(cstat B rl_charged)" -ge $((before + 4)) ] ||
+	fail "node B: cluster.rl_charged = $(cstat B rl_charged), was $before"
+refused=
+for i in 6 7 8; do
+	out=$(in_ns swaks --server 198.18.2.2 --local-interface "$CLIENT" --ehlo client.example.org \
+		--from "r$i@example.org" --to u@example.com --timeout 15 2>&1)
+	grep -qF "$REFUSED" <<<"$out" && { refused=$i; break; }
+	grep -qF "$DEFER" <<<"$out" || fail "node B r$i: $(grep -E '^<' <<<"$out" | tail -2)"
+done
+[ -n "$refused" ] || fail "node B did not refuse within 3 more messages: no shared budget"
+v=$(rcli GET "mx:r:m:198.18.9.20/32:$(($(date +%s) / 60))")
+pass "one budget over both nodes: message $refused refused on B (redis window counter ${v:-rolled over})"
+CLIENT=198.18.9.10
 
 node B
 mx_stop
