@@ -265,6 +265,8 @@ static const struct key_def keys[] = {
 	{"cluster", "redis", K_STR, OFF(cluster_redis), 0, 0, false, RESTART},
 	{"cluster", "password", K_STR, OFF(cluster_password), 0, 0, false, RESTART},
 	{"cluster", "prefix", K_STR, OFF(cluster_prefix), 0, 0, false, RESTART},
+	{"cluster", "sentinels", K_STR, OFF(cluster_sentinels), 0, 0, false, RESTART},
+	{"cluster", "sentinel_master", K_STR, OFF(cluster_sentinel_master), 0, 0, false, RESTART},
 	{"cluster", "lookup_timeout_ms", K_INT, OFF(cluster_lookup_timeout_ms), 1, 5000, false,
 	 RESTART},
 	{"cluster", "connect_timeout_ms", K_INT, OFF(cluster_connect_timeout_ms), 10, 60000, false,

@@ -52,6 +52,7 @@
 #define RL_SYNC_MS     1000
 #define RL_AGG_MAX     16384 /* buckets summed between syncs (power of two) */
 #define RL_TTL_S       120
+#define RL_QUIET_SYNCS 5 /* reads of a bucket after its last draw here */
 
 /* INCRBY the window's counter, EXPIRE it when created; the new total. */
 static const char rl_script[] =
@@ -105,6 +106,7 @@ struct rl_agg {
 	uint8_t used, what, family, plen;
 	uint8_t addr[16];
 	uint32_t delta; /* drawn here, not sent yet */
+	uint32_t quiet; /* syncs since the last draw here */
 	uint64_t seen;	/* the window's total at the last reply */
 };
 
@@ -114,13 +116,28 @@ struct rl_sync {
 };
 
 enum store_state {
-	ST_OFF = 0, /* not configured */
-	ST_DOWN,    /* waiting for the next attempt */
+	ST_OFF = 0,  /* not configured */
+	ST_DOWN,     /* waiting for the next attempt */
+	ST_SENTINEL, /* asking a sentinel for the primary */
 	ST_CONNECTING,
 	ST_UP,
 };
 
-static const char *const state_names[] = {"off", "down", "connecting", "up"};
+static const char *const state_names[] = {"off", "down", "sentinel", "connecting", "up"};
+
+/* A context and the events hiredis wants on its fd (the adapter's). */
+struct store_ad {
+	redisAsyncContext *ac;
+	int fd;
+	unsigned ev; /* MX_LOOP_* */
+};
+
+#define SENTINELS_MAX 8
+
+struct store_addr {
+	char host[64];
+	int port;
+};
 
 static struct {
 	enum store_state state;
@@ -131,9 +148,13 @@ static struct {
 	char prefix[MX_CFG_STR];
 	uint32_t lookup_ms, connect_ms;
 	size_t backlog_max;
-	redisAsyncContext *ac;
-	unsigned ev; /* MX_LOOP_* wanted by hiredis */
-	int fd;
+	redisAsyncContext *ac;	/* the primary's (NULL: none) */
+	redisAsyncContext *sac; /* a sentinel's, while asking */
+	struct store_ad pad, sad;
+	char role[16];
+	char master[MX_CFG_STR];
+	struct store_addr sent[SENTINELS_MAX];
+	unsigned nsent, sent_i;
 	struct store_worker *w;
 	unsigned nw;
 	struct mx_loop_timer tick, retry, conn_timer, ping;
@@ -150,7 +171,7 @@ static struct {
 	char rl_sha[41];     /* of rl_script once loaded; "": use EVAL */
 	struct mx_loop_timer rl_timer;
 	char last_err[128];
-} S = {.fd = -1};
+} S = {.pad = {.fd = -1}, .sad = {.fd = -1}};
 
 static void start_connect(void);
 
@@ -556,6 +577,7 @@ static void agg_add(uint8_t what, uint8_t family, const uint8_t *addr, unsigned 
 			continue;
 		}
 		a->delta += n;
+		a->quiet = 0;
 		return;
 	}
 	S.c.rl_dropped++;
@@ -670,8 +692,12 @@ static void on_rl_sync(struct mx_loop_timer *t, void *arg)
 		struct rl_sync *sy;
 		int kl, rc;
 
-		if (!a->used || !a->delta || S.c.inflight >= INFLIGHT_MAX)
+		/* A bucket drawn on here lately is read (INCRBY 0) for a few
+		 * more seconds: draws synced by other nodes after ours. */
+		if (!a->used || (!a->delta && a->quiet >= RL_QUIET_SYNCS) ||
+		    S.c.inflight >= INFLIGHT_MAX)
 			continue;
+		a->quiet++;
 		inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->addr, ip, sizeof(ip));
 		kl = snprintf(key, sizeof(key), "%sr:%c:%s/%u:%llu", S.prefix,
 			      a->what == RL_MSG ? 'm' : 'r', ip, a->plen,
@@ -765,58 +791,111 @@ static void schedule_retry(const char *why)
 	S.backoff_ms = S.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : S.backoff_ms * 2;
 }
 
-static void ad_apply(void)
+/* The adapter: one per context (the primary's, a sentinel's). */
+static void ad_apply(struct store_ad *ad)
 {
-	if (S.fd >= 0)
-		mx_loop_mod(S.fd, S.ev);
+	if (ad->fd >= 0)
+		mx_loop_mod(ad->fd, ad->ev);
 }
 
 static void ad_add_read(void *p)
 {
-	(void)p;
-	S.ev |= MX_LOOP_IN;
-	ad_apply();
+	struct store_ad *ad = p;
+
+	ad->ev |= MX_LOOP_IN;
+	ad_apply(ad);
 }
 
 static void ad_del_read(void *p)
 {
-	(void)p;
-	S.ev &= ~MX_LOOP_IN;
-	ad_apply();
+	struct store_ad *ad = p;
+
+	ad->ev &= ~MX_LOOP_IN;
+	ad_apply(ad);
 }
 
 static void ad_add_write(void *p)
 {
-	(void)p;
-	S.ev |= MX_LOOP_OUT;
-	ad_apply();
+	struct store_ad *ad = p;
+
+	ad->ev |= MX_LOOP_OUT;
+	ad_apply(ad);
 }
 
 static void ad_del_write(void *p)
 {
-	(void)p;
-	S.ev &= ~MX_LOOP_OUT;
-	ad_apply();
+	struct store_ad *ad = p;
+
+	ad->ev &= ~MX_LOOP_OUT;
+	ad_apply(ad);
 }
 
 static void ad_cleanup(void *p)
 {
-	(void)p;
-	if (S.fd >= 0)
-		mx_loop_del(S.fd);
-	S.fd = -1;
-	S.ev = 0;
+	struct store_ad *ad = p;
+
+	if (ad->fd >= 0)
+		mx_loop_del(ad->fd);
+	ad->fd = -1;
+	ad->ev = 0;
+	ad->ac = NULL;
 }
 
 static void on_fd(int fd, unsigned events, void *arg)
 {
-	redisAsyncContext *ac = arg;
+	struct store_ad *ad = arg;
+	redisAsyncContext *ac = ad->ac;
 
 	(void)fd;
-	if (events & (MX_LOOP_IN | MX_LOOP_ERR))
+	if (ac && (events & (MX_LOOP_IN | MX_LOOP_ERR)))
 		redisAsyncHandleRead(ac);
-	if (S.ac == ac && (events & MX_LOOP_OUT))
+	if (ac && ad->ac == ac && (events & MX_LOOP_OUT))
 		redisAsyncHandleWrite(ac);
+}
+
+/* Connect to @host:@port with the adapter @ad. The context, or NULL with
+ * the reason in @why. */
+static redisAsyncContext *ad_connect(struct store_ad *ad, const char *host, int port, char *why,
+				     size_t wlen)
+{
+	redisAsyncContext *ac = redisAsyncConnect(host, port);
+	int rc;
+
+	if (!ac || ac->err) {
+		snprintf(why, wlen, "%s", ac ? ac->errstr : "out of memory");
+		if (ac)
+			redisAsyncFree(ac);
+		return NULL;
+	}
+	ad->ac = ac;
+	ad->fd = ac->c.fd;
+	ad->ev = 0;
+	rc = mx_loop_add(ad->fd, 0, on_fd, ad);
+	if (rc) {
+		snprintf(why, wlen, "%s", strerror(-rc));
+		ad->fd = -1;
+		ad->ac = NULL;
+		redisAsyncFree(ac);
+		return NULL;
+	}
+	ac->ev.data = ad;
+	ac->ev.addRead = ad_add_read;
+	ac->ev.delRead = ad_del_read;
+	ac->ev.addWrite = ad_add_write;
+	ac->ev.delWrite = ad_del_write;
+	ac->ev.cleanup = ad_cleanup;
+	return ac;
+}
+
+/* ---- the primary ------------------------------------------------------------------------ */
+
+static void lost(const char *why)
+{
+	S.ac = NULL;
+	S.ping_out = false;
+	S.c.disconnects++;
+	S.c.inflight = 0;
+	schedule_retry(why);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -825,31 +904,37 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (ac != S.ac)
 		return;
-	snprintf(why, sizeof(why), "%s", status == REDIS_OK ? "closed" : ac->errstr);
-	S.ac = NULL;
-	S.ping_out = false;
-	S.c.disconnects++;
-	S.c.inflight = 0;
-	schedule_retry(why);
+	snprintf(why, sizeof(why), "%s",
+		 S.last_err[0] && status == REDIS_OK ? S.last_err
+		 : status == REDIS_OK		     ? "closed"
+						     : ac->errstr);
+	lost(why);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
 {
 	if (ac != S.ac)
 		return;
-	if (status != REDIS_OK) {
-		/* hiredis frees the context after this callback. */
-		S.ac = NULL;
-		S.c.disconnects++;
-		S.c.inflight = 0;
-		schedule_retry(ac->errstr);
-	}
+	/* On failure hiredis frees the context after this callback. */
+	if (status != REDIS_OK)
+		lost(ac->errstr);
 }
 
-static void on_ping(struct mx_loop_timer *t, void *arg);
+/* ROLE: "master" keeps the link; anything else (a replica after a
+ * failover, a sentinel's stale answer) drops it and asks again. */
+static bool role_ok(const redisReply *rep)
+{
+	const redisReply *r0;
 
-/* The first reply (AUTH, or PING without a password) confirms the link. */
-static void on_hello(redisAsyncContext *ac, void *r, void *priv)
+	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1)
+		return false;
+	r0 = rep->element[0];
+	snprintf(S.role, sizeof(S.role), "%.*s", r0->type == REDIS_REPLY_STRING ? (int)r0->len : 1,
+		 r0->type == REDIS_REPLY_STRING ? r0->str : "?");
+	return strcmp(S.role, "master") == 0;
+}
+
+static void on_role(redisAsyncContext *ac, void *r, void *priv)
 {
 	redisReply *rep = r;
 
@@ -858,12 +943,16 @@ static void on_hello(redisAsyncContext *ac, void *r, void *priv)
 		S.c.inflight--;
 	if (ac != S.ac || !rep)
 		return;
-	if (rep->type == REDIS_REPLY_ERROR) {
-		MX_WARN("cluster: redis %s:%d refused us: %s", S.host, S.port, rep->str);
-		snprintf(S.last_err, sizeof(S.last_err), "%s", rep->str);
+	S.ping_out = false;
+	if (rep->type == REDIS_REPLY_ERROR || !role_ok(rep)) {
+		snprintf(S.last_err, sizeof(S.last_err), "%s",
+			 rep->type == REDIS_REPLY_ERROR ? rep->str : "not the primary any more");
+		MX_WARN("cluster: redis %s:%d: %s", S.host, S.port, S.last_err);
 		redisAsyncDisconnect(ac);
 		return;
 	}
+	if (S.state == ST_UP)
+		return;
 	mx_loop_timer_cancel(&S.conn_timer);
 	S.backoff_ms = BACKOFF_MIN_MS;
 	S.c.connects++;
@@ -876,18 +965,24 @@ static void on_hello(redisAsyncContext *ac, void *r, void *priv)
 		S.c.inflight++;
 }
 
-static void on_pong(redisAsyncContext *ac, void *r, void *priv)
+static void on_auth(redisAsyncContext *ac, void *r, void *priv)
 {
-	(void)ac;
-	(void)r;
+	redisReply *rep = r;
+
 	(void)priv;
 	if (S.c.inflight)
 		S.c.inflight--;
-	S.ping_out = false;
+	if (ac != S.ac || !rep)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		MX_WARN("cluster: redis %s:%d refused us: %s", S.host, S.port, rep->str);
+		snprintf(S.last_err, sizeof(S.last_err), "%s", rep->str);
+		redisAsyncDisconnect(ac);
+	}
 }
 
-/* A peer that stopped answering (paused, partitioned) is dropped after a
- * ping unanswered for a second: its lookups already timed out. */
+/* Once a second: ROLE. Unanswered a second later (a paused or cut-off
+ * peer; its lookups timed out already): the link is dropped. */
 static void on_ping(struct mx_loop_timer *t, void *arg)
 {
 	(void)arg;
@@ -895,74 +990,150 @@ static void on_ping(struct mx_loop_timer *t, void *arg)
 		return;
 	if (S.ping_out) {
 		MX_WARN("cluster: redis %s:%d does not answer", S.host, S.port);
-		snprintf(S.last_err, sizeof(S.last_err), "no answer to PING");
+		snprintf(S.last_err, sizeof(S.last_err), "no answer to ROLE");
 		redisAsyncDisconnect(S.ac);
 		return;
 	}
-	if (redisAsyncCommand(S.ac, on_pong, NULL, "PING") == REDIS_OK) {
+	if (redisAsyncCommand(S.ac, on_role, NULL, "ROLE") == REDIS_OK) {
 		S.ping_out = true;
 		S.c.inflight++;
 	}
 	mx_loop_timer_arm(t, PING_MS);
 }
 
-static void on_conn_timeout(struct mx_loop_timer *t, void *arg)
+static void connect_primary(void)
 {
-	(void)t;
-	(void)arg;
-	if (S.ac && S.state == ST_CONNECTING) {
-		redisAsyncContext *ac = S.ac;
-		snprintf(S.last_err, sizeof(S.last_err), "connect timeout");
-		S.ac = NULL;
-		redisAsyncFree(ac);
-		S.c.disconnects++;
-		S.c.inflight = 0;
-		schedule_retry("connect timeout");
-	}
-}
-
-static void start_connect(void)
-{
+	char why[128];
 	redisAsyncContext *ac;
-	int rc;
 
 	set_state(ST_CONNECTING, NULL);
-	ac = redisAsyncConnect(S.host, S.port);
-	if (!ac || ac->err) {
-		char why[128];
-		snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");
-		if (ac)
-			redisAsyncFree(ac);
+	ac = ad_connect(&S.pad, S.host, S.port, why, sizeof(why));
+	if (!ac) {
 		S.c.disconnects++;
 		schedule_retry(why);
 		return;
 	}
 	S.ac = ac;
-	S.fd = ac->c.fd;
-	S.ev = 0;
-	rc = mx_loop_add(S.fd, 0, on_fd, ac);
-	if (rc) {
-		S.fd = -1;
-		S.ac = NULL;
-		redisAsyncFree(ac);
-		schedule_retry(strerror(-rc));
-		return;
-	}
-	ac->ev.data = NULL;
-	ac->ev.addRead = ad_add_read;
-	ac->ev.delRead = ad_del_read;
-	ac->ev.addWrite = ad_add_write;
-	ac->ev.delWrite = ad_del_write;
-	ac->ev.cleanup = ad_cleanup;
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
-	if (S.password[0])
-		rc = redisAsyncCommand(ac, on_hello, NULL, "AUTH %s", S.password);
-	else
-		rc = redisAsyncCommand(ac, on_hello, NULL, "PING");
-	if (rc == REDIS_OK)
+	if (S.password[0] &&
+	    redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", S.password) == REDIS_OK)
+		S.c.inflight++;
+	if (redisAsyncCommand(ac, on_role, NULL, "ROLE") == REDIS_OK)
 		S.c.inflight++;
 	mx_loop_timer_arm(&S.conn_timer, S.connect_ms);
+}
+
+/* ---- sentinels -------------------------------------------------------------------------- */
+
+static void sentinel_failed(const char *why)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "sentinel %s:%d: %s", S.sent[S.sent_i].host,
+		 S.sent[S.sent_i].port, why);
+	MX_WARN("cluster: %s", msg);
+	S.sent_i = (S.sent_i + 1) % S.nsent; /* the next one next time */
+	S.c.disconnects++;
+	schedule_retry(msg);
+}
+
+static void on_sentinel_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)status;
+	if (ac == S.sac) {
+		S.sac = NULL;
+		if (S.state == ST_SENTINEL)
+			sentinel_failed(ac->errstr[0] ? ac->errstr : "closed");
+	}
+}
+
+static void on_sentinel_connect(const redisAsyncContext *ac, int status)
+{
+	if (ac == S.sac && status != REDIS_OK) {
+		S.sac = NULL;
+		sentinel_failed(ac->errstr);
+	}
+}
+
+static void on_sentinel_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *rep = r;
+	char host[64];
+	long port;
+
+	(void)priv;
+	if (ac != S.sac || !rep || S.state != ST_SENTINEL)
+		return;
+	S.sac = NULL;
+	redisAsyncDisconnect(ac); /* after this callback returns */
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_STRING || rep->element[0]->len >= sizeof(host)) {
+		sentinel_failed(rep->type == REDIS_REPLY_ERROR ? rep->str : "master unknown");
+		return;
+	}
+	memcpy(host, rep->element[0]->str, rep->element[0]->len);
+	host[rep->element[0]->len] = '\0';
+	port = strtol(rep->element[1]->str, NULL, 10);
+	if (port < 1 || port > 65535) {
+		sentinel_failed("bad port");
+		return;
+	}
+	if (strcmp(host, S.host) != 0 || port != S.port)
+		MX_NOTICE("cluster: sentinel %s:%d: primary of \"%s\" is %s:%ld",
+			  S.sent[S.sent_i].host, S.sent[S.sent_i].port, S.master, host, port);
+	snprintf(S.host, sizeof(S.host), "%s", host);
+	S.port = (int)port;
+	mx_loop_timer_cancel(&S.conn_timer);
+	connect_primary();
+}
+
+static void ask_sentinel(void)
+{
+	char why[128];
+	redisAsyncContext *ac;
+
+	set_state(ST_SENTINEL, NULL);
+	ac = ad_connect(&S.sad, S.sent[S.sent_i].host, S.sent[S.sent_i].port, why, sizeof(why));
+	if (!ac) {
+		sentinel_failed(why);
+		return;
+	}
+	S.sac = ac;
+	redisAsyncSetConnectCallback(ac, on_sentinel_connect);
+	redisAsyncSetDisconnectCallback(ac, on_sentinel_disconnect);
+	redisAsyncCommand(ac, on_sentinel_reply, NULL, "SENTINEL get-master-addr-by-name %s",
+			  S.master);
+	mx_loop_timer_arm(&S.conn_timer, S.connect_ms);
+}
+
+static void on_conn_timeout(struct mx_loop_timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	if (S.sac && S.state == ST_SENTINEL) {
+		redisAsyncContext *ac = S.sac;
+		S.sac = NULL;
+		redisAsyncFree(ac);
+		sentinel_failed("timeout");
+	} else if (S.ac && S.state == ST_CONNECTING) {
+		redisAsyncContext *ac = S.ac;
+		snprintf(S.last_err, sizeof(S.last_err), "connect timeout");
+		S.ac = NULL;
+		redisAsyncFree(ac);
+		lost("connect timeout");
+	}
+}
+
+/* With sentinels, each (re)connection asks them for the primary first:
+ * a failover is followed at the next disconnect or ROLE check. */
+static void start_connect(void)
+{
+	if (S.nsent)
+		ask_sentinel();
+	else
+		connect_primary();
 }
 
 static void on_retry(struct mx_loop_timer *t, void *arg)
@@ -1017,11 +1188,41 @@ static int parse_addr(const char *s, char *host, size_t hlen, int *port)
 
 int mx_store_boot(const struct mx_config *c, unsigned nworkers, char *err, size_t errlen)
 {
-	if (!c->cluster_redis[0])
+	if (!c->cluster_redis[0] && !c->cluster_sentinels[0])
 		return 0;
-	if (parse_addr(c->cluster_redis, S.host, sizeof(S.host), &S.port) != 0) {
+	if (c->cluster_sentinels[0]) {
+		char list[MX_CFG_STR], *save = NULL;
+
+		snprintf(list, sizeof(list), "%s", c->cluster_sentinels);
+		for (char *tok = strtok_r(list, ", ", &save); tok;
+		     tok = strtok_r(NULL, ", ", &save)) {
+			struct store_addr *a = &S.sent[S.nsent];
+			if (S.nsent == SENTINELS_MAX ||
+			    parse_addr(tok, a->host, sizeof(a->host), &a->port) != 0) {
+				snprintf(err, errlen,
+					 "[cluster] sentinels: \"%s\" is not IP:PORT (at most %d)",
+					 tok, SENTINELS_MAX);
+				MX_ERR("%s", err);
+				S.nsent = 0;
+				return -1;
+			}
+			if (!strchr(tok, ':') || tok[strlen(tok) - 1] == ']')
+				a->port = 26379;
+			S.nsent++;
+		}
+		if (!c->cluster_sentinel_master[0]) {
+			snprintf(err, errlen, "[cluster] sentinels set without sentinel_master");
+			MX_ERR("%s", err);
+			S.nsent = 0;
+			return -1;
+		}
+		snprintf(S.master, sizeof(S.master), "%s", c->cluster_sentinel_master);
+	}
+	if (c->cluster_redis[0] &&
+	    parse_addr(c->cluster_redis, S.host, sizeof(S.host), &S.port) != 0) {
 		snprintf(err, errlen, "[cluster] redis: \"%s\" is not IP:PORT", c->cluster_redis);
 		MX_ERR("%s", err);
+		S.nsent = 0;
 		return -1;
 	}
 	snprintf(S.password, sizeof(S.password), "%s", c->cluster_password);
@@ -1079,6 +1280,12 @@ void mx_store_shutdown(void)
 		S.ac = NULL; /* callbacks see NULL replies and free their lookups */
 		redisAsyncFree(ac);
 	}
+	if (S.sac) {
+		redisAsyncContext *ac = S.sac;
+		S.sac = NULL;
+		redisAsyncFree(ac);
+	}
+	S.nsent = 0;
 	if (S.c.backlog)
 		MX_WARN("cluster: %llu greylist writes not sent at shutdown",
 			(unsigned long long)S.c.backlog);
@@ -1112,24 +1319,31 @@ void mx_store_shutdown(void)
 void mx_store_show(char *buf, size_t len)
 {
 	struct mx_store_counters c;
+	char sent[64] = "";
 
 	if (!S.nw) {
-		snprintf(buf, len, "cluster off ([cluster] redis not set)\n");
+		snprintf(buf, len, "cluster off ([cluster] redis and sentinels not set)\n");
 		return;
 	}
 	mx_store_counters_read(&c);
+	if (S.nsent)
+		snprintf(sent, sizeof(sent), " sentinel %s:%d master \"%.16s\"",
+			 S.sent[S.sent_i].host, S.sent[S.sent_i].port, S.master);
 	snprintf(buf, len,
-		 "cluster redis %s:%d role primary state %s prefix \"%s\"%s%s\n"
+		 "cluster redis %s:%d role %s state %s prefix \"%s\"%s%s%s\n"
 		 "pending writes %llu inflight %llu\n"
 		 "lookups %llu hits %llu misses %llu timeouts %llu\n"
 		 "writes %llu dropped %llu errors %llu ring_full %llu\n"
+		 "ratelimit syncs %llu charged %llu dropped %llu\n"
 		 "connects %llu disconnects %llu\n",
-		 S.host, S.port, state_names[S.state], S.prefix,
-		 S.last_err[0] ? " last_error " : "", S.last_err, (unsigned long long)c.backlog,
-		 (unsigned long long)c.inflight, (unsigned long long)c.lookups,
-		 (unsigned long long)c.hits, (unsigned long long)c.misses,
-		 (unsigned long long)c.timeouts, (unsigned long long)c.writes,
-		 (unsigned long long)c.writes_dropped, (unsigned long long)c.errors,
-		 (unsigned long long)c.ring_full, (unsigned long long)c.connects,
+		 S.host[0] ? S.host : "-", S.port, S.state == ST_UP ? "primary" : "-",
+		 state_names[S.state], S.prefix, sent, S.last_err[0] ? " last_error " : "",
+		 S.last_err, (unsigned long long)c.backlog, (unsigned long long)c.inflight,
+		 (unsigned long long)c.lookups, (unsigned long long)c.hits,
+		 (unsigned long long)c.misses, (unsigned long long)c.timeouts,
+		 (unsigned long long)c.writes, (unsigned long long)c.writes_dropped,
+		 (unsigned long long)c.errors, (unsigned long long)c.ring_full,
+		 (unsigned long long)c.rl_syncs, (unsigned long long)c.rl_charged,
+		 (unsigned long long)c.rl_dropped, (unsigned long long)c.connects,
 		 (unsigned long long)c.disconnects);
 }

@@ -18,10 +18,11 @@
  * network, messages and recipients) and once a second sends each
  * bucket's sum with one EVALSHA (INCRBY + EXPIRE on first use) to
  * "<prefix>r:<m|r>:<addr>/<plen>:<minute>", a counter per minute window
- * shared by every node. The reply is the window's total; what other nodes
- * drew since the last sync is charged to the local GCRA bucket
+ * shared by every node (a bucket drawn on here is read with INCRBY 0 for
+ * 5 s after its last local draw). The reply is the window's total; what
+ * other nodes drew since the last sync is charged to the local GCRA bucket
  * (rl_charge()), so the worker keeps deciding alone, at once, and all
- * nodes draw on one budget, late by at most a sync period.
+ * nodes draw on one budget, late by one or two sync periods.
  *
  * KEYS. "<prefix>g:<greylist key text>" (the whole text, as grey_key_text()
  * builds it), value "<first> <passed>" (seconds, 0|1). A new key is

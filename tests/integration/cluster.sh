@@ -191,7 +191,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ "$(cstat B rl_charged)" -ge $((before + 4)) ] ||
-	fail "node B: cluster.rl_charged = $(cstat B rl_charged), was $before"
+	fail "node B: cluster.rl_charged = $(cstat B rl_charged), was $before; B: $(node B; mx_ctl show cluster | tr '\n' ' ') A: $(node A; mx_ctl show cluster | tr '\n' ' ') redis: $(rcli KEYS 'mx:r:*' | tr '\n' ' ')"
 refused=
 for i in 6 7 8; do
 	out=$(in_ns swaks --server 198.18.2.2 --local-interface "$CLIENT" --ehlo client.example.org \
