@@ -1,115 +1,21 @@
 #!/usr/bin/env bash
-# Several nodes sharing greylisting through Redis (policy/store_redis.c):
-# one redis-server on 127.0.0.1:6390 of the test's namespace, node A on
-# veth1 (198.18.0.2, kernel side veth0 198.18.0.1) and node B on veth3
-# (198.18.2.2, kernel side veth2 198.18.2.1), one client address
-# 198.18.9.10 (on lo) that reaches both through their gateways.
+# Several nodes sharing greylisting and rate limits through Redis
+# (policy/store_redis.c): one redis-server on 127.0.0.1:6390 of the test's
+# namespace, nodes A and B on their own veth pairs (cluster_lib.sh).
 #   - a triplet deferred by A passes on B after the (3 s) delay, B having
 #     found A's first attempt in Redis; the key is in Redis with its TTL;
 #   - B's pass is written behind: the key is "passed" in Redis;
 #   - Redis killed: both nodes keep answering at once (per-node
 #     greylisting), `show cluster` says down, writes wait in the backlog;
 #   - Redis back (empty): both reconnect, the backlog is flushed, a
-#     triplet deferred by A during the outage passes on B.
-. "$(dirname "$0")/lib.sh"
-mx_setup cluster
-REDIS_PORT=6390
-NODE_B_PREFIX=$MX_NS-b
-redisp=
-cleanup_all() {
-	[ -n "$redisp" ] && kill -KILL "$redisp" 2>/dev/null
-	[ -n "${PID_B:-}" ] && kill -KILL "$PID_B" 2>/dev/null
-	[ -n "${PID_A:-}" ] && kill -KILL "$PID_A" 2>/dev/null
-	rm -rf "/var/run/dpdk/$NODE_B_PREFIX" "/run/mxgate/$NODE_B_PREFIX.sock"
-	mx_cleanup
-}
-trap cleanup_all EXIT
-mx_add_veth veth2 veth3 198.18.2.1/24
-in_ns ip addr add 198.18.9.10/32 dev lo
-in_ns ip addr add 198.18.9.20/32 dev lo
-CLIENT=198.18.9.10
-
-redis_start() {
-	(mx_ns_exec "$MX_NS" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
-		--appendonly no --dir "$MX_TMP" --protected-mode no) >>"$MX_TMP/redis.log" 2>&1 &
-	redisp=$!
-	for _ in $(seq 50); do
-		rcli PING 2>/dev/null | grep -q PONG && return 0
-		sleep 0.1
-	done
-	fail "redis-server did not answer"
-}
-rcli() { in_ns redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
-
-# node A|B: switch lib.sh's variables to that daemon.
-node() {
-	if [ "$1" = A ]; then
-		MX_PREFIX= MX_SOCK=/run/mxgate/$MX_NS.sock MX_CONF=$MX_TMP/a.conf MX_LOG=$MX_TMP/a.log
-		MX_VDEV= MX_IP=198.18.0.2/24 MX_GW=198.18.0.1 MX_SPOOL_DIR=$MX_TMP/spool-a
-		MX_PID=${PID_A:-}
-	else
-		MX_PREFIX=$NODE_B_PREFIX MX_SOCK=/run/mxgate/$NODE_B_PREFIX.sock
-		MX_CONF=$MX_TMP/b.conf MX_LOG=$MX_TMP/b.log
-		MX_VDEV=net_af_packet1,iface=veth3,qpairs=1 MX_PORT=net_af_packet1
-		MX_IP=198.18.2.2/24 MX_GW=198.18.2.1 MX_SPOOL_DIR=$MX_TMP/spool-b
-		MX_PID=${PID_B:-}
-	fi
-	[ "$1" = A ] && MX_PORT=
-}
-# write_conf NODE [SECTION KEY VALUE]...
-write_conf() {
-	node "$1"
-	shift
-	mx_conf smtp port 25 smtp hostname mx.example.com \
-		policy enabled yes policy domains example.com policy spf off \
-		policy client_rdns off \
-		greylist enabled yes greylist delay_s 3 greylist snapshot_s 0 \
-		cluster redis "127.0.0.1:$REDIS_PORT" cluster lookup_timeout_ms 500 "$@"
-}
-start_node() {
-	write_conf "$1"
-	mx_start
-	if [ "$1" = A ]; then PID_A=$MX_PID; else PID_B=$MX_PID; fi
-}
-
-# expect NODE MAIL RCPT REPLY: one message from the client to NODE.
-expect() {
-	local out srv
-	[ "$1" = A ] && srv=198.18.0.2 || srv=198.18.2.2
-	# A session stalled by the store would end in the session host's park
-	# deadline (a 4xx that is not the expected reply) or swaks's timeout.
-	out=$(in_ns swaks --server "$srv" --local-interface "$CLIENT" --ehlo client.example.org \
-		--from "$2" --to "$3" --timeout 15 2>&1)
-	grep -qF "<** $4" <<<"$out" || grep -qF "<-  $4" <<<"$out" ||
-		{ node "$1"; fail "node $1 MAIL $2 RCPT $3: expected '$4', got: $(grep -E '^<' <<<"$out" | tail -3)"; }
-	pass "node $1 <$2> <$3>: $4"
-}
-cstat() { node "$1"; mx_ctl show stats | awk -v k="cluster.$2" '$1 == k { print $2 }'; }
-# wait_state NODE STATE: bounded wait for `show cluster` to say STATE.
-wait_state() {
-	for _ in $(seq 150); do
-		node "$1"
-		mx_ctl show cluster | grep -q " state $2 " && return 0
-		sleep 0.1
-	done
-	node "$1"
-	fail "node $1: cluster state not $2: $(mx_ctl show cluster)"
-}
-# wait_key KEY: bounded wait for KEY in Redis; prints its value.
-wait_key() {
-	local v
-	for _ in $(seq 100); do
-		v=$(rcli GET "$1")
-		[ -n "$v" ] && { echo "$v"; return 0; }
-		sleep 0.05
-	done
-	return 1
-}
-DEFER="451 4.7.1 <u@example.com>: Recipient address rejected: Intentional policy rejection, please try again later"
-OK="250 2.0.0 Ok: queued as"
+#     triplet deferred by A during the outage passes on B;
+#   - one client's messages over both nodes drawn from one budget.
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_setup cluster
+CLUSTER_CONF=(cluster redis "127.0.0.1:$REDIS_PORT")
 KEY="mx:g:198.18.9.0/24 a@example.org u@example.com"
 
-redis_start
+redis_start $REDIS_PORT
 start_node A
 start_node B
 wait_state A up
@@ -147,9 +53,7 @@ expect A c@example.org u@example.com "$OK"
 pass "a key passed on node B passes on node A at once"
 
 # 3. Redis killed: no stall, per-node greylisting, writes kept.
-kill -KILL "$redisp"
-wait "$redisp" 2>/dev/null
-redisp=
+redis_kill $REDIS_PORT
 wait_state A down
 wait_state B down
 expect A a@example.org u@example.com "$OK" # known locally
@@ -161,7 +65,7 @@ grep -q "cluster: lost redis" "$MX_TMP/a.log" || fail "node A did not log the lo
 pass "redis down: both nodes answer at once, A keeps $(cstat A backlog) writes"
 
 # 4. Redis back (empty): reconnect, flush, share again.
-redis_start
+redis_start $REDIS_PORT
 wait_state A up
 wait_state B up
 wait_key "mx:g:198.18.9.0/24 d@example.org u@example.com" >/dev/null ||
@@ -204,10 +108,5 @@ v=$(rcli GET "mx:r:m:198.18.9.20/32:$(($(date +%s) / 60))")
 pass "one budget over both nodes: message $refused refused on B (redis window counter ${v:-rolled over})"
 CLIENT=198.18.9.10
 
-node B
-mx_stop
-PID_B=
-node A
-mx_stop
-PID_A=
+stop_nodes
 pass "both nodes stopped cleanly"
