@@ -231,6 +231,16 @@ bool mx_store_configured(void)
 	return S.nw > 0;
 }
 
+/* The next free request slot of @w, or NULL (ring full, counted). */
+static struct store_req *req_slot(struct store_worker *w)
+{
+	struct store_req *rq = dns_ring_slot_put(w->req);
+
+	if (!rq)
+		__atomic_store_n(&w->ring_full, w->ring_full + 1, __ATOMIC_RELAXED);
+	return rq;
+}
+
 int mx_store_grey_post(unsigned worker, enum mx_store_op op, const char *key, uint32_t first,
 		       uint64_t cookie)
 {
@@ -240,15 +250,12 @@ int mx_store_grey_post(unsigned worker, enum mx_store_op op, const char *key, ui
 
 	if (worker >= S.nw)
 		return -ENOTCONN;
-	w = &S.w[worker];
 	len = strnlen(key, GREY_KEY_MAX + 1);
 	if (len > GREY_KEY_MAX)
 		return -ENAMETOOLONG;
-	rq = dns_ring_slot_put(w->req);
-	if (!rq) {
-		__atomic_store_n(&w->ring_full, w->ring_full + 1, __ATOMIC_RELAXED);
+	w = &S.w[worker];
+	if (!(rq = req_slot(w)))
 		return -ENOBUFS;
-	}
 	rq->cookie = cookie;
 	rq->first = first;
 	rq->op = (uint8_t)op;
@@ -267,11 +274,8 @@ int mx_store_rl_post(unsigned worker, int what, int family, const uint8_t *addr)
 	if (worker >= S.nw)
 		return -ENOTCONN;
 	w = &S.w[worker];
-	rq = dns_ring_slot_put(w->req);
-	if (!rq) {
-		__atomic_store_n(&w->ring_full, w->ring_full + 1, __ATOMIC_RELAXED);
+	if (!(rq = req_slot(w)))
 		return -ENOBUFS;
-	}
 	rq->op = MX_STORE_RL;
 	rq->first = (uint32_t)what;
 	rq->len = (uint16_t)family;
@@ -792,42 +796,33 @@ static void schedule_retry(const char *why)
 }
 
 /* The adapter: one per context (the primary's, a sentinel's). */
-static void ad_apply(struct store_ad *ad)
+static void ad_set(void *p, unsigned bit, bool on)
 {
+	struct store_ad *ad = p;
+
+	ad->ev = on ? ad->ev | bit : ad->ev & ~bit;
 	if (ad->fd >= 0)
 		mx_loop_mod(ad->fd, ad->ev);
 }
 
 static void ad_add_read(void *p)
 {
-	struct store_ad *ad = p;
-
-	ad->ev |= MX_LOOP_IN;
-	ad_apply(ad);
+	ad_set(p, MX_LOOP_IN, true);
 }
 
 static void ad_del_read(void *p)
 {
-	struct store_ad *ad = p;
-
-	ad->ev &= ~MX_LOOP_IN;
-	ad_apply(ad);
+	ad_set(p, MX_LOOP_IN, false);
 }
 
 static void ad_add_write(void *p)
 {
-	struct store_ad *ad = p;
-
-	ad->ev |= MX_LOOP_OUT;
-	ad_apply(ad);
+	ad_set(p, MX_LOOP_OUT, true);
 }
 
 static void ad_del_write(void *p)
 {
-	struct store_ad *ad = p;
-
-	ad->ev &= ~MX_LOOP_OUT;
-	ad_apply(ad);
+	ad_set(p, MX_LOOP_OUT, false);
 }
 
 static void ad_cleanup(void *p)

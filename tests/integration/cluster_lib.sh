@@ -11,7 +11,7 @@
 #   write_conf NODE [S K V]  its config; start_node NODE [S K V]
 #   expect NODE MAIL RCPT REPLY, cstat NODE COUNTER, wait_state NODE STATE,
 #   wait_key KEY
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 REDIS_PORT=6390
 declare -A redisp=()
 CLUSTER_CONF=()
