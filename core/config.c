@@ -828,6 +828,31 @@ static bool dns_servers_ok(const char *v)
 	return true;
 }
 
+/* [cluster]: literal ADDRESS:PORT (hiredis would resolve a name with a
+ * blocking call), sentinels with a master name. */
+static void check_cluster(struct load_ctx *x)
+{
+	const struct mx_config *c = x->c;
+	char buf[MX_CFG_STR], *save = NULL;
+
+	if (c->cluster_redis[0] && config_parse_listen(c->cluster_redis, NULL, NULL) != 0)
+		add_err(x,
+			"%s:%u: [cluster] redis = %s: expected ADDRESS:PORT (a.b.c.d:PORT or "
+			"[IPv6]:PORT)",
+			x->name, key_line(x, "cluster", "redis"), c->cluster_redis);
+	snprintf(buf, sizeof(buf), "%s", c->cluster_sentinels);
+	for (char *s = strtok_r(buf, ", ", &save); s; s = strtok_r(NULL, ", ", &save))
+		if (config_parse_listen(s, NULL, NULL) != 0)
+			add_err(x,
+				"%s:%u: [cluster] sentinels: %s: expected ADDRESS:PORT "
+				"(a.b.c.d:PORT "
+				"or [IPv6]:PORT), comma-separated",
+				x->name, key_line(x, "cluster", "sentinels"), s);
+	if (c->cluster_sentinels[0] && !c->cluster_sentinel_master[0])
+		add_err(x, "%s:%u: [cluster] sentinels: expected a [cluster] sentinel_master",
+			x->name, key_line(x, "cluster", "sentinels"));
+}
+
 static void check_whole(struct load_ctx *x)
 {
 	struct mx_config *c = x->c;
@@ -898,6 +923,7 @@ static void check_whole(struct load_ctx *x)
 	if (c->dns_min_ttl > c->dns_max_ttl)
 		add_err(x, "%s:%u: [dns] min_ttl: expected at most max_ttl (%lld)", x->name,
 			key_line(x, "dns", "min_ttl"), (long long)c->dns_max_ttl);
+	check_cluster(x);
 }
 
 static int finish(struct load_ctx *x, int rc)

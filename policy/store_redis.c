@@ -1201,8 +1201,6 @@ int mx_store_boot(const struct mx_config *c, unsigned nworkers, char *err, size_
 				S.nsent = 0;
 				return -1;
 			}
-			if (!strchr(tok, ':') || tok[strlen(tok) - 1] == ']')
-				a->port = 26379;
 			S.nsent++;
 		}
 		if (!c->cluster_sentinel_master[0]) {
