@@ -353,70 +353,13 @@ static int key_argv(const char *key, size_t klen, char *buf, size_t blen)
 	return n < 0 || (size_t)n >= blen ? -1 : n;
 }
 
-static void on_write_reply(redisAsyncContext *ac, void *r, void *priv)
+static struct store_write *write_new(uint8_t op, const char *key, size_t klen, uint32_t first)
 {
-	redisReply *rep = r;
+	struct store_write *w = malloc(sizeof(*w) + klen + 1);
 
-	(void)ac;
-	(void)priv;
-	if (S.c.inflight)
-		S.c.inflight--;
-	if (rep && rep->type == REDIS_REPLY_ERROR) {
-		S.c.errors++;
-		MX_DEBUG("cluster: redis error: %s", rep->str);
-	}
-}
-
-/* Send a greylist write now. 0 or -1 (not connected: the caller keeps it). */
-static int send_write(uint8_t op, const char *key, size_t klen, uint32_t first)
-{
-	const struct mx_config *c = config_current();
-	char k[MX_CFG_STR + GREY_KEY_MAX + 8], v[32], ttl[16];
-	const char *argv[6];
-	size_t argl[6];
-	int kl, argc = 0;
-	bool pass = op == MX_STORE_GREY_PASS;
-	uint32_t window = c ? (uint32_t)c->grey_window_s : 2 * 86400;
-	uint32_t age = c ? (uint32_t)c->grey_max_age_s : 35 * 86400;
-
-	if (S.state != ST_UP || S.c.inflight >= INFLIGHT_MAX)
-		return -1;
-	kl = key_argv(key, klen, k, sizeof(k));
-	if (kl < 0)
-		return 0; /* cannot be written: dropped */
-	snprintf(v, sizeof(v), "%u %d", first, pass ? 1 : 0);
-	snprintf(ttl, sizeof(ttl), "%u", pass ? age : window);
-	argv[argc] = "SET", argl[argc++] = 3;
-	argv[argc] = k, argl[argc++] = (size_t)kl;
-	argv[argc] = v, argl[argc++] = strlen(v);
-	argv[argc] = "EX", argl[argc++] = 2;
-	argv[argc] = ttl, argl[argc++] = strlen(ttl);
-	if (!pass)
-		argv[argc] = "NX", argl[argc++] = 2;
-	if (redisAsyncCommandArgv(S.ac, on_write_reply, NULL, argc, argv, argl) != REDIS_OK)
-		return -1;
-	S.c.inflight++;
-	S.c.writes++;
-	return 0;
-}
-
-static void backlog_add(uint8_t op, const char *key, size_t klen, uint32_t first)
-{
-	struct store_write *w;
-
-	if (S.c.backlog >= S.backlog_max && S.bl_head) {
-		w = S.bl_head; /* the oldest goes */
-		S.bl_head = w->next;
-		if (!S.bl_head)
-			S.bl_tail = NULL;
-		free(w);
-		S.c.backlog--;
-		S.c.writes_dropped++;
-	}
-	w = malloc(sizeof(*w) + klen + 1);
 	if (!w) {
 		S.c.writes_dropped++;
-		return;
+		return NULL;
 	}
 	w->next = NULL;
 	w->op = op;
@@ -424,6 +367,22 @@ static void backlog_add(uint8_t op, const char *key, size_t klen, uint32_t first
 	w->len = (uint16_t)klen;
 	memcpy(w->key, key, klen);
 	w->key[klen] = '\0';
+	return w;
+}
+
+/* Keep @w for later (owned), dropping the oldest beyond backlog_max. */
+static void backlog_push(struct store_write *w)
+{
+	if (S.c.backlog >= S.backlog_max && S.bl_head) {
+		struct store_write *old = S.bl_head;
+		S.bl_head = old->next;
+		if (!S.bl_head)
+			S.bl_tail = NULL;
+		free(old);
+		S.c.backlog--;
+		S.c.writes_dropped++;
+	}
+	w->next = NULL;
 	if (S.bl_tail)
 		S.bl_tail->next = w;
 	else
@@ -432,11 +391,78 @@ static void backlog_add(uint8_t op, const char *key, size_t klen, uint32_t first
 	S.c.backlog++;
 }
 
+static void backlog_add(uint8_t op, const char *key, size_t klen, uint32_t first)
+{
+	struct store_write *w = write_new(op, key, klen, first);
+
+	if (w)
+		backlog_push(w);
+}
+
+/* A write's reply; none (the link dropped first): kept for the next link. */
+static void on_write_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct store_write *w = priv;
+	redisReply *rep = r;
+
+	(void)ac;
+	if (S.c.inflight)
+		S.c.inflight--;
+	if (!rep) {
+		backlog_push(w);
+		return;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		S.c.errors++;
+		MX_DEBUG("cluster: redis error: %s", rep->str);
+	}
+	free(w);
+}
+
+/* Send @w (owned) now: 0 (hiredis holds it until the reply) or -1 (not
+ * connected: the caller keeps it). */
+static int send_write(struct store_write *w)
+{
+	const struct mx_config *c = config_current();
+	char k[MX_CFG_STR + GREY_KEY_MAX + 8], v[32], ttl[16];
+	const char *argv[6];
+	size_t argl[6];
+	int kl, argc = 0;
+	bool pass = w->op == MX_STORE_GREY_PASS;
+	uint32_t window = c ? (uint32_t)c->grey_window_s : 2 * 86400;
+	uint32_t age = c ? (uint32_t)c->grey_max_age_s : 35 * 86400;
+
+	if (S.state != ST_UP || S.c.inflight >= INFLIGHT_MAX)
+		return -1;
+	kl = key_argv(w->key, w->len, k, sizeof(k));
+	if (kl < 0) {
+		free(w); /* cannot be written: dropped */
+		S.c.writes_dropped++;
+		return 0;
+	}
+	snprintf(v, sizeof(v), "%u %d", w->first, pass ? 1 : 0);
+	snprintf(ttl, sizeof(ttl), "%u", pass ? age : window);
+	argv[argc] = "SET", argl[argc++] = 3;
+	argv[argc] = k, argl[argc++] = (size_t)kl;
+	argv[argc] = v, argl[argc++] = strlen(v);
+	argv[argc] = "EX", argl[argc++] = 2;
+	argv[argc] = ttl, argl[argc++] = strlen(ttl);
+	if (!pass)
+		argv[argc] = "NX", argl[argc++] = 2;
+	if (redisAsyncCommandArgv(S.ac, on_write_reply, w, argc, argv, argl) != REDIS_OK)
+		return -1;
+	S.c.inflight++;
+	S.c.writes++;
+	return 0;
+}
+
 static void write_or_keep(uint8_t op, const char *key, size_t klen, uint32_t first)
 {
-	if (!S.bl_head && send_write(op, key, klen, first) == 0)
+	struct store_write *w = write_new(op, key, klen, first);
+
+	if (!w || (!S.bl_head && send_write(w) == 0))
 		return;
-	backlog_add(op, key, klen, first);
+	backlog_push(w);
 }
 
 static unsigned flush_backlog(void)
@@ -444,14 +470,19 @@ static unsigned flush_backlog(void)
 	unsigned n = 0;
 
 	while (S.bl_head && n < FLUSH_PER_TICK) {
-		struct store_write *w = S.bl_head;
-		if (send_write(w->op, w->key, w->len, w->first) != 0)
-			break;
-		S.bl_head = w->next;
-		if (!S.bl_head)
+		struct store_write *w = S.bl_head, *next = w->next;
+		S.bl_head = next;
+		if (!next)
 			S.bl_tail = NULL;
-		free(w);
 		S.c.backlog--;
+		if (send_write(w) != 0) { /* back at the head */
+			w->next = S.bl_head;
+			S.bl_head = w;
+			if (!S.bl_tail)
+				S.bl_tail = w;
+			S.c.backlog++;
+			break;
+		}
 		n++;
 	}
 	return n;
