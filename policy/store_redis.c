@@ -517,8 +517,10 @@ static void on_get_reply(redisAsyncContext *ac, void *r, void *priv)
 		S.c.inflight--;
 	lk_unlink(l);
 	if (!rep) { /* disconnected: the reply never comes */
-		if (!l->answered)
+		if (!l->answered) {
+			S.c.timeouts++;
 			answer(l->worker, l->cookie, false);
+		}
 		if (l->write_new)
 			backlog_add(MX_STORE_GREY_NEW, l->key, l->len, l->first);
 		free(l);
@@ -1015,9 +1017,13 @@ static void on_ping(struct mx_loop_timer *t, void *arg)
 	if (S.state != ST_UP || !S.ac)
 		return;
 	if (S.ping_out) {
+		/* Freed, not disconnected: a disconnect would wait for the
+		 * replies of a peer that sends none. Pending lookups are
+		 * answered "not found", pending writes go back to the backlog. */
+		redisAsyncContext *ac = S.ac;
 		MX_WARN("cluster: redis %s:%d does not answer", S.host, S.port);
-		snprintf(S.last_err, sizeof(S.last_err), "no answer to ROLE");
-		redisAsyncDisconnect(S.ac);
+		lost("no answer to ROLE");
+		redisAsyncFree(ac);
 		return;
 	}
 	if (redisAsyncCommand(S.ac, on_role, NULL, "ROLE") == REDIS_OK) {

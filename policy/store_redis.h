@@ -67,7 +67,8 @@ enum mx_store_op {
 	X(lookups, COUNTER, "greylist lookups sent to the shared store")                  \
 	X(hits, COUNTER, "greylist lookups the shared store knew (merged locally)")       \
 	X(misses, COUNTER, "greylist lookups the shared store did not know")              \
-	X(timeouts, COUNTER, "greylist lookups answered too late: local verdict stood")   \
+	X(timeouts, COUNTER,                                                              \
+	  "greylist lookups unanswered in time or link lost: local verdict stood")        \
 	X(errors, COUNTER, "error replies from the shared store")                         \
 	X(ring_full, COUNTER, "requests a worker could not post (ring full): local only") \
 	X(rl_syncs, COUNTER, "rate-limit counters sent to the shared store (INCRBY)")     \

@@ -5,6 +5,8 @@
 #   - a triplet deferred by A passes on B after the (3 s) delay, B having
 #     found A's first attempt in Redis; the key is in Redis with its TTL;
 #   - B's pass is written behind: the key is "passed" in Redis;
+#   - Redis paused: a lookup times out, the local verdict stands, the
+#     silent link is dropped and taken up again when Redis answers;
 #   - Redis killed: both nodes keep answering at once (per-node
 #     greylisting), `show cluster` says down, writes wait in the backlog;
 #   - Redis back (empty): both reconnect, the backlog is flushed, a
@@ -52,6 +54,18 @@ sleep 0.5
 expect A c@example.org u@example.com "$OK"
 pass "a key passed on node B passes on node A at once"
 
+# 2b. Redis paused (SIGSTOP): a lookup times out and the local verdict
+# stands at once; the silent link is dropped after an unanswered ROLE.
+kill -STOP "${redisp[$REDIS_PORT]}"
+t0=$(cstat A timeouts)
+expect A f@example.org u@example.com "$DEFER"
+wait_state A down
+[ "$(cstat A timeouts)" -gt "$t0" ] || fail "node A: cluster.timeouts = $(cstat A timeouts)"
+pass "redis paused: the lookup timed out ($(cstat A timeouts) timeouts), the local verdict stood, the link was dropped"
+kill -CONT "${redisp[$REDIS_PORT]}"
+wait_state A up
+wait_state B up
+
 # 3. Redis killed: no stall, per-node greylisting, writes kept.
 redis_kill $REDIS_PORT
 wait_state A down
@@ -76,12 +90,14 @@ sleep 3.5
 expect B d@example.org u@example.com "$OK"
 pass "a triplet deferred by A while redis was down passes on B afterwards"
 
-# 5. One budget for one client over both nodes: 6 messages a minute. A
+# 5. One budget for one client over both nodes: 6 messages a minute (the
+# other limits off, so that cluster.rl_charged counts this one only). A
 # takes 4, B one; B charges A's 4 at its next sync (once a second) and
 # refuses within 3 more (tokens come back one per 10 s), where B alone
 # would accept 5. The windows are minutes: start early in one.
 for n in A B; do
-	write_conf $n ratelimit msg_per_ip 6
+	write_conf $n ratelimit msg_per_ip 6 ratelimit msg_per_net 0 \
+		ratelimit rcpt_per_ip 0 ratelimit rcpt_per_net 0
 	mx_ctl reload >/dev/null || fail "node $n: reload: $(mx_ctl reload)"
 done
 for _ in $(seq 30); do [ $(($(date +%s) % 60)) -lt 40 ] && break; sleep 1; done
