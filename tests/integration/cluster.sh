@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Several nodes sharing greylisting and rate limits through Redis
 # (policy/store_redis.c): one redis-server on 127.0.0.1:6390 of the test's
-# namespace, nodes A and B on their own veth pairs (cluster_lib.sh).
+# namespace (with a password: AUTH), nodes A and B on their own veth pairs
+# (cluster_lib.sh).
 #   - a triplet deferred by A passes on B after the (3 s) delay, B having
 #     found A's first attempt in Redis; the key is in Redis with its TTL;
 #   - B's pass is written behind: the key is "passed" in Redis;
@@ -14,7 +15,8 @@
 #   - one client's messages over both nodes drawn from one budget.
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_setup cluster
-CLUSTER_CONF=(cluster redis "127.0.0.1:$REDIS_PORT")
+REDIS_PASS=shared-secret # AUTH
+CLUSTER_CONF=(cluster redis "127.0.0.1:$REDIS_PORT" cluster password "$REDIS_PASS")
 KEY="mx:g:198.18.9.0/24 a@example.org u@example.com"
 
 redis_start $REDIS_PORT

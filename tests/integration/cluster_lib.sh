@@ -34,15 +34,18 @@ cluster_setup() {
 	CLIENT=198.18.9.10
 }
 
-rcli() { in_ns redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+# REDIS_PASS: the password of every redis-server started (and of rcli).
+REDIS_PASS=
+rcli() { in_ns redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ${REDIS_PASS:+-a "$REDIS_PASS" --no-auth-warning} "$@"; }
 redis_start() {
 	local port=$1
 	shift
 	(mx_ns_exec "$MX_NS" redis-server --port "$port" --bind 127.0.0.1 --save "" \
-		--appendonly no --dir "$MX_TMP" --protected-mode no "$@") >>"$MX_TMP/redis-$port.log" 2>&1 &
+		--appendonly no --dir "$MX_TMP" --protected-mode no ${REDIS_PASS:+--requirepass "$REDIS_PASS"} \
+		"$@") >>"$MX_TMP/redis-$port.log" 2>&1 &
 	redisp[$port]=$!
 	for _ in $(seq 50); do
-		in_ns redis-cli -h 127.0.0.1 -p "$port" PING 2>/dev/null | grep -q PONG && return 0
+		REDIS_PORT=$port rcli PING 2>/dev/null | grep -q PONG && return 0
 		sleep 0.1
 	done
 	fail "redis-server on port $port did not answer"
