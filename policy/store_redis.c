@@ -962,21 +962,34 @@ static bool role_ok(const redisReply *rep)
 	return strcmp(S.role, "master") == 0;
 }
 
-static void on_role(redisAsyncContext *ac, void *r, void *priv)
+/* A reply to the primary's context, counted; NULL: none or a context
+ * already dropped. */
+static redisReply *primary_reply(redisAsyncContext *ac, void *r)
 {
-	redisReply *rep = r;
-
-	(void)priv;
 	if (S.c.inflight)
 		S.c.inflight--;
-	if (ac != S.ac || !rep)
+	return ac == S.ac ? r : NULL;
+}
+
+/* Drop the link after a refusal (the replies still due are read first). */
+static void refuse_link(redisAsyncContext *ac, const char *why)
+{
+	snprintf(S.last_err, sizeof(S.last_err), "%s", why);
+	MX_WARN("cluster: redis %s:%d: %s", S.host, S.port, why);
+	redisAsyncDisconnect(ac);
+}
+
+static void on_role(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *rep = primary_reply(ac, r);
+
+	(void)priv;
+	if (!rep)
 		return;
 	S.ping_out = false;
 	if (rep->type == REDIS_REPLY_ERROR || !role_ok(rep)) {
-		snprintf(S.last_err, sizeof(S.last_err), "%s",
-			 rep->type == REDIS_REPLY_ERROR ? rep->str : "not the primary any more");
-		MX_WARN("cluster: redis %s:%d: %s", S.host, S.port, S.last_err);
-		redisAsyncDisconnect(ac);
+		refuse_link(ac,
+			    rep->type == REDIS_REPLY_ERROR ? rep->str : "not the primary any more");
 		return;
 	}
 	if (S.state == ST_UP)
@@ -995,18 +1008,11 @@ static void on_role(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_auth(redisAsyncContext *ac, void *r, void *priv)
 {
-	redisReply *rep = r;
+	redisReply *rep = primary_reply(ac, r);
 
 	(void)priv;
-	if (S.c.inflight)
-		S.c.inflight--;
-	if (ac != S.ac || !rep)
-		return;
-	if (rep->type == REDIS_REPLY_ERROR) {
-		MX_WARN("cluster: redis %s:%d refused us: %s", S.host, S.port, rep->str);
-		snprintf(S.last_err, sizeof(S.last_err), "%s", rep->str);
-		redisAsyncDisconnect(ac);
-	}
+	if (rep && rep->type == REDIS_REPLY_ERROR)
+		refuse_link(ac, rep->str);
 }
 
 /* Once a second: ROLE. Unanswered a second later (a paused or cut-off
