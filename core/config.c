@@ -280,6 +280,17 @@ static const struct key_def keys[] = {
 	{"ratelimit", "msg_per_net", K_INT, OFF(rl_msg_per_net), 0, 1000000, false, LIVE},
 	{"ratelimit", "rcpt_per_net", K_INT, OFF(rl_rcpt_per_net), 0, 1000000, false, LIVE},
 	{"ratelimit", "max_entries", K_INT, OFF(rl_max_entries), 1000, 1 << 26, false, RESTART},
+
+	{"cluster", "redis", K_STR, OFF(cluster_redis), 0, 0, false, RESTART},
+	{"cluster", "password", K_STR, OFF(cluster_password), 0, 0, false, RESTART},
+	{"cluster", "prefix", K_STR, OFF(cluster_prefix), 0, 0, false, RESTART},
+	{"cluster", "sentinels", K_STR, OFF(cluster_sentinels), 0, 0, false, RESTART},
+	{"cluster", "sentinel_master", K_STR, OFF(cluster_sentinel_master), 0, 0, false, RESTART},
+	{"cluster", "lookup_timeout_ms", K_INT, OFF(cluster_lookup_timeout_ms), 1, 5000, false,
+	 RESTART},
+	{"cluster", "connect_timeout_ms", K_INT, OFF(cluster_connect_timeout_ms), 10, 60000, false,
+	 RESTART},
+	{"cluster", "backlog_max", K_INT, OFF(cluster_backlog_max), 0, 10000000, false, RESTART},
 };
 #undef OFF
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -408,6 +419,10 @@ void config_defaults(struct mx_config *c)
 	c->rl_msg_per_net = 1000;
 	c->rl_rcpt_per_net = 5000;
 	c->rl_max_entries = 200000;
+	snprintf(c->cluster_prefix, sizeof(c->cluster_prefix), "mx:");
+	c->cluster_lookup_timeout_ms = 50;
+	c->cluster_connect_timeout_ms = 1000;
+	c->cluster_backlog_max = 100000;
 }
 
 struct load_ctx {
@@ -840,6 +855,31 @@ static bool dns_servers_ok(const char *v)
 	return true;
 }
 
+/* [cluster]: literal ADDRESS:PORT (hiredis would resolve a name with a
+ * blocking call), sentinels with a master name. */
+static void check_cluster(struct load_ctx *x)
+{
+	const struct mx_config *c = x->c;
+	char buf[MX_CFG_STR], *save = NULL;
+
+	if (c->cluster_redis[0] && config_parse_listen(c->cluster_redis, NULL, NULL) != 0)
+		add_err(x,
+			"%s:%u: [cluster] redis = %s: expected ADDRESS:PORT (a.b.c.d:PORT or "
+			"[IPv6]:PORT)",
+			x->name, key_line(x, "cluster", "redis"), c->cluster_redis);
+	snprintf(buf, sizeof(buf), "%s", c->cluster_sentinels);
+	for (char *s = strtok_r(buf, ", ", &save); s; s = strtok_r(NULL, ", ", &save))
+		if (config_parse_listen(s, NULL, NULL) != 0)
+			add_err(x,
+				"%s:%u: [cluster] sentinels: %s: expected ADDRESS:PORT "
+				"(a.b.c.d:PORT "
+				"or [IPv6]:PORT), comma-separated",
+				x->name, key_line(x, "cluster", "sentinels"), s);
+	if (c->cluster_sentinels[0] && !c->cluster_sentinel_master[0])
+		add_err(x, "%s:%u: [cluster] sentinels: expected a [cluster] sentinel_master",
+			x->name, key_line(x, "cluster", "sentinels"));
+}
+
 static void check_whole(struct load_ctx *x)
 {
 	struct mx_config *c = x->c;
@@ -910,6 +950,7 @@ static void check_whole(struct load_ctx *x)
 	if (c->dns_min_ttl > c->dns_max_ttl)
 		add_err(x, "%s:%u: [dns] min_ttl: expected at most max_ttl (%lld)", x->name,
 			key_line(x, "dns", "min_ttl"), (long long)c->dns_max_ttl);
+	check_cluster(x);
 }
 
 static int finish(struct load_ctx *x, int rc)

@@ -36,6 +36,7 @@
 #include "policy/grey_stage.h"
 #include "policy/policy.h"
 #include "policy/rl_stage.h"
+#include "policy/store_redis.h"
 #include "policy/verify.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
@@ -295,6 +296,7 @@ int main(int argc, char **argv)
 	    metrics_open(config) != 0 || tls_boot(config) != 0 ||
 	    queue_prepare(config, uid, gid) != 0 || drop_privileges(uid, gid) != 0 ||
 	    dns_boot(config) != 0 || grey_boot(config, dp_nworkers(), err, sizeof(err)) != 0 ||
+	    mx_store_boot(config, dp_nworkers(), err, sizeof(err)) != 0 ||
 	    rl_boot(config, dp_nworkers()) != 0 || queue_boot(config, dp_nworkers()) != 0 ||
 	    queue_start() != 0 || dp_start() != 0) {
 		rc = 1;
@@ -328,7 +330,8 @@ out:
 	metrics_close();
 	dp_stop(); /* workers flush their spool streams before it returns */
 	queue_stop();
-	grey_shutdown(); /* the workers are gone: last snapshot */
+	mx_store_shutdown(); /* the workers are gone: nothing posts any more */
+	grey_shutdown();     /* the workers are gone: last snapshot */
 	rl_shutdown();
 	pol_shutdown();	   /* the workers are gone */
 	mx_dns_shutdown(); /* after the workers: they read its cache */

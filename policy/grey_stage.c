@@ -29,6 +29,7 @@
 #include "policy/grey_org.h"
 #include "policy/policy.h"
 #include "policy/spf.h"
+#include "policy/store_redis.h"
 #include "smtp/host.h"
 
 #define GREY_MAX_WORKERS 128
@@ -57,6 +58,9 @@ static unsigned snap_every_s, n_workers;
 
 struct grey_parked {
 	uint32_t slot;
+	bool wait_store;      /* waiting for the shared store, not for SPF */
+	struct grey_result r; /* the local verdict (stands on a store miss) */
+	uint64_t cookie;      /* of the store lookup */
 	uint64_t ticket;
 	char rcpt[SMTP_PATH_MAX];
 };
@@ -67,6 +71,7 @@ struct grey_stage {
 	void *pol; /* the worker's struct pol_stage (reverse name) */
 	char text[SMTP_REPLY_MAX];
 	unsigned nparked;
+	uint64_t seq; /* store lookup cookies */
 	struct grey_parked parked[GREY_PARK_MAX];
 };
 
@@ -439,51 +444,57 @@ static void session_input(const struct grey_stage *gs, const struct smtp_conn *c
 	}
 }
 
-/* Decide @rcpt for the session of @c: CONTINUE, or REPLY with @ans. */
-static enum smtp_stage_verdict decide(struct grey_stage *gs, const struct grey_set *s,
-				      struct smtp_conn *c, const struct pol_input *in,
-				      const char *rcpt, struct smtp_answer *ans)
+/* The query of @rcpt for the session of @c, or false: a static whitelist
+ * of host names matched the client (counted). @org (at least
+ * MX_DNS_NAME_MAX + 8 octets) holds the organisation key q->spf_domain may
+ * point to. */
+static bool build_query(struct grey_stage *gs, const struct grey_set *s, const struct smtp_conn *c,
+			const struct pol_input *in, const char *rcpt, struct grey_query *q,
+			char *org, size_t orglen)
 {
-	struct grey_table *g = table;
-	struct grey_query q;
-	struct grey_result r;
-	char org[MX_DNS_NAME_MAX + 8];
-
 	/* The client's forward-confirmed reverse name, once the policy
 	 * stage has it. */
 	if (gs->pol &&
 	    grey_wl_match(s->wl, GREY_WL_HOSTS, pol_stage_rdns(gs->pol, c->slot), 0, NULL)) {
-		grey_count_whitelisted(g, gs->worker);
-		return SMTP_STAGE_CONTINUE;
+		grey_count_whitelisted(table, gs->worker);
+		return false;
 	}
-	memset(&q, 0, sizeof(q));
-	q.family = in->family;
-	memcpy(q.addr, in->addr, 16);
-	q.sender = in->from ? in->from : "";
-	q.helo = in->helo ? in->helo : "";
-	q.rcpt = rcpt;
+	memset(q, 0, sizeof(*q));
+	q->family = in->family;
+	memcpy(q->addr, in->addr, 16);
+	q->sender = in->from ? in->from : "";
+	q->helo = in->helo ? in->helo : "";
+	q->rcpt = rcpt;
 	if (s->spf_domain && in->spf != POL_DNS_NONE && in->spf != POL_DNS_WAIT &&
 	    in->spf_result == SPF_PASS && in->from)
-		q.spf_domain = pol_addr_domain(in->from);
+		q->spf_domain = pol_addr_domain(in->from);
 	/* No SPF domain: the organisation of a confirmed reverse name (its
 	 * registered domain), "ptr:" so it never meets a sender domain. */
-	if (!q.spf_domain && s->ptr_org && gs->pol &&
-	    grey_org_domain(s->psl, pol_stage_rdns(gs->pol, c->slot), org + 4, sizeof(org) - 4) >
-		    0) {
+	if (!q->spf_domain && s->ptr_org && gs->pol &&
+	    grey_org_domain(s->psl, pol_stage_rdns(gs->pol, c->slot), org + 4, orglen - 4) > 0) {
 		memcpy(org, "ptr:", 4);
-		q.spf_domain = org;
+		q->spf_domain = org;
 	}
-	grey_check(g, gs->worker, &q, grey_now(g), &r);
-	if (!grey_verdict_defers(r.verdict)) {
-		if (r.verdict == GREY_PASS_RETRY) {
-			log_grey(gs, c, "pass", rcpt, &q, 0);
-			if (c->grey_passed < UINT16_MAX) /* the session's summary line */
+	return true;
+}
+
+/* Answer the verdict @r: CONTINUE, or REPLY with @ans. The session's
+ * summary line counts passes and deferrals. */
+static enum smtp_stage_verdict verdict_answer(struct grey_stage *gs, const struct grey_set *s,
+					      struct smtp_conn *c, const struct grey_query *q,
+					      const char *rcpt, const struct grey_result *r,
+					      struct smtp_answer *ans)
+{
+	if (!grey_verdict_defers(r->verdict)) {
+		if (r->verdict == GREY_PASS_RETRY) {
+			log_grey(gs, c, "pass", rcpt, q, 0);
+			if (c->grey_passed < UINT16_MAX)
 				c->grey_passed++;
 		}
 		return SMTP_STAGE_CONTINUE;
 	}
-	log_grey(gs, c, r.verdict == GREY_DEFER_NEW ? "defer new" : "defer early", rcpt, &q,
-		 r.wait_s);
+	log_grey(gs, c, r->verdict == GREY_DEFER_NEW ? "defer new" : "defer early", rcpt, q,
+		 r->wait_s);
 	if (c->grey_deferred < UINT16_MAX)
 		c->grey_deferred++;
 	{
@@ -500,6 +511,62 @@ static enum smtp_stage_verdict decide(struct grey_stage *gs, const struct grey_s
 	ans->enh = "4.7.1";
 	ans->text = gs->text;
 	return SMTP_STAGE_REPLY;
+}
+
+/* The shared store's part of a decision (store_redis.h): a first pass is
+ * written behind; a deferral is looked up while the session is parked
+ * (@ask the parked entry: true, PARK) or, Redis down or no room to park,
+ * a new key is written behind and the local verdict stands. */
+static bool grey_store_hook(struct grey_stage *gs, const struct grey_query *q,
+			    const struct grey_result *r, struct grey_parked *ask)
+{
+	char key[GREY_KEY_MAX];
+	uint32_t now = grey_now(table);
+
+	if (!mx_store_configured() ||
+	    (r->verdict != GREY_PASS_RETRY && !grey_verdict_defers(r->verdict)) ||
+	    grey_key_text(table, q, key, sizeof(key)) < 0)
+		return false;
+	if (r->verdict == GREY_PASS_RETRY) {
+		mx_store_grey_post(gs->worker, MX_STORE_GREY_PASS, key, now, 0);
+		return false;
+	}
+	if (ask && mx_store_up()) {
+		ask->cookie = ++gs->seq;
+		if (mx_store_grey_post(gs->worker,
+				       r->verdict == GREY_DEFER_NEW ? MX_STORE_GREY_ASK
+								    : MX_STORE_GREY_GET,
+				       key, now, ask->cookie) == 0) {
+			ask->wait_store = true;
+			ask->r = *r;
+			return true;
+		}
+	}
+	if (r->verdict == GREY_DEFER_NEW)
+		mx_store_grey_post(gs->worker, MX_STORE_GREY_NEW, key, now, 0);
+	return false;
+}
+
+/* Decide @rcpt for the session of @c: CONTINUE, REPLY with @ans, or (with
+ * @ask, the parked entry to fill) PARK: a local deferral is looked up in
+ * the shared store (store_redis.h), whose answer comes to
+ * grey_stage_poll(). */
+static enum smtp_stage_verdict decide(struct grey_stage *gs, const struct grey_set *s,
+				      struct smtp_conn *c, const struct pol_input *in,
+				      const char *rcpt, struct smtp_answer *ans,
+				      struct grey_parked *ask)
+{
+	struct grey_table *g = table;
+	struct grey_query q;
+	struct grey_result r;
+	char org[MX_DNS_NAME_MAX + 8];
+
+	if (!build_query(gs, s, c, in, rcpt, &q, org, sizeof(org)))
+		return SMTP_STAGE_CONTINUE;
+	grey_check(g, gs->worker, &q, grey_now(g), &r);
+	if (grey_store_hook(gs, &q, &r, ask))
+		return SMTP_STAGE_PARK;
+	return verdict_answer(gs, s, c, &q, rcpt, &r, ans);
 }
 
 static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
@@ -532,10 +599,63 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 		struct grey_parked *p = &gs->parked[gs->nparked++];
 		p->slot = call->conn->slot;
 		snprintf(p->rcpt, sizeof(p->rcpt), "%s", rcpt);
+		p->wait_store = false;
 		p->ticket = smtp_stage_ticket(call, SMTP_TICKET_STORE);
 		return SMTP_STAGE_PARK;
 	}
-	return decide(gs, s, call->conn, &in, rcpt, call->reply);
+	if (gs->nparked < GREY_PARK_MAX) {
+		struct grey_parked *p = &gs->parked[gs->nparked];
+		enum smtp_stage_verdict v = decide(gs, s, call->conn, &in, rcpt, call->reply, p);
+		if (v != SMTP_STAGE_PARK)
+			return v;
+		gs->nparked++;
+		p->slot = call->conn->slot;
+		snprintf(p->rcpt, sizeof(p->rcpt), "%s", rcpt);
+		p->ticket = smtp_stage_ticket(call, SMTP_TICKET_STORE);
+		return SMTP_STAGE_PARK;
+	}
+	return decide(gs, s, call->conn, &in, rcpt, call->reply, NULL);
+}
+
+/* The shared store answered the lookup @cookie (@found: merged into the
+ * table): decide again with what it knew, or let the local verdict stand. */
+static void on_store_answer(void *arg, uint64_t cookie, bool found)
+{
+	struct grey_stage *gs = arg;
+	const struct grey_set *s = current();
+	unsigned i;
+
+	for (i = 0; i < gs->nparked; i++)
+		if (gs->parked[i].wait_store && gs->parked[i].cookie == cookie)
+			break;
+	if (i == gs->nparked)
+		return;
+	{
+		struct grey_parked *p = &gs->parked[i];
+		struct smtp_conn *c = smtp_conn_at(smtp_host_conns(gs->host), p->slot);
+		struct smtp_answer ans = {0};
+		uint64_t ticket = p->ticket;
+		struct grey_result r = p->r;
+		struct pol_input in;
+		struct grey_query q;
+		char org[MX_DNS_NAME_MAX + 8];
+
+		if (s && s->enabled && table && smtp_ticket_gen(ticket) == c->gen) {
+			session_input(gs, c, &in);
+			if (build_query(gs, s, c, &in, p->rcpt, &q, org, sizeof(org))) {
+				if (found) {
+					grey_count_undo(table, gs->worker, r.verdict);
+					grey_check(table, gs->worker, &q, grey_now(table), &r);
+					grey_store_hook(gs, &q, &r, NULL);
+				}
+				if (verdict_answer(gs, s, c, &q, p->rcpt, &r, &ans) ==
+				    SMTP_STAGE_CONTINUE)
+					ans.code = 0;
+			}
+		}
+		*p = gs->parked[--gs->nparked];
+		smtp_host_resume(gs->host, ticket, ans.code ? &ans : NULL);
+	}
 }
 
 unsigned grey_stage_poll(struct grey_stage *gs)
@@ -543,8 +663,12 @@ unsigned grey_stage_poll(struct grey_stage *gs)
 	const struct grey_set *s;
 	unsigned done = 0;
 
-	if (!gs || gs->nparked == 0)
+	if (!gs)
 		return 0;
+	if (mx_store_configured())
+		done += mx_store_poll(gs->worker, GREY_PARK_MAX, on_store_answer, gs);
+	if (gs->nparked == 0)
+		return done;
 	s = current();
 	for (unsigned i = 0; i < gs->nparked;) {
 		struct grey_parked *p = &gs->parked[i];
@@ -552,8 +676,13 @@ unsigned grey_stage_poll(struct grey_stage *gs)
 		struct pol_input in;
 		struct smtp_answer ans = {0};
 		uint64_t ticket = p->ticket;
+		enum smtp_stage_verdict v;
 		bool ready;
 
+		if (p->wait_store) {
+			i++;
+			continue;
+		}
 		session_input(gs, c, &in);
 		ready = !s || !s->enabled ||
 			(in.spf != POL_DNS_WAIT &&
@@ -564,8 +693,14 @@ unsigned grey_stage_poll(struct grey_stage *gs)
 			i++;
 			continue;
 		}
-		if (s && s->enabled && table && smtp_ticket_gen(ticket) == c->gen &&
-		    decide(gs, s, c, &in, p->rcpt, &ans) == SMTP_STAGE_CONTINUE)
+		v = s && s->enabled && table && smtp_ticket_gen(ticket) == c->gen
+			    ? decide(gs, s, c, &in, p->rcpt, &ans, p)
+			    : SMTP_STAGE_CONTINUE;
+		if (v == SMTP_STAGE_PARK) { /* now waits for the shared store */
+			i++;
+			continue;
+		}
+		if (v == SMTP_STAGE_CONTINUE)
 			ans.code = 0;
 		*p = gs->parked[--gs->nparked]; /* before resume: it may park again */
 		smtp_host_resume(gs->host, ticket, ans.code ? &ans : NULL);

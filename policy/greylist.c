@@ -679,6 +679,42 @@ int grey_pass_key(struct grey_table *g, const char *text, uint32_t now)
 	return 0;
 }
 
+int grey_merge_key(struct grey_table *g, const char *text, uint32_t first, bool passed,
+		   uint32_t now)
+{
+	uint64_t h[2];
+	bool dig, fresh;
+	struct grey_entry *e;
+	int rc = key_of(g, text, h, &dig);
+
+	if (rc || dig || strncmp(text, "awl ", 4) == 0)
+		return rc ? rc : -EINVAL;
+	e = lookup(g, h);
+	if (!e) {
+		e = insert(g, &g->pools[g->nworkers], h, GREY_KIND_TRIPLET, text, first,
+			   passed ? now : first, passed ? ST_PASSED : 0, &fresh);
+		return e ? 0 : -ENOSPC;
+	}
+	if (passed) {
+		__atomic_or_fetch(&e->state, ST_PASSED, __ATOMIC_RELAXED);
+		ST(&e->last, now);
+	} else if (!(LD(&e->state) & ST_PASSED) && first < LD(&e->first)) {
+		ST(&e->first, first);
+	}
+	return 0;
+}
+
+void grey_count_undo(struct grey_table *g, unsigned worker, enum grey_verdict v)
+{
+	struct grey_pool *p = &g->pools[worker < g->nworkers ? worker : g->nworkers];
+	uint64_t *c = v == GREY_DEFER_NEW     ? &p->ctr.defer_new
+		      : v == GREY_DEFER_EARLY ? &p->ctr.defer_early
+					      : NULL;
+
+	if (c && *c)
+		ST(c, *c - 1);
+}
+
 int grey_delete_key(struct grey_table *g, const char *text)
 {
 	uint64_t h[2];

@@ -181,6 +181,18 @@ int grey_pass_key(struct grey_table *g, const char *text, uint32_t now);
 /** Delete the key @text (a triplet, or "awl NET"). 0 or -ENOENT. */
 int grey_delete_key(struct grey_table *g, const char *text);
 
+/** Merge what the shared store knows of the triplet @text (the whole key
+ * text): @passed marks it passed (last use @now); otherwise an earlier
+ * @first attempt replaces the local one. Inserted from the control pool if
+ * absent. 0, -ENOSPC, -EINVAL (a digest or an awl key). */
+int grey_merge_key(struct grey_table *g, const char *text, uint32_t first, bool passed,
+		   uint32_t now);
+
+/** Take back the count of a deferral @v of @worker that is decided again
+ * (after a shared-store lookup), so each RCPT is counted once. Worker
+ * @worker only. */
+void grey_count_undo(struct grey_table *g, unsigned worker, enum grey_verdict v);
+
 /** Insert @e as loaded from a snapshot (boot, before the workers run:
  * entries are spread over the workers' pools). 0, -EEXIST, -ENOSPC. */
 int grey_restore(struct grey_table *g, const struct grey_info *e);

@@ -245,6 +245,33 @@ enum rl_verdict rl_take(struct rl_table *t, const struct rl_limits *lim, enum rl
 	return full ? RL_OK_FULL : RL_OK;
 }
 
+int rl_charge(struct rl_table *t, enum rl_what what, int family, const uint8_t *addr, unsigned plen,
+	      uint32_t rate, uint32_t n, uint64_t now_ns)
+{
+	struct rl_key k;
+	struct rl_entry *e;
+	uint64_t T, cap, tat, next;
+
+	if (!rate || !n)
+		return 0;
+	key_make(&k, family, addr, plen);
+	e = get(t, &k);
+	if (!e)
+		return -ENOSPC;
+	T = MIN_NS / rate;
+	cap = now_ns + T * rate; /* an empty bucket, no further */
+	tat = __atomic_load_n(&e->tat[what], __ATOMIC_RELAXED);
+	do {
+		next = (tat > now_ns ? tat : now_ns) + T * n;
+		if (next > cap)
+			next = cap;
+		if (next <= tat)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&e->tat[what], &tat, next, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return 0;
+}
+
 uint64_t rl_clock(const struct rl_table *t)
 {
 	return __atomic_load_n(&t->clock_ns, __ATOMIC_RELAXED);

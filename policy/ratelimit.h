@@ -62,6 +62,13 @@ void rl_destroy(struct rl_table *t);
 enum rl_verdict rl_take(struct rl_table *t, const struct rl_limits *lim, enum rl_what what,
 			int family, const uint8_t *addr, uint64_t now_ns);
 
+/** Charge @n tokens of @what drawn elsewhere (other nodes, through the
+ * shared store) to the bucket of @addr/@plen of @rate per minute, at most
+ * down to an empty bucket; the entry is inserted if absent. 0 or -ENOSPC.
+ * Control thread, online. */
+int rl_charge(struct rl_table *t, enum rl_what what, int family, const uint8_t *addr, unsigned plen,
+	      uint32_t rate, uint32_t n, uint64_t now_ns);
+
 /** Retire entries whose buckets are full at @now_ns (0: the latest clock a
  * worker passed, carried forward by the caller). Returns how many. Control
  * thread, online. */

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "policy/policy.h"
+#include "policy/store_redis.h"
 #include "smtp/host.h"
 
 #define RL_MAX_WORKERS 128
@@ -162,6 +163,8 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 		if (v == RL_OK_FULL)
 			CTR_INC(rs, table_full);
 		rs->drawn[conn->slot] = 1;
+		if (mx_store_configured()) /* shared budget (store_redis.h) */
+			mx_store_rl_post(rs->worker, RL_MSG, conn->peer.family, conn->peer.addr);
 	}
 	v = rl_take(table, &lim, RL_RCPT, conn->peer.family, conn->peer.addr, now);
 	if (v == RL_REFUSE_IP || v == RL_REFUSE_NET) {
@@ -173,6 +176,8 @@ static enum smtp_stage_verdict st_rcpt(void *arg, struct smtp_stage_call *call)
 	}
 	if (v == RL_OK_FULL)
 		CTR_INC(rs, table_full);
+	if (mx_store_configured())
+		mx_store_rl_post(rs->worker, RL_RCPT, conn->peer.family, conn->peer.addr);
 	return SMTP_STAGE_CONTINUE;
 }
 

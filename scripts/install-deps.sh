@@ -24,6 +24,8 @@ packages=(
 	publicsuffix
 	# PNG plots of the bench and metrics series (scripts/plot-metrics.py, bench/compare); optional
 	python3-matplotlib
+	# shared store of several nodes (issue 17): hiredis, and Redis + Sentinel for int-cluster
+	libhiredis-dev redis-server redis-sentinel
 )
 
 missing=()

@@ -15,6 +15,10 @@
 #   mx_stat NAME                     one counter from `show stats`
 #   mx_stop                          SIGTERM, wait, check exit status 0
 #   in_ns CMD...                     run CMD in the namespace
+#   mx_add_veth A B CIDR             another veth pair in the namespace (kernel
+#                                    side A with CIDR, DPDK side B): a second
+#                                    daemon's NIC (set MX_PREFIX, MX_SOCK,
+#                                    MX_CONF, MX_LOG apart for it)
 #   pass MSG / fail MSG              verdicts (fail exits 1)
 set -uo pipefail
 
@@ -75,6 +79,16 @@ mx_setup() {
 
 in_ns() { ip netns exec "$MX_NS" "$@"; }
 
+mx_add_veth() {
+	ip -n "$MX_NS" link add "$1" type veth peer name "$2"
+	in_ns sysctl -qw "net.ipv6.conf.$1.disable_ipv6=1" "net.ipv6.conf.$2.disable_ipv6=1"
+	ip -n "$MX_NS" addr add "$3" dev "$1"
+	in_ns ethtool -K "$1" tx off tso off gso off >/dev/null 2>&1 || true
+	in_ns ethtool -K "$2" rx off tx off tso off gso off gro off >/dev/null 2>&1 || true
+	ip -n "$MX_NS" link set "$2" up
+	ip -n "$MX_NS" link set "$1" up
+}
+
 # mx_conf [workers N] [section key value]...: the base config plus overrides.
 mx_conf() {
 	local lcores="0@0,1@1" extra="" gw="${MX_GW-198.18.0.1}"
@@ -111,7 +125,7 @@ lcores = $lcores
 no_huge = yes
 no_pci = yes
 memory_mb = 256
-file_prefix = $MX_NS
+file_prefix = ${MX_PREFIX:-$MX_NS}
 vdev = ${MX_VDEV:-net_af_packet0,iface=veth1,qpairs=$MX_WORKERS}
 [port]
 device = ${MX_PORT:-net_af_packet0}

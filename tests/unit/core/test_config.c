@@ -106,6 +106,12 @@ static const struct {
 	{MIN_OK "[eal]\nvdev = file:list.txt\n", {"t.conf:8:", "[eal] vdev", "absolute path"}},
 	{MIN_OK "[eal]\nvdev = file:/nonexistent/list.txt\n",
 	 {"t.conf:8:", "[eal] vdev", "file:/nonexistent/list.txt", "cannot read"}},
+	{MIN_OK "[cluster]\nredis = redis.example:6379\n",
+	 {"t.conf:8:", "[cluster] redis = redis.example:6379", "ADDRESS:PORT"}},
+	{MIN_OK "[cluster]\nsentinels = 10.0.0.1:26379, 10.0.0.2\nsentinel_master = m\n",
+	 {"t.conf:8:", "[cluster] sentinels: 10.0.0.2", "ADDRESS:PORT"}},
+	{MIN_OK "[cluster]\nsentinels = 10.0.0.1:26379\n",
+	 {"t.conf:8:", "[cluster] sentinels", "sentinel_master"}},
 };
 
 static void test_errors(void **state)

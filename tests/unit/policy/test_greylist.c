@@ -361,6 +361,37 @@ static void test_ctl_pass_delete(void **st)
 	fin(g);
 }
 
+/* What the shared store knows merged into the table: an earlier first
+ * attempt lets a retry pass here; a pass elsewhere passes at once; the
+ * undone count keeps one count per RCPT. */
+static void test_merge(void **st)
+{
+	struct grey_table *g = mk(NULL, 1);
+	struct grey_query q = q4("198.18.1.1", "a@x", "u@y");
+	struct grey_counters c;
+
+	(void)st;
+	assert_int_equal(check(g, &q, T0 + 400), GREY_DEFER_NEW);
+	assert_int_equal(grey_merge_key(g, "198.18.1.0/24 a@x u@y", T0, false, T0 + 400), 0);
+	grey_count_undo(g, 0, GREY_DEFER_NEW);
+	assert_int_equal(check(g, &q, T0 + 400), GREY_PASS_RETRY);
+	grey_counters_read(g, 0, &c);
+	assert_int_equal(c.defer_new, 0);
+	assert_int_equal(c.pass_retry, 1);
+	/* A later first attempt does not move ours. */
+	q.rcpt = "v@y";
+	assert_int_equal(check(g, &q, T0), GREY_DEFER_NEW);
+	assert_int_equal(grey_merge_key(g, "198.18.1.0/24 a@x v@y", T0 + 200, false, T0 + 200), 0);
+	assert_int_equal(check(g, &q, T0 + 300), GREY_PASS_RETRY);
+	/* Absent here, passed elsewhere. */
+	assert_int_equal(grey_merge_key(g, "198.18.1.0/24 a@x w@y", T0, true, T0 + 10), 0);
+	q.rcpt = "w@y";
+	assert_int_equal(check(g, &q, T0 + 11), GREY_PASS_KNOWN);
+	assert_int_equal(grey_merge_key(g, "awl 198.18.1.0/24", T0, true, T0), -EINVAL);
+	assert_int_equal(grey_merge_key(g, "#0123", T0, true, T0), -EINVAL);
+	fin(g);
+}
+
 /* Two workers insert and pass the same keys at once. */
 struct race_arg {
 	struct grey_table *g;
@@ -546,6 +577,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_delay_and_window),
 		cmocka_unit_test(test_window_restart),
+		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_expiry_and_refresh),
 		cmocka_unit_test(test_auto_whitelist),
 		cmocka_unit_test(test_four_passes_not_enough),

@@ -109,12 +109,36 @@ static void test_pool_full(void **st)
 	fin(t);
 }
 
+/* Draws made on other nodes (shared store) charged to the local bucket:
+ * never beyond an empty bucket, refilled as usual. */
+static void test_charge(void **st)
+{
+	struct rl_table *t = rl_create(100);
+	uint64_t now = 1000 * S;
+
+	(void)st;
+	assert_int_equal(rl_take(t, &lim, RL_MSG, 4, ip("198.18.0.1"), now), RL_OK);
+	assert_int_equal(rl_charge(t, RL_MSG, 4, ip("198.18.0.1"), 32, 10, 7, now), 0);
+	assert_int_equal(rl_take(t, &lim, RL_MSG, 4, ip("198.18.0.1"), now), RL_OK);
+	assert_int_equal(rl_take(t, &lim, RL_MSG, 4, ip("198.18.0.1"), now), RL_OK);
+	assert_int_equal(rl_take(t, &lim, RL_MSG, 4, ip("198.18.0.1"), now), RL_REFUSE_IP);
+	/* A huge charge empties the bucket, no more: one token 6 s later. */
+	assert_int_equal(rl_charge(t, RL_MSG, 4, ip("198.18.0.2"), 32, 10, 1000000, now), 0);
+	assert_int_equal(rl_take(t, &lim, RL_MSG, 4, ip("198.18.0.2"), now + 5 * S), RL_REFUSE_IP);
+	assert_int_equal(rl_take(t, &lim, RL_MSG, 4, ip("198.18.0.2"), now + 6 * S), RL_OK);
+	/* Nothing to charge, or a limit off. */
+	assert_int_equal(rl_charge(t, RL_MSG, 4, ip("198.18.0.3"), 32, 0, 5, now), 0);
+	assert_int_equal(rl_charge(t, RL_MSG, 4, ip("198.18.0.3"), 32, 10, 0, now), 0);
+	fin(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_reset_and_age),
 		cmocka_unit_test(test_pool_full),
+		cmocka_unit_test(test_charge),
 	};
 	int rc;
 

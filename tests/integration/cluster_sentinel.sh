@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Several nodes following a Redis Sentinel failover (policy/store_redis.c):
+# a primary on 127.0.0.1:6390, its replica on 6391 and one sentinel on
+# 26390 (quorum 1, down after 1 s) in the test's namespace; nodes A and B
+# ([cluster] sentinels, sentinel_master) ask the sentinel for the primary.
+#   - both connect to 6390; a triplet deferred by A is written there;
+#   - the primary is killed while clients keep sending to both nodes:
+#     every session is answered (per-node greylisting meanwhile);
+#   - the sentinel promotes 6391; both nodes follow it;
+#   - the triplet deferred by A before the failover (replicated) passes on
+#     B after it, and a key deferred by B on the new primary passes on A.
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_setup cluster-sentinel
+SENT_PORT=26390
+CLUSTER_CONF=(cluster sentinels "127.0.0.1:$SENT_PORT" cluster sentinel_master mxm)
+
+redis_start 6390
+redis_start 6391 --replicaof 127.0.0.1 6390
+cat >"$MX_TMP/sentinel.conf" <<EOC
+port $SENT_PORT
+bind 127.0.0.1
+protected-mode no
+dir $MX_TMP
+sentinel monitor mxm 127.0.0.1 6390 1
+sentinel down-after-milliseconds mxm 1000
+sentinel failover-timeout mxm 5000
+EOC
+(mx_ns_exec "$MX_NS" redis-sentinel "$MX_TMP/sentinel.conf") >"$MX_TMP/sentinel.log" 2>&1 &
+sentp=$!
+scli() { in_ns redis-cli -h 127.0.0.1 -p "$SENT_PORT" "$@"; }
+# The sentinel knows the replica (from the primary's INFO) and the replica is in sync.
+for _ in $(seq 200); do
+	scli SENTINEL replicas mxm 2>/dev/null | grep -qx 6391 &&
+		in_ns redis-cli -p 6391 INFO replication | grep -q "master_link_status:up" && break
+	sleep 0.1
+done
+scli SENTINEL replicas mxm | grep -qx 6391 || fail "the sentinel does not know the replica"
+pass "primary 6390, replica 6391, sentinel $SENT_PORT"
+
+start_node A
+start_node B
+wait_state A up 127.0.0.1:6390
+wait_state B up 127.0.0.1:6390
+pass "both nodes found the primary through the sentinel"
+
+REDIS_PORT=6390
+expect A a@example.org u@example.com "$DEFER"
+wait_key "mx:g:198.18.9.0/24 a@example.org u@example.com" >/dev/null || fail "key not on the primary"
+for _ in $(seq 50); do
+	[ -n "$(in_ns redis-cli -p 6391 GET "mx:g:198.18.9.0/24 a@example.org u@example.com")" ] && break
+	sleep 0.1
+done
+pass "node A's key is on the primary and its replica"
+
+# Failover under load: both nodes keep answering while the sentinel works.
+redis_kill 6390
+i=0
+for _ in $(seq 60); do
+	i=$((i + 1))
+	expect A "load$i@example.org" u@example.com "$DEFER" >/dev/null
+	expect B "load$i@example.org" u@example.com "$DEFER" >/dev/null
+	[ "$(scli SENTINEL get-master-addr-by-name mxm | tail -1)" = 6391 ] && break
+	sleep 0.2
+done
+[ "$(scli SENTINEL get-master-addr-by-name mxm | tail -1)" = 6391 ] ||
+	fail "the sentinel did not promote 6391: $(scli SENTINEL get-master-addr-by-name mxm | tr '\n' ' ')"
+pass "failover to 6391 while both nodes answered $((2 * i)) sessions"
+wait_state A up 127.0.0.1:6391
+wait_state B up 127.0.0.1:6391
+pass "both nodes follow the new primary: $(node B; mx_ctl show cluster | head -1)"
+
+REDIS_PORT=6391
+sleep 3
+expect B a@example.org u@example.com "$OK"
+expect B c@example.org u@example.com "$DEFER"
+wait_key "mx:g:198.18.9.0/24 c@example.org u@example.com" >/dev/null ||
+	fail "node B's key not on the new primary"
+sleep 3.5
+expect A c@example.org u@example.com "$OK"
+pass "sharing goes on through the new primary"
+
+stop_nodes
+pass "both nodes stopped cleanly"
