@@ -794,37 +794,6 @@ const char *grey_verdict_name(enum grey_verdict v)
 	return (unsigned)v < GREY_VERDICT_COUNT ? names[v] : "?";
 }
 
-/* ---- the local store (the seam) --------------------------------------------------- */
-
-static void local_check(void *s, unsigned w, const struct grey_query *q, uint32_t now,
-			struct grey_result *r)
-{
-	grey_check(s, w, q, now, r);
-}
-
-static int local_pass(void *s, const char *text, uint32_t now)
-{
-	return grey_pass_key(s, text, now);
-}
-
-static int local_del(void *s, const char *text)
-{
-	return grey_delete_key(s, text);
-}
-
-static size_t local_walk(void *s, grey_walk_fn fn, void *arg)
-{
-	return grey_walk(s, fn, arg);
-}
-
-const struct grey_store_ops grey_local_ops = {
-	.name = "local",
-	.check = local_check,
-	.pass = local_pass,
-	.del = local_del,
-	.walk = local_walk,
-};
-
 /* grey_snap.c keeps its state here. */
 void **grey_snap_state(struct grey_table *g);
 void **grey_snap_state(struct grey_table *g)

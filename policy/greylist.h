@@ -237,23 +237,4 @@ long grey_snapshot_wait(struct grey_table *g);
  * set when the file was cut. */
 long grey_snapshot_load(struct grey_table *g, const char *path, uint32_t now, bool *damaged);
 
-/* ---- the shared-store seam ------------------------------------------------------ */
-
-/*
- * What the RCPT stage calls: the local table implements it
- * (grey_local_ops, @store a struct grey_table); a shared store (issue 17:
- * Redis) will keep the local table as its cache and write behind, so
- * check() still answers at once on the worker.
- */
-struct grey_store_ops {
-	const char *name;
-	void (*check)(void *store, unsigned worker, const struct grey_query *q, uint32_t now,
-		      struct grey_result *r);
-	int (*pass)(void *store, const char *text, uint32_t now);
-	int (*del)(void *store, const char *text);
-	size_t (*walk)(void *store, grey_walk_fn fn, void *arg);
-};
-
-extern const struct grey_store_ops grey_local_ops;
-
 #endif
