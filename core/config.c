@@ -158,6 +158,8 @@ static const struct key_def keys[] = {
 	{"spool", "commit_threads", K_INT, OFF(spool_commit_threads), 1, 64, false, RESTART},
 	{"spool", "high_water_mb", K_INT, OFF(spool_high_water_mb), 0, 1 << 30, false, LIVE},
 	{"spool", "min_free_mb", K_INT, OFF(spool_min_free_mb), 0, 1 << 30, false, LIVE},
+	{"spool", "recover_background", K_BOOL, OFF(spool_recover_background), 0, 0, false,
+	 RESTART},
 
 	{"relay", "nexthop", K_LIST, OFF(relay_nexthop), 0, 0, false, RESTART,
 	 .entry_ok = nexthop_ok},
@@ -334,6 +336,7 @@ void config_defaults(struct mx_config *c)
 	c->spool_commit_threads = 1;
 	c->spool_high_water_mb = 0;
 	c->spool_min_free_mb = 64;
+	c->spool_recover_background = true;
 	c->relay_threads = 4;
 	c->relay_retry_min_s = 60;
 	c->relay_retry_max_s = 3600;

@@ -36,6 +36,8 @@ static struct relay *need_relay(struct ctl_out *o)
 static void spool_summary(struct ctl_out *o, bool json)
 {
 	struct spool *sp = queue_spool();
+	static const char *const rstate[] = {"none", "running", "done", "aborted"};
+	struct spool_recovery_info ri;
 	struct spool_pressure p;
 	struct spool_stats st;
 	uint64_t qbytes = 0;
@@ -43,6 +45,7 @@ static void spool_summary(struct ctl_out *o, bool json)
 
 	if (!sp)
 		return;
+	spool_recovery_read(sp, &ri);
 	spool_stats_read(sp, &st);
 	spool_pressure_read(sp, &p);
 	qfiles = spool_quarantine_files(sp, &qbytes);
@@ -66,6 +69,14 @@ static void spool_summary(struct ctl_out *o, bool json)
 			   (unsigned long long)st.quarantined_segments, qfiles,
 			   (unsigned long long)qbytes, (unsigned long long)st.damaged_tails_kept,
 			   (unsigned long long)st.corrupt_regions);
+		ctl_printf(o,
+			   ",\"recovery\":{\"state\":\"%s\",\"segments_done\":%llu,"
+			   "\"segments_total\":%llu,\"bytes_done\":%llu,\"bytes_total\":%llu,"
+			   "\"messages\":%llu,\"elapsed_ms\":%llu}",
+			   rstate[ri.state & 3], (unsigned long long)ri.segs_done,
+			   (unsigned long long)ri.segs_total, (unsigned long long)ri.bytes_done,
+			   (unsigned long long)ri.bytes_total, (unsigned long long)ri.msgs,
+			   (unsigned long long)ri.elapsed_ms);
 		return;
 	}
 	ctl_printf(o, "spool.%-22s %s\n", "refusing",
@@ -85,6 +96,13 @@ static void spool_summary(struct ctl_out *o, bool json)
 		   (unsigned long long)st.quarantined_segments);
 	ctl_printf(o, "spool.%-22s %ld\n", "quarantine_files", qfiles);
 	ctl_printf(o, "spool.%-22s %llu\n", "quarantine_bytes", (unsigned long long)qbytes);
+	ctl_printf(o,
+		   "spool.%-22s %s: %llu/%llu segments, %llu/%llu bytes, %llu message(s) "
+		   "queued, %llu ms\n",
+		   "recovery", rstate[ri.state & 3], (unsigned long long)ri.segs_done,
+		   (unsigned long long)ri.segs_total, (unsigned long long)ri.bytes_done,
+		   (unsigned long long)ri.bytes_total, (unsigned long long)ri.msgs,
+		   (unsigned long long)ri.elapsed_ms);
 }
 
 static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)

@@ -146,6 +146,9 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	sc.commit_batch = (uint32_t)c->spool_commit_batch;
 	sc.high_water = (uint64_t)c->spool_high_water_mb << 20;
 	sc.min_free = (uint64_t)c->spool_min_free_mb << 20;
+	/* Port 25 opens once each worker's newest segment is checked; the
+	 * backlog is verified and queued by a thread of its own (recover.c). */
+	sc.recover_background = c->spool_recover_background;
 	sp = spool_create(&sc);
 	if (!sp) {
 		MX_ERR("[spool] dir = %s: cannot open the spool: %s", c->spool_dir,

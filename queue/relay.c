@@ -640,6 +640,34 @@ void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 		       spool_qid_format(&mi->qid, q));
 }
 
+static void recovered_envelope(struct relay *r, struct relay_msg *m);
+
+/*
+ * The spool's on_recover hook (background recovery, spool.h): one message
+ * found at start with recipients left, @mi->rcpt_state valid during the
+ * call. Queued like at boot; a message with held recipients has its
+ * envelope read so ctl shows their addresses (file I/O under r->lock, only
+ * for those). Recovery thread.
+ */
+static void relay_on_recover(void *arg, const struct spool_msginfo *mi)
+{
+	struct relay *r = arg;
+	char q[SPOOL_QID_STRLEN + 1];
+	bool held = false;
+	int rc;
+
+	for (uint32_t i = 0; i < mi->nrcpt; i++)
+		held |= mi->rcpt_state[i] == SPOOL_RCPT_HELD;
+	pthread_mutex_lock(&r->lock);
+	rc = take_in(r, mi, now_ns());
+	if (rc == 0 && held && r->tail && spool_qid_eq(&r->tail->qid, &mi->qid))
+		recovered_envelope(r, r->tail);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		MX_ERR("relay: %s: out of memory, not queued until restart",
+		       spool_qid_format(&mi->qid, q));
+}
+
 /* ---------------- back-pressure from the queue ---------------- */
 
 /* r->lock held. How long the message that has been due the longest has
@@ -2424,7 +2452,8 @@ static void *relay_main(void *arg)
 /* ---------------- lifecycle ---------------- */
 
 /* Read the envelope of a recovered message with held recipients, so ctl
- * shows their addresses. Boot thread. */
+ * shows their addresses. Boot thread, or the recovery thread with r->lock
+ * held (relay_on_recover()). */
 static void recovered_envelope(struct relay *r, struct relay_msg *m)
 {
 	struct spool_reader *rd = spool_reader_open(r->sp, &m->qid);
@@ -2561,6 +2590,8 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 	 * given, before spool_start() creates the threads that read it. */
 	sp->conf.on_commit = relay_on_commit;
 	sp->conf.on_commit_arg = r;
+	sp->conf.on_recover = relay_on_recover;
+	sp->conf.on_recover_arg = r;
 	MX_INFO("relay: %zu recovered message(s) queued, %u next hop(s), %u thread(s)", n,
 		conf->nnexthops, conf->threads);
 	return r;
@@ -2615,6 +2646,10 @@ void relay_destroy(struct relay *r)
 	if (r->sp->conf.on_commit_arg == r) {
 		r->sp->conf.on_commit = NULL;
 		r->sp->conf.on_commit_arg = NULL;
+	}
+	if (r->sp->conf.on_recover_arg == r) {
+		r->sp->conf.on_recover = NULL;
+		r->sp->conf.on_recover_arg = NULL;
 	}
 	for (m = r->head; m; m = next) {
 		next = m->next;
