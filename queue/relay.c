@@ -140,9 +140,7 @@ struct relay {
 	bool stop, started, probing, refusing, backlog_refusing;
 	/* backlog estimate (backlog_tick()), under lock */
 	uint64_t attempts_done;	 /* attempts finished, ever */
-	uint64_t rate_t0_ns;	 /* start of the current rate window */
-	uint64_t rate_n0;	 /* attempts_done then */
-	uint64_t drain_mrate;	 /* attempts finished per 1000 s (EWMA), 0: not known */
+	struct relay_backlog bl; /* drain rate */
 	uint64_t last_tick_ns;	 /* last estimate */
 	uint64_t backlog_est_ns; /* last estimate of the backlog wait */
 	uint64_t down_since_ns;	 /* monotonic, under lock */
@@ -626,6 +624,9 @@ static int take_in(struct relay *r, const struct spool_msginfo *mi, uint64_t now
 	return 0;
 }
 
+static void recovered_envelope(struct relay *r, struct relay_msg *m);
+static void backlog_tick(struct relay *r, uint64_t now, bool force);
+
 void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 {
 	struct relay *r = arg;
@@ -634,13 +635,14 @@ void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 
 	pthread_mutex_lock(&r->lock);
 	rc = take_in(r, mi, now_ns());
+	/* The estimate follows the inflow too, not only the relay threads
+	 * (all of them may be in slow transactions): at most every 100 ms. */
+	backlog_tick(r, now_ns(), false);
 	pthread_mutex_unlock(&r->lock);
 	if (rc < 0)
 		MX_ERR("relay: %s: out of memory, not queued until restart",
 		       spool_qid_format(&mi->qid, q));
 }
-
-static void recovered_envelope(struct relay *r, struct relay_msg *m);
 
 /*
  * The spool's on_recover hook (background recovery, spool.h): one message
@@ -684,37 +686,57 @@ static uint64_t backlog_wait_ns(struct relay *r, uint64_t now)
 #define BACKLOG_TICK_NS	  100000000ULL	/* estimate at most every 100 ms */
 #define BACKLOG_WINDOW_NS 1000000000ULL /* drain rate measured per second */
 
-/*
- * r->lock held. The wait a message accepted now can expect before a relay
- * thread takes it: the messages due ahead of it divided by the rate at
- * which attempts finish (an EWMA over one-second windows in which there
- * was work); until that rate is known, the wait of the message due the
- * longest. The head's wait alone lags: under a burst far above the next
- * hop's pace the queue already holds max_backlog_age times the inflow, not
- * the outflow, when the head has waited that long. O(queued messages), at
- * most every 100 ms.
- */
-static uint64_t backlog_estimate(struct relay *r, uint64_t now)
+void relay_backlog_init(struct relay_backlog *b, unsigned threads, uint64_t now)
 {
-	uint64_t due = 0, est = backlog_wait_ns(r, now);
+	memset(b, 0, sizeof(*b));
+	b->rate_t0_ns = now;
+	b->prior_mrate = (uint64_t)(threads ? threads : 1) * 1000000ULL / RELAY_BACKLOG_PRIOR_MS;
+	if (!b->prior_mrate)
+		b->prior_mrate = 1;
+}
 
-	for (size_t i = 0; i < r->nheap; i++)
-		due += r->heap[i]->next_try_ns <= now;
-	if (now - r->rate_t0_ns >= BACKLOG_WINDOW_NS) {
-		uint64_t n = r->attempts_done - r->rate_n0;
-		uint64_t inst = n * 1000ULL * 1000000000ULL / (now - r->rate_t0_ns);
+/*
+ * The head's wait alone lags: under a burst far above the next hop's pace
+ * the queue already holds max_backlog_age times the inflow, not the
+ * outflow, when the head has waited that long; and before the first pace
+ * is measured (one second) a burst had filled the queue far above the
+ * bound (761 recipients pending for a 2 s bound in int-queue-monday).
+ * Hence the prior: RELAY_BACKLOG_PRIOR_MS per message per thread.
+ */
+uint64_t relay_backlog_estimate(struct relay_backlog *b, uint64_t now, uint64_t due,
+				uint64_t head_wait_ns, uint64_t attempts_done)
+{
+	uint64_t est;
+
+	if (now - b->rate_t0_ns >= BACKLOG_WINDOW_NS) {
+		uint64_t n = attempts_done - b->rate_n0;
+		uint64_t inst = n * 1000ULL * 1000000000ULL / (now - b->rate_t0_ns);
 
 		if (n > 0 || due > 0) /* idle windows say nothing of the pace */
-			r->drain_mrate = r->drain_mrate ? (r->drain_mrate + inst) / 2 : inst;
-		r->rate_t0_ns = now;
-		r->rate_n0 = r->attempts_done;
+			b->drain_mrate = b->drain_mrate ? (b->drain_mrate + inst) / 2 : inst;
+		b->rate_t0_ns = now;
+		b->rate_n0 = attempts_done;
 	}
 	/* Once the pace is known it alone decides: the head's wait lags the
 	 * other way too (after a refusal it stays high until the queue is
+	 * empty, which would leave the next hop idle). A window with due mail
+	 * and no attempt finished measures 0: nothing drains, the estimate is
 	 * empty, which would leave the next hop idle). */
-	if (r->drain_mrate)
-		est = due * 1000000000000ULL / r->drain_mrate;
-	return est;
+	if (b->drain_mrate)
+		return due * 1000000000000ULL / b->drain_mrate;
+	est = due * 1000000000000ULL / b->prior_mrate;
+	return est > head_wait_ns ? est : head_wait_ns;
+}
+
+/* r->lock held. relay_backlog_estimate() over the heap, O(queued messages),
+ * at most every 100 ms (backlog_tick()). */
+static uint64_t backlog_estimate(struct relay *r, uint64_t now)
+{
+	uint64_t due = 0;
+
+	for (size_t i = 0; i < r->nheap; i++)
+		due += r->heap[i]->next_try_ns <= now;
+	return relay_backlog_estimate(&r->bl, now, due, backlog_wait_ns(r, now), r->attempts_done);
 }
 
 /* r->lock held. Refuse new mail while the backlog estimate is above
@@ -812,7 +834,7 @@ void relay_queue_summary(struct relay *r, struct relay_queue_summary *out)
 	if (r->down_since_ns)
 		out->nexthop_down_ms = (now - r->down_since_ns) / 1000000;
 	out->backlog_wait_ms = r->backlog_est_ns / 1000000;
-	out->drain_per_s = r->drain_mrate / 1000;
+	out->drain_per_s = r->bl.drain_mrate / 1000;
 	out->max_backlog_age_ms = r->conf.max_backlog_age_ms;
 	out->backlog_refusing = r->backlog_refusing;
 	pthread_mutex_unlock(&r->lock);
@@ -2533,7 +2555,7 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 	}
 	r->conf = *conf;
 	r->sp = sp;
-	r->rate_t0_ns = now;
+	relay_backlog_init(&r->bl, conf->threads, now);
 	mx_hist_init(&r->delivery);
 	r->tls_ctx = tls_ctx;
 	r->conf.helo_name = strdup(conf->helo_name);

@@ -182,6 +182,22 @@ void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max
  */
 void relay_pressure_tick(struct relay *r);
 
+/** Start the backlog estimate of a relay with @threads threads at @now
+ * (ns, monotonic). Pure. */
+void relay_backlog_init(struct relay_backlog *b, unsigned threads, uint64_t now);
+
+/**
+ * The wait (ns) a message accepted at @now can expect before a relay
+ * thread takes it: @due messages due ahead of it divided by the pace at
+ * which attempts finish (@attempts_done, ever; measured over one-second
+ * windows with work, EWMA). Until a pace is measured: the larger of
+ * @head_wait_ns (the wait of the message due the longest) and @due at
+ * RELAY_BACKLOG_PRIOR_MS per message per thread. Updates @b; pure (the
+ * caller's clock), unit-tested with a fake one. Caller serialises.
+ */
+uint64_t relay_backlog_estimate(struct relay_backlog *b, uint64_t now, uint64_t due,
+				uint64_t head_wait_ns, uint64_t attempts_done);
+
 /** Sum of the counters into @out (relaxed snapshot). Any thread. */
 void relay_stats_read(const struct relay *r, struct relay_stats *out);
 

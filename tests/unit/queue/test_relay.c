@@ -1364,6 +1364,62 @@ static void test_conf_rejects(void **state)
 	spool_destroy(sp);
 }
 
+/*
+ * The backlog bound from the first second of a burst (issue 15): a fake
+ * clock in 100 ms ticks, inflow 200 messages/s, a next hop that takes
+ * 100 ms per message on each of 4 threads (40/s), max_backlog_age 2 s with
+ * the relay's hysteresis (refuse above the bound, accept below 3/4). The
+ * queue may hold about the bound times the outflow (80) plus one tick of
+ * inflow; before the prior, the first second (no pace measured yet, the
+ * head's wait small) let 160 messages in, and the suite saw 761.
+ */
+static void test_backlog_prior_bounds_first_second(void **state)
+{
+	const uint64_t tick = 100000000ULL, bound = 2000000000ULL;
+	struct relay_backlog b;
+	uint64_t now = 5000000000ULL, attempts = 0, pending = 0, peak = 0, refused = 0;
+	double carry = 0;
+	bool refusing = false;
+	(void)state;
+
+	relay_backlog_init(&b, 4, now);
+	/* nothing due: no wait; 9 due on 4 threads at 1 s each: above 2 s */
+	assert_int_equal(relay_backlog_estimate(&b, now, 0, 0, 0), 0);
+	assert_true(relay_backlog_estimate(&b, now + 1, 9, 0, 0) > bound);
+	assert_true(relay_backlog_estimate(&b, now + 1, 7, 0, 0) < bound);
+	/* the head's wait counts while no pace is known */
+	assert_int_equal(relay_backlog_estimate(&b, now + 1, 1, 3 * bound, 0), 3 * bound);
+	relay_backlog_init(&b, 4, now);
+	for (int t = 0; t < 100; t++) {
+		uint64_t est, head;
+
+		now += tick;
+		if (!refusing)
+			pending += 20; /* 200/s */
+		else
+			refused += 20;
+		carry += 4.0; /* 40/s */
+		while (carry >= 1.0 && pending > 0) {
+			pending--;
+			attempts++;
+			carry -= 1.0;
+		}
+		if (pending == 0)
+			carry = 0;
+		head = pending > 4 ? (pending - 4) * tick / 4 : 0;
+		est = relay_backlog_estimate(&b, now, pending > 4 ? pending - 4 : 0, head, attempts);
+		refusing = refusing ? est > bound / 4 * 3 : est > bound;
+		if (pending > peak)
+			peak = pending;
+	}
+	assert_true(refused > 0);
+	/* 2 s at 40/s = 80, plus the threads' 4 and one tick of inflow */
+	if (peak > 104)
+		fail_msg("peak %llu pending for a 2 s bound at 40/s", (unsigned long long)peak);
+	/* the measured pace took over: about 40/s */
+	assert_true(b.drain_mrate >= 30000 && b.drain_mrate <= 50000);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* the fake hop writes with SSL_write */
@@ -1386,6 +1442,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tls_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_age_refuses, setup, teardown),
+		cmocka_unit_test(test_backlog_prior_bounds_first_second),
 		cmocka_unit_test_setup_teardown(test_dsn_permanent_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_expiry, setup, teardown),
 	};
