@@ -134,6 +134,7 @@ struct mx_config {
 
 	/* [relay] */
 	struct mx_cfg_list relay_nexthop; /* "smtp:HOST:PORT" / "lmtp:HOST:PORT", by priority */
+	struct mx_cfg_list relay_bounce_nexthop; /* one, like nexthop; none: nexthop */
 	int64_t relay_threads;
 	int64_t relay_retry_min_s;
 	int64_t relay_retry_max_s;

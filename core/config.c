@@ -174,6 +174,8 @@ static const struct key_def keys[] = {
 	 false, RESTART},
 	{"relay", "on_permanent_failure", K_ENUM, OFF(relay_on_permanent_failure), 0, 0, false,
 	 RESTART, relay_perm_names},
+	{"relay", "bounce_nexthop", K_LIST, OFF(relay_bounce_nexthop), 0, 0, false, RESTART,
+	 .entry_ok = nexthop_ok},
 
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false, RESTART},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false, RESTART},

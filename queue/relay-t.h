@@ -75,6 +75,11 @@ struct relay_conf {
 	const char *ca_file;   /* PEM CA certificates for RELAY_TLS_VERIFY (NULL: none) */
 	struct relay_nexthop nexthop[RELAY_MAX_NEXTHOPS];
 	unsigned nnexthops;
+	/** Where delivery status notifications (the messages queued through
+	 * dsn_worker) go; host NULL: the next hops above, like other mail.
+	 * Its failures never count as "next hop down" (no refusal of new
+	 * mail); notifications wait for it. */
+	struct relay_nexthop bounce_nexthop;
 	uint32_t connect_timeout_ms;	 /* TCP connect */
 	uint32_t io_timeout_ms;		 /* each reply, each write wait */
 	uint32_t data_timeout_ms;	 /* reply(s) to the final dot */
@@ -117,7 +122,7 @@ struct relay_conf {
  * a burst instead of after it (relay_backlog_estimate()).
  */
 #define RELAY_BACKLOG_PRIOR_MS 1000
-#define RELAY_DEF_MAX_LIFETIME	  (5ULL * 86400 * 1000) /* Postfix's maximal_queue_lifetime */
+#define RELAY_DEF_MAX_LIFETIME (5ULL * 86400 * 1000) /* Postfix's maximal_queue_lifetime */
 
 /** State of a message as seen by ctl. */
 enum relay_msg_state {

@@ -89,6 +89,7 @@ struct relay_msg {
 	uint32_t nrcpt;
 	uint8_t state;
 	bool want_hold, want_delete;
+	bool bounce; /* a notification (queued through dsn_worker) */
 	char *from;
 	struct relay_rcpt_view *rcpt; /* addr/reply malloc'd (const cast away to free) */
 };
@@ -126,7 +127,8 @@ struct relay {
 	struct relay_conf conf;
 	struct spool *sp;
 	SSL_CTX *tls_ctx; /* NULL unless a next hop has tls != none */
-	struct relay_hopstate hop[RELAY_MAX_NEXTHOPS];
+	struct relay_hopstate hop[RELAY_MAX_NEXTHOPS + 1]; /* + bounce_nexthop, last */
+	unsigned nhops;					   /* nnexthops (+ 1 with a bounce hop) */
 	struct relay_thread *t;
 
 	pthread_mutex_t lock;
@@ -320,9 +322,12 @@ static int conf_check(const struct relay_conf *c)
 		MX_ERR("relay: bad helo name");
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < c->nnexthops; i++) {
-		const struct relay_nexthop *h = &c->nexthop[i];
+	for (unsigned i = 0; i <= c->nnexthops; i++) {
+		const struct relay_nexthop *h =
+			i < c->nnexthops ? &c->nexthop[i] : &c->bounce_nexthop;
 
+		if (i == c->nnexthops && !h->host)
+			break; /* no bounce hop */
 		if (!h->host || !*h->host || !h->port || h->proto >= RELAY_PROTO_COUNT ||
 		    h->tls >= RELAY_TLS_COUNT) {
 			MX_ERR("relay: next hop %u: host, port and protocol needed", i);
@@ -608,6 +613,7 @@ static int take_in(struct relay *r, const struct spool_msginfo *mi, uint64_t now
 		return 0;
 	if (!(m = msg_new(mi)))
 		return -ENOMEM;
+	m->bounce = r->conf.dsn_worker && mi->worker == r->conf.dsn_worker->id;
 	if (mi->rcpt_state) {
 		for (uint32_t i = 0; i < mi->nrcpt; i++) {
 			uint8_t s = mi->rcpt_state[i];
@@ -921,7 +927,7 @@ int relay_flush(struct relay *r)
 	int n = 0;
 
 	pthread_mutex_lock(&r->lock);
-	for (unsigned i = 0; i < r->conf.nnexthops; i++)
+	for (unsigned i = 0; i < r->nhops; i++)
 		r->hop[i].retry_at_ns = 0;
 	for (struct relay_msg *m = r->head; m; m = m->next) {
 		if (m->state != MSG_QUEUED || m->heap_idx == NOT_IN_HEAP || m->next_try_ns <= now)
@@ -1514,25 +1520,29 @@ static bool conn_alive(struct relay_conn *c)
 }
 
 /*
- * Get a session: the thread's open one if it is alive and not used up, else
- * the first next hop, by priority, that is not in its failure pause and
- * takes a session. 0; -EAGAIN if every hop is paused (nothing tried);
- * -1 with @why if every hop tried failed.
+ * Get a session for a message (@bounce: a notification): the thread's open
+ * one if it is alive, not used up and with a hop for it, else the first
+ * next hop, by priority, that is not in its failure pause and takes a
+ * session - for a notification with bounce_nexthop set, that hop only. 0;
+ * -EAGAIN if every hop is paused (nothing tried); -1 with @why if every hop
+ * tried failed. The bounce hop's failures never make the relay "down".
  */
-static int conn_get(struct relay_thread *t, char *why, size_t whylen)
+static int conn_get(struct relay_thread *t, bool bounce, char *why, size_t whylen)
 {
 	struct relay *r = t->r;
 	struct relay_conn *c = &t->c;
-	bool tried = false;
+	bool tried = false, bhop = bounce && r->nhops > r->conf.nnexthops;
+	unsigned lo = bhop ? r->conf.nnexthops : 0, hi = bhop ? r->nhops : r->conf.nnexthops;
 
 	if (conn_alive(c)) {
-		if (!r->conf.max_msgs_per_conn || c->nmsgs < r->conf.max_msgs_per_conn) {
+		if ((!r->conf.max_msgs_per_conn || c->nmsgs < r->conf.max_msgs_per_conn) &&
+		    c->hop >= lo && c->hop < hi) {
 			STAT_ADD(r, conns_reused, 1);
 			return 0;
 		}
 		conn_quit(t);
 	}
-	for (unsigned i = 0; i < r->conf.nnexthops; i++) {
+	for (unsigned i = lo; i < hi; i++) {
 		uint64_t now = now_ns();
 		bool paused;
 
@@ -1545,8 +1555,10 @@ static int conn_get(struct relay_thread *t, char *why, size_t whylen)
 		if (hop_open(t, i, why, whylen) == 0) {
 			pthread_mutex_lock(&r->lock);
 			r->hop[i].retry_at_ns = 0;
-			r->down_since_ns = 0;
-			__atomic_store_n(&r->down_since_us, 0, __ATOMIC_RELAXED);
+			if (!bhop) {
+				r->down_since_ns = 0;
+				__atomic_store_n(&r->down_since_us, 0, __ATOMIC_RELAXED);
+			}
 			pthread_mutex_unlock(&r->lock);
 			STAT_ADD(r, conns_opened, 1);
 			MX_DEBUG("relay: session with %s", c->peer);
@@ -1560,6 +1572,8 @@ static int conn_get(struct relay_thread *t, char *why, size_t whylen)
 	}
 	if (!tried)
 		return -EAGAIN;
+	if (bhop)
+		return -1;
 	pthread_mutex_lock(&r->lock);
 	if (!r->down_since_ns) {
 		r->down_since_ns = now_ns();
@@ -1970,7 +1984,7 @@ static int deliver(struct relay_thread *t, struct relay_txn *x)
 		return OUT_DONE;
 	}
 	remember_envelope(r, m, x);
-	rc = conn_get(t, why, sizeof(why));
+	rc = conn_get(t, m->bounce, why, sizeof(why));
 	if (rc == -EAGAIN)
 		return OUT_REQUEUE;
 	if (rc < 0) {
@@ -2345,7 +2359,7 @@ static uint64_t hops_ready_at(struct relay *r)
 {
 	uint64_t t = UINT64_MAX;
 
-	for (unsigned i = 0; i < r->conf.nnexthops; i++) {
+	for (unsigned i = 0; i < r->nhops; i++) {
 		if (r->hop[i].retry_at_ns < t)
 			t = r->hop[i].retry_at_ns;
 	}
@@ -2439,7 +2453,7 @@ static void *relay_main(void *arg)
 
 				r->probing = true;
 				pthread_mutex_unlock(&r->lock);
-				conn_get(t, why, sizeof(why));
+				conn_get(t, false, why, sizeof(why));
 				pthread_mutex_lock(&r->lock);
 				r->probing = false;
 				continue;
@@ -2544,8 +2558,11 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 		errno = EBUSY;
 		return NULL;
 	}
-	for (unsigned i = 0; i < conf->nnexthops; i++) {
-		if (conf->nexthop[i].tls != RELAY_TLS_NONE && !tls_ctx &&
+	for (unsigned i = 0; i <= conf->nnexthops; i++) {
+		const struct relay_nexthop *h =
+			i < conf->nnexthops ? &conf->nexthop[i] : &conf->bounce_nexthop;
+
+		if (h->host && h->tls != RELAY_TLS_NONE && !tls_ctx &&
 		    !(tls_ctx = tls_ctx_new(conf)))
 			return NULL;
 	}
@@ -2583,6 +2600,13 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 			r->hop[k] = tmp;
 			k--;
 		}
+	}
+	r->nhops = conf->nnexthops;
+	if (conf->bounce_nexthop.host) {
+		r->hop[r->nhops].h = conf->bounce_nexthop;
+		if (!(r->hop[r->nhops].h.host = strdup(conf->bounce_nexthop.host)))
+			goto nomem;
+		r->nhops++;
 	}
 	for (unsigned i = 0; i < conf->threads; i++) {
 		uint64_t seed = 0;
@@ -2677,8 +2701,8 @@ void relay_destroy(struct relay *r)
 		next = m->next;
 		msg_free(m);
 	}
-	for (unsigned i = 0; i < r->conf.nnexthops; i++)
-		free((void *)r->hop[i].h.host);
+	for (unsigned i = 0; i < RELAY_MAX_NEXTHOPS + 1; i++)
+		free((void *)r->hop[i].h.host); /* NULL past the ones set */
 	for (unsigned i = 0; r->t && i < r->conf.threads; i++)
 		SSL_free(r->t[i].c.ssl); /* normally closed by its thread already */
 	SSL_CTX_free(r->tls_ctx);

@@ -1271,6 +1271,43 @@ static void test_dsn_permanent_failure(void **state)
 }
 
 /*
+ * [relay] bounce_nexthop (issue 15): notifications go to a hop of their
+ * own, the other mail to the next hop; the normal hop never sees the
+ * notification, the bounce hop never sees the mail.
+ */
+static void test_dsn_bounce_nexthop(void **state)
+{
+	struct fh *h = fh_start(0), *b = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool_qid q;
+	struct rig g;
+	(void)state;
+
+	snprintf(h->perm_match, sizeof(h->perm_match), "perm");
+	rc.bounce_nexthop = rc.nexthop[0];
+	rc.bounce_nexthop.port = b->port;
+	rig_up_dsn(&g, &rc);
+	q = put_msg(g.w, "alice@example.test", NULL, rc_dsn, 3, body_dots, sizeof(body_dots) - 1);
+	wait_hop(b, 1);
+	wait_rcpt(g.sp, q, 0, -ENOENT);
+	wait_drained(&g);
+	assert_int_equal(fh_count(h), 1); /* ok@ only */
+	assert_non_null(strstr(h->msgs[0].rcpt[0], "ok@example.test"));
+	assert_int_equal(fh_count(b), 1);
+	check_dsn(b, 0, "alice@example.test", "Final-Recipient: rfc822; perm@example.test\r\n");
+	assert_int_equal(stats(g.r).dsns_queued, 1);
+	/* more mail after it: back to the next hop */
+	q = put_msg(g.w, "carol@example.test", NULL, rc_dsn, 1, body_dots, sizeof(body_dots) - 1);
+	wait_rcpt(g.sp, q, 0, -ENOENT);
+	wait_drained(&g);
+	assert_int_equal(fh_count(h), 2);
+	assert_int_equal(fh_count(b), 1);
+	rig_down(&g);
+	fh_stop(h);
+	fh_stop(b);
+}
+
+/*
  * Issue 15, defect 3: a recipient still deferred (4xx) once its message is
  * older than max_queue_lifetime is returned to the sender (Status 4.4.7),
  * not retried forever.
@@ -1407,7 +1444,8 @@ static void test_backlog_prior_bounds_first_second(void **state)
 		if (pending == 0)
 			carry = 0;
 		head = pending > 4 ? (pending - 4) * tick / 4 : 0;
-		est = relay_backlog_estimate(&b, now, pending > 4 ? pending - 4 : 0, head, attempts);
+		est = relay_backlog_estimate(&b, now, pending > 4 ? pending - 4 : 0, head,
+					     attempts);
 		refusing = refusing ? est > bound / 4 * 3 : est > bound;
 		if (pending > peak)
 			peak = pending;
@@ -1443,6 +1481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_age_refuses, setup, teardown),
 		cmocka_unit_test(test_backlog_prior_bounds_first_second),
+		cmocka_unit_test_setup_teardown(test_dsn_bounce_nexthop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_permanent_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_expiry, setup, teardown),
 	};
