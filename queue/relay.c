@@ -128,7 +128,9 @@ struct relay {
 	struct spool *sp;
 	SSL_CTX *tls_ctx; /* NULL unless a next hop has tls != none */
 	struct relay_hopstate hop[RELAY_MAX_NEXTHOPS + 1]; /* + bounce_nexthop, last */
-	unsigned nhops;					   /* nnexthops (+ 1 with a bounce hop) */
+	char **hold_dom; /* recipient domains held by the operator, lower case; r->lock */
+	size_t nhold_dom;
+	unsigned nhops; /* nnexthops (+ 1 with a bounce hop) */
 	struct relay_thread *t;
 
 	pthread_mutex_t lock;
@@ -1960,6 +1962,262 @@ static bool env_bad(const struct spool_envelope *e, const struct spool_rcpt *rc)
 	return false;
 }
 
+/* ---------------- holds per recipient domain ---------------- */
+
+#define HOLDS_FILE     "holds"
+#define HOLDS_FILE_TMP "holds.tmp"
+
+/* r->lock held. Is the domain of address @addr held? */
+static bool domain_held(const struct relay *r, const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+
+	if (!at)
+		return false;
+	for (size_t i = 0; i < r->nhold_dom; i++) {
+		if (strcasecmp(at + 1, r->hold_dom[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Hold the recipients of @x whose domain is held (done log: HELD, so a
+ * restart keeps them) and take them out of the attempt. Returns how many. */
+static int hold_domains_apply(struct relay *r, struct relay_txn *x)
+{
+	struct relay_msg *m = x->m;
+	uint32_t k = 0, n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t j = 0; j < x->n; j++) {
+		uint32_t i = x->idx[j];
+
+		if (r->nhold_dom && domain_held(r, m->rcpt[i].addr) &&
+		    rcpt_mark_locked(r, m, i, SPOOL_RCPT_HELD, "held by operator (domain)") == 0) {
+			STAT_ADD(r, rcpts_held, 1);
+			n++;
+			continue;
+		}
+		x->idx[k++] = i;
+	}
+	x->n = k;
+	pthread_mutex_unlock(&r->lock);
+	return (int)n;
+}
+
+/* r->lock held. Write the held domains to <spool>/holds (write, fdatasync,
+ * rename, fsync): the rules survive a restart. 0 or -errno. */
+static int holds_save(struct relay *r)
+{
+	int dfd = r->sp->rootfd, fd, rc = 0;
+	FILE *f;
+
+	fd = openat(dfd, HOLDS_FILE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	fprintf(f, "# recipient domains held by mxgatectl queue hold; one per line\n");
+	for (size_t i = 0; i < r->nhold_dom; i++)
+		fprintf(f, "%s\n", r->hold_dom[i]);
+	if (fflush(f) != 0 || fdatasync(fileno(f)) != 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && renameat(dfd, HOLDS_FILE_TMP, dfd, HOLDS_FILE) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = spool_fsync_fd(dfd);
+	return rc;
+}
+
+/* A domain as given by the operator: "example.org" or "@example.org",
+ * letters, digits, '-', '.', '_' only; lower-cased copy into @out. */
+static int domain_norm(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	if (*in == '@')
+		in++;
+	if (!*in || strlen(in) >= cap)
+		return -EINVAL;
+	for (; *in; in++) {
+		char c = *in;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return -EINVAL;
+		out[n++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Read <spool>/holds at start (missing: none). Boot thread. */
+static int holds_load(struct relay *r)
+{
+	int fd = openat(r->sp->rootfd, HOLDS_FILE, O_RDONLY | O_CLOEXEC);
+	char line[300], d[256];
+	FILE *f;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!(f = fdopen(fd, "r"))) {
+		close(fd);
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char **v;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		if (domain_norm(line, d, sizeof(d)) < 0) {
+			MX_WARN("relay: %s/" HOLDS_FILE ": '%s' is not a domain: ignored",
+				r->sp->dir, line);
+			continue;
+		}
+		v = realloc(r->hold_dom, (r->nhold_dom + 1) * sizeof(*v));
+		if (!v || !(v[r->nhold_dom] = strdup(d))) {
+			if (v)
+				r->hold_dom = v;
+			fclose(f);
+			return -ENOMEM;
+		}
+		r->hold_dom = v;
+		r->nhold_dom++;
+	}
+	fclose(f);
+	if (r->nhold_dom)
+		MX_NOTICE("relay: %zu recipient domain(s) held (%s/" HOLDS_FILE ")", r->nhold_dom,
+			  r->sp->dir);
+	return 0;
+}
+
+int relay_hold_domain(struct relay *r, const char *domain)
+{
+	char d[256];
+	char **v;
+	int rc, n = 0;
+
+	if (domain_norm(domain, d, sizeof(d)) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->nhold_dom; i++) {
+		if (strcmp(r->hold_dom[i], d) == 0) {
+			pthread_mutex_unlock(&r->lock);
+			return -EEXIST;
+		}
+	}
+	v = realloc(r->hold_dom, (r->nhold_dom + 1) * sizeof(*v));
+	if (!v || !(v[r->nhold_dom] = strdup(d))) {
+		if (v)
+			r->hold_dom = v;
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	r->hold_dom = v;
+	r->nhold_dom++;
+	if ((rc = holds_save(r)) < 0) {
+		free(r->hold_dom[--r->nhold_dom]);
+		pthread_mutex_unlock(&r->lock);
+		return rc;
+	}
+	/* Queued mail whose recipients are known now; the others are held
+	 * when a relay thread reads their envelope. */
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		bool any = false;
+
+		if (m->state == MSG_ACTIVE)
+			continue;
+		for (uint32_t i = 0; i < m->nrcpt; i++) {
+			if (m->rcpt[i].state != SPOOL_RCPT_PENDING ||
+			    !domain_held(r, m->rcpt[i].addr))
+				continue;
+			if (rcpt_mark_locked(r, m, i, SPOOL_RCPT_HELD,
+					     "held by operator (domain)") == 0) {
+				STAT_ADD(r, rcpts_held, 1);
+				n++;
+				any = true;
+			}
+		}
+		if (any)
+			msg_settle(r, m, m->next_try_ns);
+	}
+	pthread_mutex_unlock(&r->lock);
+	MX_NOTICE("relay: domain %s: hold by operator (%d recipient(s) held now)", d, n);
+	return n;
+}
+
+int relay_release_domain(struct relay *r, const char *domain)
+{
+	uint64_t now = now_ns();
+	char d[256];
+	size_t i;
+	int rc, n = 0;
+
+	if (domain_norm(domain, d, sizeof(d)) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nhold_dom && strcmp(r->hold_dom[i], d) != 0; i++)
+		;
+	if (i == r->nhold_dom) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	free(r->hold_dom[i]);
+	r->hold_dom[i] = r->hold_dom[--r->nhold_dom];
+	if ((rc = holds_save(r)) < 0)
+		MX_ERR("relay: %s/" HOLDS_FILE ": %s (the hold comes back after a restart)",
+		       r->sp->dir, strerror(-rc));
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		bool any = false;
+		const char *at;
+
+		for (uint32_t k = 0; k < m->nrcpt; k++) {
+			if (m->rcpt[k].state != SPOOL_RCPT_HELD || !m->rcpt[k].addr ||
+			    !(at = strrchr(m->rcpt[k].addr, '@')) || strcasecmp(at + 1, d) != 0)
+				continue;
+			if (rcpt_mark_locked(r, m, k, SPOOL_RCPT_RELEASED, NULL) == 0) {
+				STAT_ADD(r, rcpts_released, 1);
+				n++;
+				any = true;
+			}
+		}
+		if (any && m->state != MSG_ACTIVE) {
+			m->attempts = 0;
+			m->state = MSG_HELD; /* force a fresh heap position */
+			msg_settle(r, m, now);
+		}
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	MX_NOTICE("relay: domain %s: released by operator, %d recipient(s) back in the queue", d,
+		  n);
+	return n;
+}
+
+size_t relay_held_domains(struct relay *r, char *buf, size_t cap)
+{
+	size_t n, len = 0;
+
+	if (cap)
+		buf[0] = '\0';
+	pthread_mutex_lock(&r->lock);
+	n = r->nhold_dom;
+	for (size_t i = 0; i < n && cap; i++) {
+		int w = snprintf(buf + len, cap - len, "%s%s", i ? " " : "", r->hold_dom[i]);
+
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
 static int deliver(struct relay_thread *t, struct relay_txn *x)
 {
 	struct relay *r = t->r;
@@ -1984,6 +2242,8 @@ static int deliver(struct relay_thread *t, struct relay_txn *x)
 		return OUT_DONE;
 	}
 	remember_envelope(r, m, x);
+	if (hold_domains_apply(r, x) && x->n == 0)
+		return OUT_DONE; /* every recipient left is held */
 	rc = conn_get(t, m->bounce, why, sizeof(why));
 	if (rc == -EAGAIN)
 		return OUT_REQUEUE;
@@ -2601,6 +2861,10 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 			k--;
 		}
 	}
+	if ((rc = holds_load(r)) < 0) {
+		MX_ERR("relay: %s/" HOLDS_FILE ": %s", sp->dir, strerror(-rc));
+		goto nomem;
+	}
 	r->nhops = conf->nnexthops;
 	if (conf->bounce_nexthop.host) {
 		r->hop[r->nhops].h = conf->bounce_nexthop;
@@ -2703,6 +2967,9 @@ void relay_destroy(struct relay *r)
 	}
 	for (unsigned i = 0; i < RELAY_MAX_NEXTHOPS + 1; i++)
 		free((void *)r->hop[i].h.host); /* NULL past the ones set */
+	for (size_t i = 0; i < r->nhold_dom; i++)
+		free(r->hold_dom[i]);
+	free(r->hold_dom);
 	for (unsigned i = 0; r->t && i < r->conf.threads; i++)
 		SSL_free(r->t[i].c.ssl); /* normally closed by its thread already */
 	SSL_CTX_free(r->tls_ctx);

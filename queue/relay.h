@@ -135,6 +135,26 @@ int relay_hold(struct relay *r, const struct spool_qid *qid);
 int relay_release(struct relay *r, const struct spool_qid *qid);
 
 /**
+ * Hold every recipient in @domain ("example.org" or "@example.org", case
+ * insensitive) until relay_release_domain(): the rule is written to
+ * <spool>/holds (kept across restarts), recipients already known are held
+ * now, the others when a relay thread reads their envelope (done log:
+ * HELD, like relay_hold()). Returns the recipients held now, -EINVAL (not
+ * a domain), -EEXIST (already held) or -errno from the file. Takes r->lock;
+ * control thread (file I/O).
+ */
+int relay_hold_domain(struct relay *r, const char *domain);
+
+/** Drop the hold of @domain (from <spool>/holds too) and put its held
+ * recipients back in the queue. Returns how many, -ENOENT (not held) or
+ * -EINVAL. Takes r->lock; control thread. */
+int relay_release_domain(struct relay *r, const char *domain);
+
+/** The held domains, space-separated, into @buf (truncated to @cap);
+ * returns how many there are. Takes r->lock. Any thread but a worker. */
+size_t relay_held_domains(struct relay *r, char *buf, size_t cap);
+
+/**
  * Make every deferred message ready now (backoff kept: it grows from where
  * it was) and forget next-hop failures. Returns the number of messages
  * made ready. Control thread.

@@ -20,6 +20,8 @@ packages=(
 	dnsmasq-base
 	# STARTTLS tests (int-tls): swaks --tls needs Net::SSLeay; testssl.sh audits the port
 	libnet-ssleay-perl libio-socket-ssl-perl testssl.sh
+	# bench plots (bench/plot_monday.py)
+	python3-matplotlib
 )
 
 missing=()

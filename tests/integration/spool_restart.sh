@@ -17,14 +17,16 @@ mx_setup restart
 # no [relay] nexthop: the backlog stays
 mx_conf smtp hostname mx.example.test spool recover_background no
 
-# to_banner: start mxgate, set BANNER_S to the seconds until port 25 sends "220"
+# to_banner: start mxgate, set BANNER_S to the seconds until port 25 sends
+# "220" (a probe every 0.05 s, each given 0.3 s: a SYN the stack drops while
+# it starts would otherwise wait for its 1 s retransmission)
 to_banner() {
 	local t1
 	T0=$(date +%s.%N)
 	(mx_ns_exec "$MX_NS" "$MX_BIN" -c "$MX_CONF") >>"$MX_LOG" 2>&1 &
 	MX_PID=$!
-	for _ in $(seq 600); do
-		if in_ns timeout 1 bash -c 'exec 3<>/dev/tcp/198.18.0.2/25 && head -c 3 <&3' 2>/dev/null | grep -q 220; then
+	for _ in $(seq 240); do
+		if in_ns timeout 0.3 bash -c 'exec 3<>/dev/tcp/198.18.0.2/25 && head -c 3 <&3' 2>/dev/null | grep -q 220; then
 			t1=$(date +%s.%N)
 			BANNER_S=$(awk -v a="$T0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 			return 0
@@ -49,6 +51,11 @@ recovered_all() {
 	RECOVERED_S=$(awk -v a="$T0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 }
 
+# twice: the first start of a namespace pays one-time costs (the binary
+# and its libraries into the page cache, the neighbour's ARP)
+to_banner
+first=$BANNER_S
+mx_stop
 to_banner
 empty=$BANNER_S
 mx_stop
@@ -58,25 +65,33 @@ user=$(sed -n 's/^user *= *//p' "$MX_CONF" | tail -1)
 chown -R "${user:-mxgate}:" "$MX_TMP/spool" 2>/dev/null || chown -R mxgate: "$MX_TMP/spool"
 bytes=$(du -sb "$MX_TMP/spool" | cut -f1)
 
-# before: everything verified before port 25 opens
-to_banner
-full_sync=$BANNER_S
-recovered_all
-sync_done=$RECOVERED_S
-mx_stop
+# SPOOL_RESTART_REPEAT rounds (default 1) of: verifying first, then in the
+# background, on the same backlog (the 2 cores are shared: the least
+# disturbed round, the minimum, says most)
+R=${SPOOL_RESTART_REPEAT:-1}
+sync_list="" bg_list="" syncdone_list="" bgdone_list="" state_list=""
+for ((round = 1; round <= R; round++)); do
+	sed -i 's/^recover_background = yes$/recover_background = no/' "$MX_CONF"
+	to_banner
+	sync_list="$sync_list $BANNER_S"
+	recovered_all
+	syncdone_list="$syncdone_list $RECOVERED_S"
+	mx_stop
 
-# after: the backlog in the background
-sed -i 's/^recover_background = no$/recover_background = yes/' "$MX_CONF"
-grep -q '^recover_background = yes$' "$MX_CONF" || fail "config not switched"
-to_banner
-full_bg=$BANNER_S
-# mail is accepted at once, into new segments (answered 250 before or
-# while the backlog is verified)
-in_ns python3 "$MX_SRC/tests/integration/smtp_tool.py" basic 198.18.0.2 25 >"$MX_TMP/send.log" 2>&1 ||
-	fail "no 250 right after the restart: $(tail -3 "$MX_TMP/send.log")"
-state=$(mx_ctl show stats json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spool"].get("recovered_msgs"))')
-recovered_all
-bg_done=$RECOVERED_S
-mx_stop
+	sed -i 's/^recover_background = no$/recover_background = yes/' "$MX_CONF"
+	grep -q '^recover_background = yes$' "$MX_CONF" || fail "config not switched"
+	to_banner
+	bg_list="$bg_list $BANNER_S"
+	# mail is accepted at once, into new segments (answered 250 before or
+	# while the backlog is verified)
+	in_ns python3 "$MX_SRC/tests/integration/smtp_tool.py" basic 198.18.0.2 25 >"$MX_TMP/send.log" 2>&1 ||
+		fail "no 250 right after the restart: $(tail -3 "$MX_TMP/send.log")"
+	state=$(mx_ctl show stats json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spool"].get("recovered_msgs"))')
+	state_list="$state_list $state"
+	recovered_all
+	bgdone_list="$bgdone_list $RECOVERED_S"
+	mx_stop
+done
+stats() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "min %s median %s", v[1], v[int((NR + 1) / 2)] }'; }
 grep -q "recovered $N message(s).*(in the background)" "$MX_LOG" || fail "no background recovery notice: $(grep -i 'spool: rec' "$MX_LOG" | tail -2)"
-pass "restart to 220: ${empty}s with an empty spool; with $N messages ($((bytes / 1048576)) MiB) to recover: ${full_sync}s verifying first (all recovered at ${sync_done}s), ${full_bg}s in the background (${state} recovered when the first new mail got its 250, all at ${bg_done}s)"
+pass "restart to 220: ${empty}s with an empty spool (first start ${first}s); with $N messages ($((bytes / 1048576)) MiB) to recover, $R round(s): verifying first$sync_list s ($(stats "$sync_list"); all recovered at$syncdone_list s), in the background$bg_list s ($(stats "$bg_list"); recovered when the first new mail got its 250:$state_list; all at$bgdone_list s)"

@@ -1458,6 +1458,56 @@ static void test_backlog_prior_bounds_first_second(void **state)
 	assert_true(b.drain_mrate >= 30000 && b.drain_mrate <= 50000);
 }
 
+static const struct spool_rcpt rc_hold[2] = {
+	{"ok@example.test", NULL, NULL, 0},
+	{"x@Hold.Test", NULL, NULL, 0},
+};
+
+/*
+ * Holds per recipient domain (issue 15): a held domain's recipients stay in
+ * the spool (HELD in the done log) while the others are delivered; the rule
+ * and the held recipient survive a restart (<spool>/holds); releasing the
+ * domain delivers them, and the rule is gone after the next restart.
+ */
+static void test_hold_domain(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool_qid q;
+	struct rig g;
+	char doms[64];
+	(void)state;
+
+	rig_up(&g, &rc);
+	assert_int_equal(relay_hold_domain(g.r, "@hold.test"), 0);
+	assert_int_equal(relay_hold_domain(g.r, "HOLD.test"), -EEXIST);
+	assert_int_equal(relay_hold_domain(g.r, "not a domain"), -EINVAL);
+	assert_int_equal(relay_release_domain(g.r, "other.test"), -ENOENT);
+	q = put_msg(g.w, "alice@example.test", NULL, rc_hold, 2, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_rcpt(g.sp, q, 0, SPOOL_RCPT_DELIVERED);
+	wait_rcpt(g.sp, q, 1, SPOOL_RCPT_HELD);
+	assert_non_null(strstr(h->msgs[0].rcpt[0], "ok@example.test"));
+	assert_int_equal(relay_held_domains(g.r, doms, sizeof(doms)), 1);
+	assert_string_equal(doms, "hold.test");
+	rig_down(&g);
+
+	rig_up(&g, &rc); /* a restart keeps the rule and the held recipient */
+	assert_int_equal(relay_held_domains(g.r, doms, sizeof(doms)), 1);
+	assert_int_equal(spool_rcpt_state(g.sp, &q, 1), SPOOL_RCPT_HELD);
+	assert_int_equal(relay_release_domain(g.r, "Hold.Test"), 1);
+	wait_rcpt(g.sp, q, 1, -ENOENT); /* delivered: the message is done */
+	assert_int_equal(fh_count(h), 2);
+	assert_non_null(strstr(h->msgs[1].rcpt[0], "x@Hold.Test"));
+	assert_int_equal(relay_release_domain(g.r, "hold.test"), -ENOENT);
+	rig_down(&g);
+
+	rig_up(&g, &rc);
+	assert_int_equal(relay_held_domains(g.r, doms, sizeof(doms)), 0);
+	rig_down(&g);
+	fh_stop(h);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* the fake hop writes with SSL_write */
@@ -1482,6 +1532,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backlog_age_refuses, setup, teardown),
 		cmocka_unit_test(test_backlog_prior_bounds_first_second),
 		cmocka_unit_test_setup_teardown(test_dsn_bounce_nexthop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_permanent_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_expiry, setup, teardown),
 	};
