@@ -37,16 +37,17 @@ to_banner() {
 	fail "no 220 within 60 s"
 }
 
-# recovered_all: wait until the spool reports $N recovered messages; sets
-# RECOVERED_S (seconds since the start, T0)
+# recovered_all: wait until the spool reports $N recovered messages (or
+# more: from the second round on, the test's own new mail is in the spool
+# too); sets RECOVERED_S (seconds since the start, T0)
 recovered_all() {
 	local msgs t1
 	for _ in $(seq 1200); do
 		msgs=$(mx_ctl show stats json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["spool"]["recovered_msgs"])' 2>/dev/null) &&
-			[ "$msgs" = "$N" ] && break
+			[ "$msgs" -ge "$N" ] && break
 		sleep 0.1
 	done
-	[ "$msgs" = "$N" ] || fail "recovered $msgs of $N messages: $(grep -i spool "$MX_LOG" | tail -3)"
+	[ "${msgs:-0}" -ge "$N" ] || fail "recovered $msgs of $N messages: $(grep -i spool "$MX_LOG" | tail -3)"
 	t1=$(date +%s.%N)
 	RECOVERED_S=$(awk -v a="$T0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 }
@@ -93,5 +94,5 @@ for ((round = 1; round <= R; round++)); do
 	mx_stop
 done
 stats() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "min %s median %s", v[1], v[int((NR + 1) / 2)] }'; }
-grep -q "recovered $N message(s).*(in the background)" "$MX_LOG" || fail "no background recovery notice: $(grep -i 'spool: rec' "$MX_LOG" | tail -2)"
+grep -q "recovered [0-9]* message(s).*(in the background)" "$MX_LOG" || fail "no background recovery notice: $(grep -i 'spool: rec' "$MX_LOG" | tail -2)"
 pass "restart to 220: ${empty}s with an empty spool (first start ${first}s); with $N messages ($((bytes / 1048576)) MiB) to recover, $R round(s): verifying first$sync_list s ($(stats "$sync_list"); all recovered at$syncdone_list s), in the background$bg_list s ($(stats "$bg_list"); recovered when the first new mail got its 250:$state_list; all at$bgdone_list s)"
