@@ -147,6 +147,8 @@ struct relay {
 	struct relay_backlog bl; /* drain rate */
 	uint64_t last_tick_ns;	 /* last estimate */
 	uint64_t backlog_est_ns; /* last estimate of the backlog wait */
+	uint64_t last_due;	 /* messages due at the last estimate */
+	uint64_t new_since_tick; /* messages taken in since */
 	uint64_t down_since_ns;	 /* monotonic, under lock */
 
 	uint64_t down_since_us; /* unix us, atomic (workers read it) */
@@ -644,8 +646,19 @@ void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 	pthread_mutex_lock(&r->lock);
 	rc = take_in(r, mi, now_ns());
 	/* The estimate follows the inflow too, not only the relay threads
-	 * (all of them may be in slow transactions): at most every 100 ms. */
-	backlog_tick(r, now_ns(), false);
+	 * (all of them may be in slow transactions): at most every 100 ms,
+	 * and at once when the mail due at the last estimate plus what came
+	 * in since is above the bound at the last pace (O(1)): senders let in
+	 * again after a refusal come back together, 100 ms of them can be
+	 * several times the bound. */
+	r->new_since_tick++;
+	if (!r->backlog_refusing && r->conf.max_backlog_age_ms &&
+	    (r->last_due + r->new_since_tick) * 1000000000000ULL /
+			    (r->bl.drain_mrate ? r->bl.drain_mrate : r->bl.prior_mrate) >
+		    (uint64_t)r->conf.max_backlog_age_ms * 1000000)
+		backlog_tick(r, now_ns(), true);
+	else
+		backlog_tick(r, now_ns(), false);
 	pthread_mutex_unlock(&r->lock);
 	if (rc < 0)
 		MX_ERR("relay: %s: out of memory, not queued until restart",
@@ -744,6 +757,8 @@ static uint64_t backlog_estimate(struct relay *r, uint64_t now)
 
 	for (size_t i = 0; i < r->nheap; i++)
 		due += r->heap[i]->next_try_ns <= now;
+	r->last_due = due;
+	r->new_since_tick = 0;
 	return relay_backlog_estimate(&r->bl, now, due, backlog_wait_ns(r, now), r->attempts_done);
 }
 
