@@ -66,14 +66,14 @@ static void spool_summary(struct ctl_out *o, bool json)
 		ctl_printf(o,
 			   ",\"quarantined_segments\":%llu,\"quarantine_files\":%ld,"
 			   "\"quarantine_bytes\":%llu,\"damaged_tails_kept\":%llu,"
-			   "\"corrupt_regions\":%llu}",
+			   "\"corrupt_regions\":%llu",
 			   (unsigned long long)st.quarantined_segments, qfiles,
 			   (unsigned long long)qbytes, (unsigned long long)st.damaged_tails_kept,
 			   (unsigned long long)st.corrupt_regions);
 		ctl_printf(o,
 			   ",\"recovery\":{\"state\":\"%s\",\"segments_done\":%llu,"
 			   "\"segments_total\":%llu,\"bytes_done\":%llu,\"bytes_total\":%llu,"
-			   "\"messages\":%llu,\"elapsed_ms\":%llu}",
+			   "\"messages\":%llu,\"elapsed_ms\":%llu}}",
 			   rstate[ri.state & 3], (unsigned long long)ri.segs_done,
 			   (unsigned long long)ri.segs_total, (unsigned long long)ri.bytes_done,
 			   (unsigned long long)ri.bytes_total, (unsigned long long)ri.msgs,
@@ -108,17 +108,26 @@ static void spool_summary(struct ctl_out *o, bool json)
 
 static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 {
-	struct relay *r = need_relay(o);
+	struct relay *r = queue_relay();
 	struct relay_queue_summary q;
 	struct relay_stats st;
 	const uint64_t *sv = (const uint64_t *)&st;
 	bool json = argc == 1 && strcmp(argv[0], "json") == 0;
 	char doms[1024];
 
-	if (!r)
-		return;
 	if (argc > 1 || (argc == 1 && !json))
 		return ctl_error(o, "usage: show queue [json]");
+	if (!r && queue_spool()) {
+		/* A spool without a relay (no next hop): its part only. */
+		if (json)
+			ctl_printf(o, "{\"relay\":null");
+		spool_summary(o, json);
+		if (json)
+			ctl_printf(o, "}\n");
+		return;
+	}
+	if (!(r = need_relay(o)))
+		return;
 	relay_queue_summary(r, &q);
 	relay_stats_read(r, &st);
 	if (json) {

@@ -91,6 +91,14 @@ for ((round = 1; round <= R; round++)); do
 	state_list="$state_list $state"
 	recovered_all
 	bgdone_list="$bgdone_list $RECOVERED_S"
+	# show queue reports the recovery (a spool without a relay too)
+	for _ in $(seq 100); do
+		rs=$(mx_ctl show queue json | python3 -c 'import json,sys; r=json.load(sys.stdin)["spool"]["recovery"]; print(r["state"], r["segments_done"] == r["segments_total"], r["messages"])')
+		[ "${rs%% *}" = done ] && break
+		sleep 0.1
+	done
+	[ "$rs" = "done True $N" ] || fail "show queue: recovery '$rs', want 'done True $N'"
+	mx_ctl show queue | grep -q "^spool.recovery  *done: " || fail "show queue: no spool.recovery line: $(mx_ctl show queue)"
 	mx_stop
 done
 stats() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "min %s median %s", v[1], v[int((NR + 1) / 2)] }'; }
