@@ -130,11 +130,13 @@ struct mx_config {
 	int64_t spool_commit_interval_us;
 	int64_t spool_commit_batch;
 	int64_t spool_commit_threads;
-	int64_t spool_high_water_mb; /* 0: automatic (queue/spool-t.h SPOOL_AUTO_HW_*) */
-	int64_t spool_min_free_mb;   /* 0: off */
+	int64_t spool_high_water_mb;   /* 0: automatic (queue/spool-t.h SPOOL_AUTO_HW_*) */
+	int64_t spool_min_free_mb;     /* 0: off */
+	bool spool_recover_background; /* verify the backlog after port 25 opens */
 
 	/* [relay] */
 	struct mx_cfg_list relay_nexthop; /* "smtp:HOST:PORT" / "lmtp:HOST:PORT", by priority */
+	struct mx_cfg_list relay_bounce_nexthop; /* one, like nexthop; none: nexthop */
 	int64_t relay_threads;
 	int64_t relay_retry_min_s;
 	int64_t relay_retry_max_s;

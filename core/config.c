@@ -160,6 +160,8 @@ static const struct key_def keys[] = {
 	{"spool", "commit_threads", K_INT, OFF(spool_commit_threads), 1, 64, false, RESTART},
 	{"spool", "high_water_mb", K_INT, OFF(spool_high_water_mb), 0, 1 << 30, false, LIVE},
 	{"spool", "min_free_mb", K_INT, OFF(spool_min_free_mb), 0, 1 << 30, false, LIVE},
+	{"spool", "recover_background", K_BOOL, OFF(spool_recover_background), 0, 0, false,
+	 RESTART},
 
 	{"relay", "nexthop", K_LIST, OFF(relay_nexthop), 0, 0, false, RESTART,
 	 .entry_ok = nexthop_ok},
@@ -174,6 +176,8 @@ static const struct key_def keys[] = {
 	 false, RESTART},
 	{"relay", "on_permanent_failure", K_ENUM, OFF(relay_on_permanent_failure), 0, 0, false,
 	 RESTART, relay_perm_names},
+	{"relay", "bounce_nexthop", K_LIST, OFF(relay_bounce_nexthop), 0, 0, false, RESTART,
+	 .entry_ok = nexthop_ok},
 
 	{"fault", "seed", K_INT, OFF(fault_seed), 0, INT64_MAX, false, RESTART},
 	{"fault", "reorder_us", K_INT, OFF(fault_reorder_us), 1, 1000000, false, RESTART},
@@ -365,6 +369,7 @@ void config_defaults(struct mx_config *c)
 	c->spool_commit_threads = 1;
 	c->spool_high_water_mb = 0;
 	c->spool_min_free_mb = 64;
+	c->spool_recover_background = true;
 	c->relay_threads = 4;
 	c->relay_retry_min_s = 60;
 	c->relay_retry_max_s = 3600;

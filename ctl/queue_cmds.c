@@ -7,13 +7,14 @@
  *                                backlog wait and its bound, refusals),
  *                                segments quarantined by recovery
  *   show queue detail [N]        the first N messages (default 50)
- *   queue hold ID                stop delivering a message
- *   queue release ID|all         held recipients back to the queue, now
+ *   queue hold ID|DOMAIN         stop delivering a message / a recipient domain
+ *   queue release ID|DOMAIN|all  held recipients back to the queue, now
  *   queue flush                  retry every deferred message now
  *   queue delete ID confirm      drop a message's undelivered recipients
  *
  * Control thread only; the relay takes its own lock.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ static struct relay *need_relay(struct ctl_out *o)
 static void spool_summary(struct ctl_out *o, bool json)
 {
 	struct spool *sp = queue_spool();
+	static const char *const rstate[] = {"none", "running", "done", "aborted"};
+	struct spool_recovery_info ri;
 	struct spool_pressure p;
 	struct spool_stats st;
 	uint64_t qbytes = 0;
@@ -43,6 +46,7 @@ static void spool_summary(struct ctl_out *o, bool json)
 
 	if (!sp)
 		return;
+	spool_recovery_read(sp, &ri);
 	spool_stats_read(sp, &st);
 	spool_pressure_read(sp, &p);
 	qfiles = spool_quarantine_files(sp, &qbytes);
@@ -62,10 +66,18 @@ static void spool_summary(struct ctl_out *o, bool json)
 		ctl_printf(o,
 			   ",\"quarantined_segments\":%llu,\"quarantine_files\":%ld,"
 			   "\"quarantine_bytes\":%llu,\"damaged_tails_kept\":%llu,"
-			   "\"corrupt_regions\":%llu}",
+			   "\"corrupt_regions\":%llu",
 			   (unsigned long long)st.quarantined_segments, qfiles,
 			   (unsigned long long)qbytes, (unsigned long long)st.damaged_tails_kept,
 			   (unsigned long long)st.corrupt_regions);
+		ctl_printf(o,
+			   ",\"recovery\":{\"state\":\"%s\",\"segments_done\":%llu,"
+			   "\"segments_total\":%llu,\"bytes_done\":%llu,\"bytes_total\":%llu,"
+			   "\"messages\":%llu,\"elapsed_ms\":%llu}}",
+			   rstate[ri.state & 3], (unsigned long long)ri.segs_done,
+			   (unsigned long long)ri.segs_total, (unsigned long long)ri.bytes_done,
+			   (unsigned long long)ri.bytes_total, (unsigned long long)ri.msgs,
+			   (unsigned long long)ri.elapsed_ms);
 		return;
 	}
 	ctl_printf(o, "spool.%-22s %s\n", "refusing",
@@ -85,20 +97,37 @@ static void spool_summary(struct ctl_out *o, bool json)
 		   (unsigned long long)st.quarantined_segments);
 	ctl_printf(o, "spool.%-22s %ld\n", "quarantine_files", qfiles);
 	ctl_printf(o, "spool.%-22s %llu\n", "quarantine_bytes", (unsigned long long)qbytes);
+	ctl_printf(o,
+		   "spool.%-22s %s: %llu/%llu segments, %llu/%llu bytes, %llu message(s) "
+		   "queued, %llu ms\n",
+		   "recovery", rstate[ri.state & 3], (unsigned long long)ri.segs_done,
+		   (unsigned long long)ri.segs_total, (unsigned long long)ri.bytes_done,
+		   (unsigned long long)ri.bytes_total, (unsigned long long)ri.msgs,
+		   (unsigned long long)ri.elapsed_ms);
 }
 
 static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 {
-	struct relay *r = need_relay(o);
+	struct relay *r = queue_relay();
 	struct relay_queue_summary q;
 	struct relay_stats st;
 	const uint64_t *sv = (const uint64_t *)&st;
 	bool json = argc == 1 && strcmp(argv[0], "json") == 0;
+	char doms[1024];
 
-	if (!r)
-		return;
 	if (argc > 1 || (argc == 1 && !json))
 		return ctl_error(o, "usage: show queue [json]");
+	if (!r && queue_spool()) {
+		/* A spool without a relay (no next hop): its part only. */
+		if (json)
+			ctl_printf(o, "{\"relay\":null");
+		spool_summary(o, json);
+		if (json)
+			ctl_printf(o, "}\n");
+		return;
+	}
+	if (!(r = need_relay(o)))
+		return;
 	relay_queue_summary(r, &q);
 	relay_stats_read(r, &st);
 	if (json) {
@@ -121,7 +150,8 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 		for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
 			ctl_printf(o, "%s\"%s\":%llu", i ? "," : "", relay_stat_name(i),
 				   (unsigned long long)sv[i]);
-		ctl_printf(o, "}");
+		relay_held_domains(r, doms, sizeof(doms));
+		ctl_printf(o, "},\"held_domains\":\"%s\"", doms); /* [a-z0-9._-] only */
 		spool_summary(o, true);
 		ctl_printf(o, "}\n");
 		return;
@@ -141,6 +171,8 @@ static void cmd_show_queue(struct ctl_out *o, int argc, char **argv)
 	ctl_printf(o, "queue.%-22s %llu%s\n", "max_backlog_age_ms",
 		   (unsigned long long)q.max_backlog_age_ms,
 		   q.backlog_refusing ? " (exceeded: refusing new mail)" : "");
+	relay_held_domains(r, doms, sizeof(doms));
+	ctl_printf(o, "queue.%-22s %s\n", "held_domains", doms[0] ? doms : "-");
 	for (unsigned i = 0; i < RELAY_STAT_COUNT; i++)
 		ctl_printf(o, "relay.%-22s %llu\n", relay_stat_name(i), (unsigned long long)sv[i]);
 	spool_summary(o, false);
@@ -224,17 +256,39 @@ static void released(struct ctl_out *o, int rc, const char *id)
 		ctl_printf(o, "release %s: %d recipient(s) back in the queue\n", id, rc);
 }
 
+/* A queue id is 26 characters without a dot; anything else is taken as a
+ * recipient domain. */
+static bool is_domain(const char *s)
+{
+	return strlen(s) != SPOOL_QID_STRLEN || strchr(s, '.') || s[0] == '@';
+}
+
 static void cmd_hold(struct ctl_out *o, int argc, char **argv)
 {
 	struct relay *r = need_relay(o);
 	struct spool_qid q;
+	int rc;
 
 	if (!r)
 		return;
 	if (argc != 1)
-		return ctl_error(o, "usage: queue hold ID");
-	if (parse_qid(o, argv[0], &q))
-		result(o, relay_hold(r, &q), "hold", argv[0]);
+		return ctl_error(o, "usage: queue hold ID|DOMAIN");
+	if (!is_domain(argv[0])) {
+		if (parse_qid(o, argv[0], &q))
+			result(o, relay_hold(r, &q), "hold", argv[0]);
+		return;
+	}
+	rc = relay_hold_domain(r, argv[0]);
+	if (rc < 0)
+		ctl_error(o, "hold %s: %s", argv[0],
+			  rc == -EINVAL	  ? "neither a queue id nor a domain"
+			  : rc == -EEXIST ? "already held"
+					  : strerror(-rc));
+	else
+		ctl_printf(o,
+			   "hold %s: done, %d recipient(s) held now, the others at their next "
+			   "attempt; kept across restarts\n",
+			   argv[0], rc);
 }
 
 static void cmd_release(struct ctl_out *o, int argc, char **argv)
@@ -245,9 +299,17 @@ static void cmd_release(struct ctl_out *o, int argc, char **argv)
 	if (!r)
 		return;
 	if (argc != 1)
-		return ctl_error(o, "usage: queue release ID|all");
+		return ctl_error(o, "usage: queue release ID|DOMAIN|all");
 	if (strcmp(argv[0], "all") == 0)
 		return released(o, relay_release(r, NULL), "all");
+	if (is_domain(argv[0])) {
+		int rc = relay_release_domain(r, argv[0]);
+
+		if (rc < 0)
+			return ctl_error(o, "release %s: %s", argv[0],
+					 rc == -ENOENT ? "this domain is not held" : strerror(-rc));
+		return released(o, rc, argv[0]);
+	}
 	if (parse_qid(o, argv[0], &q))
 		released(o, relay_release(r, &q), argv[0]);
 }
@@ -291,13 +353,15 @@ static const struct ctl_cmd queue_cmds[] = {
 	 .help = "the first N queued messages (default 50) with their recipients",
 	 .fn = cmd_show_queue_detail},
 	{.words = {"queue", "hold"},
-	 .usage = "ID",
-	 .help = "stop delivering message ID",
+	 .usage = "ID|DOMAIN",
+	 .help = "stop delivering message ID, or every recipient in DOMAIN (kept across "
+		 "restarts)",
 	 .flags = CTL_F_PRIV,
 	 .fn = cmd_hold},
 	{.words = {"queue", "release"},
-	 .usage = "ID|all",
-	 .help = "put held recipients back in the queue, ready now",
+	 .usage = "ID|DOMAIN|all",
+	 .help = "put held recipients (of message ID, of DOMAIN, or all) back in the queue, "
+		 "ready now; DOMAIN: end its hold",
 	 .flags = CTL_F_PRIV,
 	 .fn = cmd_release},
 	{.words = {"queue", "flush"},

@@ -30,6 +30,22 @@ static bool started;
 static struct mx_loop_timer pressure_timer;
 #define QUEUE_PRESSURE_TICK_MS 250
 static char hosts[RELAY_MAX_NEXTHOPS][MX_CFG_STR];
+static char bounce_host[MX_CFG_STR];
+
+/* "proto:host:port" (checked by the configuration) into @h, the host
+ * copied into @host. */
+static void hop_parse(struct relay_nexthop *h, char *host, const char *v, const struct mx_config *c)
+{
+	const char *colon = strrchr(v, ':');
+	size_t hl = (size_t)(colon - (v + 5));
+
+	memcpy(host, v + 5, hl);
+	host[hl] = '\0';
+	h->host = host;
+	h->port = (uint16_t)atoi(colon + 1);
+	h->proto = strncmp(v, "lmtp:", 5) == 0 ? RELAY_PROTO_LMTP : RELAY_PROTO_SMTP;
+	h->tls = (uint8_t)c->relay_tls; /* same order as enum relay_tls */
+}
 
 /* Give the daemon user @name in directory @dfd if another non-root user
  * owns it (a spool written under an older [daemon] user, e.g. nobody).
@@ -146,6 +162,9 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	sc.commit_batch = (uint32_t)c->spool_commit_batch;
 	sc.high_water = (uint64_t)c->spool_high_water_mb << 20;
 	sc.min_free = (uint64_t)c->spool_min_free_mb << 20;
+	/* Port 25 opens once each worker's newest segment is checked; the
+	 * backlog is verified and queued by a thread of its own (recover.c). */
+	sc.recover_background = c->spool_recover_background;
 	sp = spool_create(&sc);
 	if (!sp) {
 		MX_ERR("[spool] dir = %s: cannot open the spool: %s", c->spool_dir,
@@ -165,19 +184,15 @@ int queue_boot(const struct mx_config *c, unsigned nworkers)
 	rc.dsn_worker = spool_worker_get(sp, nworkers);
 	rc.ca_file = c->relay_ca_file[0] ? c->relay_ca_file : NULL;
 	for (unsigned i = 0; i < c->relay_nexthop.n && i < RELAY_MAX_NEXTHOPS; i++) {
-		const char *v = c->relay_nexthop.v[i]; /* proto:host:port, checked by config */
-		const char *colon = strrchr(v, ':');
-		size_t hl = (size_t)(colon - (v + 5));
-		memcpy(hosts[i], v + 5, hl);
-		hosts[i][hl] = '\0';
-		rc.nexthop[i].host = hosts[i];
-		rc.nexthop[i].port = (uint16_t)atoi(colon + 1);
-		rc.nexthop[i].proto =
-			strncmp(v, "lmtp:", 5) == 0 ? RELAY_PROTO_LMTP : RELAY_PROTO_SMTP;
-		rc.nexthop[i].tls = (uint8_t)c->relay_tls; /* same order as enum relay_tls */
+		hop_parse(&rc.nexthop[i], hosts[i], c->relay_nexthop.v[i], c);
 		rc.nexthop[i].priority = i;
 		rc.nnexthops = i + 1;
 	}
+	if (c->relay_bounce_nexthop.n > 1)
+		MX_WARN("[relay] bounce_nexthop: %u given, the first is used",
+			c->relay_bounce_nexthop.n);
+	if (c->relay_bounce_nexthop.n > 0)
+		hop_parse(&rc.bounce_nexthop, bounce_host, c->relay_bounce_nexthop.v[0], c);
 	if (rc.nnexthops == 0) {
 		MX_WARN("[relay] no nexthop: accepted mail stays in the spool until one is "
 			"configured");

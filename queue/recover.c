@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,14 +142,21 @@ static int check_filehdr(const uint8_t *map, size_t size, struct spool_filehdr *
 
 /* ---------------- segments ---------------- */
 
+struct rec_ctx;
+
 struct seg_scan {
 	struct spool *sp;
+	struct rec_ctx *x;	  /* verification pass; NULL in the start-up pass */
+	struct spool_livetab tab; /* messages being followed (not yet the spool's) */
 	unsigned d;
 	uint64_t seq;
 	struct spool_rcpt *rcpt; /* scratch for envelope checks */
 	uint32_t nrcpt_cap;
+	bool found; /* start-up pass: an envelope of this directory seen */
 	int err;
 };
+
+static int ended_push(struct seg_scan *ss, struct spool_live *l);
 
 static struct spool_live *live_new(struct seg_scan *ss, const struct spool_rec_hdr *h, uint64_t pos,
 				   uint32_t nrcpt)
@@ -165,7 +173,7 @@ static struct spool_live *live_new(struct seg_scan *ss, const struct spool_rec_h
 		l->env_off = h->off;
 	}
 	if (!l || !(l->state = calloc(nrcpt ? nrcpt : 1, 1)) ||
-	    spool_live_insert(&ss->sp->live, l) < 0) {
+	    spool_live_insert(&ss->tab, l) < 0) {
 		if (l)
 			free(l->state);
 		free(l);
@@ -179,8 +187,7 @@ static void seg_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
 		       const uint8_t *payload)
 {
 	struct seg_scan *ss = arg;
-	struct spool *sp = ss->sp;
-	struct spool_live *l = spool_live_find(&sp->live, &h->qid);
+	struct spool_live *l = spool_live_find(&ss->tab, &h->qid);
 	struct spool_envelope env;
 	struct spool_end e;
 	int rc;
@@ -194,8 +201,6 @@ static void seg_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
 		}
 		if (spool_qid_worker(&h->qid) != ss->d)
 			return;
-		if (spool_qid_cmp(&h->qid, &sp->floor[ss->d]) > 0)
-			sp->floor[ss->d] = h->qid;
 		rc = spool_env_decode(payload, h->len, &env, ss->rcpt, ss->nrcpt_cap);
 		if (rc == -E2BIG) {
 			struct spool_rcpt *r = realloc(ss->rcpt, env.nrcpt * sizeof(*r));
@@ -235,6 +240,8 @@ static void seg_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
 			l->rstate = LIVE_COMPLETE;
 			l->mi.body_len = l->body_len;
 			l->mi.npending = l->mi.nrcpt;
+			if (ended_push(ss, l) < 0)
+				ss->err = -ENOMEM;
 		} else {
 			l->rstate = LIVE_BAD;
 		}
@@ -305,27 +312,89 @@ static void quarantine_seg(struct spool *sp, struct spool_seg *s, const char *wh
 	} else {
 		MX_ERR("spool: %u/%s: %s: cannot link into %s/" QUARANTINE ": %s; kept in place", d,
 		       name, why, sp->dir, strerror(errno));
+		pthread_mutex_lock(&sp->lock); /* spool_maintain() reads it */
 		s->keep = true;
+		pthread_mutex_unlock(&sp->lock);
 	}
 	ST_ADD(&sp->st, quarantined_segments, 1);
 }
 
-static int scan_segment(struct seg_scan *ss, struct dir_state *ds)
+/* Append one DONE record (@payload) to a growing done-log image. */
+static int append_rec(const struct spool_qid *qid, const uint8_t *payload, uint32_t salt,
+		      uint8_t **buf, size_t *len, size_t *cap)
+{
+	if (*len + SPOOL_REC_HDR_LEN + SPOOL_DONE_PAYLOAD > *cap) {
+		size_t ncap = *cap ? *cap * 2 : 65536;
+		uint8_t *v = realloc(*buf, ncap);
+
+		if (!v)
+			return -ENOMEM;
+		*buf = v;
+		*cap = ncap;
+	}
+	*len += (size_t)spool_rec_encode(*buf + *len, *cap - *len, salt, SPOOL_REC_DONE, *len, qid,
+					 payload, SPOOL_DONE_PAYLOAD);
+	return 0;
+}
+
+/* ---------------- start-up pass: what must be known before accepting ---------------- */
+
+/* The largest queue id of this worker directory's envelopes: ids grow along
+ * a worker's stream, so the newest segment holding an envelope has it. */
+static void floor_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
+			 const uint8_t *payload)
+{
+	struct seg_scan *ss = arg;
+	struct spool *sp = ss->sp;
+
+	(void)pos;
+	(void)payload;
+	if (h->type != SPOOL_REC_ENVELOPE || spool_qid_worker(&h->qid) != ss->d)
+		return;
+	ss->found = true;
+	if (spool_qid_cmp(&h->qid, &sp->floor[ss->d]) > 0)
+		sp->floor[ss->d] = h->qid;
+}
+
+/* Map segment @s of directory @d read-only: 0, or -errno. */
+static int seg_map(struct spool *sp, const struct spool_seg *s, int flags, int *fd, uint8_t **map)
+{
+	char name[64];
+
+	spool_seg_name(name, sizeof(name), s->seq);
+	*fd = openat(sp->dirfd[s->worker], name, flags | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	*map = mmap(NULL, s->fsize, PROT_READ, MAP_SHARED, *fd, 0);
+	if (*map == MAP_FAILED) {
+		int rc = -errno;
+
+		close(*fd);
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Open segment @seq of directory @ss->d: check its header only (a file too
+ * short for one is removed, a damaged one renamed *.bad, as before) and
+ * add it to the segment table, pinned (refs 1) until the verification pass
+ * has seen every message in it. Reads one header: O(1) per segment.
+ */
+static int seg_open(struct seg_scan *ss, struct dir_state *ds)
 {
 	struct spool *sp = ss->sp;
 	int dfd = sp->dirfd[ss->d];
+	uint8_t hdr[SPOOL_FILEHDR_LEN];
 	struct spool_filehdr fh;
 	struct spool_seg *s;
 	struct stat st;
 	char name[64], bad[80];
-	uint8_t *map;
-	size_t size, end;
-	unsigned corrupt;
-	int fd, rc = 0;
+	size_t size;
+	int fd, rc;
 
-	ss->err = 0;
 	spool_seg_name(name, sizeof(name), ss->seq);
-	fd = openat(dfd, name, O_RDWR | O_CLOEXEC);
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		rc = -errno;
 		MX_ERR("spool: open %s/%u/%s: %s", sp->dir, ss->d, name, strerror(errno));
@@ -343,15 +412,10 @@ static int scan_segment(struct seg_scan *ss, struct dir_state *ds)
 		ST_ADD(&sp->st, bad_files, 1);
 		return 0;
 	}
-	map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	if (check_filehdr(map, size, &fh) < 0 || fh.worker != ss->d || fh.seq != ss->seq) {
-		munmap(map, size);
-		close(fd);
+	rc = pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) ? 0 : -EIO;
+	close(fd);
+	if (rc < 0 || check_filehdr(hdr, sizeof(hdr), &fh) < 0 || fh.worker != ss->d ||
+	    fh.seq != ss->seq) {
 		snprintf(bad, sizeof(bad), "%s.bad", name);
 		MX_ERR("spool: %u/%s: damaged file header: kept as %s", ss->d, name, bad);
 		renameat(dfd, name, dfd, bad);
@@ -360,63 +424,79 @@ static int scan_segment(struct seg_scan *ss, struct dir_state *ds)
 		return 0;
 	}
 	s = calloc(1, sizeof(*s));
-	if (!s) {
-		munmap(map, size);
-		close(fd);
+	if (!s)
 		return -ENOMEM;
-	}
 	s->seq = ss->seq;
 	s->lstart = fh.lstart;
 	s->fd = -1;
 	s->old = true;
+	s->refs = 1; /* recovery's pin */
 	s->worker = (uint16_t)ss->d;
+	s->fsize = size;
+	s->llen = size - SPOOL_FILEHDR_LEN;
 	if (ds->prev && ds->prev_salt == fh.salt &&
 	    (ds->prev->seq + 1 != s->seq || ds->prev->lstart + ds->prev->llen != s->lstart))
 		s->gap_before = true;
-
-	end = scan_records(map, size, fh.salt, fh.lstart, false, seg_record, ss, &corrupt);
-	munmap(map, size);
-	if (corrupt)
-		ST_ADD(&sp->st, corrupt_regions, corrupt);
-	if (end < size && ss->seq != ds->newest) {
-		/* Not the segment a crash can tear: the damage is in data that
-		 * may have been acknowledged. Never cut it. */
-		char why[96];
-
-		snprintf(why, sizeof(why), "damaged tail of %zu bytes at %zu in an older segment",
-			 size - end, end);
-		ST_ADD(&sp->st, damaged_tails_kept, 1);
-		quarantine_seg(sp, s, why);
-		end = size;
-	} else if (corrupt) {
-		char why[64];
-
-		snprintf(why, sizeof(why), "%u damaged region(s) before intact records", corrupt);
-		quarantine_seg(sp, s, why);
-	}
-	if (end < size) {
-		MX_NOTICE("spool: %u/%s: torn tail of %zu bytes cut at %zu", ss->d, name,
-			  size - end, end);
-		if (ftruncate(fd, (off_t)end) != 0 || fdatasync(fd) != 0) {
-			rc = -errno;
-			MX_ERR("spool: %u/%s: cannot cut torn tail: %s", ss->d, name,
-			       strerror(errno));
-		}
-		ST_ADD(&sp->st, torn_tails_cut, 1);
-		ST_ADD(&sp->st, torn_bytes_cut, size - end);
-	}
-	close(fd);
-	s->fsize = end;
-	s->llen = end - SPOOL_FILEHDR_LEN;
 	if (spool_segtab_push(&sp->seg[ss->d], s) < 0) {
 		free(s);
 		return -ENOMEM;
 	}
+	if (spool_segtab_push(&sp->rec.old[ss->d], s) < 0)
+		return -ENOMEM; /* in sp->seg: spool_destroy() frees it */
 	ds->prev = s;
 	ds->prev_salt = fh.salt;
 	if (ss->seq + 1 > sp->next_seq[ss->d])
 		sp->next_seq[ss->d] = ss->seq + 1;
-	return rc < 0 ? rc : ss->err;
+	return 0;
+}
+
+/*
+ * The newest segment of a directory is the only one a crash can tear: walk
+ * its records, cut it at its last intact one (damage followed by intact
+ * records is left for the verification pass, which quarantines). Then find
+ * the queue id floor, going back to older segments only while no envelope
+ * was seen. Reads one segment in the common case.
+ */
+static int dir_tail(struct seg_scan *ss, const struct dir_state *ds)
+{
+	struct spool *sp = ss->sp;
+	struct spool_segtab *old = &sp->rec.old[ss->d];
+	int rc = 0;
+
+	ss->found = false;
+	for (size_t i = old->n; i-- > 0 && !ss->found && rc == 0;) {
+		struct spool_seg *s = old->v[i];
+		struct spool_filehdr fh;
+		unsigned corrupt;
+		uint8_t *map;
+		size_t end;
+		int fd;
+
+		if ((rc = seg_map(sp, s, s->seq == ds->newest ? O_RDWR : O_RDONLY, &fd, &map)) < 0)
+			break;
+		check_filehdr(map, s->fsize, &fh); /* checked by seg_open() */
+		end = scan_records(map, s->fsize, fh.salt, fh.lstart, false, floor_record, ss,
+				   &corrupt);
+		munmap(map, s->fsize);
+		if (end < s->fsize && s->seq == ds->newest) {
+			char name[64];
+
+			spool_seg_name(name, sizeof(name), s->seq);
+			MX_NOTICE("spool: %u/%s: torn tail of %zu bytes cut at %zu", ss->d, name,
+				  s->fsize - end, end);
+			if (ftruncate(fd, (off_t)end) != 0 || fdatasync(fd) != 0) {
+				rc = -errno;
+				MX_ERR("spool: %u/%s: cannot cut torn tail: %s", ss->d, name,
+				       strerror(errno));
+			}
+			ST_ADD(&sp->st, torn_tails_cut, 1);
+			ST_ADD(&sp->st, torn_bytes_cut, s->fsize - end);
+			s->fsize = end;
+			s->llen = end - SPOOL_FILEHDR_LEN;
+		}
+		close(fd);
+	}
+	return rc;
 }
 
 static int scan_dir(struct spool *sp, unsigned d, struct seg_scan *ss)
@@ -458,109 +538,213 @@ static int scan_dir(struct spool *sp, unsigned d, struct seg_scan *ss)
 	ss->d = d;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		ss->seq = seqs[i];
-		rc = scan_segment(ss, &ds);
+		rc = seg_open(ss, &ds);
 	}
+	if (rc == 0)
+		rc = dir_tail(ss, &ds);
 	if (ds.fsync_dir)
 		spool_fsync_fd(sp->dirfd[d]);
 	free(seqs);
+	for (size_t i = 0; i < sp->rec.old[d].n; i++) {
+		sp->bytes += sp->rec.old[d].v[i]->fsize;
+		sp->rec.bytes_total += sp->rec.old[d].v[i]->fsize;
+	}
+	sp->rec.segs_total += sp->rec.old[d].n;
 	return rc;
 }
 
 /* ---------------- done log ---------------- */
 
-static void done_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
+static void noop_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
 			const uint8_t *payload)
 {
-	struct spool *sp = arg;
-	struct spool_live *l = spool_live_find(&sp->live, &h->qid);
-	enum spool_rcpt_state st;
-	uint32_t rcpt;
-	uint64_t t;
-
+	(void)arg;
 	(void)pos;
-	if (!l || spool_done_decode(payload, h->len, &rcpt, &st, &t) < 0 || rcpt >= l->mi.nrcpt)
-		return;
-	if (spool_rcpt_final(l->state[rcpt]))
-		return;
-	l->state[rcpt] = st == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : (uint8_t)st;
+	(void)h;
+	(void)payload;
 }
 
-static int replay_donelog(struct spool *sp)
+static int donelog_write(struct spool *sp);
+
+/*
+ * Open the done log for appending: new records go after its last intact
+ * one (a torn record is cut: it only ever said a recipient was done, so
+ * losing it is a duplicate, never a loss). Its records up to there are
+ * replayed by the verification pass (rec.donefd, rec.done_boot_end). A
+ * missing log, or one whose header does not check (kept as done.log.bad:
+ * delivered recipients will be delivered again), is replaced by an empty
+ * one.
+ */
+static int donelog_open(struct spool *sp)
 {
 	struct spool_filehdr fh;
 	struct stat st;
 	unsigned corrupt;
 	uint8_t *map;
+	size_t end;
 	int fd;
 
-	fd = openat(sp->rootfd, DONE_LOG, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstat(fd, &st) != 0) {
+	fd = openat(sp->rootfd, DONE_LOG, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		return -errno;
+	if (fd >= 0 && fstat(fd, &st) != 0) {
 		close(fd);
 		return -errno;
 	}
-	if ((size_t)st.st_size < SPOOL_FILEHDR_LEN) {
-		close(fd);
-		return 0;
+	if (fd < 0 || (size_t)st.st_size < SPOOL_FILEHDR_LEN) {
+		if (fd >= 0)
+			close(fd);
+		goto fresh;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
+	if (map == MAP_FAILED) {
+		close(fd);
 		return -errno;
+	}
 	if (check_filehdr(map, (size_t)st.st_size, &fh) < 0 || fh.worker != SPOOL_FILEHDR_DONELOG) {
 		munmap(map, (size_t)st.st_size);
-		/* Delivered recipients will be delivered again: duplicates,
-		 * never a loss. Keep the file for the operator. */
+		close(fd);
 		MX_ERR("spool: %s: damaged header, kept as %s; done states lost", DONE_LOG,
 		       DONE_LOG_BAD);
 		renameat(sp->rootfd, DONE_LOG, sp->rootfd, DONE_LOG_BAD);
 		ST_ADD(&sp->st, bad_files, 1);
-		return 0;
+		goto fresh;
 	}
-	scan_records(map, (size_t)st.st_size, fh.salt, 0, true, done_record, sp, &corrupt);
+	end = scan_records(map, (size_t)st.st_size, fh.salt, 0, true, noop_record, NULL, &corrupt);
 	munmap(map, (size_t)st.st_size);
+	if (end < (size_t)st.st_size && ftruncate(fd, (off_t)end) != 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	sp->done_fd = fd;
+	sp->done_pos = end;
+	sp->done_salt = fh.salt;
+	sp->rec.done_boot_end = end;
+	sp->rec.donefd = openat(sp->rootfd, DONE_LOG, O_RDONLY | O_CLOEXEC);
+	return sp->rec.donefd < 0 ? -errno : 0;
+fresh:
+	if (donelog_write(sp) < 0)
+		return -EIO;
+	sp->rec.done_boot_end = sp->done_pos;
+	return 0;
+}
+
+static int cmp_done(const void *a, const void *b)
+{
+	const struct spool_rec_done *x = a, *y = b;
+	int c = spool_qid_cmp(&x->qid, &y->qid);
+
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+struct done_load {
+	struct spool_rec_done *v;
+	size_t n, cap;
+	int err;
+};
+
+static void done_record(void *arg, uint64_t pos, const struct spool_rec_hdr *h,
+			const uint8_t *payload)
+{
+	struct done_load *dl = arg;
+	enum spool_rcpt_state st;
+	uint32_t rcpt;
+	uint64_t t;
+
+	(void)pos;
+	if (spool_done_decode(payload, h->len, &rcpt, &st, &t) < 0 || dl->err)
+		return;
+	if (dl->n == dl->cap) {
+		size_t ncap = dl->cap ? dl->cap * 2 : 1024;
+		struct spool_rec_done *v = realloc(dl->v, ncap * sizeof(*v));
+
+		if (!v) {
+			dl->err = -ENOMEM;
+			return;
+		}
+		dl->v = v;
+		dl->cap = ncap;
+	}
+	dl->v[dl->n] = (struct spool_rec_done){
+		.qid = h->qid, .rcpt = rcpt, .order = (uint32_t)dl->n, .st = (uint8_t)st};
+	dl->n++;
+}
+
+/* The done log's records as found at start, sorted by queue id then order. */
+static int donelog_load(struct spool *sp, struct done_load *dl)
+{
+	struct spool_filehdr fh;
+	size_t size = sp->rec.done_boot_end;
+	unsigned corrupt;
+	uint8_t *map;
+
+	if (sp->rec.donefd < 0 || size <= SPOOL_FILEHDR_LEN)
+		return 0;
+	map = mmap(NULL, size, PROT_READ, MAP_SHARED, sp->rec.donefd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	check_filehdr(map, size, &fh); /* checked by donelog_open() */
+	scan_records(map, size, fh.salt, 0, true, done_record, dl, &corrupt);
+	munmap(map, size);
 	if (corrupt) {
 		ST_ADD(&sp->st, corrupt_regions, corrupt);
 		MX_ERR("spool: %s: %u damaged region(s); intact records used", DONE_LOG, corrupt);
 	}
-	return 0;
+	if (dl->n > 1)
+		qsort(dl->v, dl->n, sizeof(*dl->v), cmp_done);
+	return dl->err;
 }
 
-static int append_states(const struct spool_live *l, uint32_t salt, uint8_t **buf, size_t *len,
-			 size_t *cap)
+/* Apply the done records of @l's queue id to its recipient states. */
+static void done_apply(const struct done_load *dl, struct spool_live *l)
+{
+	size_t lo = 0, hi = dl->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (spool_qid_cmp(&dl->v[mid].qid, &l->mi.qid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < dl->n && spool_qid_eq(&dl->v[lo].qid, &l->mi.qid); lo++) {
+		const struct spool_rec_done *e = &dl->v[lo];
+
+		if (e->rcpt >= l->mi.nrcpt || spool_rcpt_final(l->state[e->rcpt]))
+			continue;
+		l->state[e->rcpt] = e->st == SPOOL_RCPT_RELEASED ? SPOOL_RCPT_PENDING : e->st;
+	}
+}
+
+static int append_states(const struct spool_qid *qid, uint32_t nrcpt, const uint8_t *state,
+			 uint32_t salt, uint8_t **buf, size_t *len, size_t *cap)
 {
 	uint8_t payload[SPOOL_DONE_PAYLOAD];
 
-	for (uint32_t r = 0; r < l->mi.nrcpt; r++) {
-		int n;
-
-		if (l->state[r] == SPOOL_RCPT_PENDING)
+	for (uint32_t r = 0; r < nrcpt; r++) {
+		if (state[r] == SPOOL_RCPT_PENDING)
 			continue;
-		if (*len + SPOOL_REC_HDR_LEN + SPOOL_DONE_PAYLOAD > *cap) {
-			size_t ncap = *cap ? *cap * 2 : 65536;
-			uint8_t *v = realloc(*buf, ncap);
-
-			if (!v)
-				return -ENOMEM;
-			*buf = v;
-			*cap = ncap;
-		}
-		spool_done_encode(payload, r, l->state[r], spool_now_us());
-		n = spool_rec_encode(*buf + *len, *cap - *len, salt, SPOOL_REC_DONE, *len,
-				     &l->mi.qid, payload, sizeof(payload));
-		*len += (size_t)n;
+		spool_done_encode(payload, r, state[r], spool_now_us());
+		if (append_rec(qid, payload, salt, buf, len, cap) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }
 
 /*
- * Write a new done log holding the states of the messages still in the spool:
- * those with work left (the live index) and the finished ones whose
- * ENVELOPE is in a segment that was not deleted (it still holds records of
- * others) - without their states they would come back as undelivered.
+ * Write a new done log and switch to it, under done_lock (spool_rcpt_mark()
+ * waits): the states found at start of the recovered messages whose ENVELOPE
+ * is in a segment that was not deleted (with work left, or finished but
+ * sharing a segment with others: without their states they would come back
+ * as undelivered), then every record written since start, in order (the
+ * marks of new mail and of recovered mail since). Replaying it gives the
+ * states in memory. Write, fdatasync, rename, fsync: a crash in between
+ * finds the old log, which says the same.
  */
-static int donelog_rewrite(struct spool *sp, struct spool_live **fin, size_t nfin)
+static int donelog_write(struct spool *sp)
 {
 	uint8_t hdr[SPOOL_FILEHDR_LEN], fhp[SPOOL_FILEHDR_PAYLOAD];
 	struct spool_filehdr fh = {
@@ -568,33 +752,52 @@ static int donelog_rewrite(struct spool *sp, struct spool_live **fin, size_t nfi
 		.salt = spool_random32(),
 		.created_us = spool_now_us(),
 	};
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
+	uint8_t *buf = NULL, *tail = NULL;
+	size_t len = 0, cap = 0, tlen = 0;
 	int fd, rc = 0;
 
 	spool_filehdr_encode(fhp, &fh);
 	spool_rec_encode(hdr, sizeof(hdr), 0, SPOOL_REC_FILEHDR, 0, NULL, fhp, sizeof(fhp));
-	for (size_t i = 0; i < sp->live.nb && rc == 0; i++) {
-		for (struct spool_live *l = sp->live.b[i]; l && rc == 0; l = l->hnext)
-			rc = append_states(l, fh.salt, &buf, &len, &cap);
+	pthread_mutex_lock(&sp->done_lock);
+	for (size_t i = 0; i < sp->rec.nkept && rc == 0; i++) {
+		const struct spool_rec_kept *k = &sp->rec.kept[i];
+		bool there;
+
+		pthread_mutex_lock(&sp->lock);
+		there = spool_segtab_find(&sp->seg[k->worker], k->first_seq) != NULL;
+		pthread_mutex_unlock(&sp->lock);
+		if (there)
+			rc = append_states(&k->qid, k->nrcpt, k->state, fh.salt, &buf, &len, &cap);
 	}
-	for (size_t i = 0; i < nfin && rc == 0; i++) {
-		if (spool_segtab_find(&sp->seg[fin[i]->mi.worker], fin[i]->mi.first_seq))
-			rc = append_states(fin[i], fh.salt, &buf, &len, &cap);
+	if (rc == 0 && sp->done_fd >= 0 && sp->done_pos > sp->rec.done_boot_end) {
+		tlen = sp->done_pos - sp->rec.done_boot_end;
+		if (!(tail = malloc(tlen)))
+			rc = -ENOMEM;
+		else if (pread(sp->done_fd, tail, tlen, (off_t)sp->rec.done_boot_end) !=
+			 (ssize_t)tlen)
+			rc = errno ? -errno : -EIO;
+		for (size_t pos = 0; rc == 0 && pos < tlen;) {
+			struct spool_rec_hdr h;
+			long n = spool_rec_check(tail + pos, tlen - pos, sp->done_salt, &h);
+
+			if (n <= 0 || h.type != SPOOL_REC_DONE)
+				break; /* we wrote them: cannot happen */
+			rc = append_rec(&h.qid, tail + pos + SPOOL_REC_HDR_LEN, fh.salt, &buf, &len,
+					&cap);
+			pos += (size_t)n;
+		}
 	}
-	if (rc < 0) {
-		free(buf);
-		return rc;
-	}
+	free(tail);
+	if (rc < 0)
+		goto out;
 	fd = openat(sp->rootfd, DONE_LOG_TMP, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		free(buf);
-		return -errno;
+		rc = -errno;
+		goto out;
 	}
 	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
 	    (len && pwrite(fd, buf, len, SPOOL_FILEHDR_LEN) != (ssize_t)len))
 		rc = errno ? -errno : -EIO;
-	free(buf);
 	if (rc == 0 && fdatasync(fd) != 0)
 		rc = -errno;
 	if (rc == 0 && renameat(sp->rootfd, DONE_LOG_TMP, sp->rootfd, DONE_LOG) != 0)
@@ -603,8 +806,7 @@ static int donelog_rewrite(struct spool *sp, struct spool_live **fin, size_t nfi
 		rc = spool_fsync_fd(sp->rootfd);
 	if (rc < 0) {
 		close(fd);
-		MX_ERR("spool: cannot rewrite %s: %s", DONE_LOG, strerror(-rc));
-		return rc;
+		goto out;
 	}
 	if (sp->done_fd >= 0)
 		close(sp->done_fd);
@@ -612,12 +814,18 @@ static int donelog_rewrite(struct spool *sp, struct spool_live **fin, size_t nfi
 	sp->done_pos = SPOOL_FILEHDR_LEN + len;
 	sp->done_salt = fh.salt;
 	sp->done_dirty = false;
-	return 0;
+	sp->rec.done_boot_end = sp->done_pos;
+out:
+	pthread_mutex_unlock(&sp->done_lock);
+	free(buf);
+	if (rc < 0)
+		MX_ERR("spool: cannot rewrite %s: %s", DONE_LOG, strerror(-rc));
+	return rc;
 }
 
-/* ---------------- putting it together ---------------- */
+/* ---------------- verification pass ---------------- */
 
-static bool range_has_gap(struct spool_segtab *t, uint64_t first, uint64_t last)
+static bool range_has_gap(const struct spool_segtab *t, uint64_t first, uint64_t last)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->v[i]->seq > first && t->v[i]->seq <= last && t->v[i]->gap_before)
@@ -628,7 +836,7 @@ static bool range_has_gap(struct spool_segtab *t, uint64_t first, uint64_t last)
 
 static void range_quarantine(struct spool *sp, unsigned d, uint64_t first, uint64_t last)
 {
-	struct spool_segtab *t = &sp->seg[d];
+	struct spool_segtab *t = &sp->rec.old[d];
 
 	for (size_t i = 0; i < t->n; i++) {
 		if (t->v[i]->seq >= first && t->v[i]->seq <= last)
@@ -644,41 +852,209 @@ static int cmp_live(const void *a, const void *b)
 	return spool_qid_cmp(&x->mi.qid, &y->mi.qid);
 }
 
-/* Sort out the messages found: keep the committed ones with work left. */
-static int settle_messages(struct spool *sp, struct spool_live ***fin, size_t *nfin)
+struct rec_ctx {
+	struct spool *sp;
+	struct done_load dl;
+	struct spool_live **ended; /* ENDs seen in the segment being read */
+	size_t nended, capended;
+	size_t caprecovered;
+	uint8_t *scratch; /* rcpt states handed to on_recover */
+	uint32_t capscratch;
+};
+
+static int ended_push(struct seg_scan *ss, struct spool_live *l)
 {
-	struct spool_livetab *t = &sp->live;
-	size_t cap = t->n ? t->n : 1;
+	struct rec_ctx *x = ss->x;
 
-	sp->recovered = calloc(cap, sizeof(*sp->recovered));
-	*fin = calloc(cap, sizeof(**fin));
-	*nfin = 0;
-	if (!sp->recovered || !*fin)
+	if (x->nended == x->capended) {
+		size_t ncap = x->capended ? x->capended * 2 : 256;
+		struct spool_live **v = realloc(x->ended, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		x->ended = v;
+		x->capended = ncap;
+	}
+	x->ended[x->nended++] = l;
+	return 0;
+}
+
+static int kept_push(struct spool *sp, const struct spool_live *l)
+{
+	struct spool_recovery *rc = &sp->rec;
+	struct spool_rec_kept *k;
+
+	if (rc->nkept == rc->capkept) {
+		size_t ncap = rc->capkept ? rc->capkept * 2 : 256;
+		struct spool_rec_kept *v = realloc(rc->kept, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rc->kept = v;
+		rc->capkept = ncap;
+	}
+	k = &rc->kept[rc->nkept];
+	k->qid = l->mi.qid;
+	k->worker = l->mi.worker;
+	k->first_seq = l->mi.first_seq;
+	k->nrcpt = l->mi.nrcpt;
+	if (!(k->state = malloc(l->mi.nrcpt ? l->mi.nrcpt : 1)))
 		return -ENOMEM;
-	for (size_t i = 0; i < t->nb; i++) {
-		struct spool_live **pp = &t->b[i];
+	memcpy(k->state, l->state, l->mi.nrcpt);
+	rc->nkept++;
+	return 0;
+}
 
-		while (*pp) {
-			struct spool_live *l = *pp;
-			struct spool_segtab *tab = &sp->seg[l->mi.worker];
-			uint32_t pending = 0, todo = 0;
+/*
+ * A message whose END checked: apply its done records; if a recipient is
+ * left, make it a live message of the spool (reader, rcpt_mark) and hand it
+ * over (on_recover, or the list of spool_recovered_next()). Removes it from
+ * the scan's table.
+ */
+static int settle_one(struct rec_ctx *x, struct seg_scan *ss, struct spool_live *l)
+{
+	struct spool *sp = x->sp;
+	uint32_t pending = 0, todo = 0;
+	bool any = false, dup;
+	int rc = 0;
+
+	if (l->rstate != LIVE_COMPLETE)
+		return 0; /* turned bad after its END: left for the end of the scan */
+	done_apply(&x->dl, l);
+	for (uint32_t r = 0; r < l->mi.nrcpt; r++) {
+		uint8_t s = l->state[r];
+
+		pending += !spool_rcpt_final(s);
+		todo += s == SPOOL_RCPT_PENDING;
+		any |= s != SPOOL_RCPT_PENDING;
+	}
+	spool_live_remove(&ss->tab, &l->mi.qid);
+	if (any && kept_push(sp, l) < 0) {
+		spool_live_free(l);
+		return -ENOMEM;
+	}
+	if (pending == 0) {
+		ST_ADD(&sp->st, recovered_done_msgs, 1);
+		spool_live_free(l);
+		return 0;
+	}
+	l->mi.npending = pending;
+	if (sp->rec.concurrent && sp->conf.on_recover) {
+		if (l->mi.nrcpt > x->capscratch) {
+			uint8_t *v = realloc(x->scratch, l->mi.nrcpt);
+
+			if (!v) {
+				spool_live_free(l);
+				return -ENOMEM;
+			}
+			x->scratch = v;
+			x->capscratch = l->mi.nrcpt;
+		}
+		memcpy(x->scratch, l->state, l->mi.nrcpt);
+	} else if (!sp->rec.concurrent && sp->nrecovered == x->caprecovered) {
+		size_t ncap = x->caprecovered ? x->caprecovered * 2 : 256;
+		struct spool_live **v = realloc(sp->recovered, ncap * sizeof(*v));
+
+		if (!v) {
+			spool_live_free(l);
+			return -ENOMEM;
+		}
+		sp->recovered = v;
+		x->caprecovered = ncap;
+	}
+	pthread_mutex_lock(&sp->lock);
+	/* Two complete messages with one id: only damage does that. */
+	dup = spool_live_find(&sp->live, &l->mi.qid) != NULL;
+	if (!dup && (rc = spool_live_insert(&sp->live, l)) == 0) {
+		spool_segtab_ref_range(&sp->seg[l->mi.worker], l->mi.first_seq, l->mi.last_seq, 1);
+		__atomic_fetch_add(&sp->live_bytes, l->mi.body_len, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	if (dup || rc < 0) {
+		ST_ADD(&sp->st, invalid_msgs, dup);
+		spool_live_free(l);
+		return rc;
+	}
+	ST_ADD(&sp->st, recovered_msgs, 1);
+	ST_ADD(&sp->st, recovered_rcpts, todo);
+	__atomic_fetch_add(&sp->rec.msgs, 1, __ATOMIC_RELAXED);
+	if (!sp->rec.concurrent) {
+		sp->recovered[sp->nrecovered++] = l;
+	} else if (sp->conf.on_recover) {
+		struct spool_msginfo mi = l->mi; /* l is the spool's now: copy */
+
+		mi.rcpt_state = x->scratch;
+		sp->conf.on_recover(sp->conf.on_recover_arg, &mi);
+	}
+	return 0;
+}
+
+/* Read every record of old segment @s (message building in @ss->tab), then
+ * settle the messages whose END it holds. Damage: quarantine. */
+static int verify_seg(struct rec_ctx *x, struct seg_scan *ss, struct spool_seg *s)
+{
+	struct spool *sp = x->sp;
+	struct spool_filehdr fh;
+	unsigned corrupt;
+	uint8_t *map;
+	size_t end;
+	int fd, rc;
+
+	ss->err = 0;
+	ss->seq = s->seq;
+	x->nended = 0;
+	if ((rc = seg_map(sp, s, O_RDONLY, &fd, &map)) < 0) {
+		MX_ERR("spool: %u/%016llx.seg: %s", s->worker, (unsigned long long)s->seq,
+		       strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	madvise(map, s->fsize, MADV_SEQUENTIAL);
+	check_filehdr(map, s->fsize, &fh); /* checked by seg_open() */
+	end = scan_records(map, s->fsize, fh.salt, fh.lstart, false, seg_record, ss, &corrupt);
+	munmap(map, s->fsize);
+	if (corrupt)
+		ST_ADD(&sp->st, corrupt_regions, corrupt);
+	if (end < s->fsize) {
+		/* Not the segment a crash can tear (the newest one was cut at
+		 * start): the damage is in data that may have been
+		 * acknowledged. Never cut it. */
+		char why[96];
+
+		snprintf(why, sizeof(why), "damaged tail of %zu bytes at %zu in an older segment",
+			 s->fsize - end, end);
+		ST_ADD(&sp->st, damaged_tails_kept, 1);
+		quarantine_seg(sp, s, why);
+	} else if (corrupt) {
+		char why[64];
+
+		snprintf(why, sizeof(why), "%u damaged region(s) before intact records", corrupt);
+		quarantine_seg(sp, s, why);
+	}
+	for (size_t i = 0; i < x->nended && ss->err == 0; i++)
+		ss->err = settle_one(x, ss, x->ended[i]);
+	__atomic_fetch_add(&sp->rec.segs_done, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&sp->rec.bytes_done, s->fsize, __ATOMIC_RELAXED);
+	return ss->err;
+}
+
+/* What is left in the scan's table never became a message: count it, and
+ * quarantine what damage (not a failed write) explains. */
+static void settle_rest(struct spool *sp, struct spool_livetab *t)
+{
+	for (size_t i = 0; i < t->nb; i++) {
+		struct spool_live *l, *nx;
+
+		for (l = t->b[i]; l; l = nx) {
 			char id[SPOOL_QID_STRLEN + 1];
 
-			if (l->rstate == LIVE_COMPLETE) {
-				for (uint32_t r = 0; r < l->mi.nrcpt; r++) {
-					uint8_t s = l->state[r];
-
-					if (!spool_rcpt_final(s))
-						pending++;
-					if (s == SPOOL_RCPT_PENDING)
-						todo++;
-				}
-			} else if (l->rstate == LIVE_OPEN) {
+			nx = l->hnext;
+			if (l->rstate == LIVE_OPEN) {
 				ST_ADD(&sp->st, incomplete_msgs, 1);
-			} else {
+			} else if (l->rstate == LIVE_BAD) {
 				ST_ADD(&sp->st, invalid_msgs, 1);
-				if (!range_has_gap(tab, l->mi.first_seq, l->mi.last_seq)) {
-					/* Not explained by a failed write: damage. */
+				if (!range_has_gap(&sp->rec.old[l->mi.worker], l->mi.first_seq,
+						   l->mi.last_seq)) {
 					range_quarantine(sp, l->mi.worker, l->mi.first_seq,
 							 l->mi.last_seq);
 					MX_ERR("spool: message %s in %u/%llx..%llx does not check; "
@@ -688,77 +1064,180 @@ static int settle_messages(struct spool *sp, struct spool_live ***fin, size_t *n
 					       (unsigned long long)l->mi.last_seq);
 				}
 			}
-			if (pending == 0) {
-				*pp = l->hnext;
-				t->n--;
-				if (l->rstate == LIVE_COMPLETE) {
-					ST_ADD(&sp->st, recovered_done_msgs, 1);
-					(*fin)[(*nfin)++] = l; /* for the done log */
-				} else {
-					spool_live_free(l);
-				}
-				continue;
-			}
-			l->mi.npending = pending;
-			spool_segtab_ref_range(tab, l->mi.first_seq, l->mi.last_seq, 1);
-			sp->recovered[sp->nrecovered++] = l;
-			ST_ADD(&sp->st, recovered_msgs, 1);
-			ST_ADD(&sp->st, recovered_rcpts, todo);
-			pp = &l->hnext;
+			spool_live_free(l);
 		}
 	}
-	qsort(sp->recovered, sp->nrecovered, sizeof(*sp->recovered), cmp_live);
+	free(t->b);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * The verification pass: every old segment in sequence order, each message
+ * from ENVELOPE to END checked, the done log as found applied, each message
+ * with work left handed over as soon as its END checks. Then the pins go,
+ * spool_maintain() deletes the segments no message needs, and the done log
+ * is compacted - in that order: a crash before the new done log is complete
+ * replays the old one over fewer segments. Stops early (segments stay
+ * pinned) when the spool stops.
+ */
+static int verify_all(struct spool *sp)
+{
+	struct rec_ctx x = {.sp = sp};
+	struct seg_scan ss = {.sp = sp, .x = &x};
+	bool stopped = false;
+	int rc;
+
+	rc = donelog_load(sp, &x.dl);
+	for (unsigned d = 0; d < sp->ndirs && rc == 0 && !stopped; d++) {
+		ss.d = d;
+		for (size_t i = 0; i < sp->rec.old[d].n && rc == 0; i++) {
+			if (__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
+				stopped = true;
+				break;
+			}
+			rc = verify_seg(&x, &ss, sp->rec.old[d].v[i]);
+		}
+	}
+	free(ss.rcpt);
+	settle_rest(sp, &ss.tab);
+	free(x.ended);
+	free(x.scratch);
+	free(x.dl.v);
+	if (rc == 0 && !stopped) {
+		if (!sp->rec.concurrent && sp->nrecovered > 1)
+			qsort(sp->recovered, sp->nrecovered, sizeof(*sp->recovered), cmp_live);
+		pthread_mutex_lock(&sp->lock);
+		for (unsigned d = 0; d < sp->ndirs; d++) {
+			for (size_t i = 0; i < sp->rec.old[d].n; i++)
+				sp->rec.old[d].v[i]->refs--; /* recovery's pin */
+		}
+		pthread_mutex_unlock(&sp->lock);
+		spool_maintain(sp);
+		rc = donelog_write(sp);
+	}
+	for (size_t i = 0; i < sp->rec.nkept; i++)
+		free(sp->rec.kept[i].state);
+	free(sp->rec.kept);
+	sp->rec.kept = NULL;
+	sp->rec.nkept = sp->rec.capkept = 0;
+	if (sp->rec.donefd >= 0) {
+		close(sp->rec.donefd);
+		sp->rec.donefd = -1;
+	}
+	sp->rec.pending = false;
+	__atomic_store_n(&sp->rec.t_end_ns, spool_now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&sp->rec.state,
+			 rc == 0 && !stopped ? SPOOL_RECOVERY_DONE : SPOOL_RECOVERY_ABORTED,
+			 __ATOMIC_RELEASE);
+	if (rc < 0)
+		MX_ERR("spool: recovery failed: %s", strerror(-rc));
+	if (rc == 0 && (sp->st.torn_tails_cut || sp->st.recovered_msgs || sp->st.corrupt_regions ||
+			sp->st.quarantined_segments))
+		MX_NOTICE("spool: recovered %llu message(s), %llu recipient(s) to deliver, "
+			  "%llu torn tail(s) cut, %llu damaged region(s), %llu segment(s) "
+			  "quarantined%s",
+			  (unsigned long long)sp->st.recovered_msgs,
+			  (unsigned long long)sp->st.recovered_rcpts,
+			  (unsigned long long)sp->st.torn_tails_cut,
+			  (unsigned long long)sp->st.corrupt_regions,
+			  (unsigned long long)sp->st.quarantined_segments,
+			  sp->rec.concurrent ? " (in the background)" : "");
+	return rc;
+}
+
+static void *recover_main(void *arg)
+{
+	/* Below the threads that open port 25 and take new mail: a backlog
+	 * verified a little later costs nothing, a late 220 does. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+		MX_DEBUG("spool: recovery thread: setpriority: %s", strerror(errno));
+	verify_all(arg);
+	return NULL;
+}
+
+int spool_recover_start(struct spool *sp)
+{
+	int rc;
+
+	if (!sp->rec.pending || sp->rec.th_started)
+		return 0;
+	sp->rec.t_start_ns = spool_now_ns();
+	__atomic_store_n(&sp->rec.state, SPOOL_RECOVERY_RUNNING, __ATOMIC_RELEASE);
+	rc = pthread_create(&sp->rec.th, NULL, recover_main, sp);
+	if (rc != 0) {
+		__atomic_store_n(&sp->rec.state, SPOOL_RECOVERY_ABORTED, __ATOMIC_RELEASE);
+		return -rc;
+	}
+	sp->rec.th_started = true;
 	return 0;
 }
 
-/* Delete the segments no message needs; returns how many. */
-static size_t delete_unneeded(struct spool *sp)
+void spool_recover_join(struct spool *sp)
 {
-	size_t total = 0;
-
-	for (unsigned d = 0; d < sp->ndirs; d++) {
-		struct spool_segtab *t = &sp->seg[d];
-		size_t k = 0, ndel = 0;
-
-		for (size_t i = 0; i < t->n; i++) {
-			struct spool_seg *s = t->v[i];
-			char name[64];
-
-			if (s->refs > 0 || s->keep) {
-				t->v[k++] = s;
-				sp->bytes += s->fsize;
-				continue;
-			}
-			spool_seg_name(name, sizeof(name), s->seq);
-			if (unlinkat(sp->dirfd[d], name, 0) != 0 && errno != ENOENT) {
-				MX_ERR("spool: unlink %u/%s: %s", d, name, strerror(errno));
-				t->v[k++] = s;
-				sp->bytes += s->fsize;
-				continue;
-			}
-			free(s);
-			ndel++;
-		}
-		t->n = k;
-		if (ndel)
-			spool_fsync_fd(sp->dirfd[d]);
-		total += ndel;
+	if (sp->rec.th_started) {
+		pthread_join(sp->rec.th, NULL);
+		sp->rec.th_started = false;
 	}
-	ST_ADD(&sp->st, segments_deleted, total);
-	return total;
 }
+
+void spool_recover_free(struct spool *sp)
+{
+	spool_recover_join(sp);
+	if (sp->rec.old) {
+		for (unsigned d = 0; d < sp->ndirs; d++)
+			free(sp->rec.old[d].v); /* the segments are sp->seg's */
+		free(sp->rec.old);
+		sp->rec.old = NULL;
+	}
+	for (size_t i = 0; i < sp->rec.nkept; i++)
+		free(sp->rec.kept[i].state);
+	free(sp->rec.kept);
+	sp->rec.kept = NULL;
+	if (sp->rec.donefd >= 0)
+		close(sp->rec.donefd);
+	sp->rec.donefd = -1;
+}
+
+void spool_recovery_read(struct spool *sp, struct spool_recovery_info *out)
+{
+	struct spool_recovery *r = &sp->rec;
+	uint64_t t0 = __atomic_load_n(&r->t_start_ns, __ATOMIC_RELAXED);
+	uint64_t t1 = __atomic_load_n(&r->t_end_ns, __ATOMIC_RELAXED);
+
+	out->state = __atomic_load_n(&r->state, __ATOMIC_ACQUIRE);
+	out->segs_total = r->segs_total;
+	out->segs_done = __atomic_load_n(&r->segs_done, __ATOMIC_RELAXED);
+	out->bytes_total = r->bytes_total;
+	out->bytes_done = __atomic_load_n(&r->bytes_done, __ATOMIC_RELAXED);
+	out->msgs = __atomic_load_n(&r->msgs, __ATOMIC_RELAXED);
+	if (!t0)
+		out->elapsed_ms = 0;
+	else
+		out->elapsed_ms = ((t1 >= t0 ? t1 : spool_now_ns()) - t0) / 1000000;
+}
+
+int spool_recovery_wait(struct spool *sp, uint32_t timeout_ms)
+{
+	for (uint32_t i = 0; i <= timeout_ms; i += 10) {
+		if (__atomic_load_n(&sp->rec.state, __ATOMIC_ACQUIRE) != SPOOL_RECOVERY_RUNNING)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* ---------------- putting it together ---------------- */
 
 int spool_recover(struct spool *sp)
 {
 	struct seg_scan ss = {.sp = sp};
-	struct spool_live **fin = NULL;
-	size_t nfin = 0;
 	bool created = false;
 	int maxdir = -1, rc = 0;
 	struct dirent *de;
 	DIR *dir;
 	int fd;
 
+	sp->rec.donefd = -1;
 	if (mkdir(sp->dir, 0700) != 0 && errno != EEXIST)
 		return -errno;
 	sp->rootfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -787,9 +1266,10 @@ int spool_recover(struct spool *sp)
 		(unsigned)maxdir + 1 > sp->conf.workers ? (unsigned)maxdir + 1 : sp->conf.workers;
 	sp->dirfd = malloc(sp->ndirs * sizeof(*sp->dirfd));
 	sp->seg = calloc(sp->ndirs, sizeof(*sp->seg));
+	sp->rec.old = calloc(sp->ndirs, sizeof(*sp->rec.old));
 	sp->next_seq = malloc(sp->ndirs * sizeof(*sp->next_seq));
 	sp->floor = calloc(sp->ndirs, sizeof(*sp->floor));
-	if (!sp->dirfd || !sp->seg || !sp->next_seq || !sp->floor)
+	if (!sp->dirfd || !sp->seg || !sp->rec.old || !sp->next_seq || !sp->floor)
 		return -ENOMEM;
 	for (unsigned d = 0; d < sp->ndirs; d++)
 		sp->dirfd[d] = -1; /* spool_destroy() closes what is >= 0 */
@@ -815,33 +1295,16 @@ int spool_recover(struct spool *sp)
 		if (sp->dirfd[d] >= 0)
 			rc = scan_dir(sp, d, &ss);
 	}
-	free(ss.rcpt);
 	if (rc == 0)
-		rc = replay_donelog(sp);
-	if (rc == 0)
-		rc = settle_messages(sp, &fin, &nfin);
-	if (rc == 0) {
-		/* Delete first: a crash before the new done log is complete
-		 * then replays the old one over fewer segments. */
-		delete_unneeded(sp);
-		rc = donelog_rewrite(sp, fin, nfin);
-	}
-	for (size_t i = 0; i < nfin; i++)
-		spool_live_free(fin[i]);
-	free(fin);
+		rc = donelog_open(sp);
 	if (rc < 0)
 		return rc;
-	if (rc == 0 && (sp->st.torn_tails_cut || sp->st.recovered_msgs || sp->st.corrupt_regions ||
-			sp->st.quarantined_segments))
-		MX_NOTICE("spool: recovered %llu message(s), %llu recipient(s) to deliver, "
-			  "%llu torn tail(s) cut, %llu damaged region(s), %llu segment(s) "
-			  "quarantined",
-			  (unsigned long long)sp->st.recovered_msgs,
-			  (unsigned long long)sp->st.recovered_rcpts,
-			  (unsigned long long)sp->st.torn_tails_cut,
-			  (unsigned long long)sp->st.corrupt_regions,
-			  (unsigned long long)sp->st.quarantined_segments);
-	return rc;
+	sp->rec.pending = true;
+	sp->rec.concurrent = sp->conf.recover_background;
+	if (sp->rec.concurrent)
+		return 0; /* spool_start() -> spool_recover_start() */
+	sp->rec.t_start_ns = spool_now_ns();
+	return verify_all(sp);
 }
 
 long spool_quarantine_files(struct spool *sp, uint64_t *bytes)

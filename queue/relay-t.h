@@ -75,6 +75,11 @@ struct relay_conf {
 	const char *ca_file;   /* PEM CA certificates for RELAY_TLS_VERIFY (NULL: none) */
 	struct relay_nexthop nexthop[RELAY_MAX_NEXTHOPS];
 	unsigned nnexthops;
+	/** Where delivery status notifications (the messages queued through
+	 * dsn_worker) go; host NULL: the next hops above, like other mail.
+	 * Its failures never count as "next hop down" (no refusal of new
+	 * mail); notifications wait for it. */
+	struct relay_nexthop bounce_nexthop;
 	uint32_t connect_timeout_ms;	 /* TCP connect */
 	uint32_t io_timeout_ms;		 /* each reply, each write wait */
 	uint32_t data_timeout_ms;	 /* reply(s) to the final dot */
@@ -110,7 +115,14 @@ struct relay_conf {
 #define RELAY_DEF_HOP_RETRY	  5000
 #define RELAY_DEF_REFUSE_AFTER	  0
 #define RELAY_DEF_MAX_BACKLOG_AGE 300000
-#define RELAY_DEF_MAX_LIFETIME	  (5ULL * 86400 * 1000) /* Postfix's maximal_queue_lifetime */
+/**
+ * Until the next hop's pace is measured (the first second with work), the
+ * backlog estimate assumes each relay thread takes this long per message:
+ * pessimistic on purpose, so max_backlog_age holds from the first second of
+ * a burst instead of after it (relay_backlog_estimate()).
+ */
+#define RELAY_BACKLOG_PRIOR_MS 1000
+#define RELAY_DEF_MAX_LIFETIME (5ULL * 86400 * 1000) /* Postfix's maximal_queue_lifetime */
 
 /** State of a message as seen by ctl. */
 enum relay_msg_state {
@@ -186,6 +198,14 @@ struct relay_stats {
 #define RELAY_STAT_FIELD(name) uint64_t name;
 	RELAY_STATS(RELAY_STAT_FIELD)
 #undef RELAY_STAT_FIELD
+};
+
+/** Drain-rate state of the backlog estimate (relay_backlog_estimate()). */
+struct relay_backlog {
+	uint64_t rate_t0_ns;  /* start of the current rate window */
+	uint64_t rate_n0;     /* attempts finished then */
+	uint64_t drain_mrate; /* attempts finished per 1000 s (EWMA), 0: not measured yet */
+	uint64_t prior_mrate; /* assumed until then: threads per RELAY_BACKLOG_PRIOR_MS */
 };
 
 #endif

@@ -89,6 +89,7 @@ struct relay_msg {
 	uint32_t nrcpt;
 	uint8_t state;
 	bool want_hold, want_delete;
+	bool bounce; /* a notification (queued through dsn_worker) */
 	char *from;
 	char *tls; /* "TLSv1.3/TLS_AES_256_GCM_SHA384" as received, NULL: plaintext */
 	struct relay_rcpt_view *rcpt; /* addr/reply malloc'd (const cast away to free) */
@@ -127,7 +128,10 @@ struct relay {
 	struct relay_conf conf;
 	struct spool *sp;
 	SSL_CTX *tls_ctx; /* NULL unless a next hop has tls != none */
-	struct relay_hopstate hop[RELAY_MAX_NEXTHOPS];
+	struct relay_hopstate hop[RELAY_MAX_NEXTHOPS + 1]; /* + bounce_nexthop, last */
+	char **hold_dom; /* recipient domains held by the operator, lower case; r->lock */
+	size_t nhold_dom;
+	unsigned nhops; /* nnexthops (+ 1 with a bounce hop) */
 	struct relay_thread *t;
 
 	pthread_mutex_t lock;
@@ -141,11 +145,11 @@ struct relay {
 	bool stop, started, probing, refusing, backlog_refusing;
 	/* backlog estimate (backlog_tick()), under lock */
 	uint64_t attempts_done;	 /* attempts finished, ever */
-	uint64_t rate_t0_ns;	 /* start of the current rate window */
-	uint64_t rate_n0;	 /* attempts_done then */
-	uint64_t drain_mrate;	 /* attempts finished per 1000 s (EWMA), 0: not known */
+	struct relay_backlog bl; /* drain rate */
 	uint64_t last_tick_ns;	 /* last estimate */
 	uint64_t backlog_est_ns; /* last estimate of the backlog wait */
+	uint64_t last_due;	 /* messages due at the last estimate */
+	uint64_t new_since_tick; /* messages taken in since */
 	uint64_t down_since_ns;	 /* monotonic, under lock */
 
 	uint64_t down_since_us; /* unix us, atomic (workers read it) */
@@ -323,9 +327,12 @@ static int conf_check(const struct relay_conf *c)
 		MX_ERR("relay: bad helo name");
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < c->nnexthops; i++) {
-		const struct relay_nexthop *h = &c->nexthop[i];
+	for (unsigned i = 0; i <= c->nnexthops; i++) {
+		const struct relay_nexthop *h =
+			i < c->nnexthops ? &c->nexthop[i] : &c->bounce_nexthop;
 
+		if (i == c->nnexthops && !h->host)
+			break; /* no bounce hop */
 		if (!h->host || !*h->host || !h->port || h->proto >= RELAY_PROTO_COUNT ||
 		    h->tls >= RELAY_TLS_COUNT) {
 			MX_ERR("relay: next hop %u: host, port and protocol needed", i);
@@ -612,6 +619,7 @@ static int take_in(struct relay *r, const struct spool_msginfo *mi, uint64_t now
 		return 0;
 	if (!(m = msg_new(mi)))
 		return -ENOMEM;
+	m->bounce = r->conf.dsn_worker && mi->worker == r->conf.dsn_worker->id;
 	if (mi->rcpt_state) {
 		for (uint32_t i = 0; i < mi->nrcpt; i++) {
 			uint8_t s = mi->rcpt_state[i];
@@ -628,6 +636,9 @@ static int take_in(struct relay *r, const struct spool_msginfo *mi, uint64_t now
 	return 0;
 }
 
+static void recovered_envelope(struct relay *r, struct relay_msg *m);
+static void backlog_tick(struct relay *r, uint64_t now, bool force);
+
 void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 {
 	struct relay *r = arg;
@@ -636,6 +647,46 @@ void relay_on_commit(void *arg, const struct spool_msginfo *mi)
 
 	pthread_mutex_lock(&r->lock);
 	rc = take_in(r, mi, now_ns());
+	/* The estimate follows the inflow too, not only the relay threads
+	 * (all of them may be in slow transactions): at most every 100 ms,
+	 * and at once when the mail due at the last estimate plus what came
+	 * in since is above the bound at the last pace (O(1)): senders let in
+	 * again after a refusal come back together, 100 ms of them can be
+	 * several times the bound. */
+	r->new_since_tick++;
+	if (!r->backlog_refusing && r->conf.max_backlog_age_ms &&
+	    (r->last_due + r->new_since_tick) * 1000000000000ULL /
+			    (r->bl.drain_mrate ? r->bl.drain_mrate : r->bl.prior_mrate) >
+		    (uint64_t)r->conf.max_backlog_age_ms * 1000000)
+		backlog_tick(r, now_ns(), true);
+	else
+		backlog_tick(r, now_ns(), false);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0)
+		MX_ERR("relay: %s: out of memory, not queued until restart",
+		       spool_qid_format(&mi->qid, q));
+}
+
+/*
+ * The spool's on_recover hook (background recovery, spool.h): one message
+ * found at start with recipients left, @mi->rcpt_state valid during the
+ * call. Queued like at boot; a message with held recipients has its
+ * envelope read so ctl shows their addresses (file I/O under r->lock, only
+ * for those). Recovery thread.
+ */
+static void relay_on_recover(void *arg, const struct spool_msginfo *mi)
+{
+	struct relay *r = arg;
+	char q[SPOOL_QID_STRLEN + 1];
+	bool held = false;
+	int rc;
+
+	for (uint32_t i = 0; i < mi->nrcpt; i++)
+		held |= mi->rcpt_state[i] == SPOOL_RCPT_HELD;
+	pthread_mutex_lock(&r->lock);
+	rc = take_in(r, mi, now_ns());
+	if (rc == 0 && held && r->tail && spool_qid_eq(&r->tail->qid, &mi->qid))
+		recovered_envelope(r, r->tail);
 	pthread_mutex_unlock(&r->lock);
 	if (rc < 0)
 		MX_ERR("relay: %s: out of memory, not queued until restart",
@@ -658,47 +709,70 @@ static uint64_t backlog_wait_ns(struct relay *r, uint64_t now)
 #define BACKLOG_TICK_NS	  100000000ULL	/* estimate at most every 100 ms */
 #define BACKLOG_WINDOW_NS 1000000000ULL /* drain rate measured per second */
 
+void relay_backlog_init(struct relay_backlog *b, unsigned threads, uint64_t now)
+{
+	memset(b, 0, sizeof(*b));
+	b->rate_t0_ns = now;
+	b->prior_mrate = (uint64_t)(threads ? threads : 1) * 1000000ULL / RELAY_BACKLOG_PRIOR_MS;
+	if (!b->prior_mrate)
+		b->prior_mrate = 1;
+}
+
 /*
- * r->lock held. The wait a message accepted now can expect before a relay
- * thread takes it: the messages due ahead of it divided by the rate at
- * which attempts finish (an EWMA over one-second windows in which there
- * was work); until that rate is known, the wait of the message due the
- * longest. The head's wait alone lags: under a burst far above the next
- * hop's pace the queue already holds max_backlog_age times the inflow, not
- * the outflow, when the head has waited that long. O(queued messages), at
- * most every 100 ms.
+ * The head's wait alone lags: under a burst far above the next hop's pace
+ * the queue already holds max_backlog_age times the inflow, not the
+ * outflow, when the head has waited that long; and before the first pace
+ * is measured (one second) a burst had filled the queue far above the
+ * bound (761 recipients pending for a 2 s bound in int-queue-monday).
+ * Hence the prior: RELAY_BACKLOG_PRIOR_MS per message per thread.
  */
+uint64_t relay_backlog_estimate(struct relay_backlog *b, uint64_t now, uint64_t due,
+				uint64_t head_wait_ns, uint64_t attempts_done)
+{
+	uint64_t est;
+
+	if (now - b->rate_t0_ns >= BACKLOG_WINDOW_NS) {
+		uint64_t n = attempts_done - b->rate_n0;
+		uint64_t inst = n * 1000ULL * 1000000000ULL / (now - b->rate_t0_ns);
+
+		if (n > 0 || due > 0) /* idle windows say nothing of the pace */
+			b->drain_mrate = b->drain_mrate ? (b->drain_mrate + inst) / 2 : inst;
+		b->rate_t0_ns = now;
+		b->rate_n0 = attempts_done;
+	}
+	/* Once the pace is known it alone decides: the head's wait lags the
+	 * other way too (after a refusal it stays high until the queue is
+	 * empty, which would leave the next hop idle). A window with due mail
+	 * and no attempt finished measures 0: nothing drains, the estimate is
+	 * empty, which would leave the next hop idle). */
+	if (b->drain_mrate)
+		return due * 1000000000000ULL / b->drain_mrate;
+	est = due * 1000000000000ULL / b->prior_mrate;
+	return est > head_wait_ns ? est : head_wait_ns;
+}
+
+/* r->lock held. relay_backlog_estimate() over the heap, O(queued messages),
+ * at most every 100 ms (backlog_tick()). */
 static uint64_t backlog_estimate(struct relay *r, uint64_t now)
 {
-	uint64_t due = 0, est;
+	uint64_t due = 0;
 
 	/* Every next hop down: mail waits for the outage, not for a thread,
 	 * and refuse_after_s decides about that (default: never refuse). The
 	 * pace of the probes says nothing of the hop's: the rate is measured
 	 * afresh once it is back. */
 	if (r->down_since_ns) {
-		r->rate_t0_ns = now;
-		r->rate_n0 = r->attempts_done;
+		r->bl.rate_t0_ns = now;
+		r->bl.rate_n0 = r->attempts_done;
+		r->last_due = 0;
+		r->new_since_tick = 0;
 		return 0;
 	}
-	est = backlog_wait_ns(r, now);
 	for (size_t i = 0; i < r->nheap; i++)
 		due += r->heap[i]->next_try_ns <= now;
-	if (now - r->rate_t0_ns >= BACKLOG_WINDOW_NS) {
-		uint64_t n = r->attempts_done - r->rate_n0;
-		uint64_t inst = n * 1000ULL * 1000000000ULL / (now - r->rate_t0_ns);
-
-		if (n > 0 || due > 0) /* idle windows say nothing of the pace */
-			r->drain_mrate = r->drain_mrate ? (r->drain_mrate + inst) / 2 : inst;
-		r->rate_t0_ns = now;
-		r->rate_n0 = r->attempts_done;
-	}
-	/* Once the pace is known it alone decides: the head's wait lags the
-	 * other way too (after a refusal it stays high until the queue is
-	 * empty, which would leave the next hop idle). */
-	if (r->drain_mrate)
-		est = due * 1000000000000ULL / r->drain_mrate;
-	return est;
+	r->last_due = due;
+	r->new_since_tick = 0;
+	return relay_backlog_estimate(&r->bl, now, due, backlog_wait_ns(r, now), r->attempts_done);
 }
 
 /* r->lock held. Refuse new mail while the backlog estimate is above
@@ -797,7 +871,7 @@ void relay_queue_summary(struct relay *r, struct relay_queue_summary *out)
 	if (r->down_since_ns)
 		out->nexthop_down_ms = (now - r->down_since_ns) / 1000000;
 	out->backlog_wait_ms = r->backlog_est_ns / 1000000;
-	out->drain_per_s = r->drain_mrate / 1000;
+	out->drain_per_s = r->bl.drain_mrate / 1000;
 	out->max_backlog_age_ms = r->conf.max_backlog_age_ms;
 	out->backlog_refusing = r->backlog_refusing;
 	pthread_mutex_unlock(&r->lock);
@@ -884,7 +958,7 @@ int relay_flush(struct relay *r)
 	int n = 0;
 
 	pthread_mutex_lock(&r->lock);
-	for (unsigned i = 0; i < r->conf.nnexthops; i++)
+	for (unsigned i = 0; i < r->nhops; i++)
 		r->hop[i].retry_at_ns = 0;
 	for (struct relay_msg *m = r->head; m; m = m->next) {
 		if (m->state != MSG_QUEUED || m->heap_idx == NOT_IN_HEAP || m->next_try_ns <= now)
@@ -1477,25 +1551,29 @@ static bool conn_alive(struct relay_conn *c)
 }
 
 /*
- * Get a session: the thread's open one if it is alive and not used up, else
- * the first next hop, by priority, that is not in its failure pause and
- * takes a session. 0; -EAGAIN if every hop is paused (nothing tried);
- * -1 with @why if every hop tried failed.
+ * Get a session for a message (@bounce: a notification): the thread's open
+ * one if it is alive, not used up and with a hop for it, else the first
+ * next hop, by priority, that is not in its failure pause and takes a
+ * session - for a notification with bounce_nexthop set, that hop only. 0;
+ * -EAGAIN if every hop is paused (nothing tried); -1 with @why if every hop
+ * tried failed. The bounce hop's failures never make the relay "down".
  */
-static int conn_get(struct relay_thread *t, char *why, size_t whylen)
+static int conn_get(struct relay_thread *t, bool bounce, char *why, size_t whylen)
 {
 	struct relay *r = t->r;
 	struct relay_conn *c = &t->c;
-	bool tried = false;
+	bool tried = false, bhop = bounce && r->nhops > r->conf.nnexthops;
+	unsigned lo = bhop ? r->conf.nnexthops : 0, hi = bhop ? r->nhops : r->conf.nnexthops;
 
 	if (conn_alive(c)) {
-		if (!r->conf.max_msgs_per_conn || c->nmsgs < r->conf.max_msgs_per_conn) {
+		if ((!r->conf.max_msgs_per_conn || c->nmsgs < r->conf.max_msgs_per_conn) &&
+		    c->hop >= lo && c->hop < hi) {
 			STAT_ADD(r, conns_reused, 1);
 			return 0;
 		}
 		conn_quit(t);
 	}
-	for (unsigned i = 0; i < r->conf.nnexthops; i++) {
+	for (unsigned i = lo; i < hi; i++) {
 		uint64_t now = now_ns();
 		bool paused;
 
@@ -1508,8 +1586,10 @@ static int conn_get(struct relay_thread *t, char *why, size_t whylen)
 		if (hop_open(t, i, why, whylen) == 0) {
 			pthread_mutex_lock(&r->lock);
 			r->hop[i].retry_at_ns = 0;
-			r->down_since_ns = 0;
-			__atomic_store_n(&r->down_since_us, 0, __ATOMIC_RELAXED);
+			if (!bhop) {
+				r->down_since_ns = 0;
+				__atomic_store_n(&r->down_since_us, 0, __ATOMIC_RELAXED);
+			}
 			pthread_mutex_unlock(&r->lock);
 			STAT_ADD(r, conns_opened, 1);
 			MX_DEBUG("relay: session with %s", c->peer);
@@ -1523,6 +1603,8 @@ static int conn_get(struct relay_thread *t, char *why, size_t whylen)
 	}
 	if (!tried)
 		return -EAGAIN;
+	if (bhop)
+		return -1;
 	pthread_mutex_lock(&r->lock);
 	if (!r->down_since_ns) {
 		r->down_since_ns = now_ns();
@@ -1922,6 +2004,262 @@ static bool env_bad(const struct spool_envelope *e, const struct spool_rcpt *rc)
 	return false;
 }
 
+/* ---------------- holds per recipient domain ---------------- */
+
+#define HOLDS_FILE     "holds"
+#define HOLDS_FILE_TMP "holds.tmp"
+
+/* r->lock held. Is the domain of address @addr held? */
+static bool domain_held(const struct relay *r, const char *addr)
+{
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+
+	if (!at)
+		return false;
+	for (size_t i = 0; i < r->nhold_dom; i++) {
+		if (strcasecmp(at + 1, r->hold_dom[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Hold the recipients of @x whose domain is held (done log: HELD, so a
+ * restart keeps them) and take them out of the attempt. Returns how many. */
+static int hold_domains_apply(struct relay *r, struct relay_txn *x)
+{
+	struct relay_msg *m = x->m;
+	uint32_t k = 0, n = 0;
+
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t j = 0; j < x->n; j++) {
+		uint32_t i = x->idx[j];
+
+		if (r->nhold_dom && domain_held(r, m->rcpt[i].addr) &&
+		    rcpt_mark_locked(r, m, i, SPOOL_RCPT_HELD, "held by operator (domain)") == 0) {
+			STAT_ADD(r, rcpts_held, 1);
+			n++;
+			continue;
+		}
+		x->idx[k++] = i;
+	}
+	x->n = k;
+	pthread_mutex_unlock(&r->lock);
+	return (int)n;
+}
+
+/* r->lock held. Write the held domains to <spool>/holds (write, fdatasync,
+ * rename, fsync): the rules survive a restart. 0 or -errno. */
+static int holds_save(struct relay *r)
+{
+	int dfd = r->sp->rootfd, fd, rc = 0;
+	FILE *f;
+
+	fd = openat(dfd, HOLDS_FILE_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	fprintf(f, "# recipient domains held by mxgatectl queue hold; one per line\n");
+	for (size_t i = 0; i < r->nhold_dom; i++)
+		fprintf(f, "%s\n", r->hold_dom[i]);
+	if (fflush(f) != 0 || fdatasync(fileno(f)) != 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && renameat(dfd, HOLDS_FILE_TMP, dfd, HOLDS_FILE) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = spool_fsync_fd(dfd);
+	return rc;
+}
+
+/* A domain as given by the operator: "example.org" or "@example.org",
+ * letters, digits, '-', '.', '_' only; lower-cased copy into @out. */
+static int domain_norm(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	if (*in == '@')
+		in++;
+	if (!*in || strlen(in) >= cap)
+		return -EINVAL;
+	for (; *in; in++) {
+		char c = *in;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '_'))
+			return -EINVAL;
+		out[n++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* Read <spool>/holds at start (missing: none). Boot thread. */
+static int holds_load(struct relay *r)
+{
+	int fd = openat(r->sp->rootfd, HOLDS_FILE, O_RDONLY | O_CLOEXEC);
+	char line[300], d[256];
+	FILE *f;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!(f = fdopen(fd, "r"))) {
+		close(fd);
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char **v;
+
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		if (domain_norm(line, d, sizeof(d)) < 0) {
+			MX_WARN("relay: %s/" HOLDS_FILE ": '%s' is not a domain: ignored",
+				r->sp->dir, line);
+			continue;
+		}
+		v = realloc(r->hold_dom, (r->nhold_dom + 1) * sizeof(*v));
+		if (!v || !(v[r->nhold_dom] = strdup(d))) {
+			if (v)
+				r->hold_dom = v;
+			fclose(f);
+			return -ENOMEM;
+		}
+		r->hold_dom = v;
+		r->nhold_dom++;
+	}
+	fclose(f);
+	if (r->nhold_dom)
+		MX_NOTICE("relay: %zu recipient domain(s) held (%s/" HOLDS_FILE ")", r->nhold_dom,
+			  r->sp->dir);
+	return 0;
+}
+
+int relay_hold_domain(struct relay *r, const char *domain)
+{
+	char d[256];
+	char **v;
+	int rc, n = 0;
+
+	if (domain_norm(domain, d, sizeof(d)) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->nhold_dom; i++) {
+		if (strcmp(r->hold_dom[i], d) == 0) {
+			pthread_mutex_unlock(&r->lock);
+			return -EEXIST;
+		}
+	}
+	v = realloc(r->hold_dom, (r->nhold_dom + 1) * sizeof(*v));
+	if (!v || !(v[r->nhold_dom] = strdup(d))) {
+		if (v)
+			r->hold_dom = v;
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	r->hold_dom = v;
+	r->nhold_dom++;
+	if ((rc = holds_save(r)) < 0) {
+		free(r->hold_dom[--r->nhold_dom]);
+		pthread_mutex_unlock(&r->lock);
+		return rc;
+	}
+	/* Queued mail whose recipients are known now; the others are held
+	 * when a relay thread reads their envelope. */
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		bool any = false;
+
+		if (m->state == MSG_ACTIVE)
+			continue;
+		for (uint32_t i = 0; i < m->nrcpt; i++) {
+			if (m->rcpt[i].state != SPOOL_RCPT_PENDING ||
+			    !domain_held(r, m->rcpt[i].addr))
+				continue;
+			if (rcpt_mark_locked(r, m, i, SPOOL_RCPT_HELD,
+					     "held by operator (domain)") == 0) {
+				STAT_ADD(r, rcpts_held, 1);
+				n++;
+				any = true;
+			}
+		}
+		if (any)
+			msg_settle(r, m, m->next_try_ns);
+	}
+	pthread_mutex_unlock(&r->lock);
+	MX_NOTICE("relay: domain %s: hold by operator (%d recipient(s) held now)", d, n);
+	return n;
+}
+
+int relay_release_domain(struct relay *r, const char *domain)
+{
+	uint64_t now = now_ns();
+	char d[256];
+	size_t i;
+	int rc, n = 0;
+
+	if (domain_norm(domain, d, sizeof(d)) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < r->nhold_dom && strcmp(r->hold_dom[i], d) != 0; i++)
+		;
+	if (i == r->nhold_dom) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOENT;
+	}
+	free(r->hold_dom[i]);
+	r->hold_dom[i] = r->hold_dom[--r->nhold_dom];
+	if ((rc = holds_save(r)) < 0)
+		MX_ERR("relay: %s/" HOLDS_FILE ": %s (the hold comes back after a restart)",
+		       r->sp->dir, strerror(-rc));
+	for (struct relay_msg *m = r->head; m; m = m->next) {
+		bool any = false;
+		const char *at;
+
+		for (uint32_t k = 0; k < m->nrcpt; k++) {
+			if (m->rcpt[k].state != SPOOL_RCPT_HELD || !m->rcpt[k].addr ||
+			    !(at = strrchr(m->rcpt[k].addr, '@')) || strcasecmp(at + 1, d) != 0)
+				continue;
+			if (rcpt_mark_locked(r, m, k, SPOOL_RCPT_RELEASED, NULL) == 0) {
+				STAT_ADD(r, rcpts_released, 1);
+				n++;
+				any = true;
+			}
+		}
+		if (any && m->state != MSG_ACTIVE) {
+			m->attempts = 0;
+			m->state = MSG_HELD; /* force a fresh heap position */
+			msg_settle(r, m, now);
+		}
+	}
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->lock);
+	MX_NOTICE("relay: domain %s: released by operator, %d recipient(s) back in the queue", d,
+		  n);
+	return n;
+}
+
+size_t relay_held_domains(struct relay *r, char *buf, size_t cap)
+{
+	size_t n, len = 0;
+
+	if (cap)
+		buf[0] = '\0';
+	pthread_mutex_lock(&r->lock);
+	n = r->nhold_dom;
+	for (size_t i = 0; i < n && cap; i++) {
+		int w = snprintf(buf + len, cap - len, "%s%s", i ? " " : "", r->hold_dom[i]);
+
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
 static int deliver(struct relay_thread *t, struct relay_txn *x)
 {
 	struct relay *r = t->r;
@@ -1946,7 +2284,9 @@ static int deliver(struct relay_thread *t, struct relay_txn *x)
 		return OUT_DONE;
 	}
 	remember_envelope(r, m, x);
-	rc = conn_get(t, why, sizeof(why));
+	if (hold_domains_apply(r, x) && x->n == 0)
+		return OUT_DONE; /* every recipient left is held */
+	rc = conn_get(t, m->bounce, why, sizeof(why));
 	if (rc == -EAGAIN)
 		return OUT_REQUEUE;
 	if (rc < 0) {
@@ -2321,7 +2661,7 @@ static uint64_t hops_ready_at(struct relay *r)
 {
 	uint64_t t = UINT64_MAX;
 
-	for (unsigned i = 0; i < r->conf.nnexthops; i++) {
+	for (unsigned i = 0; i < r->nhops; i++) {
 		if (r->hop[i].retry_at_ns < t)
 			t = r->hop[i].retry_at_ns;
 	}
@@ -2415,7 +2755,7 @@ static void *relay_main(void *arg)
 
 				r->probing = true;
 				pthread_mutex_unlock(&r->lock);
-				conn_get(t, why, sizeof(why));
+				conn_get(t, false, why, sizeof(why));
 				pthread_mutex_lock(&r->lock);
 				r->probing = false;
 				continue;
@@ -2450,7 +2790,8 @@ static void *relay_main(void *arg)
 /* ---------------- lifecycle ---------------- */
 
 /* Read the envelope of a recovered message with held recipients, so ctl
- * shows their addresses. Boot thread. */
+ * shows their addresses. Boot thread, or the recovery thread with r->lock
+ * held (relay_on_recover()). */
 static void recovered_envelope(struct relay *r, struct relay_msg *m)
 {
 	struct spool_reader *rd = spool_reader_open(r->sp, &m->qid);
@@ -2520,8 +2861,11 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 		errno = EBUSY;
 		return NULL;
 	}
-	for (unsigned i = 0; i < conf->nnexthops; i++) {
-		if (conf->nexthop[i].tls != RELAY_TLS_NONE && !tls_ctx &&
+	for (unsigned i = 0; i <= conf->nnexthops; i++) {
+		const struct relay_nexthop *h =
+			i < conf->nnexthops ? &conf->nexthop[i] : &conf->bounce_nexthop;
+
+		if (h->host && h->tls != RELAY_TLS_NONE && !tls_ctx &&
 		    !(tls_ctx = tls_ctx_new(conf)))
 			return NULL;
 	}
@@ -2531,7 +2875,7 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 	}
 	r->conf = *conf;
 	r->sp = sp;
-	r->rate_t0_ns = now;
+	relay_backlog_init(&r->bl, conf->threads, now);
 	mx_hist_init(&r->delivery);
 	r->tls_ctx = tls_ctx;
 	r->conf.helo_name = strdup(conf->helo_name);
@@ -2559,6 +2903,17 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 			r->hop[k] = tmp;
 			k--;
 		}
+	}
+	if ((rc = holds_load(r)) < 0) {
+		MX_ERR("relay: %s/" HOLDS_FILE ": %s", sp->dir, strerror(-rc));
+		goto nomem;
+	}
+	r->nhops = conf->nnexthops;
+	if (conf->bounce_nexthop.host) {
+		r->hop[r->nhops].h = conf->bounce_nexthop;
+		if (!(r->hop[r->nhops].h.host = strdup(conf->bounce_nexthop.host)))
+			goto nomem;
+		r->nhops++;
 	}
 	for (unsigned i = 0; i < conf->threads; i++) {
 		uint64_t seed = 0;
@@ -2588,6 +2943,8 @@ struct relay *relay_create(const struct relay_conf *conf, struct spool *sp)
 	 * given, before spool_start() creates the threads that read it. */
 	sp->conf.on_commit = relay_on_commit;
 	sp->conf.on_commit_arg = r;
+	sp->conf.on_recover = relay_on_recover;
+	sp->conf.on_recover_arg = r;
 	MX_INFO("relay: %zu recovered message(s) queued, %u next hop(s), %u thread(s)", n,
 		conf->nnexthops, conf->threads);
 	return r;
@@ -2643,12 +3000,19 @@ void relay_destroy(struct relay *r)
 		r->sp->conf.on_commit = NULL;
 		r->sp->conf.on_commit_arg = NULL;
 	}
+	if (r->sp->conf.on_recover_arg == r) {
+		r->sp->conf.on_recover = NULL;
+		r->sp->conf.on_recover_arg = NULL;
+	}
 	for (m = r->head; m; m = next) {
 		next = m->next;
 		msg_free(m);
 	}
-	for (unsigned i = 0; i < r->conf.nnexthops; i++)
-		free((void *)r->hop[i].h.host);
+	for (unsigned i = 0; i < RELAY_MAX_NEXTHOPS + 1; i++)
+		free((void *)r->hop[i].h.host); /* NULL past the ones set */
+	for (size_t i = 0; i < r->nhold_dom; i++)
+		free(r->hold_dom[i]);
+	free(r->hold_dom);
 	for (unsigned i = 0; r->t && i < r->conf.threads; i++)
 		SSL_free(r->t[i].c.ssl); /* normally closed by its thread already */
 	SSL_CTX_free(r->tls_ctx);

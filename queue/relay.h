@@ -135,6 +135,26 @@ int relay_hold(struct relay *r, const struct spool_qid *qid);
 int relay_release(struct relay *r, const struct spool_qid *qid);
 
 /**
+ * Hold every recipient in @domain ("example.org" or "@example.org", case
+ * insensitive) until relay_release_domain(): the rule is written to
+ * <spool>/holds (kept across restarts), recipients already known are held
+ * now, the others when a relay thread reads their envelope (done log:
+ * HELD, like relay_hold()). Returns the recipients held now, -EINVAL (not
+ * a domain), -EEXIST (already held) or -errno from the file. Takes r->lock;
+ * control thread (file I/O).
+ */
+int relay_hold_domain(struct relay *r, const char *domain);
+
+/** Drop the hold of @domain (from <spool>/holds too) and put its held
+ * recipients back in the queue. Returns how many, -ENOENT (not held) or
+ * -EINVAL. Takes r->lock; control thread. */
+int relay_release_domain(struct relay *r, const char *domain);
+
+/** The held domains, space-separated, into @buf (truncated to @cap);
+ * returns how many there are. Takes r->lock. Any thread but a worker. */
+size_t relay_held_domains(struct relay *r, char *buf, size_t cap);
+
+/**
  * Make every deferred message ready now (backoff kept: it grows from where
  * it was) and forget next-hop failures. Returns the number of messages
  * made ready. Control thread.
@@ -181,6 +201,22 @@ void relay_set_limits(struct relay *r, uint32_t retry_min_ms, uint32_t retry_max
  * thread but a worker lcore.
  */
 void relay_pressure_tick(struct relay *r);
+
+/** Start the backlog estimate of a relay with @threads threads at @now
+ * (ns, monotonic). Pure. */
+void relay_backlog_init(struct relay_backlog *b, unsigned threads, uint64_t now);
+
+/**
+ * The wait (ns) a message accepted at @now can expect before a relay
+ * thread takes it: @due messages due ahead of it divided by the pace at
+ * which attempts finish (@attempts_done, ever; measured over one-second
+ * windows with work, EWMA). Until a pace is measured: the larger of
+ * @head_wait_ns (the wait of the message due the longest) and @due at
+ * RELAY_BACKLOG_PRIOR_MS per message per thread. Updates @b; pure (the
+ * caller's clock), unit-tested with a fake one. Caller serialises.
+ */
+uint64_t relay_backlog_estimate(struct relay_backlog *b, uint64_t now, uint64_t due,
+				uint64_t head_wait_ns, uint64_t attempts_done);
 
 /** Sum of the counters into @out (relaxed snapshot). Any thread. */
 void relay_stats_read(const struct relay *r, struct relay_stats *out);

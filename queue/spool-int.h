@@ -143,6 +143,45 @@ struct spool_committer {
 	struct mx_hist lat; /* spool_msg_end() -> 250 completion, ns; written here only */
 };
 
+/** Boot state of a recovered message with a recipient not pending: what the
+ * background done-log rewrite writes for it (recover.c). */
+struct spool_rec_kept {
+	struct spool_qid qid;
+	uint16_t worker;
+	uint64_t first_seq;
+	uint32_t nrcpt;
+	uint8_t *state;
+};
+
+/** A done-log record as found at start (recover.c). */
+struct spool_rec_done {
+	struct spool_qid qid;
+	uint32_t rcpt;
+	uint32_t order; /* position in the log: later records win */
+	uint8_t st;
+};
+
+/* Recovery: what the start-up pass leaves for the verification pass
+ * (recover.c). The verification pass runs inline in spool_create() or, with
+ * conf.recover_background, on its own thread from spool_start(). */
+struct spool_recovery {
+	pthread_t th;
+	bool th_started;
+	bool pending;		  /* the verification pass has not run yet */
+	bool concurrent;	  /* it runs while commit threads and the relay run */
+	int donefd;		  /* the done log as found (read only), -1: none */
+	uint64_t done_boot_end;	  /* end of its intact records at start */
+	struct spool_segtab *old; /* per worker directory: segments found at start */
+	struct spool_rec_kept *kept;
+	size_t nkept, capkept;
+	/* progress, relaxed atomics (spool_recovery_read()) */
+	int state; /* enum spool_recovery_state */
+	uint64_t segs_total, segs_done;
+	uint64_t bytes_total, bytes_done;
+	uint64_t msgs;
+	uint64_t t_start_ns, t_end_ns;
+};
+
 struct spool {
 	struct spool_conf conf;
 	char *dir;
@@ -178,6 +217,8 @@ struct spool {
 	uint64_t high_water_auto; /* spool_auto_high_water() of the file system */
 	int disk_full;
 	int refuse; /* SPOOL_REFUSE_* bits */
+
+	struct spool_recovery rec;
 };
 
 /* spool.c */
@@ -196,5 +237,8 @@ int spool_fsync_fd(int fd);
 
 /* recover.c */
 int spool_recover(struct spool *sp);
+int spool_recover_start(struct spool *sp);
+void spool_recover_join(struct spool *sp);
+void spool_recover_free(struct spool *sp);
 
 #endif

@@ -51,6 +51,34 @@ struct spool_conf {
 	 * NULL. May be NULL. */
 	void (*on_commit)(void *arg, const struct spool_msginfo *mi);
 	void *on_commit_arg;
+	/** Verify the spool found at start in the background (a thread started
+	 * by spool_start()) instead of inside spool_create(): spool_create()
+	 * then only finds each worker's newest segment, cuts its torn tail and
+	 * opens the done log, and each recovered message is handed to
+	 * on_recover (not spool_recovered_next()) as soon as it checks. */
+	bool recover_background;
+	/** Called on the recovery thread for each recovered message with
+	 * recipients left (@mi->rcpt_state valid during the call only), after
+	 * it is visible to spool_reader_open() and spool_rcpt_mark(). May be
+	 * NULL (the messages stay in the spool). */
+	void (*on_recover)(void *arg, const struct spool_msginfo *mi);
+	void *on_recover_arg;
+};
+
+/** Progress of recovery (spool_recovery_read(), "show queue"). */
+enum spool_recovery_state {
+	SPOOL_RECOVERY_NONE = 0, /* not started (spool_create() not done) */
+	SPOOL_RECOVERY_RUNNING,	 /* verifying the backlog in the background */
+	SPOOL_RECOVERY_DONE,
+	SPOOL_RECOVERY_ABORTED, /* stopped before the end, or an error */
+};
+
+struct spool_recovery_info {
+	int state; /* enum spool_recovery_state */
+	uint64_t segs_total, segs_done;
+	uint64_t bytes_total, bytes_done;
+	uint64_t msgs;	     /* messages with recipients left handed over so far */
+	uint64_t elapsed_ms; /* since spool_start() (or until the end) */
 };
 
 /** Defaults: see spool_conf_defaults(). */

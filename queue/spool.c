@@ -450,6 +450,7 @@ struct spool *spool_create(const struct spool_conf *conf)
 	sp->conf.dir = sp->dir;
 	sp->rootfd = -1;
 	sp->done_fd = -1;
+	sp->rec.donefd = -1;
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_mutex_init(&sp->done_lock, NULL);
 	if (!sp->dir) {
@@ -527,6 +528,12 @@ int spool_start(struct spool *sp)
 		}
 		c->started = true;
 	}
+	/* With conf.recover_background: verify the old segments now, while
+	 * new mail goes into new ones. */
+	if (spool_recover_start(sp) < 0) {
+		spool_stop(sp);
+		return -EAGAIN;
+	}
 	return 0;
 }
 
@@ -536,6 +543,7 @@ void spool_stop(struct spool *sp)
 		return;
 	sp->stopping = true;
 	__atomic_store_n(&sp->stop, 1, __ATOMIC_RELEASE);
+	spool_recover_join(sp); /* it stops between two segments */
 	for (unsigned i = 0; i < sp->conf.commit_threads; i++) {
 		if (sp->ct[i].started)
 			pthread_join(sp->ct[i].th, NULL);
@@ -588,6 +596,7 @@ void spool_destroy(struct spool *sp)
 		}
 		free(sp->dirfd);
 	}
+	spool_recover_free(sp);
 	livetab_clear(&sp->live);
 	free(sp->recovered);
 	free(sp->next_seq);

@@ -252,6 +252,14 @@ uint64_t spool_auto_high_water(uint64_t fs_bytes);
  */
 long spool_quarantine_files(struct spool *sp, uint64_t *bytes);
 
+/** Recovery progress (relaxed snapshot). Any thread. */
+void spool_recovery_read(struct spool *sp, struct spool_recovery_info *out);
+
+/** Wait up to @timeout_ms for the background recovery to end: 0 when it
+ * has (or never ran in the background), -ETIMEDOUT. Sleeps; control or
+ * test threads. */
+int spool_recovery_wait(struct spool *sp, uint32_t timeout_ms);
+
 /** Bytes of segment files in the spool. Any thread (atomic read). */
 uint64_t spool_bytes(struct spool *sp);
 

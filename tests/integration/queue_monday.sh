@@ -10,11 +10,14 @@
 #     acknowledged is lost (duplicates are counted: the crash window), and
 #     the ctl and port 25 answer again after each restart.
 # Queue depth and backlog wait are sampled every 0.5 s into
-# $MX_TMP/series-*.txt (printed at the end; no timing is asserted).
+# $MX_TMP/series-*.txt (printed at the end, copied to $MONDAY_SERIES_OUT
+# when set, for bench/plot_monday.py; no timing is asserted). Sizes: the
+# suite's by default; bench/RESULTS.md used MONDAY_DELAY_MS=100
+# MONDAY_SESSIONS=8 MONDAY_SECONDS=10.
 . "$(dirname "$0")/lib.sh"
 mx_setup monday
 . "$(dirname "$0")/queue_lib.sh"
-hop_start --delay-ms 10
+hop_start --delay-ms "${MONDAY_DELAY_MS:-10}"
 mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 \
 	relay retry_min_s 1 relay retry_max_s 2 relay max_backlog_age_s 2
 ACK=$MX_TMP/acked
@@ -59,13 +62,14 @@ PY
 mx_start
 sample "$MX_TMP/series-burst.txt" &
 spid=$!
-out=$(in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 mon 4 4 2048 "$ACK")
+out=$(in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 mon "${MONDAY_SESSIONS:-4}" "${MONDAY_SECONDS:-4}" 2048 "$ACK")
 grep -q "tempfail [1-9]" <<<"$out" || fail "burst: senders never got 452 ($out; $(mx_ctl show queue | tr '\n' ' '))"
 refused=$(awk '$4 == 1' "$MX_TMP/series-burst.txt" | wc -l)
 [ "$refused" -gt 0 ] || fail "burst: the backlog bound never refused: $(cat "$MX_TMP/series-burst.txt")"
 queue_drain 1200 held
 touch "$MX_TMP/stop-sample"
 wait "$spid" 2>/dev/null
+[ -z "${MONDAY_SERIES_OUT:-}" ] || cp "$MX_TMP/series-burst.txt" "$MONDAY_SERIES_OUT"
 read -r lost dups acked <<<"$(check mon)"
 [ "$lost" = 0 ] || fail "burst: $lost acknowledged messages never reached the next hop"
 [ "$dups" = 0 ] || fail "burst: $dups duplicates without a crash"

@@ -69,4 +69,24 @@ sleep 0.5
 n1=$(ls "$MX_TMP/hop"/*.eml | wc -l)
 [ "$n1" = "$n0" ] || fail "a failure of the null sender produced mail ($n0 -> $n1 messages at the hop)"
 pass "mail from the null sender rejected with 550: no notification (no loop), recipient done"
+
+# Hold per recipient domain (mxgatectl queue hold DOMAIN): kept in the
+# spool across a restart, then released and delivered.
+mx_ctl queue hold held.example | grep -q "^hold held.example: done" || fail "queue hold DOMAIN: $(mx_ctl queue hold held.example 2>&1)"
+grep -qx "held.example" "$MX_TMP/spool/holds" || fail "no held.example in spool/holds"
+out=$(in_ns swaks --server 198.18.0.2 --from sender@example.org --to a@held.example 	--header "Subject: dsn-hold" --body "token dsn-hold" --timeout 10 2>&1) || fail "swaks held: $(tail -5 <<<"$out")"
+for _ in $(seq 100); do
+	h=$(mx_ctl show queue json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(q["rcpts_held"], q["held_domains"])')
+	[ "$h" = "1 held.example" ] && break
+	sleep 0.1
+done
+[ "$h" = "1 held.example" ] || fail "held/domains = '$h', expected '1 held.example'"
+mx_stop
+mx_start
+h=$(mx_ctl show queue json | python3 -c 'import json,sys; q=json.load(sys.stdin); print(q["rcpts_held"], q["held_domains"])')
+[ "$h" = "1 held.example" ] || fail "after a restart: held/domains = '$h', expected '1 held.example'"
+mx_ctl queue release held.example | grep -q "1 recipient(s) back" || fail "queue release DOMAIN"
+hop_file "Subject: dsn-hold" >/dev/null || fail "released mail never reached the next hop"
+[ "$(mx_ctl show queue | awk '$1 == "queue.held_domains" { print $2 }')" = "-" ] || fail "held_domains not empty after release"
+pass "queue hold DOMAIN: recipient held, kept across a restart (spool/holds), released and delivered"
 mx_stop

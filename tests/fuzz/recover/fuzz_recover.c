@@ -15,6 +15,11 @@
  *         damage elsewhere never loses an intact message. Nothing that was
  *         never written may appear.
  *
+ * The second bit picks the recovery: clear, inside spool_create() (the
+ * list from spool_recovered_next()); set, in the background
+ * (conf.recover_background: spool_start(), the list from the on_recover
+ * hook). The same properties must hold for both.
+ *
  * Runs on a scratch directory (under /dev/shm when there is one: recovery
  * fsyncs). Allocation is bounded by libFuzzer's -malloc_limit_mb: a record
  * length can never make recovery allocate more than the file holds.
@@ -38,6 +43,21 @@
 #define FZ_SEG_CAP  (64 * 1024)
 
 static char fz_dir[64];
+static bool fz_bg; /* background recovery */
+
+struct fz_list {
+	struct spool_msginfo mi[256];
+	size_t n;
+};
+
+static void fz_on_recover(void *arg, const struct spool_msginfo *mi)
+{
+	struct fz_list *l = arg;
+
+	if (l->n < 256)
+		l->mi[l->n] = *mi;
+	l->n++;
+}
 
 static int fz_rm(const char *p, const struct stat *st, int fl, struct FTW *f)
 {
@@ -92,6 +112,7 @@ static void fz_write(const char *rel, const uint8_t *b, size_t n)
 /* Recover, read every reported message back; returns the ids (max @cap). */
 static size_t fz_recover(struct spool_qid *ids, size_t cap, bool must_read)
 {
+	static struct fz_list list;
 	struct spool_conf c;
 	struct spool_msginfo mi;
 	struct spool *sp;
@@ -102,16 +123,40 @@ static size_t fz_recover(struct spool_qid *ids, size_t cap, bool must_read)
 	c.maint_interval_ms = 0;
 	c.buf_size = 16384;
 	c.segment_size = 1 << 20;
+	c.recover_background = fz_bg;
+	c.on_recover = fz_on_recover;
+	c.on_recover_arg = &list;
+	list.n = 0;
 	sp = spool_create(&c);
 	if (!sp)
 		return 0; /* e.g. ENOMEM: not a crash */
-	while (spool_recovered_next(sp, &cur, &mi) == 1) {
-		struct spool_reader *rd = spool_reader_open(sp, &mi.qid);
+	if (fz_bg) {
+		if (spool_recovered_next(sp, &cur, &mi) != 0)
+			abort(); /* nothing before start in the background */
+		if (spool_start(sp) != 0) {
+			spool_destroy(sp);
+			return 0;
+		}
+		if (spool_recovery_wait(sp, 60000) != 0)
+			abort();
+		if (list.n > 256)
+			abort();
+	}
+	for (;;) {
+		struct spool_reader *rd;
 		const uint8_t *d;
 		uint32_t len;
 		uint64_t total = 0;
 		int rc = -1;
 
+		if (fz_bg) {
+			if (cur >= list.n)
+				break;
+			mi = list.mi[cur++];
+		} else if (spool_recovered_next(sp, &cur, &mi) != 1) {
+			break;
+		}
+		rd = spool_reader_open(sp, &mi.qid);
 		if (rd) {
 			struct spool_envelope env;
 			struct spool_rcpt r[4];
@@ -123,10 +168,15 @@ static size_t fz_recover(struct spool_qid *ids, size_t cap, bool must_read)
 		}
 		if (must_read && (rc != 0 || total != mi.body_len))
 			abort(); /* a recovered message must read back */
+		for (size_t k = 0; k < n && k < cap; k++) {
+			if (spool_qid_eq(&ids[k], &mi.qid))
+				abort(); /* handed over twice */
+		}
 		if (n < cap)
 			ids[n] = mi.qid;
 		n++;
 	}
+	spool_stop(sp);
 	spool_destroy(sp);
 	return n;
 }
@@ -383,6 +433,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > 65536)
 		return 0;
 	fz_reset();
+	fz_bg = (data[0] & 2) != 0;
 	if (data[0] & 1)
 		fz_structured(data + 1, size - 1);
 	else

@@ -1308,6 +1308,43 @@ static void test_dsn_permanent_failure(void **state)
 }
 
 /*
+ * [relay] bounce_nexthop (issue 15): notifications go to a hop of their
+ * own, the other mail to the next hop; the normal hop never sees the
+ * notification, the bounce hop never sees the mail.
+ */
+static void test_dsn_bounce_nexthop(void **state)
+{
+	struct fh *h = fh_start(0), *b = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool_qid q;
+	struct rig g;
+	(void)state;
+
+	snprintf(h->perm_match, sizeof(h->perm_match), "perm");
+	rc.bounce_nexthop = rc.nexthop[0];
+	rc.bounce_nexthop.port = b->port;
+	rig_up_dsn(&g, &rc);
+	q = put_msg(g.w, "alice@example.test", NULL, rc_dsn, 3, body_dots, sizeof(body_dots) - 1);
+	wait_hop(b, 1);
+	wait_rcpt(g.sp, q, 0, -ENOENT);
+	wait_drained(&g);
+	assert_int_equal(fh_count(h), 1); /* ok@ only */
+	assert_non_null(strstr(h->msgs[0].rcpt[0], "ok@example.test"));
+	assert_int_equal(fh_count(b), 1);
+	check_dsn(b, 0, "alice@example.test", "Final-Recipient: rfc822; perm@example.test\r\n");
+	assert_int_equal(stats(g.r).dsns_queued, 1);
+	/* more mail after it: back to the next hop */
+	q = put_msg(g.w, "carol@example.test", NULL, rc_dsn, 1, body_dots, sizeof(body_dots) - 1);
+	wait_rcpt(g.sp, q, 0, -ENOENT);
+	wait_drained(&g);
+	assert_int_equal(fh_count(h), 2);
+	assert_int_equal(fh_count(b), 1);
+	rig_down(&g);
+	fh_stop(h);
+	fh_stop(b);
+}
+
+/*
  * Issue 15, defect 3: a recipient still deferred (4xx) once its message is
  * older than max_queue_lifetime is returned to the sender (Status 4.4.7),
  * not retried forever.
@@ -1401,6 +1438,113 @@ static void test_conf_rejects(void **state)
 	spool_destroy(sp);
 }
 
+/*
+ * The backlog bound from the first second of a burst (issue 15): a fake
+ * clock in 100 ms ticks, inflow 200 messages/s, a next hop that takes
+ * 100 ms per message on each of 4 threads (40/s), max_backlog_age 2 s with
+ * the relay's hysteresis (refuse above the bound, accept below 3/4). The
+ * queue may hold about the bound times the outflow (80) plus one tick of
+ * inflow; before the prior, the first second (no pace measured yet, the
+ * head's wait small) let 160 messages in, and the suite saw 761.
+ */
+static void test_backlog_prior_bounds_first_second(void **state)
+{
+	const uint64_t tick = 100000000ULL, bound = 2000000000ULL;
+	struct relay_backlog b;
+	uint64_t now = 5000000000ULL, attempts = 0, pending = 0, peak = 0, refused = 0;
+	double carry = 0;
+	bool refusing = false;
+	(void)state;
+
+	relay_backlog_init(&b, 4, now);
+	/* nothing due: no wait; 9 due on 4 threads at 1 s each: above 2 s */
+	assert_int_equal(relay_backlog_estimate(&b, now, 0, 0, 0), 0);
+	assert_true(relay_backlog_estimate(&b, now + 1, 9, 0, 0) > bound);
+	assert_true(relay_backlog_estimate(&b, now + 1, 7, 0, 0) < bound);
+	/* the head's wait counts while no pace is known */
+	assert_int_equal(relay_backlog_estimate(&b, now + 1, 1, 3 * bound, 0), 3 * bound);
+	relay_backlog_init(&b, 4, now);
+	for (int t = 0; t < 100; t++) {
+		uint64_t est, head;
+
+		now += tick;
+		if (!refusing)
+			pending += 20; /* 200/s */
+		else
+			refused += 20;
+		carry += 4.0; /* 40/s */
+		while (carry >= 1.0 && pending > 0) {
+			pending--;
+			attempts++;
+			carry -= 1.0;
+		}
+		if (pending == 0)
+			carry = 0;
+		head = pending > 4 ? (pending - 4) * tick / 4 : 0;
+		est = relay_backlog_estimate(&b, now, pending > 4 ? pending - 4 : 0, head,
+					     attempts);
+		refusing = refusing ? est > bound / 4 * 3 : est > bound;
+		if (pending > peak)
+			peak = pending;
+	}
+	assert_true(refused > 0);
+	/* 2 s at 40/s = 80, plus the threads' 4 and one tick of inflow */
+	if (peak > 104)
+		fail_msg("peak %llu pending for a 2 s bound at 40/s", (unsigned long long)peak);
+	/* the measured pace took over: about 40/s */
+	assert_true(b.drain_mrate >= 30000 && b.drain_mrate <= 50000);
+}
+
+static const struct spool_rcpt rc_hold[2] = {
+	{"ok@example.test", NULL, NULL, 0},
+	{"x@Hold.Test", NULL, NULL, 0},
+};
+
+/*
+ * Holds per recipient domain (issue 15): a held domain's recipients stay in
+ * the spool (HELD in the done log) while the others are delivered; the rule
+ * and the held recipient survive a restart (<spool>/holds); releasing the
+ * domain delivers them, and the rule is gone after the next restart.
+ */
+static void test_hold_domain(void **state)
+{
+	struct fh *h = fh_start(0);
+	struct relay_conf rc = rconf(h->port, RELAY_PROTO_SMTP);
+	struct spool_qid q;
+	struct rig g;
+	char doms[64];
+	(void)state;
+
+	rig_up(&g, &rc);
+	assert_int_equal(relay_hold_domain(g.r, "@hold.test"), 0);
+	assert_int_equal(relay_hold_domain(g.r, "HOLD.test"), -EEXIST);
+	assert_int_equal(relay_hold_domain(g.r, "not a domain"), -EINVAL);
+	assert_int_equal(relay_release_domain(g.r, "other.test"), -ENOENT);
+	q = put_msg(g.w, "alice@example.test", NULL, rc_hold, 2, body_dots, sizeof(body_dots) - 1);
+	wait_hop(h, 1);
+	wait_rcpt(g.sp, q, 0, SPOOL_RCPT_DELIVERED);
+	wait_rcpt(g.sp, q, 1, SPOOL_RCPT_HELD);
+	assert_non_null(strstr(h->msgs[0].rcpt[0], "ok@example.test"));
+	assert_int_equal(relay_held_domains(g.r, doms, sizeof(doms)), 1);
+	assert_string_equal(doms, "hold.test");
+	rig_down(&g);
+
+	rig_up(&g, &rc); /* a restart keeps the rule and the held recipient */
+	assert_int_equal(relay_held_domains(g.r, doms, sizeof(doms)), 1);
+	assert_int_equal(spool_rcpt_state(g.sp, &q, 1), SPOOL_RCPT_HELD);
+	assert_int_equal(relay_release_domain(g.r, "Hold.Test"), 1);
+	wait_rcpt(g.sp, q, 1, -ENOENT); /* delivered: the message is done */
+	assert_int_equal(fh_count(h), 2);
+	assert_non_null(strstr(h->msgs[1].rcpt[0], "x@Hold.Test"));
+	assert_int_equal(relay_release_domain(g.r, "hold.test"), -ENOENT);
+	rig_down(&g);
+
+	rig_up(&g, &rc);
+	assert_int_equal(relay_held_domains(g.r, doms, sizeof(doms)), 0);
+	rig_down(&g);
+	fh_stop(h);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* the fake hop writes with SSL_write */
@@ -1424,6 +1568,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conf_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_age_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backlog_ignores_dead_hop, setup, teardown),
+		cmocka_unit_test(test_backlog_prior_bounds_first_second),
+		cmocka_unit_test_setup_teardown(test_dsn_bounce_nexthop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_permanent_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_expiry, setup, teardown),
 	};

@@ -544,6 +544,165 @@ static void test_done_log_replay(void **state)
 	spool_destroy(sp);
 }
 
+/* What the on_recover hook saw (background recovery). */
+struct bg_seen {
+	pthread_mutex_t mu;
+	struct spool_qid id[64];
+	uint8_t st[64][3];
+	size_t n;
+	struct spool *sp;
+	bool readable; /* every message could be read back inside the hook */
+};
+
+static void bg_on_recover(void *arg, const struct spool_msginfo *mi)
+{
+	struct bg_seen *b = arg;
+	struct spool_reader *rd = spool_reader_open(b->sp, &mi->qid);
+
+	if (!rd || spool_rcpt_state(b->sp, &mi->qid, 0) < 0)
+		b->readable = false;
+	spool_reader_close(rd);
+	pthread_mutex_lock(&b->mu);
+	if (b->n < 64) {
+		b->id[b->n] = mi->qid;
+		memcpy(b->st[b->n], mi->rcpt_state, mi->nrcpt < 3 ? mi->nrcpt : 3);
+	}
+	b->n++;
+	pthread_mutex_unlock(&b->mu);
+}
+
+/*
+ * Recovery in the background (issue 15, defect 4): spool_create() only cuts
+ * the newest segment's torn tail and opens the done log; new mail is
+ * accepted into new segments while a thread verifies the old ones and hands
+ * each message over once, with the done log's states applied - the same
+ * set, and the same states, as a recovery done before start. Marks made
+ * during and after it survive the done log's compaction.
+ */
+static void test_background_recovery(void **state)
+{
+	struct spool_conf c = conf_for(tmp, 1);
+	struct spool_msg m[12], nm;
+	struct spool_cpl cpl[12];
+	struct spool_qid id[12], sync_id[12];
+	struct bg_seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER, .readable = true};
+	struct spool_recovery_info ri;
+	struct spool_msginfo mi;
+	struct spool_stats st;
+	struct spool_worker *w;
+	struct spool *sp;
+	char path[600];
+	size_t nsync, cur = 0;
+	int fd;
+	(void)state;
+
+	c.buf_size = 4096;
+	c.segment_size = 8192; /* several segments, messages across them */
+	sp = open_spool(&c);
+	assert_int_equal(spool_start(sp), 0);
+	w = spool_worker_get(sp, 0);
+	for (unsigned i = 0; i < 12; i++) {
+		assert_int_equal(tu_send(w, &m[i], 3, 3000, i, 700, i), 0);
+		id[i] = m[i].qid;
+	}
+	assert_int_equal(tu_wait(w, cpl, 12), 12);
+	/* 0: all delivered; 1: delivered + held; 2: held then released */
+	for (uint32_t r = 0; r < 3; r++)
+		assert_int_equal(spool_rcpt_mark(sp, &id[0], r, SPOOL_RCPT_DELIVERED), 0);
+	assert_int_equal(spool_rcpt_mark(sp, &id[1], 0, SPOOL_RCPT_DELIVERED), 0);
+	assert_int_equal(spool_rcpt_mark(sp, &id[1], 1, SPOOL_RCPT_HELD), 0);
+	assert_int_equal(spool_rcpt_mark(sp, &id[2], 2, SPOOL_RCPT_HELD), 0);
+	assert_int_equal(spool_rcpt_mark(sp, &id[2], 2, SPOOL_RCPT_RELEASED), 0);
+	close_spool(sp, 1);
+	snprintf(path, sizeof(path), "%s/0", tmp);
+	assert_true(count_files(path, ".seg") > 3);
+	/* garbage at the end of the newest segment: torn tail */
+	{
+		DIR *d = opendir(path);
+		struct dirent *de;
+		char newest[256] = "";
+
+		while ((de = readdir(d)))
+			if (strstr(de->d_name, ".seg") && strcmp(de->d_name, newest) > 0)
+				snprintf(newest, sizeof(newest), "%s", de->d_name);
+		closedir(d);
+		snprintf(path, sizeof(path), "%s/0/%s", tmp, newest);
+		fd = open(path, O_WRONLY | O_APPEND);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "garbage garbage garbage", 23), 23);
+		close(fd);
+	}
+
+	/* the reference: recovery before start, then nothing written */
+	sp = open_spool(&c);
+	nsync = count_recovered(sp, sync_id, 12);
+	assert_int_equal(nsync, 11);
+	spool_stats_read(sp, &st);
+	assert_int_equal(st.torn_tails_cut, 1);
+	spool_destroy(sp);
+
+	/* background: nothing before start, everything after, once */
+	c.recover_background = true;
+	c.on_recover = bg_on_recover;
+	c.on_recover_arg = &seen;
+	sp = open_spool(&c);
+	seen.sp = sp;
+	assert_int_equal(spool_recovered_next(sp, &cur, &mi), 0);
+	spool_recovery_read(sp, &ri);
+	assert_int_equal(ri.state, SPOOL_RECOVERY_NONE);
+	assert_true(ri.segs_total > 3);
+	assert_int_equal(spool_start(sp), 0);
+	w = spool_worker_get(sp, 0);
+	/* new mail is accepted while (or after) the backlog is verified */
+	assert_int_equal(tu_send(w, &nm, 1, 500, 99, 500, 99), 0);
+	assert_int_equal(tu_wait(w, cpl, 1), 1);
+	assert_int_equal(cpl[0].status, 0);
+	assert_int_equal(spool_recovery_wait(sp, 10000), 0);
+	spool_recovery_read(sp, &ri);
+	assert_int_equal(ri.state, SPOOL_RECOVERY_DONE);
+	assert_int_equal(ri.segs_done, ri.segs_total);
+	assert_int_equal(ri.bytes_done, ri.bytes_total);
+	assert_int_equal(ri.msgs, 11);
+	assert_int_equal(seen.n, 11);
+	assert_true(seen.readable);
+	for (size_t i = 0; i < nsync; i++) {
+		size_t k = 0;
+
+		while (k < seen.n && !spool_qid_eq(&seen.id[k], &sync_id[i]))
+			k++;
+		assert_true(k < seen.n); /* each one once: n == nsync */
+		assert_true(spool_qid_cmp(&nm.qid, &sync_id[i]) > 0);
+		if (spool_qid_eq(&sync_id[i], &id[1])) {
+			assert_int_equal(seen.st[k][0], SPOOL_RCPT_DELIVERED);
+			assert_int_equal(seen.st[k][1], SPOOL_RCPT_HELD);
+			assert_int_equal(seen.st[k][2], SPOOL_RCPT_PENDING);
+		}
+		if (spool_qid_eq(&sync_id[i], &id[2]))
+			assert_int_equal(seen.st[k][2], SPOOL_RCPT_PENDING);
+	}
+	assert_int_equal(spool_msg_count(sp), 12);
+	/* marks after the compaction, of a recovered and of a new message */
+	for (uint32_t r = 0; r < 3; r++)
+		assert_int_equal(spool_rcpt_mark(sp, &id[3], r, SPOOL_RCPT_DELIVERED), 0);
+	assert_int_equal(spool_rcpt_mark(sp, &id[4], 0, SPOOL_RCPT_DELIVERED), 0);
+	assert_int_equal(spool_rcpt_mark(sp, &nm.qid, 0, SPOOL_RCPT_DELIVERED), 0);
+	close_spool(sp, 1);
+
+	/* what the next start finds agrees with all of it */
+	c.recover_background = false;
+	sp = open_spool(&c);
+	assert_int_equal(count_recovered(sp, NULL, 0), 10);
+	assert_int_equal(spool_rcpt_state(sp, &id[1], 0), SPOOL_RCPT_DELIVERED);
+	assert_int_equal(spool_rcpt_state(sp, &id[1], 1), SPOOL_RCPT_HELD);
+	assert_int_equal(spool_rcpt_state(sp, &id[4], 0), SPOOL_RCPT_DELIVERED);
+	assert_int_equal(spool_rcpt_state(sp, &id[4], 1), SPOOL_RCPT_PENDING);
+	assert_int_equal(spool_rcpt_state(sp, &id[3], 0), -ENOENT);
+	assert_int_equal(spool_rcpt_state(sp, &nm.qid, 0), -ENOENT);
+	spool_destroy(sp);
+}
+
+/* ---------------------------------------------------------------- */
+
 /* ---------------------------------------------------------------- */
 
 static void test_segments_rotate_and_go(void **state)
@@ -1334,6 +1493,7 @@ int main(void)
 		cmocka_unit_test(test_crash_points_with_garbage),
 		cmocka_unit_test(test_damage_inside_is_kept),
 		cmocka_unit_test_setup_teardown(test_done_log_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_background_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segments_rotate_and_go, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_message_protects_segments, setup,
 						teardown),
