@@ -19,17 +19,19 @@ mx_setup monday
 . "$(dirname "$0")/queue_lib.sh"
 hop_start --delay-ms "${MONDAY_DELAY_MS:-10}"
 mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 \
-	relay retry_min_s 1 relay retry_max_s 2 relay max_backlog_age_s 2
+	relay retry_min_s 1 relay retry_max_s 2 relay max_backlog_age_s 2 smtp connect_spool_check no
 ACK=$MX_TMP/acked
 : >"$ACK"
 
-# sample FILE: every 0.5 s until $MX_TMP/stop-sample exists, one line:
+# sample FILE: every 0.5 s until $MX_TMP/stop-sample exists (or 20
+# minutes, or the test is gone), one line:
 # seconds pending backlog_wait_ms refusing drain_per_s
 sample() {
-	local t0 now q
+	local t0 now q end
 	t0=$(date +%s.%N)
+	end=$((SECONDS + 1200))
 	rm -f "$MX_TMP/stop-sample"
-	while [ ! -e "$MX_TMP/stop-sample" ]; do
+	while [ ! -e "$MX_TMP/stop-sample" ] && [ "$SECONDS" -lt "$end" ] && [ -d "$MX_TMP" ]; do
 		now=$(date +%s.%N)
 		if q=$(mx_ctl show queue json 2>/dev/null); then
 			python3 -c 'import json,sys; q=json.loads(sys.argv[1]); print("%.1f" % (float(sys.argv[2]) - float(sys.argv[3])), q["rcpts_pending"], q["backlog_wait_ms"], int(q["backlog_refusing"]), q["drain_per_s"])' \
@@ -62,9 +64,13 @@ PY
 mx_start
 sample "$MX_TMP/series-burst.txt" &
 spid=$!
+# A failing check must not leave the sampler holding the test's output.
+trap 'touch "$MX_TMP/stop-sample" 2>/dev/null; kill $spid 2>/dev/null; mx_cleanup' EXIT
 out=$(in_ns /usr/bin/python3 "$MX_SRC/tests/integration/ack_client.py" 198.18.0.2 25 mon "${MONDAY_SESSIONS:-4}" "${MONDAY_SECONDS:-4}" 2048 "$ACK")
 grep -q "tempfail [1-9]" <<<"$out" || fail "burst: senders never got 452 ($out; $(mx_ctl show queue | tr '\n' ' '))"
-refused=$(awk '$4 == 1' "$MX_TMP/series-burst.txt" | wc -l)
+# The refusals come and go within a second (hysteresis at 3/4 of the
+# bound): the log has each, the 0.5 s samples may miss them on a busy box.
+refused=$(grep -c "relay: mail would wait .* refusing new mail (452 4.3.1)" "$MX_LOG")
 [ "$refused" -gt 0 ] || fail "burst: the backlog bound never refused: $(cat "$MX_TMP/series-burst.txt")"
 queue_drain 1200 held
 touch "$MX_TMP/stop-sample"

@@ -19,7 +19,8 @@ trap '[ -n "${bench:-}" ] && kill "$bench" 2>/dev/null; mx_cleanup' EXIT
 
 # conf [section key value]...: the test's base config plus overrides (every
 # reload rewrites the whole file, as an operator's editor would).
-conf() { mx_conf smtp hostname mx.example.test "$@"; }
+# MAIL is refused, not the connection (connect_spool_check = no).
+conf() { mx_conf smtp hostname mx.example.test smtp connect_spool_check no "$@"; }
 gen() { mx_ctl show info | awk '$1 == "config_generation" { print $2 }'; }
 # smtp_try NRCPT: one transaction; prints "size=<EHLO SIZE> mail=<code>
 # rcpt_ok=<number of 250s> data=<code>" (0: not reached).

@@ -68,7 +68,7 @@ l=$(first_line)
 v=$(stat smtp.spool_busy_refused)
 [ "$v" -ge 1 ] || fail "smtp.spool_busy_refused = $v"
 pass "spool full: a new connection got '$l' (smtp.spool_busy_refused $v)"
-conf 64 spool high_water_mb 1
+conf 64 smtp connect_spool_check no spool high_water_mb 1
 mx_ctl reload >/dev/null || fail "reload: $(mx_ctl reload)"
 l=$(first_line)
 [[ "$l" == "220 "* ]] || fail "connect_spool_check = no: $l"

@@ -46,9 +46,11 @@ PY
 ACK=$MX_TMP/acked
 : >"$ACK"
 
-# 1. Next hop down, high-water mark 2 MiB.
+# 1. Next hop down, high-water mark 2 MiB. Sessions are opened and their
+# MAIL refused (connect_spool_check = no; int-saturation covers the 421 at
+# connect that the default gives).
 mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 relay retry_min_s 1 \
-	relay retry_max_s 1 spool high_water_mb 2
+	relay retry_max_s 1 spool high_water_mb 2 smtp connect_spool_check no
 mx_start
 out=$(send hw 4 65536)
 grep -q "tempfail [1-9]" <<<"$out" || fail "high water: no 452 while the next hop was down ($out)"
@@ -70,7 +72,8 @@ stop_sink
 mkdir -p "$MX_TMP/tiny"
 mount -t tmpfs -o size=4m tmpfs "$MX_TMP/tiny" || fail "cannot mount a tmpfs"
 MX_SPOOL_DIR=$MX_TMP/tiny/spool mx_conf smtp hostname mx.example.test relay nexthop smtp:127.0.0.1:2525 \
-	relay retry_min_s 1 relay retry_max_s 1 spool min_free_mb 0 spool segment_mb 1
+	relay retry_min_s 1 relay retry_max_s 1 spool min_free_mb 0 spool segment_mb 1 \
+	smtp connect_spool_check no
 mx_start
 out=$(send full 5 65536)
 grep -q "tempfail [1-9]" <<<"$out" || fail "disk full: no temporary failure ($out)"
