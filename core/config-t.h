@@ -216,6 +216,7 @@ struct mx_config {
 	int64_t tls_implicit_port;	      /* implicit TLS listener (465); 0: none */
 	char tls_ticket_key_file[MX_CFG_STR]; /* "": keys made here, rotated (below) */
 	int64_t tls_ticket_key_rotate_s;      /* new ticket key this often without a file */
+	int64_t tls_mem_per_worker_mb;	      /* OpenSSL heap per worker; 0: 128 KiB a session */
 
 	/* [greylist] (policy/greylist.h, policy/grey_stage.c) */
 	bool grey_enabled;

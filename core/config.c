@@ -257,6 +257,7 @@ static const struct key_def keys[] = {
 	{"tls", "ticket_key_rotate_s", K_INT, OFF(tls_ticket_key_rotate_s), 0, 30 * 86400, false,
 	 LIVE},
 	{"tls", "implicit_port", K_INT, OFF(tls_implicit_port), 0, 65535, false, RESTART},
+	{"tls", "mem_per_worker_mb", K_INT, OFF(tls_mem_per_worker_mb), 0, 1 << 20, false, RESTART},
 
 	{"greylist", "enabled", K_BOOL, OFF(grey_enabled), 0, 0, false, LIVE},
 	{"greylist", "delay_s", K_INT, OFF(grey_delay_s), 0, 86400, false, LIVE},

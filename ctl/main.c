@@ -27,6 +27,7 @@
 #include "core/counters.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/tlsmem.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "ctl/metrics.h"
@@ -176,6 +177,19 @@ static int dns_boot(const struct mx_config *c)
 	return 0;
 }
 
+/* [tls] mem_per_worker_mb, or by default 128 KiB per TLS session slot (a
+ * server handshake peaks at about 81.5 KB of OpenSSL heap, unit-smtp-tls
+ * test_mem_budget; an idle session holds about 15 KB) plus 4 MiB for what
+ * OpenSSL keeps per thread. */
+static size_t tlsmem_budget(const struct mx_config *c)
+{
+	uint64_t n = (uint64_t)(c->tls_max_sessions ? c->tls_max_sessions : c->smtp_max_sessions);
+
+	if (c->tls_mem_per_worker_mb)
+		return (size_t)c->tls_mem_per_worker_mb << 20;
+	return (size_t)(n * 128 * 1024 + (4u << 20));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -244,6 +258,11 @@ int main(int argc, char **argv)
 	}
 	mx_log_level = (int)config->log_level;
 	mx_log_json = (int)config->log_format;
+	/* OpenSSL's allocator before anything touches OpenSSL (issue 12). */
+	if (mx_tlsmem_init(tlsmem_budget(config)) != 0) {
+		fprintf(stderr, "%s: OpenSSL allocated before its allocator was set\n", path);
+		return 1;
+	}
 	if (config->log_syslog && !check && mx_log_open_syslog(config->log_syslog_socket) != 0) {
 		fprintf(stderr, "%s: [log] syslog_socket %s: cannot open a socket for it\n", path,
 			config->log_syslog_socket);
@@ -291,6 +310,10 @@ int main(int argc, char **argv)
 	pol_collect_every(1000);
 	if (dp_eal_init(config, argv[0]) != 0)
 		return 1;
+	if (mx_tlsmem_arenas(dp_nworkers()) != 0)
+		MX_WARN("tls: no per-worker jemalloc arenas (the default arena serves, still "
+			"bounded)");
+	MX_INFO("tls: OpenSSL heap bound %zu KiB per worker", mx_tlsmem_budget() / 1024);
 	smtp_server_register();
 	if (dp_port_init(config) != 0 || ctl_open(config->ctl_socket, uid, gid) != 0 ||
 	    metrics_open(config) != 0 || tls_boot(config) != 0 ||

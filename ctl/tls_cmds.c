@@ -22,6 +22,7 @@
 #include "core/counters.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/tlsmem.h"
 #include "ctl/ctl.h"
 #include "ctl/daemon.h"
 #include "dataplane/dp_counters.h"
@@ -238,6 +239,23 @@ static void tls_totals(struct smtp_tls_counters *sum)
 	}
 }
 
+/* OpenSSL's heap per worker against [tls] mem_per_worker_mb (core/tlsmem.h). */
+static void tls_mem_lines(struct ctl_out *o)
+{
+	unsigned n = dp_counters_workers(NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct smtp_tls_counters w;
+
+		smtp_server_tls_counters(i, &w);
+		ctl_printf(o,
+			   "memory: worker %u %llu KiB (max %llu KiB) of %zu KiB, %llu refused\n",
+			   i, (unsigned long long)w.mem_bytes / 1024,
+			   (unsigned long long)w.mem_bytes_max / 1024, mx_tlsmem_budget() / 1024,
+			   (unsigned long long)w.mem_refused);
+	}
+}
+
 static void cmd_show_tls(struct ctl_out *o, int argc, char **argv)
 {
 	const struct mx_config *c = daemon_config();
@@ -310,6 +328,7 @@ static void cmd_show_tls(struct ctl_out *o, int argc, char **argv)
 		   (unsigned long long)sum.tls13, (unsigned long long)sum.tls_old,
 		   (unsigned long long)sum.sessions, (unsigned long long)sum.no_slot,
 		   (unsigned long long)sum.no_context);
+	tls_mem_lines(o);
 	if (tls.last_error[0])
 		ctl_printf(o, "last reload refused: %s\n", tls.last_error);
 }

@@ -21,6 +21,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/tlsmem.h"
 #include "dataplane/conn_table.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/frame.h"
@@ -440,6 +441,7 @@ static int worker_main(void *arg)
 	uint64_t gen = boot_generation;
 
 	this_worker = w;
+	mx_tlsmem_enter(w->idx); /* OpenSSL's allocations: this worker's arena and budget */
 	mx_log_set_thread_sink(worker_log_sink);
 	rcu_register_thread();
 	MX_INFO("worker %u on lcore %u polling port %u queue %u", w->idx, w->lcore, w->port,

@@ -12,7 +12,10 @@
  *
  * Memory: the slot array is allocated at create and freed at destroy; an
  * SSL and its BIO are OpenSSL's (SSL_MODE_RELEASE_BUFFERS gives the record
- * buffers back while a session is idle, set once the handshake is done).
+ * buffers back while a session is idle, set once the handshake is done),
+ * allocated in the worker's own arena within its byte budget
+ * (core/tlsmem.h): an allocation beyond it fails SSL_new (the session
+ * ends, its slot goes back) or the handshake (the failed path).
  * Worker lcore only.
  */
 #include "smtp/transport_tls.h"
@@ -444,10 +447,10 @@ static void tls_push(struct smtp_tls_worker *w, struct smtp_conn *c, bool implic
 	}
 	ssl = smtp_tls_gen_ssl(t->gen);
 	bio = ssl ? BIO_new(bio_method) : NULL;
-	if (!bio) {
+	if (!bio) { /* out of memory: the worker's budget ([tls] mem_per_worker_mb) */
 		SSL_free(ssl);
 		tls_untake(t);
-		CNT_INC(w, no_slot);
+		CNT_INC(w, handshakes_failed);
 		smtp_tls_failed(c->s, now);
 		return;
 	}
@@ -584,6 +587,7 @@ void smtp_tls_counters_read(const struct smtp_tls_worker *w, struct smtp_tls_cou
 	const struct smtp_tls_counters *in = &w->cnt;
 
 	SMTP_TLS_COUNTERS(MX_CTR_X_LOAD)
+	mx_tlsmem_read(w->worker, &out->mem_bytes, &out->mem_bytes_max, &out->mem_refused);
 }
 
 size_t smtp_tls_slot_size(void)

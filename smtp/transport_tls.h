@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "core/counters.h"
+#include "core/tlsmem.h"
 
 #include "smtp/conn-t.h"
 #include "smtp/host-t.h"
@@ -49,7 +50,9 @@
 	X(tls_old, COUNTER, "TLS 1.0/1.1 handshakes completed (min_version lowered)")      \
 	X(no_slot, COUNTER, "STARTTLS refused (454): every TLS session slot in use")       \
 	X(no_context, COUNTER, "STARTTLS refused (454): no certificate loaded")            \
-	X(record_errors, COUNTER, "TLS sessions ended by a bad record or alert after the handshake")
+	X(record_errors, COUNTER,                                                          \
+	  "TLS sessions ended by a bad record or alert after the handshake")               \
+	MX_TLSMEM_COUNTERS(X)
 
 struct smtp_tls_counters {
 	SMTP_TLS_COUNTERS(MX_CTR_X_FIELD)

@@ -99,6 +99,11 @@ days=$(mx_ctl show stats | awk '$1 == "tls.cert_days_left" { print $2 }')
 [ "${ok:-0}" -ge 5 ] && [ "${failed:-0}" -ge 2 ] && [ "${days:-0}" -ge 28 ] ||
 	fail "counters: ok '$ok' failed '$failed' days '$days'"
 pass "show tls: $(grep -c '^cert' <<<"$out") certificate, tls.handshakes_ok $ok, handshakes_failed $failed (the refused versions), cert_days_left $days"
+# OpenSSL's heap, charged to the worker that ran the handshakes (issue 12).
+grep -q "^memory: worker 0 .* KiB (max .* KiB) of .* KiB, 0 refused" <<<"$out" || fail "show tls memory: $out"
+memmax=$(mx_ctl show stats | awk '$1 == "tls.mem_bytes_max" { print $2 }')
+[ "${memmax:-0}" -ge 16384 ] || fail "tls.mem_bytes_max '$memmax': OpenSSL's allocations not charged to the worker"
+pass "tls.mem_bytes_max $memmax, $(grep '^memory: worker 0' <<<"$out")"
 
 # Reloads under load: clients handshake continuously while the pair is
 # replaced by a mismatched one (refused, old kept) and then a good one.

@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "core/tlsmem.h"
 #include "fake_conn.h"
 #include "smtp/tls_ctx.h"
 #include "smtp/transport_tls.h"
@@ -238,6 +239,10 @@ struct tfx {
 	BIO *crd, *cwr; /* client reads crd (our output), writes cwr (our input) */
 };
 
+/* The server's events run as worker 0 of core/tlsmem.h (the client's
+ * OpenSSL allocations stay plain). */
+static bool as_worker;
+
 static struct tfx *tfx_create(unsigned tls_slots, const char *sni)
 {
 	struct tfx *t = calloc(1, sizeof(*t));
@@ -325,8 +330,12 @@ static void raw(struct tfx *t, unsigned i, const void *p, size_t len, size_t ste
 		assert_true(tr->in_len + n <= sizeof(tr->in));
 		memcpy(tr->in + tr->in_len, (const char *)p + off, n);
 		tr->in_len += n;
-		if (t->f->c[i]->s)
+		if (t->f->c[i]->s) {
+			if (as_worker) /* the server's side only: worker 0's budget */
+				mx_tlsmem_enter(0);
 			smtp_conn_event(t->f->c[i], SMTP_CONN_EV_READABLE);
+			mx_tlsmem_leave();
+		}
 	}
 }
 
@@ -775,6 +784,106 @@ static void test_ticket_rotation(void **state)
 	SSL_SESSION_free(s3);
 }
 
+/* A new client SSL for the next connection. */
+static void new_client(struct tfx *t)
+{
+	SSL_free(t->cl);
+	t->cl = SSL_new(t->cctx);
+	t->crd = BIO_new(BIO_s_mem());
+	t->cwr = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(t->crd, -1);
+	SSL_set_bio(t->cl, t->crd, t->cwr);
+	SSL_set_connect_state(t->cl);
+}
+
+/* STARTTLS on @i as worker 0; returns whether the TLS transport is on. */
+static bool start_tls_worker(struct tfx *t, unsigned i)
+{
+	assert_non_null(connect_client(t->f, i));
+	sent(t->f, i);
+	client(t->f, i, "EHLO c.test\r\n");
+	sent(t->f, i);
+	mx_tlsmem_enter(0);
+	client(t->f, i, "STARTTLS\r\n");
+	mx_tlsmem_leave();
+	assert_string_equal(sent(t->f, i), "220 2.0.0 Ready to start TLS\r\n");
+	return t->f->c[i]->top.ops == &smtp_tls_ops;
+}
+
+/* [tls] mem_per_worker_mb: OpenSSL's allocations on a worker are bounded.
+ * With a budget for one handshake and an idle session already held, the
+ * next handshake fails cleanly (counted, the session ends, its slot goes
+ * back); once the idle session is gone the next handshake succeeds within
+ * the same budget. A budget below an SSL fails SSL_new itself. */
+static void test_mem_budget(void **state)
+{
+	struct tfx *t = tfx_create(3, NULL);
+	uint64_t base, peak;
+	struct smtp_tls_counters c0;
+
+	(void)state;
+	as_worker = true;
+	mx_tlsmem_set_budget(SIZE_MAX);
+	/* Warm-up (OpenSSL's lazy per-thread state), then one session's peak. */
+	assert_true(start_tls_worker(t, 0));
+	assert_int_equal(handshake(t, 0, 1 << 20), 1);
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_CLOSED); /* freed off the worker */
+	base = tcnt(t).mem_bytes;
+	mx_tlsmem_reset_max(0);
+	new_client(t);
+	assert_true(start_tls_worker(t, 1));
+	assert_int_equal(handshake(t, 1, 1 << 20), 1);
+	peak = tcnt(t).mem_bytes_max - base;
+	assert_true(tcnt(t).mem_bytes > base); /* the idle session's SSL */
+	mx_tlsmem_enter(0);
+	smtp_conn_event(t->f->c[1], SMTP_CONN_EV_CLOSED); /* freed on the worker */
+	mx_tlsmem_leave();
+	assert_int_equal(tcnt(t).mem_bytes, base); /* everything charged back */
+	print_message("tls mem: base %llu, one handshake's peak %llu octets\n",
+		      (unsigned long long)base, (unsigned long long)peak);
+
+	/* One handshake's worth: A completes and stays idle... */
+	mx_tlsmem_set_budget(base + peak + 1024);
+	new_client(t);
+	assert_true(start_tls_worker(t, 2));
+	assert_int_equal(handshake(t, 2, 1 << 20), 1);
+	/* ...so B's handshake runs out of budget and fails cleanly. */
+	c0 = tcnt(t);
+	new_client(t);
+	assert_true(start_tls_worker(t, 3));
+	assert_int_equal(tcnt(t).sessions, 2);
+	assert_int_not_equal(handshake(t, 3, 1 << 20), 1);
+	assert_true(tcnt(t).mem_refused > c0.mem_refused);
+	assert_int_equal(tcnt(t).handshakes_failed, c0.handshakes_failed + 1);
+	assert_int_equal(t->f->tr[3].shut + t->f->tr[3].aborted, 1); /* the session ends */
+	smtp_conn_event(t->f->c[3], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(tcnt(t).sessions, 1); /* B's slot back */
+	assert_true(tcnt(t).mem_bytes <= base + peak + 1024);
+	/* A ends: C's handshake succeeds within the same budget. */
+	smtp_conn_event(t->f->c[2], SMTP_CONN_EV_CLOSED);
+	assert_int_equal(tcnt(t).mem_bytes, base);
+	new_client(t);
+	assert_true(start_tls_worker(t, 0));
+	assert_int_equal(handshake(t, 0, 1 << 20), 1);
+	assert_int_equal(tcnt(t).handshakes_ok, c0.handshakes_ok + 1);
+	smtp_conn_event(t->f->c[0], SMTP_CONN_EV_CLOSED);
+
+	/* Below one SSL: SSL_new fails at STARTTLS, the session ends with its
+	 * slot back. */
+	c0 = tcnt(t);
+	mx_tlsmem_set_budget(base + 256);
+	new_client(t);
+	assert_false(start_tls_worker(t, 1));
+	assert_true(tcnt(t).mem_refused > c0.mem_refused);
+	assert_int_equal(tcnt(t).sessions, 0);
+	/* What stays charged is OpenSSL's per-thread error state (the text
+	 * of SSL_new's error, kept for reuse by the thread's ERR_STATE). */
+	assert_true(tcnt(t).mem_bytes <= base + 256);
+	mx_tlsmem_set_budget(SIZE_MAX);
+	as_worker = false;
+	tfx_destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -792,7 +901,11 @@ int main(void)
 		cmocka_unit_test(test_ticket_file_resumption),
 		cmocka_unit_test(test_ticket_rotation),
 		cmocka_unit_test(test_implicit),
+		cmocka_unit_test(test_mem_budget),
 	};
 
+	/* OpenSSL's allocator before anything touches OpenSSL, as in main(). */
+	if (mx_tlsmem_init(SIZE_MAX) != 0 || mx_tlsmem_arenas(1) != 0)
+		return 1;
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
