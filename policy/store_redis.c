@@ -476,6 +476,12 @@ static int send_write(struct store_write *w)
 	argv[argc] = ttl, argl[argc++] = strlen(ttl);
 	if (!pass)
 		argv[argc] = "NX", argl[argc++] = 2;
+	if (w->op == MX_STORE_GREY_TOUCH) { /* EXPIRE key max_age_s */
+		snprintf(ttl, sizeof(ttl), "%u", age);
+		argv[0] = "EXPIRE", argl[0] = 6;
+		argv[2] = ttl, argl[2] = strlen(ttl);
+		argc = 3;
+	}
 	if (redisAsyncCommandArgv(S.ac, on_write_reply, w, argc, argv, argl) != REDIS_OK)
 		return -1;
 	S.c.inflight++;

@@ -27,7 +27,10 @@
  * KEYS. "<prefix>g:<greylist key text>" (the whole text, as grey_key_text()
  * builds it), value "<first> <passed>" (seconds, 0|1). A new key is
  * SET ... NX EX window_s (the earliest first attempt wins); a pass is
- * SET ... EX max_age_s. Auto-whitelist counts stay per node.
+ * SET ... EX max_age_s; a passed key in use is refreshed (EXPIRE
+ * max_age_s) at its first use in each hour on each node, so a busy key
+ * costs one command an hour, not one per RCPT. Auto-whitelist counts stay
+ * per node.
  *
  * DOWN. When Redis is unreachable the workers do not park (mx_store_up()
  * is false): greylisting is per node; writes are kept in a bounded backlog
@@ -60,6 +63,7 @@ enum mx_store_op {
 	MX_STORE_GREY_PASS,    /* a key passed (write) */
 	MX_STORE_GREY_ASK,     /* a local deferral: look the key up (answer), write NEW if absent */
 	MX_STORE_GREY_GET,     /* look the key up (answer), no write */
+	MX_STORE_GREY_TOUCH,   /* a passed key used: EXPIRE max_age_s (write) */
 	MX_STORE_RL,	       /* a rate-limit token drawn (mx_store_rl_post) */
 };
 

@@ -7,6 +7,8 @@
 #   - a triplet deferred by A passes on B after the (3 s) delay, B having
 #     found A's first attempt in Redis; the key is in Redis with its TTL;
 #   - B's pass is written behind: the key is "passed" in Redis;
+#   - a passed key's TTL is refreshed in Redis at its first use in the hour
+#     on a node (EXPIRE), not at every use;
 #   - Redis paused: a lookup times out, the local verdict stands, the
 #     silent link is dropped and taken up again when Redis answers;
 #   - Redis killed: both nodes keep answering at once (per-node
@@ -60,8 +62,25 @@ wait_key "mx:g:198.18.9.0/24 c@example.org u@example.com" >/dev/null || fail "B'
 sleep 4
 expect B c@example.org u@example.com "$OK"
 sleep 0.5
+KEYC="mx:g:198.18.9.0/24 c@example.org u@example.com"
+hour=$(date -u +%H)
+rcli EXPIRE "$KEYC" 100 >/dev/null
 expect A c@example.org u@example.com "$OK"
 pass "a key passed on node B passes on node A at once"
+for _ in $(seq 100); do
+	[ "$(rcli TTL "$KEYC")" -gt 100 ] && break
+	sleep 0.05
+done
+[ "$(rcli TTL "$KEYC")" -gt 100 ] || fail "node A's use did not refresh the passed key: ttl $(rcli TTL "$KEYC")"
+pass "node A's use of the passed key refreshed its TTL in redis ($(rcli TTL "$KEYC") s)"
+rcli EXPIRE "$KEYC" 100 >/dev/null
+expect A c@example.org u@example.com "$OK"
+expect B c@example.org u@example.com "$OK"
+sleep 0.5
+# Once an hour per key and node: not again (unless the hour just turned).
+[ "$(rcli TTL "$KEYC")" -le 100 ] || [ "$(date -u +%H)" != "$hour" ] ||
+	fail "a second use refreshed the key again: ttl $(rcli TTL "$KEYC")"
+pass "further uses in the hour on A and B cost no command (ttl $(rcli TTL "$KEYC") s)"
 
 # 2b. Redis paused (SIGSTOP): a lookup times out and the local verdict
 # stands at once; the silent link is dropped after an unanswered ROLE.
@@ -149,6 +168,7 @@ for n in A B; do
 		policy verify_recipients yes policy verify_nexthop smtp:127.0.0.1:2527
 	mx_ctl reload >/dev/null || fail "node $n: reload: $(mx_ctl reload)"
 done
+rcli CONFIG RESETSTAT >/dev/null
 vstat() { node "$1"; mx_ctl show stats | awk -v k="verify.$2" '$1 == k { print $2 }'; }
 UNKNOWN="550 5.1.1 <known@example.com>: Recipient address rejected: undeliverable address: host 127.0.0.1[127.0.0.1]:2527 said: 550 5.1.1 <known@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)"
 expect A s@example.org v1@example.com "$OK"
@@ -172,6 +192,8 @@ expect B s@example.org v2@example.com "$OK"
 [ "$(vstat B probes)" = 1 ] && [ "$(cstat B verify_misses)" = 1 ] ||
 	fail "node B, unknown address: probes $(vstat B probes) misses $(cstat B verify_misses)"
 pass "an address unknown to redis is probed by node B (one miss, one probe)"
+cmds=$(rcli INFO commandstats | tr -d '\r' | grep -E "^cmdstat_(eval|set|get|ttl):" | cut -d, -f1 | tr '\n' ' ')
+pass "redis commands for 5 verifications (3 probes, 2 answered from redis): $cmds"
 
 stop_nodes
 pass "both nodes stopped cleanly"
