@@ -1308,6 +1308,12 @@ static void on_switch(redisAsyncContext *ac, void *r, void *priv)
 	int oport, nport;
 
 	(void)priv;
+	if (ac == S.bac && rep && rep->type == REDIS_REPLY_ERROR) { /* NOAUTH, ... */
+		MX_WARN("cluster: sentinel %s:%d: SUBSCRIBE +switch-master: %s",
+			S.sent[S.sub_i].host, S.sent[S.sub_i].port, rep->str);
+		redisAsyncDisconnect(ac);
+		return;
+	}
 	if (ac != S.bac || !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
 	    rep->element[0]->type != REDIS_REPLY_STRING)
 		return;
