@@ -10,7 +10,9 @@
 #   - the sentinel promotes 6391; both nodes follow it, subscribed to its
 #     +switch-master announcement (cluster.switches);
 #   - the triplet deferred by A before the failover (replicated) passes on
-#     B after it, and a key deferred by B on the new primary passes on A.
+#     B after it, and a key deferred by B on the new primary passes on A;
+#   - 6390 back as a replica, SENTINEL FAILOVER to it with 6391 alive:
+#     both nodes follow (+switch-master) and write to 6390.
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_setup cluster-sentinel
 SENT_PORT=26390
@@ -99,6 +101,37 @@ wait_key "mx:g:198.18.9.0/24 c@example.org u@example.com" >/dev/null ||
 sleep 3.5
 expect A c@example.org u@example.com "$OK"
 pass "sharing goes on through the new primary"
+
+# A failover with the old primary alive (SENTINEL FAILOVER): 6390 comes
+# back as a replica of 6391 and is promoted; the nodes' link to 6391 stays
+# up, so what moves them is the +switch-master announcement (or, failing
+# it, the ROLE check once 6391 reports a replica role).
+redis_start 6390 --replicaof 127.0.0.1 6391
+for _ in $(seq 300); do
+	scli SENTINEL replicas mxm 2>/dev/null | grep -qx 6390 &&
+		in_ns redis-cli -p 6390 INFO replication | grep -q "master_link_status:up" && break
+	sleep 0.1
+done
+scli SENTINEL replicas mxm | grep -qx 6390 || fail "the sentinel does not know 6390 as a replica"
+sw=$(cstat A switches)
+# The sentinel takes the replica as suitable once its INFO says so:
+# NOGOODSLAVE until then (bounded retries).
+for _ in $(seq 100); do
+	out=$(scli SENTINEL FAILOVER mxm)
+	[ "$out" = OK ] && break
+	sleep 0.2
+done
+[ "$out" = OK ] || fail "SENTINEL FAILOVER: $out"
+wait_state A up 127.0.0.1:6390
+wait_state B up 127.0.0.1:6390
+[ "$(cstat A switches)" -gt "$sw" ] || fail "node A: cluster.switches = $(cstat A switches), was $sw"
+why=$(grep -c "lost redis 127.0.0.1:6391 (+switch-master)" "$MX_TMP/a.log")
+pass "manual failover back to 6390 followed by both nodes (node A dropped 6391 on +switch-master: $why time(s))"
+REDIS_PORT=6390
+expect A g@example.org u@example.com "$DEFER"
+wait_key "mx:g:198.18.9.0/24 g@example.org u@example.com" >/dev/null ||
+	fail "node A's key not on 6390"
+pass "node A writes to 6390 after the manual failover"
 
 stop_nodes
 pass "both nodes stopped cleanly"
