@@ -35,13 +35,17 @@ EOC
 (mx_ns_exec "$MX_NS" redis-sentinel "$MX_TMP/sentinel.conf") >"$MX_TMP/sentinel.log" 2>&1 &
 sentp=$!
 scli() { in_ns redis-cli -h 127.0.0.1 -p "$SENT_PORT" -a "$SENT_PASS" --no-auth-warning "$@"; }
-# The sentinel knows the replica (from the primary's INFO) and the replica is in sync.
-for _ in $(seq 200); do
-	scli SENTINEL replicas mxm 2>/dev/null | grep -qx 6391 &&
-		in_ns redis-cli -p 6391 INFO replication | grep -q "master_link_status:up" && break
-	sleep 0.1
-done
-scli SENTINEL replicas mxm | grep -qx 6391 || fail "the sentinel does not know the replica"
+# wait_replica PORT: the sentinel knows the replica on PORT (from the
+# primary's INFO) and the replica is in sync (bounded).
+wait_replica() {
+	for _ in $(seq 300); do
+		scli SENTINEL replicas mxm 2>/dev/null | grep -qx "$1" &&
+			in_ns redis-cli -p "$1" INFO replication | grep -q "master_link_status:up" && return 0
+		sleep 0.1
+	done
+	fail "the sentinel does not know $1 as a replica in sync"
+}
+wait_replica 6391
 pass "primary 6390, replica 6391, sentinel $SENT_PORT"
 
 start_node A
@@ -107,12 +111,7 @@ pass "sharing goes on through the new primary"
 # up, so what moves them is the +switch-master announcement (or, failing
 # it, the ROLE check once 6391 reports a replica role).
 redis_start 6390 --replicaof 127.0.0.1 6391
-for _ in $(seq 300); do
-	scli SENTINEL replicas mxm 2>/dev/null | grep -qx 6390 &&
-		in_ns redis-cli -p 6390 INFO replication | grep -q "master_link_status:up" && break
-	sleep 0.1
-done
-scli SENTINEL replicas mxm | grep -qx 6390 || fail "the sentinel does not know 6390 as a replica"
+wait_replica 6390
 sw=$(cstat A switches)
 # The sentinel takes the replica as suitable once its INFO says so:
 # NOGOODSLAVE until then (bounded retries).
