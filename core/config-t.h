@@ -247,11 +247,13 @@ struct mx_config {
 	int64_t rl_max_entries;
 
 	/* [cluster] (policy/store_redis.h): the shared store of several nodes */
-	char cluster_redis[MX_CFG_STR];		  /* "IP:PORT" of the Redis primary; "": off */
-	char cluster_password[MX_CFG_STR];	  /* AUTH; "": none */
-	char cluster_prefix[MX_CFG_STR];	  /* key prefix ("mx:") */
-	char cluster_sentinels[MX_CFG_STR];	  /* "IP:PORT,..."; "": no Sentinel */
-	char cluster_sentinel_master[MX_CFG_STR]; /* the master's name at the sentinels */
+	char cluster_redis[MX_CFG_STR];		    /* "IP:PORT" of the Redis primary; "": off */
+	char cluster_password[MX_CFG_STR];	    /* AUTH; "": none */
+	char cluster_username[MX_CFG_STR];	    /* AUTH user password (ACL); "": default */
+	char cluster_sentinel_password[MX_CFG_STR]; /* AUTH to the sentinels; "": none */
+	char cluster_prefix[MX_CFG_STR];	    /* key prefix ("mx:") */
+	char cluster_sentinels[MX_CFG_STR];	    /* "IP:PORT,..."; "": no Sentinel */
+	char cluster_sentinel_master[MX_CFG_STR];   /* the master's name at the sentinels */
 	int64_t cluster_lookup_timeout_ms;
 	int64_t cluster_connect_timeout_ms;
 	int64_t cluster_backlog_max;

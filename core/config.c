@@ -288,6 +288,9 @@ static const struct key_def keys[] = {
 
 	{"cluster", "redis", K_STR, OFF(cluster_redis), 0, 0, false, RESTART},
 	{"cluster", "password", K_STR, OFF(cluster_password), 0, 0, false, RESTART},
+	{"cluster", "username", K_STR, OFF(cluster_username), 0, 0, false, RESTART},
+	{"cluster", "sentinel_password", K_STR, OFF(cluster_sentinel_password), 0, 0, false,
+	 RESTART},
 	{"cluster", "prefix", K_STR, OFF(cluster_prefix), 0, 0, false, RESTART},
 	{"cluster", "sentinels", K_STR, OFF(cluster_sentinels), 0, 0, false, RESTART},
 	{"cluster", "sentinel_master", K_STR, OFF(cluster_sentinel_master), 0, 0, false, RESTART},

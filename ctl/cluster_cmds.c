@@ -10,7 +10,7 @@
 
 static void cmd_show_cluster(struct ctl_out *o, int argc, char **argv)
 {
-	char buf[1024];
+	char buf[2048];
 
 	(void)argc;
 	(void)argv;
@@ -22,7 +22,7 @@ static const struct ctl_cmd cluster_cmds[] = {
 	{.words = {"show", "cluster"},
 	 .usage = "",
 	 .help = "the shared store (Redis): address, role, connection state, pending writes, "
-		 "lookup hits/misses/timeouts",
+		 "lookup hits/misses/timeouts, shared recipient verifications",
 	 .fn = cmd_show_cluster},
 };
 

@@ -524,9 +524,14 @@ static bool grey_store_hook(struct grey_stage *gs, const struct grey_query *q,
 	uint32_t now = grey_now(table);
 
 	if (!mx_store_configured() ||
-	    (r->verdict != GREY_PASS_RETRY && !grey_verdict_defers(r->verdict)) ||
+	    (r->verdict != GREY_PASS_RETRY && !grey_verdict_defers(r->verdict) &&
+	     !(r->verdict == GREY_PASS_KNOWN && r->share_refresh)) ||
 	    grey_key_text(table, q, key, sizeof(key)) < 0)
 		return false;
+	if (r->verdict == GREY_PASS_KNOWN) {
+		mx_store_grey_post(gs->worker, MX_STORE_GREY_TOUCH, key, now, 0);
+		return false;
+	}
 	if (r->verdict == GREY_PASS_RETRY) {
 		mx_store_grey_post(gs->worker, MX_STORE_GREY_PASS, key, now, 0);
 		return false;

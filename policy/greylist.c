@@ -39,7 +39,8 @@ struct grey_entry {
 	uint32_t first, last;
 	uint32_t state; /* ST_PASSED | ST_DEAD | awl pass count */
 	uint8_t kind;
-	uint8_t pad[3];
+	uint8_t shared_hour; /* hour tag of the last shared-store refresh (0: none) */
+	uint8_t pad[2];
 	union {
 		struct rcu_head rcu;	 /* retiring */
 		struct cds_lfs_node lfs; /* on the owner's return stack */
@@ -280,6 +281,7 @@ static struct grey_entry *insert(struct grey_table *g, struct grey_pool *p, cons
 	e->last = last;
 	e->state = state;
 	e->kind = kind;
+	e->shared_hour = 0;
 	snprintf(e->text, sizeof(e->text), "%s", text);
 	cds_lfht_node_init(&e->node);
 	n = cds_lfht_add_unique(g->ht, (unsigned long)h[0], match, h, &e->node);
@@ -417,6 +419,13 @@ static void awl_count(struct grey_table *g, struct grey_pool *p, const char *awl
 	ST(&e->last, now);
 }
 
+/* 1..255, changing every hour: a passed key's TTL in the shared store is
+ * refreshed at its first use in each hour (per node), not at every RCPT. */
+static uint8_t hour_tag(uint32_t now)
+{
+	return (uint8_t)(now / 3600 % 255 + 1);
+}
+
 void grey_check(struct grey_table *g, unsigned worker, const struct grey_query *q, uint32_t now,
 		struct grey_result *r)
 {
@@ -432,6 +441,7 @@ void grey_check(struct grey_table *g, unsigned worker, const struct grey_query *
 	uint32_t st;
 
 	r->wait_s = 0;
+	r->share_refresh = false;
 	if (need) {
 		memcpy(awl, "awl ", 4);
 		nlen = net_text(g, q, awl + 4, sizeof(awl) - 4);
@@ -470,6 +480,10 @@ void grey_check(struct grey_table *g, unsigned worker, const struct grey_query *
 			if (LD(&e->last) != now)
 				ST(&e->last, now);
 			r->verdict = GREY_PASS_KNOWN;
+			if (LD(&e->shared_hour) != hour_tag(now)) {
+				ST(&e->shared_hour, hour_tag(now));
+				r->share_refresh = true;
+			}
 			CTR(p, pass_known);
 			return;
 		}
@@ -497,6 +511,7 @@ void grey_check(struct grey_table *g, unsigned worker, const struct grey_query *
 		return;
 	}
 	st = __atomic_fetch_or(&e->state, ST_PASSED, __ATOMIC_RELAXED);
+	ST(&e->shared_hour, hour_tag(now)); /* the pass is written with its TTL */
 	r->verdict = GREY_PASS_RETRY;
 	CTR(p, pass_retry);
 	if (need && !(st & ST_PASSED))

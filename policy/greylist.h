@@ -98,7 +98,9 @@ struct grey_query {
 
 struct grey_result {
 	enum grey_verdict verdict;
-	uint32_t wait_s; /* deferred: seconds until a retry can pass */
+	uint32_t wait_s;    /* deferred: seconds until a retry can pass */
+	bool share_refresh; /* PASS_KNOWN: refresh the key's TTL in the shared
+			     * store (first use in this hour on this node) */
 };
 
 /* Kinds of entry. */

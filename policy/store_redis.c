@@ -32,11 +32,13 @@
 #include "core/counters.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "policy/dns.h"
 #include "policy/dns_int.h"
 #include "policy/grey_stage.h"
 #include "policy/greylist.h"
 #include "policy/ratelimit.h"
 #include "policy/rl_stage.h"
+#include "policy/verify.h"
 
 #define REQ_RING       1024 /* requests per worker ring */
 #define ANS_RING       1024 /* answers per worker ring */
@@ -97,6 +99,8 @@ struct store_lookup {
 	uint32_t first;
 	bool answered; /* timed out: answered "not found" already */
 	bool write_new;
+	pol_verify_shared_fn vfn; /* a verification's (key: the address); NULL: greylist */
+	void *token;
 	uint16_t len;
 	char key[];
 };
@@ -145,12 +149,16 @@ static struct {
 	char host[64];
 	int port;
 	char password[MX_CFG_STR];
+	char username[MX_CFG_STR];
+	char sent_password[MX_CFG_STR];
 	char prefix[MX_CFG_STR];
 	uint32_t lookup_ms, connect_ms;
 	size_t backlog_max;
 	redisAsyncContext *ac;	/* the primary's (NULL: none) */
 	redisAsyncContext *sac; /* a sentinel's, while asking */
-	struct store_ad pad, sad;
+	redisAsyncContext *bac; /* a sentinel's, subscribed to +switch-master */
+	struct store_ad pad, sad, bad;
+	unsigned sub_i; /* the sentinel subscribed to */
 	char role[16];
 	char master[MX_CFG_STR];
 	struct store_addr sent[SENTINELS_MAX];
@@ -171,9 +179,11 @@ static struct {
 	char rl_sha[41];     /* of rl_script once loaded; "": use EVAL */
 	struct mx_loop_timer rl_timer;
 	char last_err[128];
-} S = {.pad = {.fd = -1}, .sad = {.fd = -1}};
+} S = {.pad = {.fd = -1}, .sad = {.fd = -1}, .bad = {.fd = -1}};
 
 static void start_connect(void);
+static redisReply *primary_reply(redisAsyncContext *ac, void *r);
+static void subscribe_switch(void);
 
 /* ---- counters --------------------------------------------------------------------- */
 
@@ -332,6 +342,16 @@ static void lk_unlink(struct store_lookup *l)
 	l->prev = l->next = NULL;
 }
 
+static void lk_append(struct store_lookup *l)
+{
+	l->prev = S.lk_tail;
+	if (S.lk_tail)
+		S.lk_tail->next = l;
+	else
+		S.lk_head = l;
+	S.lk_tail = l;
+}
+
 /* Lookups past their deadline: the local verdict stands. */
 static void expire_lookups(uint64_t now)
 {
@@ -339,6 +359,13 @@ static void expire_lookups(uint64_t now)
 		if (l->answered)
 			continue;
 		l->answered = true;
+		if (l->vfn) {
+			pol_verify_shared_fn fn = l->vfn;
+			l->vfn = NULL;
+			S.c.verify_timeouts++;
+			fn(l->token, NULL, 0, 0);
+			continue;
+		}
 		S.c.timeouts++;
 		answer(l->worker, l->cookie, false);
 	}
@@ -449,6 +476,12 @@ static int send_write(struct store_write *w)
 	argv[argc] = ttl, argl[argc++] = strlen(ttl);
 	if (!pass)
 		argv[argc] = "NX", argl[argc++] = 2;
+	if (w->op == MX_STORE_GREY_TOUCH) { /* EXPIRE key max_age_s */
+		snprintf(ttl, sizeof(ttl), "%u", age);
+		argv[0] = "EXPIRE", argl[0] = 6;
+		argv[2] = ttl, argl[2] = strlen(ttl);
+		argc = 3;
+	}
 	if (redisAsyncCommandArgv(S.ac, on_write_reply, w, argc, argv, argl) != REDIS_OK)
 		return -1;
 	S.c.inflight++;
@@ -571,13 +604,126 @@ static void send_lookup(unsigned worker, const struct store_req *rq)
 	}
 	S.c.inflight++;
 	S.c.lookups++;
-	l->prev = S.lk_tail;
-	if (S.lk_tail)
-		S.lk_tail->next = l;
-	else
-		S.lk_head = l;
-	S.lk_tail = l;
+	lk_append(l);
 }
+
+/* ---- control side: recipient verifications ------------------------------------------- */
+
+/* One command per lookup: the value and its remaining TTL. */
+static const char verify_script[] =
+	"return {redis.call('GET', KEYS[1]), redis.call('TTL', KEYS[1])}";
+
+static void on_vget_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	struct store_lookup *l = priv;
+	const redisReply *rep = r, *v = NULL;
+	pol_verify_shared_fn fn = l->answered ? NULL : l->vfn;
+	long long ttl = 0;
+
+	(void)ac;
+	if (S.c.inflight)
+		S.c.inflight--;
+	lk_unlink(l);
+	l->vfn = NULL;
+	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+	    rep->element[0]->type == REDIS_REPLY_STRING &&
+	    rep->element[1]->type == REDIS_REPLY_INTEGER && rep->element[0]->len > 4) {
+		v = rep->element[0];
+		ttl = rep->element[1]->integer;
+	} else if (rep && rep->type == REDIS_REPLY_ERROR) {
+		S.c.errors++;
+	}
+	if (fn) {
+		if (!rep)
+			S.c.verify_timeouts++;
+		else if (v && ttl > 0)
+			S.c.verify_hits++;
+		else
+			S.c.verify_misses++;
+		if (v && ttl > 0)
+			fn(l->token, v->str, v->len,
+			   (uint32_t)(ttl > UINT32_MAX ? UINT32_MAX : ttl));
+		else
+			fn(l->token, NULL, 0, 0);
+	}
+	free(l);
+}
+
+static int verify_get(const char *addr, void *token, pol_verify_shared_fn fn)
+{
+	size_t alen = strlen(addr);
+	char k[MX_CFG_STR + 272];
+	int kl = snprintf(k, sizeof(k), "%sv:%s", S.prefix, addr);
+	const char *argv[4] = {"EVAL", verify_script, "1", k};
+	size_t argl[4] = {4, sizeof(verify_script) - 1, 1, 0};
+	struct store_lookup *l;
+
+	if (S.state != ST_UP || kl < 0 || (size_t)kl >= sizeof(k) || S.c.inflight >= INFLIGHT_MAX ||
+	    !(l = calloc(1, sizeof(*l) + alen + 1)))
+		return -1;
+	argl[3] = (size_t)kl;
+	l->deadline_ms = mx_loop_now_ms() + S.lookup_ms;
+	l->vfn = fn;
+	l->token = token;
+	l->len = (uint16_t)alen;
+	memcpy(l->key, addr, alen);
+	if (redisAsyncCommandArgv(S.ac, on_vget_reply, l, 4, argv, argl) != REDIS_OK) {
+		free(l);
+		return -1;
+	}
+	S.c.inflight++;
+	S.c.verify_lookups++;
+	lk_append(l);
+	return 0;
+}
+
+static void verify_forget(void *token)
+{
+	for (struct store_lookup *l = S.lk_head; l; l = l->next)
+		if (l->vfn && l->token == token)
+			l->vfn = NULL, l->answered = true;
+}
+
+static void on_vput_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+	redisReply *rep = primary_reply(ac, r);
+
+	(void)priv;
+	if (rep && rep->type == REDIS_REPLY_ERROR)
+		S.c.errors++;
+}
+
+static void verify_put(const char *addr, int code, const char *text, uint32_t ttl_s)
+{
+	char k[MX_CFG_STR + 272], v[MX_DNS_TEXT_MAX + 8], ttl[16];
+	int kl = snprintf(k, sizeof(k), "%sv:%s", S.prefix, addr);
+	int vl = snprintf(v, sizeof(v), "%03d %s", code, text);
+	const char *argv[5] = {"SET", k, v, "EX", ttl};
+	size_t argl[5] = {3, 0, 0, 2, 0};
+
+	if (!S.nw)
+		return;
+	if (S.state != ST_UP || kl < 0 || (size_t)kl >= sizeof(k) || vl < 0 ||
+	    S.c.inflight >= INFLIGHT_MAX) {
+		S.c.verify_dropped++;
+		return;
+	}
+	argl[1] = (size_t)kl;
+	argl[2] = (size_t)vl < sizeof(v) ? (size_t)vl : sizeof(v) - 1;
+	argl[4] = (size_t)snprintf(ttl, sizeof(ttl), "%u", ttl_s ? ttl_s : 1);
+	if (redisAsyncCommandArgv(S.ac, on_vput_reply, NULL, 5, argv, argl) != REDIS_OK) {
+		S.c.verify_dropped++;
+		return;
+	}
+	S.c.inflight++;
+	S.c.verify_writes++;
+}
+
+static const struct pol_verify_share verify_share = {
+	.get = verify_get,
+	.forget = verify_forget,
+	.put = verify_put,
+};
 
 /* ---- control side: shared rate limits ------------------------------------------------- */
 
@@ -1000,6 +1146,7 @@ static void on_role(redisAsyncContext *ac, void *r, void *priv)
 	set_state(ST_UP, NULL);
 	S.last_err[0] = '\0';
 	mx_loop_timer_arm(&S.ping, PING_MS);
+	subscribe_switch();
 	S.idle = 0;
 	S.rl_sha[0] = '\0';
 	if (redisAsyncCommand(ac, on_script_loaded, NULL, "SCRIPT LOAD %s", rl_script) == REDIS_OK)
@@ -1032,6 +1179,7 @@ static void on_ping(struct mx_loop_timer *t, void *arg)
 		redisAsyncFree(ac);
 		return;
 	}
+	subscribe_switch();
 	if (redisAsyncCommand(S.ac, on_role, NULL, "ROLE") == REDIS_OK) {
 		S.ping_out = true;
 		S.c.inflight++;
@@ -1055,7 +1203,9 @@ static void connect_primary(void)
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
 	if (S.password[0] &&
-	    redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", S.password) == REDIS_OK)
+	    (S.username[0]
+		     ? redisAsyncCommand(ac, on_auth, NULL, "AUTH %s %s", S.username, S.password)
+		     : redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", S.password)) == REDIS_OK)
 		S.c.inflight++;
 	if (redisAsyncCommand(ac, on_role, NULL, "ROLE") == REDIS_OK)
 		S.c.inflight++;
@@ -1141,9 +1291,81 @@ static void ask_sentinel(void)
 	S.sac = ac;
 	redisAsyncSetConnectCallback(ac, on_sentinel_connect);
 	redisAsyncSetDisconnectCallback(ac, on_sentinel_disconnect);
+	if (S.sent_password[0]) /* refused: the next command's NOAUTH says why */
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %s", S.sent_password);
 	redisAsyncCommand(ac, on_sentinel_reply, NULL, "SENTINEL get-master-addr-by-name %s",
 			  S.master);
 	mx_loop_timer_arm(&S.conn_timer, S.connect_ms);
+}
+
+/* +switch-master "<name> <old ip> <old port> <new ip> <new port>": the
+ * link to the old primary is dropped at once and the sentinels asked
+ * again (the ROLE check stays the fallback). */
+static void on_switch(redisAsyncContext *ac, void *r, void *priv)
+{
+	const redisReply *rep = r, *m;
+	char name[MX_CFG_STR], oip[64], nip[64];
+	int oport, nport;
+
+	(void)priv;
+	if (ac == S.bac && rep && rep->type == REDIS_REPLY_ERROR) { /* NOAUTH, ... */
+		MX_WARN("cluster: sentinel %s:%d: SUBSCRIBE +switch-master: %s",
+			S.sent[S.sub_i].host, S.sent[S.sub_i].port, rep->str);
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	if (ac != S.bac || !rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	m = rep->element[2];
+	if (m->type != REDIS_REPLY_STRING || strcmp(rep->element[0]->str, "message") != 0 ||
+	    sscanf(m->str, "%255s %63s %d %63s %d", name, oip, &oport, nip, &nport) != 5 ||
+	    strcmp(name, S.master) != 0)
+		return;
+	S.c.switches++;
+	MX_NOTICE("cluster: sentinel %s:%d: +switch-master \"%s\" %s:%d -> %s:%d",
+		  S.sent[S.sub_i].host, S.sent[S.sub_i].port, S.master, oip, oport, nip, nport);
+	if (S.ac && (strcmp(nip, S.host) != 0 || nport != S.port)) {
+		redisAsyncContext *old = S.ac;
+		lost("+switch-master");
+		redisAsyncFree(old); /* lookups answered "not found", writes kept */
+	}
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)status;
+	if (ac != S.bac)
+		return;
+	S.bac = NULL;
+	S.sub_i = (S.sub_i + 1) % S.nsent; /* another one at the next ROLE check */
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+	if (ac == S.bac && status != REDIS_OK)
+		on_sub_disconnect(ac, status);
+}
+
+/* With sentinels and no subscription: subscribe (at each ROLE check). */
+static void subscribe_switch(void)
+{
+	char why[128];
+	redisAsyncContext *ac;
+
+	if (!S.nsent || S.bac)
+		return;
+	ac = ad_connect(&S.bad, S.sent[S.sub_i].host, S.sent[S.sub_i].port, why, sizeof(why));
+	if (!ac) {
+		S.sub_i = (S.sub_i + 1) % S.nsent;
+		return;
+	}
+	S.bac = ac;
+	redisAsyncSetConnectCallback(ac, on_sub_connect);
+	redisAsyncSetDisconnectCallback(ac, on_sub_disconnect);
+	if (S.sent_password[0])
+		redisAsyncCommand(ac, NULL, NULL, "AUTH %s", S.sent_password);
+	redisAsyncCommand(ac, on_switch, NULL, "SUBSCRIBE +switch-master");
 }
 
 static void on_conn_timeout(struct mx_loop_timer *t, void *arg)
@@ -1165,7 +1387,9 @@ static void on_conn_timeout(struct mx_loop_timer *t, void *arg)
 }
 
 /* With sentinels, each (re)connection asks them for the primary first:
- * a failover is followed at the next disconnect or ROLE check. */
+ * a failover is followed when a sentinel announces it (+switch-master,
+ * subscribed on a connection of its own) or else at the next disconnect
+ * or ROLE check. */
 static void start_connect(void)
 {
 	if (S.nsent)
@@ -1262,6 +1486,8 @@ int mx_store_boot(const struct mx_config *c, unsigned nworkers, char *err, size_
 		return -1;
 	}
 	snprintf(S.password, sizeof(S.password), "%s", c->cluster_password);
+	snprintf(S.username, sizeof(S.username), "%s", c->cluster_username);
+	snprintf(S.sent_password, sizeof(S.sent_password), "%s", c->cluster_sentinel_password);
 	snprintf(S.prefix, sizeof(S.prefix), "%s", c->cluster_prefix);
 	S.lookup_ms = (uint32_t)c->cluster_lookup_timeout_ms;
 	S.connect_ms = (uint32_t)c->cluster_connect_timeout_ms;
@@ -1290,6 +1516,7 @@ int mx_store_boot(const struct mx_config *c, unsigned nworkers, char *err, size_
 	mx_loop_timer_init(&S.conn_timer, on_conn_timeout, NULL);
 	mx_loop_timer_init(&S.ping, on_ping, NULL);
 	S.state = ST_DOWN;
+	pol_verify_set_share(&verify_share);
 	MX_NOTICE("cluster: shared store redis %s:%d, prefix \"%s\", lookup timeout %u ms", S.host,
 		  S.port, S.prefix, S.lookup_ms);
 	start_connect();
@@ -1306,6 +1533,7 @@ void mx_store_shutdown(void)
 {
 	if (!S.w)
 		return;
+	pol_verify_set_share(NULL);
 	mx_loop_timer_cancel(&S.tick);
 	mx_loop_timer_cancel(&S.retry);
 	mx_loop_timer_cancel(&S.conn_timer);
@@ -1319,6 +1547,11 @@ void mx_store_shutdown(void)
 	if (S.sac) {
 		redisAsyncContext *ac = S.sac;
 		S.sac = NULL;
+		redisAsyncFree(ac);
+	}
+	if (S.bac) {
+		redisAsyncContext *ac = S.bac;
+		S.bac = NULL;
 		redisAsyncFree(ac);
 	}
 	S.nsent = 0;
@@ -1365,21 +1598,29 @@ void mx_store_show(char *buf, size_t len)
 	if (S.nsent)
 		snprintf(sent, sizeof(sent), " sentinel %s:%d master \"%.16s\"",
 			 S.sent[S.sent_i].host, S.sent[S.sent_i].port, S.master);
-	snprintf(buf, len,
-		 "cluster redis %s:%d role %s state %s prefix \"%s\"%s%s%s\n"
-		 "pending writes %llu inflight %llu\n"
-		 "lookups %llu hits %llu misses %llu timeouts %llu\n"
-		 "writes %llu dropped %llu errors %llu ring_full %llu\n"
-		 "ratelimit syncs %llu charged %llu dropped %llu\n"
-		 "connects %llu disconnects %llu\n",
-		 S.host[0] ? S.host : "-", S.port, S.state == ST_UP ? "primary" : "-",
-		 state_names[S.state], S.prefix, sent, S.last_err[0] ? " last_error " : "",
-		 S.last_err, (unsigned long long)c.backlog, (unsigned long long)c.inflight,
-		 (unsigned long long)c.lookups, (unsigned long long)c.hits,
-		 (unsigned long long)c.misses, (unsigned long long)c.timeouts,
-		 (unsigned long long)c.writes, (unsigned long long)c.writes_dropped,
-		 (unsigned long long)c.errors, (unsigned long long)c.ring_full,
-		 (unsigned long long)c.rl_syncs, (unsigned long long)c.rl_charged,
-		 (unsigned long long)c.rl_dropped, (unsigned long long)c.connects,
-		 (unsigned long long)c.disconnects);
+	snprintf(
+		buf, len,
+		"cluster redis %s:%d role %s state %s prefix \"%s\"%s%s%s\n"
+		"pending writes %llu inflight %llu\n"
+		"lookups %llu hits %llu misses %llu timeouts %llu\n"
+		"writes %llu dropped %llu errors %llu ring_full %llu\n"
+		"ratelimit syncs %llu charged %llu dropped %llu\n"
+		"verify lookups %llu hits %llu misses %llu timeouts %llu writes %llu dropped %llu\n"
+		"connects %llu disconnects %llu switches %llu%s\n",
+		S.host[0] ? S.host : "-", S.port, S.state == ST_UP ? "primary" : "-",
+		state_names[S.state], S.prefix, sent, S.last_err[0] ? " last_error " : "",
+		S.last_err, (unsigned long long)c.backlog, (unsigned long long)c.inflight,
+		(unsigned long long)c.lookups, (unsigned long long)c.hits,
+		(unsigned long long)c.misses, (unsigned long long)c.timeouts,
+		(unsigned long long)c.writes, (unsigned long long)c.writes_dropped,
+		(unsigned long long)c.errors, (unsigned long long)c.ring_full,
+		(unsigned long long)c.rl_syncs, (unsigned long long)c.rl_charged,
+		(unsigned long long)c.rl_dropped, (unsigned long long)c.verify_lookups,
+		(unsigned long long)c.verify_hits, (unsigned long long)c.verify_misses,
+		(unsigned long long)c.verify_timeouts, (unsigned long long)c.verify_writes,
+		(unsigned long long)c.verify_dropped, (unsigned long long)c.connects,
+		(unsigned long long)c.disconnects, (unsigned long long)c.switches,
+		!S.nsent ? ""
+		: S.bac	 ? " subscribed +switch-master"
+			 : " not subscribed");
 }

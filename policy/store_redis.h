@@ -27,12 +27,23 @@
  * KEYS. "<prefix>g:<greylist key text>" (the whole text, as grey_key_text()
  * builds it), value "<first> <passed>" (seconds, 0|1). A new key is
  * SET ... NX EX window_s (the earliest first attempt wins); a pass is
- * SET ... EX max_age_s. Auto-whitelist counts stay per node.
+ * SET ... EX max_age_s; a passed key in use is refreshed (EXPIRE
+ * max_age_s) at its first use in each hour on each node, so a busy key
+ * costs one command an hour, not one per RCPT. Auto-whitelist counts stay
+ * per node.
  *
  * DOWN. When Redis is unreachable the workers do not park (mx_store_up()
  * is false): greylisting is per node; writes are kept in a bounded backlog
  * (oldest dropped, counted) and flushed when the connection comes back;
  * reconnects back off from 100 ms to 5 s.
+ *
+ * VERIFICATION. A recipient verification result (policy/verify.c) is
+ * written behind as "<prefix>v:<address>" = "<250|550> <the reply text>"
+ * EX its TTL (positive or negative); before probing the next hop the
+ * control thread asks (one EVAL: GET and TTL), bounded by
+ * lookup_timeout_ms: a hit is cached locally for the key's remaining TTL,
+ * a miss or a timeout probes as without the store. Not kept in the
+ * backlog while Redis is down (dropped, counted).
  *
  * THREADING. mx_store_boot/_shutdown/_show on the control thread;
  * mx_store_up/_grey_post/_poll on worker @worker's lcore only.
@@ -52,28 +63,37 @@ enum mx_store_op {
 	MX_STORE_GREY_PASS,    /* a key passed (write) */
 	MX_STORE_GREY_ASK,     /* a local deferral: look the key up (answer), write NEW if absent */
 	MX_STORE_GREY_GET,     /* look the key up (answer), no write */
+	MX_STORE_GREY_TOUCH,   /* a passed key used: EXPIRE max_age_s (write) */
 	MX_STORE_RL,	       /* a rate-limit token drawn (mx_store_rl_post) */
 };
 
 /* Global counters, also in the registry as "cluster.*". */
-#define MX_STORE_COUNTERS(X)                                                              \
-	X(connected, GAUGE, "1 while the shared store (Redis) is connected")              \
-	X(connects, COUNTER, "connections to the shared store established")               \
-	X(disconnects, COUNTER, "connections to the shared store lost or refused")        \
-	X(writes, COUNTER, "greylist writes sent to the shared store")                    \
-	X(writes_dropped, COUNTER, "greylist writes dropped: backlog full while down")    \
-	X(backlog, GAUGE, "greylist writes waiting for the shared store to come back")    \
-	X(inflight, GAUGE, "commands sent to the shared store, not answered yet")         \
-	X(lookups, COUNTER, "greylist lookups sent to the shared store")                  \
-	X(hits, COUNTER, "greylist lookups the shared store knew (merged locally)")       \
-	X(misses, COUNTER, "greylist lookups the shared store did not know")              \
-	X(timeouts, COUNTER,                                                              \
-	  "greylist lookups unanswered in time or link lost: local verdict stood")        \
-	X(errors, COUNTER, "error replies from the shared store")                         \
-	X(ring_full, COUNTER, "requests a worker could not post (ring full): local only") \
-	X(rl_syncs, COUNTER, "rate-limit counters sent to the shared store (INCRBY)")     \
-	X(rl_charged, COUNTER, "rate-limit tokens drawn on other nodes charged locally")  \
-	X(rl_dropped, COUNTER, "rate-limit draws not shared: aggregation table full")
+#define MX_STORE_COUNTERS(X)                                                                    \
+	X(connected, GAUGE, "1 while the shared store (Redis) is connected")                    \
+	X(connects, COUNTER, "connections to the shared store established")                     \
+	X(disconnects, COUNTER, "connections to the shared store lost or refused")              \
+	X(writes, COUNTER, "greylist writes sent to the shared store")                          \
+	X(writes_dropped, COUNTER, "greylist writes dropped: backlog full while down")          \
+	X(backlog, GAUGE, "greylist writes waiting for the shared store to come back")          \
+	X(inflight, GAUGE, "commands sent to the shared store, not answered yet")               \
+	X(lookups, COUNTER, "greylist lookups sent to the shared store")                        \
+	X(hits, COUNTER, "greylist lookups the shared store knew (merged locally)")             \
+	X(misses, COUNTER, "greylist lookups the shared store did not know")                    \
+	X(timeouts, COUNTER,                                                                    \
+	  "greylist lookups unanswered in time or link lost: local verdict stood")              \
+	X(errors, COUNTER, "error replies from the shared store")                               \
+	X(ring_full, COUNTER, "requests a worker could not post (ring full): local only")       \
+	X(rl_syncs, COUNTER, "rate-limit counters sent to the shared store (INCRBY)")           \
+	X(rl_charged, COUNTER, "rate-limit tokens drawn on other nodes charged locally")        \
+	X(rl_dropped, COUNTER, "rate-limit draws not shared: aggregation table full")           \
+	X(verify_lookups, COUNTER, "recipient verifications asked of the shared store")         \
+	X(verify_hits, COUNTER, "recipient verifications the shared store knew (no probe)")     \
+	X(verify_misses, COUNTER, "recipient verifications the shared store did not know")      \
+	X(verify_timeouts, COUNTER,                                                             \
+	  "recipient verifications unanswered in time or link lost: probed")                    \
+	X(verify_writes, COUNTER, "recipient verification results written to the shared store") \
+	X(verify_dropped, COUNTER, "recipient verification results not written: store down")    \
+	X(switches, COUNTER, "failovers announced by a sentinel (+switch-master)")
 
 struct mx_store_counters {
 #define MX_STORE_X_FIELD(n, t, h) uint64_t n;

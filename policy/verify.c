@@ -28,6 +28,9 @@ struct probe {
 	int fd;
 	uint8_t step;
 	bool connected;
+	bool asking;  /* waiting for the shared store (policy/store_redis.h) */
+	bool shared;  /* answered by the shared store: not counted, not written back */
+	uint32_t ttl; /* the shared answer's remaining TTL */
 	struct mx_loop_timer timer;
 	size_t inlen;
 	char in[VFY_IN_MAX];
@@ -42,7 +45,8 @@ static struct {
 	char helo[256];
 	uint32_t pos_ttl, neg_ttl, timeout_ms;
 	struct probe *list;
-	uint64_t started, ok, bad, temp; /* relaxed: read by the registry */
+	const struct pol_verify_share *share; /* NULL: none */
+	uint64_t started, ok, bad, temp;      /* relaxed: read by the registry */
 	bool registered;
 } V;
 
@@ -81,7 +85,9 @@ static void finish(struct probe *p, uint8_t status, const char *text)
 	memset(&r, 0, sizeof(r));
 	r.status = status;
 	r.n = 1; /* text[0..]: the next hop's reply (or why there is none) */
-	if (status == MX_DNS_OK) {
+	if (p->shared) {
+		ttl = p->ttl;
+	} else if (status == MX_DNS_OK) {
 		ttl = V.pos_ttl;
 		VINC(V.ok);
 	} else if (status == MX_DNS_NXDOMAIN) {
@@ -91,6 +97,10 @@ static void finish(struct probe *p, uint8_t status, const char *text)
 		VINC(V.temp);
 	}
 	snprintf(r.text, sizeof(r.text) - 1, "%s", text ? text : "");
+	if (p->asking && V.share)
+		V.share->forget(p);
+	else if (V.share && !p->shared && ttl && status != MX_DNS_TEMPFAIL)
+		V.share->put(p->addr, status == MX_DNS_OK ? 250 : 550, r.text, ttl);
 	if (p->fd >= 0) {
 		if (p->connected && p->step >= V_HELO) {
 			static const char q[] = "QUIT\r\n";
@@ -104,7 +114,8 @@ static void finish(struct probe *p, uint8_t status, const char *text)
 	*p->prev = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
-	MX_INFO("policy: verify <%s> at %s: %s%s%s", p->addr, V.hopname,
+	MX_INFO("policy: verify <%s> at %s%s: %s%s%s", p->addr, V.hopname,
+		p->shared ? " (shared store)" : "",
 		status == MX_DNS_OK	    ? "deliverable"
 		: status == MX_DNS_NXDOMAIN ? "undeliverable"
 					    : "unknown (temporary)",
@@ -227,27 +238,10 @@ static void on_timeout(struct mx_loop_timer *t, void *arg)
 	finish(p, MX_DNS_TEMPFAIL, "no answer from the next hop in time");
 }
 
-static void verify_start(const char *addr, size_t len, void *token)
+/* Connect to the next hop for @p (listed already). */
+static void probe_connect(struct probe *p)
 {
-	struct probe *p = calloc(1, sizeof(*p));
-	struct mx_dns_result r;
-
-	if (!p || !V.on || V.hoplen == 0) {
-		free(p);
-		memset(&r, 0, sizeof(r));
-		r.status = MX_DNS_TEMPFAIL;
-		mx_dns_verify_done(token, &r, 0);
-		return;
-	}
 	VINC(V.started);
-	p->token = token;
-	memcpy(p->addr, addr, len < sizeof(p->addr) ? len : sizeof(p->addr) - 1);
-	p->next = V.list;
-	p->prev = &V.list;
-	if (V.list)
-		V.list->prev = &p->next;
-	V.list = p;
-	mx_loop_timer_init(&p->timer, on_timeout, p);
 	mx_loop_timer_arm(&p->timer, V.timeout_ms);
 	p->fd = socket(V.hop.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0 ||
@@ -261,6 +255,57 @@ static void verify_start(const char *addr, size_t len, void *token)
 		}
 		finish(p, MX_DNS_TEMPFAIL, why);
 	}
+}
+
+/* The shared store's answer ("250 text" / "550 text"), or none: probe. */
+static void on_shared(void *token, const char *val, size_t vlen, uint32_t ttl_s)
+{
+	struct probe *p = token;
+	char text[MX_DNS_TEXT_MAX - 64];
+
+	p->asking = false;
+	if (!val || vlen < 4 || (val[0] != '2' && val[0] != '5') || !V.on) {
+		if (V.on && V.hoplen)
+			probe_connect(p);
+		else
+			finish(p, MX_DNS_TEMPFAIL, "verification off");
+		return;
+	}
+	p->shared = true;
+	p->ttl = ttl_s;
+	snprintf(text, sizeof(text), "%.*s", (int)(vlen - 4), val + 4);
+	finish(p, val[0] == '2' ? MX_DNS_OK : MX_DNS_NXDOMAIN, text);
+}
+
+static void verify_start(const char *addr, size_t len, void *token)
+{
+	struct probe *p = calloc(1, sizeof(*p));
+	struct mx_dns_result r;
+
+	if (!p || !V.on || V.hoplen == 0) {
+		free(p);
+		memset(&r, 0, sizeof(r));
+		r.status = MX_DNS_TEMPFAIL;
+		mx_dns_verify_done(token, &r, 0);
+		return;
+	}
+	p->token = token;
+	p->fd = -1;
+	memcpy(p->addr, addr, len < sizeof(p->addr) ? len : sizeof(p->addr) - 1);
+	p->next = V.list;
+	p->prev = &V.list;
+	if (V.list)
+		V.list->prev = &p->next;
+	V.list = p;
+	mx_loop_timer_init(&p->timer, on_timeout, p);
+	p->asking = V.share && V.share->get(p->addr, p, on_shared) == 0;
+	if (!p->asking)
+		probe_connect(p);
+}
+
+void pol_verify_set_share(const struct pol_verify_share *share)
+{
+	V.share = share;
 }
 
 static void verify_cancel(void)

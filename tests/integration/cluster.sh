@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
 # Several nodes sharing greylisting and rate limits through Redis
 # (policy/store_redis.c): one redis-server on 127.0.0.1:6390 of the test's
-# namespace (with a password: AUTH), nodes A and B on their own veth pairs
-# (cluster_lib.sh).
+# namespace (the nodes log in as the ACL user "mxgate": [cluster] username
+# and password; redis-cli as the default user with its password), nodes A
+# and B on their own veth pairs (cluster_lib.sh).
 #   - a triplet deferred by A passes on B after the (3 s) delay, B having
 #     found A's first attempt in Redis; the key is in Redis with its TTL;
 #   - B's pass is written behind: the key is "passed" in Redis;
+#   - a passed key's TTL is refreshed in Redis at its first use in the hour
+#     on a node (EXPIRE), not at every use;
 #   - Redis paused: a lookup times out, the local verdict stands, the
 #     silent link is dropped and taken up again when Redis answers;
 #   - Redis killed: both nodes keep answering at once (per-node
 #     greylisting), `show cluster` says down, writes wait in the backlog;
 #   - Redis back (empty): both reconnect, the backlog is flushed, a
 #     triplet deferred by A during the outage passes on B;
-#   - one client's messages over both nodes drawn from one budget.
+#   - one client's messages over both nodes drawn from one budget;
+#   - recipient verification shared: an address A verified at the next hop
+#     (hop_sink.py) is written behind ("mx:v:ADDR" = "250 ..." / "550 ...",
+#     EX its TTL) and answered on B from Redis without B probing (B's
+#     verify.probes stays 0), for a deliverable and an undeliverable one.
 . "$(dirname "$0")/cluster_lib.sh"
 cluster_setup cluster
-REDIS_PASS=shared-secret # AUTH
-CLUSTER_CONF=(cluster redis "127.0.0.1:$REDIS_PORT" cluster password "$REDIS_PASS")
+REDIS_PASS=shared-secret # AUTH (redis-cli)
+REDIS_ACL=(--user mxgate on ">node-secret" "~mx:*" "+@all")
+CLUSTER_CONF=(cluster redis "127.0.0.1:$REDIS_PORT" cluster username mxgate
+	cluster password node-secret)
 KEY="mx:g:198.18.9.0/24 a@example.org u@example.com"
 
-redis_start $REDIS_PORT
+redis_start $REDIS_PORT "${REDIS_ACL[@]}"
 start_node A
 start_node B
 wait_state A up
 wait_state B up
-pass "both nodes connected to redis"
+pass "both nodes connected to redis (AUTH mxgate node-secret)"
 
 # 1. Deferred by A, passes on B after the delay.
 expect A a@example.org u@example.com "$DEFER"
@@ -53,8 +62,25 @@ wait_key "mx:g:198.18.9.0/24 c@example.org u@example.com" >/dev/null || fail "B'
 sleep 4
 expect B c@example.org u@example.com "$OK"
 sleep 0.5
+KEYC="mx:g:198.18.9.0/24 c@example.org u@example.com"
+hour=$(date -u +%H)
+rcli EXPIRE "$KEYC" 100 >/dev/null
 expect A c@example.org u@example.com "$OK"
 pass "a key passed on node B passes on node A at once"
+for _ in $(seq 100); do
+	[ "$(rcli TTL "$KEYC")" -gt 100 ] && break
+	sleep 0.05
+done
+[ "$(rcli TTL "$KEYC")" -gt 100 ] || fail "node A's use did not refresh the passed key: ttl $(rcli TTL "$KEYC")"
+pass "node A's use of the passed key refreshed its TTL in redis ($(rcli TTL "$KEYC") s)"
+rcli EXPIRE "$KEYC" 100 >/dev/null
+expect A c@example.org u@example.com "$OK"
+expect B c@example.org u@example.com "$OK"
+sleep 0.5
+# Once an hour per key and node: not again (unless the hour just turned).
+[ "$(rcli TTL "$KEYC")" -le 100 ] || [ "$(date -u +%H)" != "$hour" ] ||
+	fail "a second use refreshed the key again: ttl $(rcli TTL "$KEYC")"
+pass "further uses in the hour on A and B cost no command (ttl $(rcli TTL "$KEYC") s)"
 
 # 2b. Redis paused (SIGSTOP): a lookup times out and the local verdict
 # stands at once; the silent link is dropped after an unanswered ROLE.
@@ -81,7 +107,7 @@ grep -q "cluster: lost redis" "$MX_TMP/a.log" || fail "node A did not log the lo
 pass "redis down: both nodes answer at once, A keeps $(cstat A backlog) writes"
 
 # 4. Redis back (empty): reconnect, flush, share again.
-redis_start $REDIS_PORT
+redis_start $REDIS_PORT "${REDIS_ACL[@]}"
 wait_state A up
 wait_state B up
 wait_key "mx:g:198.18.9.0/24 d@example.org u@example.com" >/dev/null ||
@@ -125,6 +151,49 @@ done
 v=$(rcli GET "mx:r:m:198.18.9.20/32:$(($(date +%s) / 60))")
 pass "one budget over both nodes: message $refused refused on B (redis window counter ${v:-rolled over})"
 CLIENT=198.18.9.10
+
+# 6. Recipient verification shared through Redis: A probes, B does not.
+mkdir -p "$MX_TMP/hop"
+ip netns exec "$MX_NS" python3 "$MX_SRC/tests/integration/hop_sink.py" 127.0.0.1 2527 "$MX_TMP/hop" \
+	--reject known >"$MX_TMP/hop.log" 2>&1 &
+hopp=$!
+trap '[ -n "${hopp:-}" ] && kill "$hopp" 2>/dev/null; cluster_cleanup' EXIT
+for _ in $(seq 50); do
+	in_ns bash -c 'exec 3<>/dev/tcp/127.0.0.1/2527' 2>/dev/null && break
+	sleep 0.1
+done
+for n in A B; do
+	GREY_ON=no write_conf $n ratelimit msg_per_ip 0 ratelimit msg_per_net 0 \
+		ratelimit rcpt_per_ip 0 ratelimit rcpt_per_net 0 \
+		policy verify_recipients yes policy verify_nexthop smtp:127.0.0.1:2527
+	mx_ctl reload >/dev/null || fail "node $n: reload: $(mx_ctl reload)"
+done
+rcli CONFIG RESETSTAT >/dev/null
+vstat() { node "$1"; mx_ctl show stats | awk -v k="verify.$2" '$1 == k { print $2 }'; }
+UNKNOWN="550 5.1.1 <known@example.com>: Recipient address rejected: undeliverable address: host 127.0.0.1[127.0.0.1]:2527 said: 550 5.1.1 <known@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)"
+expect A s@example.org v1@example.com "$OK"
+expect A s@example.org known@example.com "$UNKNOWN"
+[ "$(vstat A probes)" = 2 ] || fail "node A: verify.probes = $(vstat A probes)"
+v=$(wait_key "mx:v:v1@example.com") || fail "node A did not write the verification to redis"
+ttl=$(rcli TTL "mx:v:v1@example.com")
+[ "${v%% *}" = 250 ] && [ "$ttl" -gt 0 ] || fail "verification value '$v' ttl $ttl"
+v=$(wait_key "mx:v:known@example.com") || fail "node A did not write the refusal to redis"
+[ "${v%% *}" = 550 ] || fail "refusal value '$v'"
+pass "node A probed twice and wrote both results behind ('${v:0:40}...', ttl $ttl s)"
+expect B s@example.org v1@example.com "$OK"
+expect B s@example.org known@example.com "$UNKNOWN"
+[ "$(vstat B probes)" = 0 ] || fail "node B probed its next hop: verify.probes = $(vstat B probes)"
+[ "$(cstat B verify_hits)" = 2 ] || fail "node B: cluster.verify_hits = $(cstat B verify_hits)"
+node B
+mx_ctl show cluster | grep -q "^verify lookups 2 hits 2 misses 0 " ||
+	fail "show cluster: $(mx_ctl show cluster)"
+pass "node B answered both from redis without a probe: $(mx_ctl show cluster | grep '^verify')"
+expect B s@example.org v2@example.com "$OK"
+[ "$(vstat B probes)" = 1 ] && [ "$(cstat B verify_misses)" = 1 ] ||
+	fail "node B, unknown address: probes $(vstat B probes) misses $(cstat B verify_misses)"
+pass "an address unknown to redis is probed by node B (one miss, one probe)"
+cmds=$(rcli INFO commandstats | tr -d '\r' | grep -E "^cmdstat_(eval|set|get|ttl):" | cut -d, -f1 | tr '\n' ' ')
+pass "redis commands for 5 verifications (3 probes, 2 answered from redis): $cmds"
 
 stop_nodes
 pass "both nodes stopped cleanly"

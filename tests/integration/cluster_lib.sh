@@ -69,14 +69,15 @@ node() {
 		MX_PID=${PID_B:-}
 	fi
 }
-# write_conf NODE [SECTION KEY VALUE]...: CLUSTER_CONF holds the [cluster] keys.
+# write_conf NODE [SECTION KEY VALUE]...: CLUSTER_CONF holds the [cluster] keys
+# (GREY_ON=no: greylisting off).
 write_conf() {
 	node "$1"
 	shift
 	mx_conf smtp port 25 smtp hostname mx.example.com \
 		policy enabled yes policy domains example.com policy spf off \
 		policy client_rdns off \
-		greylist enabled yes greylist delay_s 3 greylist snapshot_s 0 \
+		greylist enabled "${GREY_ON:-yes}" greylist delay_s 3 greylist snapshot_s 0 \
 		cluster lookup_timeout_ms 500 "${CLUSTER_CONF[@]}" "$@"
 }
 start_node() {
