@@ -153,7 +153,7 @@ void smtp_config_defaults(struct smtp_config *cfg)
 	cfg->max_errors = 10;
 	cfg->max_commands = 1000;
 	cfg->greet_delay_ms = 0;
-	cfg->pregreet_action = SMTP_PREGREET_DROP;
+	cfg->pregreet_action = SMTP_PREGREET_REPLY;
 	/* RFC 5321 4.5.3.2.7: server timeout at least 5 minutes awaiting the
 	 * next command; 4.5.3.2.5: 3 minutes per data block. */
 	cfg->timeout_cmd_ms = 300000;
@@ -2155,13 +2155,14 @@ static void pregreet(struct smtp_session *s)
 		CNT(s, rej_pregreet);
 		MX_INFO("smtp %u: client %s: pregreet (input before the banner)", s->id, s->client);
 	}
-	if (s->pool->cfg.pregreet_action == SMTP_PREGREET_DROP) {
-		s->result = SMTP_RES_PREGREET;
-		s->parked = 0; /* a pending connect answer is void now */
-		close_session(s);
-		reply(s, 0, 554, "5.5.1", "%s Error: SMTP protocol violation",
-		      s->pool->cfg.hostname);
-	}
+	if (s->pool->cfg.pregreet_action == SMTP_PREGREET_LOG)
+		return;
+	s->result = SMTP_RES_PREGREET;
+	s->parked = 0; /* a pending connect answer is void now */
+	close_session(s);
+	/* Postscreen's enforce reply; drop: the connection just goes. */
+	if (s->pool->cfg.pregreet_action == SMTP_PREGREET_REPLY)
+		reply(s, 0, 550, "5.5.1", "Protocol error");
 }
 
 size_t smtp_input(struct smtp_session *s, const uint8_t *data, size_t len, uint64_t now)
