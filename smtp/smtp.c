@@ -1680,6 +1680,18 @@ int smtp_tls_implicit(struct smtp_session *s, uint64_t now)
 	/* TLS from the first octet (RFC 8314 3.3): the banner waits in the
 	 * output for the handshake, bounded like a STARTTLS handshake. */
 	s->flags |= SMTP_SF_TLS | SMTP_SF_TLS_HS;
+	/* Postscreen's greet wait is for port 25 strangers: a client of the
+	 * implicit TLS port (submission) is greeted at once after the
+	 * handshake, the teaser (still in the output) taken back. */
+	if (s->state == SMTP_ST_GREETING) {
+		if (s->flags & SMTP_SF_TEASED) {
+			s->out_head = s->out_len = 0;
+			s->flags &= (uint16_t)~SMTP_SF_TEASED;
+		}
+		s->flags |= SMTP_SF_GREET_NOW;
+		if (banner_due(s, now))
+			send_banner(s, now);
+	}
 	if (s->state == SMTP_ST_INIT)
 		s->deadline_us = now + (uint64_t)(c->timeout_tls_ms ? c->timeout_tls_ms
 								    : c->timeout_cmd_ms) *
