@@ -42,8 +42,9 @@
 #include "smtp/transport_tcp.h"
 #include "smtp/transport_tls.h"
 
-#define SRV_MAX_WORKERS		   128
-#define SMTP_GREET_DELAY_PORT25_MS 1000 /* postscreen_greet_wait is 6 s; Postfix sites run 1-2 */
+#define SRV_MAX_WORKERS 128
+#define SMTP_GREET_DELAY_PORT25_MS \
+	1000 /* the "about a second" (postscreen: 6 s, 2 under stress) */
 
 struct srv {
 	unsigned worker;
