@@ -43,8 +43,9 @@
 #include "smtp/transport_tls.h"
 
 #define SRV_MAX_WORKERS 128
-#define SMTP_GREET_DELAY_PORT25_MS \
-	1000 /* the "about a second" (postscreen: 6 s, 2 under stress) */
+/* [smtp] greet_delay_ms = -1 on port 25: about a second (postscreen's
+ * postscreen_greet_wait is 6 s, 2 under stress). */
+#define SMTP_GREET_DELAY_PORT25_MS 1000
 
 struct srv {
 	unsigned worker;
