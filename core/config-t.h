@@ -110,9 +110,9 @@ struct mx_config {
 	int64_t smtp_max_errors;
 	int64_t smtp_max_commands;
 	int64_t smtp_line_ext;
-	int64_t smtp_greet_delay_ms;
-	int64_t smtp_pregreet;	/* 0 drop, 1 log */
-	bool smtp_greet_teaser; /* "220-" at once, "220 " after greet_delay_ms */
+	int64_t smtp_greet_delay_ms; /* -1: 1000 on port 25, else 0 */
+	int64_t smtp_pregreet;	     /* 0 reply, 1 drop, 2 log */
+	bool smtp_greet_teaser;	     /* "220-" at once, "220 " after greet_delay_ms */
 	int64_t smtp_timeout_cmd_s;
 	int64_t smtp_timeout_data_s;
 	int64_t smtp_max_conn_per_ip;	 /* admission (smtp/admission.h); 0: off */

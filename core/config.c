@@ -58,7 +58,7 @@ struct key_def {
 static bool nexthop_ok(const char *v, char *why, size_t len);
 
 static const char *const steer_names[] = {"auto", "rss", "software", NULL};
-static const char *const pregreet_names[] = {"drop", "log", NULL};
+static const char *const pregreet_names[] = {"reply", "drop", "log", NULL};
 /* Operator's toolbox (issue 16): in the order of enum mx_drain_mode and
  * of mx_log_json (core/log.h). */
 static const char *const drain_mode_names[] = {"reply", "silent", NULL};
@@ -137,7 +137,7 @@ static const struct key_def keys[] = {
 	{"smtp", "max_errors", K_INT, OFF(smtp_max_errors), 1, 1000, false, LIVE},
 	{"smtp", "max_commands", K_INT, OFF(smtp_max_commands), 10, 1000000, false, LIVE},
 	{"smtp", "line_ext", K_INT, OFF(smtp_line_ext), 0, 65536, false, RESTART},
-	{"smtp", "greet_delay_ms", K_INT, OFF(smtp_greet_delay_ms), 0, 60000, false, LIVE},
+	{"smtp", "greet_delay_ms", K_INT, OFF(smtp_greet_delay_ms), -1, 60000, false, LIVE},
 	{"smtp", "pregreet", K_ENUM, OFF(smtp_pregreet), 0, 0, false, LIVE, pregreet_names},
 	{"smtp", "greet_teaser", K_BOOL, OFF(smtp_greet_teaser), 0, 0, false, LIVE},
 	{"smtp", "timeout_cmd_s", K_INT, OFF(smtp_timeout_cmd_s), 1, 3600, false, LIVE},
@@ -355,8 +355,9 @@ void config_defaults(struct mx_config *c)
 	c->smtp_max_errors = 10;
 	c->smtp_max_commands = 100000;
 	c->smtp_line_ext = 256;
-	c->smtp_greet_delay_ms = 0;
-	c->smtp_pregreet = 0;
+	c->smtp_greet_delay_ms = -1; /* 1000 ms on port 25, else 0 */
+	c->smtp_pregreet = 0;	     /* reply: 550 5.5.1 Protocol error */
+	c->smtp_greet_teaser = true;
 	c->smtp_timeout_cmd_s = 300;
 	c->smtp_timeout_data_s = 180;
 	c->smtp_max_conn_per_ip = 50; /* Postfix smtpd_client_connection_count_limit */

@@ -7,7 +7,10 @@
  *
  * `policy test` asks every lookup a check could need at once through
  * mx_dns_resolve() (cache first, then c-ares, on the control loop), answers
- * later (ctl_defer()) and folds the answers the way the stages do.
+ * later (ctl_defer()) and folds the answers the way the stages do. With
+ * [policy] verify_recipients, a recipient that the tables let through is
+ * verified too (MX_DNS_VERIFY: the verification cache, else a probe of
+ * the next hop, whose answer is cached for the sessions as theirs is).
  * The tables are read here without a read-side section: only this thread
  * retires a set (pol_publish()) and frees one (pol_collect()).
  * Memory: one malloc'd struct per test, freed when it answers or its
@@ -26,7 +29,7 @@
 #include "policy/policy.h"
 #include "policy/spf.h"
 
-enum { TQ_HELO_A, TQ_HELO_AAAA, TQ_MX, TQ_SA, TQ_SAAAA, TQ_ZONE };
+enum { TQ_HELO_A, TQ_HELO_AAAA, TQ_MX, TQ_SA, TQ_SAAAA, TQ_VERIFY, TQ_ZONE };
 
 struct ptest {
 	struct ctl_client *client;
@@ -118,6 +121,19 @@ static void report(struct ptest *t)
 					in->dnsbl_txt = pol_dns_text(txt, 0);
 			}
 		}
+	}
+	if (t->asked[TQ_VERIFY]) {
+		const struct mx_dns_result *r = &t->r[TQ_VERIFY];
+		/* As the stage folds it (policy/stage.c). */
+		in->verify = r->status == MX_DNS_OK	    ? POL_DNS_FOUND
+			     : r->status == MX_DNS_NXDOMAIN ? POL_DNS_NOTFOUND
+							    : POL_DNS_TEMPFAIL;
+		in->verify_text = r->text;
+		ctl_printf(o, "verify <%s>: %s%s%s\n", t->rcpt,
+			   in->verify == POL_DNS_FOUND	    ? "deliverable"
+			   : in->verify == POL_DNS_NOTFOUND ? "undeliverable"
+							    : "unverified",
+			   r->text[0] ? ": " : "", r->text);
 	}
 	if (t->rdns_on) {
 		in->rdns = t->rdns;
@@ -342,6 +358,14 @@ static void cmd_policy_test(struct ctl_out *o, int argc, char **argv)
 		spf_start(&t->spf, t->in.family == 4 ? AF_INET : AF_INET6, t->in.addr, t->from,
 			  t->helo);
 		spf_run(t);
+	}
+	if (want & POL_WANT_VERIFY) {
+		/* Only what the recipient tables let through goes to the next
+		 * hop, as at RCPT (the verdict of the probe left out here). */
+		struct pol_verdict v;
+		pol_eval_class(s, POL_CLASS_RCPT, &t->in, &v);
+		if (v.action == POL_CONTINUE)
+			ask(t, TQ_VERIFY, MX_DNS_VERIFY, t->rcpt);
 	}
 	for (unsigned z = 0; (want & POL_WANT_DNSBL) && z < pol_dnsbl_zones(s); z++) {
 		char q[MX_DNS_NAME_MAX + 1];

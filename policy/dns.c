@@ -636,9 +636,16 @@ int mx_dns_init(const struct mx_dns_conf *conf, unsigned n_workers)
 	static bool registered, lib_up;
 	int rc = 0;
 
+	mx_dns_verify_fn verifier = D.verifier;
+	void (*verify_cancel)(void) = D.verify_cancel;
+
 	if (D.up)
 		return -EALREADY;
 	memset(&D, 0, sizeof(D));
+	/* The verifier is installed with the policy set, before the resolver
+	 * starts at boot (ctl/main.c): keep it. */
+	D.verifier = verifier;
+	D.verify_cancel = verify_cancel;
 	if (!lib_up) {
 		if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
 			MX_ERR("dns: ares_library_init: %s", ares_strerror(rc));

@@ -14,7 +14,7 @@ B=${FUZZ_BUILD:-build-fuzz}
 targets="tcp:tcp:corpus:regressions smtp:smtp:corpus:regressions tls:tls:corpus:regressions
 recover:recover:corpus:regressions relay_reply:relay_reply:corpus:regressions
 policy:policy:corpus_checks:regressions_checks policy:dns:corpus_dns:regressions_dns
-policy:spf:corpus_spf:regressions_spf"
+policy:spf:corpus_spf:regressions_spf policy:verify:corpus_verify:regressions_verify"
 ninja -C "$B" $(for e in $targets; do IFS=: read -r d t _ _ <<<"$e"; echo "tests/fuzz/$d/fuzz_$t"; done) >/dev/null
 rc=0
 for e in $targets; do

@@ -43,6 +43,9 @@
 #include "smtp/transport_tls.h"
 
 #define SRV_MAX_WORKERS 128
+/* [smtp] greet_delay_ms = -1 on port 25: about a second (postscreen's
+ * postscreen_greet_wait is 6 s, 2 under stress). */
+#define SMTP_GREET_DELAY_PORT25_MS 1000
 
 struct srv {
 	unsigned worker;
@@ -104,6 +107,15 @@ static void srv_adm_set(struct srv *srv, const struct mx_config *c, const char *
 	srv->spool_gate = c->smtp_connect_spool_check;
 }
 
+/* [smtp] greet_delay_ms, -1 (the default) resolved: postscreen's greet
+ * wait of about a second on the MX port 25, none on any other port. */
+static int64_t smtp_greet_delay_of(const struct mx_config *cfg)
+{
+	if (cfg->smtp_greet_delay_ms >= 0)
+		return cfg->smtp_greet_delay_ms;
+	return cfg->smtp_port == 25 ? SMTP_GREET_DELAY_PORT25_MS : 0;
+}
+
 /* The engine configuration from [smtp]; an empty hostname means
  * @default_name. Returns 0, or -1 (logged) if the name is too long. */
 static int smtp_config_from(const struct mx_config *cfg, const char *default_name,
@@ -126,8 +138,8 @@ static int smtp_config_from(const struct mx_config *cfg, const char *default_nam
 	sc->max_errors = (uint32_t)cfg->smtp_max_errors;
 	sc->max_commands = (uint32_t)cfg->smtp_max_commands;
 	sc->line_ext = (uint32_t)cfg->smtp_line_ext;
-	sc->greet_delay_ms = (uint32_t)cfg->smtp_greet_delay_ms;
-	sc->pregreet_action = cfg->smtp_pregreet ? SMTP_PREGREET_LOG : SMTP_PREGREET_DROP;
+	sc->greet_delay_ms = (uint32_t)smtp_greet_delay_of(cfg);
+	sc->pregreet_action = (enum smtp_pregreet_action)cfg->smtp_pregreet;
 	sc->greet_teaser = cfg->smtp_greet_teaser;
 	sc->timeout_cmd_ms = (uint32_t)cfg->smtp_timeout_cmd_s * 1000;
 	sc->timeout_data_ms = (uint32_t)cfg->smtp_timeout_data_s * 1000;

@@ -110,8 +110,9 @@ enum smtp_body_reject {
 };
 
 enum smtp_pregreet_action {
-	SMTP_PREGREET_DROP = 0, /* 554 5.5.1 and close */
-	SMTP_PREGREET_LOG,	/* count, log, then serve normally */
+	SMTP_PREGREET_REPLY = 0, /* 550 5.5.1 Protocol error and close */
+	SMTP_PREGREET_DROP,	 /* close without a word */
+	SMTP_PREGREET_LOG,	 /* count, log, then serve normally */
 };
 
 /* Session outcome for the close log line. */

@@ -153,7 +153,7 @@ void smtp_config_defaults(struct smtp_config *cfg)
 	cfg->max_errors = 10;
 	cfg->max_commands = 1000;
 	cfg->greet_delay_ms = 0;
-	cfg->pregreet_action = SMTP_PREGREET_DROP;
+	cfg->pregreet_action = SMTP_PREGREET_REPLY;
 	/* RFC 5321 4.5.3.2.7: server timeout at least 5 minutes awaiting the
 	 * next command; 4.5.3.2.5: 3 minutes per data block. */
 	cfg->timeout_cmd_ms = 300000;
@@ -1680,6 +1680,18 @@ int smtp_tls_implicit(struct smtp_session *s, uint64_t now)
 	/* TLS from the first octet (RFC 8314 3.3): the banner waits in the
 	 * output for the handshake, bounded like a STARTTLS handshake. */
 	s->flags |= SMTP_SF_TLS | SMTP_SF_TLS_HS;
+	/* Postscreen's greet wait is for port 25 strangers: a client of the
+	 * implicit TLS port (submission) is greeted at once after the
+	 * handshake, the teaser (still in the output) taken back. */
+	if (s->state == SMTP_ST_GREETING) {
+		if (s->flags & SMTP_SF_TEASED) {
+			s->out_head = s->out_len = 0;
+			s->flags &= (uint16_t)~SMTP_SF_TEASED;
+		}
+		s->flags |= SMTP_SF_GREET_NOW;
+		if (banner_due(s, now))
+			send_banner(s, now);
+	}
 	if (s->state == SMTP_ST_INIT)
 		s->deadline_us = now + (uint64_t)(c->timeout_tls_ms ? c->timeout_tls_ms
 								    : c->timeout_cmd_ms) *
@@ -2155,13 +2167,14 @@ static void pregreet(struct smtp_session *s)
 		CNT(s, rej_pregreet);
 		MX_INFO("smtp %u: client %s: pregreet (input before the banner)", s->id, s->client);
 	}
-	if (s->pool->cfg.pregreet_action == SMTP_PREGREET_DROP) {
-		s->result = SMTP_RES_PREGREET;
-		s->parked = 0; /* a pending connect answer is void now */
-		close_session(s);
-		reply(s, 0, 554, "5.5.1", "%s Error: SMTP protocol violation",
-		      s->pool->cfg.hostname);
-	}
+	if (s->pool->cfg.pregreet_action == SMTP_PREGREET_LOG)
+		return;
+	s->result = SMTP_RES_PREGREET;
+	s->parked = 0; /* a pending connect answer is void now */
+	close_session(s);
+	/* Postscreen's enforce reply; drop: the connection just goes. */
+	if (s->pool->cfg.pregreet_action == SMTP_PREGREET_REPLY)
+		reply(s, 0, 550, "5.5.1", "Protocol error");
 }
 
 size_t smtp_input(struct smtp_session *s, const uint8_t *data, size_t len, uint64_t now)

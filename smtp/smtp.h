@@ -44,7 +44,7 @@ struct smtp_pool;
 
 /** Fill @cfg with the defaults: 100 recipients, 10 MB messages, 256 octets
  * of line extension room, 640 octets of output, 10 errors, 1000 commands,
- * 300 s command and 180 s data timeouts, no greet delay, pregreet drop,
+ * 300 s command and 180 s data timeouts, no greet delay, pregreet reply,
  * STARTTLS not available. Any thread. */
 void smtp_config_defaults(struct smtp_config *cfg);
 

@@ -47,7 +47,11 @@ zero-window)
 	atk+=(--attack-cmds 20000 --attack-rcvbuf 1024)
 	;;
 pregreet)
-	conf+=(smtp greet_delay_ms 300)
+	# Without postscreen's "220-" teaser (on by default): after it, the
+	# refusal "550 5.5.1 Protocol error" ends a reply whose first line was
+	# 220 (postscreen does the same), which mxbench's strict reply parser
+	# counts as a malformed reply, not as a refusal.
+	conf+=(smtp greet_delay_ms 300 smtp greet_teaser no)
 	;;
 flood)
 	# 8 addresses of one /24, each opening what it can

@@ -5,7 +5,8 @@
 #
 #   . lib.sh; mx_setup NAME          namespace + veth (kernel side 198.18.0.1/24)
 #   mx_conf [SECTION KEY VALUE]...   write $MX_CONF from the base config
-#                                    ([smtp] conn_rate_per_net = 0 and
+#                                    ([smtp] conn_rate_per_net = 0,
+#                                    greet_delay_ms = 0 and
 #                                    [policy] enabled = no unless given)
 #                                    (spool in $MX_TMP/spool; MX_SPOOL_DIR= for none;
 #                                    another port: MX_VDEV=, MX_PORT=, MX_IP=, and
@@ -104,9 +105,12 @@ mx_conf() {
 	# connection rate limit is off unless a test sets it (int-admission).
 	# Their clients say EHLO x.test and write to any domain: the policy
 	# checks are off unless a test sets [policy] enabled (int-policy).
-	local rate_set= policy_set=
+	# Postscreen's greet wait (a second on port 25 by default) is off too
+	# unless a test sets [smtp] greet_delay_ms (int-smtp, int-policy).
+	local rate_set= policy_set= greet_set=
 	while [ $# -ge 3 ]; do
 		[ "$1 $2" = "smtp conn_rate_per_net" ] && rate_set=1
+		[ "$1 $2" = "smtp greet_delay_ms" ] && greet_set=1
 		[ "$1 $2" = "policy enabled" ] && policy_set=1
 		extra="$extra
 [$1]
@@ -116,6 +120,9 @@ $2 = $3"
 	[ -n "$rate_set" ] || extra="$extra
 [smtp]
 conn_rate_per_net = 0"
+	[ -n "$greet_set" ] || extra="$extra
+[smtp]
+greet_delay_ms = 0"
 	[ -n "$policy_set" ] || extra="$extra
 [policy]
 enabled = no"

@@ -192,19 +192,24 @@ for v in 1.2 1.3; do
 done
 
 # [smtp] tls = encrypt: MAIL before STARTTLS gets 530; the implicit TLS
-# listener (465) on the same sessions: TLS from the first octet.
+# listener (465) on the same sessions: TLS from the first octet. The
+# default greet wait of port 25 (greet_delay_ms -1) is not for 465: its
+# banner comes at once after the handshake, without the "220-" teaser.
 mx_conf smtp port 25 smtp hostname mx.example.test smtp tls encrypt tls cert "$T/a.pem" \
-	tls key "$T/a.key" tls implicit_port 465
+	tls key "$T/a.key" tls implicit_port 465 smtp greet_delay_ms -1
 mx_start
-out=$(in_ns $TLS_TOOL encrypt 198.18.0.2 25) || fail "$out"
-pass "$out"
+# 465 first: a client that waited for the whole greeting on 25 is
+# remembered (pass cache) and greeted at once everywhere.
 out=$(in_ns swaks --server 198.18.0.2 --port 465 --tlsc --to u@example.test --from s@example.org \
 	--timeout 10 2>&1)
 grep -q "250 2.0.0 Ok: queued as" <<<"$out" || fail "swaks --tlsc on 465: $(tail -8 <<<"$out")"
 grep -q "^<~ *220 mx.example.test" <<<"$out" || fail "465: banner not inside TLS: $(head -8 <<<"$out")"
+grep -q "^<~ *220-" <<<"$out" && fail "465: postscreen's teaser on the implicit TLS port: $(head -8 <<<"$out")"
 grep -q "STARTTLS" <<<"$(grep '^<~ *250' <<<"$out")" && fail "465: STARTTLS offered inside TLS"
 out=$(in_ns timeout 15 openssl s_client -connect 198.18.0.2:465 -brief -tls1_2 </dev/null 2>&1)
 grep -q "Protocol version: TLSv1.2" <<<"$out" || fail "s_client on 465: $out"
+out=$(in_ns $TLS_TOOL encrypt 198.18.0.2 25) || fail "$out"
+pass "$out"
 n=$(mx_ctl show stats | awk '$1 == "tls.implicit" { print $2 }')
 [ "${n:-0}" -ge 2 ] || fail "tls.implicit $n"
 pass "implicit TLS on 465: swaks --tlsc 250 queued (banner inside TLS, no STARTTLS offered), s_client -tls1_2; tls.implicit $n"

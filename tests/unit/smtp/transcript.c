@@ -421,7 +421,9 @@ static int set_config(struct smtp_config *c, const char *kv, char *client)
 	else if (!strcmp(k, "greet_teaser"))
 		c->greet_teaser = x != 0;
 	else if (!strcmp(k, "pregreet"))
-		c->pregreet_action = !strcmp(v, "log") ? SMTP_PREGREET_LOG : SMTP_PREGREET_DROP;
+		c->pregreet_action = !strcmp(v, "log")	  ? SMTP_PREGREET_LOG
+				     : !strcmp(v, "drop") ? SMTP_PREGREET_DROP
+							  : SMTP_PREGREET_REPLY;
 	else if (!strcmp(k, "line_ext"))
 		c->line_ext = (uint32_t)x;
 	else if (!strcmp(k, "out_size"))

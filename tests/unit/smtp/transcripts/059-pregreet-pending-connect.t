@@ -4,5 +4,5 @@
 @host connect pending
 E: connect 192.0.2.1
 C: EHLO hasty.example
-S: 554 5.5.1 mx.test Error: SMTP protocol violation
+S: 550 5.5.1 Protocol error
 E: close

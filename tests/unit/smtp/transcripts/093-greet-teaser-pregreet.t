@@ -1,5 +1,5 @@
 # A client that answers the "220-" teaser before the final "220 " is a
-# pregreet: 554 5.5.1 and the connection closes (pregreet = drop).
+# pregreet: 550 5.5.1 and the connection closes (pregreet = reply).
 @config greet_delay_ms=2000
 @config greet_teaser=1
 @trace
@@ -7,5 +7,5 @@ E: connect 192.0.2.1
 S: 220-mx.test ESMTP
 W: 1000
 C: EHLO bot.example
-S: 554 5.5.1 mx.test Error: SMTP protocol violation
+S: 550 5.5.1 Protocol error
 E: close
