@@ -1370,12 +1370,14 @@ static void test_dsn_expiry(void **state)
 	rig_up_dsn(&g, &rc);
 	q = put_msg(g.w, "alice@example.test", NULL, rc_mixed, 3, body_dots, sizeof(body_dots) - 1);
 	/* ok@ delivered at once; perm@ is bounced (5xx); temp@ retried
-	 * until it expires, then bounced: two notifications */
+	 * until it expires, then bounced: two notifications. How many
+	 * retries fit in the 300 ms is the machine's business: on a loaded
+	 * box the first attempt can end past the lifetime and expire temp@
+	 * at once (retries == 0; this assertion failed so). */
 	wait_rcpt(g.sp, q, 0, -ENOENT);
 	wait_drained(&g);
 	assert_int_equal(stats(g.r).rcpts_expired, 1);
 	assert_int_equal(stats(g.r).dsns_queued, 2);
-	assert_true(stats(g.r).retries >= 1);
 	{
 		size_t n = fh_count(h);
 		bool seen = false;
