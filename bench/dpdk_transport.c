@@ -403,14 +403,32 @@ static void on_cli_event(struct dw *k, struct dconn *c, enum bench_cli_ev ev, ui
 
 /* Parse every reply TCP holds, then send what the session queued. */
 /* --starttls, after the handshake: decrypt and parse the replies. */
+struct dw_feed {
+	struct dw *k;
+	struct dconn *c;
+	struct tcp_tcb *t; /* the connection's when the feed began */
+	uint64_t now;
+};
+
+/* bench_replies_feed()'s callback: false once the connection is released
+ * (and maybe replaced) or starts its TLS handshake. */
+static bool dw_on_reply(void *arg, const struct bench_reply *r)
+{
+	struct dw_feed *f = arg;
+
+	on_cli_event(f->k, f->c, bench_cli_on_reply(&f->c->cli, r), f->now);
+	return f->c->t == f->t && f->c->st == DC_OPEN && !f->c->hs;
+}
+
 static void tls_readable(struct dw *k, struct dconn *c, uint64_t now)
 {
 	struct tcp_tcb *t = c->t;
+	struct dw_feed f = {k, c, t, now};
 
 	while (c->t == t && c->st == DC_OPEN && !c->hs) {
 		const char *why = NULL;
 		ssize_t n = bench_tls_read(c->tls, k->rbuf, sizeof(k->rbuf), &why);
-		size_t off = 0;
+		size_t used;
 
 		if (n == 0)
 			break;
@@ -421,26 +439,18 @@ static void tls_readable(struct dw *k, struct dconn *c, uint64_t now)
 			return;
 		}
 		BENCH_ADD(k->st->bytes_in, (uint64_t)n);
-		while (off < (size_t)n) {
-			struct bench_reply r;
-			size_t used;
-			enum bench_reply_rc rc =
-				bench_reply_feed(&c->rp, k->rbuf + off, (size_t)n - off, &used, &r);
-
-			off += used;
-			if (rc == BENCH_REPLY_AGAIN)
-				break;
-			if (rc == BENCH_REPLY_ERROR) {
-				BENCH_INC(k->st->malformed);
-				note_err(k, c->rp.err, 0);
-				conn_fail(k, c, now);
-				return;
-			}
-			BENCH_INC(k->st->replies);
-			BENCH_INC(k->st->by_code[r.code]);
-			on_cli_event(k, c, bench_cli_on_reply(&c->cli, &r), now);
+		switch (bench_replies_feed(&c->rp, k->rbuf, (size_t)n, &used, k->st, dw_on_reply,
+					   &f)) {
+		case BENCH_FEED_ERROR:
+			note_err(k, c->rp.err, 0);
+			conn_fail(k, c, now);
+			return;
+		case BENCH_FEED_STOP:
 			if (c->t != t || c->st != DC_OPEN)
 				return;
+			break;
+		case BENCH_FEED_AGAIN:
+			break;
 		}
 	}
 	if (c->t == t && c->st == DC_OPEN && conn_flush(k, c) < 0)
@@ -450,6 +460,7 @@ static void tls_readable(struct dw *k, struct dconn *c, uint64_t now)
 static void conn_readable(struct dw *k, struct dconn *c, uint64_t now)
 {
 	struct tcp_tcb *t = c->t;
+	struct dw_feed f = {k, c, t, now};
 
 	if (c->hs) {
 		tls_step(k, c, now);
@@ -468,33 +479,18 @@ static void conn_readable(struct dw *k, struct dconn *c, uint64_t now)
 		if (n == 0)
 			break;
 		for (unsigned i = 0; i < n; i++) {
-			const char *p = iov[i].base;
-			size_t off = 0;
+			size_t used;
+			enum bench_feed_rc rc = bench_replies_feed(&c->rp, iov[i].base, iov[i].len,
+								   &used, k->st, dw_on_reply, &f);
 
-			while (off < iov[i].len) {
-				struct bench_reply r;
-				size_t used;
-				enum bench_reply_rc rc = bench_reply_feed(
-					&c->rp, p + off, iov[i].len - off, &used, &r);
-
-				off += used;
-				consumed += used;
-				if (rc == BENCH_REPLY_AGAIN)
-					break;
-				if (rc == BENCH_REPLY_ERROR) {
-					BENCH_INC(k->st->malformed);
-					note_err(k, c->rp.err, 0);
-					conn_fail(k, c, now);
-					return;
-				}
-				BENCH_INC(k->st->replies);
-				BENCH_INC(k->st->by_code[r.code]);
-				on_cli_event(k, c, bench_cli_on_reply(&c->cli, &r), now);
-				if (c->t != t || c->st != DC_OPEN)
-					return; /* released (and maybe replaced) */
-				if (c->hs)
-					break;
+			consumed += used;
+			if (rc == BENCH_FEED_ERROR) {
+				note_err(k, c->rp.err, 0);
+				conn_fail(k, c, now);
+				return;
 			}
+			if (c->t != t || c->st != DC_OPEN)
+				return; /* released (and maybe replaced) */
 			if (c->hs)
 				break;
 		}

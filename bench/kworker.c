@@ -417,13 +417,30 @@ static void on_event(struct kw *k, struct conn *c, enum bench_cli_ev ev, uint64_
 	}
 }
 
+struct kw_feed {
+	struct kw *k;
+	struct conn *c;
+	uint64_t now;
+};
+
+/* bench_replies_feed()'s callback: false once the connection is closed
+ * (and maybe replaced) or handshaking. */
+static bool kw_on_reply(void *arg, const struct bench_reply *r)
+{
+	struct kw_feed *f = arg;
+
+	on_event(f->k, f->c, bench_cli_on_reply(&f->c->cli, r), f->now);
+	return f->c->st == CONN_OPEN && !f->c->hs;
+}
+
 static void conn_readable(struct kw *k, struct conn *c, uint64_t now)
 {
 	for (;;) {
 		const char *why = NULL;
 		ssize_t n = c->tls ? bench_tls_read(c->tls, k->rbuf, sizeof(k->rbuf), &why)
 				   : read(c->fd, k->rbuf, sizeof(k->rbuf));
-		size_t off = 0;
+		struct kw_feed f;
+		size_t used;
 
 		if (c->tls && n <= 0) {
 			if (n == 0)
@@ -450,26 +467,17 @@ static void conn_readable(struct kw *k, struct conn *c, uint64_t now)
 			return;
 		}
 		BENCH_ADD(k->st->bytes_in, (uint64_t)n);
-		while (off < (size_t)n) {
-			struct bench_reply r;
-			size_t used;
-			enum bench_reply_rc rc =
-				bench_reply_feed(&c->rp, k->rbuf + off, (size_t)n - off, &used, &r);
-
-			off += used;
-			if (rc == BENCH_REPLY_AGAIN)
-				break;
-			if (rc == BENCH_REPLY_ERROR) {
-				BENCH_INC(k->st->malformed);
-				note_err(k, c->rp.err, 0);
-				conn_fail(k, c, now);
-				return;
-			}
-			BENCH_INC(k->st->replies);
-			BENCH_INC(k->st->by_code[r.code]);
-			on_event(k, c, bench_cli_on_reply(&c->cli, &r), now);
-			if (c->st != CONN_OPEN || c->hs)
-				return; /* closed (and maybe replaced), or handshaking */
+		f = (struct kw_feed){k, c, now};
+		switch (bench_replies_feed(&c->rp, k->rbuf, (size_t)n, &used, k->st, kw_on_reply,
+					   &f)) {
+		case BENCH_FEED_ERROR:
+			note_err(k, c->rp.err, 0);
+			conn_fail(k, c, now);
+			return;
+		case BENCH_FEED_STOP:
+			return; /* closed (and maybe replaced), or handshaking */
+		case BENCH_FEED_AGAIN:
+			break;
 		}
 		if (conn_flush(k, c) < 0) {
 			conn_fail(k, c, now);

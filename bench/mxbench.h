@@ -129,6 +129,52 @@ struct bench_wstats {
 	char last_err[160];
 };
 
+/* What bench_replies_feed() stopped on. */
+enum bench_feed_rc {
+	BENCH_FEED_AGAIN, /* every octet consumed: more replies need more input */
+	BENCH_FEED_STOP,  /* @fn said stop */
+	BENCH_FEED_ERROR, /* an unparsable reply (counted malformed): rp->err */
+};
+
+/*
+ * Parse the replies in @p[0 .. @n) with @rp: each whole one is counted in
+ * @st (replies, by_code) and handed to @fn, whose false stops the loop (the
+ * connection was closed, replaced, or starts its TLS handshake: the rest
+ * is not for the reply parser). *@used: the octets consumed. Shared by the
+ * kernel and DPDK transports.
+ */
+static inline enum bench_feed_rc
+bench_replies_feed(struct bench_reply_parser *rp, const char *p, size_t n, size_t *used,
+		   struct bench_wstats *st, bool (*fn)(void *arg, const struct bench_reply *r),
+		   void *arg)
+{
+	enum bench_feed_rc out = BENCH_FEED_AGAIN;
+	size_t off = 0;
+
+	while (off < n) {
+		struct bench_reply r;
+		size_t u;
+		enum bench_reply_rc rc = bench_reply_feed(rp, p + off, n - off, &u, &r);
+
+		off += u;
+		if (rc == BENCH_REPLY_AGAIN)
+			break;
+		if (rc == BENCH_REPLY_ERROR) {
+			BENCH_INC(st->malformed);
+			out = BENCH_FEED_ERROR;
+			break;
+		}
+		BENCH_INC(st->replies);
+		BENCH_INC(st->by_code[r.code]);
+		if (!fn(arg, &r)) {
+			out = BENCH_FEED_STOP;
+			break;
+		}
+	}
+	*used = off;
+	return out;
+}
+
 struct bench_worker {
 	const struct bench_cfg *cfg;
 	struct bench_run *run;
