@@ -84,7 +84,11 @@ chown mxgate "$BUILD/demo-tls/demo.key" "$BUILD/demo-tls/demo.pem"
 # Absolute paths (BUILD may be relative or absolute: int-shutdown passes
 # an absolute one).
 tlsdir=$(cd "$BUILD/demo-tls" && pwd)
-{ cat "$CONF"; printf '\n[tls]\ncert = %s\nkey = %s\n' "$tlsdir/demo.pem" \
+# Greylisting starts empty at each demo: its own snapshot, not the spool's
+# (a key passed by an earlier demo would let the first attempt through).
+rm -rf "$BUILD/demo-grey" && mkdir -p "$BUILD/demo-grey" && chown mxgate "$BUILD/demo-grey"
+greydir=$(cd "$BUILD/demo-grey" && pwd)
+{ sed "s|^snapshot =.*|snapshot = $greydir/greylist.snap|" "$CONF"; printf '\n[tls]\ncert = %s\nkey = %s\n' "$tlsdir/demo.pem" \
 	"$tlsdir/demo.key"; } >"$BUILD/demo.conf"
 CONF=$BUILD/demo.conf
 
