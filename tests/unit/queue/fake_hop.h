@@ -303,19 +303,19 @@ static inline void *fh_session(void *arg)
 			}
 			m.conn = s->id;
 			m.tls = s->ssl != NULL;
+			/* Recorded before the reply: a test that sees the relay
+			 * mark a recipient delivered (after reading the 2xx) may
+			 * count the message at once. */
 			if (lmtp) {
 				struct fh_msg rec = m;
-				int ok = 0;
+				int ok = 0, v[FH_MAX_RCPT];
 
 				rec.nrcpt = 0;
 				for (int i = 0; i < nall; i++) {
-					int v = fh_verdict(h, rcpt_addr[i]);
-
-					if (v == 250)
-						snprintf(rec.rcpt[ok++], sizeof(rec.rcpt[0]), "%s",
-							 all_rcpt[i]);
-					fh_say(s, "%d %d.0.0 <%s> lmtp scripted", v, v / 100,
-					       rcpt_addr[i]);
+					v[i] = fh_verdict(h, rcpt_addr[i]);
+					if (v[i] == 250)
+						snprintf(rec.rcpt[ok++], sizeof(rec.rcpt[0]),
+							 "%.511s", all_rcpt[i]);
 				}
 				rec.nrcpt = ok;
 				if (ok)
@@ -323,12 +323,15 @@ static inline void *fh_session(void *arg)
 				else
 					free(rec.body);
 				m.body = NULL;
+				for (int i = 0; i < nall; i++)
+					fh_say(s, "%d %d.0.0 <%s> lmtp scripted", v[i], v[i] / 100,
+					       rcpt_addr[i]);
 			} else {
 				m.nrcpt = nall;
 				for (int i = 0; i < nall; i++)
 					memcpy(m.rcpt[i], all_rcpt[i], sizeof(m.rcpt[0]));
-				fh_say(s, "250 2.0.0 Ok: queued");
 				fh_record(h, &m);
+				fh_say(s, "250 2.0.0 Ok: queued");
 			}
 			mail = false;
 			nall = 0;
