@@ -366,8 +366,8 @@ void config_defaults(struct mx_config *c)
 	c->smtp_conn_burst_per_net = 100;
 	c->smtp_reserve_pct = 10;
 	c->smtp_connect_spool_check = true; /* 421 4.3.2 at connect while the spool refuses */
-	c->smtp_linger_ms = 2000;      /* smtp/conn-t.h SMTP_CONN_LINGER_MS */
-	c->smtp_max_lifetime_s = 3600; /* SMTP_CONN_LIFETIME_S */
+	c->smtp_linger_ms = 2000;	    /* smtp/conn-t.h SMTP_CONN_LINGER_MS */
+	c->smtp_max_lifetime_s = 3600;	    /* SMTP_CONN_LIFETIME_S */
 	snprintf(c->spool_dir, sizeof(c->spool_dir), "/var/spool/mxgate");
 	c->spool_segment_mb = 64;
 	c->spool_commit_interval_us = 200;
