@@ -196,24 +196,15 @@ void mx_store_counters_read(struct mx_store_counters *out)
 		out->ring_full += __atomic_load_n(&S.w[i].ring_full, __ATOMIC_RELAXED);
 }
 
-static const struct mx_ctr_def store_defs[] = {
-#define MX_STORE_X_DEF(n, t, h) {.name = #n, .help = h, .type = MX_CTR_##t},
-	MX_STORE_COUNTERS(MX_STORE_X_DEF)
-#undef MX_STORE_X_DEF
-};
+static const struct mx_ctr_def store_defs[] = {MX_STORE_COUNTERS(MX_CTR_X_DEF)};
 
-static void store_read(void *arg, unsigned inst, uint64_t *vals)
+static void store_snap(unsigned inst, struct mx_store_counters *c)
 {
-	struct mx_store_counters c;
-	unsigned k = 0;
-
-	(void)arg;
 	(void)inst;
-	mx_store_counters_read(&c);
-#define MX_STORE_X_VAL(n, t, h) vals[k++] = c.n;
-	MX_STORE_COUNTERS(MX_STORE_X_VAL)
-#undef MX_STORE_X_VAL
+	mx_store_counters_read(c);
 }
+
+MX_CTR_LIST_READER(store_read, MX_STORE_COUNTERS, mx_store_counters, store_snap)
 
 static const struct mx_ctr_group store_group = {
 	.name = "cluster",

@@ -56,6 +56,7 @@
 #include <stdint.h>
 
 #include "core/config-t.h"
+#include "core/counters.h"
 
 /* What a worker posts. */
 enum mx_store_op {
@@ -96,9 +97,7 @@ enum mx_store_op {
 	X(switches, COUNTER, "failovers announced by a sentinel (+switch-master)")
 
 struct mx_store_counters {
-#define MX_STORE_X_FIELD(n, t, h) uint64_t n;
-	MX_STORE_COUNTERS(MX_STORE_X_FIELD)
-#undef MX_STORE_X_FIELD
+	MX_STORE_COUNTERS(MX_CTR_X_FIELD)
 };
 
 /** Start the store for @nworkers workers if [cluster] redis is set
